@@ -1,0 +1,164 @@
+/*
+ * agent.h - the agent's public interface: the Sysmon event model, the
+ * document renderers, the sources and the pipeline that joins them.
+ *
+ * A record travels as raw bytes: a source appends the line it read to the
+ * buffer, and every output renders it in its own format when it reads it
+ * (buffer.h).  Parsing is done by the renderer, with expat; a record that
+ * does not parse is never dropped but rendered as a tagged document that
+ * carries the raw text.
+ */
+#ifndef SYSMONFWD_AGENT_H
+#define SYSMONFWD_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+#include "config.h"
+
+#define SYSMONFWD_VERSION	"0.1.0"
+
+/* ---- strbuf: a bounded, growable byte string ------------------------- */
+
+struct strbuf {
+	char	*s;		/* NUL-terminated when non-NULL */
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;		/* hard cap on len; 0 means 256 MiB */
+	bool	 overflow;	/* an append hit the cap and was cut */
+};
+
+/* Append n bytes; on reaching the cap set overflow and return -ENOBUFS. */
+int	strbuf_add(struct strbuf *sb, const void *p, size_t n);
+int	strbuf_adds(struct strbuf *sb, const char *s);
+int	strbuf_addc(struct strbuf *sb, char c);
+int	strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	strbuf_reset(struct strbuf *sb);
+void	strbuf_free(struct strbuf *sb);
+
+/*
+ * Append s (n bytes) as a JSON string, quotes included.  Invalid UTF-8
+ * bytes become U+FFFD, control characters are escaped: the result is
+ * always valid JSON and valid UTF-8, whatever s holds.
+ */
+int	json_add_str(struct strbuf *sb, const char *s, size_t n);
+
+/* ---- the Sysmon event model ----------------------------------------- */
+
+struct sysmon_data {
+	const char	*name;		/* Data Name, or param1.. when absent */
+	const char	*value;		/* as written, entities decoded */
+};
+
+/*
+ * One parsed record.  Every string is NUL-terminated UTF-8 owned by the
+ * parser and valid until its next event_parse() or event_parser_free();
+ * a field absent from the record is NULL.
+ */
+struct sysmon_event {
+	const char	*provider_name;
+	const char	*provider_guid;
+	const char	*event_id;
+	const char	*qualifiers;
+	const char	*version;
+	const char	*level;
+	const char	*task;
+	const char	*opcode;
+	const char	*keywords;
+	const char	*time_created;	/* TimeCreated/@SystemTime */
+	const char	*record_id;
+	const char	*activity_id;
+	const char	*related_activity_id;
+	const char	*pid;
+	const char	*tid;
+	const char	*channel;
+	const char	*computer;
+	const char	*user_id;	/* Security/@UserID (Windows: UserID,
+					   Sysmon for Linux: UserId) */
+	const char	*message;	/* RenderingInfo/Message, if any */
+	struct sysmon_data *data;	/* EventData (or UserData) in order */
+	size_t		 ndata;
+	bool		 user_data;	/* data came from <UserData> */
+	bool		 linux_sysmon;	/* the Sysmon for Linux XML dialect */
+	size_t		 prefix_len;	/* bytes before "<Event" (syslog) */
+};
+
+struct event_parser;
+
+int	event_parser_new(struct event_parser **out)
+	    __attribute__((warn_unused_result));
+void	event_parser_free(struct event_parser *p);
+
+/*
+ * Parse one record: optional text before "<Event" (a syslog header), then
+ * one <Event> element.  Return 0 and fill *ev, or -EINVAL with a reason
+ * in err (a plain sentence naming the position of the problem).
+ */
+int	event_parse(struct event_parser *p, const char *raw, size_t len,
+	    struct sysmon_event *ev, char *err, size_t errlen);
+
+/* Where "<Event" starts in raw, or -1 when there is none. */
+ssize_t	event_find_start(const char *raw, size_t len);
+
+/* ---- renderers --------------------------------------------------------- */
+
+struct render_ctx {
+	const char	*agent_name;
+	const char	*host_name;	/* the agent's host */
+	bool		 keep_original;	/* add event.original */
+};
+
+/*
+ * Parse error details from rendering, for counting.
+ */
+enum render_result {
+	RENDER_OK = 0,
+	RENDER_PARSE_ERROR = 1,	/* rendered as a tagged message document */
+};
+
+/*
+ * Append the Winlogbeat-compatible JSON document for rec to out (no
+ * newline).  Return RENDER_OK, RENDER_PARSE_ERROR (a document was still
+ * appended), or -errno when out hit its cap.
+ */
+int	render_ecs(struct event_parser *p, const struct render_ctx *ctx,
+	    const struct buffer_rec *rec, struct strbuf *out);
+
+/*
+ * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into
+ * Unix milliseconds.  Return 0 or -EINVAL.
+ */
+int	time_parse_rfc3339_ms(const char *s, int64_t *ms);
+/* Write Unix milliseconds as 2019-04-30T20:26:51.793Z (25 bytes + NUL). */
+void	time_format_ms(int64_t ms, char buf[32]);
+int64_t	time_now_ms(void);
+
+/* ---- the pipeline -------------------------------------------------------- */
+
+struct agent_opts {
+	bool	once;		/* stop when every input is at its end and
+				   every output has acknowledged everything */
+};
+
+struct agent_summary {
+	uint64_t	records_read;	/* appended to the buffer */
+	uint64_t	lines_ignored;	/* non-record lines not forwarded */
+	uint64_t	truncated;	/* records cut at max_line_size */
+	uint64_t	parse_errors;	/* rendered as tagged documents */
+	uint64_t	delivered;	/* acknowledged by every output */
+	uint64_t	elapsed_ms;
+};
+
+/*
+ * Run the agent with cfg until a stop signal, or until --once is done, or
+ * until every input is finished (non-follow files at their end, standard
+ * input closed) and every output caught up.  Return 0, or -errno on a
+ * runtime failure (the reason was logged).  Fills *sum when not NULL.
+ */
+int	agent_run(const struct config *cfg, const struct agent_opts *opts,
+	    struct agent_summary *sum);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * agent_int.h - interfaces private to agent/: sources and state files.
+ */
+#ifndef SYSMONFWD_AGENT_INT_H
+#define SYSMONFWD_AGENT_INT_H
+
+#include "agent.h"
+
+struct source;
+
+struct source_stats {
+	uint64_t	records;	/* appended to the buffer */
+	uint64_t	ignored;	/* non-record lines not forwarded */
+	uint64_t	truncated;	/* records cut at max_line_size */
+	uint64_t	bytes;		/* bytes consumed */
+};
+
+/*
+ * Open the source of input cfg, resuming from its saved position under
+ * state_dir (when there is one).  Store it in *out and return 0, or return
+ * -errno after logging why.  cfg must outlive the source.
+ */
+int	source_file_open(const struct config_input *cfg, const char *state_dir,
+	    struct source **out) __attribute__((warn_unused_result));
+/* Save the position (when durable) and release s.  NULL is a no-op. */
+void	source_close(struct source *s, const struct buffer *b);
+
+/*
+ * Read what is available now (at most about `budget` bytes) and append
+ * its records to b.  Stops early when b cannot take a record of the
+ * largest size.  Return the number of bytes consumed, or -errno on an
+ * error that ends this source (logged).
+ */
+ssize_t	source_poll(struct source *s, struct buffer *b, size_t budget);
+/* The fd to wait on for readability, or -1 when the source is polled by
+ * time (regular files). */
+int	source_wait_fd(const struct source *s);
+/* When the source wants source_poll() next (monotonic ms), or -1: "as
+ * soon as possible" when it has not reached its end. */
+int64_t	source_next_poll(const struct source *s, int64_t now_ms);
+/* At the current end of the input (nothing to read right now). */
+bool	source_at_end(const struct source *s);
+/* Will never produce more records (non-follow file or stdin at EOF). */
+bool	source_finished(const struct source *s);
+/* Advance the saved position to cover records up to durable_seq; write
+ * the position file if it changed and `force` or a second has passed. */
+void	source_checkpoint(struct source *s, uint64_t durable_seq, bool force);
+void	source_get_stats(const struct source *s, struct source_stats *st);
+const char *source_name(const struct source *s);
+
+/*
+ * Replace path's contents atomically with len bytes of data: write a
+ * temporary file beside it, fsync it, rename it over path, fsync the
+ * directory.  mode is the new file's permission bits.  Return 0 or -errno.
+ */
+int	state_write_atomic(const char *path, const void *data, size_t len,
+	    int mode) __attribute__((warn_unused_result));
+/* mkdir -p with mode for the directories it creates.  Return 0 or -errno. */
+int	state_mkdirs(const char *path, int mode)
+	    __attribute__((warn_unused_result));
+int64_t	mono_now_ms(void);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * main.c - command line, configuration, the embedded demo, exit codes.
+ *
+ *   sysmonfwd [-c FILE] [--once] [--check-config] [--version] [--help]
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration
+ * error.  Without -c the agent reads /etc/sysmonfwd/sysmonfwd.conf; when
+ * that file does not exist either, it runs its embedded default: a replay
+ * of the demo events shipped in packaging/demo into a local NDJSON file.
+ */
+#include "agent_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SYSMONFWD_SOURCE_DIR
+#define SYSMONFWD_SOURCE_DIR	"."
+#endif
+#ifndef SYSMONFWD_DATA_DIR
+#define SYSMONFWD_DATA_DIR	"/usr/local/share/sysmonfwd"
+#endif
+#define DEMO_FILE	"indextts-sysmon.xml.log"
+
+#define EXIT_RUNTIME	1
+#define EXIT_USAGE	2
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sysmonfwd [-c FILE] [--once] [--check-config] [--version] "
+	    "[--help]\n"
+	    "  -c, --config FILE  configuration file (default %s;\n"
+	    "                     when it does not exist: the embedded demo)\n"
+	    "      --once         exit once every input is at its end and\n"
+	    "                     every output has acknowledged everything\n"
+	    "      --check-config validate the configuration and exit\n"
+	    "      --version      print the version and exit\n"
+	    "      --help         print this help and exit\n"
+	    "exit codes: 0 success, 1 runtime failure, 2 usage or "
+	    "configuration error\n", CONFIG_DEFAULT_PATH);
+}
+
+/* Find the demo events: next to the sources, or installed. */
+static const char *
+demo_data_path(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("SYSMONFWD_DEMO_DATA");
+	const char *dirs[] = { SYSMONFWD_SOURCE_DIR "/packaging/demo",
+	    SYSMONFWD_DATA_DIR "/demo", "/usr/share/sysmonfwd/demo" };
+
+	if (env != NULL && access(env, R_OK) == 0)
+		return env;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/" DEMO_FILE, dirs[i]) <
+		    (int)sizeof(path) && access(path, R_OK) == 0)
+			return path;
+	}
+	return NULL;
+}
+
+/*
+ * Prepare the demo's private directory (mode 0700, ours, not a link) and
+ * write its configuration text into *text.  Return 0 or -errno.
+ */
+static int
+demo_setup(char **text, char *outpath, size_t outlen)
+{
+	const char *tmp = getenv("TMPDIR"), *data;
+	char dir[600], pos[700];
+	struct stat sb;
+
+	if ((data = demo_data_path()) == NULL) {
+		log_errorx("no configuration file (%s) and no demo data "
+		    "found; give one with -c FILE", CONFIG_DEFAULT_PATH);
+		return -ENOENT;
+	}
+	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 512)
+		tmp = "/tmp";
+	if (snprintf(dir, sizeof(dir), "%s/sysmonfwd-demo-%u", tmp,
+	    (unsigned)getuid()) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &sb) != 0)
+		return -errno;
+	if (!S_ISDIR(sb.st_mode) || sb.st_uid != getuid() ||
+	    (sb.st_mode & 0077) != 0) {
+		log_errorx("%s is not a private directory of ours; remove it "
+		    "and try again", dir);
+		return -EPERM;
+	}
+	/* A demo replays from the start every time. */
+	if (snprintf(outpath, outlen, "%s/events.ndjson", dir) >= (int)outlen ||
+	    snprintf(pos, sizeof(pos), "%s/state/positions/demo.pos", dir) >=
+	    (int)sizeof(pos))
+		return -ENAMETOOLONG;
+	unlink(outpath);
+	unlink(pos);
+	if (asprintf(text,
+	    "# sysmonfwd embedded demo configuration\n"
+	    "[agent]\n"
+	    "name = sysmonfwd-demo\n"
+	    "state_dir = %s/state\n"
+	    "[input:demo]\n"
+	    "type = file\n"
+	    "path = %s\n"
+	    "follow = false\n"
+	    "[output:demo]\n"
+	    "type = file\n"
+	    "path = %s\n", dir, data, outpath) < 0)
+		return -ENOMEM;
+	log_info("no configuration file (%s): running the embedded demo, "
+	    "a replay of %s", CONFIG_DEFAULT_PATH, data);
+	return 0;
+}
+
+static void
+print_diag(const struct config_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(stderr, "%s\n", d->msgs[i]);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfgpath = NULL;
+	bool check = false, demo = false;
+	struct agent_opts opts = { .once = false };
+	struct agent_summary sum;
+	struct config_diag diag = { 0 };
+	struct config *cfg = NULL;
+	char *demo_text = NULL, demo_out[PATH_MAX];
+	int ch, rc;
+
+	log_init("sysmonfwd", LOG_LEVEL_INFO);
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cfgpath = optarg;
+			break;
+		case 'o':
+			opts.once = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'V':
+			printf("sysmonfwd %s\n", SYSMONFWD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "sysmonfwd: unexpected argument: %s\n",
+		    argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (cfgpath == NULL) {
+		if (access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
+			cfgpath = CONFIG_DEFAULT_PATH;
+		} else {
+			demo = true;
+			if ((rc = demo_setup(&demo_text, demo_out,
+			    sizeof(demo_out))) != 0) {
+				if (rc != -ENOENT)
+					log_errorx("cannot prepare the demo: %s",
+					    strerror(-rc));
+				return rc == -ENOENT ? EXIT_USAGE : EXIT_RUNTIME;
+			}
+		}
+	}
+	if (demo)
+		rc = config_load_string("<embedded demo>", demo_text, &cfg,
+		    &diag);
+	else
+		rc = config_load_file(cfgpath, &cfg, &diag);
+	free(demo_text);
+	if (rc != 0) {
+		print_diag(&diag);
+		config_diag_free(&diag);
+		return EXIT_USAGE;
+	}
+	config_diag_free(&diag);
+	if (check) {
+		printf("configuration OK\n");
+		config_free(cfg);
+		return 0;
+	}
+	log_set_level((enum log_level)cfg->agent.log_level);
+
+	memset(&sum, 0, sizeof(sum));
+	rc = agent_run(cfg, &opts, &sum);
+	if (rc == 0) {
+		double secs = (double)sum.elapsed_ms / 1000.0;
+		log_info("done: %" PRIu64 " records read, %" PRIu64
+		    " delivered to every output, %" PRIu64 " parse errors "
+		    "(forwarded tagged), %" PRIu64 " cut at max_line_size, %"
+		    PRIu64 " non-record lines ignored, in %.2f s (%.0f "
+		    "records/s)", sum.records_read, sum.delivered,
+		    sum.parse_errors, sum.truncated, sum.lines_ignored, secs,
+		    secs > 0 ? (double)sum.records_read / secs : 0.0);
+		if (demo)
+			printf("demo: %" PRIu64 " documents written to %s\n",
+			    sum.delivered, demo_out);
+	}
+	config_free(cfg);
+	return rc == 0 ? 0 : EXIT_RUNTIME;
+}

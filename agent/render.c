@@ -1,0 +1,302 @@
+/*
+ * render.c - the Winlogbeat-compatible JSON document of a record.
+ *
+ * The shape is the one Elastic's Windows and Sysmon for Linux integrations
+ * expect from Elastic Agent's decode_xml_wineventlog processor (their
+ * ingest pipelines do not parse XML; PROTOCOLS.md section 1.7):
+ *
+ *   {"@timestamp": TimeCreated in RFC 3339 UTC, millisecond precision,
+ *    "event": {"kind": "event", "code": EventID, "provider": ...},
+ *    "host": {"name": Computer},
+ *    "agent": {"type": "sysmonfwd", "name": ..., "version": ...},
+ *    "winlog": {"channel", "provider_name", "provider_guid", "event_id",
+ *               "record_id", "computer_name", "version", "level", "task",
+ *               "opcode", "keywords", "time_created",
+ *               "process": {"pid", "thread": {"id"}},
+ *               "user": {"identifier"}, "event_data": {Data Name: value}}}
+ *
+ * event_id and record_id are strings, version and the process ids numbers,
+ * as in Winlogbeat.  event_data keys are the Data Names verbatim and every
+ * value a string exactly as the record holds it.  A record that does not
+ * parse becomes {"event": {"kind": "pipeline_error"}, "message": raw text,
+ * "tags": ["sysmonfwd_parse_error"], "error": {"message": why}}.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TAG_PARSE_ERROR	"sysmonfwd_parse_error"
+#define TAG_TRUNCATED	"sysmonfwd_truncated"
+
+/* Chain appends; the first failure sticks in rc. */
+struct out {
+	struct strbuf	*sb;
+	int		 rc;
+};
+
+static void
+raw(struct out *o, const char *s)
+{
+	if (o->rc == 0)
+		o->rc = strbuf_adds(o->sb, s);
+}
+
+static void
+str(struct out *o, const char *s)
+{
+	if (o->rc == 0)
+		o->rc = json_add_str(o->sb, s, strlen(s));
+}
+
+/* ,"key":"value" (skipped when value is NULL); first: no comma. */
+static void
+kv(struct out *o, bool *first, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	raw(o, *first ? "\"" : ",\"");
+	raw(o, key);
+	raw(o, "\":");
+	str(o, value);
+	*first = false;
+}
+
+static bool
+is_uint(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; s[n] != '\0'; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return false;
+	return n <= 18 && (s[0] != '0' || n == 1);
+}
+
+/* A number when it is one, else the text: the document keeps the value. */
+static void
+kv_num(struct out *o, bool *first, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (!is_uint(value)) {
+		kv(o, first, key, value);
+		return;
+	}
+	raw(o, *first ? "\"" : ",\"");
+	raw(o, key);
+	raw(o, "\":");
+	raw(o, value);
+	*first = false;
+}
+
+static const char *
+level_name(const char *level)
+{
+	static const char *const names[] = { "information", "critical",
+	    "error", "warning", "information", "verbose" };
+
+	if (level != NULL && level[0] >= '0' && level[0] <= '5' &&
+	    level[1] == '\0')
+		return names[level[0] - '0'];
+	return level;
+}
+
+static const char *
+opcode_name(const char *op)
+{
+	static const char *const names[] = { "Info", "Start", "Stop" };
+
+	if (op != NULL && op[0] >= '0' && op[0] <= '2' && op[1] == '\0')
+		return names[op[0] - '0'];
+	return op;
+}
+
+static void
+agent_obj(struct out *o, const struct render_ctx *ctx)
+{
+	raw(o, ",\"agent\":{\"type\":\"sysmonfwd\",\"name\":");
+	str(o, ctx->agent_name);
+	raw(o, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
+}
+
+static void
+original(struct out *o, const struct buffer_rec *rec)
+{
+	raw(o, ",\"original\":");
+	if (o->rc == 0)
+		o->rc = json_add_str(o->sb, rec->data, rec->len);
+}
+
+static void
+event_data(struct out *o, const struct sysmon_event *ev, bool first)
+{
+	if (!first)
+		raw(o, ",");
+	raw(o, ev->user_data ? "\"user_data\":{" : "\"event_data\":{");
+	for (size_t i = 0; i < ev->ndata; i++) {
+		const char *name = ev->data[i].name;
+		unsigned dup = 1;
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(ev->data[j].name, name) == 0)
+				dup++;
+		if (i > 0)
+			raw(o, ",");
+		if (dup == 1) {
+			str(o, name);
+		} else {
+			/* A repeated name must not make two equal keys. */
+			struct strbuf key = { 0 };
+			if (strbuf_addf(&key, "%s_%u", name, dup) == 0)
+				str(o, key.s);
+			else
+				o->rc = -ENOMEM;
+			strbuf_free(&key);
+		}
+		raw(o, ":");
+		str(o, ev->data[i].value);
+	}
+	raw(o, "}");
+}
+
+static int
+render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
+    const struct sysmon_event *ev, struct strbuf *sb)
+{
+	struct out o = { sb, 0 };
+	char ts[32];
+	int64_t ms;
+	bool first;
+
+	if (ev->time_created == NULL ||
+	    time_parse_rfc3339_ms(ev->time_created, &ms) != 0)
+		ms = rec->time_ms;
+	time_format_ms(ms, ts);
+	raw(&o, "{\"@timestamp\":\"");
+	raw(&o, ts);
+	raw(&o, "\",\"event\":{\"kind\":\"event\"");
+	first = false;
+	kv(&o, &first, "code", ev->event_id);
+	kv(&o, &first, "provider", ev->provider_name);
+	if (ctx->keep_original)
+		original(&o, rec);
+	raw(&o, "},\"host\":{\"name\":");
+	str(&o, ev->computer != NULL ? ev->computer : ctx->host_name);
+	raw(&o, "}");
+	agent_obj(&o, ctx);
+
+	raw(&o, ",\"winlog\":{");
+	first = true;
+	kv(&o, &first, "channel", ev->channel);
+	kv(&o, &first, "provider_name", ev->provider_name);
+	kv(&o, &first, "provider_guid", ev->provider_guid);
+	kv(&o, &first, "event_id", ev->event_id);
+	kv(&o, &first, "record_id", ev->record_id);
+	kv(&o, &first, "computer_name", ev->computer);
+	kv_num(&o, &first, "version", ev->version);
+	kv(&o, &first, "level", level_name(ev->level));
+	kv(&o, &first, "task", ev->task);
+	kv(&o, &first, "opcode", opcode_name(ev->opcode));
+	kv(&o, &first, "keywords", ev->keywords);
+	kv(&o, &first, "time_created", ev->time_created);
+	kv(&o, &first, "activity_id", ev->activity_id);
+	kv(&o, &first, "related_activity_id", ev->related_activity_id);
+	if (ev->pid != NULL || ev->tid != NULL) {
+		bool pf = true;
+
+		raw(&o, first ? "\"process\":{" : ",\"process\":{");
+		kv_num(&o, &pf, "pid", ev->pid);
+		if (ev->tid != NULL) {
+			raw(&o, pf ? "\"thread\":{" : ",\"thread\":{");
+			pf = true;
+			kv_num(&o, &pf, "id", ev->tid);
+			raw(&o, "}");
+		}
+		raw(&o, "}");
+		first = false;
+	}
+	if (ev->user_id != NULL) {
+		raw(&o, first ? "\"user\":{\"identifier\":" :
+		    ",\"user\":{\"identifier\":");
+		str(&o, ev->user_id);
+		raw(&o, "}");
+		first = false;
+	}
+	if (ev->ndata > 0)
+		event_data(&o, ev, first);
+	raw(&o, "}");
+	if (ev->message != NULL) {
+		raw(&o, ",\"message\":");
+		str(&o, ev->message);
+	}
+	if (rec->flags & BUFFER_REC_TRUNCATED)
+		raw(&o, ",\"tags\":[\"" TAG_TRUNCATED "\"]");
+	raw(&o, "}");
+	return o.rc;
+}
+
+static int
+render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
+    const char *why, struct strbuf *sb)
+{
+	struct out o = { sb, 0 };
+	char ts[32];
+
+	time_format_ms(rec->time_ms, ts);
+	raw(&o, "{\"@timestamp\":\"");
+	raw(&o, ts);
+	raw(&o, "\",\"event\":{\"kind\":\"pipeline_error\"");
+	if (ctx->keep_original)
+		original(&o, rec);
+	raw(&o, "},\"host\":{\"name\":");
+	str(&o, ctx->host_name);
+	raw(&o, "}");
+	agent_obj(&o, ctx);
+	raw(&o, ",\"message\":");
+	if (o.rc == 0)
+		o.rc = json_add_str(sb, rec->data, rec->len);
+	raw(&o, ",\"tags\":[\"" TAG_PARSE_ERROR "\"");
+	if (rec->flags & BUFFER_REC_TRUNCATED)
+		raw(&o, ",\"" TAG_TRUNCATED "\"");
+	raw(&o, "],\"error\":{\"message\":");
+	str(&o, why);
+	raw(&o, "},\"labels\":{\"sysmonfwd_input\":");
+	str(&o, rec->source);
+	raw(&o, "}}");
+	return o.rc;
+}
+
+int
+render_ecs(struct event_parser *p, const struct render_ctx *ctx,
+    const struct buffer_rec *rec, struct strbuf *out)
+{
+	struct sysmon_event ev;
+	char why[320];
+	size_t mark = out->len;
+	int rc;
+
+	if (event_parse(p, rec->data, rec->len, &ev, why, sizeof(why)) == 0) {
+		if ((rc = render_event(ctx, rec, &ev, out)) == 0)
+			return RENDER_OK;
+		out->len = mark;
+		if (out->s != NULL)
+			out->s[mark] = '\0';
+		return rc;
+	}
+	if (rec->flags & BUFFER_REC_TRUNCATED) {
+		size_t n = strlen(why);
+		snprintf(why + n, sizeof(why) - n, " (the record was cut at "
+		    "the input's max_line_size: %zu bytes kept)", rec->len);
+	}
+	if ((rc = render_error(ctx, rec, why, out)) != 0) {
+		out->len = mark;
+		if (out->s != NULL)
+			out->s[mark] = '\0';
+		return rc;
+	}
+	return RENDER_PARSE_ERROR;
+}

@@ -1,0 +1,874 @@
+/*
+ * config.c - table-driven INI loader; see config.h.
+ *
+ * inih splits "key = value" and strips comments, but knows nothing of line
+ * numbers in its handler and silently cuts lines longer than INI_MAX_LINE.
+ * So inih reads through ini_reader_lines() below, which counts lines, parses
+ * section headers itself, and reports (instead of passing on) lines that are
+ * too long or that are not "key = value".  Every problem becomes one
+ * diagnostic; loading goes on so that one run shows all of them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define INIH_LINE_MAX	200	/* what Debian's libinih was built with */
+
+enum section_kind { SEC_AGENT = 1, SEC_INPUT, SEC_OUTPUT };
+enum key_type { K_STRING, K_PATH, K_BOOL, K_SIZE, K_DURATION, K_UINT,
+	K_ENUM, K_NAME_TYPE };
+
+struct enum_val {
+	const char	*name;
+	int		 value;
+};
+
+static const struct enum_val log_levels[] = {
+	{ "error", 0 }, { "warn", 1 }, { "warning", 1 }, { "info", 2 },
+	{ "debug", 3 }, { NULL, 0 }
+};
+static const struct enum_val input_types[] = {
+	{ "file", CONFIG_INPUT_FILE }, { NULL, 0 }
+};
+static const struct enum_val output_types[] = {
+	{ "file", CONFIG_OUTPUT_FILE }, { "stdout", CONFIG_OUTPUT_STDOUT },
+	{ NULL, 0 }
+};
+static const struct enum_val start_vals[] = {
+	{ "beginning", CONFIG_START_BEGINNING }, { "end", CONFIG_START_END },
+	{ NULL, 0 }
+};
+
+#define T(x)	(1u << (x))
+#define ALL	0u
+
+/*
+ * The key table.  `types` limits a key of an [input:] or [output:] section
+ * to some values of its `type` (0: every type); `required` keys must be
+ * set for those types.  Defaults are parsed by the same code as values.
+ */
+struct config_key {
+	int			 section;
+	const char		*name;
+	enum key_type		 type;
+	size_t			 offset;
+	const char		*def;
+	uint64_t		 min, max;
+	const struct enum_val	*enums;
+	unsigned		 types;
+	bool			 required;
+};
+
+#define AG(f)	offsetof(struct config_agent, f)
+#define IN(f)	offsetof(struct config_input, f)
+#define OUT(f)	offsetof(struct config_output, f)
+
+static const struct config_key keys[] = {
+	{ SEC_AGENT, "name", K_STRING, AG(name), NULL, 1, 255, NULL, ALL, false },
+	{ SEC_AGENT, "state_dir", K_PATH, AG(state_dir), "/var/lib/sysmonfwd",
+	  1, PATH_MAX, NULL, ALL, false },
+	{ SEC_AGENT, "log_level", K_ENUM, AG(log_level), "info", 0, 0,
+	  log_levels, ALL, false },
+
+	{ SEC_INPUT, "type", K_NAME_TYPE, IN(type), NULL, 0, 0, input_types,
+	  ALL, true },
+	{ SEC_INPUT, "path", K_PATH, IN(path), NULL, 1, PATH_MAX, NULL,
+	  T(CONFIG_INPUT_FILE), true },
+	{ SEC_INPUT, "follow", K_BOOL, IN(follow), "true", 0, 0, NULL,
+	  T(CONFIG_INPUT_FILE), false },
+	{ SEC_INPUT, "start", K_ENUM, IN(start), "beginning", 0, 0,
+	  start_vals, T(CONFIG_INPUT_FILE), false },
+	{ SEC_INPUT, "max_line_size", K_SIZE, IN(max_line_size), "1MiB",
+	  1024, 16ull << 20, NULL, T(CONFIG_INPUT_FILE), false },
+	{ SEC_INPUT, "poll_interval", K_DURATION, IN(poll_interval_ms),
+	  "250ms", 10, 60000, NULL, T(CONFIG_INPUT_FILE), false },
+	{ SEC_INPUT, "keep_other_lines", K_BOOL, IN(keep_other_lines),
+	  "false", 0, 0, NULL, T(CONFIG_INPUT_FILE), false },
+
+	{ SEC_OUTPUT, "type", K_NAME_TYPE, OUT(type), NULL, 0, 0, output_types,
+	  ALL, true },
+	{ SEC_OUTPUT, "path", K_PATH, OUT(path), NULL, 1, PATH_MAX, NULL,
+	  T(CONFIG_OUTPUT_FILE), true },
+	{ SEC_OUTPUT, "keep_original", K_BOOL, OUT(keep_original), "false",
+	  0, 0, NULL, ALL, false },
+	{ SEC_OUTPUT, "batch_max_events", K_UINT, OUT(batch_max_events), "500",
+	  1, 100000, NULL, ALL, false },
+};
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+/* One section as it is being read. */
+struct section {
+	int	 kind;
+	void	*obj;		/* &cfg->agent, an input or an output */
+	int	 line;
+	char	 label[CONFIG_NAME_MAX + 16];	/* "[input:NAME]" */
+	int	 set_line[NKEYS];	/* 0: not set */
+};
+
+struct loader {
+	const char		*file;
+	const char		*text;	/* remaining input */
+	int			 lineno;
+	struct config		*cfg;
+	struct config_diag	*diag;
+	struct section		*sections;
+	size_t			 nsections;
+	struct section		*cur;	/* NULL before the first header */
+	bool			 bad_section; /* the last header was rejected */
+	int			 errors;
+};
+
+static void
+diag_add(struct loader *ld, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+diag_add(struct loader *ld, int line, const char *fmt, ...)
+{
+	char msg[768], full[1024];
+	va_list ap;
+	char **n;
+
+	ld->errors++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(full, sizeof(full), "%s:%d: %s", ld->file, line, msg);
+	else
+		snprintf(full, sizeof(full), "%s: %s", ld->file, msg);
+	if (ld->diag == NULL)
+		return;
+	n = realloc(ld->diag->msgs, (ld->diag->n + 1) * sizeof(*n));
+	if (n == NULL)
+		return;
+	ld->diag->msgs = n;
+	if ((n[ld->diag->n] = strdup(full)) != NULL)
+		ld->diag->n++;
+}
+
+void
+config_diag_free(struct config_diag *diag)
+{
+	if (diag == NULL)
+		return;
+	for (size_t i = 0; i < diag->n; i++)
+		free(diag->msgs[i]);
+	free(diag->msgs);
+	diag->msgs = NULL;
+	diag->n = 0;
+}
+
+/* ---- value parsers ---------------------------------------------------- */
+
+static int
+parse_u64(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*end = p;
+	*out = v;
+	return 0;
+}
+
+int
+config_parse_size(const char *s, uint64_t *out, const char **why)
+{
+	static const struct { const char *suf; uint64_t mul; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1ull << 10 }, { "kb", 1ull << 10 },
+		{ "kib", 1ull << 10 }, { "m", 1ull << 20 }, { "mb", 1ull << 20 },
+		{ "mib", 1ull << 20 }, { "g", 1ull << 30 }, { "gb", 1ull << 30 },
+		{ "gib", 1ull << 30 }, { "t", 1ull << 40 }, { "tib", 1ull << 40 },
+	};
+	const char *end;
+	uint64_t v;
+	int rc;
+
+	if ((rc = parse_u64(s, &end, &v)) != 0) {
+		*why = rc == -ERANGE ? "number too large" :
+		    "not a size (examples: 4096, 64KiB, 8MiB, 1GiB)";
+		return -EINVAL;
+	}
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].suf) != 0)
+			continue;
+		if (v != 0 && v > UINT64_MAX / units[i].mul) {
+			*why = "size too large";
+			return -EINVAL;
+		}
+		*out = v * units[i].mul;
+		return 0;
+	}
+	*why = "unknown size unit (use B, KiB, MiB, GiB or TiB)";
+	return -EINVAL;
+}
+
+int
+config_parse_duration_ms(const char *s, uint64_t *out, const char **why)
+{
+	static const struct { const char *suf; uint64_t mul; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "min", 60000 }, { "h", 3600000 },
+	};
+	const char *end;
+	uint64_t v;
+
+	if (parse_u64(s, &end, &v) != 0) {
+		*why = "not a duration (examples: 250ms, 1s, 5m, 2h)";
+		return -EINVAL;
+	}
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suf) != 0)
+			continue;
+		if (v != 0 && v > UINT64_MAX / units[i].mul) {
+			*why = "duration too large";
+			return -EINVAL;
+		}
+		*out = v * units[i].mul;
+		return 0;
+	}
+	*why = "unknown duration unit (use ms, s, m or h)";
+	return -EINVAL;
+}
+
+int
+config_parse_bool(const char *s, bool *out)
+{
+	if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
+	    strcasecmp(s, "on") == 0 || strcmp(s, "1") == 0) {
+		*out = true;
+		return 0;
+	}
+	if (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0 ||
+	    strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0) {
+		*out = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const char *
+enum_name(const struct enum_val *e, int value)
+{
+	for (; e->name != NULL; e++)
+		if (e->value == value)
+			return e->name;
+	return "?";
+}
+
+const char *
+config_input_type_name(int type)
+{
+	return enum_name(input_types, type);
+}
+
+const char *
+config_output_type_name(int type)
+{
+	return enum_name(output_types, type);
+}
+
+static void
+enum_list(const struct enum_val *e, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (const struct enum_val *p = e; p->name != NULL; p++) {
+		if (p != e)
+			strncat(buf, ", ", len - strlen(buf) - 1);
+		strncat(buf, p->name, len - strlen(buf) - 1);
+	}
+}
+
+/*
+ * Replace ${VAR} from the environment and $$ by $.  Return a new string, or
+ * NULL with a reason in why (a static string or a message in whybuf).
+ */
+static char *
+expand_env(const char *v, char *whybuf, size_t whylen)
+{
+	size_t cap = strlen(v) + 1, len = 0;
+	char *out = malloc(cap), *n;
+
+	if (out == NULL)
+		return NULL;
+	for (const char *p = v; *p != '\0';) {
+		const char *add = p;
+		size_t addlen = 1;
+
+		if (p[0] == '$' && p[1] == '$') {
+			p += 2;
+		} else if (p[0] == '$' && p[1] == '{') {
+			const char *close = strchr(p + 2, '}');
+			char name[128];
+			size_t nlen;
+
+			if (close == NULL || (nlen = (size_t)(close - p - 2)) == 0 ||
+			    nlen >= sizeof(name)) {
+				snprintf(whybuf, whylen,
+				    "malformed ${VAR} reference");
+				free(out);
+				return NULL;
+			}
+			memcpy(name, p + 2, nlen);
+			name[nlen] = '\0';
+			if ((add = getenv(name)) == NULL) {
+				snprintf(whybuf, whylen,
+				    "environment variable %s is not set", name);
+				free(out);
+				return NULL;
+			}
+			addlen = strlen(add);
+			p = close + 1;
+		} else {
+			p++;
+		}
+		if (len + addlen + 1 > cap) {
+			cap = (len + addlen + 1) * 2;
+			if ((n = realloc(out, cap)) == NULL) {
+				free(out);
+				return NULL;
+			}
+			out = n;
+		}
+		memcpy(out + len, add, addlen);
+		len += addlen;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/*
+ * Store value into the field of key k in obj.  Return 0, or -EINVAL with a
+ * message in why.
+ */
+static int
+key_apply(const struct config_key *k, void *obj, const char *value,
+    char *why, size_t whylen)
+{
+	char *field = (char *)obj + k->offset;
+	const char *reason = NULL;
+	uint64_t u;
+	bool b;
+	char list[256];
+
+	switch (k->type) {
+	case K_STRING:
+	case K_PATH:
+		if (strlen(value) < k->min || strlen(value) > k->max) {
+			snprintf(why, whylen, "value must be %" PRIu64 " to %"
+			    PRIu64 " characters long", k->min, k->max);
+			return -EINVAL;
+		}
+		if (strlen(value) != strcspn(value, "\r\n")) {
+			snprintf(why, whylen, "value holds a line break");
+			return -EINVAL;
+		}
+		free(*(char **)field);
+		if ((*(char **)field = strdup(value)) == NULL) {
+			snprintf(why, whylen, "out of memory");
+			return -EINVAL;
+		}
+		return 0;
+	case K_BOOL:
+		if (config_parse_bool(value, &b) != 0) {
+			snprintf(why, whylen, "value \"%s\" is not a boolean "
+			    "(true or false)", value);
+			return -EINVAL;
+		}
+		*(bool *)field = b;
+		return 0;
+	case K_SIZE:
+	case K_DURATION:
+	case K_UINT:
+		if (k->type == K_SIZE)
+			config_parse_size(value, &u, &reason);
+		else if (k->type == K_DURATION)
+			config_parse_duration_ms(value, &u, &reason);
+		else {
+			const char *end;
+			if (parse_u64(value, &end, &u) != 0 || *end != '\0')
+				reason = "not a whole number";
+		}
+		if (reason != NULL) {
+			snprintf(why, whylen, "value \"%s\": %s", value, reason);
+			return -EINVAL;
+		}
+		if (u < k->min || u > k->max) {
+			const char *unit = k->type == K_SIZE ? " bytes" :
+			    k->type == K_DURATION ? " ms" : "";
+			if (u < k->min)
+				snprintf(why, whylen, "value %s below minimum %"
+				    PRIu64 "%s", value, k->min, unit);
+			else
+				snprintf(why, whylen, "value %s above maximum %"
+				    PRIu64 "%s", value, k->max, unit);
+			return -EINVAL;
+		}
+		*(uint64_t *)field = u;
+		return 0;
+	case K_ENUM:
+	case K_NAME_TYPE:
+		for (const struct enum_val *e = k->enums; e->name != NULL; e++) {
+			if (strcmp(e->name, value) == 0) {
+				*(int *)field = e->value;
+				return 0;
+			}
+		}
+		enum_list(k->enums, list, sizeof(list));
+		snprintf(why, whylen, "unknown value \"%s\" (expected one of: "
+		    "%s)", value, list);
+		return -EINVAL;
+	}
+	snprintf(why, whylen, "internal error: bad key type");
+	return -EINVAL;
+}
+
+static void
+section_defaults(struct loader *ld, struct section *s)
+{
+	char why[256];
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].section != s->kind || keys[i].def == NULL)
+			continue;
+		if (key_apply(&keys[i], s->obj, keys[i].def, why,
+		    sizeof(why)) != 0)
+			diag_add(ld, 0, "internal error: default of %s: %s",
+			    keys[i].name, why);
+	}
+}
+
+static bool
+valid_name(const char *n, size_t len)
+{
+	if (len == 0 || len > CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = n[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static void
+section_open(struct loader *ld, const char *hdr, size_t len)
+{
+	struct config *cfg = ld->cfg;
+	struct section *s, *n;
+	int kind = 0;
+	const char *name = NULL;
+	size_t namelen = 0;
+	void *obj = NULL;
+
+	ld->cur = NULL;
+	ld->bad_section = true;
+	if (len == 5 && memcmp(hdr, "agent", 5) == 0) {
+		kind = SEC_AGENT;
+	} else if (len > 6 && memcmp(hdr, "input:", 6) == 0) {
+		kind = SEC_INPUT;
+		name = hdr + 6;
+		namelen = len - 6;
+	} else if (len > 7 && memcmp(hdr, "output:", 7) == 0) {
+		kind = SEC_OUTPUT;
+		name = hdr + 7;
+		namelen = len - 7;
+	} else {
+		diag_add(ld, ld->lineno, "[%.*s]: unknown section (expected "
+		    "[agent], [input:NAME] or [output:NAME])", (int)len, hdr);
+		return;
+	}
+	if (name != NULL && !valid_name(name, namelen)) {
+		diag_add(ld, ld->lineno, "[%.*s]: section name must be 1 to %d "
+		    "characters of A-Z a-z 0-9 _ - .", (int)len, hdr,
+		    CONFIG_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; i < ld->nsections; i++) {
+		s = &ld->sections[i];
+		if (strlen(s->label) == len + 2 &&
+		    memcmp(s->label + 1, hdr, len) == 0) {
+			diag_add(ld, ld->lineno, "[%.*s]: section appears twice "
+			    "(first at line %d)", (int)len, hdr, s->line);
+			return;
+		}
+	}
+	if (kind == SEC_AGENT) {
+		obj = &cfg->agent;
+	} else if (kind == SEC_INPUT) {
+		struct config_input *in;
+		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
+			diag_add(ld, ld->lineno, "too many inputs (at most %d)",
+			    CONFIG_MAX_INPUTS);
+			return;
+		}
+		in = &cfg->inputs[cfg->ninputs++];
+		memcpy(in->name, name, namelen);
+		in->line = ld->lineno;
+		obj = in;
+	} else {
+		struct config_output *out;
+		if (cfg->noutputs == CONFIG_MAX_OUTPUTS) {
+			diag_add(ld, ld->lineno, "too many outputs (at most "
+			    "%d)", CONFIG_MAX_OUTPUTS);
+			return;
+		}
+		out = &cfg->outputs[cfg->noutputs++];
+		memcpy(out->name, name, namelen);
+		out->line = ld->lineno;
+		obj = out;
+	}
+	n = realloc(ld->sections, (ld->nsections + 1) * sizeof(*n));
+	if (n == NULL) {
+		diag_add(ld, ld->lineno, "out of memory");
+		return;
+	}
+	ld->sections = n;
+	s = &n[ld->nsections++];
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	s->obj = obj;
+	s->line = ld->lineno;
+	snprintf(s->label, sizeof(s->label), "[%.*s]", (int)len, hdr);
+	ld->bad_section = false;
+	/* The defaults of [agent] were applied before reading. */
+	if (kind != SEC_AGENT)
+		section_defaults(ld, s);
+	ld->cur = s;
+}
+
+/*
+ * inih's reader: hand inih one line at a time, counting lines; handle
+ * section headers here and replace lines inih must not see by blank ones.
+ */
+static char *
+ini_reader_lines(char *str, int num, void *stream)
+{
+	struct loader *ld = stream;
+	const char *p = ld->text, *eol;
+	size_t len, start;
+
+	if (*p == '\0')
+		return NULL;
+	eol = strchr(p, '\n');
+	len = eol != NULL ? (size_t)(eol - p) : strlen(p);
+	ld->text = eol != NULL ? eol + 1 : p + len;
+	ld->lineno++;
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	/* A UTF-8 byte order mark on the first line is allowed. */
+	if (ld->lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+		p += 3;
+		len -= 3;
+	}
+	for (start = 0; start < len && (p[start] == ' ' || p[start] == '\t');)
+		start++;
+	p += start;
+	len -= start;
+	str[0] = '\0';
+	if (len == 0 || p[0] == '#' || p[0] == ';')
+		return str;
+	if (len + 2 > (size_t)num || len + 2 > INIH_LINE_MAX) {
+		diag_add(ld, ld->lineno, "line longer than %d characters",
+		    INIH_LINE_MAX - 2);
+		return str;
+	}
+	if (p[0] == '[') {
+		const char *close = memchr(p, ']', len);
+		size_t rest;
+
+		if (close == NULL) {
+			diag_add(ld, ld->lineno, "section header without ']'");
+			ld->cur = NULL;
+			ld->bad_section = true;
+			return str;
+		}
+		rest = (size_t)(p + len - close - 1);
+		for (size_t i = 0; i < rest; i++) {
+			char c = close[1 + i];
+			if (c == '#' || c == ';')
+				break;
+			if (c != ' ' && c != '\t') {
+				diag_add(ld, ld->lineno, "text after section "
+				    "header");
+				break;
+			}
+		}
+		section_open(ld, p + 1, (size_t)(close - p - 1));
+		return str;
+	}
+	if (memchr(p, '=', len) == NULL) {
+		diag_add(ld, ld->lineno, "expected \"key = value\", found "
+		    "\"%.*s\"", (int)(len > 60 ? 60 : len), p);
+		return str;
+	}
+	memcpy(str, p, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+static int
+on_ini_pair(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct loader *ld = user;
+	struct section *s = ld->cur;
+	const struct config_key *k = NULL;
+	char why[512];
+	char *expanded;
+	size_t i;
+
+	(void)section;
+	if (s == NULL) {
+		/* Keys under a rejected header were reported with it. */
+		if (!ld->bad_section)
+			diag_add(ld, ld->lineno, "%s: key outside any section",
+			    name);
+		return 1;
+	}
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].section == s->kind &&
+		    strcmp(keys[i].name, name) == 0) {
+			k = &keys[i];
+			break;
+		}
+	}
+	if (k == NULL) {
+		diag_add(ld, ld->lineno, "%s: unknown key in %s", name,
+		    s->label);
+		return 1;
+	}
+	if (s->set_line[i] != 0) {
+		diag_add(ld, ld->lineno, "%s: set twice in %s (first at line "
+		    "%d)", name, s->label, s->set_line[i]);
+		return 1;
+	}
+	s->set_line[i] = ld->lineno;
+	if ((expanded = expand_env(value, why, sizeof(why))) == NULL) {
+		diag_add(ld, ld->lineno, "%s: %s", name, why);
+		return 1;
+	}
+	if (key_apply(k, s->obj, expanded, why, sizeof(why)) != 0)
+		diag_add(ld, ld->lineno, "%s: %s", name, why);
+	free(expanded);
+	return 1;
+}
+
+/* Checks that need the whole section: type-specific and required keys. */
+static void
+section_finish(struct loader *ld, struct section *s)
+{
+	int type = 0;
+	int type_line = 0;
+
+	if (s->kind == SEC_AGENT)
+		return;
+	type = s->kind == SEC_INPUT ? ((struct config_input *)s->obj)->type :
+	    ((struct config_output *)s->obj)->type;
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].section == s->kind &&
+		    strcmp(keys[i].name, "type") == 0)
+			type_line = s->set_line[i];
+	if (type == 0) {
+		if (type_line == 0)
+			diag_add(ld, s->line, "type: missing in %s", s->label);
+		return;
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &keys[i];
+		bool applies;
+
+		if (k->section != s->kind)
+			continue;
+		applies = k->types == ALL || (k->types & T(type)) != 0;
+		if (s->set_line[i] != 0 && !applies)
+			diag_add(ld, s->set_line[i], "%s: not used by type %s "
+			    "in %s", k->name, s->kind == SEC_INPUT ?
+			    config_input_type_name(type) :
+			    config_output_type_name(type), s->label);
+		if (s->set_line[i] == 0 && applies && k->required)
+			diag_add(ld, s->line, "%s: missing in %s (required for "
+			    "type %s)", k->name, s->label, s->kind == SEC_INPUT
+			    ? config_input_type_name(type) :
+			    config_output_type_name(type));
+	}
+}
+
+static int
+load(const char *file, const char *text, struct config **out,
+    struct config_diag *diag)
+{
+	struct loader ld;
+	struct config *cfg;
+	struct section agent_sec;
+	char host[256];
+	int rc;
+
+	*out = NULL;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return -ENOMEM;
+	cfg->inputs = calloc(CONFIG_MAX_INPUTS, sizeof(*cfg->inputs));
+	cfg->outputs = calloc(CONFIG_MAX_OUTPUTS, sizeof(*cfg->outputs));
+	cfg->path = strdup(file);
+	if (cfg->inputs == NULL || cfg->outputs == NULL || cfg->path == NULL) {
+		config_free(cfg);
+		return -ENOMEM;
+	}
+	memset(&ld, 0, sizeof(ld));
+	ld.file = file;
+	ld.text = text;
+	ld.cfg = cfg;
+	ld.diag = diag;
+
+	memset(&agent_sec, 0, sizeof(agent_sec));
+	agent_sec.kind = SEC_AGENT;
+	agent_sec.obj = &cfg->agent;
+	section_defaults(&ld, &agent_sec);
+
+	rc = ini_parse_stream(ini_reader_lines, &ld, on_ini_pair, &ld);
+	if (rc < 0)
+		diag_add(&ld, 0, "cannot parse (inih error %d)", rc);
+	else if (rc > 0)
+		diag_add(&ld, rc, "malformed line");
+	for (size_t i = 0; i < ld.nsections; i++)
+		section_finish(&ld, &ld.sections[i]);
+	if (cfg->ninputs == 0)
+		diag_add(&ld, 0, "no [input:NAME] section: nothing to read");
+	if (cfg->noutputs == 0)
+		diag_add(&ld, 0, "no [output:NAME] section: nowhere to send");
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (cfg->outputs[i].type == CONFIG_OUTPUT_FILE &&
+			    cfg->outputs[j].type == CONFIG_OUTPUT_FILE &&
+			    cfg->outputs[i].path != NULL &&
+			    cfg->outputs[j].path != NULL &&
+			    strcmp(cfg->outputs[i].path,
+			    cfg->outputs[j].path) == 0)
+				diag_add(&ld, cfg->outputs[i].line, "path: "
+				    "[output:%s] writes the same file as "
+				    "[output:%s]", cfg->outputs[i].name,
+				    cfg->outputs[j].name);
+		}
+	}
+	if (cfg->agent.name == NULL) {
+		if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		cfg->agent.name = strdup(host);
+	}
+	free(ld.sections);
+	if (ld.errors > 0 || cfg->agent.name == NULL) {
+		config_free(cfg);
+		return -EINVAL;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int
+config_load_string(const char *name, const char *text, struct config **out,
+    struct config_diag *diag)
+{
+	return load(name, text, out, diag);
+}
+
+int
+config_load_file(const char *path, struct config **out,
+    struct config_diag *diag)
+{
+	struct loader ld;
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	int rc;
+
+	*out = NULL;
+	if ((f = fopen(path, "r")) == NULL) {
+		rc = -errno;
+		memset(&ld, 0, sizeof(ld));
+		ld.file = path;
+		ld.diag = diag;
+		diag_add(&ld, 0, "cannot open: %s", strerror(-rc));
+		return rc;
+	}
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *t;
+			cap = cap == 0 ? 8192 : cap * 2;
+			if (cap > (16u << 20) || (t = realloc(text, cap)) ==
+			    NULL) {
+				free(text);
+				fclose(f);
+				memset(&ld, 0, sizeof(ld));
+				ld.file = path;
+				ld.diag = diag;
+				diag_add(&ld, 0, "file too large");
+				return -EFBIG;
+			}
+			text = t;
+		}
+		n = fread(text + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	rc = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (rc != 0) {
+		free(text);
+		return rc;
+	}
+	text[len] = '\0';
+	if (strlen(text) != len) {
+		memset(&ld, 0, sizeof(ld));
+		ld.file = path;
+		ld.diag = diag;
+		diag_add(&ld, 0, "file holds a NUL byte: not a text file");
+		free(text);
+		return -EINVAL;
+	}
+	rc = load(path, text, out, diag);
+	free(text);
+	return rc;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->agent.name);
+	free(cfg->agent.state_dir);
+	for (size_t i = 0; i < cfg->ninputs; i++)
+		free(cfg->inputs[i].path);
+	for (size_t i = 0; i < cfg->noutputs; i++)
+		free(cfg->outputs[i].path);
+	free(cfg->inputs);
+	free(cfg->outputs);
+	free(cfg);
+}

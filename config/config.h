@@ -1,0 +1,109 @@
+/*
+ * config.h - the INI configuration: loading, validation, defaults.
+ *
+ * The file is read with inih through a reader that counts lines, so every
+ * diagnostic names "file:line: key: problem".  Keys live in one table in
+ * config.c ({section kind, name, type, offset, default, min, max}); an
+ * unknown section or key is an error, never ignored.  `${VAR}` in a value
+ * is replaced from the environment and `$$` stands for a literal `$`.
+ *
+ * The loaded struct config is read-only for the rest of the program and is
+ * handed around as `const struct config *`; modules receive their part.
+ */
+#ifndef SYSMONFWD_CONFIG_H
+#define SYSMONFWD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_NAME_MAX		64	/* section names: [A-Za-z0-9_.-]+ */
+#define CONFIG_MAX_INPUTS	64
+#define CONFIG_MAX_OUTPUTS	16
+#define CONFIG_DEFAULT_PATH	"/etc/sysmonfwd/sysmonfwd.conf"
+
+enum config_input_type {
+	CONFIG_INPUT_FILE = 1,
+};
+
+enum config_output_type {
+	CONFIG_OUTPUT_FILE = 1,
+	CONFIG_OUTPUT_STDOUT,
+};
+
+enum config_start {
+	CONFIG_START_BEGINNING = 0,
+	CONFIG_START_END,
+};
+
+struct config_agent {
+	char		*name;		/* agent.name; default: host name */
+	char		*state_dir;	/* positions, later the ring */
+	int		 log_level;	/* enum log_level */
+};
+
+struct config_input {
+	char		 name[CONFIG_NAME_MAX + 1];
+	int		 type;		/* enum config_input_type */
+	char		*path;		/* "-" is standard input */
+	bool		 follow;	/* tail -F semantics */
+	int		 start;		/* enum config_start, first run only */
+	uint64_t	 max_line_size;	/* longer lines are cut and tagged */
+	uint64_t	 poll_interval_ms; /* follow: how often to look */
+	bool		 keep_other_lines; /* forward non-record lines */
+	int		 line;		/* where the section starts */
+};
+
+struct config_output {
+	char		 name[CONFIG_NAME_MAX + 1];
+	int		 type;		/* enum config_output_type */
+	char		*path;		/* type file */
+	bool		 keep_original;	/* add event.original */
+	uint64_t	 batch_max_events;
+	int		 line;
+};
+
+struct config {
+	char			*path;	/* the file it came from */
+	struct config_agent	 agent;
+	struct config_input	*inputs;
+	size_t			 ninputs;
+	struct config_output	*outputs;
+	size_t			 noutputs;
+};
+
+/* Diagnostics collected while loading; each is "file:line: key: problem". */
+struct config_diag {
+	char	**msgs;
+	size_t	  n;
+};
+
+/*
+ * Load and validate the INI file at path.  On success store a new config in
+ * *out (free with config_free()) and return 0.  On failure return -EINVAL
+ * (or -errno when the file cannot be read); every problem found, not only
+ * the first, is appended to diag (free with config_diag_free()).
+ */
+int	config_load_file(const char *path, struct config **out,
+	    struct config_diag *diag) __attribute__((warn_unused_result));
+/* Same, from a string; name stands for the file name in diagnostics. */
+int	config_load_string(const char *name, const char *text,
+	    struct config **out, struct config_diag *diag)
+	    __attribute__((warn_unused_result));
+void	config_free(struct config *cfg);
+void	config_diag_free(struct config_diag *diag);
+
+/*
+ * Parse a size ("512", "64KiB", "1 MiB", "2G"; K/KB/KiB are all 1024) or a
+ * duration ("250ms", "1s", "5m", "2h"; a bare number is seconds) into
+ * *out.  Return 0, or -EINVAL with a static reason in *why.
+ */
+int	config_parse_size(const char *s, uint64_t *out, const char **why);
+int	config_parse_duration_ms(const char *s, uint64_t *out,
+	    const char **why);
+int	config_parse_bool(const char *s, bool *out);
+
+const char *config_input_type_name(int type);
+const char *config_output_type_name(int type);
+
+#endif
