@@ -39,10 +39,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define READ_CHUNK	(64u * 1024)
 #define CKPT_MAX	64	/* pending (seq, offset) checkpoints */
 #define SAVE_EVERY_MS	1000
+#define SIG_BYTES	1024	/* bytes before a position that identify it */
 
 struct ckpt {
 	uint64_t	seq;	/* durable once this seq is */
@@ -67,6 +69,8 @@ struct source {
 	bool		 waiting_file;	/* follow: the path does not exist */
 	bool		 rotated;	/* follow: drain, then reopen */
 	bool		 drained;	/* a pipe had nothing to read */
+	bool		 sig_valid;	/* sig_crc describes line_off */
+	uint32_t	 sig_crc;
 	int64_t		 next_look_ms;
 	uint64_t	 last_seq;	/* last record this source appended */
 	struct ckpt	 ckpts[CKPT_MAX];
@@ -132,10 +136,30 @@ source_next_poll(const struct source *s, int64_t now_ms)
 	return s->next_look_ms;
 }
 
+/*
+ * The CRC32 of the (up to) SIG_BYTES bytes before offset off.  A file that
+ * was truncated and written again up to the same size or beyond keeps its
+ * inode and looks unchanged by size; these bytes tell it apart.
+ */
+static int
+sig_at(int fd, uint64_t off, uint32_t *crc)
+{
+	unsigned char buf[SIG_BYTES];
+	size_t n = off < SIG_BYTES ? (size_t)off : SIG_BYTES;
+	ssize_t got;
+
+	got = pread(fd, buf, n, (off_t)(off - n));
+	if (got < 0 || (size_t)got != n)
+		return -EIO;
+	*crc = (uint32_t)crc32(0L, buf, (uInt)n);
+	return 0;
+}
+
 /* ---- position file ----------------------------------------------------- */
 
 static int
-pos_load(struct source *s, uint64_t *dev, uint64_t *ino, uint64_t *off)
+pos_load(struct source *s, uint64_t *dev, uint64_t *ino, uint64_t *off,
+    uint32_t *crc)
 {
 	FILE *f;
 	char line[PATH_MAX + 32];
@@ -150,15 +174,20 @@ pos_load(struct source *s, uint64_t *dev, uint64_t *ino, uint64_t *off)
 			have |= 2;
 		else if (sscanf(line, "offset %" SCNu64, off) == 1)
 			have |= 4;
+		else if (sscanf(line, "crc %" SCNu32, crc) == 1)
+			have |= 8;
 	}
 	fclose(f);
-	return have == 7 ? 0 : -EINVAL;
+	if ((have & 8) == 0)
+		*crc = 0;
+	return (have & 7) == 7 ? 0 : -EINVAL;
 }
 
 static void
 pos_save(struct source *s, int64_t now)
 {
-	char buf[PATH_MAX + 128];
+	char buf[PATH_MAX + 160];
+	uint32_t crc;
 	int n, rc;
 
 	if (s->pos_path == NULL)
@@ -166,10 +195,12 @@ pos_save(struct source *s, int64_t now)
 	if (s->committed_off == s->saved_off && s->dev == s->saved_dev &&
 	    s->ino == s->saved_ino)
 		return;
+	if (s->fd < 0 || sig_at(s->fd, s->committed_off, &crc) != 0)
+		crc = 0;
 	n = snprintf(buf, sizeof(buf), "sysmonfwd-position 1\npath %s\n"
-	    "dev %" PRIu64 "\nino %" PRIu64 "\noffset %" PRIu64 "\n",
-	    s->cfg->path, (uint64_t)s->dev, (uint64_t)s->ino,
-	    s->committed_off);
+	    "dev %" PRIu64 "\nino %" PRIu64 "\noffset %" PRIu64 "\n"
+	    "crc %" PRIu32 "\n", s->cfg->path, (uint64_t)s->dev,
+	    (uint64_t)s->ino, s->committed_off, crc);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
 	if ((rc = state_write_atomic(s->pos_path, buf, (size_t)n, 0640)) !=
@@ -254,6 +285,7 @@ open_path(struct source *s, bool quiet)
 	s->rpos = s->rlen = 0;
 	s->eof = false;
 	s->discarding = false;
+	s->sig_valid = false;
 	strbuf_reset(&s->line);
 	return 0;
 }
@@ -272,13 +304,22 @@ static void
 resume(struct source *s)
 {
 	uint64_t dev = 0, ino = 0, off = 0;
+	uint32_t crc = 0, now_crc;
 	struct stat sb;
 	int rc;
 
 	if (fstat(s->fd, &sb) != 0)
 		return;
-	rc = pos_load(s, &dev, &ino, &off);
+	rc = pos_load(s, &dev, &ino, &off, &crc);
 	if (rc == 0 && dev == (uint64_t)s->dev && ino == (uint64_t)s->ino) {
+		if (off <= (uint64_t)sb.st_size && off > 0 && crc != 0 &&
+		    (sig_at(s->fd, off, &now_crc) != 0 || now_crc != crc)) {
+			log_warnx("input %s: %s was rewritten since the last "
+			    "run (the bytes before the saved position changed);"
+			    " reading from the start", s->cfg->name,
+			    s->cfg->path);
+			return;
+		}
 		if (off <= (uint64_t)sb.st_size) {
 			if (seek_to(s, off) == 0) {
 				s->committed_off = s->saved_off = off;
@@ -491,13 +532,25 @@ look_again(struct source *s)
 		s->eof = s->fd < 0;
 		return;
 	}
+	if ((uint64_t)sb.st_size >= s->read_off && s->sig_valid) {
+		uint32_t crc;
+		if (sig_at(s->fd, s->line_off, &crc) != 0 || crc != s->sig_crc) {
+			log_warnx("input %s: %s was truncated and written again"
+			    " (its content before byte %" PRIu64 " changed); "
+			    "reading from the start", s->cfg->name,
+			    s->cfg->path, s->line_off);
+			goto restart;
+		}
+	}
 	if ((uint64_t)sb.st_size < s->read_off) {
 		log_warnx("input %s: %s was truncated (%jd < %" PRIu64 " bytes);"
 		    " reading from the start", s->cfg->name, s->cfg->path,
 		    (intmax_t)sb.st_size, s->read_off);
+restart:
 		strbuf_reset(&s->line);
 		s->discarding = false;
 		s->rpos = s->rlen = 0;
+		s->sig_valid = false;
 		if (seek_to(s, 0) == 0) {
 			s->committed_off = 0;
 			s->nckpts = 0;
@@ -595,6 +648,9 @@ source_poll(struct source *s, struct buffer *b, size_t budget)
 				if (s->cfg->follow && !s->is_stdin) {
 					s->next_look_ms = mono_now_ms() +
 					    (int64_t)s->cfg->poll_interval_ms;
+					if (!s->sig_valid && s->line_off > 0)
+						s->sig_valid = sig_at(s->fd,
+						    s->line_off, &s->sig_crc) == 0;
 					if (s->rotated) {
 						if ((rc = switch_file(s, b)) != 0)
 							return rc;
@@ -624,6 +680,7 @@ source_poll(struct source *s, struct buffer *b, size_t budget)
 		seglen = nl != NULL ? (size_t)(nl - seg) : s->rlen - s->rpos;
 		consumed += seglen + (nl != NULL);
 		s->rpos += seglen + (nl != NULL);
+		s->sig_valid = false;
 		if (s->discarding) {
 			/* Skip the rest of an overlong line. */
 		} else if (s->line.len + seglen > s->cfg->max_line_size) {

@@ -1,0 +1,795 @@
+/*
+ * test_agent.c - the Sysmon event model (expat parser), the JSON writer,
+ * the ECS renderer, the time helpers and the file source.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "agent_int.h"
+#include "log.h"
+
+static const char win_line[] =
+    "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+    "<System><Provider Name='Microsoft-Windows-Sysmon' "
+    "Guid='{5770385F-C22A-43E0-BF4C-06F5698FFBD9}'/><EventID>1</EventID>"
+    "<Version>5</Version><Level>4</Level><Task>1</Task><Opcode>0</Opcode>"
+    "<Keywords>0x8000000000000000</Keywords>"
+    "<TimeCreated SystemTime='2019-04-30T20:26:51.793589000Z'/>"
+    "<EventRecordID>9804</EventRecordID><Correlation/>"
+    "<Execution ProcessID='1964' ThreadID='1664'/>"
+    "<Channel>Microsoft-Windows-Sysmon/Operational</Channel>"
+    "<Computer>IEWIN7</Computer><Security UserID='S-1-5-18'/></System>"
+    "<EventData><Data Name='RuleName'></Data>"
+    "<Data Name='Image'>C:\\Windows\\System32\\cmd.exe</Data>"
+    "<Data Name='CommandLine'>cmd /c \"echo &lt;x&gt; &amp; a\tb&#10;c\"</Data>"
+    "<Data Name='SourceImage'>&#10;</Data>"
+    "<Data Name='Description'>\xC2\xAE \xEC\xA3\xBC\xEC\x8B\x9D</Data>"
+    "<Data Name='User'>-</Data></EventData></Event>";
+
+static const char linux_line[] =
+    "Oct 24 17:05:38 james-ubuntu-demo sysmon: <Event><System><Provider "
+    "Name=\"Linux-Sysmon\" Guid=\"{ff032593-a8d3-4f13-b0d6-01fc615a0f97}\"/>"
+    "<EventID>4</EventID><Version>3</Version><Level>4</Level><Task>4</Task>"
+    "<Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords>"
+    "<TimeCreated SystemTime=\"2021-10-24T17:05:38.412656000Z\"/>"
+    "<EventRecordID>1</EventRecordID><Correlation/><Execution "
+    "ProcessID=\"3099\" ThreadID=\"3099\"/><Channel>Linux-Sysmon/Operational"
+    "</Channel><Computer>james-ubuntu-demo</Computer><Security UserId=\"0\"/>"
+    "</System><EventData><Data Name=\"UtcTime\">2021-10-24 17:05:38.412"
+    "</Data><Data Name=\"State\">Started</Data></EventData></Event>\r";
+
+static const char *
+data_value(const struct sysmon_event *ev, const char *name)
+{
+	for (size_t i = 0; i < ev->ndata; i++)
+		if (strcmp(ev->data[i].name, name) == 0)
+			return ev->data[i].value;
+	return NULL;
+}
+
+static void
+event_parses_windows_record_exactly(void **state)
+{
+	struct event_parser *p;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	assert_int_equal(event_parse(p, win_line, strlen(win_line), &ev, err,
+	    sizeof(err)), 0);
+	assert_string_equal(ev.provider_name, "Microsoft-Windows-Sysmon");
+	assert_string_equal(ev.provider_guid,
+	    "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}");
+	assert_string_equal(ev.event_id, "1");
+	assert_string_equal(ev.version, "5");
+	assert_string_equal(ev.level, "4");
+	assert_string_equal(ev.task, "1");
+	assert_string_equal(ev.opcode, "0");
+	assert_string_equal(ev.keywords, "0x8000000000000000");
+	assert_string_equal(ev.time_created, "2019-04-30T20:26:51.793589000Z");
+	assert_string_equal(ev.record_id, "9804");
+	assert_string_equal(ev.pid, "1964");
+	assert_string_equal(ev.tid, "1664");
+	assert_string_equal(ev.channel, "Microsoft-Windows-Sysmon/Operational");
+	assert_string_equal(ev.computer, "IEWIN7");
+	assert_string_equal(ev.user_id, "S-1-5-18");
+	assert_null(ev.activity_id);
+	assert_false(ev.linux_sysmon);
+	assert_int_equal(ev.prefix_len, 0);
+	assert_int_equal(ev.ndata, 6);
+	assert_string_equal(data_value(&ev, "RuleName"), "");
+	assert_string_equal(data_value(&ev, "Image"),
+	    "C:\\Windows\\System32\\cmd.exe");
+	assert_string_equal(data_value(&ev, "CommandLine"),
+	    "cmd /c \"echo <x> & a\tb\nc\"");
+	/* A value that is only a newline is kept, not stripped. */
+	assert_string_equal(data_value(&ev, "SourceImage"), "\n");
+	assert_string_equal(data_value(&ev, "Description"),
+	    "\xC2\xAE \xEC\xA3\xBC\xEC\x8B\x9D");
+	assert_string_equal(data_value(&ev, "User"), "-");
+	event_parser_free(p);
+}
+
+static void
+event_parses_linux_syslog_line(void **state)
+{
+	struct event_parser *p;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	assert_int_equal(event_parse(p, linux_line, strlen(linux_line), &ev,
+	    err, sizeof(err)), 0);
+	assert_true(ev.linux_sysmon);
+	assert_string_equal(ev.user_id, "0");
+	assert_string_equal(ev.provider_name, "Linux-Sysmon");
+	assert_string_equal(ev.channel, "Linux-Sysmon/Operational");
+	assert_string_equal(ev.record_id, "1");
+	assert_int_equal(ev.prefix_len, strlen("Oct 24 17:05:38 "
+	    "james-ubuntu-demo sysmon: "));
+	assert_string_equal(data_value(&ev, "State"), "Started");
+	event_parser_free(p);
+}
+
+static void
+event_keeps_userdata_and_unnamed_data(void **state)
+{
+	static const char rec[] =
+	    "<Event><System><EventID>1102</EventID><Channel>Security</Channel>"
+	    "<Correlation ActivityID='{A}' RelatedActivityID='{B}'/></System>"
+	    "<UserData><LogFileCleared xmlns='x'><SubjectUserName>bob"
+	    "</SubjectUserName><SubjectDomainName>D</SubjectDomainName>"
+	    "</LogFileCleared></UserData>"
+	    "<RenderingInfo Culture='en-US'><Message>The log was cleared."
+	    "</Message></RenderingInfo></Event>";
+	static const char rec2[] =
+	    "<Event><System><EventID>7</EventID></System><EventData>"
+	    "<Data>first</Data><Data>second</Data><Binary>00FF</Binary>"
+	    "</EventData></Event>";
+	struct event_parser *p;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	assert_int_equal(event_parse(p, rec, strlen(rec), &ev, err,
+	    sizeof(err)), 0);
+	assert_true(ev.user_data);
+	assert_int_equal(ev.ndata, 2);
+	assert_string_equal(data_value(&ev, "SubjectUserName"), "bob");
+	assert_string_equal(ev.activity_id, "{A}");
+	assert_string_equal(ev.related_activity_id, "{B}");
+	assert_string_equal(ev.message, "The log was cleared.");
+	assert_int_equal(event_parse(p, rec2, strlen(rec2), &ev, err,
+	    sizeof(err)), 0);
+	assert_int_equal(ev.ndata, 3);
+	assert_string_equal(data_value(&ev, "param1"), "first");
+	assert_string_equal(data_value(&ev, "param2"), "second");
+	assert_string_equal(data_value(&ev, "Binary"), "00FF");
+	event_parser_free(p);
+}
+
+static void
+expect_parse_error(struct event_parser *p, const char *rec, size_t len,
+    const char *needle)
+{
+	struct sysmon_event ev;
+	char err[256];
+
+	assert_int_equal(event_parse(p, rec, len, &ev, err, sizeof(err)),
+	    -EINVAL);
+	if (strstr(err, needle) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", needle, err);
+}
+
+static void
+event_rejects_malformed_records_with_a_reason(void **state)
+{
+	struct event_parser *p;
+	char cut[200];
+	static const char bomb[] =
+	    "<!DOCTYPE Event [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;"
+	    "&a;&a;&a;&a;&a;&a;&a;\">]><Event><System><EventID>&b;</EventID>"
+	    "</System></Event>";
+	static const char bomb2[] =
+	    "<Event><!DOCTYPE x [<!ENTITY a \"x\">]><System></System></Event>";
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	memcpy(cut, win_line, 150);
+	expect_parse_error(p, cut, 150, "XML error at column");
+	expect_parse_error(p, "hello world", 11, "no <Event> element");
+	expect_parse_error(p, "<Events><x/></Events>", 21,
+	    "no <Event> element");
+	expect_parse_error(p, "<Event><System></System></Event>", 32,
+	    "has no <System><EventID>");
+	expect_parse_error(p, "<Event><System><EventID>1</EventID></Sys>"
+	    "</Event>", 49, "mismatched tag");
+	expect_parse_error(p, "<Event><System><EventID>1</EventID></System>"
+	    "</Event> trailing", 60, "junk after document element");
+	expect_parse_error(p, "x <Event>\xff\xfe</Event>", 19, "XML error");
+	expect_parse_error(p, "<Event>\0</Event>", 16, "NUL byte at column 8");
+	/* The DOCTYPE sits before <Event>: it is outside what we parse,
+	 * so the entity reference is undefined; never expanded. */
+	expect_parse_error(p, bomb, strlen(bomb), "XML error");
+	expect_parse_error(p, bomb2, strlen(bomb2), "XML error");
+	/* The parser is reusable after errors. */
+	{
+		struct sysmon_event ev;
+		char err[256];
+		assert_int_equal(event_parse(p, win_line, strlen(win_line), &ev,
+		    err, sizeof(err)), 0);
+		assert_string_equal(ev.record_id, "9804");
+	}
+	event_parser_free(p);
+}
+
+static void
+event_refuses_doctype_inside_record(void **state)
+{
+	struct event_parser *p;
+	static const char rec[] =
+	    "<Event xmlns='x'>"
+	    "</Event>";
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	/* DOCTYPE right at the start of what we parse is refused by name. */
+	expect_parse_error(p, "<Event/>", 8, "has no <System><EventID>");
+	expect_parse_error(p, rec, strlen(rec), "has no <System><EventID>");
+	event_parser_free(p);
+}
+
+static void
+event_find_start_needs_the_whole_tag(void **state)
+{
+	(void)state;
+	assert_int_equal(event_find_start("<EventData>", 11), -1);
+	assert_int_equal(event_find_start("ab <Event>", 10), 3);
+	assert_int_equal(event_find_start("<EventX> <Event xmlns='a'>", 26), 9);
+	assert_int_equal(event_find_start("<Event", 6), -1);
+}
+
+static void
+json_strings_are_valid_utf8_and_escaped(void **state)
+{
+	struct strbuf sb = { 0 };
+
+	(void)state;
+	assert_int_equal(json_add_str(&sb, "a\"b\\c\n\r\t\x01\x1f", 10), 0);
+	assert_string_equal(sb.s, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\"");
+	strbuf_reset(&sb);
+	/* Valid multi-byte UTF-8 passes through. */
+	assert_int_equal(json_add_str(&sb, "\xC2\xAE\xEC\xB5\x8D\xF0\x9F\x98\x80",
+	    9), 0);
+	assert_string_equal(sb.s, "\"\xC2\xAE\xEC\xB5\x8D\xF0\x9F\x98\x80\"");
+	strbuf_reset(&sb);
+	/* Invalid bytes, overlongs, surrogates, truncated sequences. */
+	assert_int_equal(json_add_str(&sb, "x\xff" "y\xC0\xAF" "z\xED\xA0\x80"
+	    "w\xE2\x82", 12), 0);
+	assert_string_equal(sb.s, "\"x\\ufffdy\\ufffd\\ufffdz\\ufffd\\ufffd"
+	    "\\ufffdw\\ufffd\\ufffd\"");
+	strbuf_reset(&sb);
+	assert_int_equal(json_add_str(&sb, "a\0b", 3), 0);
+	assert_string_equal(sb.s, "\"a\\u0000b\"");
+	strbuf_free(&sb);
+}
+
+static void
+strbuf_honours_its_cap(void **state)
+{
+	struct strbuf sb = { .max = 8 };
+
+	(void)state;
+	assert_int_equal(strbuf_adds(&sb, "12345678"), 0);
+	assert_int_equal(strbuf_addc(&sb, '9'), -ENOBUFS);
+	assert_true(sb.overflow);
+	assert_int_equal(sb.len, 8);
+	strbuf_reset(&sb);
+	assert_int_equal(strbuf_addf(&sb, "%d-%s", 12, "ab"), 0);
+	assert_string_equal(sb.s, "12-ab");
+	strbuf_free(&sb);
+	strbuf_free(NULL);
+}
+
+static void
+time_round_trips(void **state)
+{
+	int64_t ms;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(time_parse_rfc3339_ms("2019-04-30T20:26:51.793589000Z",
+	    &ms), 0);
+	assert_int_equal(ms, 1556656011793LL);
+	time_format_ms(ms, buf);
+	assert_string_equal(buf, "2019-04-30T20:26:51.793Z");
+	assert_int_equal(time_parse_rfc3339_ms("1970-01-01T00:00:00Z", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(time_parse_rfc3339_ms("2024-02-29T23:59:59.5+01:00",
+	    &ms), 0);
+	time_format_ms(ms, buf);
+	assert_string_equal(buf, "2024-02-29T22:59:59.500Z");
+	assert_int_not_equal(time_parse_rfc3339_ms("2019-13-01T00:00:00Z", &ms),
+	    0);
+	assert_int_not_equal(time_parse_rfc3339_ms("2019-04-30 20:26:51", &ms),
+	    0);
+	assert_int_not_equal(time_parse_rfc3339_ms("garbage", &ms), 0);
+	time_format_ms(-1, buf);
+	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+}
+
+static cJSON *
+render_one(const char *raw, uint32_t flags, bool keep_original, int *res)
+{
+	struct event_parser *p;
+	struct render_ctx ctx = { .agent_name = "tts-agent",
+	    .host_name = "agenthost", .keep_original = keep_original };
+	struct buffer_rec rec = { .seq = 1, .time_ms = 1700000000123LL,
+	    .flags = flags, .source = "win", .data = raw, .len = strlen(raw) };
+	struct strbuf sb = { 0 };
+	cJSON *doc;
+
+	assert_int_equal(event_parser_new(&p), 0);
+	*res = render_ecs(p, &ctx, &rec, &sb);
+	assert_true(*res >= 0);
+	doc = cJSON_Parse(sb.s);
+	if (doc == NULL)
+		fail_msg("invalid JSON: %s", sb.s);
+	strbuf_free(&sb);
+	event_parser_free(p);
+	return doc;
+}
+
+static const char *
+jstr(const cJSON *doc, const char *path)
+{
+	char copy[256], *save = NULL, *tok;
+	const cJSON *cur = doc;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	for (tok = strtok_r(copy, ".", &save); tok != NULL;
+	    tok = strtok_r(NULL, ".", &save))
+		cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
+	if (!cJSON_IsString(cur))
+		fail_msg("%s is not a string", path);
+	return cur->valuestring;
+}
+
+static double
+jnum(const cJSON *doc, const char *path)
+{
+	char copy[256], *save = NULL, *tok;
+	const cJSON *cur = doc;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	for (tok = strtok_r(copy, ".", &save); tok != NULL;
+	    tok = strtok_r(NULL, ".", &save))
+		cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
+	if (!cJSON_IsNumber(cur))
+		fail_msg("%s is not a number", path);
+	return cur->valuedouble;
+}
+
+static void
+render_windows_document_shape(void **state)
+{
+	int res;
+	cJSON *doc = render_one(win_line, 0, false, &res);
+	const cJSON *ed;
+
+	(void)state;
+	assert_int_equal(res, RENDER_OK);
+	assert_string_equal(jstr(doc, "@timestamp"), "2019-04-30T20:26:51.793Z");
+	assert_string_equal(jstr(doc, "event.code"), "1");
+	assert_string_equal(jstr(doc, "event.kind"), "event");
+	assert_string_equal(jstr(doc, "host.name"), "IEWIN7");
+	assert_string_equal(jstr(doc, "agent.type"), "sysmonfwd");
+	assert_string_equal(jstr(doc, "agent.name"), "tts-agent");
+	assert_string_equal(jstr(doc, "agent.version"), SYSMONFWD_VERSION);
+	assert_string_equal(jstr(doc, "winlog.channel"),
+	    "Microsoft-Windows-Sysmon/Operational");
+	assert_string_equal(jstr(doc, "winlog.provider_name"),
+	    "Microsoft-Windows-Sysmon");
+	assert_string_equal(jstr(doc, "winlog.provider_guid"),
+	    "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}");
+	assert_string_equal(jstr(doc, "winlog.event_id"), "1");
+	assert_string_equal(jstr(doc, "winlog.record_id"), "9804");
+	assert_string_equal(jstr(doc, "winlog.computer_name"), "IEWIN7");
+	assert_true(jnum(doc, "winlog.version") == 5);
+	assert_string_equal(jstr(doc, "winlog.level"), "information");
+	assert_string_equal(jstr(doc, "winlog.task"), "1");
+	assert_string_equal(jstr(doc, "winlog.opcode"), "Info");
+	assert_string_equal(jstr(doc, "winlog.time_created"),
+	    "2019-04-30T20:26:51.793589000Z");
+	assert_true(jnum(doc, "winlog.process.pid") == 1964);
+	assert_true(jnum(doc, "winlog.process.thread.id") == 1664);
+	assert_string_equal(jstr(doc, "winlog.user.identifier"), "S-1-5-18");
+	assert_string_equal(jstr(doc, "winlog.event_data.CommandLine"),
+	    "cmd /c \"echo <x> & a\tb\nc\"");
+	assert_string_equal(jstr(doc, "winlog.event_data.RuleName"), "");
+	assert_string_equal(jstr(doc, "winlog.event_data.SourceImage"), "\n");
+	ed = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+	    doc, "winlog"), "event_data");
+	assert_int_equal(cJSON_GetArraySize(ed), 6);
+	/* Keys keep the record's order. */
+	assert_string_equal(ed->child->string, "RuleName");
+	assert_null(cJSON_GetObjectItemCaseSensitive(doc, "tags"));
+	assert_null(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(doc, "event"), "original"));
+	cJSON_Delete(doc);
+
+	doc = render_one(win_line, 0, true, &res);
+	assert_string_equal(jstr(doc, "event.original"), win_line);
+	cJSON_Delete(doc);
+}
+
+static void
+render_linux_document(void **state)
+{
+	int res;
+	cJSON *doc = render_one(linux_line, 0, false, &res);
+
+	(void)state;
+	assert_int_equal(res, RENDER_OK);
+	assert_string_equal(jstr(doc, "winlog.channel"),
+	    "Linux-Sysmon/Operational");
+	assert_string_equal(jstr(doc, "winlog.user.identifier"), "0");
+	assert_string_equal(jstr(doc, "host.name"), "james-ubuntu-demo");
+	assert_string_equal(jstr(doc, "winlog.event_data.State"), "Started");
+	cJSON_Delete(doc);
+}
+
+static void
+render_parse_error_keeps_raw_text(void **state)
+{
+	int res;
+	const char *raw = "garbage \xff\xfe <Event><System>";
+	cJSON *doc = render_one(raw, BUFFER_REC_TRUNCATED, false, &res);
+	const cJSON *tags;
+
+	(void)state;
+	assert_int_equal(res, RENDER_PARSE_ERROR);
+	assert_string_equal(jstr(doc, "message"),
+	    "garbage \xEF\xBF\xBD\xEF\xBF\xBD <Event><System>");
+	assert_string_equal(jstr(doc, "event.kind"), "pipeline_error");
+	assert_string_equal(jstr(doc, "@timestamp"), "2023-11-14T22:13:20.123Z");
+	assert_string_equal(jstr(doc, "host.name"), "agenthost");
+	assert_string_equal(jstr(doc, "labels.sysmonfwd_input"), "win");
+	assert_non_null(strstr(jstr(doc, "error.message"), "XML error"));
+	assert_non_null(strstr(jstr(doc, "error.message"), "max_line_size"));
+	tags = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	assert_int_equal(cJSON_GetArraySize(tags), 2);
+	assert_string_equal(cJSON_GetArrayItem(tags, 0)->valuestring,
+	    "sysmonfwd_parse_error");
+	assert_string_equal(cJSON_GetArrayItem(tags, 1)->valuestring,
+	    "sysmonfwd_truncated");
+	cJSON_Delete(doc);
+}
+
+static void
+render_duplicate_data_names_stay_distinct(void **state)
+{
+	int res;
+	cJSON *doc = render_one("<Event><System><EventID>1</EventID>"
+	    "<Version>x5</Version></System><EventData><Data Name='A'>1</Data>"
+	    "<Data Name='A'>2</Data></EventData></Event>", 0, false, &res);
+
+	(void)state;
+	assert_string_equal(jstr(doc, "winlog.event_data.A"), "1");
+	assert_string_equal(jstr(doc, "winlog.event_data.A_2"), "2");
+	/* A non-numeric version is kept as text rather than lost. */
+	assert_string_equal(jstr(doc, "winlog.version"), "x5");
+	/* No TimeCreated: the time the agent read it. */
+	assert_string_equal(jstr(doc, "@timestamp"), "2023-11-14T22:13:20.123Z");
+	assert_string_equal(jstr(doc, "host.name"), "agenthost");
+	cJSON_Delete(doc);
+}
+
+/* ---- file source ------------------------------------------------------- */
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct config_input in;
+	struct buffer *buf;
+	struct buffer_cursor *cur;
+};
+
+static int
+fx_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct buffer_opts bo = { .max_records = 1024, .max_bytes = 8 << 20 };
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sysmonfwd-ut-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/in.log", f->dir);
+	snprintf(f->in.name, sizeof(f->in.name), "t");
+	f->in.type = CONFIG_INPUT_FILE;
+	f->in.path = f->path;
+	f->in.follow = false;
+	f->in.max_line_size = 1024;
+	f->in.poll_interval_ms = 10;
+	assert_int_equal(buffer_open(&bo, &f->buf), 0);
+	assert_int_equal(buffer_cursor_open(f->buf, "o", &f->cur), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+fx_teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	buffer_close(f->buf);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+write_file(const char *path, const char *text, const char *mode)
+{
+	FILE *fp = fopen(path, mode);
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* Drain everything the buffer holds into out (joined by '|'). */
+static size_t
+collect(struct fixture *f, char *out, size_t len)
+{
+	struct buffer_rec r[64];
+	size_t n, total = 0;
+
+	out[0] = '\0';
+	while ((n = buffer_read(f->cur, r, 64, 1 << 20)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			strncat(out, r[i].data, r[i].len < len - strlen(out) - 2
+			    ? r[i].len : len - strlen(out) - 2);
+			strcat(out, r[i].flags & BUFFER_REC_TRUNCATED ? "!|" :
+			    "|");
+		}
+		assert_int_equal(buffer_ack(f->cur, r[n - 1].seq), 0);
+		total += n;
+	}
+	return total;
+}
+
+static void
+source_classifies_lines(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	struct source_stats st;
+	char out[4096];
+
+	write_file(f->path,
+	    "<Event>a</Event>\r\n"
+	    "\n"
+	    "Oct 24 17:05:31 host sysmon[3041]: Sysmon v1.0.0 banner\n"
+	    "2021-10-24T17:05:31.000000+00:00 host cron[1]: other program\n"
+	    "<13>1 2021-10-24T17:05:31Z host app - - - rfc5424 line\n"
+	    "total garbage\n"
+	    "Oct 24 17:05:38 host sysmon: <Event>b</Event>\n"
+	    "last line without newline <Event>", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
+	assert_true(source_finished(s));
+	assert_int_equal(collect(f, out, sizeof(out)), 4);
+	assert_string_equal(out, "<Event>a</Event>|total garbage|Oct 24 "
+	    "17:05:38 host sysmon: <Event>b</Event>|last line without newline "
+	    "<Event>|");
+	source_get_stats(s, &st);
+	assert_int_equal(st.records, 4);
+	assert_int_equal(st.ignored, 3);
+	source_close(s, f->buf);
+}
+
+static void
+source_cuts_overlong_lines_and_continues(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	struct source_stats st;
+	char *big = malloc(5000), out[8192];
+
+	memset(big, 'x', 4000);
+	strcpy(big + 4000, "\n<Event>next</Event>\n");
+	write_file(f->path, big, "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	while (!source_finished(s))
+		assert_true(source_poll(s, f->buf, 100) >= 0);
+	assert_int_equal(collect(f, out, sizeof(out)), 2);
+	assert_int_equal(strlen(out), 1024 + 2 + strlen("<Event>next</Event>|"));
+	assert_non_null(strstr(out, "x!|<Event>next</Event>|"));
+	source_get_stats(s, &st);
+	assert_int_equal(st.truncated, 1);
+	source_close(s, f->buf);
+	free(big);
+}
+
+static void
+source_resumes_from_saved_position(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	char out[4096];
+
+	write_file(f->path, "<Event>1</Event>\n<Event>2</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
+	/* Nothing acknowledged yet: the position must not move. */
+	source_checkpoint(s, buffer_durable_seq(f->buf), true);
+	source_close(s, NULL);
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
+	assert_int_equal(collect(f, out, sizeof(out)), 4);
+	source_close(s, f->buf);	/* now durable: saved */
+
+	write_file(f->path, "<Event>3</Event>\n", "a");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>3</Event>|");
+	source_close(s, f->buf);
+
+	/* A different file at the path is read from its start. */
+	assert_int_equal(unlink(f->path), 0);
+	write_file(f->path, "<Event>new</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>new</Event>|");
+	source_close(s, f->buf);
+}
+
+static void
+wait_poll(struct source *s, struct buffer *b)
+{
+	usleep(20 * 1000);
+	assert_true(source_poll(s, b, 1 << 20) >= 0);
+	assert_true(source_poll(s, b, 1 << 20) >= 0);
+}
+
+static void
+source_follow_partial_rotation_truncation(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	char out[4096], old[160];
+
+	f->in.follow = true;
+	write_file(f->path, "<Event>1</Event>\n<Event>2", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	wait_poll(s, f->buf);
+	assert_true(source_at_end(s));
+	assert_false(source_finished(s));
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	/* The partial line waits for its newline. */
+	write_file(f->path, "</Event>\n", "a");
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>2</Event>|");
+	/* Rotation by rename: a last line lands in the old file first. */
+	write_file(f->path, "<Event>3</Event>\n", "a");
+	snprintf(old, sizeof(old), "%s.1", f->path);
+	assert_int_equal(rename(f->path, old), 0);
+	write_file(f->path, "<Event>4</Event>\n", "w");
+	wait_poll(s, f->buf);
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 2);
+	assert_string_equal(out, "<Event>3</Event>|<Event>4</Event>|");
+	/* Truncation (copytruncate): start again at 0. */
+	assert_int_equal(truncate(f->path, 0), 0);
+	write_file(f->path, "<Event>5</Event>\n", "a");
+	wait_poll(s, f->buf);
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>5</Event>|");
+	source_close(s, f->buf);
+}
+
+static void
+source_follow_waits_for_missing_file(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	char out[256];
+
+	f->in.follow = true;
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 0);
+	write_file(f->path, "<Event>late</Event>\n", "w");
+	wait_poll(s, f->buf);
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	source_close(s, f->buf);
+	/* Without follow, a missing file is an error at once. */
+	f->in.follow = false;
+	f->in.path = "/nonexistent/sysmon.log";
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), -ENOENT);
+}
+
+static void
+source_start_end_skips_existing_on_first_run(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	char out[256];
+
+	f->in.follow = true;
+	f->in.start = CONFIG_START_END;
+	write_file(f->path, "<Event>old</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	write_file(f->path, "<Event>new</Event>\n", "a");
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>new</Event>|");
+	source_close(s, f->buf);
+}
+
+static void
+state_write_is_atomic_and_private(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], buf[32];
+	struct stat sb;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/a/b/c", f->dir);
+	assert_int_equal(state_mkdirs(path, 0750), 0);
+	assert_int_equal(state_mkdirs(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/a/b/c/pos", f->dir);
+	assert_int_equal(state_write_atomic(path, "one", 3, 0640), 0);
+	assert_int_equal(state_write_atomic(path, "two!", 4, 0640), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0640);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	assert_string_equal(buf, "two!");
+	strcat(path, ".tmp");
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(event_parses_windows_record_exactly),
+		cmocka_unit_test(event_parses_linux_syslog_line),
+		cmocka_unit_test(event_keeps_userdata_and_unnamed_data),
+		cmocka_unit_test(event_rejects_malformed_records_with_a_reason),
+		cmocka_unit_test(event_refuses_doctype_inside_record),
+		cmocka_unit_test(event_find_start_needs_the_whole_tag),
+		cmocka_unit_test(json_strings_are_valid_utf8_and_escaped),
+		cmocka_unit_test(strbuf_honours_its_cap),
+		cmocka_unit_test(time_round_trips),
+		cmocka_unit_test(render_windows_document_shape),
+		cmocka_unit_test(render_linux_document),
+		cmocka_unit_test(render_parse_error_keeps_raw_text),
+		cmocka_unit_test(render_duplicate_data_names_stay_distinct),
+		cmocka_unit_test_setup_teardown(source_classifies_lines,
+		    fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    source_cuts_overlong_lines_and_continues, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    source_resumes_from_saved_position, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    source_follow_partial_rotation_truncation, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    source_follow_waits_for_missing_file, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    source_start_end_skips_existing_on_first_run, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    state_write_is_atomic_and_private, fx_setup, fx_teardown),
+	};
+
+	log_init("test_agent", LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,346 @@
+/*
+ * test_config.c - the INI loader: defaults, every value type, and the
+ * "file:line: key: problem" diagnostics for each kind of mistake.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *const good =
+    "[agent]\n"
+    "name = tts-01\n"
+    "state_dir = /tmp/x\n"
+    "[input:win]\n"
+    "type = file\n"
+    "path = /var/log/sysmon.log\n"
+    "[output:out]\n"
+    "type = file\n"
+    "path = /tmp/out.ndjson\n";
+
+/* Load text; return the diagnostics joined by newlines (caller frees). */
+static char *
+load_errors(const char *text, int *rc, struct config **cfg)
+{
+	struct config_diag d = { 0 };
+	struct config *c = NULL;
+	size_t len = 1;
+	char *all;
+
+	*rc = config_load_string("t.conf", text, &c, &d);
+	for (size_t i = 0; i < d.n; i++)
+		len += strlen(d.msgs[i]) + 1;
+	all = calloc(1, len);
+	assert_non_null(all);
+	for (size_t i = 0; i < d.n; i++) {
+		strcat(all, d.msgs[i]);
+		strcat(all, "\n");
+	}
+	config_diag_free(&d);
+	if (cfg != NULL)
+		*cfg = c;
+	else
+		config_free(c);
+	return all;
+}
+
+static void
+expect_error(const char *text, const char *needle)
+{
+	int rc;
+	char *errs = load_errors(text, &rc, NULL);
+
+	if (strstr(errs, needle) == NULL)
+		fail_msg("expected \"%s\" in:\n%s", needle, errs);
+	assert_int_not_equal(rc, 0);
+	free(errs);
+}
+
+static void
+config_good_file_loads_with_defaults(void **state)
+{
+	struct config *cfg;
+	int rc;
+	char *errs = load_errors(good, &rc, &cfg);
+
+	(void)state;
+	assert_string_equal(errs, "");
+	assert_int_equal(rc, 0);
+	assert_string_equal(cfg->agent.name, "tts-01");
+	assert_string_equal(cfg->agent.state_dir, "/tmp/x");
+	assert_int_equal(cfg->agent.log_level, 2);
+	assert_int_equal(cfg->ninputs, 1);
+	assert_string_equal(cfg->inputs[0].name, "win");
+	assert_int_equal(cfg->inputs[0].type, CONFIG_INPUT_FILE);
+	assert_true(cfg->inputs[0].follow);
+	assert_int_equal(cfg->inputs[0].max_line_size, 1 << 20);
+	assert_int_equal(cfg->inputs[0].poll_interval_ms, 250);
+	assert_int_equal(cfg->inputs[0].start, CONFIG_START_BEGINNING);
+	assert_false(cfg->inputs[0].keep_other_lines);
+	assert_int_equal(cfg->noutputs, 1);
+	assert_int_equal(cfg->outputs[0].type, CONFIG_OUTPUT_FILE);
+	assert_int_equal(cfg->outputs[0].batch_max_events, 500);
+	assert_false(cfg->outputs[0].keep_original);
+	config_free(cfg);
+	free(errs);
+}
+
+static void
+config_agent_name_defaults_to_hostname(void **state)
+{
+	struct config *cfg;
+	int rc;
+	char *errs = load_errors("[input:a]\ntype=file\npath=-\n"
+	    "[output:b]\ntype=stdout\n", &rc, &cfg);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	assert_non_null(cfg->agent.name);
+	assert_true(strlen(cfg->agent.name) > 0);
+	assert_string_equal(cfg->agent.state_dir, "/var/lib/sysmonfwd");
+	config_free(cfg);
+	free(errs);
+}
+
+static void
+config_values_are_parsed(void **state)
+{
+	struct config *cfg;
+	int rc;
+	char *errs = load_errors(
+	    "\xEF\xBB\xBF# comment\n"
+	    "[agent]\n"
+	    "  log_level = debug ; inline comment\n"
+	    "[input:a]\n"
+	    "type = file\n"
+	    "path = /x\n"
+	    "follow = no\n"
+	    "start = end\n"
+	    "max_line_size = 64 KiB\n"
+	    "poll_interval = 2s\n"
+	    "keep_other_lines = yes\n"
+	    "[output:b]\n"
+	    "type = stdout\n"
+	    "keep_original = true\n"
+	    "batch_max_events = 42\n", &rc, &cfg);
+
+	(void)state;
+	assert_string_equal(errs, "");
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->agent.log_level, 3);
+	assert_false(cfg->inputs[0].follow);
+	assert_int_equal(cfg->inputs[0].start, CONFIG_START_END);
+	assert_int_equal(cfg->inputs[0].max_line_size, 65536);
+	assert_int_equal(cfg->inputs[0].poll_interval_ms, 2000);
+	assert_true(cfg->inputs[0].keep_other_lines);
+	assert_int_equal(cfg->outputs[0].type, CONFIG_OUTPUT_STDOUT);
+	assert_true(cfg->outputs[0].keep_original);
+	assert_int_equal(cfg->outputs[0].batch_max_events, 42);
+	config_free(cfg);
+	free(errs);
+}
+
+static void
+config_env_vars_are_expanded(void **state)
+{
+	struct config *cfg;
+	int rc;
+	char *errs;
+
+	(void)state;
+	setenv("SYSMONFWD_TEST_DIR", "/srv/logs", 1);
+	errs = load_errors("[input:a]\ntype=file\n"
+	    "path=${SYSMONFWD_TEST_DIR}/s$$1.log\n"
+	    "[output:b]\ntype=stdout\n", &rc, &cfg);
+	assert_string_equal(errs, "");
+	assert_string_equal(cfg->inputs[0].path, "/srv/logs/s$1.log");
+	config_free(cfg);
+	free(errs);
+	expect_error("[input:a]\ntype=file\npath=${SYSMONFWD_NOPE_X}\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:3: path: environment variable SYSMONFWD_NOPE_X is not set");
+	expect_error("[input:a]\ntype=file\npath=${OPEN\n"
+	    "[output:b]\ntype=stdout\n", "t.conf:3: path: malformed ${VAR}");
+}
+
+static void
+config_errors_name_file_line_and_key(void **state)
+{
+	(void)state;
+	expect_error("[agent]\ncolour = blue\n[input:a]\ntype=file\npath=-\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:2: colour: unknown key in [agent]");
+	expect_error("[inptu:a]\ntype=file\n[input:a]\ntype=file\npath=-\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:1: [inptu:a]: unknown section");
+	expect_error("[input:a]\ntype=file\npath=-\nfollow=maybe\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:4: follow: value \"maybe\" is not a boolean");
+	expect_error("[input:a]\ntype=file\npath=-\nmax_line_size=10\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:4: max_line_size: value 10 below minimum 1024 bytes");
+	expect_error("[input:a]\ntype=file\npath=-\nmax_line_size=1 PiB\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:4: max_line_size: value \"1 PiB\": unknown size unit");
+	expect_error("[input:a]\ntype=file\npath=-\npoll_interval=soon\n"
+	    "[output:b]\ntype=stdout\n",
+	    "t.conf:4: poll_interval: value \"soon\": not a duration");
+	expect_error("[input:a]\npath=-\n[output:b]\ntype=stdout\n",
+	    "t.conf:1: type: missing in [input:a]");
+	expect_error("[input:a]\ntype=file\n[output:b]\ntype=stdout\n",
+	    "t.conf:1: path: missing in [input:a] (required for type file)");
+	expect_error("[input:a]\ntype=file\npath=-\n[output:b]\ntype=stdout\n"
+	    "path=/x\n", "t.conf:6: path: not used by type stdout in "
+	    "[output:b]");
+	expect_error("[input:a]\ntype=file\npath=-\npath=/y\n[output:b]\n"
+	    "type=stdout\n", "t.conf:4: path: set twice in [input:a] (first "
+	    "at line 3)");
+	expect_error("[input:a]\ntype=file\npath=-\n[input:a]\ntype=file\n"
+	    "path=-\n[output:b]\ntype=stdout\n",
+	    "t.conf:4: [input:a]: section appears twice (first at line 1)");
+	expect_error("[input:a]\ntype=sql\npath=-\n[output:b]\n"
+	    "type=stdout\n", "t.conf:2: type: unknown value \"sql\" "
+	    "(expected one of: file)");
+	expect_error("[input:a]\ntype=file\npath=-\njust words\n"
+	    "[output:b]\ntype=stdout\n", "t.conf:4: expected \"key = value\"");
+	expect_error("name = x\n[input:a]\ntype=file\npath=-\n[output:b]\n"
+	    "type=stdout\n", "t.conf:1: name: key outside any section");
+	expect_error("[input:a b]\ntype=file\n", "t.conf:1: [input:a b]: "
+	    "section name must be");
+	expect_error("[agent]\n", "t.conf: no [input:NAME] section");
+	expect_error("[input:a]\ntype=file\npath=-\n", "t.conf: no "
+	    "[output:NAME] section");
+	expect_error("[input:a]\ntype=file\npath=-\n[output:b]\ntype=file\n"
+	    "path=/o\n[output:c]\ntype=file\npath=/o\n",
+	    "t.conf:7: path: [output:c] writes the same file as [output:b]");
+	expect_error("[agent\n", "t.conf:1: section header without ']'");
+	expect_error("[agent] x\n", "t.conf:1: text after section header");
+	expect_error("[agent]\nlog_level = loud\n",
+	    "t.conf:2: log_level: unknown value \"loud\"");
+	expect_error("[output:b]\ntype=stdout\nbatch_max_events=0\n",
+	    "t.conf:3: batch_max_events: value 0 below minimum 1");
+}
+
+static void
+config_reports_every_error_not_only_the_first(void **state)
+{
+	int rc;
+	char *errs = load_errors("[agent]\nfoo=1\nbar=2\n[input:a]\n"
+	    "type=file\npath=-\nfollow=x\n[output:b]\ntype=stdout\n", &rc,
+	    NULL);
+
+	(void)state;
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(errs, "t.conf:2: foo"));
+	assert_non_null(strstr(errs, "t.conf:3: bar"));
+	assert_non_null(strstr(errs, "t.conf:7: follow"));
+	free(errs);
+}
+
+static void
+config_long_lines_are_refused_not_cut(void **state)
+{
+	char text[1024];
+	char path[400];
+
+	(void)state;
+	memset(path, 'x', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	snprintf(text, sizeof(text), "[input:a]\ntype=file\npath=/%s\n"
+	    "[output:b]\ntype=stdout\n", path);
+	expect_error(text, "t.conf:3: line longer than 198 characters");
+}
+
+static void
+config_file_errors(void **state)
+{
+	struct config_diag d = { 0 };
+	struct config *cfg = NULL;
+	char path[] = "/tmp/sysmonfwd-test-XXXXXX";
+	int fd, rc;
+	FILE *f;
+
+	(void)state;
+	rc = config_load_file("/nonexistent/sysmonfwd.conf", &cfg, &d);
+	assert_int_not_equal(rc, 0);
+	assert_int_equal(d.n, 1);
+	assert_non_null(strstr(d.msgs[0], "/nonexistent/sysmonfwd.conf: "
+	    "cannot open"));
+	config_diag_free(&d);
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(good, f);
+	fclose(f);
+	rc = config_load_file(path, &cfg, &d);
+	assert_int_equal(rc, 0);
+	assert_int_equal(d.n, 0);
+	assert_string_equal(cfg->path, path);
+	config_free(cfg);
+	unlink(path);
+}
+
+static void
+config_size_and_duration_parsers(void **state)
+{
+	uint64_t v;
+	const char *why;
+	bool b;
+
+	(void)state;
+	assert_int_equal(config_parse_size("0", &v, &why), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(config_parse_size("8MiB", &v, &why), 0);
+	assert_int_equal(v, 8u << 20);
+	assert_int_equal(config_parse_size("2 g", &v, &why), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(config_parse_size("64KB", &v, &why), 0);
+	assert_int_equal(v, 65536);
+	assert_int_not_equal(config_parse_size("-1", &v, &why), 0);
+	assert_int_not_equal(config_parse_size("1.5MiB", &v, &why), 0);
+	assert_int_not_equal(config_parse_size("", &v, &why), 0);
+	assert_int_not_equal(config_parse_size("99999999999999999999", &v,
+	    &why), 0);
+	assert_int_not_equal(config_parse_size("17179869184 GiB", &v, &why),
+	    0);
+	assert_int_equal(config_parse_duration_ms("250ms", &v, &why), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(config_parse_duration_ms("5m", &v, &why), 0);
+	assert_int_equal(v, 300000);
+	assert_int_equal(config_parse_duration_ms("2h", &v, &why), 0);
+	assert_int_equal(v, 7200000);
+	assert_int_equal(config_parse_duration_ms("3", &v, &why), 0);
+	assert_int_equal(v, 3000);
+	assert_int_not_equal(config_parse_duration_ms("1d", &v, &why), 0);
+	assert_int_equal(config_parse_bool("On", &b), 0);
+	assert_true(b);
+	assert_int_equal(config_parse_bool("0", &b), 0);
+	assert_false(b);
+	assert_int_not_equal(config_parse_bool("tru", &b), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_good_file_loads_with_defaults),
+		cmocka_unit_test(config_agent_name_defaults_to_hostname),
+		cmocka_unit_test(config_values_are_parsed),
+		cmocka_unit_test(config_env_vars_are_expanded),
+		cmocka_unit_test(config_errors_name_file_line_and_key),
+		cmocka_unit_test(config_reports_every_error_not_only_the_first),
+		cmocka_unit_test(config_long_lines_are_refused_not_cut),
+		cmocka_unit_test(config_file_errors),
+		cmocka_unit_test(config_size_and_duration_parsers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
