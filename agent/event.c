@@ -25,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_DEPTH	64
 #define MAX_DATA	4096
@@ -97,6 +100,7 @@ struct event_parser {
 	enum field	 cap_field;	/* NFIELDS: a data value */
 	char		 err[256];
 	bool		 failed;
+	unsigned long	 salt;		/* expat hash salt, random per parser */
 };
 
 static void
@@ -290,6 +294,13 @@ event_parser_new(struct event_parser **out)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -ENOMEM;
 	p->arena.max = 128u << 20;
+	/*
+	 * expat draws a fresh hash salt from the kernel at every reset,
+	 * which costs more than parsing a record.  One random salt per
+	 * parser keeps the protection against hash flooding.
+	 */
+	if (getrandom(&p->salt, sizeof(p->salt), 0) != sizeof(p->salt))
+		p->salt = (unsigned long)time(NULL) ^ (unsigned long)getpid();
 	if ((p->xp = XML_ParserCreate("UTF-8")) == NULL) {
 		free(p);
 		return -ENOMEM;
@@ -358,6 +369,7 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 	}
 
 	XML_ParserReset(p->xp, "UTF-8");
+	XML_SetHashSalt(p->xp, p->salt);
 	XML_SetUserData(p->xp, p);
 	XML_SetElementHandler(p->xp, on_start, on_end);
 	XML_SetCharacterDataHandler(p->xp, on_text);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+#
+# install-deps.sh - install every package needed to build and test
+# sysmonfwd on Debian 12 (bookworm), with apt-get.
+#
+# Safe to run again: apt-get install leaves installed packages alone.
+# Runs apt-get through sudo when not run as root.
+#
+set -euo pipefail
+
+packages=(
+	build-essential
+	cmake
+	pkg-config
+	libcurl4-openssl-dev
+	libssl-dev
+	zlib1g-dev
+	libcjson-dev
+	libcmocka-dev
+	libexpat1-dev
+	libinih-dev
+	python3
+	openssl
+	ca-certificates
+	procps
+)
+
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=(sudo)
+else
+	echo "install-deps.sh: not root and sudo is not installed" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+echo "install-deps.sh: updating the package lists"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+
+echo "install-deps.sh: installing ${packages[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -qq -y --no-install-recommends "${packages[@]}" \
+	>/dev/null
+
+echo "install-deps.sh: done"

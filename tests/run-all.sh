@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+#
+# run-all.sh - build sysmonfwd and run every test (unit, integration, fault)
+# twice: a normal build with warnings as errors, then a build under
+# AddressSanitizer + UndefinedBehaviorSanitizer.  This is the README's test
+# command (after packaging/install-deps.sh) and what .ci/run runs.
+#
+# The tests read the shared Sysmon corpus from ../shared/corpus (next to
+# the repository); set SYSMONFWD_CORPUS_DIR to use another place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+corpus=${SYSMONFWD_CORPUS_DIR:-$(pwd)/../shared/corpus}
+if [ ! -f "$corpus/MANIFEST.md" ]; then
+	echo "run-all.sh: no Sysmon corpus at $corpus" >&2
+	exit 1
+fi
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run() {
+	local dir=$1
+	shift
+	echo "== build $dir ($*)"
+	cmake -S . -B "$dir" -DSYSMONFWD_WERROR=ON \
+		-DSYSMONFWD_CORPUS_DIR="$corpus" "$@" >/dev/null
+	cmake --build "$dir" -j"$jobs"
+	echo "== test $dir"
+	(cd "$dir" && ctest --output-on-failure -j"$jobs")
+}
+
+run build
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run build-asan -DSYSMONFWD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
