@@ -117,12 +117,16 @@ struct render_ctx {
 enum render_result {
 	RENDER_OK = 0,
 	RENDER_PARSE_ERROR = 1,	/* rendered as a tagged message document */
+	RENDER_GAP = 2,		/* a gap record rendered as a gap document */
 };
 
 /*
  * Append the Winlogbeat-compatible JSON document for rec to out (no
- * newline).  Return RENDER_OK, RENDER_PARSE_ERROR (a document was still
- * appended), or -errno when out hit its cap.
+ * newline).  A gap record (BUFFER_REC_GAP) becomes a gap document:
+ * event.action "records-dropped", tags ["sysmonfwd_gap"] and
+ * sysmonfwd.gap.{records, first_seq, last_seq, sources, first_time,
+ * last_time, reason}.  Return RENDER_OK, RENDER_PARSE_ERROR or RENDER_GAP
+ * (a document was appended), or -errno when out hit its cap.
  */
 int	render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 	    const struct buffer_rec *rec, struct strbuf *out);
@@ -149,6 +153,11 @@ struct agent_summary {
 	uint64_t	truncated;	/* records cut at max_line_size */
 	uint64_t	parse_errors;	/* rendered as tagged documents */
 	uint64_t	delivered;	/* acknowledged by every output */
+	uint64_t	lost;		/* reported in gap documents (max over
+					   outputs) */
+	uint64_t	evicted;	/* buffer: dropped at the cap */
+	uint64_t	dropped_io;	/* buffer: lost to write failures */
+	uint64_t	corrupt_blocks;	/* buffer: damaged blocks skipped */
 	uint64_t	elapsed_ms;
 };
 

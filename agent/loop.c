@@ -25,8 +25,6 @@
 #define READ_BUDGET		(1u << 20)	/* per source per turn */
 #define BATCH_MAX_RAW		(4u << 20)	/* raw bytes per batch */
 #define BATCH_MAX_RENDERED	(128u << 20)
-#define BUFFER_MAX_RECORDS	8192
-#define BUFFER_MAX_BYTES	(32u << 20)
 #define RETRY_INITIAL_MS	1000
 #define RETRY_MAX_MS		60000
 #define FAIL_LOG_EVERY_MS	60000
@@ -46,6 +44,7 @@ struct output {
 	uint64_t			 delivered;
 	uint64_t			 parse_errors;
 	uint64_t			 rejected;
+	uint64_t			 gap_records;	/* reported lost */
 };
 
 struct agent {
@@ -136,6 +135,14 @@ render_batch(struct agent *a, struct output *o)
 		if (rc >= 0 && strbuf_addc(&o->batch, '\n') == 0) {
 			if (rc == RENDER_PARSE_ERROR)
 				o->parse_errors++;
+			if (rc == RENDER_GAP) {
+				o->gap_records += a->recs[i].gap_count;
+				log_warnx("output %s: %" PRIu64 " records lost "
+				    "before it could read them (%.*s); a gap "
+				    "document says so", o->cfg->name,
+				    a->recs[i].gap_count, (int)a->recs[i].len,
+				    a->recs[i].data);
+			}
 			o->batch_last = a->recs[i].seq;
 			done++;
 			continue;
@@ -228,6 +235,12 @@ outputs_idle(const struct agent *a)
 static void
 agent_teardown(struct agent *a)
 {
+	int rc;
+
+	/* Ring first: sources may then checkpoint all they appended. */
+	if (a->buf != NULL && (rc = buffer_sync(a->buf)) != 0)
+		log_warnx("buffer: final sync failed: %s; positions stay where "
+		    "the records are safe", strerror(-rc));
 	for (size_t i = 0; i < a->nsources; i++)
 		source_close(a->sources[i], a->buf);
 	for (size_t i = 0; i < a->noutputs; i++) {
@@ -247,11 +260,9 @@ agent_teardown(struct agent *a)
 static int
 agent_setup(struct agent *a, const struct config *cfg)
 {
-	struct buffer_opts bo = {
-		.max_bytes = BUFFER_MAX_BYTES,
-		.max_records = BUFFER_MAX_RECORDS,
-		.full = BUFFER_FULL_BLOCK,
-	};
+	const struct config_buffer *cb = &cfg->buffer;
+	struct buffer_opts bo;
+	char bdir[4096];
 	size_t maxbatch = 1;
 	int rc;
 
@@ -265,8 +276,35 @@ agent_setup(struct agent *a, const struct config *cfg)
 		    cfg->agent.state_dir, strerror(-rc));
 		return rc;
 	}
-	if ((rc = buffer_open(&bo, &a->buf)) != 0 ||
-	    (rc = event_parser_new(&a->parser)) != 0)
+	if (snprintf(bdir, sizeof(bdir), "%s/buffer", cfg->agent.state_dir) >=
+	    (int)sizeof(bdir))
+		return -ENAMETOOLONG;
+	buffer_opts_default(&bo);
+	bo.dir = bdir;
+	bo.max_size = cb->max_size;
+	bo.segment_size = cb->segment_size;
+	bo.block_size = cb->block_size;
+	bo.flush_interval_ms = cb->flush_interval_ms;
+	bo.full = cb->full == CONFIG_FULL_BLOCK ? BUFFER_FULL_BLOCK :
+	    BUFFER_FULL_DROP_OLDEST;
+	bo.fsync = cb->fsync == CONFIG_FSYNC_ALWAYS ? BUFFER_FSYNC_ALWAYS :
+	    cb->fsync == CONFIG_FSYNC_NEVER ? BUFFER_FSYNC_NEVER :
+	    BUFFER_FSYNC_INTERVAL;
+	bo.fsync_interval_ms = cb->fsync_interval_ms;
+	bo.compression_level = (int)cb->compression_level;
+	bo.max_record_size = cb->max_record_size;
+	bo.max_pending_bytes = cb->max_pending_size;
+	if ((rc = buffer_open(&bo, &a->buf)) != 0) {
+		if (rc == -EBUSY)
+			log_errorx("the buffer in %s is in use by another "
+			    "sysmonfwd (one agent per state_dir)", bdir);
+		else
+			log_errorx("cannot open the buffer in %s: %s", bdir,
+			    strerror(-rc));
+		a->failed = true;
+		return rc;
+	}
+	if ((rc = event_parser_new(&a->parser)) != 0)
 		return rc;
 	a->sources = calloc(cfg->ninputs, sizeof(*a->sources));
 	a->outputs = calloc(cfg->noutputs, sizeof(*a->outputs));
@@ -320,6 +358,8 @@ summarize(const struct agent *a, struct agent_summary *sum)
 			sum->parse_errors = o->parse_errors;
 		if (o->delivered < sum->delivered)
 			sum->delivered = o->delivered;
+		if (o->gap_records > sum->lost)
+			sum->lost = o->gap_records;
 	}
 	if (a->noutputs == 0)
 		sum->delivered = 0;
@@ -397,6 +437,11 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 		for (size_t i = 0; i < a.noutputs; i++)
 			progress |= output_pump(&a, &a.outputs[i], now);
 		{
+			int64_t t = buffer_tick(a.buf, mono_now_ms());
+			if (t < wake)
+				wake = t;
+		}
+		{
 			uint64_t durable = buffer_durable_seq(a.buf);
 			for (size_t i = 0; i < a.nsources; i++)
 				source_checkpoint(a.sources[i], durable, false);
@@ -448,6 +493,13 @@ stop:
 		log_warnx("stopping with records not delivered; they will be "
 		    "read again from the input at the next start");
 	summarize(&a, sum);
+	{
+		struct buffer_stats bs;
+		buffer_get_stats(a.buf, &bs);
+		sum->evicted = bs.evicted;
+		sum->dropped_io = bs.dropped_io;
+		sum->corrupt_blocks = bs.corrupt_blocks;
+	}
 	sum->elapsed_ms = (uint64_t)(mono_now_ms() - start);
 out:
 	if (rc != 0 && !a.failed)

@@ -24,6 +24,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -270,6 +271,69 @@ render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	return o.rc;
 }
 
+static int
+render_gap(const struct render_ctx *ctx, const struct buffer_rec *rec,
+    struct strbuf *sb)
+{
+	struct out o = { sb, 0 };
+	char ts[32], num[96];
+
+	time_format_ms(time_now_ms(), ts);
+	raw(&o, "{\"@timestamp\":\"");
+	raw(&o, ts);
+	raw(&o, "\",\"event\":{\"kind\":\"event\",\"action\":"
+	    "\"records-dropped\",\"dataset\":\"sysmonfwd.gap\"},"
+	    "\"host\":{\"name\":");
+	str(&o, ctx->host_name);
+	raw(&o, "}");
+	agent_obj(&o, ctx);
+	if (o.rc == 0)
+		o.rc = strbuf_addf(sb, ",\"message\":\"sysmonfwd: %" PRIu64
+		    " records lost before this output received them: ",
+		    rec->gap_count);
+	if (o.rc == 0 && sb->len > 0) {
+		/* Append the reason inside the same JSON string. */
+		struct strbuf tmp = { 0 };
+		if (json_add_str(&tmp, rec->data, rec->len) == 0)
+			o.rc = strbuf_add(sb, tmp.s + 1, tmp.len - 1);
+		else
+			o.rc = -ENOMEM;
+		strbuf_free(&tmp);
+	}
+	raw(&o, ",\"tags\":[\"sysmonfwd_gap\"],\"sysmonfwd\":{\"gap\":{");
+	snprintf(num, sizeof(num), "\"records\":%" PRIu64 ",\"first_seq\":%"
+	    PRIu64 ",\"last_seq\":%" PRIu64, rec->gap_count, rec->gap_first,
+	    rec->seq);
+	raw(&o, num);
+	raw(&o, ",\"sources\":[");
+	for (const char *p = rec->source; p != NULL && *p != '\0';) {
+		size_t k = strcspn(p, ",");
+		if (p != rec->source)
+			raw(&o, ",");
+		if (o.rc == 0)
+			o.rc = json_add_str(sb, p, k);
+		p += k + (p[k] == ',');
+	}
+	raw(&o, "]");
+	if (rec->time_ms > 0) {
+		time_format_ms(rec->time_ms, ts);
+		raw(&o, ",\"first_time\":\"");
+		raw(&o, ts);
+		raw(&o, "\"");
+	}
+	if (rec->gap_last_ms > 0) {
+		time_format_ms(rec->gap_last_ms, ts);
+		raw(&o, ",\"last_time\":\"");
+		raw(&o, ts);
+		raw(&o, "\"");
+	}
+	raw(&o, ",\"reason\":");
+	if (o.rc == 0)
+		o.rc = json_add_str(sb, rec->data, rec->len);
+	raw(&o, "}}}");
+	return o.rc;
+}
+
 int
 render_ecs(struct event_parser *p, const struct render_ctx *ctx,
     const struct buffer_rec *rec, struct strbuf *out)
@@ -279,6 +343,14 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 	size_t mark = out->len;
 	int rc;
 
+	if (rec->flags & BUFFER_REC_GAP) {
+		if ((rc = render_gap(ctx, rec, out)) == 0)
+			return RENDER_GAP;
+		out->len = mark;
+		if (out->s != NULL)
+			out->s[mark] = '\0';
+		return rc;
+	}
 	if (event_parse(p, rec->data, rec->len, &ev, why, sizeof(why)) == 0) {
 		if ((rc = render_event(ctx, rec, &ev, out)) == 0)
 			return RENDER_OK;

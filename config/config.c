@@ -24,7 +24,7 @@
 
 #define INIH_LINE_MAX	200	/* what Debian's libinih was built with */
 
-enum section_kind { SEC_AGENT = 1, SEC_INPUT, SEC_OUTPUT };
+enum section_kind { SEC_AGENT = 1, SEC_BUFFER, SEC_INPUT, SEC_OUTPUT };
 enum key_type { K_STRING, K_PATH, K_BOOL, K_SIZE, K_DURATION, K_UINT,
 	K_ENUM, K_NAME_TYPE };
 
@@ -36,6 +36,14 @@ struct enum_val {
 static const struct enum_val log_levels[] = {
 	{ "error", 0 }, { "warn", 1 }, { "warning", 1 }, { "info", 2 },
 	{ "debug", 3 }, { NULL, 0 }
+};
+static const struct enum_val full_vals[] = {
+	{ "drop_oldest", CONFIG_FULL_DROP_OLDEST }, { "block", CONFIG_FULL_BLOCK },
+	{ NULL, 0 }
+};
+static const struct enum_val fsync_vals[] = {
+	{ "interval", CONFIG_FSYNC_INTERVAL }, { "always", CONFIG_FSYNC_ALWAYS },
+	{ "never", CONFIG_FSYNC_NEVER }, { NULL, 0 }
 };
 static const struct enum_val input_types[] = {
 	{ "file", CONFIG_INPUT_FILE }, { NULL, 0 }
@@ -70,6 +78,7 @@ struct config_key {
 };
 
 #define AG(f)	offsetof(struct config_agent, f)
+#define BUF(f)	offsetof(struct config_buffer, f)
 #define IN(f)	offsetof(struct config_input, f)
 #define OUT(f)	offsetof(struct config_output, f)
 
@@ -79,6 +88,27 @@ static const struct config_key keys[] = {
 	  1, PATH_MAX, NULL, ALL, false },
 	{ SEC_AGENT, "log_level", K_ENUM, AG(log_level), "info", 0, 0,
 	  log_levels, ALL, false },
+
+	{ SEC_BUFFER, "max_size", K_SIZE, BUF(max_size), "256MiB", 1ull << 20,
+	  1ull << 40, NULL, ALL, false },
+	{ SEC_BUFFER, "segment_size", K_SIZE, BUF(segment_size), "8MiB",
+	  64u << 10, 1ull << 30, NULL, ALL, false },
+	{ SEC_BUFFER, "block_size", K_SIZE, BUF(block_size), "64KiB", 4096,
+	  16u << 20, NULL, ALL, false },
+	{ SEC_BUFFER, "flush_interval", K_DURATION, BUF(flush_interval_ms),
+	  "1s", 10, 60000, NULL, ALL, false },
+	{ SEC_BUFFER, "full", K_ENUM, BUF(full), "drop_oldest", 0, 0,
+	  full_vals, ALL, false },
+	{ SEC_BUFFER, "fsync", K_ENUM, BUF(fsync), "interval", 0, 0,
+	  fsync_vals, ALL, false },
+	{ SEC_BUFFER, "fsync_interval", K_DURATION, BUF(fsync_interval_ms),
+	  "1s", 10, 3600000, NULL, ALL, false },
+	{ SEC_BUFFER, "compression_level", K_UINT, BUF(compression_level), "3",
+	  0, 9, NULL, ALL, false },
+	{ SEC_BUFFER, "max_record_size", K_SIZE, BUF(max_record_size), "1MiB",
+	  1024, 64u << 20, NULL, ALL, false },
+	{ SEC_BUFFER, "max_pending_size", K_SIZE, BUF(max_pending_size), "4MiB",
+	  64u << 10, 1ull << 30, NULL, ALL, false },
 
 	{ SEC_INPUT, "type", K_NAME_TYPE, IN(type), NULL, 0, 0, input_types,
 	  ALL, true },
@@ -488,6 +518,8 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	ld->bad_section = true;
 	if (len == 5 && memcmp(hdr, "agent", 5) == 0) {
 		kind = SEC_AGENT;
+	} else if (len == 6 && memcmp(hdr, "buffer", 6) == 0) {
+		kind = SEC_BUFFER;
 	} else if (len > 6 && memcmp(hdr, "input:", 6) == 0) {
 		kind = SEC_INPUT;
 		name = hdr + 6;
@@ -498,7 +530,8 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 		namelen = len - 7;
 	} else {
 		diag_add(ld, ld->lineno, "[%.*s]: unknown section (expected "
-		    "[agent], [input:NAME] or [output:NAME])", (int)len, hdr);
+		    "[agent], [buffer], [input:NAME] or [output:NAME])",
+		    (int)len, hdr);
 		return;
 	}
 	if (name != NULL && !valid_name(name, namelen)) {
@@ -518,6 +551,9 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	}
 	if (kind == SEC_AGENT) {
 		obj = &cfg->agent;
+	} else if (kind == SEC_BUFFER) {
+		obj = &cfg->buffer;
+		cfg->buffer.line = ld->lineno;
 	} else if (kind == SEC_INPUT) {
 		struct config_input *in;
 		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
@@ -554,8 +590,8 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	s->line = ld->lineno;
 	snprintf(s->label, sizeof(s->label), "[%.*s]", (int)len, hdr);
 	ld->bad_section = false;
-	/* The defaults of [agent] were applied before reading. */
-	if (kind != SEC_AGENT)
+	/* The defaults of [agent] and [buffer] were applied before reading. */
+	if (kind != SEC_AGENT && kind != SEC_BUFFER)
 		section_defaults(ld, s);
 	ld->cur = s;
 }
@@ -687,6 +723,17 @@ section_finish(struct loader *ld, struct section *s)
 
 	if (s->kind == SEC_AGENT)
 		return;
+	if (s->kind == SEC_BUFFER) {
+		struct config_buffer *b = s->obj;
+		if (b->max_size < 2 * b->segment_size)
+			diag_add(ld, s->line, "max_size: must be at least twice "
+			    "segment_size (%" PRIu64 " < 2 x %" PRIu64 ")",
+			    b->max_size, b->segment_size);
+		if (b->block_size > b->segment_size / 2)
+			diag_add(ld, s->line, "block_size: must be at most half "
+			    "of segment_size");
+		return;
+	}
 	type = s->kind == SEC_INPUT ? ((struct config_input *)s->obj)->type :
 	    ((struct config_output *)s->obj)->type;
 	for (size_t i = 0; i < NKEYS; i++)
@@ -747,6 +794,9 @@ load(const char *file, const char *text, struct config **out,
 	memset(&agent_sec, 0, sizeof(agent_sec));
 	agent_sec.kind = SEC_AGENT;
 	agent_sec.obj = &cfg->agent;
+	section_defaults(&ld, &agent_sec);
+	agent_sec.kind = SEC_BUFFER;
+	agent_sec.obj = &cfg->buffer;
 	section_defaults(&ld, &agent_sec);
 
 	rc = ini_parse_stream(ini_reader_lines, &ld, on_ini_pair, &ld);

@@ -42,6 +42,25 @@ struct config_agent {
 	int		 log_level;	/* enum log_level */
 };
 
+/* [buffer]: the disk ring under state_dir/buffer (buffer/buffer.h). */
+enum config_full { CONFIG_FULL_DROP_OLDEST = 0, CONFIG_FULL_BLOCK };
+enum config_fsync { CONFIG_FSYNC_INTERVAL = 0, CONFIG_FSYNC_ALWAYS,
+	CONFIG_FSYNC_NEVER };
+
+struct config_buffer {
+	uint64_t	 max_size;
+	uint64_t	 segment_size;
+	uint64_t	 block_size;
+	uint64_t	 flush_interval_ms;
+	int		 full;		/* enum config_full */
+	int		 fsync;		/* enum config_fsync */
+	uint64_t	 fsync_interval_ms;
+	uint64_t	 compression_level;
+	uint64_t	 max_record_size;
+	uint64_t	 max_pending_size;
+	int		 line;
+};
+
 struct config_input {
 	char		 name[CONFIG_NAME_MAX + 1];
 	int		 type;		/* enum config_input_type */
@@ -66,6 +85,7 @@ struct config_output {
 struct config {
 	char			*path;	/* the file it came from */
 	struct config_agent	 agent;
+	struct config_buffer	 buffer;
 	struct config_input	*inputs;
 	size_t			 ninputs;
 	struct config_output	*outputs;

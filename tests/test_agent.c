@@ -493,10 +493,15 @@ static int
 fx_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct buffer_opts bo = { .max_records = 1024, .max_bytes = 8 << 20 };
+	struct buffer_opts bo;
+	char bdir[96];
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sysmonfwd-ut-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
+	snprintf(bdir, sizeof(bdir), "%s/buffer", f->dir);
+	buffer_opts_default(&bo);
+	bo.dir = bdir;
+	bo.fsync = BUFFER_FSYNC_NEVER;
 	snprintf(f->path, sizeof(f->path), "%s/in.log", f->dir);
 	snprintf(f->in.name, sizeof(f->in.name), "t");
 	f->in.type = CONFIG_INPUT_FILE;
@@ -623,6 +628,7 @@ source_resumes_from_saved_position(void **state)
 	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	assert_int_equal(collect(f, out, sizeof(out)), 4);
+	assert_int_equal(buffer_sync(f->buf), 0);
 	source_close(s, f->buf);	/* now durable: saved */
 
 	write_file(f->path, "<Event>3</Event>\n", "a");
@@ -630,6 +636,7 @@ source_resumes_from_saved_position(void **state)
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	assert_int_equal(collect(f, out, sizeof(out)), 1);
 	assert_string_equal(out, "<Event>3</Event>|");
+	assert_int_equal(buffer_sync(f->buf), 0);
 	source_close(s, f->buf);
 
 	/* A different file at the path is read from its start. */

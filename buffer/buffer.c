@@ -1,0 +1,1766 @@
+/*
+ * buffer.c - the disk ring: segments, the block being filled, cursors,
+ * eviction, gaps and recovery.  The format is specified in segment.c.
+ *
+ * Writing.  buffer_append() adds a record to the block builder; a block is
+ * sealed when it reaches block_size raw bytes or is older than
+ * flush_interval, compressed, framed and written with one write() to the
+ * newest segment.  A segment past segment_size is closed and a new one
+ * begun.  Before a frame is written the cap is enforced: under
+ * drop_oldest the oldest segments are deleted (their unread records
+ * become gaps for the cursors that had not read them); under block the
+ * append was already refused by buffer_can_append().
+ *
+ * When a write fails (a full disk, an I/O error) the frame is kept in
+ * memory, in order, up to max_pending_bytes, and written again every
+ * second; past that limit appends are refused (block) or the oldest
+ * frame kept is dropped and counted (drop_oldest).  A half-written frame
+ * is cut off again, so the segment only ever holds whole frames.
+ *
+ * Reading.  Each cursor reads on its own: from its segment file through
+ * its own fd, from a frame kept in memory, or from a copy of the block
+ * being filled; it decodes one block at a time into its own memory.
+ * Whenever the next record it can find has a higher sequence number than
+ * the one it expected, the records in between are lost to it: it returns
+ * a gap record first, with the reason noted when they were lost.
+ *
+ * Gaps are not announced twice: acknowledging a gap moves the cursor past
+ * it, and cursor files are saved before any segment is deleted.
+ */
+#include "buffer_int.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CURSORS	32
+#define MAX_LOST	64
+#define MAX_NAMES	64
+#define SOURCES_LEN	128
+#define REASON_LEN	160
+#define SAVE_EVERY_MS	1000
+#define RETRY_EVERY_MS	1000
+#define IO_LOG_EVERY_MS	60000
+
+/* Records known to be lost, with why: looked up when a gap is reported. */
+struct lost_range {
+	uint64_t	first, last;
+	int64_t		first_ms, last_ms;
+	char		reason[REASON_LEN];
+	char		sources[SOURCES_LEN];
+};
+
+struct segment {
+	uint64_t	first_seq;	/* from its name and header */
+	uint64_t	last_seq;	/* first_seq - 1 while empty */
+	uint64_t	disk_bytes;	/* whole frames only */
+	uint64_t	raw_bytes;
+	int64_t		first_ms, last_ms;
+	char		sources[SOURCES_LEN];
+	bool		sealed;		/* no more appends */
+};
+
+/* A framed block that could not be written yet. */
+struct pending {
+	struct bbuf	frame;
+	uint64_t	first_seq, last_seq;
+	int64_t		first_ms, last_ms;
+	uint64_t	raw_len;
+	char		sources[SOURCES_LEN];
+};
+
+struct buffer_cursor {
+	struct buffer	*b;
+	char		*name;
+	char		*path;
+	uint64_t	 acked;
+	uint64_t	 saved_acked;
+	uint64_t	 next;		/* next seq to return */
+	/*
+	 * Decoded blocks live in the arena; recs indexes the current one,
+	 * with data held as arena offsets (the arena may move while one
+	 * buffer_read() decodes several blocks; offsets become pointers on
+	 * the way out).
+	 */
+	struct bbuf	 arena;
+	size_t		 blk_off;	/* where the current block starts */
+	size_t		 blk_end;	/* and ends */
+	struct buffer_rec *recs;
+	size_t		 nrecs, recs_cap, idx;
+	char		 names[MAX_NAMES][64];
+	size_t		 nnames;
+	/* Where it reads in the segments. */
+	uint64_t	 rseg;		/* first_seq of the segment open */
+	int		 rfd;
+	uint64_t	 roff;		/* offset of the next frame */
+	uint64_t	 roff_seq;	/* first seq of that frame */
+	struct bbuf	 frame;
+	uint64_t	 gaps, gap_records;
+};
+
+struct buffer {
+	struct buffer_opts	 o;
+	char			*dir;
+	int			 lockfd;
+	struct segment		*segs;
+	size_t			 nsegs, segs_cap;
+	int			 wfd;		/* newest segment, for writing */
+	struct block_builder	 bb;
+	char			 bb_sources[SOURCES_LEN];
+	int64_t			 bb_started;	/* monotonic ms */
+	struct bbuf		 scratch;	/* frame being written */
+	struct codec		 codec;
+	struct pending		*pend;
+	size_t			 npend, pend_cap;
+	uint64_t		 pend_bytes;
+	int64_t			 retry_at;
+	int64_t			 last_io_log;
+	uint64_t		 next_seq;
+	uint64_t		 written_seq;
+	uint64_t		 durable;
+	uint64_t		 head_saved;
+	int64_t			 last_fsync;
+	int64_t			 last_save;
+	struct buffer_cursor	*cursors[MAX_CURSORS];
+	size_t			 ncursors;
+	struct lost_range	 lost[MAX_LOST];
+	size_t			 nlost;
+	uint64_t		 max_cursor_acked; /* from files at open */
+	struct buffer_stats	 st;
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+buffer_opts_default(struct buffer_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_size = 256ull << 20;
+	o->segment_size = 8ull << 20;
+	o->block_size = 64u << 10;
+	o->flush_interval_ms = 1000;
+	o->full = BUFFER_FULL_DROP_OLDEST;
+	o->fsync = BUFFER_FSYNC_INTERVAL;
+	o->fsync_interval_ms = 1000;
+	o->compression_level = 3;
+	o->max_record_size = 1u << 20;
+	o->max_pending_bytes = 4u << 20;
+}
+
+/* ---- small file helpers ------------------------------------------------ */
+
+static int
+path_of(char *out, size_t len, const char *dir, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+path_of(char *out, size_t len, const char *dir, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(out, len, "%s/", dir), m;
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	m = vsnprintf(out + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (m < 0 || (size_t)m >= len - (size_t)n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Replace path with text atomically (tmp, fsync, rename, fsync dir). */
+static int
+write_atomic(const char *dir, const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(text);
+	int fd, rc = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len)
+		rc = errno != 0 ? -errno : -EIO;
+	else if (fsync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc != 0) {
+		unlink(tmp);
+		return rc;
+	}
+	return fsync_dir(dir);
+}
+
+static int
+read_u64_file(const char *path, const char *key, uint64_t *v)
+{
+	char line[128], fmt[32];
+	FILE *f = fopen(path, "r");
+	int rc = -EINVAL;
+
+	if (f == NULL)
+		return -errno;
+	snprintf(fmt, sizeof(fmt), "%s %%" SCNu64, key);
+	if (fgets(line, sizeof(line), f) != NULL && sscanf(line, fmt, v) == 1)
+		rc = 0;
+	fclose(f);
+	return rc;
+}
+
+static void
+sources_add(char *list, const char *name)
+{
+	size_t n = strlen(name), len = strlen(list);
+	const char *p = list;
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return;
+		p += n;
+	}
+	if (len + n + 2 > SOURCES_LEN)
+		return;		/* the list is only informative */
+	if (len > 0)
+		list[len++] = ',';
+	memcpy(list + len, name, n + 1);
+}
+
+/* ---- lost ranges ------------------------------------------------------------ */
+
+static void
+lost_note(struct buffer *b, uint64_t first, uint64_t last, int64_t first_ms,
+    int64_t last_ms, const char *sources, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void
+lost_note(struct buffer *b, uint64_t first, uint64_t last, int64_t first_ms,
+    int64_t last_ms, const char *sources, const char *fmt, ...)
+{
+	struct lost_range *l;
+	va_list ap;
+
+	if (first > last)
+		return;
+	if (b->nlost == MAX_LOST) {
+		memmove(b->lost, b->lost + 1, (MAX_LOST - 1) * sizeof(*l));
+		b->nlost--;
+	}
+	l = &b->lost[b->nlost++];
+	l->first = first;
+	l->last = last;
+	l->first_ms = first_ms;
+	l->last_ms = last_ms;
+	snprintf(l->sources, sizeof(l->sources), "%s",
+	    sources != NULL ? sources : "");
+	va_start(ap, fmt);
+	vsnprintf(l->reason, sizeof(l->reason), fmt, ap);
+	va_end(ap);
+}
+
+static const struct lost_range *
+lost_find(const struct buffer *b, uint64_t seq)
+{
+	for (size_t i = b->nlost; i-- > 0;)
+		if (b->lost[i].first <= seq && seq <= b->lost[i].last)
+			return &b->lost[i];
+	return NULL;
+}
+
+/* ---- segments ------------------------------------------------------------------ */
+
+static uint64_t
+min_acked(const struct buffer *b)
+{
+	uint64_t m = UINT64_MAX;
+
+	for (size_t i = 0; i < b->ncursors; i++)
+		if (b->cursors[i]->acked < m)
+			m = b->cursors[i]->acked;
+	return m;
+}
+
+static uint64_t
+disk_total(const struct buffer *b)
+{
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < b->nsegs; i++)
+		t += b->segs[i].disk_bytes;
+	return t;
+}
+
+static struct segment *
+seg_push(struct buffer *b, uint64_t first_seq)
+{
+	struct segment *s;
+
+	if (b->nsegs == b->segs_cap) {
+		size_t cap = b->segs_cap != 0 ? b->segs_cap * 2 : 16;
+		struct segment *n = realloc(b->segs, cap * sizeof(*n));
+		if (n == NULL)
+			return NULL;
+		b->segs = n;
+		b->segs_cap = cap;
+	}
+	s = &b->segs[b->nsegs++];
+	memset(s, 0, sizeof(*s));
+	s->first_seq = first_seq;
+	s->last_seq = first_seq - 1;
+	s->disk_bytes = SEG_HEADER_LEN;
+	return s;
+}
+
+static void
+seg_name(char *out, size_t len, const struct buffer *b, uint64_t first)
+{
+	if (path_of(out, len, b->dir, SEG_NAME_FMT,
+	    (unsigned long long)first) != 0)
+		out[0] = '\0';
+}
+
+static void cursors_save(struct buffer *b, bool force);
+
+/* Forget cursor read state tied to segment first (it is going away). */
+static void
+cursors_leave_segment(struct buffer *b, uint64_t first)
+{
+	for (size_t i = 0; i < b->ncursors; i++) {
+		struct buffer_cursor *c = b->cursors[i];
+		if (c->rseg == first) {
+			if (c->rfd >= 0)
+				close(c->rfd);
+			c->rfd = -1;
+			c->rseg = 0;
+		}
+	}
+}
+
+/* Delete the oldest segment.  Record what unread records it takes. */
+static void
+seg_delete_oldest(struct buffer *b, const char *why)
+{
+	struct segment *s = &b->segs[0];
+	char path[PATH_MAX];
+	uint64_t unacked_by_some = 0;
+
+	for (size_t i = 0; i < b->ncursors; i++) {
+		struct buffer_cursor *c = b->cursors[i];
+		uint64_t from = c->acked + 1 > s->first_seq ? c->acked + 1 :
+		    s->first_seq;
+		if (from <= s->last_seq && s->last_seq - from + 1 >
+		    unacked_by_some)
+			unacked_by_some = s->last_seq - from + 1;
+		/* A decoded block from it is dropped too: consistent gaps. */
+		if (c->nrecs > 0 && c->recs[0].seq <= s->last_seq)
+			c->nrecs = c->idx = 0;
+	}
+	if (why != NULL && unacked_by_some > 0) {
+		uint64_t first = s->last_seq - unacked_by_some + 1;
+		b->st.evicted += unacked_by_some;
+		lost_note(b, first, s->last_seq, s->first_ms, s->last_ms,
+		    s->sources, "%s", why);
+		log_warnx("buffer: %s: dropped segment %016" PRIx64 " with %"
+		    PRIu64 " records not yet acknowledged by every output",
+		    why, s->first_seq, unacked_by_some);
+	}
+	/* Cursor files first: a restart must not see a false gap. */
+	cursors_save(b, true);
+	cursors_leave_segment(b, s->first_seq);
+	seg_name(path, sizeof(path), b, s->first_seq);
+	if (unlink(path) != 0 && errno != ENOENT)
+		log_warn("buffer: cannot delete %s", path);
+	memmove(b->segs, b->segs + 1, (b->nsegs - 1) * sizeof(*s));
+	b->nsegs--;
+}
+
+/* Delete sealed segments every cursor has passed. */
+static void
+release_acked(struct buffer *b)
+{
+	uint64_t m = min_acked(b);
+
+	while (b->nsegs > 1 && b->segs[0].sealed && b->segs[0].last_seq <= m)
+		seg_delete_oldest(b, NULL);
+}
+
+static int
+seg_create(struct buffer *b, uint64_t first_seq)
+{
+	unsigned char hdr[SEG_HEADER_LEN];
+	char path[PATH_MAX];
+	int fd;
+
+	seg_name(path, sizeof(path), b, first_seq);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	segment_header_make(hdr, first_seq);
+	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
+		int rc = errno != 0 ? -errno : -EIO;
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	if (seg_push(b, first_seq) == NULL) {
+		close(fd);
+		unlink(path);
+		return -ENOMEM;
+	}
+	if (b->o.fsync != BUFFER_FSYNC_NEVER)
+		(void)fsync_dir(b->dir);
+	b->wfd = fd;
+	return 0;
+}
+
+static int
+do_fsync(struct buffer *b)
+{
+	if (b->wfd >= 0 && b->written_seq > b->durable &&
+	    fdatasync(b->wfd) != 0)
+		return -errno;
+	b->durable = b->written_seq;
+	b->last_fsync = mono_ms();
+	return 0;
+}
+
+static void
+head_save(struct buffer *b)
+{
+	char path[PATH_MAX], text[64];
+	int rc;
+
+	if (b->durable == b->head_saved || path_of(path, sizeof(path), b->dir,
+	    "head") != 0)
+		return;
+	snprintf(text, sizeof(text), "durable %" PRIu64 "\n", b->durable);
+	if ((rc = write_atomic(b->dir, path, text)) != 0) {
+		log_warnx("buffer: cannot save %s: %s", path, strerror(-rc));
+		return;
+	}
+	b->head_saved = b->durable;
+}
+
+/* Close the newest segment for appends (fsync it first). */
+static void
+seg_seal_newest(struct buffer *b)
+{
+	if (b->wfd >= 0) {
+		if (b->o.fsync != BUFFER_FSYNC_NEVER && do_fsync(b) != 0)
+			log_warn("buffer: fsync");
+		close(b->wfd);
+		b->wfd = -1;
+	}
+	if (b->nsegs > 0)
+		b->segs[b->nsegs - 1].sealed = true;
+}
+
+static void
+io_failed(struct buffer *b, const char *what, int err)
+{
+	int64_t now = mono_ms();
+
+	b->st.write_errors++;
+	if (b->st.write_errors == 1 || now - b->last_io_log >= IO_LOG_EVERY_MS) {
+		log_warnx("buffer: %s: %s; keeping blocks in memory (up to %"
+		    PRIu64 " bytes) and retrying", what, strerror(err),
+		    b->o.max_pending_bytes);
+		b->last_io_log = now;
+	}
+	b->retry_at = now + RETRY_EVERY_MS;
+}
+
+/*
+ * Write one frame to the newest segment (opening one when needed),
+ * enforcing the cap first.  Return 0 or -errno (nothing half-written).
+ */
+static int
+frame_write(struct buffer *b, const unsigned char *frame, size_t len,
+    uint64_t first_seq, uint64_t last_seq, int64_t first_ms, int64_t last_ms,
+    uint64_t raw_len, const char *sources)
+{
+	struct segment *s;
+	uint64_t need;
+	ssize_t n;
+	int rc;
+
+	if (b->nsegs > 0 && b->wfd >= 0 &&
+	    b->segs[b->nsegs - 1].disk_bytes + len > b->o.segment_size &&
+	    b->segs[b->nsegs - 1].last_seq >= b->segs[b->nsegs - 1].first_seq)
+		seg_seal_newest(b);
+	need = len + (b->wfd < 0 ? SEG_HEADER_LEN : 0);
+	while (disk_total(b) + need > b->o.max_size && b->nsegs > 0 &&
+	    b->segs[0].sealed) {
+		if (b->o.full == BUFFER_FULL_BLOCK && b->segs[0].last_seq >
+		    min_acked(b))
+			break;		/* can_append() keeps us below */
+		seg_delete_oldest(b, "the buffer reached max_size");
+	}
+	if (b->wfd < 0) {
+		if ((rc = seg_create(b, first_seq)) != 0)
+			return rc;
+	}
+	s = &b->segs[b->nsegs - 1];
+	n = write(b->wfd, frame, len);
+	if (n != (ssize_t)len) {
+		rc = n < 0 ? -errno : -ENOSPC;
+		if (n > 0 && ftruncate(b->wfd, (off_t)s->disk_bytes) != 0) {
+			/* Cannot cut it back: append elsewhere from now on. */
+			log_warn("buffer: cannot cut back a torn frame");
+			seg_seal_newest(b);
+		}
+		return rc;
+	}
+	if (s->last_seq < s->first_seq) {
+		s->first_ms = first_ms;
+	}
+	s->last_seq = last_seq;
+	s->last_ms = last_ms;
+	s->disk_bytes += len;
+	s->raw_bytes += raw_len;
+	for (const char *p = sources; *p != '\0';) {
+		char name[64];
+		size_t k = strcspn(p, ",");
+		snprintf(name, sizeof(name), "%.*s", (int)k, p);
+		sources_add(s->sources, name);
+		p += k + (p[k] == ',');
+	}
+	b->written_seq = last_seq;
+	if (b->o.fsync == BUFFER_FSYNC_ALWAYS) {
+		if ((rc = do_fsync(b)) != 0)
+			log_warnx("buffer: fsync: %s", strerror(-rc));
+	} else if (b->o.fsync == BUFFER_FSYNC_NEVER) {
+		b->durable = b->written_seq;
+	}
+	(void)first_seq;
+	return 0;
+}
+
+static void
+pend_drop_oldest(struct buffer *b, const char *why)
+{
+	struct pending *p = &b->pend[0];
+
+	b->st.dropped_io += p->last_seq - p->first_seq + 1;
+	lost_note(b, p->first_seq, p->last_seq, p->first_ms, p->last_ms,
+	    p->sources, "%s", why);
+	log_warnx("buffer: dropped %" PRIu64 " records that could not be "
+	    "written (%s)", p->last_seq - p->first_seq + 1, why);
+	b->pend_bytes -= p->frame.len;
+	bbuf_free(&p->frame);
+	memmove(b->pend, b->pend + 1, (b->npend - 1) * sizeof(*p));
+	b->npend--;
+}
+
+/* Write frames kept in memory, oldest first, until one fails. */
+static void
+pend_flush(struct buffer *b)
+{
+	while (b->npend > 0) {
+		struct pending *p = &b->pend[0];
+		int rc = frame_write(b, p->frame.p, p->frame.len, p->first_seq,
+		    p->last_seq, p->first_ms, p->last_ms, p->raw_len,
+		    p->sources);
+		if (rc != 0) {
+			io_failed(b, "cannot write to the buffer", -rc);
+			return;
+		}
+		b->pend_bytes -= p->frame.len;
+		bbuf_free(&p->frame);
+		memmove(b->pend, b->pend + 1, (b->npend - 1) * sizeof(*p));
+		b->npend--;
+		if (b->npend == 0)
+			log_info("buffer: writing again after %" PRIu64
+			    " failed writes", b->st.write_errors);
+	}
+}
+
+static int
+pend_push(struct buffer *b, const struct bbuf *frame)
+{
+	struct pending *p;
+
+	if (b->npend == b->pend_cap) {
+		size_t cap = b->pend_cap != 0 ? b->pend_cap * 2 : 8;
+		struct pending *n = realloc(b->pend, cap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		b->pend = n;
+		b->pend_cap = cap;
+	}
+	p = &b->pend[b->npend];
+	memset(p, 0, sizeof(*p));
+	if (bbuf_add(&p->frame, frame->p, frame->len) != 0)
+		return -ENOMEM;
+	p->first_seq = b->bb.first_seq;
+	p->last_seq = b->bb.first_seq + b->bb.nrec - 1;
+	p->first_ms = b->bb.first_ms;
+	p->last_ms = b->bb.last_ms;
+	p->raw_len = b->bb.raw.len;
+	memcpy(p->sources, b->bb_sources, sizeof(p->sources));
+	b->npend++;
+	b->pend_bytes += frame->len;
+	return 0;
+}
+
+/* Seal the block being built: frame it and write it (or keep it). */
+static int
+block_seal(struct buffer *b)
+{
+	struct block_builder *bb = &b->bb;
+	int rc;
+
+	if (bb->nrec == 0)
+		return 0;
+	if ((rc = block_frame(&b->codec, bb, &b->scratch)) != 0)
+		return rc;
+	rc = b->npend > 0 ? -EAGAIN : frame_write(b, b->scratch.p,
+	    b->scratch.len, bb->first_seq, bb->first_seq + bb->nrec - 1,
+	    bb->first_ms, bb->last_ms, bb->raw.len, b->bb_sources);
+	if (rc != 0) {
+		if (rc != -EAGAIN)
+			io_failed(b, "cannot write to the buffer", -rc);
+		if ((rc = pend_push(b, &b->scratch)) != 0)
+			return rc;
+		while (b->pend_bytes > b->o.max_pending_bytes && b->npend > 1)
+			pend_drop_oldest(b, "the disk refused writes and the "
+			    "memory kept for them was full");
+	}
+	bb->raw.len = 0;
+	bb->nrec = 0;
+	b->bb_sources[0] = '\0';
+	/* Keep the builder's memory bounded after an oversized record. */
+	if (bb->raw.cap > 4 * b->o.block_size + (1u << 20)) {
+		bbuf_free(&bb->raw);
+	}
+	return 0;
+}
+
+/* ---- appending -------------------------------------------------------------- */
+
+bool
+buffer_can_append(const struct buffer *b, size_t len)
+{
+	uint64_t rec = (len > b->o.max_record_size ? b->o.max_record_size :
+	    len) + REC_HEADER_LEN + 64;
+	uint64_t held = b->bb.raw.len + rec;
+
+	if (b->npend > 0 && b->o.full == BUFFER_FULL_BLOCK &&
+	    b->pend_bytes + held > b->o.max_pending_bytes)
+		return false;
+	if (b->o.full != BUFFER_FULL_BLOCK)
+		return true;
+	/* Block: what is stored and not passed by every cursor, plus what
+	 * is on its way, must stay under the cap (raw bytes: no credit is
+	 * taken for compression). */
+	{
+		uint64_t m = min_acked(b), used = 0;
+		for (size_t i = 0; i < b->nsegs; i++)
+			if (b->segs[i].last_seq > m || !b->segs[i].sealed)
+				used += b->segs[i].disk_bytes;
+		return used + b->pend_bytes + held + BLOCK_HEADER_LEN +
+		    SEG_HEADER_LEN <= b->o.max_size;
+	}
+}
+
+int
+buffer_append(struct buffer *b, const char *source, int64_t time_ms,
+    uint32_t flags, const void *data, size_t len, uint64_t *seq)
+{
+	uint64_t s;
+	int rc;
+
+	if (!buffer_can_append(b, len)) {
+		b->st.rejected_full++;
+		return -ENOBUFS;
+	}
+	if (len > b->o.max_record_size) {
+		len = (size_t)b->o.max_record_size;
+		flags |= BUFFER_REC_TRUNCATED;
+		b->st.truncated++;
+	}
+	if (b->bb.nrec > 0 &&
+	    b->bb.raw.len + len + REC_HEADER_LEN > b->o.block_size &&
+	    (rc = block_seal(b)) != 0)
+		return rc;
+	s = b->next_seq;
+	if ((rc = block_add(&b->bb, s, source, time_ms, flags &
+	    BUFFER_REC_TRUNCATED, data, len)) != 0)
+		return rc;
+	if (b->bb.nrec == 1)
+		b->bb_started = mono_ms();
+	sources_add(b->bb_sources, source);
+	b->next_seq++;
+	b->st.appended++;
+	if (seq != NULL)
+		*seq = s;
+	if (b->bb.raw.len >= b->o.block_size && (rc = block_seal(b)) != 0)
+		return rc;
+	return 0;
+}
+
+uint64_t
+buffer_last_seq(const struct buffer *b)
+{
+	return b->next_seq - 1;
+}
+
+uint64_t
+buffer_durable_seq(const struct buffer *b)
+{
+	return b->durable;
+}
+
+/* ---- cursors ----------------------------------------------------------------- */
+
+static void
+cursor_save(struct buffer_cursor *c)
+{
+	char text[64];
+	int rc;
+
+	if (c->acked == c->saved_acked)
+		return;
+	snprintf(text, sizeof(text), "acked %" PRIu64 "\n", c->acked);
+	if ((rc = write_atomic(c->b->dir, c->path, text)) != 0) {
+		log_warnx("buffer: cannot save cursor %s: %s", c->path,
+		    strerror(-rc));
+		return;
+	}
+	c->saved_acked = c->acked;
+}
+
+static void
+cursors_save(struct buffer *b, bool force)
+{
+	int64_t now = mono_ms();
+
+	if (!force && now - b->last_save < SAVE_EVERY_MS)
+		return;
+	for (size_t i = 0; i < b->ncursors; i++)
+		cursor_save(b->cursors[i]);
+	b->last_save = now;
+}
+
+static uint64_t
+oldest_seq(const struct buffer *b)
+{
+	if (b->nsegs > 0)
+		return b->segs[0].first_seq;
+	if (b->npend > 0)
+		return b->pend[0].first_seq;
+	if (b->bb.nrec > 0)
+		return b->bb.first_seq;
+	return b->next_seq;
+}
+
+int
+buffer_cursor_open(struct buffer *b, const char *name,
+    struct buffer_cursor **out)
+{
+	struct buffer_cursor *c;
+	char dir[PATH_MAX], path[PATH_MAX];
+	uint64_t acked;
+	int rc;
+
+	*out = NULL;
+	if (b->ncursors == MAX_CURSORS)
+		return -ENOSPC;
+	if ((rc = path_of(dir, sizeof(dir), b->dir, "cursors")) != 0 ||
+	    (rc = path_of(path, sizeof(path), dir, "%s.cur", name)) != 0)
+		return rc;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->rfd = -1;
+	c->b = b;
+	if ((c->name = strdup(name)) == NULL ||
+	    (c->path = strdup(path)) == NULL) {
+		free(c->name);
+		free(c);
+		return -ENOMEM;
+	}
+	rc = read_u64_file(path, "acked", &acked);
+	if (rc == 0) {
+		if (acked >= b->next_seq)
+			acked = b->next_seq - 1;
+		c->acked = c->saved_acked = acked;
+	} else {
+		if (rc != -ENOENT)
+			log_warnx("buffer: cursor file %s unreadable; output %s "
+			    "starts at the oldest record", path, name);
+		c->acked = oldest_seq(b) - 1;
+		c->saved_acked = UINT64_MAX;	/* save it */
+	}
+	c->next = c->acked + 1;
+	b->cursors[b->ncursors++] = c;
+	cursor_save(c);
+	*out = c;
+	return 0;
+}
+
+const char *
+buffer_cursor_name(const struct buffer_cursor *c)
+{
+	return c->name;
+}
+
+uint64_t
+buffer_cursor_pending(const struct buffer_cursor *c)
+{
+	uint64_t last = c->b->next_seq - 1;
+
+	return last > c->acked ? last - c->acked : 0;
+}
+
+uint64_t
+buffer_cursor_unread(const struct buffer_cursor *c)
+{
+	uint64_t last = c->b->next_seq - 1;
+
+	return last >= c->next ? last - c->next + 1 : 0;
+}
+
+int
+buffer_ack(struct buffer_cursor *c, uint64_t seq)
+{
+	struct buffer *b = c->b;
+
+	if (seq >= b->next_seq)
+		return -EINVAL;
+	if (seq > c->acked)
+		c->acked = seq;
+	if (c->next <= seq)
+		c->next = seq + 1;
+	release_acked(b);
+	return 0;
+}
+
+void
+buffer_rewind(struct buffer_cursor *c)
+{
+	c->next = c->acked + 1;
+	c->idx = 0;
+}
+
+/* Intern a source name of len bytes; return a NUL-terminated copy. */
+static const char *
+cursor_name(struct buffer_cursor *c, const char *p, size_t len)
+{
+	if (len >= sizeof(c->names[0]))
+		len = sizeof(c->names[0]) - 1;
+	for (size_t i = 0; i < c->nnames; i++)
+		if (strncmp(c->names[i], p, len) == 0 &&
+		    c->names[i][len] == '\0')
+			return c->names[i];
+	if (c->nnames == MAX_NAMES)
+		return "?";
+	memcpy(c->names[c->nnames], p, len);
+	c->names[c->nnames][len] = '\0';
+	return c->names[c->nnames++];
+}
+
+#define OFF(x)	((const char *)(uintptr_t)(x))
+#define OFFV(p)	((size_t)(uintptr_t)(p))
+
+/* Index the decoded payload at c->arena + at, first record first_seq. */
+static int
+cursor_index(struct buffer_cursor *c, uint64_t first_seq, uint32_t nrec,
+    size_t at)
+{
+	size_t off = at, srclen;
+
+	if (c->recs_cap < nrec) {
+		struct buffer_rec *n = realloc(c->recs, nrec * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		c->recs = n;
+		c->recs_cap = nrec;
+	}
+	for (uint32_t i = 0; i < nrec; i++) {
+		struct buffer_rec *r = &c->recs[i];
+		if (block_next_rec(&c->arena, &off, first_seq + i, r,
+		    &srclen) != 0)
+			return -EINVAL;
+		r->source = cursor_name(c, r->source, srclen);
+		r->data = OFF((const unsigned char *)r->data - c->arena.p);
+	}
+	c->blk_off = at;
+	c->blk_end = c->arena.len;
+	c->nrecs = nrec;
+	c->idx = 0;
+	return 0;
+}
+
+/* Decode a frame held in memory (pending) into the arena at `at`. */
+static int
+cursor_load_frame(struct buffer_cursor *c, const unsigned char *frame,
+    size_t at)
+{
+	struct block_hdr h;
+
+	if (block_hdr_parse(frame, &h) != 0 ||
+	    block_decode(&c->b->codec, &h, frame + BLOCK_HEADER_LEN,
+	    &c->arena, at) != 0)
+		return -EINVAL;
+	return cursor_index(c, h.first_seq, h.nrec, at);
+}
+
+static int
+cursor_open_seg(struct buffer_cursor *c, const struct segment *s)
+{
+	char path[PATH_MAX];
+
+	if (c->rseg == s->first_seq && c->rfd >= 0)
+		return 0;
+	if (c->rfd >= 0)
+		close(c->rfd);
+	c->rfd = -1;
+	c->rseg = 0;
+	seg_name(path, sizeof(path), c->b, s->first_seq);
+	if ((c->rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	c->rseg = s->first_seq;
+	c->roff = SEG_HEADER_LEN;
+	c->roff_seq = s->first_seq;
+	return 0;
+}
+
+/*
+ * Read and check the frame at off of fd (file size limit end).  Fill h,
+ * and the frame bytes into buf.  0, or -EINVAL when it is not a valid
+ * frame, -EIO on a read error.
+ */
+static int
+frame_read(int fd, uint64_t off, uint64_t end, struct block_hdr *h,
+    struct bbuf *buf)
+{
+	size_t flen;
+
+	if (off + BLOCK_HEADER_LEN > end)
+		return -EINVAL;
+	if (bbuf_reserve(buf, BLOCK_HEADER_LEN) != 0)
+		return -ENOMEM;
+	if (pread(fd, buf->p, BLOCK_HEADER_LEN, (off_t)off) !=
+	    BLOCK_HEADER_LEN)
+		return -EIO;
+	if (block_hdr_parse(buf->p, h) != 0)
+		return -EINVAL;
+	flen = BLOCK_HEADER_LEN + h->stored_len;
+	if (off + flen > end)
+		return -EINVAL;
+	if (bbuf_reserve(buf, flen) != 0)
+		return -ENOMEM;
+	if (pread(fd, buf->p + BLOCK_HEADER_LEN, h->stored_len,
+	    (off_t)(off + BLOCK_HEADER_LEN)) != (ssize_t)h->stored_len)
+		return -EIO;
+	buf->len = flen;
+	return block_crc_ok(buf->p, h) ? 0 : -EINVAL;
+}
+
+/*
+ * Look for the next valid frame after a damaged one at off, with a first
+ * sequence number of at least min_seq.  Return its offset, or 0.
+ */
+static uint64_t
+frame_resync(int fd, uint64_t off, uint64_t end, uint64_t min_seq,
+    struct block_hdr *h, struct bbuf *buf)
+{
+	unsigned char chunk[16384];
+
+	for (uint64_t pos = off + 1; pos + BLOCK_HEADER_LEN <= end;) {
+		ssize_t n = pread(fd, chunk, sizeof(chunk), (off_t)pos);
+		if (n < 4)
+			return 0;
+		for (ssize_t i = 0; i + 4 <= n; i++) {
+			if (chunk[i] != 'S' || memcmp(chunk + i, "SFBK", 4) != 0)
+				continue;
+			if (frame_read(fd, pos + (uint64_t)i, end, h, buf) == 0 &&
+			    h->first_seq >= min_seq)
+				return pos + (uint64_t)i;
+		}
+		pos += (uint64_t)n - 3;
+	}
+	return 0;
+}
+
+/* The segment holding seq or the first one after it (NULL: none). */
+static const struct segment *
+seg_find(const struct buffer *b, uint64_t seq)
+{
+	for (size_t i = 0; i < b->nsegs; i++)
+		if (b->segs[i].last_seq >= seq &&
+		    b->segs[i].last_seq >= b->segs[i].first_seq)
+			return &b->segs[i];
+	return NULL;
+}
+
+enum { LOAD_NONE, LOAD_OK, LOAD_DAMAGED };
+
+/*
+ * Decode into the arena at `at` the block holding c->next (which
+ * first_available() found to be stored).  Return LOAD_OK, LOAD_NONE, or
+ * LOAD_DAMAGED when the rest of its segment cannot be read (noted lost).
+ */
+static int
+cursor_load(struct buffer_cursor *c, size_t at)
+{
+	struct buffer *b = c->b;
+	const struct segment *s = seg_find(b, c->next);
+	struct block_hdr h;
+	int rc;
+
+	if (s != NULL && s->first_seq <= c->next) {
+		if ((rc = cursor_open_seg(c, s)) != 0) {
+			log_warnx("buffer: output %s: cannot open segment %016"
+			    PRIx64 ": %s", c->name, s->first_seq,
+			    strerror(-rc));
+			lost_note(b, c->next, s->last_seq, s->first_ms,
+			    s->last_ms, s->sources, "segment file unreadable");
+			return LOAD_DAMAGED;
+		}
+		if (c->roff_seq > c->next) {
+			/* Behind our read position: start the segment over. */
+			c->roff = SEG_HEADER_LEN;
+			c->roff_seq = s->first_seq;
+		}
+		while (c->roff < s->disk_bytes) {
+			rc = frame_read(c->rfd, c->roff, s->disk_bytes, &h,
+			    &c->frame);
+			if (rc == 0 && h.first_seq != c->roff_seq)
+				rc = -EINVAL;
+			if (rc == 0 && h.first_seq + h.nrec <= c->next) {
+				/* Before what we want: skip, undecoded. */
+				c->roff += c->frame.len;
+				c->roff_seq = h.first_seq + h.nrec;
+				continue;
+			}
+			if (rc == 0 && block_decode(&b->codec, &h, c->frame.p +
+			    BLOCK_HEADER_LEN, &c->arena, at) != 0)
+				rc = -EINVAL;
+			if (rc != 0) {
+				uint64_t bad = c->roff, to;
+
+				b->st.corrupt_blocks++;
+				to = frame_resync(c->rfd, c->roff, s->disk_bytes,
+				    c->roff_seq, &h, &c->frame);
+				if (to == 0 || h.first_seq > s->last_seq) {
+					lost_note(b, c->roff_seq, s->last_seq,
+					    0, 0, s->sources, "corrupt block in "
+					    "segment %016" PRIx64 " at byte %"
+					    PRIu64, s->first_seq, bad);
+					c->roff = s->disk_bytes;
+					c->roff_seq = s->last_seq + 1;
+					return LOAD_DAMAGED;
+				}
+				lost_note(b, c->roff_seq, h.first_seq - 1, 0, 0,
+				    s->sources, "corrupt block in segment %016"
+				    PRIx64 " at byte %" PRIu64, s->first_seq,
+				    bad);
+				log_warnx("buffer: output %s: corrupt block in "
+				    "segment %016" PRIx64 " at byte %" PRIu64,
+				    c->name, s->first_seq, bad);
+				c->roff = to;
+				c->roff_seq = h.first_seq;
+				continue;
+			}
+			c->roff += c->frame.len;
+			c->roff_seq = h.first_seq + h.nrec;
+			return cursor_index(c, h.first_seq, h.nrec, at) == 0 ?
+			    LOAD_OK : LOAD_NONE;
+		}
+		lost_note(b, c->next, s->last_seq, 0, 0, s->sources,
+		    "records missing from segment %016" PRIx64, s->first_seq);
+		return LOAD_DAMAGED;
+	}
+	for (size_t i = 0; i < b->npend; i++) {
+		if (b->pend[i].last_seq < c->next)
+			continue;
+		return cursor_load_frame(c, b->pend[i].frame.p, at) == 0 ?
+		    LOAD_OK : LOAD_NONE;
+	}
+	if (b->bb.nrec > 0 && b->bb.first_seq + b->bb.nrec > c->next) {
+		c->arena.len = at;
+		if (bbuf_add(&c->arena, b->bb.raw.p, b->bb.raw.len) != 0 ||
+		    cursor_index(c, b->bb.first_seq, b->bb.nrec, at) != 0)
+			return LOAD_NONE;
+		return LOAD_OK;
+	}
+	return LOAD_NONE;
+}
+
+/* The first seq still stored at or after seq (next_seq if none). */
+static uint64_t
+first_available(const struct buffer *b, uint64_t seq)
+{
+	const struct segment *s = seg_find(b, seq);
+
+	if (s != NULL)
+		return s->first_seq > seq ? s->first_seq : seq;
+	for (size_t i = 0; i < b->npend; i++)
+		if (b->pend[i].last_seq >= seq)
+			return b->pend[i].first_seq > seq ?
+			    b->pend[i].first_seq : seq;
+	if (b->bb.nrec > 0 && b->bb.first_seq + b->bb.nrec > seq)
+		return b->bb.first_seq > seq ? b->bb.first_seq : seq;
+	return b->next_seq;
+}
+
+/* Fill r as the report of the gap c->next .. until - 1 (text in the
+ * arena, as offsets). */
+static int
+make_gap(struct buffer_cursor *c, uint64_t until, struct buffer_rec *r)
+{
+	const struct lost_range *l = lost_find(c->b, c->next);
+	const char *reason = l != NULL ? l->reason : "the records are no "
+	    "longer in the buffer (deleted or damaged while the agent was "
+	    "not running)";
+	const char *src = l != NULL ? l->sources : "";
+	size_t at = c->arena.len;
+
+	if (bbuf_add(&c->arena, reason, strlen(reason) + 1) != 0 ||
+	    bbuf_add(&c->arena, src, strlen(src) + 1) != 0)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	r->flags = BUFFER_REC_GAP;
+	r->seq = until - 1;
+	r->gap_first = c->next;
+	r->gap_count = until - c->next;
+	r->time_ms = l != NULL ? l->first_ms : 0;
+	r->gap_last_ms = l != NULL ? l->last_ms : 0;
+	r->data = OFF(at);
+	r->len = strlen(reason);
+	r->source = OFF(at + strlen(reason) + 1);
+	c->gaps++;
+	c->gap_records += r->gap_count;
+	c->next = until;
+	return 0;
+}
+
+size_t
+buffer_read(struct buffer_cursor *c, struct buffer_rec *out, size_t max,
+    size_t max_bytes)
+{
+	struct buffer *b = c->b;
+	size_t n = 0, bytes = 0;
+
+	/* Keep what is left of the current block at the arena's start. */
+	if (c->idx < c->nrecs) {
+		size_t len = c->blk_end - c->blk_off;
+		if (c->blk_off > 0) {
+			memmove(c->arena.p, c->arena.p + c->blk_off, len);
+			for (size_t i = 0; i < c->nrecs; i++)
+				c->recs[i].data = OFF(OFFV(c->recs[i].data) -
+				    c->blk_off);
+		}
+		c->arena.len = c->blk_end = len;
+		c->blk_off = 0;
+	} else {
+		c->arena.len = 0;
+		c->nrecs = c->idx = 0;
+	}
+	while (n < max && c->next < b->next_seq) {
+		uint64_t avail;
+
+		if (c->idx < c->nrecs) {
+			struct buffer_rec *r = &c->recs[c->idx];
+			if (r->seq < c->next) {
+				c->idx++;
+				continue;
+			}
+			if (r->seq > c->next) {
+				if (make_gap(c, r->seq, &out[n]) != 0)
+					break;
+				n++;
+				continue;
+			}
+			if (n > 0 && bytes + r->len > max_bytes)
+				break;
+			out[n++] = *r;
+			bytes += r->len;
+			c->idx++;
+			c->next++;
+			continue;
+		}
+		if (n > 0 && bytes >= max_bytes)
+			break;
+		c->nrecs = c->idx = 0;
+		avail = first_available(b, c->next);
+		if (avail > c->next) {
+			if (make_gap(c, avail, &out[n]) != 0)
+				break;
+			n++;
+			continue;
+		}
+		switch (cursor_load(c, c->arena.len)) {
+		case LOAD_OK:
+			continue;
+		case LOAD_DAMAGED: {
+			const struct segment *s = seg_find(b, c->next);
+			if (s != NULL && make_gap(c, s->last_seq + 1, &out[n])
+			    == 0)
+				n++;
+			continue;
+		}
+		default:
+			break;
+		}
+		break;
+	}
+	/* Offsets into the arena become pointers now that it stays put. */
+	for (size_t i = 0; i < n; i++) {
+		out[i].data = (const char *)c->arena.p + OFFV(out[i].data);
+		if (out[i].flags & BUFFER_REC_GAP)
+			out[i].source = (const char *)c->arena.p +
+			    OFFV(out[i].source);
+	}
+	return n;
+}
+
+void
+buffer_cursor_get_stats(const struct buffer_cursor *c,
+    struct buffer_cursor_stats *st)
+{
+	const struct buffer *b = c->b;
+
+	memset(st, 0, sizeof(*st));
+	st->acked = c->acked;
+	st->unacked = buffer_cursor_pending(c);
+	st->gaps = c->gaps;
+	st->gap_records = c->gap_records;
+	for (size_t i = 0; i < b->nsegs; i++) {
+		const struct segment *s = &b->segs[i];
+		uint64_t nrec = s->last_seq + 1 - s->first_seq;
+		if (s->last_seq <= c->acked || nrec == 0)
+			continue;
+		if (st->oldest_ms == 0)
+			st->oldest_ms = s->first_ms;
+		st->unacked_bytes += s->raw_bytes * (s->last_seq - (c->acked >=
+		    s->first_seq ? c->acked : s->first_seq - 1)) / nrec;
+	}
+	for (size_t i = 0; i < b->npend; i++)
+		if (b->pend[i].last_seq > c->acked) {
+			if (st->oldest_ms == 0)
+				st->oldest_ms = b->pend[i].first_ms;
+			st->unacked_bytes += b->pend[i].raw_len;
+		}
+	if (b->bb.nrec > 0 && b->bb.first_seq + b->bb.nrec - 1 > c->acked) {
+		if (st->oldest_ms == 0)
+			st->oldest_ms = b->bb.first_ms;
+		st->unacked_bytes += b->bb.raw.len;
+	}
+}
+
+/* ---- timers, sync, stats -------------------------------------------------- */
+
+int64_t
+buffer_tick(struct buffer *b, int64_t now)
+{
+	int64_t next = now + SAVE_EVERY_MS;
+
+	if (b->npend > 0) {
+		if (now >= b->retry_at)
+			pend_flush(b);
+		if (b->npend > 0 && b->retry_at < next)
+			next = b->retry_at;
+	}
+	if (b->bb.nrec > 0) {
+		int64_t due = b->bb_started + (int64_t)b->o.flush_interval_ms;
+		if (now >= due) {
+			if (block_seal(b) != 0)
+				log_warnx("buffer: cannot seal a block");
+		} else if (due < next) {
+			next = due;
+		}
+	}
+	if (b->o.fsync == BUFFER_FSYNC_INTERVAL && b->written_seq > b->durable) {
+		int64_t due = b->last_fsync + (int64_t)b->o.fsync_interval_ms;
+		if (now >= due) {
+			int rc = do_fsync(b);
+			if (rc != 0)
+				io_failed(b, "fsync", -rc);
+		} else if (due < next) {
+			next = due;
+		}
+	}
+	if (now - b->last_save >= SAVE_EVERY_MS) {
+		cursors_save(b, true);
+		head_save(b);
+	}
+	return next;
+}
+
+int
+buffer_sync(struct buffer *b)
+{
+	int rc;
+
+	if ((rc = block_seal(b)) != 0)
+		return rc;
+	if (b->npend > 0) {
+		pend_flush(b);
+		if (b->npend > 0)
+			return -EIO;
+	}
+	if (b->o.fsync != BUFFER_FSYNC_NEVER && (rc = do_fsync(b)) != 0)
+		return rc;
+	b->durable = b->written_seq;
+	cursors_save(b, true);
+	head_save(b);
+	return 0;
+}
+
+void
+buffer_get_stats(const struct buffer *b, struct buffer_stats *st)
+{
+	*st = b->st;
+	st->segments = b->nsegs;
+	st->disk_bytes = disk_total(b);
+	st->raw_bytes = 0;
+	st->records = 0;
+	for (size_t i = 0; i < b->nsegs; i++) {
+		st->raw_bytes += b->segs[i].raw_bytes;
+		st->records += b->segs[i].last_seq + 1 - b->segs[i].first_seq;
+	}
+	st->pending_bytes = b->pend_bytes;
+	st->first_seq = oldest_seq(b);
+	st->last_seq = b->next_seq - 1;
+	st->durable_seq = b->durable;
+}
+
+/* ---- recovery --------------------------------------------------------------- */
+
+static int
+seg_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* List the first seqs of the segment files in dir, sorted. */
+static int
+list_segments(const char *dir, uint64_t **out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t *v = NULL;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long long first;
+		char tail[8];
+		if (sscanf(e->d_name, "seg-%16llx.%4s", &first, tail) != 2 ||
+		    strcmp(tail, "sfw") != 0 || strlen(e->d_name) != 24)
+			continue;
+		if (*n == cap) {
+			uint64_t *nv;
+			cap = cap != 0 ? cap * 2 : 32;
+			if ((nv = realloc(v, cap * sizeof(*nv))) == NULL) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[(*n)++] = first;
+	}
+	closedir(d);
+	qsort(v, *n, sizeof(*v), seg_cmp);
+	*out = v;
+	return 0;
+}
+
+/*
+ * Walk the frames of one segment file (fd, size), checking each.  Fill s
+ * (last_seq, disk_bytes, raw_bytes, times).  Corrupt stretches are noted
+ * as lost; the offset where valid data ends is stored in *valid_end.
+ */
+static void
+seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
+    uint64_t *valid_end, bool *torn, struct bbuf *buf)
+{
+	uint64_t off = SEG_HEADER_LEN, expect = s->first_seq;
+	struct block_hdr h;
+
+	*torn = false;
+	while (off < size) {
+		int rc = frame_read(fd, off, size, &h, buf);
+		if (rc == 0 && h.first_seq != expect)
+			rc = -EINVAL;
+		if (rc != 0) {
+			uint64_t to = frame_resync(fd, off, size, expect, &h,
+			    buf);
+			if (to == 0) {
+				*torn = true;
+				break;
+			}
+			b->st.corrupt_blocks++;
+			lost_note(b, expect, h.first_seq - 1, 0, 0, "",
+			    "corrupt block in segment %016" PRIx64 " at byte %"
+			    PRIu64, s->first_seq, off);
+			log_warnx("buffer: corrupt block in segment %016" PRIx64
+			    " at byte %" PRIu64 ": %" PRIu64 " records will be "
+			    "reported as lost", s->first_seq, off,
+			    h.first_seq - expect);
+			off = to;
+			expect = h.first_seq;
+			continue;
+		}
+		if (s->last_seq < s->first_seq)
+			s->first_ms = h.first_ms;
+		s->last_ms = h.last_ms;
+		s->raw_bytes += h.raw_len;
+		off += buf->len;
+		expect = h.first_seq + h.nrec;
+		s->last_seq = expect - 1;
+	}
+	*valid_end = off < size ? off : size;
+	s->disk_bytes = *valid_end;
+}
+
+static void
+quarantine(struct buffer *b, const char *path, const char *name)
+{
+	char qdir[PATH_MAX], dst[PATH_MAX];
+
+	if (path_of(qdir, sizeof(qdir), b->dir, "quarantine") != 0 ||
+	    path_of(dst, sizeof(dst), qdir, "%s", name) != 0)
+		return;
+	if ((mkdir(qdir, 0750) != 0 && errno != EEXIST) ||
+	    rename(path, dst) != 0)
+		log_warn("buffer: cannot move %s to %s", path, qdir);
+	else
+		log_warnx("buffer: %s is unreadable: moved to %s", name, qdir);
+}
+
+static int
+recover(struct buffer *b)
+{
+	uint64_t *firsts = NULL, head = 0;
+	size_t nfirst = 0;
+	char path[PATH_MAX], cdir[PATH_MAX];
+	struct bbuf buf = { 0 };
+	uint64_t last = 0;
+	int rc;
+	DIR *d;
+	struct dirent *e;
+
+	if ((rc = list_segments(b->dir, &firsts, &nfirst)) != 0)
+		return rc;
+	if (path_of(path, sizeof(path), b->dir, "head") == 0 &&
+	    read_u64_file(path, "durable", &head) == 0)
+		b->head_saved = head;
+	for (size_t i = 0; i < nfirst; i++) {
+		unsigned char hdr[SEG_HEADER_LEN];
+		char name[32];
+		uint64_t hfirst, valid_end;
+		struct segment *s;
+		struct stat sb;
+		bool newest = i + 1 == nfirst, torn;
+		int fd;
+
+		snprintf(name, sizeof(name), SEG_NAME_FMT,
+		    (unsigned long long)firsts[i]);
+		seg_name(path, sizeof(path), b, firsts[i]);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
+		    fstat(fd, &sb) != 0) {
+			log_warn("buffer: cannot open %s", path);
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (sb.st_size < SEG_HEADER_LEN && newest) {
+			/* Created but its header never made it: empty. */
+			close(fd);
+			unlink(path);
+			continue;
+		}
+		if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+		    segment_header_check(hdr, &hfirst) != 0 ||
+		    hfirst != firsts[i] || firsts[i] <= last) {
+			uint64_t until = i + 1 < nfirst ? firsts[i + 1] - 1 :
+			    head;
+			close(fd);
+			quarantine(b, path, name);
+			lost_note(b, firsts[i], until, 0, 0, "", "segment %s "
+			    "was unreadable and moved to quarantine", name);
+			if (until > last)
+				last = until;
+			continue;
+		}
+		if ((s = seg_push(b, firsts[i])) == NULL) {
+			close(fd);
+			free(firsts);
+			bbuf_free(&buf);
+			return -ENOMEM;
+		}
+		seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn,
+		    &buf);
+		s->sealed = true;
+		if (torn && newest) {
+			log_warnx("buffer: segment %s ends with %" PRIu64
+			    " bytes of a torn write: cut off", name,
+			    (uint64_t)sb.st_size - valid_end);
+			if (ftruncate(fd, (off_t)valid_end) != 0)
+				log_warn("buffer: cannot truncate %s", path);
+		} else if (torn) {
+			b->st.corrupt_blocks++;
+			lost_note(b, s->last_seq + 1, firsts[i + 1] - 1, 0, 0,
+			    "", "damaged end of segment %s", name);
+			log_warnx("buffer: segment %s is damaged from byte %"
+			    PRIu64 "; the rest of it is reported as lost", name,
+			    valid_end);
+		}
+		close(fd);
+		if (last < s->first_seq - 1)
+			last = s->first_seq - 1;
+		if (s->last_seq >= s->first_seq) {
+			last = s->last_seq;
+		} else {
+			/* No records in it: nothing to keep. */
+			unlink(path);
+			b->nsegs--;
+		}
+	}
+	free(firsts);
+	bbuf_free(&buf);
+
+	/* Cursor files: the highest acknowledgement bounds the sequence. */
+	if (path_of(cdir, sizeof(cdir), b->dir, "cursors") == 0 &&
+	    (d = opendir(cdir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			uint64_t acked;
+			size_t len = strlen(e->d_name);
+			if (len < 5 || strcmp(e->d_name + len - 4, ".cur") != 0 ||
+			    path_of(path, sizeof(path), cdir, "%s",
+			    e->d_name) != 0)
+				continue;
+			if (read_u64_file(path, "acked", &acked) == 0 &&
+			    acked > b->max_cursor_acked)
+				b->max_cursor_acked = acked;
+		}
+		closedir(d);
+	}
+	if (head > last) {
+		lost_note(b, last + 1, head, 0, 0, "", "records that were on "
+		    "disk are missing from the buffer (damaged or deleted "
+		    "segment files)");
+		log_warnx("buffer: %" PRIu64 " records the head file counts as "
+		    "written are missing; they will be reported as lost",
+		    head - last);
+		last = head;
+	}
+	if (b->max_cursor_acked > last)
+		last = b->max_cursor_acked;
+	b->next_seq = last + 1;
+	b->written_seq = b->durable = last;
+	return 0;
+}
+
+int
+buffer_open(const struct buffer_opts *opts, struct buffer **out)
+{
+	struct buffer *b;
+	char path[PATH_MAX];
+	int rc;
+
+	*out = NULL;
+	if (opts->dir == NULL || opts->segment_size < 4096 ||
+	    opts->max_size < 2 * opts->segment_size || opts->block_size == 0 ||
+	    opts->block_size > opts->segment_size ||
+	    opts->max_record_size == 0 || opts->max_record_size > (64u << 20))
+		return -EINVAL;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return -ENOMEM;
+	b->o = *opts;
+	b->lockfd = b->wfd = -1;
+	if ((b->dir = strdup(opts->dir)) == NULL) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->o.dir = b->dir;
+	if ((rc = codec_init(&b->codec, opts->compression_level)) != 0)
+		goto err;
+	if ((mkdir(b->dir, 0750) != 0 && errno != EEXIST) ||
+	    path_of(path, sizeof(path), b->dir, "cursors") != 0 ||
+	    (mkdir(path, 0750) != 0 && errno != EEXIST)) {
+		rc = -errno;
+		goto err;
+	}
+	if ((rc = path_of(path, sizeof(path), b->dir, "lock")) != 0)
+		goto err;
+	if ((b->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+		rc = -errno;
+		goto err;
+	}
+	if (flock(b->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto err;
+	}
+	b->last_fsync = b->last_save = mono_ms();
+	if ((rc = recover(b)) != 0)
+		goto err;
+	/* Appends go to a new segment: the old ones stay as they are. */
+	*out = b;
+	return 0;
+err:
+	buffer_close(b);
+	return rc;
+}
+
+void
+buffer_close(struct buffer *b)
+{
+	if (b == NULL)
+		return;
+	if (b->lockfd >= 0 && b->next_seq > 0) {
+		int rc = buffer_sync(b);
+		if (rc != 0)
+			log_warnx("buffer: closing with %" PRIu64 " records not "
+			    "written: %s", b->next_seq - 1 - b->written_seq,
+			    strerror(-rc));
+	}
+	if (b->wfd >= 0)
+		close(b->wfd);
+	for (size_t i = 0; i < b->ncursors; i++) {
+		struct buffer_cursor *c = b->cursors[i];
+		if (c->rfd >= 0)
+			close(c->rfd);
+		bbuf_free(&c->arena);
+		bbuf_free(&c->frame);
+		free(c->recs);
+		free(c->name);
+		free(c->path);
+		free(c);
+	}
+	for (size_t i = 0; i < b->npend; i++)
+		bbuf_free(&b->pend[i].frame);
+	free(b->pend);
+	bbuf_free(&b->bb.raw);
+	bbuf_free(&b->scratch);
+	codec_free(&b->codec);
+	free(b->segs);
+	if (b->lockfd >= 0)
+		close(b->lockfd);
+	free(b->dir);
+	free(b);
+}
+
+/* ---- inspection ------------------------------------------------------------- */
+
+int
+buffer_inspect(const char *dir, struct buffer_stats *st,
+    void (*fn)(void *arg, const char *name,
+    const struct buffer_cursor_stats *cs), void *arg)
+{
+	struct buffer b;
+	uint64_t *firsts = NULL;
+	size_t nfirst = 0;
+	struct bbuf buf = { 0 };
+	char path[PATH_MAX], cdir[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	b.dir = (char *)(uintptr_t)dir;
+	b.lockfd = b.wfd = -1;
+	if ((rc = list_segments(dir, &firsts, &nfirst)) != 0)
+		return rc;
+	for (size_t i = 0; i < nfirst; i++) {
+		unsigned char hdr[SEG_HEADER_LEN];
+		uint64_t hfirst, valid_end;
+		struct segment *s;
+		struct stat sb;
+		bool torn;
+		int fd;
+
+		seg_name(path, sizeof(path), &b, firsts[i]);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		if (fstat(fd, &sb) != 0 || pread(fd, hdr, sizeof(hdr), 0) !=
+		    (ssize_t)sizeof(hdr) || segment_header_check(hdr,
+		    &hfirst) != 0 || (s = seg_push(&b, firsts[i])) == NULL) {
+			close(fd);
+			continue;
+		}
+		seg_scan(&b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn,
+		    &buf);
+		s->disk_bytes = (uint64_t)sb.st_size;
+		close(fd);
+	}
+	free(firsts);
+	bbuf_free(&buf);
+	b.next_seq = b.nsegs > 0 ? b.segs[b.nsegs - 1].last_seq + 1 : 1;
+	buffer_get_stats(&b, st);
+	if (path_of(path, sizeof(path), dir, "head") == 0)
+		(void)read_u64_file(path, "durable", &st->durable_seq);
+	if (fn != NULL && path_of(cdir, sizeof(cdir), dir, "cursors") == 0 &&
+	    (d = opendir(cdir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			struct buffer_cursor c;
+			struct buffer_cursor_stats cs;
+			char name[256];
+			size_t len = strlen(e->d_name);
+
+			if (len < 5 || len > 200 ||
+			    strcmp(e->d_name + len - 4, ".cur") != 0 ||
+			    path_of(path, sizeof(path), cdir, "%s",
+			    e->d_name) != 0)
+				continue;
+			memset(&c, 0, sizeof(c));
+			c.b = &b;
+			if (read_u64_file(path, "acked", &c.acked) != 0)
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)(len - 4),
+			    e->d_name);
+			buffer_cursor_get_stats(&c, &cs);
+			fn(arg, name, &cs);
+		}
+		closedir(d);
+	}
+	free(b.segs);
+	return 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * buffer_int.h - private to buffer/: the segment format and block codec
+ * (segment.c) used by the ring (buffer.c).
+ */
+#ifndef SYSMONFWD_BUFFER_INT_H
+#define SYSMONFWD_BUFFER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zlib.h>
+
+#include "buffer.h"
+
+#define SEG_HEADER_LEN		32
+#define BLOCK_HEADER_LEN	52
+#define REC_HEADER_LEN		18	/* len, flags, time, srclen */
+#define BLOCK_RAW_MAX		(96u << 20)	/* sanity bound */
+#define SEG_NAME_FMT		"seg-%016llx.sfw"
+
+/* A growable byte buffer private to buffer/ (bounded by its users). */
+struct bbuf {
+	unsigned char	*p;
+	size_t		 len;
+	size_t		 cap;
+};
+
+int	bbuf_reserve(struct bbuf *b, size_t need);
+int	bbuf_add(struct bbuf *b, const void *p, size_t n);
+void	bbuf_free(struct bbuf *b);
+
+/* Little-endian helpers: the format is little-endian on every host. */
+void	put_le16(unsigned char *p, uint16_t v);
+void	put_le32(unsigned char *p, uint32_t v);
+void	put_le64(unsigned char *p, uint64_t v);
+uint16_t get_le16(const unsigned char *p);
+uint32_t get_le32(const unsigned char *p);
+uint64_t get_le64(const unsigned char *p);
+
+/* A block header, decoded. */
+struct block_hdr {
+	uint16_t	flags;
+	uint64_t	first_seq;
+	uint32_t	nrec;
+	uint32_t	raw_len;
+	uint32_t	stored_len;
+	int64_t		first_ms;
+	int64_t		last_ms;
+	uint32_t	crc;
+};
+
+/* Records being gathered into the next block. */
+struct block_builder {
+	struct bbuf	raw;
+	uint64_t	first_seq;
+	uint32_t	nrec;
+	int64_t		first_ms;
+	int64_t		last_ms;
+};
+
+struct codec {
+	z_stream	def;
+	z_stream	inf;
+	bool		def_ok;
+	bool		inf_ok;
+	int		level;
+};
+
+int	codec_init(struct codec *c, int level);
+void	codec_free(struct codec *c);
+
+/* Write a segment header for first_seq into hdr[SEG_HEADER_LEN]. */
+void	segment_header_make(unsigned char *hdr, uint64_t first_seq);
+/* Check a segment header; store its first_seq.  0 or -EINVAL. */
+int	segment_header_check(const unsigned char *hdr, uint64_t *first_seq);
+
+/* Append one record to a block being built.  0 or -ENOMEM. */
+int	block_add(struct block_builder *bb, uint64_t seq, const char *source,
+	    int64_t time_ms, uint32_t flags, const void *data, size_t len);
+/* Compress and frame the block into out (replacing its contents). */
+int	block_frame(struct codec *c, const struct block_builder *bb,
+	    struct bbuf *out);
+
+/* Decode a header from p[BLOCK_HEADER_LEN]; check the static fields.
+ * 0 or -EINVAL. */
+int	block_hdr_parse(const unsigned char *p, struct block_hdr *h);
+/* Verify the CRC of a frame (header + stored payload). */
+bool	block_crc_ok(const unsigned char *frame, const struct block_hdr *h);
+/*
+ * Decompress the stored payload of a verified frame into raw at offset at
+ * (raw->len becomes at + raw length) and check that it holds exactly
+ * h->nrec records.  0 or -EINVAL.
+ */
+int	block_decode(struct codec *c, const struct block_hdr *h,
+	    const unsigned char *stored, struct bbuf *raw, size_t at);
+
+/* Walk the records of a decoded payload: fill r for the record at *off
+ * (r->source is NOT terminated: its length goes to *srclen) and advance
+ * *off.  Return 0, or -EINVAL at the end or on damage. */
+int	block_next_rec(const struct bbuf *raw, size_t *off, uint64_t seq,
+	    struct buffer_rec *r, size_t *srclen);
+
+#endif

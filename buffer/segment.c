@@ -1,0 +1,457 @@
+/*
+ * segment.c - the on-disk format of the ring, and the block codec.
+ *
+ * DIRECTORY (state_dir/buffer/)
+ *
+ *   seg-<first seq, 16 hex digits>.sfw   segment files, append-only
+ *   cursors/<output name>.cur            one per output: "acked <seq>"
+ *   head                                 "durable <seq>": the highest seq
+ *                                        known to be on disk
+ *   lock                                 flock()ed by the running agent
+ *   quarantine/                          segments that could not be read
+ *
+ * All integers are little-endian.  Sequence numbers are contiguous: the
+ * first record of a segment follows the last record of the one before.
+ *
+ * SEGMENT HEADER (32 bytes)
+ *
+ *    0   8  magic "SFWDSEG\0"
+ *    8   4  format version, 1
+ *   12   4  header length, 32
+ *   16   8  sequence number of the segment's first record (as in its name)
+ *   24   4  id of the compression dictionary, 1 (dict_v1 below)
+ *   28   4  CRC32 of bytes 0..27
+ *
+ * BLOCK FRAME (52-byte header, then the stored payload), back to back:
+ *
+ *    0   4  magic "SFBK"
+ *    4   2  frame version, 1
+ *    6   2  flags: bit 0 set = payload is a zlib stream compressed with
+ *           the preset dictionary; clear = payload stored as is
+ *    8   8  sequence number of the block's first record
+ *   16   4  number of records, at least 1
+ *   20   4  raw length: payload bytes once decompressed
+ *   24   4  stored length: payload bytes that follow this header
+ *   28   4  reserved, 0
+ *   32   8  read time of the first record (Unix ms)
+ *   40   8  read time of the last record (Unix ms)
+ *   48   4  CRC32 of header bytes 0..47 followed by the stored payload
+ *
+ * PAYLOAD (once decompressed): the records, back to back, each
+ *
+ *    0   4  data length N
+ *    4   4  flags (BUFFER_REC_TRUNCATED)
+ *    8   8  read time (Unix ms)
+ *   16   2  source name length S
+ *   18   S  source name (the input's name)
+ *   18+S N  data: the raw record, exactly as the source read it
+ *
+ * VALIDITY.  A block is valid if and only if its magic, version and flags
+ * are known, its lengths are within bounds and inside the file, its CRC32
+ * matches, its first sequence number is the one expected at that place
+ * (the previous block's first + count, or the segment's first), and its
+ * payload decompresses to exactly raw length bytes holding exactly the
+ * stated number of records.  A segment is readable if its header is valid.
+ *
+ * RECOVERY (buffer.c, at open).  Segments are scanned in order of their
+ * first sequence number.  A segment whose header is invalid is moved to
+ * quarantine/ and its records are reported as a gap.  Within a segment the
+ * frames are walked; at the first invalid frame the scan looks ahead for
+ * the next valid frame (by magic, then full validation):
+ *   - found: the bytes between are a corrupt block; its records (up to the
+ *     found frame's first sequence number) are reported as a gap;
+ *   - not found, newest segment: a torn tail; the file is truncated there;
+ *   - not found, older segment: the rest of the segment is reported as a
+ *     gap up to the next segment's first record.
+ * Records that the head file says were durable but that recovery did not
+ * find are reported as a gap too.  Recovery never refuses to start.
+ *
+ * DURABILITY.  Frames are written with one write() each at the end of the
+ * newest segment; fsync follows under the fsync policy, and only then does
+ * the head file (and buffer_durable_seq(), which sources checkpoint
+ * against) move.  Cursor and head files are replaced atomically: write a
+ * temporary file, fsync it, rename it, fsync the directory.
+ */
+#include "buffer_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char seg_magic[8] = { 'S', 'F', 'W', 'D', 'S', 'E',
+	'G', 0 };
+static const unsigned char blk_magic[4] = { 'S', 'F', 'B', 'K' };
+
+#define DICT_ID		1
+#define BLK_F_DEFLATE	0x1u
+
+/*
+ * Preset dictionary, version 1: strings that recur in nearly every Sysmon
+ * record, most frequent last (deflate reaches the end of the dictionary
+ * with the shortest distances).  It lets even a block of one record
+ * compress well at low event rates.  Never change it: write a dict_v2 and
+ * bump DICT_ID instead, and keep decoding v1.
+ */
+static const char dict_v1[] =
+    "<Data Name='Signature'></Data><Data Name='SignatureStatus'>Valid</Data>"
+    "<Data Name='Signed'>true</Data><Data Name='ImageLoaded'>"
+    "<Data Name='QueryName'></Data><Data Name='QueryStatus'>0</Data>"
+    "<Data Name='QueryResults'></Data><Data Name='TargetObject'>HKLM\\"
+    "<Data Name='EventType'>SetValue</Data><Data Name='Details'>"
+    "<Data Name='SourceProcessGUID'><Data Name='TargetProcessGUID'>"
+    "<Data Name='GrantedAccess'>0x1fffff</Data><Data Name='CallTrace'>"
+    "C:\\Windows\\SYSTEM32\\ntdll.dll+|C:\\Windows\\System32\\KERNELBASE.dll+"
+    "<Data Name='Protocol'>tcp</Data><Data Name='Initiated'>true</Data>"
+    "<Data Name='SourceIsIpv6'>false</Data><Data Name='SourceIp'>"
+    "<Data Name='SourceHostname'></Data><Data Name='SourcePort'>"
+    "<Data Name='SourcePortName'></Data><Data Name='DestinationIsIpv6'>false"
+    "</Data><Data Name='DestinationIp'><Data Name='DestinationHostname'>"
+    "</Data><Data Name='DestinationPort'>443</Data>"
+    "<Data Name='DestinationPortName'>https</Data>"
+    "<Data Name='TargetFilename'>C:\\Users\\<Data Name='CreationUtcTime'>"
+    "<Data Name='FileVersion'><Data Name='Description'>"
+    "<Data Name='Product'>Microsoft\xC2\xAE Windows\xC2\xAE Operating System"
+    "</Data><Data Name='Company'>Microsoft Corporation</Data>"
+    "<Data Name='OriginalFileName'><Data Name='CommandLine'>"
+    "<Data Name='CurrentDirectory'>C:\\Windows\\system32\\</Data>"
+    "<Data Name='User'>NT AUTHORITY\\SYSTEM</Data><Data Name='LogonGuid'>"
+    "<Data Name='LogonId'>0x3e7</Data><Data Name='TerminalSessionId'>0</Data>"
+    "<Data Name='IntegrityLevel'>System</Data><Data Name='Hashes'>"
+    "SHA1=,MD5=,SHA256=,IMPHASH=</Data><Data Name='ParentProcessGuid'>"
+    "<Data Name='ParentProcessId'><Data Name='ParentImage'>"
+    "<Data Name='ParentCommandLine'><Data Name='ParentUser'>"
+    "Oct 24 17:05:38 host sysmon: <Event><System><Provider Name=\""
+    "Linux-Sysmon\" Guid=\"{ff032593-a8d3-4f13-b0d6-01fc615a0f97}\"/>"
+    "<EventID>1</EventID><Version>5</Version><Level>4</Level><Task>1</Task>"
+    "<Opcode>0</Opcode><Keywords>0x8000000000000000</Keywords><TimeCreated "
+    "SystemTime=\"2021-10-24T17:05:38.412656000Z\"/><EventRecordID>"
+    "</EventRecordID><Correlation/><Execution ProcessID=\"\" ThreadID=\"\"/>"
+    "<Channel>Linux-Sysmon/Operational</Channel><Computer></Computer>"
+    "<Security UserId=\"0\"/></System><EventData><Data Name=\"UtcTime\">"
+    "<Data Name=\"ProcessGuid\">{</Data><Data Name=\"ProcessId\">"
+    "<Data Name=\"Image\">/usr/bin/</Data><Data Name=\"User\">root</Data>"
+    "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+    "<System><Provider Name='Microsoft-Windows-Sysmon' "
+    "Guid='{5770385F-C22A-43E0-BF4C-06F5698FFBD9}'/><EventID>7</EventID>"
+    "<Version>3</Version><Level>4</Level><Task>7</Task><Opcode>0</Opcode>"
+    "<Keywords>0x8000000000000000</Keywords><TimeCreated SystemTime='2020-"
+    "10-20T11:50:51.000000000Z'/><EventRecordID></EventRecordID>"
+    "<Correlation/><Execution ProcessID='' ThreadID=''/>"
+    "<Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>"
+    "</Computer><Security UserID='S-1-5-18'/></System><EventData>"
+    "<Data Name='RuleName'>-</Data><Data Name='UtcTime'>2020-10-20 "
+    "</Data><Data Name='ProcessGuid'>{</Data><Data Name='ProcessId'>"
+    "</Data><Data Name='Image'>C:\\Windows\\System32\\</Data>"
+    "</Data></EventData></Event>";
+
+/* ---- small helpers ---------------------------------------------------- */
+
+int
+bbuf_reserve(struct bbuf *b, size_t need)
+{
+	size_t cap;
+	unsigned char *n;
+
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap != 0 ? b->cap : 4096;
+	while (cap < need)
+		cap *= 2;
+	if ((n = realloc(b->p, cap)) == NULL)
+		return -ENOMEM;
+	b->p = n;
+	b->cap = cap;
+	return 0;
+}
+
+int
+bbuf_add(struct bbuf *b, const void *p, size_t n)
+{
+	int rc;
+
+	if ((rc = bbuf_reserve(b, b->len + n)) != 0)
+		return rc;
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void
+bbuf_free(struct bbuf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+put_le16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+void
+put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void
+put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint16_t
+get_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+uint32_t
+get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+uint64_t
+get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* ---- segment header ------------------------------------------------------ */
+
+void
+segment_header_make(unsigned char *hdr, uint64_t first_seq)
+{
+	memcpy(hdr, seg_magic, 8);
+	put_le32(hdr + 8, 1);
+	put_le32(hdr + 12, SEG_HEADER_LEN);
+	put_le64(hdr + 16, first_seq);
+	put_le32(hdr + 24, DICT_ID);
+	put_le32(hdr + 28, (uint32_t)crc32(0L, hdr, 28));
+}
+
+int
+segment_header_check(const unsigned char *hdr, uint64_t *first_seq)
+{
+	if (memcmp(hdr, seg_magic, 8) != 0 || get_le32(hdr + 8) != 1 ||
+	    get_le32(hdr + 12) != SEG_HEADER_LEN ||
+	    get_le32(hdr + 24) != DICT_ID ||
+	    get_le32(hdr + 28) != (uint32_t)crc32(0L, hdr, 28))
+		return -EINVAL;
+	*first_seq = get_le64(hdr + 16);
+	return *first_seq == 0 ? -EINVAL : 0;
+}
+
+/* ---- codec ----------------------------------------------------------------- */
+
+int
+codec_init(struct codec *c, int level)
+{
+	memset(c, 0, sizeof(*c));
+	c->level = level;
+	if (deflateInit2(&c->def, level, Z_DEFLATED, 15, 8,
+	    Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	c->def_ok = true;
+	if (inflateInit2(&c->inf, 15) != Z_OK) {
+		codec_free(c);
+		return -ENOMEM;
+	}
+	c->inf_ok = true;
+	return 0;
+}
+
+void
+codec_free(struct codec *c)
+{
+	if (c->def_ok)
+		deflateEnd(&c->def);
+	if (c->inf_ok)
+		inflateEnd(&c->inf);
+	c->def_ok = c->inf_ok = false;
+}
+
+int
+block_add(struct block_builder *bb, uint64_t seq, const char *source,
+    int64_t time_ms, uint32_t flags, const void *data, size_t len)
+{
+	size_t srclen = strlen(source);
+	unsigned char h[REC_HEADER_LEN];
+	int rc;
+
+	if (srclen > UINT16_MAX || len > UINT32_MAX)
+		return -EINVAL;
+	if ((rc = bbuf_reserve(&bb->raw, bb->raw.len + REC_HEADER_LEN +
+	    srclen + len)) != 0)
+		return rc;
+	put_le32(h, (uint32_t)len);
+	put_le32(h + 4, flags);
+	put_le64(h + 8, (uint64_t)time_ms);
+	put_le16(h + 16, (uint16_t)srclen);
+	(void)bbuf_add(&bb->raw, h, sizeof(h));
+	(void)bbuf_add(&bb->raw, source, srclen);
+	(void)bbuf_add(&bb->raw, data, len);
+	if (bb->nrec == 0) {
+		bb->first_seq = seq;
+		bb->first_ms = time_ms;
+	}
+	bb->last_ms = time_ms;
+	bb->nrec++;
+	return 0;
+}
+
+int
+block_frame(struct codec *c, const struct block_builder *bb, struct bbuf *out)
+{
+	unsigned char *h;
+	size_t bound = deflateBound(&c->def, (uLong)bb->raw.len) + 64;
+	uint16_t flags = BLK_F_DEFLATE;
+	size_t stored;
+	uint32_t crc;
+	int rc;
+
+	out->len = 0;
+	if ((rc = bbuf_reserve(out, BLOCK_HEADER_LEN + bound)) != 0)
+		return rc;
+	h = out->p;
+	if (deflateReset(&c->def) != Z_OK ||
+	    deflateSetDictionary(&c->def, (const Bytef *)dict_v1,
+	    (uInt)(sizeof(dict_v1) - 1)) != Z_OK)
+		return -EIO;
+	c->def.next_in = bb->raw.p;
+	c->def.avail_in = (uInt)bb->raw.len;
+	c->def.next_out = h + BLOCK_HEADER_LEN;
+	c->def.avail_out = (uInt)bound;
+	if (deflate(&c->def, Z_FINISH) != Z_STREAM_END)
+		return -EIO;
+	stored = bound - c->def.avail_out;
+	if (stored >= bb->raw.len) {
+		/* Incompressible: store it (a level of 0 also ends here). */
+		memcpy(h + BLOCK_HEADER_LEN, bb->raw.p, bb->raw.len);
+		stored = bb->raw.len;
+		flags = 0;
+	}
+	memcpy(h, blk_magic, 4);
+	put_le16(h + 4, 1);
+	put_le16(h + 6, flags);
+	put_le64(h + 8, bb->first_seq);
+	put_le32(h + 16, bb->nrec);
+	put_le32(h + 20, (uint32_t)bb->raw.len);
+	put_le32(h + 24, (uint32_t)stored);
+	put_le32(h + 28, 0);
+	put_le64(h + 32, (uint64_t)bb->first_ms);
+	put_le64(h + 40, (uint64_t)bb->last_ms);
+	crc = (uint32_t)crc32(0L, h, 48);
+	crc = (uint32_t)crc32(crc, h + BLOCK_HEADER_LEN, (uInt)stored);
+	put_le32(h + 48, crc);
+	out->len = BLOCK_HEADER_LEN + stored;
+	return 0;
+}
+
+int
+block_hdr_parse(const unsigned char *p, struct block_hdr *h)
+{
+	if (memcmp(p, blk_magic, 4) != 0 || get_le16(p + 4) != 1)
+		return -EINVAL;
+	h->flags = get_le16(p + 6);
+	h->first_seq = get_le64(p + 8);
+	h->nrec = get_le32(p + 16);
+	h->raw_len = get_le32(p + 20);
+	h->stored_len = get_le32(p + 24);
+	h->first_ms = (int64_t)get_le64(p + 32);
+	h->last_ms = (int64_t)get_le64(p + 40);
+	h->crc = get_le32(p + 48);
+	if ((h->flags & ~BLK_F_DEFLATE) != 0 || get_le32(p + 28) != 0 ||
+	    h->nrec == 0 || h->first_seq == 0 ||
+	    h->raw_len > BLOCK_RAW_MAX ||
+	    (uint64_t)h->nrec * REC_HEADER_LEN > h->raw_len ||
+	    h->stored_len > BLOCK_RAW_MAX ||
+	    (!(h->flags & BLK_F_DEFLATE) && h->stored_len != h->raw_len))
+		return -EINVAL;
+	return 0;
+}
+
+bool
+block_crc_ok(const unsigned char *frame, const struct block_hdr *h)
+{
+	uint32_t crc = (uint32_t)crc32(0L, frame, 48);
+
+	crc = (uint32_t)crc32(crc, frame + BLOCK_HEADER_LEN,
+	    (uInt)h->stored_len);
+	return crc == h->crc;
+}
+
+int
+block_decode(struct codec *c, const struct block_hdr *h,
+    const unsigned char *stored, struct bbuf *raw, size_t at)
+{
+	size_t off = at, srclen;
+	struct buffer_rec r;
+	int zrc;
+
+	raw->len = at;
+	if (bbuf_reserve(raw, at + h->raw_len + 1) != 0)
+		return -ENOMEM;
+	if (!(h->flags & BLK_F_DEFLATE)) {
+		memcpy(raw->p + at, stored, h->raw_len);
+	} else {
+		if (inflateReset(&c->inf) != Z_OK)
+			return -EIO;
+		c->inf.next_in = (Bytef *)(uintptr_t)stored;
+		c->inf.avail_in = h->stored_len;
+		c->inf.next_out = raw->p + at;
+		c->inf.avail_out = h->raw_len + 1;
+		zrc = inflate(&c->inf, Z_FINISH);
+		if (zrc == Z_NEED_DICT) {
+			if (inflateSetDictionary(&c->inf,
+			    (const Bytef *)dict_v1,
+			    (uInt)(sizeof(dict_v1) - 1)) != Z_OK)
+				return -EINVAL;
+			zrc = inflate(&c->inf, Z_FINISH);
+		}
+		if (zrc != Z_STREAM_END || c->inf.avail_out != 1 ||
+		    c->inf.avail_in != 0)
+			return -EINVAL;
+	}
+	raw->len = at + h->raw_len;
+	for (uint32_t i = 0; i < h->nrec; i++)
+		if (block_next_rec(raw, &off, h->first_seq + i, &r,
+		    &srclen) != 0)
+			return -EINVAL;
+	return off == raw->len ? 0 : -EINVAL;
+}
+
+int
+block_next_rec(const struct bbuf *raw, size_t *off, uint64_t seq,
+    struct buffer_rec *r, size_t *srclen_out)
+{
+	const unsigned char *p = raw->p + *off;
+	size_t left = raw->len - *off;
+	uint32_t len;
+	uint16_t srclen;
+
+	if (*off > raw->len || left < REC_HEADER_LEN)
+		return -EINVAL;
+	len = get_le32(p);
+	srclen = get_le16(p + 16);
+	if ((uint64_t)len + srclen > left - REC_HEADER_LEN)
+		return -EINVAL;
+	memset(r, 0, sizeof(*r));
+	r->seq = seq;
+	r->flags = get_le32(p + 4) & BUFFER_REC_TRUNCATED;
+	r->time_ms = (int64_t)get_le64(p + 8);
+	r->source = (const char *)p + REC_HEADER_LEN;	/* not terminated */
+	r->data = (const char *)p + REC_HEADER_LEN + srclen;
+	r->len = len;
+	*srclen_out = srclen;
+	*off += REC_HEADER_LEN + srclen + len;
+	return 0;
+}
