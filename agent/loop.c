@@ -96,6 +96,9 @@ signals_setup(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/* A file size limit makes write() fail with EFBIG, handled like a
+	 * full disk, instead of killing the agent. */
+	sigaction(SIGXFSZ, &sa, NULL);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * main.c - command line, configuration, the embedded demo, exit codes.
  *
- *   sysmonfwd [-c FILE] [--once] [--check-config] [--version] [--help]
+ *   sysmonfwd [-c FILE] [--once] [--check-config] [--buffer-stat]
+ *             [--version] [--help]
  *
  * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration
  * error.  Without -c the agent reads /etc/sysmonfwd/sysmonfwd.conf; when
@@ -36,13 +37,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sysmonfwd [-c FILE] [--once] [--check-config] [--version] "
-	    "[--help]\n"
+	    "usage: sysmonfwd [-c FILE] [--once] [--check-config] [--buffer-stat]"
+	    " [--version] [--help]\n"
 	    "  -c, --config FILE  configuration file (default %s;\n"
 	    "                     when it does not exist: the embedded demo)\n"
 	    "      --once         exit once every input is at its end and\n"
 	    "                     every output has acknowledged everything\n"
 	    "      --check-config validate the configuration and exit\n"
+	    "      --buffer-stat  print the disk buffer's state as JSON and "
+	    "exit\n"
 	    "      --version      print the version and exit\n"
 	    "      --help         print this help and exit\n"
 	    "exit codes: 0 success, 1 runtime failure, 2 usage or "
@@ -124,6 +127,94 @@ demo_setup(char **text, char *outpath, size_t outlen)
 	return 0;
 }
 
+struct stat_cursor {
+	char				name[CONFIG_NAME_MAX + 1];
+	struct buffer_cursor_stats	cs;
+};
+
+struct stat_cursors {
+	struct stat_cursor	c[CONFIG_MAX_OUTPUTS * 2];
+	size_t			n;
+};
+
+static void
+stat_collect(void *arg, const char *name,
+    const struct buffer_cursor_stats *cs)
+{
+	struct stat_cursors *sc = arg;
+
+	if (sc->n == sizeof(sc->c) / sizeof(sc->c[0]) ||
+	    strlen(name) > CONFIG_NAME_MAX)
+		return;
+	snprintf(sc->c[sc->n].name, sizeof(sc->c[0].name), "%s", name);
+	sc->c[sc->n++].cs = *cs;
+}
+
+/*
+ * --buffer-stat: one JSON object describing the ring of cfg, read without
+ * changing it (the agent may be running).
+ */
+static int
+buffer_stat(const struct config *cfg)
+{
+	struct buffer_stats st;
+	struct stat_cursors sc;
+	struct strbuf out = { 0 };
+	char dir[PATH_MAX];
+	int64_t now = time_now_ms();
+	int rc;
+
+	memset(&sc, 0, sizeof(sc));
+	if (snprintf(dir, sizeof(dir), "%s/buffer", cfg->agent.state_dir) >=
+	    (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	if ((rc = buffer_inspect(dir, &st, stat_collect, &sc)) != 0) {
+		log_errorx("cannot read the buffer in %s: %s", dir,
+		    strerror(-rc));
+		return rc;
+	}
+	strbuf_adds(&out, "{\"buffer_dir\":");
+	json_add_str(&out, dir, strlen(dir));
+	strbuf_addf(&out, ",\"segments\":%" PRIu64 ",\"disk_bytes\":%" PRIu64
+	    ",\"raw_bytes\":%" PRIu64 ",\"records\":%" PRIu64
+	    ",\"compression_ratio\":%.2f,\"first_seq\":%" PRIu64
+	    ",\"last_seq\":%" PRIu64 ",\"durable_seq\":%" PRIu64
+	    ",\"max_size\":%" PRIu64 ",\"outputs\":{", st.segments,
+	    st.disk_bytes, st.raw_bytes, st.records, st.disk_bytes > 0 ?
+	    (double)st.raw_bytes / (double)st.disk_bytes : 0.0, st.first_seq,
+	    st.last_seq, st.durable_seq, cfg->buffer.max_size);
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		const char *name = cfg->outputs[i].name;
+		struct buffer_cursor_stats cs = { 0 };
+		bool found = false;
+
+		for (size_t k = 0; k < sc.n; k++)
+			if (strcmp(sc.c[k].name, name) == 0) {
+				cs = sc.c[k].cs;
+				found = true;
+			}
+		if (!found) {
+			/* Never started: everything stored is unread. */
+			cs.acked = st.first_seq - 1;
+			cs.unacked = st.records;
+			cs.unacked_bytes = st.raw_bytes;
+		}
+		if (i > 0)
+			strbuf_addc(&out, ',');
+		json_add_str(&out, name, strlen(name));
+		strbuf_addf(&out, ":{\"acked_seq\":%" PRIu64
+		    ",\"unacked_records\":%" PRIu64 ",\"unacked_bytes\":%"
+		    PRIu64 ",\"oldest_unacked_age_s\":%.3f}", cs.acked,
+		    cs.unacked, cs.unacked_bytes, cs.oldest_ms > 0 &&
+		    cs.unacked > 0 ? (double)(now - cs.oldest_ms) / 1000.0 :
+		    0.0);
+	}
+	strbuf_adds(&out, "}}\n");
+	fputs(out.s, stdout);
+	strbuf_free(&out);
+	return 0;
+}
+
 static void
 print_diag(const struct config_diag *d)
 {
@@ -138,12 +229,13 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "check-config", no_argument, NULL, 'n' },
+		{ "buffer-stat", no_argument, NULL, 'b' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfgpath = NULL;
-	bool check = false, demo = false;
+	bool check = false, demo = false, bstat = false;
 	struct agent_opts opts = { .once = false };
 	struct agent_summary sum;
 	struct config_diag diag = { 0 };
@@ -162,6 +254,9 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			check = true;
+			break;
+		case 'b':
+			bstat = true;
 			break;
 		case 'V':
 			printf("sysmonfwd %s\n", SYSMONFWD_VERSION);
@@ -210,6 +305,11 @@ main(int argc, char **argv)
 		printf("configuration OK\n");
 		config_free(cfg);
 		return 0;
+	}
+	if (bstat) {
+		rc = buffer_stat(cfg);
+		config_free(cfg);
+		return rc == 0 ? 0 : EXIT_RUNTIME;
 	}
 	log_set_level((enum log_level)cfg->agent.log_level);
 

@@ -127,6 +127,7 @@ struct buffer {
 	uint64_t		 pend_bytes;
 	int64_t			 retry_at;
 	int64_t			 last_io_log;
+	bool			 warned_meta;	/* head/cursor save failed */
 	uint64_t		 next_seq;
 	uint64_t		 written_seq;
 	uint64_t		 durable;
@@ -430,7 +431,10 @@ seg_create(struct buffer *b, uint64_t first_seq)
 	int fd;
 
 	seg_name(path, sizeof(path), b, first_seq);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	/* O_APPEND: after a torn write is cut back, the next frame must go
+	 * to the new end, not past a hole. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0640);
 	if (fd < 0)
 		return -errno;
 	segment_header_make(hdr, first_seq);
@@ -473,7 +477,10 @@ head_save(struct buffer *b)
 		return;
 	snprintf(text, sizeof(text), "durable %" PRIu64 "\n", b->durable);
 	if ((rc = write_atomic(b->dir, path, text)) != 0) {
-		log_warnx("buffer: cannot save %s: %s", path, strerror(-rc));
+		if (!b->warned_meta)
+			log_warnx("buffer: cannot save %s: %s (warned once)",
+			    path, strerror(-rc));
+		b->warned_meta = true;
 		return;
 	}
 	b->head_saved = b->durable;
@@ -761,8 +768,10 @@ cursor_save(struct buffer_cursor *c)
 		return;
 	snprintf(text, sizeof(text), "acked %" PRIu64 "\n", c->acked);
 	if ((rc = write_atomic(c->b->dir, c->path, text)) != 0) {
-		log_warnx("buffer: cannot save cursor %s: %s", c->path,
-		    strerror(-rc));
+		if (!c->b->warned_meta)
+			log_warnx("buffer: cannot save cursor %s: %s (warned "
+			    "once)", c->path, strerror(-rc));
+		c->b->warned_meta = true;
 		return;
 	}
 	c->saved_acked = c->acked;

@@ -88,13 +88,21 @@ transport_file_failed_write_is_cut_back(void **state)
 }
 
 static void
-transport_file_open_failure_is_reported(void **state)
+transport_file_unopenable_is_retried_until_it_opens(void **state)
 {
 	struct transport_output *t;
+	char sub[128], path[160];
 
 	(void)state;
-	assert_true(transport_file_open("o", "/nonexistent/dir/out", &t) < 0);
-	assert_null(t);
+	snprintf(sub, sizeof(sub), "%s/later", dir);
+	snprintf(path, sizeof(path), "%s/out.ndjson", sub);
+	assert_int_equal(transport_file_open("o", path, &t), 0);
+	assert_int_equal(transport_send(t, "{}\n", 3), TRANSPORT_RETRY);
+	assert_non_null(strstr(transport_last_error(t), "cannot open"));
+	assert_int_equal(mkdir(sub, 0750), 0);
+	assert_int_equal(transport_send(t, "{}\n", 3), TRANSPORT_SENT);
+	assert_int_equal(file_size(path), 3);
+	transport_close(t);
 }
 
 int
@@ -103,7 +111,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(transport_file_appends_batches),
 		cmocka_unit_test(transport_file_failed_write_is_cut_back),
-		cmocka_unit_test(transport_file_open_failure_is_reported),
+		cmocka_unit_test(transport_file_unopenable_is_retried_until_it_opens),
 	};
 	int rc;
 	char cmd[128];

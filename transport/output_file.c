@@ -58,8 +58,11 @@ transport_file_open(const char *name, const char *path,
 		rc = -ENOMEM;
 		goto err;
 	}
-	if ((rc = open_fd(t)) != 0)
-		goto err;
+	/* A file that cannot be opened yet is an output that is down: the
+	 * records wait in the buffer and every send tries again. */
+	if (open_fd(t) != 0)
+		log_warnx("output %s: will keep trying to open %s", t->name,
+		    t->path);
 	*out = t;
 	return 0;
 err:
@@ -88,9 +91,15 @@ transport_send(struct transport_output *t, const char *data, size_t len)
 	off_t start = -1;
 	size_t done = 0;
 
-	if (t->fd < 0 && open_fd(t) != 0) {
-		snprintf(t->err, sizeof(t->err), "cannot open %s", t->path);
-		return TRANSPORT_RETRY;
+	if (t->fd < 0) {
+		int fd = open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0640);
+		if (fd < 0) {
+			snprintf(t->err, sizeof(t->err), "cannot open %s: %s",
+			    t->path, strerror(errno));
+			return TRANSPORT_RETRY;
+		}
+		t->fd = fd;
 	}
 	if (t->path != NULL && fstat(t->fd, &sb) == 0 && S_ISREG(sb.st_mode))
 		start = sb.st_size;

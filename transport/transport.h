@@ -26,7 +26,9 @@ enum transport_outcome {
 /*
  * Open a local NDJSON output named name: the file at path (created with
  * mode 0640 and appended to) or, when path is NULL, standard output.
- * Store it in *out and return 0, or return -errno after logging why.
+ * Store it in *out and return 0, or -ENOMEM.  A file that cannot be
+ * opened yet is not an error: it is logged, and every send tries again
+ * (TRANSPORT_RETRY until it opens), like a destination that is down.
  */
 int	transport_file_open(const char *name, const char *path,
 	    struct transport_output **out) __attribute__((warn_unused_result));
