@@ -525,8 +525,13 @@ look_again(struct source *s)
 {
 	struct stat sb;
 
-	if (stat(s->cfg->path, &sb) != 0)
-		return;		/* moved away, not yet replaced */
+	if (stat(s->cfg->path, &sb) != 0) {
+		/* Moved away, not replaced yet: keep reading the old file. */
+		if (s->fd >= 0 && fstat(s->fd, &sb) == 0 &&
+		    (uint64_t)sb.st_size > s->read_off)
+			s->eof = false;
+		return;
+	}
 	if (s->waiting_file || sb.st_dev != s->dev || sb.st_ino != s->ino) {
 		s->rotated = true;
 		s->eof = s->fd < 0;
@@ -605,15 +610,16 @@ source_poll(struct source *s, struct buffer *b, size_t budget)
 		if (!s->cfg->follow || s->is_stdin || now < s->next_look_ms)
 			goto out;
 		s->next_look_ms = now + (int64_t)s->cfg->poll_interval_ms;
-		if (s->waiting_file) {
-			look_again(s);
-			if (s->rotated && (rc = switch_file(s, b)) != 0)
-				return rc;
-			if (s->waiting_file)
-				goto out;
-		}
-		/* Read what was appended, then look for rotation. */
-		s->eof = false;
+		/*
+		 * Look before reading: a file truncated and written again
+		 * past our offset must be noticed before we read from the
+		 * middle of its new contents.
+		 */
+		look_again(s);
+		if (s->rotated && s->fd < 0 && (rc = switch_file(s, b)) != 0)
+			return rc;
+		if (s->eof)
+			goto out;
 	}
 	while (consumed < budget && !s->finished) {
 		const char *nl, *seg;

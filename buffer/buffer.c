@@ -281,21 +281,55 @@ lost_note(struct buffer *b, uint64_t first, uint64_t last, int64_t first_ms,
 
 	if (first > last)
 		return;
-	if (b->nlost == MAX_LOST) {
-		memmove(b->lost, b->lost + 1, (MAX_LOST - 1) * sizeof(*l));
-		b->nlost--;
-	}
-	l = &b->lost[b->nlost++];
-	l->first = first;
-	l->last = last;
-	l->first_ms = first_ms;
-	l->last_ms = last_ms;
-	snprintf(l->sources, sizeof(l->sources), "%s",
-	    sources != NULL ? sources : "");
 	va_start(ap, fmt);
-	vsnprintf(l->reason, sizeof(l->reason), fmt, ap);
-	va_end(ap);
+	{
+		char reason[REASON_LEN];
+		vsnprintf(reason, sizeof(reason), fmt, ap);
+		va_end(ap);
+		/* Extend the newest range when this one continues it for the
+		 * same reason (segment after segment evicted): the table then
+		 * keeps the whole story however long the outage. */
+		if (b->nlost > 0) {
+			l = &b->lost[b->nlost - 1];
+			if (strcmp(l->reason, reason) == 0 && first <= l->last + 1
+			    && last >= l->first) {
+				if (first < l->first)
+					l->first = first;
+				if (last > l->last)
+					l->last = last;
+				if (first_ms != 0 && (l->first_ms == 0 ||
+				    first_ms < l->first_ms))
+					l->first_ms = first_ms;
+				if (last_ms > l->last_ms)
+					l->last_ms = last_ms;
+				if (sources != NULL)
+					for (const char *p = sources; *p;) {
+						char nm[64];
+						size_t k = strcspn(p, ",");
+						snprintf(nm, sizeof(nm), "%.*s",
+						    (int)k, p);
+						sources_add(l->sources, nm);
+						p += k + (p[k] == ',');
+					}
+				return;
+			}
+		}
+		if (b->nlost == MAX_LOST) {
+			memmove(b->lost, b->lost + 1, (MAX_LOST - 1) *
+			    sizeof(*l));
+			b->nlost--;
+		}
+		l = &b->lost[b->nlost++];
+		l->first = first;
+		l->last = last;
+		l->first_ms = first_ms;
+		l->last_ms = last_ms;
+		snprintf(l->sources, sizeof(l->sources), "%s",
+		    sources != NULL ? sources : "");
+		memcpy(l->reason, reason, sizeof(l->reason));
+	}
 }
+
 
 static const struct lost_range *
 lost_find(const struct buffer *b, uint64_t seq)
@@ -1157,12 +1191,35 @@ first_available(const struct buffer *b, uint64_t seq)
 static int
 make_gap(struct buffer_cursor *c, uint64_t until, struct buffer_rec *r)
 {
-	const struct lost_range *l = lost_find(c->b, c->next);
+	const struct buffer *b = c->b;
+	const struct lost_range *l = lost_find(b, c->next);
 	const char *reason = l != NULL ? l->reason : "the records are no "
 	    "longer in the buffer (deleted or damaged while the agent was "
 	    "not running)";
-	const char *src = l != NULL ? l->sources : "";
+	char src[SOURCES_LEN] = "";
+	int64_t first_ms = 0, last_ms = 0;
 	size_t at = c->arena.len;
+
+	/* Times and sources of every noted range the gap overlaps. */
+	for (size_t i = 0; i < b->nlost; i++) {
+		const struct lost_range *x = &b->lost[i];
+		if (x->last < c->next || x->first >= until)
+			continue;
+		if (l == NULL)
+			reason = x->reason;
+		if (x->first_ms != 0 && (first_ms == 0 || x->first_ms <
+		    first_ms))
+			first_ms = x->first_ms;
+		if (x->last_ms > last_ms)
+			last_ms = x->last_ms;
+		for (const char *p = x->sources; *p != '\0';) {
+			char nm[64];
+			size_t k = strcspn(p, ",");
+			snprintf(nm, sizeof(nm), "%.*s", (int)k, p);
+			sources_add(src, nm);
+			p += k + (p[k] == ',');
+		}
+	}
 
 	if (bbuf_add(&c->arena, reason, strlen(reason) + 1) != 0 ||
 	    bbuf_add(&c->arena, src, strlen(src) + 1) != 0)
@@ -1172,8 +1229,8 @@ make_gap(struct buffer_cursor *c, uint64_t until, struct buffer_rec *r)
 	r->seq = until - 1;
 	r->gap_first = c->next;
 	r->gap_count = until - c->next;
-	r->time_ms = l != NULL ? l->first_ms : 0;
-	r->gap_last_ms = l != NULL ? l->last_ms : 0;
+	r->time_ms = first_ms;
+	r->gap_last_ms = last_ms;
 	r->data = OFF(at);
 	r->len = strlen(reason);
 	r->source = OFF(at + strlen(reason) + 1);

@@ -22,6 +22,49 @@ struct transport_output {
 	char	 err[256];
 };
 
+/*
+ * A crash in the middle of a write can leave a last line without its
+ * newline.  That document was never acknowledged and will be written
+ * again, so cut the fragment off rather than glue the next document to it.
+ */
+static void
+repair_tail(struct transport_output *t, int fd)
+{
+	char buf[4096];
+	struct stat sb;
+	off_t end, pos;
+
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
+		return;
+	end = sb.st_size;
+	if (pread(fd, buf, 1, end - 1) != 1 || buf[0] == '\n')
+		return;
+	for (pos = end; pos > 0;) {
+		size_t n = pos > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)pos;
+		ssize_t got = pread(fd, buf, n, pos - (off_t)n);
+		if (got != (ssize_t)n)
+			return;
+		for (size_t i = n; i-- > 0;) {
+			if (buf[i] == '\n') {
+				off_t cut = pos - (off_t)n + (off_t)i + 1;
+				if (ftruncate(fd, cut) == 0)
+					log_warnx("output %s: %s ended with a "
+					    "partial line (%jd bytes, from an "
+					    "interrupted write): removed; its "
+					    "record is written again", t->name,
+					    t->path, (intmax_t)(end - cut));
+				return;
+			}
+		}
+		pos -= (off_t)n;
+		if (end - pos > (64 << 20))
+			return;		/* not a fragment of ours */
+	}
+	if (ftruncate(fd, 0) == 0)
+		log_warnx("output %s: %s held only a partial line: removed",
+		    t->name, t->path);
+}
+
 static int
 open_fd(struct transport_output *t)
 {
@@ -31,13 +74,14 @@ open_fd(struct transport_output *t)
 		t->fd = STDOUT_FILENO;
 		return 0;
 	}
-	fd = open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	fd = open(t->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		int rc = -errno;
 		log_warnx("output %s: cannot open %s: %s", t->name, t->path,
 		    strerror(errno));
 		return rc;
 	}
+	repair_tail(t, fd);
 	t->fd = fd;
 	return 0;
 }
@@ -92,13 +136,14 @@ transport_send(struct transport_output *t, const char *data, size_t len)
 	size_t done = 0;
 
 	if (t->fd < 0) {
-		int fd = open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		int fd = open(t->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
 		    0640);
 		if (fd < 0) {
 			snprintf(t->err, sizeof(t->err), "cannot open %s: %s",
 			    t->path, strerror(errno));
 			return TRANSPORT_RETRY;
 		}
+		repair_tail(t, fd);
 		t->fd = fd;
 	}
 	if (t->path != NULL && fstat(t->fd, &sb) == 0 && S_ISREG(sb.st_mode))

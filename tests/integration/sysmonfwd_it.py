@@ -1,0 +1,372 @@
+"""Shared helpers for the sysmonfwd integration tests.
+
+Not a test itself: the test_*.py scripts import it.  It parses the common
+command line (--bin, --corpus), writes configuration files, runs the real
+binary, reads its NDJSON output strictly (UTF-8 and JSON, no lone
+surrogates, no NaN), builds inputs from the shared corpus and collects
+failures so that a script reports every difference before exiting 1.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+RECORD_ID_RE = re.compile(rb"<EventRecordID>[0-9]*</EventRecordID>")
+
+
+def parse_args(extra=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True, help="the sysmonfwd binary")
+    ap.add_argument("--corpus", required=True,
+                    help="the shared corpus directory (SYSMONFWD_CORPUS_DIR)")
+    if extra is not None:
+        extra(ap)
+    args = ap.parse_args()
+    if not os.access(args.bin, os.X_OK):
+        sys.exit("FAIL: binary %r is not executable" % args.bin)
+    if not os.path.isdir(os.path.join(args.corpus, "windows-xml")):
+        sys.exit("FAIL: corpus %r has no windows-xml/" % args.corpus)
+    return args
+
+
+class Checker:
+    """Collects failures; finish() prints them and exits non-zero."""
+
+    def __init__(self, name, max_print=60):
+        self.name = name
+        self.failures = []
+        self.max_print = max_print
+        self.checks = 0
+
+    def check(self, cond, msg):
+        self.checks += 1
+        if not cond:
+            self.fail(msg)
+        return bool(cond)
+
+    def eq(self, actual, expected, what):
+        self.checks += 1
+        if actual != expected:
+            self.fail("%s: expected %s, got %s" % (what, short(expected),
+                                                   short(actual)))
+            return False
+        return True
+
+    def fail(self, msg):
+        self.failures.append(msg)
+        if len(self.failures) <= self.max_print:
+            print("FAIL: " + msg, flush=True)
+
+    def note(self, msg):
+        print("note: " + msg, flush=True)
+
+    def finish(self):
+        if self.failures:
+            if len(self.failures) > self.max_print:
+                print("... and %d more failures" %
+                      (len(self.failures) - self.max_print))
+            print("%s: %d of %d checks FAILED" % (self.name,
+                                                 len(self.failures),
+                                                 self.checks))
+            sys.exit(1)
+        print("%s: all %d checks passed" % (self.name, self.checks))
+        sys.exit(0)
+
+
+def short(v, n=300):
+    s = repr(v)
+    if len(s) > n:
+        s = s[:n] + "...(%d chars)" % len(s)
+    return s
+
+
+def write_config(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def file_config(state_dir, inputs, outputs, agent_extra=""):
+    """inputs/outputs: lists of (name, {key: value}) in order."""
+    lines = ["[agent]", "name = it-agent", "state_dir = %s" % state_dir]
+    if agent_extra:
+        lines.append(agent_extra)
+    for name, kv in inputs:
+        lines.append("[input:%s]" % name)
+        lines += ["%s = %s" % (k, v) for k, v in kv.items()]
+    for name, kv in outputs:
+        lines.append("[output:%s]" % name)
+        lines += ["%s = %s" % (k, v) for k, v in kv.items()]
+    return "\n".join(lines) + "\n"
+
+
+def simple_config(tmp, in_path, out_path, follow=False, extra_in=None,
+                  state_dir=None, name="in"):
+    kv = {"type": "file", "path": in_path,
+          "follow": "true" if follow else "false"}
+    if extra_in:
+        kv.update(extra_in)
+    return file_config(state_dir or os.path.join(tmp, "state"),
+                       [(name, kv)],
+                       [("out", {"type": "file", "path": out_path})])
+
+
+def run(bin_path, argv, timeout=60, env=None, input=None):
+    """Run the binary to completion; return CompletedProcess (bytes)."""
+    return subprocess.run([bin_path] + argv, input=input,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, env=env)
+
+
+def _reject_constant(c):
+    raise ValueError("non-standard JSON constant %s" % c)
+
+
+def _check_str(s):
+    s.encode("utf-8")   # raises on lone surrogates from \udXXX escapes
+
+
+def _walk(v):
+    if isinstance(v, str):
+        _check_str(v)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _check_str(k)
+            _walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            _walk(x)
+
+
+def _pairs_no_dup(pairs):
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError("duplicate key %r" % k)
+        seen.add(k)
+    return dict(pairs)
+
+
+def parse_ndjson_bytes(data):
+    """Return (docs, problems): strict NDJSON parse of a byte string.
+
+    Every line must be valid UTF-8 and one JSON object without duplicate
+    keys; the data must end with a newline (no torn last line).
+    """
+    docs, problems = [], []
+    if data and not data.endswith(b"\n"):
+        problems.append("output does not end with a newline (torn last "
+                        "line: %s)" % short(data[-200:]))
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for i, line in enumerate(lines, 1):
+        try:
+            text = line.decode("utf-8")
+            doc = json.loads(text, object_pairs_hook=_pairs_no_dup,
+                             parse_constant=_reject_constant)
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            _walk(doc)
+        except (UnicodeDecodeError, ValueError) as e:
+            problems.append("output line %d is not valid NDJSON (%s): %s" %
+                            (i, e, short(line, 200)))
+            docs.append(None)
+            continue
+        docs.append(doc)
+    return docs, problems
+
+
+def read_ndjson(path):
+    if not os.path.exists(path):
+        return [], ["output file %s does not exist" % path]
+    with open(path, "rb") as f:
+        return parse_ndjson_bytes(f.read())
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for(pred, timeout, step=0.02):
+    end = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(step)
+
+
+def windows_files(corpus):
+    return sorted(glob.glob(os.path.join(corpus, "windows-xml", "*.log")))
+
+
+def windows_lines(corpus):
+    """All Windows record lines of the corpus (bytes, no newline)."""
+    out = []
+    for f in windows_files(corpus):
+        with open(f, "rb") as fh:
+            out += [l for l in fh.read().split(b"\n") if b"<Event" in l]
+    return out
+
+
+def with_record_id(line, rid):
+    """A copy of a corpus record line with EventRecordID set to rid."""
+    new, n = RECORD_ID_RE.subn(b"<EventRecordID>%d</EventRecordID>" % rid,
+                               line, count=1)
+    if n != 1:
+        raise ValueError("record has no EventRecordID")
+    return new
+
+
+def unique_records(corpus, first_id, count, shortest=False):
+    """count record lines (bytes, newline-terminated) with ids first_id..."""
+    base = windows_lines(corpus)
+    if shortest:
+        base = sorted(base, key=len)[:50]
+    return [with_record_id(base[i % len(base)], first_id + i) + b"\n"
+            for i in range(count)]
+
+
+def record_ids(docs):
+    """winlog.record_id of each document (None for others)."""
+    out = []
+    for d in docs:
+        try:
+            out.append(d["winlog"]["record_id"])
+        except (TypeError, KeyError):
+            out.append(None)
+    return out
+
+
+def summary_numbers(stderr_text):
+    """Parse the 'done: ...' summary line of the agent's stderr."""
+    m = re.search(r"done: (\d+) records read, (\d+) delivered to every "
+                  r"output, (\d+) parse errors \(forwarded tagged\), (\d+) "
+                  r"cut at max_line_size, (\d+) non-record lines ignored",
+                  stderr_text)
+    if m is None:
+        return None
+    keys = ("read", "delivered", "parse_errors", "truncated", "ignored")
+    return dict(zip(keys, map(int, m.groups())))
+
+
+# ---- expectations from xml.etree (shared by several tests) ----
+
+
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def child(elem, name):
+    if elem is None:
+        return None
+    for c in elem:
+        if local(c.tag) == name:
+            return c
+    return None
+
+
+def text_of(elem):
+    if elem is None:
+        return None
+    return elem.text if elem.text is not None else ""
+
+
+def expected_from_line(line):
+    """What ElementTree says about one record line (bytes)."""
+    start = line.find(b"<Event")
+    root = ET.fromstring(line[start:])
+    system = child(root, "System")
+    prov = child(system, "Provider")
+    tc = child(system, "TimeCreated")
+    sec = child(system, "Security")
+    ex = child(system, "Execution")
+    data = []
+    ed = child(root, "EventData")
+    if ed is not None:
+        for d in ed:
+            if local(d.tag) == "Data":
+                data.append((d.get("Name"), text_of(d)))
+    uid = None
+    if sec is not None:
+        uid = sec.get("UserID", sec.get("UserId"))
+    return {
+        "event_id": text_of(child(system, "EventID")),
+        "record_id": text_of(child(system, "EventRecordID")),
+        "computer_name": text_of(child(system, "Computer")),
+        "channel": text_of(child(system, "Channel")),
+        "provider_name": prov.get("Name") if prov is not None else None,
+        "provider_guid": prov.get("Guid") if prov is not None else None,
+        "time_created": tc.get("SystemTime") if tc is not None else None,
+        "user_id": uid,
+        "pid": ex.get("ProcessID") if ex is not None else None,
+        "tid": ex.get("ThreadID") if ex is not None else None,
+        "data": data,
+    }
+
+
+def ms_timestamp(system_time):
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z",
+                     system_time)
+    if m is None:
+        raise ValueError("unexpected SystemTime %r" % system_time)
+    return "%s.%sZ" % (m.group(1), (m.group(2) or "")[:3].ljust(3, "0"))
+
+
+def compare(ck, where, doc, exp):
+    if not isinstance(doc, dict):
+        ck.fail("%s: document is not valid JSON" % where)
+        return
+    wl = doc.get("winlog")
+    if not ck.check(isinstance(wl, dict), "%s: no winlog object in %s" %
+                    (where, short(doc))):
+        return
+    ck.eq(doc.get("event", {}).get("kind"), "event", where + " event.kind")
+    ck.check("tags" not in doc, "%s: unexpected tags %r" %
+             (where, doc.get("tags")))
+    for key in ("event_id", "record_id", "computer_name", "channel",
+                "provider_name", "provider_guid", "time_created"):
+        ck.eq(wl.get(key), exp[key], "%s winlog.%s" % (where, key))
+    ck.eq(doc.get("event", {}).get("code"), exp["event_id"],
+          where + " event.code")
+    ck.eq(doc.get("host", {}).get("name"), exp["computer_name"],
+          where + " host.name")
+    ck.eq(wl.get("user", {}).get("identifier"), exp["user_id"],
+          where + " winlog.user.identifier")
+    proc = wl.get("process", {})
+    if exp["pid"] is not None:
+        ck.eq(str(proc.get("pid")), exp["pid"], where +
+              " winlog.process.pid")
+    if exp["tid"] is not None:
+        ck.eq(str(proc.get("thread", {}).get("id")), exp["tid"],
+              where + " winlog.process.thread.id")
+    ck.eq(doc.get("@timestamp"), ms_timestamp(exp["time_created"]),
+          where + " @timestamp")
+    got = list(wl.get("event_data", {}).items())
+    if got != exp["data"]:
+        # Name the first difference precisely.
+        for i in range(max(len(got), len(exp["data"]))):
+            g = got[i] if i < len(got) else None
+            e = exp["data"][i] if i < len(exp["data"]) else None
+            if g != e:
+                ck.fail("%s event_data item %d: expected %s, got %s "
+                        "(%d items expected, %d got)" %
+                        (where, i, short(e), short(g),
+                         len(exp["data"]), len(got)))
+                break
+    else:
+        ck.checks += 1
+    for k, v in wl.get("event_data", {}).items():
+        ck.check(isinstance(v, str), "%s event_data %s is not a string" %
+                 (where, k))
