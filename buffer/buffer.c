@@ -1473,7 +1473,8 @@ list_segments(const char *dir, uint64_t **out, size_t *n)
 		v[(*n)++] = first;
 	}
 	closedir(d);
-	qsort(v, *n, sizeof(*v), seg_cmp);
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), seg_cmp);
 	*out = v;
 	return 0;
 }
