@@ -128,6 +128,8 @@ struct buffer {
 	int64_t			 retry_at;
 	int64_t			 last_io_log;
 	bool			 warned_meta;	/* head/cursor save failed */
+	uint64_t		 evict_unlogged;
+	int64_t			 last_evict_log;
 	uint64_t		 next_seq;
 	uint64_t		 written_seq;
 	uint64_t		 durable;
@@ -409,6 +411,23 @@ cursors_leave_segment(struct buffer *b, uint64_t first)
 	}
 }
 
+/* Announce evictions: the first at once, then at most once a minute. */
+static void
+evict_log(struct buffer *b, const char *why, uint64_t n)
+{
+	int64_t now = mono_ms();
+
+	b->evict_unlogged += n;
+	if (b->last_evict_log != 0 && now - b->last_evict_log < IO_LOG_EVERY_MS)
+		return;
+	log_warnx("buffer: %s: dropped %" PRIu64 " records not yet "
+	    "acknowledged by every output (%" PRIu64 " since start); each "
+	    "output that misses them receives a gap document", why,
+	    b->evict_unlogged, b->st.evicted);
+	b->evict_unlogged = 0;
+	b->last_evict_log = now;
+}
+
 /* Delete the oldest segment.  Record what unread records it takes. */
 static void
 seg_delete_oldest(struct buffer *b, const char *why)
@@ -433,9 +452,7 @@ seg_delete_oldest(struct buffer *b, const char *why)
 		b->st.evicted += unacked_by_some;
 		lost_note(b, first, s->last_seq, s->first_ms, s->last_ms,
 		    s->sources, "%s", why);
-		log_warnx("buffer: %s: dropped segment %016" PRIx64 " with %"
-		    PRIu64 " records not yet acknowledged by every output",
-		    why, s->first_seq, unacked_by_some);
+		evict_log(b, why, unacked_by_some);
 	}
 	/* Cursor files first: a restart must not see a false gap. */
 	cursors_save(b, true);

@@ -7,10 +7,12 @@ surrogates, no NaN), builds inputs from the shared corpus and collects
 failures so that a script reports every difference before exiting 1.
 """
 import argparse
+import ctypes
 import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +21,28 @@ import xml.etree.ElementTree as ET
 RECORD_ID_RE = re.compile(rb"<EventRecordID>[0-9]*</EventRecordID>")
 
 
+def _die_with_parent():
+    """In the child before exec: be killed when the test process dies, so
+    that a test killed by its ctest TIMEOUT leaves no agent running."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def popen(argv, **kw):
+    """subprocess.Popen for the agent: it dies with the test."""
+    return subprocess.Popen(argv, preexec_fn=_die_with_parent, **kw)
+
+
+def _on_sigterm(signum, frame):
+    raise SystemExit("FAIL: stopped by signal %d" % signum)
+
+
 def parse_args(extra=None):
+    # SIGTERM (a ctest timeout) still runs the cleanups: temporary
+    # directories are removed and agents killed.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="the sysmonfwd binary")
     ap.add_argument("--corpus", required=True,
@@ -120,7 +143,8 @@ def run(bin_path, argv, timeout=60, env=None, input=None):
     """Run the binary to completion; return CompletedProcess (bytes)."""
     return subprocess.run([bin_path] + argv, input=input,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env,
+                          preexec_fn=_die_with_parent)
 
 
 def _reject_constant(c):

@@ -74,9 +74,9 @@ class Follow:
     def start(self):
         self.errfile = open(os.path.join(self.tmp, "stderr%d.txt" %
                                          time.monotonic_ns()), "w+b")
-        self.proc = subprocess.Popen([self.args.bin, "-c", self.cfg],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=self.errfile)
+        self.proc = it.popen([self.args.bin, "-c", self.cfg],
+                             stdout=subprocess.DEVNULL,
+                             stderr=self.errfile)
 
     def stop(self, what):
         self.proc.send_signal(signal.SIGTERM)

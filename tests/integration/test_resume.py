@@ -130,9 +130,9 @@ def part2(args, ck, tmp, rnd):
         last = run_no > kills
         before = read_pos(pos)
         t0 = time.monotonic()
-        p = subprocess.Popen([args.bin, "-c", cfg, "--once"],
-                             stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL)
+        p = it.popen([args.bin, "-c", cfg, "--once"],
+                     stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL)
         fd = p.stdout.fileno()
         chunks = []
         deadline = time.monotonic() + rnd.uniform(0.3, 2.5)
@@ -209,9 +209,9 @@ def part3(args, ck, tmp, rnd):
                           it.simple_config(d, inp, out, name="big"))
     repaired = 0
     for k in range(4):
-        p = subprocess.Popen([args.bin, "-c", cfg, "--once"],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        p = it.popen([args.bin, "-c", cfg, "--once"],
+                     stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
         time.sleep(rnd.uniform(0.05, 0.5))
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -329,8 +329,8 @@ def part6(args, ck, tmp):
         f.writelines(it.unique_records(args.corpus, 6000, 7))
     bad = it.write_config(os.path.join(d, "full.conf"),
                           it.simple_config(d, inp, "/dev/full", name="df"))
-    p = subprocess.Popen([args.bin, "-c", bad, "--once"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = it.popen([args.bin, "-c", bad, "--once"],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)
     ck.check(p.poll() is None, "part 6: --once exited (%s) although the "
              "output never took the records" % p.poll())

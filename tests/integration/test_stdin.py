@@ -37,8 +37,8 @@ def part1(args, ck, tmp):
     recs = it.unique_records(args.corpus, 300, 9)
     recs[-1] = recs[-1].rstrip(b"\n")           # last line: no newline
     err = open(os.path.join(tmp, "p1.err"), "w+b")
-    p = subprocess.Popen([args.bin, "-c", cfg], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=err)
+    p = it.popen([args.bin, "-c", cfg], stdin=subprocess.PIPE,
+                 stdout=subprocess.DEVNULL, stderr=err)
     try:
         p.stdin.write(b"".join(recs[:3]))
         p.stdin.flush()
@@ -119,7 +119,7 @@ def part3(args, ck, tmp):
     with open(inp, "rb") as f:
         res = subprocess.run([args.bin, "-c", cfg, "--once"], stdin=f,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=30)
+                             timeout=30, preexec_fn=it._die_with_parent)
     ck.eq(res.returncode, 0, "part 3: exit code")
     docs, problems = it.parse_ndjson_bytes(res.stdout)
     ck.check(not problems, "part 3: %s" % problems)
