@@ -16,12 +16,14 @@ struct source_stats {
 };
 
 /*
- * Open the source of input cfg, resuming from its saved position under
- * state_dir (when there is one).  Store it in *out and return 0, or return
- * -errno after logging why.  cfg must outlive the source.
+ * Open the source of input cfg, resuming from its saved position: the
+ * furthest of its position file under state_dir and the checkpoint the
+ * ring b holds for it (b may be NULL).  Store it in *out and return 0, or
+ * return -errno after logging why.  cfg must outlive the source.
  */
 int	source_file_open(const struct config_input *cfg, const char *state_dir,
-	    struct source **out) __attribute__((warn_unused_result));
+	    const struct buffer *b, struct source **out)
+	    __attribute__((warn_unused_result));
 /* Save the position (when durable) and release s.  NULL is a no-op. */
 void	source_close(struct source *s, const struct buffer *b);
 

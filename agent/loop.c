@@ -336,7 +336,8 @@ agent_setup(struct agent *a, const struct config *cfg)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->ninputs; i++) {
 		if ((rc = source_file_open(&cfg->inputs[i],
-		    cfg->agent.state_dir, &a->sources[a->nsources])) != 0)
+		    cfg->agent.state_dir, a->buf, &a->sources[a->nsources])) !=
+		    0)
 			return rc;
 		a->nsources++;
 	}

@@ -13,6 +13,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -50,6 +51,15 @@ usage(FILE *f)
 	    "      --help         print this help and exit\n"
 	    "exit codes: 0 success, 1 runtime failure, 2 usage or "
 	    "configuration error\n", CONFIG_DEFAULT_PATH);
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 /* Find the demo events: next to the sources, or installed. */
@@ -102,13 +112,14 @@ demo_setup(char **text, char *outpath, size_t outlen)
 		    "and try again", dir);
 		return -EPERM;
 	}
-	/* A demo replays from the start every time. */
+	/* A demo replays from the start every time: fresh state. */
 	if (snprintf(outpath, outlen, "%s/events.ndjson", dir) >= (int)outlen ||
-	    snprintf(pos, sizeof(pos), "%s/state/positions/demo.pos", dir) >=
-	    (int)sizeof(pos))
+	    snprintf(pos, sizeof(pos), "%s/state", dir) >= (int)sizeof(pos))
 		return -ENAMETOOLONG;
 	unlink(outpath);
-	unlink(pos);
+	if (nftw(pos, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
+	    errno != ENOENT)
+		log_warn("cannot clear %s", pos);
 	if (asprintf(text,
 	    "# sysmonfwd embedded demo configuration\n"
 	    "[agent]\n"

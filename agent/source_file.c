@@ -69,6 +69,7 @@ struct source {
 	bool		 waiting_file;	/* follow: the path does not exist */
 	bool		 rotated;	/* follow: drain, then reopen */
 	bool		 drained;	/* a pipe had nothing to read */
+	uint64_t	 ring_off;	/* last position given to the ring */
 	bool		 sig_valid;	/* sig_crc describes line_off */
 	uint32_t	 sig_crc;
 	int64_t		 next_look_ms;
@@ -299,49 +300,88 @@ seek_to(struct source *s, uint64_t off)
 	return 0;
 }
 
-/* Decide where to start in the file just opened. */
-static void
-resume(struct source *s)
+/*
+ * Check one candidate position for the file just opened.  Return 0 when it
+ * is usable, else a reason: 1 another file, 2 file shorter, 3 rewritten.
+ */
+static int
+candidate_check(struct source *s, const struct stat *sb, uint64_t dev,
+    uint64_t ino, uint64_t off, uint32_t crc)
 {
-	uint64_t dev = 0, ino = 0, off = 0;
-	uint32_t crc = 0, now_crc;
+	uint32_t now_crc;
+
+	if (dev != (uint64_t)s->dev || ino != (uint64_t)s->ino)
+		return 1;
+	if (off > (uint64_t)sb->st_size)
+		return 2;
+	if (off > 0 && crc != 0 &&
+	    (sig_at(s->fd, off, &now_crc) != 0 || now_crc != crc))
+		return 3;
+	return 0;
+}
+
+/*
+ * Decide where to start in the file just opened.  Two places may say: the
+ * position file (written once the records before it were durable) and
+ * the ring's checkpoint area (written with the records themselves, so it
+ * is exact after a crash).  The furthest usable one wins.
+ */
+static void
+resume(struct source *s, const struct buffer *b)
+{
+	uint64_t dev = 0, ino = 0, off = 0, best = 0;
+	uint32_t crc = 0;
+	const char *ring = b != NULL ? buffer_get_position(b, s->cfg->name) :
+	    NULL;
+	const char *from = NULL;
 	struct stat sb;
-	int rc;
+	int rc, why = 0, found = 0;
 
 	if (fstat(s->fd, &sb) != 0)
 		return;
 	rc = pos_load(s, &dev, &ino, &off, &crc);
-	if (rc == 0 && dev == (uint64_t)s->dev && ino == (uint64_t)s->ino) {
-		if (off <= (uint64_t)sb.st_size && off > 0 && crc != 0 &&
-		    (sig_at(s->fd, off, &now_crc) != 0 || now_crc != crc)) {
+	if (rc == 0) {
+		found++;
+		if ((why = candidate_check(s, &sb, dev, ino, off, crc)) == 0) {
+			best = off;
+			from = "position file";
+		}
+	}
+	if (ring != NULL && sscanf(ring, "dev %" SCNu64 " ino %" SCNu64
+	    " off %" SCNu64 " crc %" SCNu32, &dev, &ino, &off, &crc) == 4) {
+		int w = candidate_check(s, &sb, dev, ino, off, crc);
+		found++;
+		if (w == 0 && (from == NULL || off > best)) {
+			best = off;
+			from = "buffer checkpoint";
+		} else if (from == NULL && why == 0) {
+			why = w;
+		}
+	}
+	if (from != NULL) {
+		if (seek_to(s, best) == 0) {
+			s->committed_off = best;
+			if (best > 0)
+				log_info("input %s: resuming %s at byte %" PRIu64
+				    " (from the %s)", s->cfg->name, s->cfg->path,
+				    best, from);
+		}
+		return;
+	}
+	if (found > 0) {
+		if (why == 1)
+			log_info("input %s: %s is another file than at the last "
+			    "run (rotated or replaced); reading it from the "
+			    "start", s->cfg->name, s->cfg->path);
+		else if (why == 2)
+			log_warnx("input %s: %s is shorter than the saved "
+			    "position: it was truncated; reading from the start",
+			    s->cfg->name, s->cfg->path);
+		else
 			log_warnx("input %s: %s was rewritten since the last "
 			    "run (the bytes before the saved position changed);"
 			    " reading from the start", s->cfg->name,
 			    s->cfg->path);
-			return;
-		}
-		if (off <= (uint64_t)sb.st_size) {
-			if (seek_to(s, off) == 0) {
-				s->committed_off = s->saved_off = off;
-				s->saved_dev = s->dev;
-				s->saved_ino = s->ino;
-				if (off > 0)
-					log_info("input %s: resuming %s at "
-					    "byte %" PRIu64, s->cfg->name,
-					    s->cfg->path, off);
-			}
-			return;
-		}
-		log_warnx("input %s: %s is shorter than the saved position "
-		    "(%" PRIu64 " > %jd bytes): it was truncated; reading "
-		    "from the start", s->cfg->name, s->cfg->path, off,
-		    (intmax_t)sb.st_size);
-		return;
-	}
-	if (rc == 0) {
-		log_info("input %s: %s is another file than at the last run "
-		    "(rotated or replaced); reading it from the start",
-		    s->cfg->name, s->cfg->path);
 		return;
 	}
 	if (rc != -ENOENT)
@@ -361,7 +401,7 @@ resume(struct source *s)
 
 int
 source_file_open(const struct config_input *cfg, const char *state_dir,
-    struct source **out)
+    const struct buffer *b, struct source **out)
 {
 	struct source *s;
 	char dir[PATH_MAX];
@@ -403,7 +443,7 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 		s->waiting_file = true;
 		s->eof = true;
 	} else {
-		resume(s);
+		resume(s, b);
 	}
 	*out = s;
 	return 0;
@@ -717,6 +757,18 @@ out:
 	if (!s->is_stdin && s->line_off != (s->nckpts > 0 ?
 	    s->ckpts[s->nckpts - 1].off : s->committed_off))
 		ckpt_push(s, s->line_off);
+	if (!s->is_stdin && s->fd >= 0 && s->line_off != s->ring_off) {
+		char pos[128];
+		uint32_t crc = 0;
+
+		if (s->line_off > 0 && sig_at(s->fd, s->line_off, &crc) != 0)
+			crc = 0;
+		snprintf(pos, sizeof(pos), "dev %" PRIu64 " ino %" PRIu64
+		    " off %" PRIu64 " crc %" PRIu32, (uint64_t)s->dev,
+		    (uint64_t)s->ino, s->line_off, crc);
+		buffer_set_position(b, s->cfg->name, pos);
+		s->ring_off = s->line_off;
+	}
 	s->st.bytes += consumed;
 	return (ssize_t)consumed;
 }

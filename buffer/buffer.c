@@ -110,6 +110,16 @@ struct buffer_cursor {
 	uint64_t	 gaps, gap_records;
 };
 
+/* An input's latest position, as it goes into the checkpoint areas. */
+struct src_pos {
+	char	name[256];
+	char	pos[256];	/* latest, set by the input */
+	char	found[256];	/* newest found on disk at open */
+	bool	dirty;		/* pos not yet in a sealed block */
+};
+
+#define MAX_POSITIONS	128
+
 struct buffer {
 	struct buffer_opts	 o;
 	char			*dir;
@@ -141,6 +151,9 @@ struct buffer {
 	struct lost_range	 lost[MAX_LOST];
 	size_t			 nlost;
 	uint64_t		 max_cursor_acked; /* from files at open */
+	struct src_pos		 pos[MAX_POSITIONS];
+	size_t			 npos;
+	struct bbuf		 meta;		/* checkpoint area being built */
 	struct buffer_stats	 st;
 };
 
@@ -708,8 +721,15 @@ block_seal(struct buffer *b)
 
 	if (bb->nrec == 0)
 		return 0;
-	if ((rc = block_frame(&b->codec, bb, &b->scratch)) != 0)
+	b->meta.len = 0;
+	for (size_t i = 0; i < b->npos; i++)
+		if (b->pos[i].dirty && block_ckpt_add(&b->meta, b->pos[i].name,
+		    b->pos[i].pos) != 0)
+			break;
+	if ((rc = block_frame(&b->codec, bb, &b->meta, &b->scratch)) != 0)
 		return rc;
+	for (size_t i = 0; i < b->npos; i++)
+		b->pos[i].dirty = false;
 	rc = b->npend > 0 ? -EAGAIN : frame_write(b, b->scratch.p,
 	    b->scratch.len, bb->first_seq, bb->first_seq + bb->nrec - 1,
 	    bb->first_ms, bb->last_ms, bb->raw.len, b->bb_sources);
@@ -730,6 +750,68 @@ block_seal(struct buffer *b)
 		bbuf_free(&bb->raw);
 	}
 	return 0;
+}
+
+/* ---- input positions --------------------------------------------------------- */
+
+static struct src_pos *
+pos_slot(struct buffer *b, const char *name, size_t len)
+{
+	for (size_t i = 0; i < b->npos; i++)
+		if (strlen(b->pos[i].name) == len &&
+		    memcmp(b->pos[i].name, name, len) == 0)
+			return &b->pos[i];
+	if (b->npos == MAX_POSITIONS || len >= sizeof(b->pos[0].name))
+		return NULL;
+	memcpy(b->pos[b->npos].name, name, len);
+	b->pos[b->npos].name[len] = '\0';
+	b->pos[b->npos].pos[0] = '\0';
+	b->pos[b->npos].found[0] = '\0';
+	b->pos[b->npos].dirty = false;
+	return &b->pos[b->npos++];
+}
+
+/* Remember the checkpoints of a valid frame met while scanning. */
+static void
+positions_from_frame(struct buffer *b, const unsigned char *frame,
+    const struct block_hdr *h)
+{
+	size_t off = 0;
+	struct block_ckpt ck;
+	struct src_pos *p;
+
+	while (off < h->meta_len &&
+	    block_ckpt_next(frame + BLOCK_HEADER_LEN, h->meta_len, &off,
+	    &ck) == 0) {
+		if ((p = pos_slot(b, ck.name, ck.name_len)) == NULL ||
+		    ck.pos_len >= sizeof(p->pos))
+			continue;
+		memcpy(p->pos, ck.pos, ck.pos_len);
+		p->pos[ck.pos_len] = '\0';
+		memcpy(p->found, p->pos, ck.pos_len + 1);
+	}
+}
+
+void
+buffer_set_position(struct buffer *b, const char *source, const char *pos)
+{
+	struct src_pos *p = pos_slot(b, source, strlen(source));
+
+	if (p == NULL || strlen(pos) >= sizeof(p->pos) ||
+	    strcmp(p->pos, pos) == 0)
+		return;
+	snprintf(p->pos, sizeof(p->pos), "%s", pos);
+	p->dirty = true;
+}
+
+const char *
+buffer_get_position(const struct buffer *b, const char *source)
+{
+	for (size_t i = 0; i < b->npos; i++)
+		if (strcmp(b->pos[i].name, source) == 0 &&
+		    b->pos[i].found[0] != '\0')
+			return b->pos[i].found;
+	return NULL;
 }
 
 /* ---- appending -------------------------------------------------------------- */
@@ -997,7 +1079,7 @@ cursor_load_frame(struct buffer_cursor *c, const unsigned char *frame,
 	struct block_hdr h;
 
 	if (block_hdr_parse(frame, &h) != 0 ||
-	    block_decode(&c->b->codec, &h, frame + BLOCK_HEADER_LEN,
+	    block_decode(&c->b->codec, &h, BLOCK_STORED(frame, &h),
 	    &c->arena, at) != 0)
 		return -EINVAL;
 	return cursor_index(c, h.first_seq, h.nrec, at);
@@ -1043,13 +1125,14 @@ frame_read(int fd, uint64_t off, uint64_t end, struct block_hdr *h,
 		return -EIO;
 	if (block_hdr_parse(buf->p, h) != 0)
 		return -EINVAL;
-	flen = BLOCK_HEADER_LEN + h->stored_len;
+	flen = BLOCK_FRAME_LEN(h);
 	if (off + flen > end)
 		return -EINVAL;
 	if (bbuf_reserve(buf, flen) != 0)
 		return -ENOMEM;
-	if (pread(fd, buf->p + BLOCK_HEADER_LEN, h->stored_len,
-	    (off_t)(off + BLOCK_HEADER_LEN)) != (ssize_t)h->stored_len)
+	if (pread(fd, buf->p + BLOCK_HEADER_LEN, flen - BLOCK_HEADER_LEN,
+	    (off_t)(off + BLOCK_HEADER_LEN)) != (ssize_t)(flen -
+	    BLOCK_HEADER_LEN))
 		return -EIO;
 	buf->len = flen;
 	return block_crc_ok(buf->p, h) ? 0 : -EINVAL;
@@ -1132,8 +1215,8 @@ cursor_load(struct buffer_cursor *c, size_t at)
 				c->roff_seq = h.first_seq + h.nrec;
 				continue;
 			}
-			if (rc == 0 && block_decode(&b->codec, &h, c->frame.p +
-			    BLOCK_HEADER_LEN, &c->arena, at) != 0)
+			if (rc == 0 && block_decode(&b->codec, &h,
+			    BLOCK_STORED(c->frame.p, &h), &c->arena, at) != 0)
 				rc = -EINVAL;
 			if (rc != 0) {
 				uint64_t bad = c->roff, to;
@@ -1536,6 +1619,7 @@ seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
 			s->first_ms = h.first_ms;
 		s->last_ms = h.last_ms;
 		s->raw_bytes += h.raw_len;
+		positions_from_frame(b, buf->p, &h);
 		off += buf->len;
 		expect = h.first_seq + h.nrec;
 		s->last_seq = expect - 1;
@@ -1764,6 +1848,7 @@ buffer_close(struct buffer *b)
 	free(b->pend);
 	bbuf_free(&b->bb.raw);
 	bbuf_free(&b->scratch);
+	bbuf_free(&b->meta);
 	codec_free(&b->codec);
 	free(b->segs);
 	if (b->lockfd >= 0)

@@ -144,6 +144,18 @@ void	buffer_close(struct buffer *b);
 int	buffer_append(struct buffer *b, const char *source, int64_t time_ms,
 	    uint32_t flags, const void *data, size_t len, uint64_t *seq)
 	    __attribute__((warn_unused_result));
+/*
+ * Record where input `source` stands after the records it appended so far:
+ * pos is the input's own text (at most 255 bytes).  It is written with the
+ * next block, so that after a crash the input can resume exactly after
+ * the records the ring kept (buffer_get_position()).
+ */
+void	buffer_set_position(struct buffer *b, const char *source,
+	    const char *pos);
+/* The newest position of source found on disk when the ring was opened
+ * (what survived the last run), or NULL.  The string belongs to b. */
+const char *buffer_get_position(const struct buffer *b, const char *source);
+
 /* Would an append of len bytes succeed now? */
 bool	buffer_can_append(const struct buffer *b, size_t len);
 

@@ -16,6 +16,7 @@
 #define BLOCK_HEADER_LEN	52
 #define REC_HEADER_LEN		18	/* len, flags, time, srclen */
 #define BLOCK_RAW_MAX		(96u << 20)	/* sanity bound */
+#define BLOCK_META_MAX		65536		/* checkpoint area */
 #define SEG_NAME_FMT		"seg-%016llx.sfw"
 
 /* A growable byte buffer private to buffer/ (bounded by its users). */
@@ -44,6 +45,7 @@ struct block_hdr {
 	uint32_t	nrec;
 	uint32_t	raw_len;
 	uint32_t	stored_len;
+	uint32_t	meta_len;	/* checkpoint area after the header */
 	int64_t		first_ms;
 	int64_t		last_ms;
 	uint32_t	crc;
@@ -77,14 +79,34 @@ int	segment_header_check(const unsigned char *hdr, uint64_t *first_seq);
 /* Append one record to a block being built.  0 or -ENOMEM. */
 int	block_add(struct block_builder *bb, uint64_t seq, const char *source,
 	    int64_t time_ms, uint32_t flags, const void *data, size_t len);
-/* Compress and frame the block into out (replacing its contents). */
+/* Compress and frame the block into out (replacing its contents), with
+ * meta (may be NULL) as its checkpoint area. */
 int	block_frame(struct codec *c, const struct block_builder *bb,
-	    struct bbuf *out);
+	    const struct bbuf *meta, struct bbuf *out);
+
+/* One entry of a checkpoint area (not NUL-terminated). */
+struct block_ckpt {
+	const char	*name;
+	size_t		 name_len;
+	const char	*pos;
+	size_t		 pos_len;
+};
+
+/* Append an entry to a checkpoint area being built.  0 or -errno. */
+int	block_ckpt_add(struct bbuf *meta, const char *name, const char *pos);
+/* Read the entry at *off of a checkpoint area of len bytes.  0 or -EINVAL. */
+int	block_ckpt_next(const unsigned char *meta, size_t len, size_t *off,
+	    struct block_ckpt *ck);
+/* Where the stored payload of a frame starts, and the frame's length. */
+#define BLOCK_STORED(frame, h)	((frame) + BLOCK_HEADER_LEN + (h)->meta_len)
+#define BLOCK_FRAME_LEN(h)	\
+	((size_t)BLOCK_HEADER_LEN + (h)->meta_len + (h)->stored_len)
 
 /* Decode a header from p[BLOCK_HEADER_LEN]; check the static fields.
  * 0 or -EINVAL. */
 int	block_hdr_parse(const unsigned char *p, struct block_hdr *h);
-/* Verify the CRC of a frame (header + stored payload). */
+/* Verify the CRC of a frame (header, checkpoint area, stored payload) and
+ * the form of its checkpoint area. */
 bool	block_crc_ok(const unsigned char *frame, const struct block_hdr *h);
 /*
  * Decompress the stored payload of a verified frame into raw at offset at

@@ -32,10 +32,23 @@
  *   16   4  number of records, at least 1
  *   20   4  raw length: payload bytes once decompressed
  *   24   4  stored length: payload bytes that follow this header
- *   28   4  reserved, 0
+ *   28   4  length M of the checkpoint area, at most 65536
  *   32   8  read time of the first record (Unix ms)
  *   40   8  read time of the last record (Unix ms)
- *   48   4  CRC32 of header bytes 0..47 followed by the stored payload
+ *   48   4  CRC32 of header bytes 0..47, the checkpoint area and the
+ *           stored payload
+ *   52   M  checkpoint area (never compressed)
+ * 52+M      stored payload
+ *
+ * CHECKPOINT AREA: for each input that moved since the previous block,
+ *    0   2  input name length N,  then N bytes of name
+ *    N+2 2  position length P,    then P bytes: the input's own text
+ *           telling where it stands after its records in this block and
+ *           before it (a file input writes "dev D ino I off O crc C")
+ * After a crash, an input resumes at the position in the newest valid
+ * block that has one for it: the records the ring kept are not read again
+ * and those it lost are.  The position files in state_dir/positions only
+ * matter when the ring has none.
  *
  * PAYLOAD (once decompressed): the records, back to back, each
  *
@@ -47,7 +60,8 @@
  *   18+S N  data: the raw record, exactly as the source read it
  *
  * VALIDITY.  A block is valid if and only if its magic, version and flags
- * are known, its lengths are within bounds and inside the file, its CRC32
+ * are known, its lengths are within bounds and inside the file, its
+ * checkpoint area is well formed, its CRC32
  * matches, its first sequence number is the one expected at that place
  * (the previous block's first + count, or the segment's first), and its
  * payload decompresses to exactly raw length bytes holding exactly the
@@ -309,33 +323,39 @@ block_add(struct block_builder *bb, uint64_t seq, const char *source,
 }
 
 int
-block_frame(struct codec *c, const struct block_builder *bb, struct bbuf *out)
+block_frame(struct codec *c, const struct block_builder *bb,
+    const struct bbuf *meta, struct bbuf *out)
 {
-	unsigned char *h;
+	unsigned char *h, *payload;
 	size_t bound = deflateBound(&c->def, (uLong)bb->raw.len) + 64;
 	uint16_t flags = BLK_F_DEFLATE;
-	size_t stored;
+	size_t stored, mlen = meta != NULL ? meta->len : 0;
 	uint32_t crc;
 	int rc;
 
+	if (mlen > BLOCK_META_MAX)
+		return -EINVAL;
 	out->len = 0;
-	if ((rc = bbuf_reserve(out, BLOCK_HEADER_LEN + bound)) != 0)
+	if ((rc = bbuf_reserve(out, BLOCK_HEADER_LEN + mlen + bound)) != 0)
 		return rc;
 	h = out->p;
+	if (mlen > 0)
+		memcpy(h + BLOCK_HEADER_LEN, meta->p, mlen);
+	payload = h + BLOCK_HEADER_LEN + mlen;
 	if (deflateReset(&c->def) != Z_OK ||
 	    deflateSetDictionary(&c->def, (const Bytef *)dict_v1,
 	    (uInt)(sizeof(dict_v1) - 1)) != Z_OK)
 		return -EIO;
 	c->def.next_in = bb->raw.p;
 	c->def.avail_in = (uInt)bb->raw.len;
-	c->def.next_out = h + BLOCK_HEADER_LEN;
+	c->def.next_out = payload;
 	c->def.avail_out = (uInt)bound;
 	if (deflate(&c->def, Z_FINISH) != Z_STREAM_END)
 		return -EIO;
 	stored = bound - c->def.avail_out;
 	if (stored >= bb->raw.len) {
 		/* Incompressible: store it (a level of 0 also ends here). */
-		memcpy(h + BLOCK_HEADER_LEN, bb->raw.p, bb->raw.len);
+		memcpy(payload, bb->raw.p, bb->raw.len);
 		stored = bb->raw.len;
 		flags = 0;
 	}
@@ -346,13 +366,13 @@ block_frame(struct codec *c, const struct block_builder *bb, struct bbuf *out)
 	put_le32(h + 16, bb->nrec);
 	put_le32(h + 20, (uint32_t)bb->raw.len);
 	put_le32(h + 24, (uint32_t)stored);
-	put_le32(h + 28, 0);
+	put_le32(h + 28, (uint32_t)mlen);
 	put_le64(h + 32, (uint64_t)bb->first_ms);
 	put_le64(h + 40, (uint64_t)bb->last_ms);
 	crc = (uint32_t)crc32(0L, h, 48);
-	crc = (uint32_t)crc32(crc, h + BLOCK_HEADER_LEN, (uInt)stored);
+	crc = (uint32_t)crc32(crc, h + BLOCK_HEADER_LEN, (uInt)(mlen + stored));
 	put_le32(h + 48, crc);
-	out->len = BLOCK_HEADER_LEN + stored;
+	out->len = BLOCK_HEADER_LEN + mlen + stored;
 	return 0;
 }
 
@@ -366,10 +386,11 @@ block_hdr_parse(const unsigned char *p, struct block_hdr *h)
 	h->nrec = get_le32(p + 16);
 	h->raw_len = get_le32(p + 20);
 	h->stored_len = get_le32(p + 24);
+	h->meta_len = get_le32(p + 28);
 	h->first_ms = (int64_t)get_le64(p + 32);
 	h->last_ms = (int64_t)get_le64(p + 40);
 	h->crc = get_le32(p + 48);
-	if ((h->flags & ~BLK_F_DEFLATE) != 0 || get_le32(p + 28) != 0 ||
+	if ((h->flags & ~BLK_F_DEFLATE) != 0 || h->meta_len > BLOCK_META_MAX ||
 	    h->nrec == 0 || h->first_seq == 0 ||
 	    h->raw_len > BLOCK_RAW_MAX ||
 	    (uint64_t)h->nrec * REC_HEADER_LEN > h->raw_len ||
@@ -383,10 +404,18 @@ bool
 block_crc_ok(const unsigned char *frame, const struct block_hdr *h)
 {
 	uint32_t crc = (uint32_t)crc32(0L, frame, 48);
+	size_t off = 0;
+	struct block_ckpt ck;
 
 	crc = (uint32_t)crc32(crc, frame + BLOCK_HEADER_LEN,
-	    (uInt)h->stored_len);
-	return crc == h->crc;
+	    (uInt)(h->meta_len + h->stored_len));
+	if (crc != h->crc)
+		return false;
+	while (off < h->meta_len)
+		if (block_ckpt_next(frame + BLOCK_HEADER_LEN, h->meta_len, &off,
+		    &ck) != 0)
+			return false;
+	return true;
 }
 
 int
@@ -427,6 +456,48 @@ block_decode(struct codec *c, const struct block_hdr *h,
 		    &srclen) != 0)
 			return -EINVAL;
 	return off == raw->len ? 0 : -EINVAL;
+}
+
+int
+block_ckpt_add(struct bbuf *meta, const char *name, const char *pos)
+{
+	unsigned char len[2];
+	size_t n = strlen(name), p = strlen(pos);
+	int rc;
+
+	if (n > 255 || p > 255 || meta->len + n + p + 4 > BLOCK_META_MAX)
+		return -EINVAL;
+	put_le16(len, (uint16_t)n);
+	if ((rc = bbuf_add(meta, len, 2)) != 0 ||
+	    (rc = bbuf_add(meta, name, n)) != 0)
+		return rc;
+	put_le16(len, (uint16_t)p);
+	if ((rc = bbuf_add(meta, len, 2)) != 0 ||
+	    (rc = bbuf_add(meta, pos, p)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+block_ckpt_next(const unsigned char *meta, size_t len, size_t *off,
+    struct block_ckpt *ck)
+{
+	size_t o = *off;
+
+	if (o + 2 > len)
+		return -EINVAL;
+	ck->name_len = get_le16(meta + o);
+	ck->name = (const char *)meta + o + 2;
+	o += 2 + ck->name_len;
+	if (ck->name_len == 0 || ck->name_len > 255 || o + 2 > len)
+		return -EINVAL;
+	ck->pos_len = get_le16(meta + o);
+	ck->pos = (const char *)meta + o + 2;
+	o += 2 + ck->pos_len;
+	if (ck->pos_len > 255 || o > len)
+		return -EINVAL;
+	*off = o;
+	return 0;
 }
 
 int

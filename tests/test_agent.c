@@ -576,7 +576,7 @@ source_classifies_lines(void **state)
 	    "total garbage\n"
 	    "Oct 24 17:05:38 host sysmon: <Event>b</Event>\n"
 	    "last line without newline <Event>", "w");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	assert_true(source_finished(s));
 	assert_int_equal(collect(f, out, sizeof(out)), 4);
@@ -600,7 +600,7 @@ source_cuts_overlong_lines_and_continues(void **state)
 	memset(big, 'x', 4000);
 	strcpy(big + 4000, "\n<Event>next</Event>\n");
 	write_file(f->path, big, "w");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	while (!source_finished(s))
 		assert_true(source_poll(s, f->buf, 100) >= 0);
 	assert_int_equal(collect(f, out, sizeof(out)), 2);
@@ -620,19 +620,19 @@ source_resumes_from_saved_position(void **state)
 	char out[4096];
 
 	write_file(f->path, "<Event>1</Event>\n<Event>2</Event>\n", "w");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	/* Nothing acknowledged yet: the position must not move. */
 	source_checkpoint(s, buffer_durable_seq(f->buf), true);
 	source_close(s, NULL);
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	assert_int_equal(collect(f, out, sizeof(out)), 4);
 	assert_int_equal(buffer_sync(f->buf), 0);
 	source_close(s, f->buf);	/* now durable: saved */
 
 	write_file(f->path, "<Event>3</Event>\n", "a");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	assert_int_equal(collect(f, out, sizeof(out)), 1);
 	assert_string_equal(out, "<Event>3</Event>|");
@@ -642,7 +642,7 @@ source_resumes_from_saved_position(void **state)
 	/* A different file at the path is read from its start. */
 	assert_int_equal(unlink(f->path), 0);
 	write_file(f->path, "<Event>new</Event>\n", "w");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	assert_true(source_poll(s, f->buf, 1 << 20) > 0);
 	assert_int_equal(collect(f, out, sizeof(out)), 1);
 	assert_string_equal(out, "<Event>new</Event>|");
@@ -666,7 +666,7 @@ source_follow_partial_rotation_truncation(void **state)
 
 	f->in.follow = true;
 	write_file(f->path, "<Event>1</Event>\n<Event>2", "w");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	wait_poll(s, f->buf);
 	assert_true(source_at_end(s));
 	assert_false(source_finished(s));
@@ -703,7 +703,7 @@ source_follow_waits_for_missing_file(void **state)
 	char out[256];
 
 	f->in.follow = true;
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	wait_poll(s, f->buf);
 	assert_int_equal(collect(f, out, sizeof(out)), 0);
 	write_file(f->path, "<Event>late</Event>\n", "w");
@@ -714,7 +714,7 @@ source_follow_waits_for_missing_file(void **state)
 	/* Without follow, a missing file is an error at once. */
 	f->in.follow = false;
 	f->in.path = "/nonexistent/sysmon.log";
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), -ENOENT);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), -ENOENT);
 }
 
 static void
@@ -727,7 +727,7 @@ source_start_end_skips_existing_on_first_run(void **state)
 	f->in.follow = true;
 	f->in.start = CONFIG_START_END;
 	write_file(f->path, "<Event>old</Event>\n", "w");
-	assert_int_equal(source_file_open(&f->in, f->dir, &s), 0);
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
 	write_file(f->path, "<Event>new</Event>\n", "a");
 	wait_poll(s, f->buf);
 	assert_int_equal(collect(f, out, sizeof(out)), 1);

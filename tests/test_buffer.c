@@ -575,6 +575,45 @@ buffer_quarantines_unreadable_segment(void **state)
 }
 
 static void
+buffer_keeps_input_positions_with_the_records(void **state)
+{
+	const char *d = newdir();
+	struct buffer *b = open_ring(d, 4 << 20, 1 << 20, 1024,
+	    BUFFER_FULL_DROP_OLDEST);
+	char seg[256];
+	struct stat sb;
+	off_t first_block_end;
+
+	(void)state;
+	assert_null(buffer_get_position(b, "win"));
+	append_n(b, 0, 10);
+	buffer_set_position(b, "win", "dev 1 ino 2 off 100 crc 0");
+	buffer_set_position(b, "lin", "dev 1 ino 3 off 7 crc 0");
+	/* Not on disk yet: only what a reopen would find is reported. */
+	assert_null(buffer_get_position(b, "win"));
+	assert_int_equal(buffer_sync(b), 0);
+	only_segment(d, seg, sizeof(seg));
+	assert_int_equal(stat(seg, &sb), 0);
+	first_block_end = sb.st_size;
+	append_n(b, 10, 10);
+	buffer_set_position(b, "win", "dev 1 ino 2 off 200 crc 0");
+	buffer_close(b);
+
+	b = open_ring(d, 4 << 20, 1 << 20, 1024, BUFFER_FULL_DROP_OLDEST);
+	assert_string_equal(buffer_get_position(b, "win"),
+	    "dev 1 ino 2 off 200 crc 0");
+	assert_string_equal(buffer_get_position(b, "lin"),
+	    "dev 1 ino 3 off 7 crc 0");
+	buffer_close(b);
+	/* The block holding the newer position torn away: the older one. */
+	assert_int_equal(truncate(seg, first_block_end + 20), 0);
+	b = open_ring(d, 4 << 20, 1 << 20, 1024, BUFFER_FULL_DROP_OLDEST);
+	assert_string_equal(buffer_get_position(b, "win"),
+	    "dev 1 ino 2 off 100 crc 0");
+	buffer_close(b);
+}
+
+static void
 buffer_inspect_reports_backlog(void **state)
 {
 	const char *d = newdir();
@@ -611,6 +650,7 @@ main(void)
 		cmocka_unit_test(buffer_reopen_after_truncation_at_every_offset),
 		cmocka_unit_test(buffer_reopen_after_flipped_bytes),
 		cmocka_unit_test(buffer_quarantines_unreadable_segment),
+		cmocka_unit_test(buffer_keeps_input_positions_with_the_records),
 		cmocka_unit_test(buffer_inspect_reports_backlog),
 	};
 	char cmd[128];

@@ -38,6 +38,7 @@ with a working output of the same name must then deliver every record
 exactly once, in order (from the input or from the buffer).
 """
 import os
+import shutil
 import random
 import select
 import signal
@@ -306,15 +307,28 @@ def part5(args, ck, tmp):
     # Replaced by another file (new inode).
     os.unlink(inp)
     run("replaced", it.unique_records(args.corpus, 5000, 3), "wb")
-    # A position file that holds garbage: read again from the start.
+    # A position file that holds garbage: the checkpoint kept in the ring
+    # with the records still says where the input stands, so nothing is
+    # read twice.
     with open(pos, "wb") as f:
         f.write(b"\x00garbage\nnot a position\n")
-    want.extend(want[-3:])
     res = it.run(args.bin, ["-c", cfg, "--once"])
     ck.eq(res.returncode, 0, "part 5 garbage position file: exit code")
     docs, _ = it.read_ndjson(out)
     ck.eq(it.record_ids(docs), want, "part 5 garbage position file: record "
-          "ids (the file read again from its start)")
+          "ids (resumed from the ring's checkpoint)")
+    # Garbage position file and no ring (state/buffer deleted): the input
+    # is read again from its start.
+    with open(pos, "wb") as f:
+        f.write(b"\x00garbage\nnot a position\n")
+    shutil.rmtree(os.path.join(d, "state", "buffer"))
+    want.extend(want[-3:])
+    res = it.run(args.bin, ["-c", cfg, "--once"])
+    ck.eq(res.returncode, 0, "part 5 garbage position file, no ring: exit "
+          "code")
+    docs, _ = it.read_ndjson(out)
+    ck.eq(it.record_ids(docs), want, "part 5 garbage position file, no ring:"
+          " record ids (the file read again from its start)")
 
 
 def part6(args, ck, tmp):
