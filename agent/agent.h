@@ -100,6 +100,23 @@ void	event_parser_free(struct event_parser *p);
 int	event_parse(struct event_parser *p, const char *raw, size_t len,
 	    struct sysmon_event *ev, char *err, size_t errlen);
 
+/*
+ * A quick look at a record, without parsing it: where <Event> starts and
+ * ends, TimeCreated, Computer and Channel.  Used where the record goes out
+ * as it is (HEC format = xml).  Return 0, or -EINVAL when the record does
+ * not look whole (then a full event_parse() decides).
+ */
+struct event_peek {
+	size_t	start, end;	/* the <Event>...</Event> part of raw */
+	int64_t	time_ms;
+	bool	has_time;
+	bool	linux_sysmon;
+	char	computer[256];
+	char	channel[256];
+};
+
+int	event_peek(const char *raw, size_t len, struct event_peek *pk);
+
 /* Where "<Event" starts in raw, or -1 when there is none. */
 ssize_t	event_find_start(const char *raw, size_t len);
 
@@ -130,6 +147,29 @@ enum render_result {
  */
 int	render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 	    const struct buffer_rec *rec, struct strbuf *out);
+
+/* How a Splunk HEC output wants its events. */
+struct render_hec_opts {
+	bool		 json;		/* format = json: event is the document */
+	const char	*index;		/* optional overrides */
+	const char	*source;
+	const char	*sourcetype;
+	const char	*host;
+};
+
+/*
+ * Append one HEC event object for rec: {"time": epoch.ms, "host",
+ * "source", "sourcetype", ["index",] "event"}.  format = xml (default):
+ * event is the raw <Event> XML, sourcetype XmlWinEventLog and source
+ * XmlWinEventLog:<Channel> for Windows records, sourcetype sysmon:linux and
+ * source Syslog:Linux-Sysmon/Operational for Sysmon for Linux.  json:
+ * event is the document of render_ecs().  Parse errors and gaps go as
+ * sourcetype sysmonfwd:error and sysmonfwd:gap with their documents.
+ * Return like render_ecs().
+ */
+int	render_hec(struct event_parser *p, const struct render_ctx *ctx,
+	    const struct render_hec_opts *h, const struct buffer_rec *rec,
+	    struct strbuf *out, struct strbuf *scratch);
 
 /*
  * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into

@@ -453,3 +453,96 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 	    (ev->channel != NULL && strncmp(ev->channel, "Linux-", 6) == 0);
 	return 0;
 }
+
+/* ---- peek ---------------------------------------------------------------- */
+
+/* Copy the XML text p[0..n) into out, decoding the five entities and
+ * numeric references to ASCII; false when it holds anything else. */
+static bool
+xml_text(const char *p, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (c == '<')
+			return false;
+		if (c == '&') {
+			static const struct { const char *e; char c; } ents[] = {
+				{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+				{ "&quot;", '"' }, { "&apos;", '\'' },
+			};
+			bool ok = false;
+			for (size_t k = 0; k < 5; k++) {
+				size_t el = strlen(ents[k].e);
+				if (n - i >= el && memcmp(p + i, ents[k].e, el) ==
+				    0) {
+					c = ents[k].c;
+					i += el - 1;
+					ok = true;
+					break;
+				}
+			}
+			if (!ok)
+				return false;	/* numeric: leave it to expat */
+		}
+		if (o + 1 >= outlen)
+			return false;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+static const char *
+find_between(const char *p, const char *end, const char *open,
+    const char *close, size_t *len)
+{
+	const char *a = memmem(p, (size_t)(end - p), open, strlen(open)), *b;
+
+	if (a == NULL)
+		return NULL;
+	a += strlen(open);
+	if ((b = memmem(a, (size_t)(end - a), close, strlen(close))) == NULL)
+		return NULL;
+	*len = (size_t)(b - a);
+	return a;
+}
+
+int
+event_peek(const char *raw, size_t len, struct event_peek *pk)
+{
+	const char *end = raw + len, *v, *q;
+	ssize_t start = event_find_start(raw, len);
+	size_t n;
+
+	memset(pk, 0, sizeof(*pk));
+	if (start < 0)
+		return -EINVAL;
+	while (end > raw && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	if (end - raw < start + 8 || memcmp(end - 8, "</Event>", 8) != 0)
+		return -EINVAL;
+	pk->start = (size_t)start;
+	pk->end = (size_t)(end - raw);
+	raw += start;
+	if ((v = memmem(raw, (size_t)(end - raw), "SystemTime=", 11)) != NULL &&
+	    (v[11] == '\'' || v[11] == '"') &&
+	    (q = memchr(v + 12, v[11], (size_t)(end - v - 12))) != NULL &&
+	    q - v - 12 < 40) {
+		char ts[48];
+		memcpy(ts, v + 12, (size_t)(q - v - 12));
+		ts[q - v - 12] = '\0';
+		pk->has_time = time_parse_rfc3339_ms(ts, &pk->time_ms) == 0;
+	}
+	if ((v = find_between(raw, end, "<Computer>", "</Computer>", &n)) ==
+	    NULL || !xml_text(v, n, pk->computer, sizeof(pk->computer)))
+		return -EINVAL;
+	if ((v = find_between(raw, end, "<Channel>", "</Channel>", &n)) ==
+	    NULL || !xml_text(v, n, pk->channel, sizeof(pk->channel)))
+		return -EINVAL;
+	pk->linux_sysmon = strncmp(pk->channel, "Linux-", 6) == 0;
+	return 0;
+}

@@ -2,11 +2,14 @@
  * loop.c - the agent's single-threaded event loop.
  *
  * Each turn: sources read what is available and append records to the
- * buffer; every output reads a batch through its own cursor, renders it,
- * sends it and acknowledges it when the destination took it; sources then
- * checkpoint up to buffer_durable_seq().  poll() waits for standard input,
- * the signal self-pipe, or the next timer (a followed file's next look, an
- * output's retry).  Signals only write a byte to the self-pipe.
+ * ring; every output reads records through its own cursor, renders them
+ * into its wire form and hands batches to its transport, which sends them
+ * (asynchronously for HTTP) and reports how far the destination confirmed;
+ * the ring is acknowledged up to there; sources then checkpoint up to
+ * buffer_durable_seq().  transport_loop_wait() waits on curl's sockets,
+ * standard input, the signal self-pipe, or the next timer (a followed
+ * file's next look, a retry, an acknowledgement poll, a batch's
+ * flush_interval).  Signals only write a byte to the self-pipe.
  */
 #include "agent_int.h"
 #include "log.h"
@@ -23,27 +26,23 @@
 #include <unistd.h>
 
 #define READ_BUDGET		(1u << 20)	/* per source per turn */
-#define BATCH_MAX_RAW		(4u << 20)	/* raw bytes per batch */
-#define BATCH_MAX_RENDERED	(128u << 20)
-#define RETRY_INITIAL_MS	1000
-#define RETRY_MAX_MS		60000
-#define FAIL_LOG_EVERY_MS	60000
+#define RENDER_MAX		(128u << 20)	/* one rendered record */
+#define READ_CHUNK		64		/* records per buffer_read */
 
 struct output {
 	const struct config_output	*cfg;
 	struct transport_output		*t;
 	struct buffer_cursor		*cur;
 	struct render_ctx		 rctx;
-	struct strbuf			 batch;	/* rendered, not yet sent */
-	uint64_t			 batch_last;	/* its last seq */
-	size_t				 batch_n;
-	int64_t				 retry_at;
-	int64_t				 backoff;
-	int64_t				 last_fail_log;
-	uint64_t			 failures;
-	uint64_t			 delivered;
+	struct render_hec_opts		 hec;
+	bool				 is_hec;
+	bool				 local;	/* file/stdout: no waiting */
+	struct transport_batch		*building;
+	int64_t				 started;	/* building's first */
+	struct strbuf			 one;	/* one rendered record */
+	struct strbuf			 scratch;
+	uint64_t			 acked;	/* ring acked up to */
 	uint64_t			 parse_errors;
-	uint64_t			 rejected;
 	uint64_t			 gap_records;	/* reported lost */
 };
 
@@ -56,6 +55,7 @@ struct agent {
 	struct output		*outputs;
 	size_t			 noutputs;
 	struct buffer_rec	*recs;
+	struct transport_loop	*loop;
 	char			 host[256];
 	bool			 failed;
 };
@@ -111,116 +111,131 @@ signals_drain(void)
 		;
 }
 
-/* Capped exponential backoff with full jitter. */
-static int64_t
-backoff_next(struct output *o)
+/* Render one record into o->one; on failure, a stand-in that says so. */
+static int
+render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 {
-	int64_t cap;
+	int rc;
 
-	o->backoff = o->backoff == 0 ? RETRY_INITIAL_MS :
-	    o->backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : o->backoff * 2;
-	cap = o->backoff;
-	return cap / 2 + (int64_t)(random() % (cap / 2 + 1));
-}
-
-/* Render the next batch of o into o->batch.  Return records in it. */
-static size_t
-render_batch(struct agent *a, struct output *o)
-{
-	size_t max = (size_t)o->cfg->batch_max_events, n, done = 0;
-
-	n = buffer_read(o->cur, a->recs, max, BATCH_MAX_RAW);
-	for (size_t i = 0; i < n; i++) {
-		size_t mark = o->batch.len;
-		int rc = render_ecs(a->parser, &o->rctx, &a->recs[i],
-		    &o->batch);
-
-		if (rc >= 0 && strbuf_addc(&o->batch, '\n') == 0) {
-			if (rc == RENDER_PARSE_ERROR)
-				o->parse_errors++;
-			if (rc == RENDER_GAP) {
-				o->gap_records += a->recs[i].gap_count;
-				log_warnx("output %s: %" PRIu64 " records lost "
-				    "before it could read them (%.*s); a gap "
-				    "document says so", o->cfg->name,
-				    a->recs[i].gap_count, (int)a->recs[i].len,
-				    a->recs[i].data);
-			}
-			o->batch_last = a->recs[i].seq;
-			done++;
-			continue;
-		}
-		o->batch.len = mark;
-		o->batch.s[mark] = '\0';
-		o->batch.overflow = false;
-		if (done > 0) {
-			/* Send what fits; the rest is read again next time. */
-			buffer_rewind(o->cur);
-			break;
-		}
+	strbuf_reset(&o->one);
+	rc = o->is_hec ? render_hec(a->parser, &o->rctx, &o->hec, r, &o->one,
+	    &o->scratch) : render_ecs(a->parser, &o->rctx, r, &o->one);
+	if (rc < 0) {
+		/* Too big to render: forward its start, tagged. */
+		struct buffer_rec cut = *r;
 		log_warnx("output %s: record %" PRIu64 " from input %s cannot "
-		    "be rendered within %u MiB; dropping it (counted)",
-		    o->cfg->name, a->recs[i].seq, a->recs[i].source,
-		    BATCH_MAX_RENDERED >> 20);
-		o->rejected++;
-		o->batch_last = a->recs[i].seq;
-		if (buffer_ack(o->cur, a->recs[i].seq) != 0)
-			log_warnx("output %s: cannot acknowledge", o->cfg->name);
-		buffer_rewind(o->cur);
-		break;
+		    "be rendered within %u MiB: forwarding its first 64 KiB, "
+		    "tagged", o->cfg->name, r->seq, r->source,
+		    RENDER_MAX >> 20);
+		cut.len = cut.len > 65536 ? 65536 : cut.len;
+		cut.flags |= BUFFER_REC_TRUNCATED;
+		strbuf_reset(&o->one);
+		rc = o->is_hec ? render_hec(a->parser, &o->rctx, &o->hec, &cut,
+		    &o->one, &o->scratch) : render_ecs(a->parser, &o->rctx,
+		    &cut, &o->one);
+		if (rc < 0)
+			return rc;
 	}
-	o->batch_n = done;
-	return done;
+	if (rc == RENDER_PARSE_ERROR)
+		o->parse_errors++;
+	if (rc == RENDER_GAP) {
+		o->gap_records += r->gap_count;
+		log_warnx("output %s: %" PRIu64 " records lost before it could "
+		    "read them (%.*s); a gap document says so", o->cfg->name,
+		    r->gap_count, (int)r->len, r->data);
+	}
+	if (!o->is_hec && strbuf_addc(&o->one, '\n') != 0)
+		return -ENOBUFS;
+	return 0;
 }
 
-/* Move batches to output o until it is caught up or must wait. */
+/*
+ * Move output o forward: acknowledge in the ring what its destination
+ * confirmed, fill batches from the cursor and hand them over.  Return
+ * true when anything moved; *wake gets the next time it needs a turn.
+ */
 static bool
-output_pump(struct agent *a, struct output *o, int64_t now)
+output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 {
+	const struct config_output *oc = o->cfg;
+	uint64_t conf;
 	bool progress = false;
+	int64_t t;
 
-	for (int turns = 0; turns < 16; turns++) {
-		enum transport_outcome res;
-
-		if (now < o->retry_at)
-			break;
-		if (o->batch_n == 0 && render_batch(a, o) == 0)
-			break;
-		res = transport_send(o->t, o->batch.s, o->batch.len);
-		if (res == TRANSPORT_RETRY) {
-			int64_t wait = backoff_next(o);
-			o->failures++;
-			if (o->failures == 1 ||
-			    now - o->last_fail_log >= FAIL_LOG_EVERY_MS) {
-				log_warnx("output %s: %s; keeping %zu records, "
-				    "retrying in %.1f s (failure %" PRIu64 ")",
-				    o->cfg->name, transport_last_error(o->t),
-				    o->batch_n, (double)wait / 1000,
-				    o->failures);
-				o->last_fail_log = now;
-			}
-			o->retry_at = now + wait;
-			break;
-		}
-		if (res == TRANSPORT_REJECT) {
-			log_warnx("output %s: %s; %zu records rejected and "
-			    "counted", o->cfg->name, transport_last_error(o->t),
-			    o->batch_n);
-			o->rejected += o->batch_n;
-		} else {
-			if (o->failures > 0)
-				log_info("output %s: delivering again after %"
-				    PRIu64 " failures", o->cfg->name,
-				    o->failures);
-			o->failures = 0;
-			o->backoff = 0;
-			o->delivered += o->batch_n;
-		}
-		if (buffer_ack(o->cur, o->batch_last) != 0)
+	conf = transport_confirmed(o->t);
+	if (conf > o->acked) {
+		if (buffer_ack(o->cur, conf) != 0)
 			log_warnx("output %s: cannot acknowledge record %"
-			    PRIu64, o->cfg->name, o->batch_last);
-		strbuf_reset(&o->batch);
-		o->batch_n = 0;
+			    PRIu64, oc->name, conf);
+		o->acked = conf;
+		progress = true;
+	}
+	if (transport_take_rewind(o->t)) {
+		buffer_rewind(o->cur);
+		transport_batch_reset(o->building);
+	}
+	while (transport_ready(o->t, now)) {
+		struct transport_batch *b = o->building;
+		bool drained = false;
+
+		while (b->n < oc->batch_max_events &&
+		    b->len < oc->batch_max_bytes) {
+			size_t want = oc->batch_max_events - b->n, n;
+
+			if (want > READ_CHUNK)
+				want = READ_CHUNK;
+			n = buffer_read(o->cur, a->recs, want,
+			    (size_t)(oc->batch_max_bytes - b->len));
+			if (n == 0) {
+				drained = true;
+				break;
+			}
+			for (size_t i = 0; i < n; i++) {
+				if (render_one(a, o, &a->recs[i]) != 0 ||
+				    transport_batch_add(b, o->one.s, o->one.len,
+				    a->recs[i].seq) != 0) {
+					log_errorx("output %s: out of memory "
+					    "building a batch", oc->name);
+					buffer_rewind(o->cur);
+					transport_batch_reset(b);
+					return progress;
+				}
+				if (b->n == 1)
+					o->started = now;
+			}
+			progress = true;
+		}
+		if (b->n == 0)
+			break;
+		/* A batch leaves at the first limit reached; a local output
+		 * does not wait for more. */
+		if (drained && !o->local && b->n < oc->batch_max_events &&
+		    b->len < oc->batch_max_bytes &&
+		    now - o->started < (int64_t)oc->flush_interval_ms) {
+			t = o->started + (int64_t)oc->flush_interval_ms;
+			if (t < *wake)
+				*wake = t;
+			break;
+		}
+		o->building = transport_batch_new();
+		if (o->building == NULL) {
+			o->building = b;
+			break;
+		}
+		if (transport_submit(o->t, b, now) != 0)
+			log_warnx("output %s: batch refused by the transport",
+			    oc->name);
+		progress = true;
+	}
+	t = transport_tick(o->t, now);
+	if (t < *wake)
+		*wake = t;
+	conf = transport_confirmed(o->t);
+	if (conf > o->acked) {
+		if (buffer_ack(o->cur, conf) != 0)
+			log_warnx("output %s: cannot acknowledge record %"
+			    PRIu64, oc->name, conf);
+		o->acked = conf;
 		progress = true;
 	}
 	return progress;
@@ -251,8 +266,11 @@ agent_teardown(struct agent *a)
 		if (o->t != NULL && transport_flush(o->t) != 0)
 			log_warn("output %s: fsync", o->cfg->name);
 		transport_close(o->t);
-		strbuf_free(&o->batch);
+		transport_batch_free(o->building);
+		strbuf_free(&o->one);
+		strbuf_free(&o->scratch);
 	}
+	transport_loop_free(a->loop);
 	free(a->sources);
 	free(a->outputs);
 	free(a->recs);
@@ -265,7 +283,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 {
 	const struct config_buffer *cb = &cfg->buffer;
 	struct buffer_opts bo;
-	char bdir[4096];
+	char bdir[4096], dlq[4096];
 	size_t maxbatch = 1;
 	int rc;
 
@@ -313,25 +331,76 @@ agent_setup(struct agent *a, const struct config *cfg)
 	a->outputs = calloc(cfg->noutputs, sizeof(*a->outputs));
 	if (a->sources == NULL || a->outputs == NULL)
 		return -ENOMEM;
+	if ((rc = transport_loop_new(&a->loop)) != 0)
+		return rc;
+	if (snprintf(dlq, sizeof(dlq), "%s/deadletter", cfg->agent.state_dir) >=
+	    (int)sizeof(dlq))
+		return -ENAMETOOLONG;
 	for (size_t i = 0; i < cfg->noutputs; i++) {
 		const struct config_output *oc = &cfg->outputs[i];
 		struct output *o = &a->outputs[a->noutputs];
+		struct transport_retry retry = {
+			.initial_ms = (int64_t)oc->retry_initial_ms,
+			.max_ms = (int64_t)oc->retry_max_ms,
+		};
 
 		o->cfg = oc;
 		o->rctx.agent_name = cfg->agent.name;
 		o->rctx.host_name = a->host;
 		o->rctx.keep_original = oc->keep_original;
-		o->batch.max = BATCH_MAX_RENDERED;
-		if ((rc = transport_file_open(oc->name,
-		    oc->type == CONFIG_OUTPUT_FILE ? oc->path : NULL,
-		    &o->t)) != 0)
+		o->one.max = RENDER_MAX;
+		o->scratch.max = RENDER_MAX;
+		if ((o->building = transport_batch_new()) == NULL)
+			return -ENOMEM;
+		if (oc->type == CONFIG_OUTPUT_SPLUNK_HEC) {
+			struct transport_hec_opts ho = {
+				.url = oc->url,
+				.token = oc->token,
+				.ack = oc->ack,
+				.ack_timeout_ms = (int64_t)oc->ack_timeout_ms,
+				.ack_poll_ms = (int64_t)oc->ack_poll_interval_ms,
+				.timeout_ms = (int64_t)oc->timeout_ms,
+				.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
+				.tls = {
+					.ca_file = oc->tls_ca_file,
+					.ca_path = oc->tls_ca_path,
+					.client_cert = oc->tls_client_cert,
+					.client_key = oc->tls_client_key,
+					.pinned_pubkey = oc->tls_pinned_pubkey,
+					.proxy = oc->proxy,
+					.min_version = oc->tls_min_version,
+					.verify = oc->tls_verify,
+				},
+				.retry = retry,
+			};
+			o->is_hec = true;
+			o->hec.json = oc->format == CONFIG_FORMAT_JSON;
+			o->hec.index = oc->index;
+			o->hec.source = oc->source;
+			o->hec.sourcetype = oc->sourcetype;
+			o->hec.host = oc->host;
+			rc = transport_hec_open(a->loop, oc->name, &ho, dlq,
+			    &o->t);
+		} else {
+			o->local = true;
+			rc = transport_file_open(oc->name,
+			    oc->type == CONFIG_OUTPUT_FILE ? oc->path : NULL,
+			    &retry, &o->t);
+		}
+		if (rc != 0) {
+			transport_batch_free(o->building);
 			return rc;
+		}
 		a->noutputs++;
 		if ((rc = buffer_cursor_open(a->buf, oc->name, &o->cur)) != 0)
 			return rc;
-		if (oc->batch_max_events > maxbatch)
-			maxbatch = (size_t)oc->batch_max_events;
+		{
+			struct buffer_cursor_stats cs;
+			buffer_cursor_get_stats(o->cur, &cs);
+			o->acked = cs.acked;
+		}
 	}
+	maxbatch = READ_CHUNK;
 	if ((a->recs = calloc(maxbatch, sizeof(*a->recs))) == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->ninputs; i++) {
@@ -360,8 +429,10 @@ summarize(const struct agent *a, struct agent_summary *sum)
 		const struct output *o = &a->outputs[i];
 		if (o->parse_errors > sum->parse_errors)
 			sum->parse_errors = o->parse_errors;
-		if (o->delivered < sum->delivered)
-			sum->delivered = o->delivered;
+		struct transport_stats ts;
+		transport_get_stats(o->t, &ts);
+		if (ts.delivered < sum->delivered)
+			sum->delivered = ts.delivered;
 		if (o->gap_records > sum->lost)
 			sum->lost = o->gap_records;
 	}
@@ -373,14 +444,24 @@ summarize(const struct agent *a, struct agent_summary *sum)
 static void
 drain(struct agent *a, int64_t deadline)
 {
+	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
+
 	while (!outputs_idle(a) && mono_now_ms() < deadline) {
+		int64_t now = mono_now_ms(), wake = now + 100;
 		bool progress = false;
-		int64_t now = mono_now_ms();
 
 		for (size_t i = 0; i < a->noutputs; i++)
-			progress |= output_pump(a, &a->outputs[i], now);
-		if (!progress)
-			poll(NULL, 0, 50);
+			progress |= output_pump(a, &a->outputs[i], now, &wake);
+		if (!progress) {
+			if (wake > deadline)
+				wake = deadline;
+			if (wake < now)
+				wake = now;
+			(void)transport_loop_wait(a->loop, &pfd, 1,
+			    (int)(wake - now));
+		} else {
+			transport_loop_run(a->loop);
+		}
 	}
 }
 
@@ -409,44 +490,42 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 	while (!sig_stop) {
 		int64_t now = mono_now_ms(), wake = now + 1000;
 		bool progress = false, all_finished = true, all_at_end = true;
-		nfds_t nfds = 0;
+		size_t nfds = 0;
+		int n;
 
 		if (sig_hup) {
 			sig_hup = 0;
 			for (size_t i = 0; i < a.noutputs; i++)
-				if (transport_reopen(a.outputs[i].t) != 0)
-					log_warnx("output %s: reopen failed; "
-					    "will retry", a.outputs[i].cfg->name);
+				transport_reopen(a.outputs[i].t);
 			log_info("SIGHUP: output files reopened");
 		}
 		for (size_t i = 0; i < a.nsources; i++) {
 			struct source *s = a.sources[i];
-			ssize_t n;
+			ssize_t got;
 
 			if (source_finished(s))
 				continue;
 			if (source_wait_fd(s) >= 0 ||
 			    source_next_poll(s, now) <= now) {
-				n = source_poll(s, a.buf, READ_BUDGET);
-				if (n < 0) {
+				got = source_poll(s, a.buf, READ_BUDGET);
+				if (got < 0) {
 					log_errorx("input %s stopped after an "
 					    "error", source_name(s));
 					a.failed = true;
-					rc = (int)n;
+					rc = (int)got;
 					goto stop;
 				}
-				progress |= n > 0;
+				progress |= got > 0;
 			}
 		}
 		for (size_t i = 0; i < a.noutputs; i++)
-			progress |= output_pump(&a, &a.outputs[i], now);
+			progress |= output_pump(&a, &a.outputs[i], now, &wake);
 		{
 			int64_t t = buffer_tick(a.buf, mono_now_ms());
+			uint64_t durable = buffer_durable_seq(a.buf);
+
 			if (t < wake)
 				wake = t;
-		}
-		{
-			uint64_t durable = buffer_durable_seq(a.buf);
 			for (size_t i = 0; i < a.nsources; i++)
 				source_checkpoint(a.sources[i], durable, false);
 		}
@@ -458,8 +537,10 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 		if (outputs_idle(&a) && (all_finished ||
 		    (opts->once && all_at_end)))
 			break;
-		if (progress)
+		if (progress) {
+			transport_loop_run(a.loop);
 			continue;
+		}
 
 		/* Nothing moved: sleep until something can. */
 		pfds[nfds].fd = sig_pipe[0];
@@ -476,16 +557,12 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 			if (t < wake)
 				wake = t;
 		}
-		for (size_t i = 0; i < a.noutputs; i++) {
-			struct output *o = &a.outputs[i];
-			if (o->retry_at > now && o->retry_at < wake &&
-			    (o->batch_n > 0 || buffer_cursor_unread(o->cur)))
-				wake = o->retry_at;
-		}
 		if (wake < now)
 			wake = now;
-		if (poll(pfds, nfds, (int)(wake - now)) > 0 &&
-		    (pfds[0].revents & POLLIN))
+		if (wake - now > 1000)
+			wake = now + 1000;
+		n = transport_loop_wait(a.loop, pfds, nfds, (int)(wake - now));
+		if (n > 0 && (pfds[0].revents & POLLIN))
 			signals_drain();
 	}
 stop:
@@ -494,8 +571,8 @@ stop:
 	/* Local outputs finish at once; bounded for those that do not. */
 	drain(&a, mono_now_ms() + 5000);
 	if (!outputs_idle(&a))
-		log_warnx("stopping with records not delivered; they will be "
-		    "read again from the input at the next start");
+		log_warnx("stopping with records not delivered; they stay in "
+		    "the buffer and go out at the next start");
 	summarize(&a, sum);
 	{
 		struct buffer_stats bs;

@@ -372,3 +372,115 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 	}
 	return RENDER_PARSE_ERROR;
 }
+
+/* ---- Splunk HEC ------------------------------------------------------------ */
+
+static void
+hec_head(struct out *o, int64_t ms, const char *host, const char *source,
+    const char *sourcetype, const struct render_hec_opts *h)
+{
+	char num[48];
+
+	snprintf(num, sizeof(num), "{\"time\":%lld.%03d,\"host\":",
+	    (long long)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000),
+	    (int)(ms >= 0 ? ms % 1000 : (1000 + ms % 1000) % 1000));
+	raw(o, num);
+	str(o, h->host != NULL ? h->host : host);
+	raw(o, ",\"source\":");
+	str(o, h->source != NULL ? h->source : source);
+	raw(o, ",\"sourcetype\":");
+	str(o, h->sourcetype != NULL ? h->sourcetype : sourcetype);
+	if (h->index != NULL) {
+		raw(o, ",\"index\":");
+		str(o, h->index);
+	}
+	raw(o, ",\"event\":");
+}
+
+int
+render_hec(struct event_parser *p, const struct render_ctx *ctx,
+    const struct render_hec_opts *h, const struct buffer_rec *rec,
+    struct strbuf *sb, struct strbuf *scratch)
+{
+	struct out o = { sb, 0 };
+	size_t mark = sb->len;
+	struct event_peek pk;
+	char source[300];
+	int rc, res;
+
+	if (!h->json && !(rec->flags & BUFFER_REC_GAP) &&
+	    !(rec->flags & BUFFER_REC_TRUNCATED) &&
+	    event_peek(rec->data, rec->len, &pk) == 0 && pk.has_time) {
+		if (pk.linux_sysmon)
+			snprintf(source, sizeof(source), "Syslog:%s",
+			    pk.channel);
+		else
+			snprintf(source, sizeof(source), "XmlWinEventLog:%s",
+			    pk.channel);
+		hec_head(&o, pk.time_ms, pk.computer, source, pk.linux_sysmon ?
+		    "sysmon:linux" : "XmlWinEventLog", h);
+		if (o.rc == 0)
+			o.rc = json_add_str(sb, rec->data + pk.start,
+			    pk.end - pk.start);
+		raw(&o, "}");
+		res = RENDER_OK;
+		goto done;
+	}
+	/* The document first; its fields give the envelope. */
+	strbuf_reset(scratch);
+	if ((res = render_ecs(p, ctx, rec, scratch)) < 0)
+		return res;
+	{
+		struct sysmon_event ev;
+		char why[64];
+		int64_t ms = rec->time_ms;
+		const char *host = ctx->host_name, *st, *src;
+
+		if (res == RENDER_GAP) {
+			ms = time_now_ms();
+			st = "sysmonfwd:gap";
+			src = "sysmonfwd";
+		} else if (res == RENDER_PARSE_ERROR) {
+			st = "sysmonfwd:error";
+			src = "sysmonfwd";
+		} else if (event_parse(p, rec->data, rec->len, &ev, why,
+		    sizeof(why)) == 0) {
+			if (ev.time_created != NULL)
+				(void)time_parse_rfc3339_ms(ev.time_created,
+				    &ms);
+			if (ev.computer != NULL)
+				host = ev.computer;
+			st = ev.linux_sysmon ? "sysmon:linux" :
+			    "XmlWinEventLog";
+			snprintf(source, sizeof(source), "%s%s",
+			    ev.linux_sysmon ? "Syslog:" : "XmlWinEventLog:",
+			    ev.channel != NULL ? ev.channel : "");
+			src = source;
+			if (!h->json) {
+				/* A whole record the quick look refused. */
+				hec_head(&o, ms, host, src, st, h);
+				if (o.rc == 0)
+					o.rc = json_add_str(sb, rec->data +
+					    ev.prefix_len, rec->len -
+					    ev.prefix_len);
+				raw(&o, "}");
+				goto done;
+			}
+		} else {
+			st = "sysmonfwd:error";
+			src = "sysmonfwd";
+		}
+		hec_head(&o, ms, host, src, st, h);
+		if (o.rc == 0)
+			o.rc = strbuf_add(sb, scratch->s, scratch->len);
+		raw(&o, "}");
+	}
+done:
+	if ((rc = o.rc) != 0) {
+		sb->len = mark;
+		if (sb->s != NULL)
+			sb->s[mark] = '\0';
+		return rc;
+	}
+	return res;
+}

@@ -20,13 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define INIH_LINE_MAX	200	/* what Debian's libinih was built with */
 
 enum section_kind { SEC_AGENT = 1, SEC_BUFFER, SEC_INPUT, SEC_OUTPUT };
 enum key_type { K_STRING, K_PATH, K_BOOL, K_SIZE, K_DURATION, K_UINT,
-	K_ENUM, K_NAME_TYPE };
+	K_ENUM, K_NAME_TYPE, K_SECRET };
 
 struct enum_val {
 	const char	*name;
@@ -50,7 +51,18 @@ static const struct enum_val input_types[] = {
 };
 static const struct enum_val output_types[] = {
 	{ "file", CONFIG_OUTPUT_FILE }, { "stdout", CONFIG_OUTPUT_STDOUT },
+	{ "splunk_hec", CONFIG_OUTPUT_SPLUNK_HEC }, { NULL, 0 }
+};
+static const struct enum_val format_vals[] = {
+	{ "xml", CONFIG_FORMAT_XML }, { "json", CONFIG_FORMAT_JSON },
 	{ NULL, 0 }
+};
+static const struct enum_val compression_vals[] = {
+	{ "gzip", CONFIG_COMPRESS_GZIP }, { "none", CONFIG_COMPRESS_NONE },
+	{ NULL, 0 }
+};
+static const struct enum_val tls_versions[] = {
+	{ "1.2", 12 }, { "1.3", 13 }, { NULL, 0 }
 };
 static const struct enum_val start_vals[] = {
 	{ "beginning", CONFIG_START_BEGINNING }, { "end", CONFIG_START_END },
@@ -133,6 +145,57 @@ static const struct config_key keys[] = {
 	  0, 0, NULL, ALL, false },
 	{ SEC_OUTPUT, "batch_max_events", K_UINT, OUT(batch_max_events), "500",
 	  1, 100000, NULL, ALL, false },
+	{ SEC_OUTPUT, "batch_max_bytes", K_SIZE, OUT(batch_max_bytes), "1MiB",
+	  1024, 64u << 20, NULL, ALL, false },
+	{ SEC_OUTPUT, "flush_interval", K_DURATION, OUT(flush_interval_ms),
+	  "1s", 0, 60000, NULL, ALL, false },
+	{ SEC_OUTPUT, "retry_initial", K_DURATION, OUT(retry_initial_ms), "1s",
+	  10, 3600000, NULL, ALL, false },
+	{ SEC_OUTPUT, "retry_max", K_DURATION, OUT(retry_max_ms), "60s", 10,
+	  86400000, NULL, ALL, false },
+	{ SEC_OUTPUT, "url", K_STRING, OUT(url), NULL, 8, 2048, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), true },
+	{ SEC_OUTPUT, "token", K_SECRET, OUT(token), NULL, 1, 4096, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "token_file", K_PATH, OUT(token_file), NULL, 1, PATH_MAX,
+	  NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "format", K_ENUM, OUT(format), "xml", 0, 0, format_vals,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "compression", K_ENUM, OUT(compression), "gzip", 0, 0,
+	  compression_vals, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "timeout", K_DURATION, OUT(timeout_ms), "30s", 100,
+	  3600000, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "index", K_STRING, OUT(index), NULL, 1, 255, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "source", K_STRING, OUT(source), NULL, 1, 1024, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "sourcetype", K_STRING, OUT(sourcetype), NULL, 1, 1024,
+	  NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "host", K_STRING, OUT(host), NULL, 1, 255, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "ack", K_BOOL, OUT(ack), "false", 0, 0, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "ack_timeout", K_DURATION, OUT(ack_timeout_ms), "5m",
+	  1000, 86400000, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "ack_poll_interval", K_DURATION,
+	  OUT(ack_poll_interval_ms), "1s", 100, 600000, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_ca_file", K_PATH, OUT(tls_ca_file), NULL, 1,
+	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_ca_path", K_PATH, OUT(tls_ca_path), NULL, 1,
+	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_client_cert", K_PATH, OUT(tls_client_cert), NULL, 1,
+	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_client_key", K_PATH, OUT(tls_client_key), NULL, 1,
+	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_min_version", K_ENUM, OUT(tls_min_version), "1.2", 0,
+	  0, tls_versions, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_pinned_pubkey", K_STRING, OUT(tls_pinned_pubkey),
+	  NULL, 8, 1024, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "tls_verify", K_BOOL, OUT(tls_verify), "true", 0, 0, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	{ SEC_OUTPUT, "proxy", K_STRING, OUT(proxy), NULL, 1, 2048, NULL,
+	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -406,6 +469,7 @@ key_apply(const struct config_key *k, void *obj, const char *value,
 	switch (k->type) {
 	case K_STRING:
 	case K_PATH:
+	case K_SECRET:
 		if (strlen(value) < k->min || strlen(value) > k->max) {
 			snprintf(why, whylen, "value must be %" PRIu64 " to %"
 			    PRIu64 " characters long", k->min, k->max);
@@ -704,6 +768,9 @@ on_ini_pair(void *user, const char *section, const char *name,
 		return 1;
 	}
 	s->set_line[i] = ld->lineno;
+	if (k->type == K_SECRET && s->kind == SEC_OUTPUT &&
+	    strstr(value, "${") == NULL)
+		((struct config_output *)s->obj)->token_inline = true;
 	if ((expanded = expand_env(value, why, sizeof(why))) == NULL) {
 		diag_add(ld, ld->lineno, "%s: %s", name, why);
 		return 1;
@@ -712,6 +779,89 @@ on_ini_pair(void *user, const char *section, const char *name,
 		diag_add(ld, ld->lineno, "%s: %s", name, why);
 	free(expanded);
 	return 1;
+}
+
+/* Read a secret from a file that other users cannot read. */
+static void
+read_secret_file(struct loader *ld, int line, const char *label,
+    const char *path, char **out)
+{
+	char buf[4097];
+	struct stat sb;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		diag_add(ld, line, "token_file: cannot read %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & (S_IRWXG | S_IRWXO)) &
+	    (S_IROTH | S_IWOTH)) {
+		diag_add(ld, line, "token_file: %s is readable by other users "
+		    "(mode %04o): run chmod 600 %s", path,
+		    (unsigned)(sb.st_mode & 07777), path);
+		fclose(f);
+		return;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	if (n == 0 || n == sizeof(buf) - 1 || strlen(buf) != n ||
+	    strcspn(buf, "\r\n") != n) {
+		diag_add(ld, line, "token_file: %s must hold one line: the "
+		    "token", path);
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	(void)label;
+	free(*out);
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static int
+key_line(const struct section *s, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].section == s->kind && strcmp(keys[i].name, name) ==
+		    0)
+			return s->set_line[i];
+	return 0;
+}
+
+/* Checks of an HTTP output: one secret, URL scheme, TLS pairs. */
+static void
+http_output_finish(struct loader *ld, struct section *s,
+    struct config_output *o)
+{
+	int tl = key_line(s, "token"), tf = key_line(s, "token_file");
+
+	if (tl != 0 && tf != 0)
+		diag_add(ld, tf, "token_file: give either token or token_file "
+		    "in %s, not both", s->label);
+	else if (tl == 0 && tf == 0)
+		diag_add(ld, s->line, "token: missing in %s (give token or "
+		    "token_file)", s->label);
+	else if (tf != 0)
+		read_secret_file(ld, tf, s->label, o->token_file, &o->token);
+	if (o->url != NULL && strncmp(o->url, "https://", 8) != 0 &&
+	    strncmp(o->url, "http://", 7) != 0)
+		diag_add(ld, key_line(s, "url"), "url: must start with "
+		    "https:// (or http:// for labs)");
+	if ((o->tls_client_cert == NULL) != (o->tls_client_key == NULL))
+		diag_add(ld, key_line(s, o->tls_client_cert != NULL ?
+		    "tls_client_cert" : "tls_client_key"), "%s: mutual TLS "
+		    "needs both tls_client_cert and tls_client_key",
+		    o->tls_client_cert != NULL ? "tls_client_cert" :
+		    "tls_client_key");
+	if (o->tls_pinned_pubkey != NULL &&
+	    strncmp(o->tls_pinned_pubkey, "sha256//", 8) != 0)
+		diag_add(ld, key_line(s, "tls_pinned_pubkey"), "tls_pinned_pubkey:"
+		    " use the sha256//BASE64 form");
 }
 
 /* Checks that need the whole section: type-specific and required keys. */
@@ -763,6 +913,8 @@ section_finish(struct loader *ld, struct section *s)
 			    ? config_input_type_name(type) :
 			    config_output_type_name(type));
 	}
+	if (s->kind == SEC_OUTPUT && type == CONFIG_OUTPUT_SPLUNK_HEC)
+		http_output_finish(ld, s, s->obj);
 }
 
 static int
@@ -846,6 +998,38 @@ config_load_string(const char *name, const char *text, struct config **out,
 	return load(name, text, out, diag);
 }
 
+/*
+ * A file that holds a secret itself must not be readable by other users:
+ * world-readable never, group-readable only by the agent's own group.
+ */
+static int
+check_secret_file_mode(const char *path, const struct config *cfg,
+    struct config_diag *diag)
+{
+	struct loader ld;
+	struct stat sb;
+
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		const struct config_output *o = &cfg->outputs[i];
+		if (!o->token_inline)
+			continue;
+		if (stat(path, &sb) != 0)
+			return 0;
+		if ((sb.st_mode & S_IROTH) == 0 && ((sb.st_mode & S_IRGRP) == 0 ||
+		    sb.st_gid == getegid()))
+			return 0;
+		memset(&ld, 0, sizeof(ld));
+		ld.file = path;
+		ld.diag = diag;
+		diag_add(&ld, 0, "holds the secret `token` of [output:%s] but "
+		    "is readable by other users (mode %04o): run chmod 600 %s, "
+		    "or give the token as ${VAR} or token_file", o->name,
+		    (unsigned)(sb.st_mode & 07777), path);
+		return -EACCES;
+	}
+	return 0;
+}
+
 int
 config_load_file(const char *path, struct config **out,
     struct config_diag *diag)
@@ -903,6 +1087,10 @@ config_load_file(const char *path, struct config **out,
 	}
 	rc = load(path, text, out, diag);
 	free(text);
+	if (rc == 0 && (rc = check_secret_file_mode(path, *out, diag)) != 0) {
+		config_free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -916,8 +1104,26 @@ config_free(struct config *cfg)
 	free(cfg->agent.state_dir);
 	for (size_t i = 0; i < cfg->ninputs; i++)
 		free(cfg->inputs[i].path);
-	for (size_t i = 0; i < cfg->noutputs; i++)
-		free(cfg->outputs[i].path);
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		struct config_output *o = &cfg->outputs[i];
+		free(o->path);
+		free(o->url);
+		if (o->token != NULL) {
+			explicit_bzero(o->token, strlen(o->token));
+			free(o->token);
+		}
+		free(o->token_file);
+		free(o->index);
+		free(o->source);
+		free(o->sourcetype);
+		free(o->host);
+		free(o->tls_ca_file);
+		free(o->tls_ca_path);
+		free(o->tls_client_cert);
+		free(o->tls_client_key);
+		free(o->tls_pinned_pubkey);
+		free(o->proxy);
+	}
 	free(cfg->inputs);
 	free(cfg->outputs);
 	free(cfg);

@@ -29,7 +29,11 @@ enum config_input_type {
 enum config_output_type {
 	CONFIG_OUTPUT_FILE = 1,
 	CONFIG_OUTPUT_STDOUT,
+	CONFIG_OUTPUT_SPLUNK_HEC,
 };
+
+enum config_format { CONFIG_FORMAT_XML = 0, CONFIG_FORMAT_JSON };
+enum config_compression { CONFIG_COMPRESS_GZIP = 0, CONFIG_COMPRESS_NONE };
 
 enum config_start {
 	CONFIG_START_BEGINNING = 0,
@@ -79,6 +83,33 @@ struct config_output {
 	char		*path;		/* type file */
 	bool		 keep_original;	/* add event.original */
 	uint64_t	 batch_max_events;
+	uint64_t	 batch_max_bytes;
+	uint64_t	 flush_interval_ms;
+	uint64_t	 retry_initial_ms;
+	uint64_t	 retry_max_ms;
+	/* HTTP outputs */
+	char		*url;
+	char		*token;		/* secret: never logged */
+	char		*token_file;
+	bool		 token_inline;	/* `token` written in the file itself */
+	int		 format;	/* enum config_format */
+	int		 compression;	/* enum config_compression */
+	uint64_t	 timeout_ms;
+	char		*index;
+	char		*source;
+	char		*sourcetype;
+	char		*host;
+	bool		 ack;
+	uint64_t	 ack_timeout_ms;
+	uint64_t	 ack_poll_interval_ms;
+	char		*tls_ca_file;
+	char		*tls_ca_path;
+	char		*tls_client_cert;
+	char		*tls_client_key;
+	int		 tls_min_version;	/* 12 or 13 */
+	char		*tls_pinned_pubkey;
+	bool		 tls_verify;
+	char		*proxy;
 	int		 line;
 };
 

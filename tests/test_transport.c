@@ -1,8 +1,8 @@
 /*
- * test_transport.c - the local file output: appends whole NDJSON batches,
- * and when a write fails half way (the file size limit stands in for a
- * full disk) cuts the file back so no half document is left, reports
- * RETRY, and succeeds again once there is room.
+ * test_transport.c - batches, the local file output (whole batches only:
+ * a write that fails half way, the file size limit standing in for a full
+ * disk, is cut back and retried until it succeeds), backoff with jitter,
+ * dead letters, and gzip of request bodies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,12 +15,16 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
-#include "transport.h"
+#include "transport_int.h"
 #include "log.h"
 
 static char dir[64];
+static const struct transport_retry fast = { .initial_ms = 10,
+	.max_ms = 40 };
 
 static off_t
 file_size(const char *path)
@@ -31,30 +35,70 @@ file_size(const char *path)
 	return sb.st_size;
 }
 
+/* Submit one batch holding text as one record with sequence seq. */
+static void
+submit(struct transport_output *t, const char *text, uint64_t seq)
+{
+	struct transport_batch *b = transport_batch_new();
+
+	assert_non_null(b);
+	assert_true(transport_ready(t, transport_mono_ms()));
+	assert_int_equal(transport_batch_add(b, text, strlen(text), seq), 0);
+	assert_int_equal(transport_submit(t, b, transport_mono_ms()), 0);
+}
+
+static void
+transport_batch_keeps_record_bounds(void **state)
+{
+	struct transport_batch *b = transport_batch_new();
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		char rec[32];
+		int n = snprintf(rec, sizeof(rec), "{\"i\":%d}\n", i);
+		assert_int_equal(transport_batch_add(b, rec, (size_t)n,
+		    (uint64_t)i + 7), 0);
+	}
+	assert_int_equal(b->n, 1000);
+	assert_int_equal(b->first_seq, 7);
+	assert_int_equal(b->last_seq, 1006);
+	assert_memory_equal(b->body + b->ends[499], "{\"i\":500}\n", 10);
+	transport_batch_reset(b);
+	assert_int_equal(b->n, 0);
+	assert_int_equal(b->len, 0);
+	transport_batch_free(b);
+	transport_batch_free(NULL);
+}
+
 static void
 transport_file_appends_batches(void **state)
 {
 	struct transport_output *t;
-	char path[128];
+	struct transport_stats st;
+	char path[128], moved[160];
 	struct stat sb;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/out.ndjson", dir);
-	assert_int_equal(transport_file_open("o", path, &t), 0);
+	assert_int_equal(transport_file_open("o", path, &fast, &t), 0);
 	assert_string_equal(transport_name(t), "o");
-	assert_int_equal(transport_send(t, "{\"a\":1}\n", 8), TRANSPORT_SENT);
-	assert_int_equal(transport_send(t, "{\"b\":2}\n", 8), TRANSPORT_SENT);
+	assert_true(transport_idle(t));
+	submit(t, "{\"a\":1}\n", 1);
+	assert_int_equal(transport_confirmed(t), 1);
+	submit(t, "{\"b\":2}\n", 2);
+	assert_int_equal(transport_confirmed(t), 2);
 	assert_int_equal(file_size(path), 16);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0640);
 	/* After logrotate moved it away, a reopen starts a new file. */
-	char moved[160];
 	snprintf(moved, sizeof(moved), "%s.1", path);
 	assert_int_equal(rename(path, moved), 0);
-	assert_int_equal(transport_reopen(t), 0);
-	assert_int_equal(transport_send(t, "{\"c\":3}\n", 8), TRANSPORT_SENT);
+	transport_reopen(t);
+	submit(t, "{\"c\":3}\n", 3);
 	assert_int_equal(file_size(path), 8);
 	assert_int_equal(transport_flush(t), 0);
+	transport_get_stats(t, &st);
+	assert_int_equal(st.delivered, 3);
 	transport_close(t);
 	transport_close(NULL);
 }
@@ -65,25 +109,39 @@ transport_file_failed_write_is_cut_back(void **state)
 	struct transport_output *t;
 	char path[128], big[8192];
 	struct rlimit old, lim;
+	struct transport_stats st;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/full.ndjson", dir);
-	assert_int_equal(transport_file_open("o", path, &t), 0);
-	assert_int_equal(transport_send(t, "{\"a\":1}\n", 8), TRANSPORT_SENT);
-	memset(big, 'x', sizeof(big));
-	big[sizeof(big) - 1] = '\n';
+	assert_int_equal(transport_file_open("o", path, &fast, &t), 0);
+	submit(t, "{\"a\":1}\n", 1);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 2] = '\n';
+	big[sizeof(big) - 1] = '\0';
 	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
 	lim.rlim_cur = 4096;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	assert_int_equal(transport_send(t, big, sizeof(big)), TRANSPORT_RETRY);
-	assert_non_null(strstr(transport_last_error(t), "File too large"));
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
-	/* Nothing of the failed batch stays behind. */
+	submit(t, big, 2);
+	/* Not confirmed, kept, nothing of it left in the file. */
+	assert_int_equal(transport_confirmed(t), 1);
+	assert_false(transport_idle(t));
+	assert_false(transport_ready(t, transport_mono_ms()));
 	assert_int_equal(file_size(path), 8);
-	assert_int_equal(transport_send(t, big, sizeof(big)), TRANSPORT_SENT);
-	assert_int_equal(file_size(path), 8 + (off_t)sizeof(big));
+	transport_get_stats(t, &st);
+	assert_non_null(strstr(st.last_error, "File too large"));
+	assert_true(st.failing_since_ms > 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	/* The retry, once due, succeeds. */
+	usleep(60 * 1000);
+	transport_tick(t, transport_mono_ms());
+	assert_int_equal(transport_confirmed(t), 2);
+	assert_true(transport_idle(t));
+	assert_int_equal(file_size(path), 8 + (off_t)strlen(big));
+	transport_get_stats(t, &st);
+	assert_int_equal(st.failing_since_ms, 0);
+	assert_true(st.retries >= 1);
 	transport_close(t);
 }
 
@@ -96,22 +154,113 @@ transport_file_unopenable_is_retried_until_it_opens(void **state)
 	(void)state;
 	snprintf(sub, sizeof(sub), "%s/later", dir);
 	snprintf(path, sizeof(path), "%s/out.ndjson", sub);
-	assert_int_equal(transport_file_open("o", path, &t), 0);
-	assert_int_equal(transport_send(t, "{}\n", 3), TRANSPORT_RETRY);
-	assert_non_null(strstr(transport_last_error(t), "cannot open"));
+	assert_int_equal(transport_file_open("o", path, &fast, &t), 0);
+	submit(t, "{}\n", 1);
+	assert_int_equal(transport_confirmed(t), 0);
 	assert_int_equal(mkdir(sub, 0750), 0);
-	assert_int_equal(transport_send(t, "{}\n", 3), TRANSPORT_SENT);
+	usleep(60 * 1000);
+	transport_tick(t, transport_mono_ms());
+	assert_int_equal(transport_confirmed(t), 1);
 	assert_int_equal(file_size(path), 3);
 	transport_close(t);
+}
+
+static void
+transport_backoff_grows_to_its_cap_with_jitter(void **state)
+{
+	struct transport_output t;
+	struct transport_retry r = { .initial_ms = 1000, .max_ms = 60000 };
+	int64_t w;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	t.retry = r;
+	for (int i = 0; i < 20; i++) {
+		w = transport_backoff_next(&t);
+		assert_true(w >= t.backoff / 10 && w <= t.backoff);
+	}
+	assert_int_equal(t.backoff, 60000);
+	transport_backoff_reset(&t);
+	w = transport_backoff_next(&t);
+	assert_true(w <= 1000);
+}
+
+static void
+transport_dead_letters_are_json_lines(void **state)
+{
+	struct transport_output t;
+	struct transport_retry r = { .initial_ms = 10, .max_ms = 10 };
+	const struct transport_ops ops = { 0 };
+	char path[160], line[2048];
+	FILE *f;
+	cJSON *j;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(transport_base_init(&t, &ops, "hec", &r, dir), 0);
+	transport_dead_letter(&t, 42, "HTTP 400, HEC code 6: Invalid data "
+	    "format", 400, 6, "{\"event\":\"x\"}", 13);
+	transport_dead_letter(&t, 43, "bad", 400, 7, "not json \"q\"\n", 13);
+	snprintf(path, sizeof(path), "%s/hec.ndjson", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	j = cJSON_Parse(line);
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetObjectItem(j, "seq")->valuedouble, 42);
+	assert_int_equal(cJSON_GetObjectItem(j, "code")->valuedouble, 6);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "record"), "event")->valuestring, "x");
+	cJSON_Delete(j);
+	assert_non_null(fgets(line, sizeof(line), f));
+	j = cJSON_Parse(line);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "record")->valuestring,
+	    "not json \"q\"");
+	cJSON_Delete(j);
+	fclose(f);
+	assert_int_equal(t.st.dead_lettered, 2);
+	transport_base_free(&t);
+}
+
+static void
+transport_gzip_round_trips(void **state)
+{
+	char *out = NULL, back[4096];
+	size_t len = 0, cap = 0;
+	const char *text = "{\"event\":\"hello\"}{\"event\":\"world\"}";
+	z_stream z;
+
+	(void)state;
+	assert_int_equal(gzip_buf(text, strlen(text), &out, &len, &cap), 0);
+	assert_true(len > 18);
+	assert_int_equal((unsigned char)out[0], 0x1f);
+	assert_int_equal((unsigned char)out[1], 0x8b);
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = (Bytef *)out;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)back;
+	z.avail_out = sizeof(back);
+	assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+	assert_int_equal(sizeof(back) - z.avail_out, strlen(text));
+	assert_memory_equal(back, text, strlen(text));
+	inflateEnd(&z);
+	free(out);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(transport_batch_keeps_record_bounds),
 		cmocka_unit_test(transport_file_appends_batches),
 		cmocka_unit_test(transport_file_failed_write_is_cut_back),
-		cmocka_unit_test(transport_file_unopenable_is_retried_until_it_opens),
+		cmocka_unit_test(
+		    transport_file_unopenable_is_retried_until_it_opens),
+		cmocka_unit_test(transport_backoff_grows_to_its_cap_with_jitter),
+		cmocka_unit_test(transport_dead_letters_are_json_lines),
+		cmocka_unit_test(transport_gzip_round_trips),
 	};
 	int rc;
 	char cmd[128];

@@ -4,7 +4,7 @@
  * write (a full disk, say) is cut back so the file holds only complete
  * lines, and the batch is retried later.
  */
-#include "transport.h"
+#include "transport_int.h"
 #include "log.h"
 
 #include <errno.h>
@@ -15,11 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct transport_output {
-	char	*name;
-	char	*path;		/* NULL: standard output */
-	int	 fd;
-	char	 err[256];
+struct file_out {
+	struct transport_output	 base;
+	char			*path;	/* NULL: standard output */
+	int			 fd;
+	struct transport_batch	*pending;	/* waiting to be retried */
+	int64_t			 retry_at;
 };
 
 /*
@@ -28,7 +29,7 @@ struct transport_output {
  * again, so cut the fragment off rather than glue the next document to it.
  */
 static void
-repair_tail(struct transport_output *t, int fd)
+repair_tail(struct file_out *t, int fd)
 {
 	char buf[4096];
 	struct stat sb;
@@ -51,7 +52,7 @@ repair_tail(struct transport_output *t, int fd)
 					log_warnx("output %s: %s ended with a "
 					    "partial line (%jd bytes, from an "
 					    "interrupted write): removed; its "
-					    "record is written again", t->name,
+					    "record is written again", t->base.name,
 					    t->path, (intmax_t)(end - cut));
 				return;
 			}
@@ -62,11 +63,11 @@ repair_tail(struct transport_output *t, int fd)
 	}
 	if (ftruncate(fd, 0) == 0)
 		log_warnx("output %s: %s held only a partial line: removed",
-		    t->name, t->path);
+		    t->base.name, t->path);
 }
 
 static int
-open_fd(struct transport_output *t)
+open_fd(struct file_out *t)
 {
 	int fd;
 
@@ -77,7 +78,7 @@ open_fd(struct transport_output *t)
 	fd = open(t->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		int rc = -errno;
-		log_warnx("output %s: cannot open %s: %s", t->name, t->path,
+		log_warnx("output %s: cannot open %s: %s", t->base.name, t->path,
 		    strerror(errno));
 		return rc;
 	}
@@ -86,50 +87,13 @@ open_fd(struct transport_output *t)
 	return 0;
 }
 
-int
-transport_file_open(const char *name, const char *path,
-    struct transport_output **out)
-{
-	struct transport_output *t;
-	int rc;
-
-	*out = NULL;
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return -ENOMEM;
-	t->fd = -1;
-	if ((t->name = strdup(name)) == NULL ||
-	    (path != NULL && (t->path = strdup(path)) == NULL)) {
-		rc = -ENOMEM;
-		goto err;
-	}
-	/* A file that cannot be opened yet is an output that is down: the
-	 * records wait in the buffer and every send tries again. */
-	if (open_fd(t) != 0)
-		log_warnx("output %s: will keep trying to open %s", t->name,
-		    t->path);
-	*out = t;
-	return 0;
-err:
-	free(t->name);
-	free(t->path);
-	free(t);
-	return rc;
-}
-
-void
-transport_close(struct transport_output *t)
-{
-	if (t == NULL)
-		return;
-	if (t->fd >= 0 && t->path != NULL)
-		close(t->fd);
-	free(t->name);
-	free(t->path);
-	free(t);
-}
-
-enum transport_outcome
-transport_send(struct transport_output *t, const char *data, size_t len)
+/*
+ * Write one batch whole.  When a write fails half way, the file is cut
+ * back to where the batch began, so no half document stays behind.
+ * Return 0, -EAGAIN to retry later, or -EPIPE (standard output closed).
+ */
+static int
+write_batch(struct file_out *t, const char *data, size_t len)
 {
 	struct stat sb;
 	off_t start = -1;
@@ -139,9 +103,10 @@ transport_send(struct transport_output *t, const char *data, size_t len)
 		int fd = open(t->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
 		    0640);
 		if (fd < 0) {
-			snprintf(t->err, sizeof(t->err), "cannot open %s: %s",
+			snprintf(t->base.st.last_error,
+			    sizeof(t->base.st.last_error), "cannot open %s: %s",
 			    t->path, strerror(errno));
-			return TRANSPORT_RETRY;
+			return -EAGAIN;
 		}
 		repair_tail(t, fd);
 		t->fd = fd;
@@ -154,50 +119,167 @@ transport_send(struct transport_output *t, const char *data, size_t len)
 			continue;
 		if (n <= 0) {
 			int e = n < 0 ? errno : EIO;
-			snprintf(t->err, sizeof(t->err), "write to %s: %s",
+			snprintf(t->base.st.last_error,
+			    sizeof(t->base.st.last_error), "write to %s: %s",
 			    t->path != NULL ? t->path : "standard output",
 			    strerror(e));
 			if (done > 0 && start >= 0 &&
 			    ftruncate(t->fd, start) != 0)
 				log_warn("output %s: cannot cut back %s after a "
-				    "failed write", t->name, t->path);
+				    "failed write", t->base.name, t->path);
 			/* A closed pipe on stdout will not come back. */
-			return e == EPIPE ? TRANSPORT_REJECT : TRANSPORT_RETRY;
+			return e == EPIPE ? -EPIPE : -EAGAIN;
 		}
 		done += (size_t)n;
 	}
-	return TRANSPORT_SENT;
+	return 0;
 }
 
-int
-transport_reopen(struct transport_output *t)
+/* Try the pending batch now. */
+static void
+file_try(struct file_out *t, int64_t now)
 {
+	struct transport_batch *b = t->pending;
+	int rc;
+
+	if (b == NULL || now < t->retry_at)
+		return;
+	char err[sizeof(t->base.st.last_error)];
+
+	rc = write_batch(t, b->body, b->len);
+	memcpy(err, t->base.st.last_error, sizeof(err));
+	if (rc == -EAGAIN) {
+		int64_t wait = transport_backoff_next(&t->base);
+		t->retry_at = now + wait;
+		t->base.st.retries++;
+		transport_failed(&t->base, now, false, "%.200s; keeping %zu "
+		    "records, retrying in %.1f s", err, b->n,
+		    (double)wait / 1000.0);
+		return;
+	}
+	if (rc == -EPIPE) {
+		transport_failed(&t->base, now, true, "%.200s; %zu records "
+		    "dropped and counted", err, b->n);
+		t->base.st.dead_lettered += b->n;
+	} else {
+		transport_recovered(&t->base);
+		t->base.st.delivered += b->n;
+	}
+	t->base.confirmed = b->last_seq;
+	t->base.st.requests++;
+	transport_batch_free(b);
+	t->pending = NULL;
+}
+
+static bool
+file_ready(const struct transport_output *base, int64_t now)
+{
+	(void)now;
+	return ((const struct file_out *)base)->pending == NULL;
+}
+
+static int
+file_submit(struct transport_output *base, struct transport_batch *b,
+    int64_t now)
+{
+	struct file_out *t = (struct file_out *)base;
+
+	if (t->pending != NULL) {
+		transport_batch_free(b);
+		return -ENOBUFS;
+	}
+	t->pending = b;
+	t->retry_at = 0;
+	file_try(t, now);
+	return 0;
+}
+
+static int64_t
+file_tick(struct transport_output *base, int64_t now)
+{
+	struct file_out *t = (struct file_out *)base;
+
+	file_try(t, now);
+	return t->pending != NULL ? t->retry_at : now + 1000;
+}
+
+static bool
+file_idle(const struct transport_output *base)
+{
+	return ((const struct file_out *)base)->pending == NULL;
+}
+
+static void
+file_reopen(struct transport_output *base)
+{
+	struct file_out *t = (struct file_out *)base;
+
 	if (t->path == NULL)
-		return 0;
+		return;
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
-	return open_fd(t);
+	if (open_fd(t) != 0)
+		log_warnx("output %s: reopen failed; will retry", base->name);
 }
 
-int
-transport_flush(struct transport_output *t)
+static int
+file_flush(struct transport_output *base)
 {
+	struct file_out *t = (struct file_out *)base;
+
 	if (t->fd < 0 || t->path == NULL)
 		return 0;
-	if (fsync(t->fd) != 0)
+	/* Devices and pipes cannot be synced: nothing to make durable. */
+	if (fsync(t->fd) != 0 && errno != EINVAL && errno != EROFS)
 		return -errno;
 	return 0;
 }
 
-const char *
-transport_name(const struct transport_output *t)
+static void
+file_close(struct transport_output *base)
 {
-	return t->name;
+	struct file_out *t = (struct file_out *)base;
+
+	if (t->fd >= 0 && t->path != NULL)
+		close(t->fd);
+	transport_batch_free(t->pending);
+	free(t->path);
+	transport_base_free(&t->base);
+	free(t);
 }
 
-const char *
-transport_last_error(const struct transport_output *t)
+static const struct transport_ops file_ops = {
+	.ready = file_ready,
+	.submit = file_submit,
+	.tick = file_tick,
+	.idle = file_idle,
+	.reopen = file_reopen,
+	.flush = file_flush,
+	.close = file_close,
+};
+
+int
+transport_file_open(const char *name, const char *path,
+    const struct transport_retry *retry, struct transport_output **out)
 {
-	return t->err;
+	struct file_out *t;
+	int rc;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -ENOMEM;
+	t->fd = -1;
+	if ((rc = transport_base_init(&t->base, &file_ops, name, retry,
+	    NULL)) != 0 || (path != NULL && (t->path = strdup(path)) == NULL)) {
+		file_close(&t->base);
+		return rc != 0 ? rc : -ENOMEM;
+	}
+	/* A file that cannot be opened yet is an output that is down: the
+	 * records wait in the buffer and every send tries again. */
+	if (open_fd(t) != 0)
+		log_warnx("output %s: will keep trying to open %s", name,
+		    t->path);
+	*out = &t->base;
+	return 0;
 }

@@ -1,55 +1,167 @@
 /*
- * transport.h - where rendered documents go.
+ * transport.h - where rendered batches go: the local outputs (file,
+ * stdout) and the HTTPS outputs (Splunk HEC; Elasticsearch and Wazuh
+ * next), behind one asynchronous interface.
  *
- * An output takes a batch of documents (NDJSON bytes, rendered by the
- * agent) and reports one of three outcomes, the house rule for every
- * destination: TRANSPORT_SENT (the destination has it: acknowledge the
- * batch), TRANSPORT_RETRY (a passing failure: keep the records, try again
- * after a backoff) or TRANSPORT_REJECT (the destination refuses them for
- * good).  This issue brings the local outputs, `file` and `stdout`; the
- * HTTPS outputs come next behind the same interface.
+ * The agent reads records from its ring cursor, renders each into the
+ * output's wire form and hands the output a batch (transport_submit()).
+ * The output sends it when it can, retries passing failures with capped
+ * exponential backoff and full jitter (or as Retry-After says), writes
+ * records the destination refuses for good to a dead-letter file, and
+ * reports back one number: every record up to transport_confirmed() is
+ * done with (delivered, or dead-lettered and counted), so the agent may
+ * acknowledge the ring up to there.  Nothing is confirmed before the
+ * destination confirmed it.
+ *
+ * HTTP goes through libcurl's multi interface (transport/http.c is the
+ * only file that includes curl.h): transfers never block the event loop,
+ * which waits in transport_loop_wait() on curl's sockets and its own fds.
+ * Single owner: the agent's event loop.  Not thread-safe.
  */
 #ifndef SYSMONFWD_TRANSPORT_H
 #define SYSMONFWD_TRANSPORT_H
 
+#include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct transport_loop;
 struct transport_output;
 
-enum transport_outcome {
-	TRANSPORT_SENT = 0,
-	TRANSPORT_RETRY = 1,
-	TRANSPORT_REJECT = 2,
+/* ---- batches -------------------------------------------------------------- */
+
+/*
+ * A batch: the rendered records back to back in body, record i ending at
+ * ends[i] (exclusive) and carrying ring sequence number seqs[i].  For NDJSON
+ * outputs each record includes its newline.  Filled by the agent with
+ * transport_batch_add(); owned by the output after transport_submit().
+ */
+struct transport_batch {
+	char		*body;
+	size_t		 len, cap;
+	size_t		*ends;
+	uint64_t	*seqs;
+	size_t		 n, ncap;
+	uint64_t	 first_seq, last_seq;
+};
+
+struct transport_batch *transport_batch_new(void);
+void	transport_batch_free(struct transport_batch *b);
+void	transport_batch_reset(struct transport_batch *b);
+/* Append one rendered record.  0 or -ENOMEM. */
+int	transport_batch_add(struct transport_batch *b, const char *p,
+	    size_t len, uint64_t seq) __attribute__((warn_unused_result));
+
+/* ---- the event loop's waiting ---------------------------------------------- */
+
+int	transport_loop_new(struct transport_loop **out)
+	    __attribute__((warn_unused_result));
+void	transport_loop_free(struct transport_loop *l);
+/*
+ * Wait up to timeout_ms for curl's sockets or for one of the extra fds
+ * (their revents are filled in), then move every transfer forward and run
+ * the completions.  Return the number of extra fds ready, or -errno.
+ */
+int	transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
+	    size_t nextra, int timeout_ms);
+/* Move transfers forward without waiting (after other work). */
+void	transport_loop_run(struct transport_loop *l);
+
+/* ---- outputs ------------------------------------------------------------------ */
+
+struct transport_tls {
+	const char	*ca_file;	/* NULL: the system store */
+	const char	*ca_path;
+	const char	*client_cert;	/* mutual TLS, with client_key */
+	const char	*client_key;
+	const char	*pinned_pubkey;	/* "sha256//..." as curl takes it */
+	const char	*proxy;
+	int		 min_version;	/* 12 or 13 */
+	bool		 verify;	/* false: labs only (warned) */
+};
+
+struct transport_retry {
+	int64_t		initial_ms;
+	int64_t		max_ms;
+};
+
+enum transport_hec_format {
+	TRANSPORT_HEC_XML = 0,
+	TRANSPORT_HEC_JSON,
+};
+
+struct transport_hec_opts {
+	const char		*url;		/* https://host:8088 */
+	const char		*token;		/* never logged */
+	bool			 ack;
+	int64_t			 ack_timeout_ms;
+	int64_t			 ack_poll_ms;
+	int64_t			 timeout_ms;	/* per request */
+	bool			 gzip;
+	struct transport_tls	 tls;
+	struct transport_retry	 retry;
 };
 
 /*
  * Open a local NDJSON output named name: the file at path (created with
  * mode 0640 and appended to) or, when path is NULL, standard output.
  * Store it in *out and return 0, or -ENOMEM.  A file that cannot be
- * opened yet is not an error: it is logged, and every send tries again
- * (TRANSPORT_RETRY until it opens), like a destination that is down.
+ * opened yet is not an error: it is logged, and every send tries again,
+ * like a destination that is down.
  */
 int	transport_file_open(const char *name, const char *path,
-	    struct transport_output **out) __attribute__((warn_unused_result));
-/* Close and free t; NULL is a no-op. */
-void	transport_close(struct transport_output *t);
+	    const struct transport_retry *retry, struct transport_output **out)
+	    __attribute__((warn_unused_result));
 
 /*
- * Write one batch: len bytes of whole NDJSON lines.  All or nothing: when
- * a write fails half way, the file is cut back to where the batch began,
- * so that no half document is left behind.  Returns an outcome.
+ * Open a Splunk HTTP Event Collector output.  Batches hold concatenated
+ * HEC event objects.  deadletter_dir receives NAME.ndjson with refused
+ * records.  Never fails because the server is down: it reports and
+ * retries.  0 or -errno (bad options, logged).
  */
-enum transport_outcome transport_send(struct transport_output *t,
-	    const char *data, size_t len);
-/* Reopen the file at its path (after logrotate moved it away). */
-int	transport_reopen(struct transport_output *t)
+int	transport_hec_open(struct transport_loop *l, const char *name,
+	    const struct transport_hec_opts *o, const char *deadletter_dir,
+	    struct transport_output **out)
 	    __attribute__((warn_unused_result));
-/* Make written batches durable (fsync); used at shutdown. */
+
+/* Close and free t (in-flight transfers are abandoned); NULL is a no-op. */
+void	transport_close(struct transport_output *t);
+
+/* Can t take another batch now? */
+bool	transport_ready(const struct transport_output *t, int64_t now_ms);
+/* Hand batch b to t (t owns it from now on).  0 or -errno. */
+int	transport_submit(struct transport_output *t, struct transport_batch *b,
+	    int64_t now_ms) __attribute__((warn_unused_result));
+/* Timers: retries, acknowledgement polls.  Return when to call again. */
+int64_t	transport_tick(struct transport_output *t, int64_t now_ms);
+/* Every record up to this sequence number is done with (0: none yet). */
+uint64_t transport_confirmed(const struct transport_output *t);
+/*
+ * Has t given up batches it had (after an acknowledgement timeout) so that
+ * the agent must read again from the first unconfirmed record?  Clears
+ * the flag.
+ */
+bool	transport_take_rewind(struct transport_output *t);
+/* Nothing submitted is still waiting. */
+bool	transport_idle(const struct transport_output *t);
+/* Reopen files (SIGHUP). */
+void	transport_reopen(struct transport_output *t);
+/* Make delivered data durable (fsync a file); at shutdown. */
 int	transport_flush(struct transport_output *t)
 	    __attribute__((warn_unused_result));
+
+struct transport_stats {
+	uint64_t	delivered;	/* records confirmed by the destination */
+	uint64_t	dead_lettered;	/* refused for good, in the dead letters */
+	uint64_t	retries;	/* failed attempts retried */
+	uint64_t	requests;
+	int64_t		failing_since_ms; /* 0: ok */
+	char		last_error[256];
+};
+
+void	transport_get_stats(const struct transport_output *t,
+	    struct transport_stats *st);
 const char *transport_name(const struct transport_output *t);
-/* The reason of the last failure, for the log. */
-const char *transport_last_error(const struct transport_output *t);
 
 #endif

@@ -1,0 +1,445 @@
+/*
+ * http.c - HTTPS over libcurl's multi interface; the only file that
+ * includes <curl/curl.h>.
+ *
+ * One transport_loop holds the CURLM handle of the whole agent; each HTTP
+ * output owns one http_client: one easy handle, reused, so its connection
+ * stays alive (HTTP/1.1, one request at a time).  The event loop waits in
+ * transport_loop_wait(), which is curl_multi_wait() with the agent's own
+ * fds added: no thread, no busy loop.
+ *
+ * TLS is verified by default (peer and host name), with the system store
+ * unless tls_ca_file/tls_ca_path say otherwise; client certificates, a
+ * minimum version, a pinned public key and a proxy are options.  Failures
+ * are turned into plain words naming the host ("the certificate of
+ * 127.0.0.1:8088 is not trusted: unable to get local issuer certificate").
+ */
+#include "transport_int.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#define MAX_CLIENTS	64
+
+struct transport_loop {
+	CURLM			*multi;
+	struct http_client	*clients[MAX_CLIENTS];
+	size_t			 nclients;
+};
+
+struct http_client {
+	struct transport_loop	*loop;
+	char			*name;
+	CURL			*easy;
+	struct curl_slist	*hdrs;
+	bool			 busy;
+	http_done_fn		 done;
+	void			*arg;
+	char			 errbuf[CURL_ERROR_SIZE];
+	char			*body;		/* response */
+	size_t			 body_len, body_cap;
+	int64_t			 retry_after_ms;
+	char			 host[256];	/* host:port, for messages */
+};
+
+static bool curl_ready;
+
+int
+transport_loop_new(struct transport_loop **out)
+{
+	struct transport_loop *l;
+
+	*out = NULL;
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -EIO;
+		curl_ready = true;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return -ENOMEM;
+	if ((l->multi = curl_multi_init()) == NULL) {
+		free(l);
+		return -ENOMEM;
+	}
+	*out = l;
+	return 0;
+}
+
+void
+transport_loop_free(struct transport_loop *l)
+{
+	if (l == NULL)
+		return;
+	curl_multi_cleanup(l->multi);
+	free(l);
+}
+
+static void
+finish(struct http_client *c, CURLcode code)
+{
+	struct http_response r;
+	long status = 0;
+	char why[160], host[100];
+
+	/* Bounded copies: every message below fits r.error. */
+	snprintf(why, sizeof(why), "%.159s", c->errbuf[0] != '\0' ? c->errbuf :
+	    curl_easy_strerror(code));
+	snprintf(host, sizeof(host), "%.99s", c->host);
+
+	memset(&r, 0, sizeof(r));
+	r.curl_code = (int)code;
+	r.retry_after_ms = c->retry_after_ms;
+	if (code == CURLE_OK)
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	r.status = status;
+	switch (code) {
+	case CURLE_OK:
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		r.tls_error = true;
+		if (strstr(why, "name") != NULL)
+			snprintf(r.error, sizeof(r.error), "TLS: the "
+			    "certificate of %s does not name that host (%s)",
+			    host, why);
+		else
+			snprintf(r.error, sizeof(r.error), "TLS: the "
+			    "certificate of %s is not trusted (%s); set "
+			    "tls_ca_file to the CA that signed it", host,
+			    why);
+		break;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		r.tls_error = true;
+		snprintf(r.error, sizeof(r.error), "TLS: the public key of %s "
+		    "does not match tls_pinned_pubkey", host);
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		r.tls_error = true;
+		snprintf(r.error, sizeof(r.error), "TLS: cannot read the CA "
+		    "certificates given for %s (%s)", host, why);
+		break;
+	case CURLE_SSL_CERTPROBLEM:
+		r.tls_error = true;
+		snprintf(r.error, sizeof(r.error), "TLS: the client "
+		    "certificate for %s is unusable (%s)", host, why);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		r.tls_error = true;
+		snprintf(r.error, sizeof(r.error), "TLS: the handshake with %s "
+		    "failed (%s)", host, why);
+		break;
+	case CURLE_COULDNT_CONNECT:
+		snprintf(r.error, sizeof(r.error), "cannot connect to %s (%s)",
+		    host, why);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		snprintf(r.error, sizeof(r.error), "cannot resolve the host of "
+		    "%s (%s)", host, why);
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		snprintf(r.error, sizeof(r.error), "%s did not answer in time "
+		    "(%s)", host, why);
+		break;
+	default:
+		snprintf(r.error, sizeof(r.error), "%s: %s", host, why);
+		break;
+	}
+	if (c->body == NULL || c->body_len == 0)
+		r.body = "";
+	else
+		r.body = c->body;
+	r.body_len = c->body_len;
+	c->busy = false;
+	if (c->done != NULL)
+		c->done(c->arg, &r);
+}
+
+static void
+run(struct transport_loop *l)
+{
+	CURLMsg *m;
+	int running, left;
+
+	curl_multi_perform(l->multi, &running);
+	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
+		struct http_client *c = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &c);
+		curl_multi_remove_handle(l->multi, m->easy_handle);
+		if (c != NULL)
+			finish(c, m->data.result);
+	}
+}
+
+void
+transport_loop_run(struct transport_loop *l)
+{
+	run(l);
+}
+
+int
+transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
+    size_t nextra, int timeout_ms)
+{
+	struct curl_waitfd w[64];
+	int numfds = 0, ready = 0;
+	CURLMcode mc;
+
+	if (nextra > 64)
+		nextra = 64;
+	for (size_t i = 0; i < nextra; i++) {
+		w[i].fd = extra[i].fd;
+		w[i].events = (short)extra[i].events;
+		w[i].revents = 0;
+	}
+	mc = curl_multi_wait(l->multi, w, (unsigned)nextra, timeout_ms,
+	    &numfds);
+	if (mc != CURLM_OK)
+		return -EIO;
+	for (size_t i = 0; i < nextra; i++) {
+		extra[i].revents = w[i].revents;
+		if (w[i].revents != 0)
+			ready++;
+	}
+	run(l);
+	return ready;
+}
+
+/* ---- clients ---------------------------------------------------------------- */
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct http_client *c = arg;
+	size_t len = size * n, keep = len;
+
+	if (c->body_len + keep + 1 > HTTP_BODY_MAX)
+		keep = c->body_len + 1 < HTTP_BODY_MAX ?
+		    HTTP_BODY_MAX - c->body_len - 1 : 0;
+	if (keep > 0) {
+		if (c->body_len + keep + 1 > c->body_cap) {
+			size_t cap = c->body_cap != 0 ? c->body_cap : 1024;
+			char *nb;
+			while (cap < c->body_len + keep + 1)
+				cap *= 2;
+			if ((nb = realloc(c->body, cap)) == NULL)
+				return 0;
+			c->body = nb;
+			c->body_cap = cap;
+		}
+		memcpy(c->body + c->body_len, p, keep);
+		c->body_len += keep;
+		c->body[c->body_len] = '\0';
+	}
+	return len;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct http_client *c = arg;
+	size_t len = size * n;
+
+	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		char buf[32];
+		size_t k = len - 12 < sizeof(buf) - 1 ? len - 12 :
+		    sizeof(buf) - 1;
+		char *end;
+		long v;
+
+		memcpy(buf, p + 12, k);
+		buf[k] = '\0';
+		v = strtol(buf, &end, 10);
+		/* Seconds only; an HTTP date falls back to our backoff. */
+		if (end != buf && v >= 0 && v <= 86400)
+			c->retry_after_ms = (int64_t)v * 1000;
+	}
+	return len;
+}
+
+static void
+host_of(const char *url, char *out, size_t len)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	p = p != NULL ? p + 3 : url;
+	end = p + strcspn(p, "/?#");
+	snprintf(out, len, "%.*s", (int)(end - p), p);
+}
+
+int
+http_client_new(struct transport_loop *l, const char *name,
+    const struct transport_tls *tls, int64_t timeout_ms,
+    struct http_client **out)
+{
+	struct http_client *c;
+	CURL *e;
+
+	*out = NULL;
+	if (l->nclients == MAX_CLIENTS)
+		return -ENOSPC;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	if ((c->name = strdup(name)) == NULL || (e = curl_easy_init()) ==
+	    NULL) {
+		free(c->name);
+		free(c);
+		return -ENOMEM;
+	}
+	c->loop = l;
+	c->easy = e;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "sysmonfwd");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSLVERSION, tls->min_version >= 13 ?
+	    CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
+	if (tls->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file);
+	if (tls->ca_path != NULL)
+		curl_easy_setopt(e, CURLOPT_CAPATH, tls->ca_path);
+	if (tls->client_cert != NULL)
+		curl_easy_setopt(e, CURLOPT_SSLCERT, tls->client_cert);
+	if (tls->client_key != NULL)
+		curl_easy_setopt(e, CURLOPT_SSLKEY, tls->client_key);
+	if (tls->pinned_pubkey != NULL)
+		curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, tls->pinned_pubkey);
+	if (tls->proxy != NULL)
+		curl_easy_setopt(e, CURLOPT_PROXY, tls->proxy);
+	if (!tls->verify)
+		log_warnx("output %s: tls_verify = false: the server's "
+		    "certificate and host name are NOT checked; anyone on the "
+		    "path can read and change what is sent (labs only)", name);
+	l->clients[l->nclients++] = c;
+	*out = c;
+	return 0;
+}
+
+void
+http_client_free(struct http_client *c)
+{
+	struct transport_loop *l;
+
+	if (c == NULL)
+		return;
+	l = c->loop;
+	http_cancel(c);
+	for (size_t i = 0; i < l->nclients; i++)
+		if (l->clients[i] == c) {
+			l->clients[i] = l->clients[--l->nclients];
+			break;
+		}
+	curl_easy_cleanup(c->easy);
+	curl_slist_free_all(c->hdrs);
+	free(c->body);
+	free(c->name);
+	free(c);
+}
+
+bool
+http_busy(const struct http_client *c)
+{
+	return c->busy;
+}
+
+void
+http_cancel(struct http_client *c)
+{
+	if (c->busy) {
+		curl_multi_remove_handle(c->loop->multi, c->easy);
+		c->busy = false;
+	}
+}
+
+int
+http_start(struct http_client *c, const char *method, const char *url,
+    const char *const *headers, const void *body, size_t len,
+    http_done_fn done, void *arg)
+{
+	CURL *e = c->easy;
+
+	if (c->busy)
+		return -EBUSY;
+	curl_slist_free_all(c->hdrs);
+	c->hdrs = NULL;
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+		struct curl_slist *n = curl_slist_append(c->hdrs, headers[i]);
+		if (n == NULL)
+			return -ENOMEM;
+		c->hdrs = n;
+	}
+	/* No "Expect: 100-continue" round trip. */
+	c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+	host_of(url, c->host, sizeof(c->host));
+	c->errbuf[0] = '\0';
+	c->body_len = 0;
+	c->retry_after_ms = -1;
+	c->done = done;
+	c->arg = arg;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	}
+	if (curl_multi_add_handle(c->loop->multi, e) != CURLM_OK)
+		return -EIO;
+	c->busy = true;
+	return 0;
+}
+
+int
+gzip_buf(const void *in, size_t len, char **out, size_t *outlen,
+    size_t *outcap)
+{
+	z_stream z;
+	size_t bound;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return -ENOMEM;
+	bound = deflateBound(&z, (uLong)len) + 32;
+	if (*outcap < bound) {
+		char *n = realloc(*out, bound);
+		if (n == NULL) {
+			deflateEnd(&z);
+			return -ENOMEM;
+		}
+		*out = n;
+		*outcap = bound;
+	}
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)*out;
+	z.avail_out = (uInt)bound;
+	rc = deflate(&z, Z_FINISH);
+	*outlen = bound - z.avail_out;
+	deflateEnd(&z);
+	return rc == Z_STREAM_END ? 0 : -EIO;
+}

@@ -1,0 +1,634 @@
+/*
+ * output_hec.c - the Splunk HTTP Event Collector output.
+ *
+ * A batch is the concatenated HEC event objects the agent rendered, sent
+ * as one POST /services/collector/event (gzip by default) with
+ * "Authorization: Splunk <token>" and a fixed channel per output in
+ * X-Splunk-Request-Channel.  Answers are read as PROTOCOLS.md section 2.5
+ * classifies HEC codes:
+ *   - 200 code 0: the batch is taken.  Without indexer acknowledgement it
+ *     is confirmed at once; with ack = true it waits for its ackId to be
+ *     reported true by POST /services/collector/ack, polled every
+ *     ack_poll_interval, and is sent again after ack_timeout without it.
+ *   - "invalid-event-number" N: the N events before it were indexed.  A
+ *     retryable answer (503 code 9, 500 code 8...) resends from N; a
+ *     permanent one (400 code 6...) dead-letters event N with the server's
+ *     reason and sends the rest at once.
+ *   - token refused (codes 1 to 4): permanent for the batch, dead-lettered,
+ *     logged clearly once (the token itself never appears in a log).
+ *   - network and TLS errors, 408, 429, 5xx: retried with backoff and full
+ *     jitter, or after Retry-After when the server says.
+ *   - other 4xx: permanent, dead-lettered with the reason.
+ * GET /services/collector/health is asked at start and before a retry
+ * after a failure, to report the server's state; it never blocks sending.
+ */
+#include "transport_int.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SLOTS	16	/* batches taken but not yet confirmed */
+
+struct slot {
+	struct transport_batch	*b;
+	size_t			 from;	/* first record not done with */
+	size_t			 sent_from; /* first record of the request */
+	char			*gz;
+	size_t			 gzlen, gzcap;
+	bool			 accepted; /* 200 got; waiting for its ack */
+	bool			 acked;
+	int64_t			 ack_id;
+	int64_t			 sent_ms;
+};
+
+enum req { REQ_NONE, REQ_SEND, REQ_ACK, REQ_HEALTH };
+
+struct hec {
+	struct transport_output	 base;
+	struct http_client	*http;
+	struct transport_hec_opts o;
+	char			*url_event, *url_ack, *url_health;
+	char			*auth;		/* "Authorization: Splunk ..." */
+	char			 chan[96];	/* the channel header */
+	struct slot		 q[MAX_SLOTS];
+	size_t			 head, count;
+	enum req		 req;
+	size_t			 req_slot;	/* index in q */
+	int64_t			 retry_at;
+	int64_t			 next_ack_poll;
+	bool			 need_health;
+	bool			 health_logged;
+	bool			 token_logged;
+	bool			 noack_logged;
+	char			*ack_body;
+	size_t			 ack_len, ack_cap;
+};
+
+static struct slot *
+slot_at(struct hec *h, size_t i)
+{
+	return &h->q[(h->head + i) % MAX_SLOTS];
+}
+
+static void
+slot_free(struct slot *s)
+{
+	transport_batch_free(s->b);
+	free(s->gz);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Records of s done with (delivered or dead-lettered), counting a batch
+ * that waits for its acknowledgement as not done. */
+static size_t
+slot_done(const struct slot *s)
+{
+	return s->accepted && !s->acked ? s->sent_from : s->from;
+}
+
+/* Pop finished batches and move `confirmed` as far as it may go. */
+static void
+advance(struct hec *h)
+{
+	while (h->count > 0) {
+		struct slot *s = slot_at(h, 0);
+		size_t done = slot_done(s);
+
+		if (done == s->b->n) {
+			h->base.confirmed = s->b->last_seq;
+			slot_free(s);
+			h->head = (h->head + 1) % MAX_SLOTS;
+			h->count--;
+			continue;
+		}
+		if (done > 0 && s->b->seqs[done - 1] > h->base.confirmed)
+			h->base.confirmed = s->b->seqs[done - 1];
+		break;
+	}
+}
+
+/* The slot to send next: the first one with records left to send. */
+static struct slot *
+next_to_send(struct hec *h, size_t *idx)
+{
+	for (size_t i = 0; i < h->count; i++) {
+		struct slot *s = slot_at(h, i);
+		if (!s->accepted && s->from < s->b->n) {
+			*idx = i;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static void
+dead_letter_range(struct hec *h, struct slot *s, size_t from, size_t to,
+    const char *reason, long status, long code)
+{
+	for (size_t i = from; i < to; i++) {
+		size_t start = i > 0 ? s->b->ends[i - 1] : 0;
+		transport_dead_letter(&h->base, s->b->seqs[i], reason, status,
+		    code, s->b->body + start, s->b->ends[i] - start);
+	}
+}
+
+static bool
+code_retryable(long status, long code)
+{
+	if (code == 8 || code == 9 || (code >= 18 && code <= 20) ||
+	    code == 23 || code == 26 || code == 27)
+		return true;
+	return status == 408 || status == 429 || status >= 500;
+}
+
+static void on_done(void *arg, const struct http_response *r);
+
+static int
+start_send(struct hec *h, size_t idx, int64_t now)
+{
+	struct slot *s = slot_at(h, idx);
+	size_t off = s->from > 0 ? s->b->ends[s->from - 1] : 0;
+	const char *body = s->b->body + off;
+	size_t len = s->b->len - off;
+	const char *hdrs[6];
+	size_t n = 0;
+	int rc;
+
+	if (h->o.gzip) {
+		if ((rc = gzip_buf(body, len, &s->gz, &s->gzlen, &s->gzcap)) !=
+		    0)
+			return rc;
+		body = s->gz;
+		len = s->gzlen;
+		hdrs[n++] = "Content-Encoding: gzip";
+	}
+	hdrs[n++] = h->auth;
+	hdrs[n++] = h->chan;
+	hdrs[n++] = "Content-Type: application/json";
+	hdrs[n] = NULL;
+	s->sent_from = s->from;
+	if ((rc = http_start(h->http, "POST", h->url_event, hdrs, body, len,
+	    on_done, h)) != 0)
+		return rc;
+	h->req = REQ_SEND;
+	h->req_slot = idx;
+	h->base.st.requests++;
+	(void)now;
+	return 0;
+}
+
+static int
+start_ack_poll(struct hec *h)
+{
+	const char *hdrs[4] = { h->auth, h->chan,
+	    "Content-Type: application/json", NULL };
+	FILE *f;
+	bool first = true;
+	int rc;
+
+	free(h->ack_body);
+	h->ack_body = NULL;
+	if ((f = open_memstream(&h->ack_body, &h->ack_len)) == NULL)
+		return -ENOMEM;
+	fputs("{\"acks\":[", f);
+	for (size_t i = 0; i < h->count; i++) {
+		struct slot *s = slot_at(h, i);
+		if (s->accepted && !s->acked) {
+			fprintf(f, "%s%" PRId64, first ? "" : ",", s->ack_id);
+			first = false;
+		}
+	}
+	fputs("]}", f);
+	fclose(f);
+	if ((rc = http_start(h->http, "POST", h->url_ack, hdrs, h->ack_body,
+	    h->ack_len, on_done, h)) != 0)
+		return rc;
+	h->req = REQ_ACK;
+	return 0;
+}
+
+static int
+start_health(struct hec *h)
+{
+	const char *hdrs[3] = { h->auth, h->chan, NULL };
+	int rc;
+
+	if ((rc = http_start(h->http, "GET", h->url_health, hdrs, NULL, 0,
+	    on_done, h)) != 0)
+		return rc;
+	h->req = REQ_HEALTH;
+	return 0;
+}
+
+/* Read "code", "text", "invalid-event-number" and "ackId". */
+static void
+parse_answer(const struct http_response *r, long *code, char *text,
+    size_t textlen, long *inv, int64_t *ack_id)
+{
+	cJSON *j = r->body_len > 0 ? cJSON_ParseWithLength(r->body,
+	    r->body_len) : NULL;
+	const cJSON *v;
+
+	*code = -1;
+	*inv = -1;
+	*ack_id = -1;
+	snprintf(text, textlen, "%s", "");
+	if (j == NULL)
+		return;
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "code")) != NULL &&
+	    cJSON_IsNumber(v))
+		*code = (long)v->valuedouble;
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "text")) != NULL &&
+	    cJSON_IsString(v))
+		snprintf(text, textlen, "%.120s", v->valuestring);
+	if ((v = cJSON_GetObjectItemCaseSensitive(j,
+	    "invalid-event-number")) != NULL && cJSON_IsNumber(v) &&
+	    v->valuedouble >= 0)
+		*inv = (long)v->valuedouble;
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "ackId")) != NULL &&
+	    cJSON_IsNumber(v) && v->valuedouble >= 0)
+		*ack_id = (int64_t)v->valuedouble;
+	cJSON_Delete(j);
+}
+
+static void
+retry_later(struct hec *h, int64_t now, const struct http_response *r,
+    const char *what)
+{
+	int64_t wait = transport_backoff_next(&h->base);
+
+	if (r->retry_after_ms >= 0)
+		wait = r->retry_after_ms;
+	h->retry_at = now + wait;
+	h->need_health = true;
+	h->base.st.retries++;
+	transport_failed(&h->base, now, false, "%s; retrying in %.1f s%s",
+	    what, (double)wait / 1000.0, r->retry_after_ms >= 0 ?
+	    " (as Retry-After says)" : "");
+}
+
+static void
+on_send_done(struct hec *h, const struct http_response *r, int64_t now)
+{
+	struct slot *s = slot_at(h, h->req_slot);
+	size_t nsent = s->b->n - s->from;
+	long code, inv;
+	int64_t ack_id;
+	char text[128], why[512];
+
+	if (r->status == 0) {
+		retry_later(h, now, r, r->error);
+		return;
+	}
+	parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
+	if (r->status == 200 && (code == 0 || code == -1) && inv < 0) {
+		transport_recovered(&h->base);
+		if (h->o.ack && ack_id >= 0) {
+			s->accepted = true;
+			s->ack_id = ack_id;
+			s->sent_ms = now;
+			s->from = s->b->n;
+			if (h->next_ack_poll == 0 || h->next_ack_poll > now +
+			    h->o.ack_poll_ms)
+				h->next_ack_poll = now + h->o.ack_poll_ms;
+			return;
+		}
+		if (h->o.ack && !h->noack_logged) {
+			log_warnx("output %s: ack = true but the server gave no "
+			    "ackId (the token does not use indexer "
+			    "acknowledgement): counting a 200 as delivered",
+			    h->base.name);
+			h->noack_logged = true;
+		}
+		h->base.st.delivered += nsent;
+		s->from = s->b->n;
+		return;
+	}
+	snprintf(why, sizeof(why), "HTTP %ld, HEC code %ld: %s", r->status,
+	    code, text[0] != '\0' ? text : "(no text)");
+	if (inv >= 0) {
+		size_t idx = s->from + (size_t)inv;
+		if (idx > s->b->n)
+			idx = s->b->n;
+		h->base.st.delivered += idx - s->from;
+		s->from = idx;
+		if (code_retryable(r->status, code)) {
+			retry_later(h, now, r, why);
+			return;
+		}
+		if (idx < s->b->n) {
+			transport_failed(&h->base, now, true, "event %zu of a "
+			    "batch refused (%s): dead-lettered, sending the "
+			    "rest", (size_t)inv, why);
+			dead_letter_range(h, s, idx, idx + 1, why, r->status,
+			    code);
+			s->from = idx + 1;
+		}
+		h->retry_at = now;
+		return;
+	}
+	if ((code >= 1 && code <= 4) || r->status == 401 || r->status == 403) {
+		if (!h->token_logged)
+			log_errorx("output %s: the HEC token was refused (%s): "
+			    "check `token` of [output:%s]; records go to the "
+			    "dead-letter file %s until it is fixed", h->base.name,
+			    why, h->base.name, h->base.dlq_path != NULL ?
+			    h->base.dlq_path : "(none)");
+		h->token_logged = true;
+		transport_failed(&h->base, now, false, "token refused: %s", why);
+		dead_letter_range(h, s, s->from, s->b->n, why, r->status, code);
+		s->from = s->b->n;
+		return;
+	}
+	if (code_retryable(r->status, code)) {
+		retry_later(h, now, r, why);
+		return;
+	}
+	transport_failed(&h->base, now, true, "%zu records refused (%s): "
+	    "dead-lettered", nsent, why);
+	dead_letter_range(h, s, s->from, s->b->n, why, r->status, code);
+	s->from = s->b->n;
+}
+
+static void
+on_ack_done(struct hec *h, const struct http_response *r, int64_t now)
+{
+	cJSON *j, *acks, *v;
+
+	h->next_ack_poll = now + h->o.ack_poll_ms;
+	if (r->status != 200) {
+		transport_failed(&h->base, now, false, "acknowledgement poll "
+		    "failed: %s", r->status == 0 ? r->error : "HTTP error");
+		return;
+	}
+	if ((j = cJSON_ParseWithLength(r->body, r->body_len)) == NULL)
+		return;
+	acks = cJSON_GetObjectItemCaseSensitive(j, "acks");
+	cJSON_ArrayForEach(v, acks) {
+		char *end;
+		long long id;
+
+		if (v->string == NULL || !cJSON_IsTrue(v))
+			continue;
+		id = strtoll(v->string, &end, 10);
+		if (*end != '\0')
+			continue;
+		for (size_t i = 0; i < h->count; i++) {
+			struct slot *s = slot_at(h, i);
+			if (s->accepted && !s->acked && s->ack_id == id) {
+				s->acked = true;
+				h->base.st.delivered += s->b->n - s->sent_from;
+			}
+		}
+	}
+	cJSON_Delete(j);
+}
+
+static void
+on_health_done(struct hec *h, const struct http_response *r)
+{
+	long code, inv;
+	int64_t ack_id;
+	char text[128];
+
+	h->need_health = false;
+	parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
+	if (r->status == 200) {
+		if (!h->health_logged)
+			log_info("output %s: HEC at %s: %s (code %ld)",
+			    h->base.name, h->o.url, text[0] ? text : "healthy",
+			    code);
+		h->health_logged = true;
+	} else if (r->status == 0) {
+		log_warnx("output %s: HEC health check: %s", h->base.name,
+		    r->error);
+	} else {
+		log_warnx("output %s: HEC health check: HTTP %ld, code %ld: %s",
+		    h->base.name, r->status, code, text);
+	}
+}
+
+static void
+on_done(void *arg, const struct http_response *r)
+{
+	struct hec *h = arg;
+	int64_t now = transport_mono_ms();
+	enum req req = h->req;
+
+	h->req = REQ_NONE;
+	if (req == REQ_SEND)
+		on_send_done(h, r, now);
+	else if (req == REQ_ACK)
+		on_ack_done(h, r, now);
+	else if (req == REQ_HEALTH)
+		on_health_done(h, r);
+	advance(h);
+	/* Keep the connection busy: start what is due right away. */
+	transport_tick(&h->base, now);
+}
+
+static int64_t
+hec_tick(struct transport_output *t, int64_t now)
+{
+	struct hec *h = (struct hec *)t;
+	int64_t wake = now + 1000;
+	struct slot *s;
+	size_t idx;
+	int rc;
+
+	/* Batches that waited too long for their acknowledgement. */
+	for (size_t i = 0; h->o.ack && i < h->count; i++) {
+		s = slot_at(h, i);
+		if (s->accepted && !s->acked && now - s->sent_ms >=
+		    h->o.ack_timeout_ms) {
+			log_warnx("output %s: no acknowledgement for ackId %"
+			    PRId64 " within %.0f s: sending its %zu events again",
+			    h->base.name, s->ack_id,
+			    (double)h->o.ack_timeout_ms / 1000.0,
+			    s->b->n - s->sent_from);
+			s->accepted = false;
+			s->from = s->sent_from;
+			h->base.st.retries++;
+		}
+		if (s->accepted && !s->acked && s->sent_ms +
+		    h->o.ack_timeout_ms < wake)
+			wake = s->sent_ms + h->o.ack_timeout_ms;
+	}
+	if (http_busy(h->http))
+		return wake;
+	s = next_to_send(h, &idx);
+	if (h->need_health && (s != NULL || !h->health_logged) &&
+	    now >= h->retry_at) {
+		if ((rc = start_health(h)) != 0)
+			log_warnx("output %s: cannot start a request: %s",
+			    h->base.name, strerror(-rc));
+		return wake;
+	}
+	if (s != NULL) {
+		if (now >= h->retry_at) {
+			if ((rc = start_send(h, idx, now)) != 0) {
+				log_warnx("output %s: cannot start a request: %s",
+				    h->base.name, strerror(-rc));
+				h->retry_at = now + 1000;
+			}
+			return wake;
+		}
+		if (h->retry_at < wake)
+			wake = h->retry_at;
+	}
+	if (h->o.ack) {
+		bool waiting = false;
+		for (size_t i = 0; i < h->count; i++)
+			if (slot_at(h, i)->accepted && !slot_at(h, i)->acked)
+				waiting = true;
+		if (waiting) {
+			if (now >= h->next_ack_poll) {
+				if ((rc = start_ack_poll(h)) != 0)
+					log_warnx("output %s: cannot poll "
+					    "acknowledgements: %s", h->base.name,
+					    strerror(-rc));
+				return wake;
+			}
+			if (h->next_ack_poll < wake)
+				wake = h->next_ack_poll;
+		}
+	}
+	return wake;
+}
+
+static bool
+hec_ready(const struct transport_output *t, int64_t now)
+{
+	const struct hec *h = (const struct hec *)t;
+
+	(void)now;
+	return h->count < (h->o.ack ? MAX_SLOTS : 1);
+}
+
+static int
+hec_submit(struct transport_output *t, struct transport_batch *b,
+    int64_t now)
+{
+	struct hec *h = (struct hec *)t;
+	struct slot *s;
+
+	if (h->count == MAX_SLOTS) {
+		transport_batch_free(b);
+		return -ENOBUFS;
+	}
+	s = &h->q[(h->head + h->count) % MAX_SLOTS];
+	memset(s, 0, sizeof(*s));
+	s->b = b;
+	h->count++;
+	transport_tick(t, now);
+	return 0;
+}
+
+static bool
+hec_idle(const struct transport_output *t)
+{
+	return ((const struct hec *)t)->count == 0;
+}
+
+static void
+hec_close(struct transport_output *t)
+{
+	struct hec *h = (struct hec *)t;
+
+	http_client_free(h->http);
+	while (h->count > 0) {
+		slot_free(slot_at(h, 0));
+		h->head = (h->head + 1) % MAX_SLOTS;
+		h->count--;
+	}
+	free(h->url_event);
+	free(h->url_ack);
+	free(h->url_health);
+	if (h->auth != NULL) {
+		explicit_bzero(h->auth, strlen(h->auth));
+		free(h->auth);
+	}
+	free(h->ack_body);
+	transport_base_free(&h->base);
+	free(h);
+}
+
+static const struct transport_ops hec_ops = {
+	.ready = hec_ready,
+	.submit = hec_submit,
+	.tick = hec_tick,
+	.idle = hec_idle,
+	.close = hec_close,
+};
+
+/* A channel id stable for this host and output: UUID-shaped FNV-1a. */
+static void
+make_channel(struct hec *h, char *out, size_t len)
+{
+	char host[256] = "";
+	uint64_t a = 1469598103934665603ULL, b = 1099511628211ULL * 7;
+	const char *parts[3] = { host, h->base.name, h->o.url };
+
+	gethostname(host, sizeof(host) - 1);
+	for (int k = 0; k < 3; k++)
+		for (const unsigned char *p = (const unsigned char *)parts[k];
+		    *p != '\0'; p++) {
+			a = (a ^ *p) * 1099511628211ULL;
+			b = (b ^ (*p + 31u)) * 1099511628211ULL;
+		}
+	snprintf(out, len, "%08x-%04x-4%03x-%04x-%012llx",
+	    (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
+	    (unsigned)a & 0xfff, (unsigned)(0x8000 | ((b >> 48) & 0x3fff)),
+	    (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+int
+transport_hec_open(struct transport_loop *l, const char *name,
+    const struct transport_hec_opts *o, const char *deadletter_dir,
+    struct transport_output **out)
+{
+	struct hec *h;
+	char base[1024], chan[64];
+	size_t blen;
+	int rc;
+
+	*out = NULL;
+	if (o->url == NULL || o->token == NULL)
+		return -EINVAL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	if ((rc = transport_base_init(&h->base, &hec_ops, name, &o->retry,
+	    deadletter_dir)) != 0)
+		goto err;
+	h->o = *o;
+	h->o.token = NULL;	/* kept only inside the header */
+	snprintf(base, sizeof(base), "%s", o->url);
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		base[--blen] = '\0';
+	make_channel(h, chan, sizeof(chan));
+	snprintf(h->chan, sizeof(h->chan), "X-Splunk-Request-Channel: %s", chan);
+	if (asprintf(&h->url_event, "%s/services/collector/event", base) < 0 ||
+	    asprintf(&h->url_ack, "%s/services/collector/ack?channel=%s", base,
+	    chan) < 0 ||
+	    asprintf(&h->url_health, "%s/services/collector/health", base) < 0 ||
+	    asprintf(&h->auth, "Authorization: Splunk %s", o->token) < 0) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	if ((rc = http_client_new(l, name, &o->tls, o->timeout_ms,
+	    &h->http)) != 0)
+		goto err;
+	h->need_health = true;
+	*out = &h->base;
+	return 0;
+err:
+	hec_close(&h->base);
+	return rc;
+}

@@ -1,0 +1,326 @@
+/*
+ * transport.c - what every output shares: batches, the dispatch through
+ * the vtable, backoff with full jitter, failure reporting, dead letters.
+ */
+#include "transport_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t
+transport_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- batches --------------------------------------------------------------- */
+
+struct transport_batch *
+transport_batch_new(void)
+{
+	return calloc(1, sizeof(struct transport_batch));
+}
+
+void
+transport_batch_free(struct transport_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->body);
+	free(b->ends);
+	free(b->seqs);
+	free(b);
+}
+
+void
+transport_batch_reset(struct transport_batch *b)
+{
+	b->len = 0;
+	b->n = 0;
+	b->first_seq = b->last_seq = 0;
+}
+
+int
+transport_batch_add(struct transport_batch *b, const char *p, size_t len,
+    uint64_t seq)
+{
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap != 0 ? b->cap : 65536;
+		char *n;
+		while (cap < b->len + len)
+			cap *= 2;
+		if ((n = realloc(b->body, cap)) == NULL)
+			return -ENOMEM;
+		b->body = n;
+		b->cap = cap;
+	}
+	if (b->n == b->ncap) {
+		size_t cap = b->ncap != 0 ? b->ncap * 2 : 64;
+		size_t *e = realloc(b->ends, cap * sizeof(*e));
+		uint64_t *s;
+		if (e == NULL)
+			return -ENOMEM;
+		b->ends = e;
+		if ((s = realloc(b->seqs, cap * sizeof(*s))) == NULL)
+			return -ENOMEM;
+		b->seqs = s;
+		b->ncap = cap;
+	}
+	memcpy(b->body + b->len, p, len);
+	b->len += len;
+	b->ends[b->n] = b->len;
+	b->seqs[b->n] = seq;
+	if (b->n == 0)
+		b->first_seq = seq;
+	b->last_seq = seq;
+	b->n++;
+	return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+bool
+transport_ready(const struct transport_output *t, int64_t now)
+{
+	return t->ops->ready(t, now);
+}
+
+int
+transport_submit(struct transport_output *t, struct transport_batch *b,
+    int64_t now)
+{
+	return t->ops->submit(t, b, now);
+}
+
+int64_t
+transport_tick(struct transport_output *t, int64_t now)
+{
+	return t->ops->tick(t, now);
+}
+
+uint64_t
+transport_confirmed(const struct transport_output *t)
+{
+	return t->confirmed;
+}
+
+bool
+transport_take_rewind(struct transport_output *t)
+{
+	bool r = t->rewind;
+
+	t->rewind = false;
+	return r;
+}
+
+bool
+transport_idle(const struct transport_output *t)
+{
+	return t->ops->idle(t);
+}
+
+void
+transport_reopen(struct transport_output *t)
+{
+	if (t->ops->reopen != NULL)
+		t->ops->reopen(t);
+}
+
+int
+transport_flush(struct transport_output *t)
+{
+	if (t->dlq_fd >= 0 && fsync(t->dlq_fd) != 0)
+		return -errno;
+	return t->ops->flush != NULL ? t->ops->flush(t) : 0;
+}
+
+void
+transport_close(struct transport_output *t)
+{
+	if (t == NULL)
+		return;
+	t->ops->close(t);
+}
+
+void
+transport_get_stats(const struct transport_output *t,
+    struct transport_stats *st)
+{
+	*st = t->st;
+}
+
+const char *
+transport_name(const struct transport_output *t)
+{
+	return t->name;
+}
+
+/* ---- shared helpers --------------------------------------------------------- */
+
+int
+transport_base_init(struct transport_output *t,
+    const struct transport_ops *ops, const char *name,
+    const struct transport_retry *retry, const char *deadletter_dir)
+{
+	t->ops = ops;
+	t->dlq_fd = -1;
+	t->retry = *retry;
+	if (t->retry.initial_ms <= 0)
+		t->retry.initial_ms = 1000;
+	if (t->retry.max_ms < t->retry.initial_ms)
+		t->retry.max_ms = t->retry.initial_ms;
+	if ((t->name = strdup(name)) == NULL)
+		return -ENOMEM;
+	if (deadletter_dir != NULL &&
+	    asprintf(&t->dlq_path, "%s/%s.ndjson", deadletter_dir, name) < 0) {
+		t->dlq_path = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void
+transport_base_free(struct transport_output *t)
+{
+	if (t->dlq_fd >= 0)
+		close(t->dlq_fd);
+	free(t->dlq_path);
+	free(t->name);
+}
+
+int64_t
+transport_backoff_next(struct transport_output *t)
+{
+	int64_t cap;
+
+	t->backoff = t->backoff == 0 ? t->retry.initial_ms :
+	    t->backoff * 2 > t->retry.max_ms ? t->retry.max_ms :
+	    t->backoff * 2;
+	cap = t->backoff;
+	/* Full jitter, but never a busy loop. */
+	return cap / 10 + (int64_t)(random() % (cap - cap / 10 + 1));
+}
+
+void
+transport_backoff_reset(struct transport_output *t)
+{
+	t->backoff = 0;
+}
+
+bool
+transport_failed(struct transport_output *t, int64_t now, bool always,
+    const char *fmt, ...)
+{
+	va_list ap;
+	bool log = always || t->st.failing_since_ms == 0 ||
+	    now - t->last_fail_log >= 60000;
+
+	va_start(ap, fmt);
+	vsnprintf(t->st.last_error, sizeof(t->st.last_error), fmt, ap);
+	va_end(ap);
+	if (t->st.failing_since_ms == 0)
+		t->st.failing_since_ms = now;
+	if (log) {
+		log_warnx("output %s: %s", t->name, t->st.last_error);
+		t->last_fail_log = now;
+	}
+	return log;
+}
+
+void
+transport_recovered(struct transport_output *t)
+{
+	if (t->st.failing_since_ms != 0)
+		log_info("output %s: delivering again after %.1f s of failures",
+		    t->name, (double)(transport_mono_ms() -
+		    t->st.failing_since_ms) / 1000.0);
+	t->st.failing_since_ms = 0;
+	t->st.last_error[0] = '\0';
+	transport_backoff_reset(t);
+}
+
+/* Append s as a JSON string (quotes included) to f; bytes < 0x20 escaped,
+ * invalid UTF-8 is the caller's business (records here are JSON text). */
+static void
+json_str(FILE *f, const char *s, size_t n)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void
+transport_dead_letter(struct transport_output *t, uint64_t seq,
+    const char *reason, long status, long code, const char *rec, size_t len)
+{
+	char *line = NULL;
+	size_t linelen = 0;
+	FILE *f;
+	time_t now = time(NULL);
+	struct tm tm;
+	char ts[32];
+
+	t->st.dead_lettered++;
+	if (t->dlq_path == NULL)
+		return;
+	if (t->dlq_fd < 0) {
+		char dir[4096];
+		const char *slash = strrchr(t->dlq_path, '/');
+		if (slash != NULL && (size_t)(slash - t->dlq_path) < sizeof(dir)) {
+			memcpy(dir, t->dlq_path, (size_t)(slash - t->dlq_path));
+			dir[slash - t->dlq_path] = '\0';
+			if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+				log_warn("output %s: cannot create %s", t->name,
+				    dir);
+		}
+		t->dlq_fd = open(t->dlq_path, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0640);
+		if (t->dlq_fd < 0) {
+			log_warn("output %s: cannot open the dead-letter file "
+			    "%s; the refused record %" PRIu64 " is only counted",
+			    t->name, t->dlq_path, seq);
+			return;
+		}
+	}
+	if ((f = open_memstream(&line, &linelen)) == NULL)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(f, "{\"time\":\"%s\",\"output\":", ts);
+	json_str(f, t->name, strlen(t->name));
+	fprintf(f, ",\"seq\":%" PRIu64 ",\"reason\":", seq);
+	json_str(f, reason, strlen(reason));
+	fprintf(f, ",\"status\":%ld,\"code\":%ld,\"record\":", status, code);
+	while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == ' '))
+		len--;
+	if (len > 0 && rec[0] == '{' && rec[len - 1] == '}')
+		fwrite(rec, 1, len, f);		/* rendered JSON: embed it */
+	else
+		json_str(f, rec, len);
+	fputs("}\n", f);
+	fclose(f);
+	if (write(t->dlq_fd, line, linelen) != (ssize_t)linelen)
+		log_warn("output %s: cannot write the dead-letter file %s",
+		    t->name, t->dlq_path);
+	free(line);
+}

@@ -1,0 +1,95 @@
+/*
+ * transport_int.h - private to transport/: the output vtable, the HTTP
+ * client over libcurl's multi interface, and helpers shared by outputs.
+ */
+#ifndef SYSMONFWD_TRANSPORT_INT_H
+#define SYSMONFWD_TRANSPORT_INT_H
+
+#include "transport.h"
+
+struct transport_ops {
+	bool	(*ready)(const struct transport_output *t, int64_t now);
+	int	(*submit)(struct transport_output *t, struct transport_batch *b,
+		    int64_t now);
+	int64_t	(*tick)(struct transport_output *t, int64_t now);
+	bool	(*idle)(const struct transport_output *t);
+	void	(*reopen)(struct transport_output *t);
+	int	(*flush)(struct transport_output *t);
+	void	(*close)(struct transport_output *t);
+};
+
+/* The part every output shares; each output's struct starts with it. */
+struct transport_output {
+	const struct transport_ops *ops;
+	char			*name;
+	uint64_t		 confirmed;
+	bool			 rewind;
+	struct transport_retry	 retry;
+	int64_t			 backoff;	/* current step, ms */
+	int64_t			 last_fail_log;
+	struct transport_stats	 st;
+	int			 dlq_fd;	/* dead letters, lazily opened */
+	char			*dlq_path;
+};
+
+int	transport_base_init(struct transport_output *t,
+	    const struct transport_ops *ops, const char *name,
+	    const struct transport_retry *retry, const char *deadletter_dir);
+void	transport_base_free(struct transport_output *t);
+/* The next wait after a failure: capped exponential, full jitter. */
+int64_t	transport_backoff_next(struct transport_output *t);
+void	transport_backoff_reset(struct transport_output *t);
+/* Note a failure (message kept for stats; logged at most once a minute
+ * unless `always`).  Returns true when it was logged. */
+bool	transport_failed(struct transport_output *t, int64_t now,
+	    bool always, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+void	transport_recovered(struct transport_output *t);
+/*
+ * Append one dead letter: {"time", "output", "seq", "reason", "status",
+ * "code", "record": <rendered record, embedded when it is JSON>}.
+ */
+void	transport_dead_letter(struct transport_output *t, uint64_t seq,
+	    const char *reason, long status, long code, const char *rec,
+	    size_t len);
+int64_t	transport_mono_ms(void);
+
+/* ---- HTTP client (http.c) ------------------------------------------------ */
+
+struct http_client;
+
+#define HTTP_BODY_MAX	(64u << 10)	/* response bytes kept */
+
+struct http_response {
+	long		 status;	/* 0: no answer */
+	int		 curl_code;
+	char		 error[384];	/* plain words when status is 0 */
+	const char	*body;		/* NUL-terminated, may be cut */
+	size_t		 body_len;
+	int64_t		 retry_after_ms; /* -1: none */
+	bool		 tls_error;	/* certificate, host name, pin, ... */
+};
+
+typedef void (*http_done_fn)(void *arg, const struct http_response *r);
+
+int	http_client_new(struct transport_loop *l, const char *name,
+	    const struct transport_tls *tls, int64_t timeout_ms,
+	    struct http_client **out) __attribute__((warn_unused_result));
+void	http_client_free(struct http_client *c);
+bool	http_busy(const struct http_client *c);
+/*
+ * Start one request.  headers is NULL-terminated ("Name: value").  body
+ * (len bytes) must stay valid until done() is called from
+ * transport_loop_wait()/run().  0 or -errno.
+ */
+int	http_start(struct http_client *c, const char *method, const char *url,
+	    const char *const *headers, const void *body, size_t len,
+	    http_done_fn done, void *arg) __attribute__((warn_unused_result));
+/* Abandon the request in flight (done() is not called). */
+void	http_cancel(struct http_client *c);
+
+/* gzip len bytes of in into out (replacing it).  0 or -errno. */
+int	gzip_buf(const void *in, size_t len, char **out, size_t *outlen,
+	    size_t *outcap) __attribute__((warn_unused_result));
+
+#endif
