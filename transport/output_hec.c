@@ -341,7 +341,11 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 			    why, h->base.name, h->base.dlq_path != NULL ?
 			    h->base.dlq_path : "(none)");
 		h->token_logged = true;
-		transport_failed(&h->base, now, false, "token refused: %s", why);
+		/* Logged once above; the state still says what is wrong. */
+		snprintf(h->base.st.last_error, sizeof(h->base.st.last_error),
+		    "token refused: %.200s", why);
+		if (h->base.st.failing_since_ms == 0)
+			h->base.st.failing_since_ms = now;
 		dead_letter_range(h, s, s->from, s->b->n, why, r->status, code);
 		s->from = s->b->n;
 		return;

@@ -381,6 +381,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 not GUID_RE.fullmatch(req["channel"] or "")):
             code = 11
         if code is not None:
+            if not hec.count_only:
+                self._log_batch(req, body, enc)
             self._finish(req, *self._answer(code)[1:])
             return
         if enc == "gzip":
@@ -449,6 +451,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._delay_then(req, lambda: self._answer(
             rule.code, dict(extra, text=rule.text or text0),
             status=rule.status or st, headers=headers))
+
+    def _log_batch(self, req, body, enc):
+        """Parse a refused request's body for the request log only."""
+        try:
+            if enc == "gzip":
+                body = gzip.decompress(body)
+            objs, _, bad, _ = parse_batch(body.decode("utf-8"))
+        except (OSError, EOFError, ValueError):
+            return
+        req["batch"] = objs
+        req["n_events"] = len(objs) + (0 if bad is None else 1)
 
     def _store(self, req, objs, raws, ack):
         """Store objs for req; return the ackId given (ack mode) or None."""

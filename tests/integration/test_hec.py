@@ -556,16 +556,23 @@ def scenario_refusals(ctx):
         conf = hec_config(ctx, d, s.url, [("win", inp)], **akw)
         running.append((d, s, Agent(ctx, conf)))
     time.sleep(5.0)
-    for (what, _, _, problem), (d, s, a) in zip(cases, running):
-        alive = a.alive()
-        ck.check(alive, "%s: the agent keeps running (exit code %s)" %
+    for (what, _, _, _), (d, s, a) in zip(cases, running):
+        ck.check(a.alive(), "%s: the agent keeps running (exit code %s)" %
                  (what, a.p.returncode))
         ck.eq(len(s.stored()), 0, what + ": events delivered")
-        ck.check(len(s.tls_failures) >= 2,
-                 "%s: the agent retries (%d refused TLS handshakes seen by "
-                 "the server in 5 s; %d requests)" %
-                 (what, len(s.tls_failures), len(s.request_log)))
-        rc = a.term()
+        # Host name and pin are checked by the client after the handshake:
+        # the server sees a connection closed without a request.
+        ck.check(s.connections >= 2,
+                 "%s: the agent retries (%d connections in 5 s, %d refused "
+                 "TLS handshakes, %d requests)" %
+                 (what, s.connections, len(s.tls_failures),
+                  len(s.request_log)))
+        ck.eq(len(s.request_log), 0, what + ": requests sent over the "
+              "refused connection")
+        if a.alive():
+            a.p.send_signal(signal.SIGTERM)
+    for (what, _, _, problem), (d, s, a) in zip(cases, running):
+        rc = a.wait(20)
         err = a.stderr()
         ck.eq(rc, 0, what + ": exit code after SIGTERM")
         ck.check("127.0.0.1" in err, "%s: stderr names the host: %s" %
