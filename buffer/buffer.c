@@ -119,6 +119,15 @@ struct src_pos {
 };
 
 #define MAX_POSITIONS	128
+#define RECENT_BLOCKS	8	/* sealed blocks kept raw for readers */
+
+/* A block just sealed, kept uncompressed so that a cursor close behind
+ * the writer reads it without inflating it from disk. */
+struct recent {
+	struct bbuf	raw;
+	uint64_t	first_seq;
+	uint32_t	nrec;
+};
 
 struct buffer {
 	struct buffer_opts	 o;
@@ -151,6 +160,8 @@ struct buffer {
 	struct lost_range	 lost[MAX_LOST];
 	size_t			 nlost;
 	uint64_t		 max_cursor_acked; /* from files at open */
+	struct recent		 recent[RECENT_BLOCKS];
+	size_t			 recent_next;	/* slot to overwrite */
 	struct src_pos		 pos[MAX_POSITIONS];
 	size_t			 npos;
 	struct bbuf		 meta;		/* checkpoint area being built */
@@ -730,6 +741,17 @@ block_seal(struct buffer *b)
 		return rc;
 	for (size_t i = 0; i < b->npos; i++)
 		b->pos[i].dirty = false;
+	if (bb->raw.len <= 4 * b->o.block_size) {
+		struct recent *r = &b->recent[b->recent_next];
+		r->raw.len = 0;
+		if (bbuf_add(&r->raw, bb->raw.p, bb->raw.len) == 0) {
+			r->first_seq = bb->first_seq;
+			r->nrec = bb->nrec;
+			b->recent_next = (b->recent_next + 1) % RECENT_BLOCKS;
+		} else {
+			r->nrec = 0;
+		}
+	}
 	rc = b->npend > 0 ? -EAGAIN : frame_write(b, b->scratch.p,
 	    b->scratch.len, bb->first_seq, bb->first_seq + bb->nrec - 1,
 	    bb->first_ms, bb->last_ms, bb->raw.len, b->bb_sources);
@@ -1190,6 +1212,18 @@ cursor_load(struct buffer_cursor *c, size_t at)
 	struct block_hdr h;
 	int rc;
 
+	/* A block sealed a moment ago: no need to read and inflate it. */
+	for (size_t i = 0; i < RECENT_BLOCKS; i++) {
+		const struct recent *r = &b->recent[i];
+		if (r->nrec == 0 || c->next < r->first_seq ||
+		    c->next >= r->first_seq + r->nrec)
+			continue;
+		c->arena.len = at;
+		if (bbuf_add(&c->arena, r->raw.p, r->raw.len) != 0 ||
+		    cursor_index(c, r->first_seq, r->nrec, at) != 0)
+			return LOAD_NONE;
+		return LOAD_OK;
+	}
 	if (s != NULL && s->first_seq <= c->next) {
 		if ((rc = cursor_open_seg(c, s)) != 0) {
 			log_warnx("buffer: output %s: cannot open segment %016"
@@ -1849,6 +1883,8 @@ buffer_close(struct buffer *b)
 	bbuf_free(&b->bb.raw);
 	bbuf_free(&b->scratch);
 	bbuf_free(&b->meta);
+	for (size_t i = 0; i < RECENT_BLOCKS; i++)
+		bbuf_free(&b->recent[i].raw);
 	codec_free(&b->codec);
 	free(b->segs);
 	if (b->lockfd >= 0)

@@ -512,7 +512,7 @@ hec_ready(const struct transport_output *t, int64_t now)
 	const struct hec *h = (const struct hec *)t;
 
 	(void)now;
-	return h->count < (h->o.ack ? MAX_SLOTS : 1);
+	return h->count < (h->o.ack ? MAX_SLOTS : 2);
 }
 
 static int
