@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <inttypes.h>
@@ -721,8 +722,13 @@ ini_reader_lines(char *str, int num, void *stream)
 		return str;
 	}
 	if (memchr(p, '=', len) == NULL) {
-		diag_add(ld, ld->lineno, "expected \"key = value\", found "
-		    "\"%.*s\"", (int)(len > 60 ? 60 : len), p);
+		/* Name only the first word: the line may hold a secret. */
+		size_t w = 0;
+		while (w < len && w < 32 && (isalnum((unsigned char)p[w]) ||
+		    p[w] == '_'))
+			w++;
+		diag_add(ld, ld->lineno, "expected \"key = value\", found a "
+		    "line starting \"%.*s\" without '='", (int)w, p);
 		return str;
 	}
 	memcpy(str, p, len);
