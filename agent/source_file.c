@@ -637,6 +637,27 @@ switch_file(struct source *s, struct buffer *b)
 	return rc;
 }
 
+/*
+ * Tell the ring where this input stands, so that the position travels
+ * with the records in the next block (see buffer_set_position()).
+ */
+static void
+ring_position(struct source *s, struct buffer *b)
+{
+	char pos[128];
+	uint32_t crc = 0;
+
+	if (s->is_stdin || s->fd < 0 || s->line_off == s->ring_off)
+		return;
+	if (s->line_off > 0 && sig_at(s->fd, s->line_off, &crc) != 0)
+		crc = 0;
+	snprintf(pos, sizeof(pos), "dev %" PRIu64 " ino %" PRIu64 " off %"
+	    PRIu64 " crc %" PRIu32, (uint64_t)s->dev, (uint64_t)s->ino,
+	    s->line_off, crc);
+	buffer_set_position(b, s->cfg->name, pos);
+	s->ring_off = s->line_off;
+}
+
 ssize_t
 source_poll(struct source *s, struct buffer *b, size_t budget)
 {
@@ -751,24 +772,16 @@ source_poll(struct source *s, struct buffer *b, size_t budget)
 		if (nl != NULL) {
 			s->discarding = false;
 			s->line_off = s->read_off - (s->rlen - s->rpos);
+			/* Keep the ring's checkpoint close behind. */
+			if (s->line_off - s->ring_off >= 32768)
+				ring_position(s, b);
 		}
 	}
 out:
 	if (!s->is_stdin && s->line_off != (s->nckpts > 0 ?
 	    s->ckpts[s->nckpts - 1].off : s->committed_off))
 		ckpt_push(s, s->line_off);
-	if (!s->is_stdin && s->fd >= 0 && s->line_off != s->ring_off) {
-		char pos[128];
-		uint32_t crc = 0;
-
-		if (s->line_off > 0 && sig_at(s->fd, s->line_off, &crc) != 0)
-			crc = 0;
-		snprintf(pos, sizeof(pos), "dev %" PRIu64 " ino %" PRIu64
-		    " off %" PRIu64 " crc %" PRIu32, (uint64_t)s->dev,
-		    (uint64_t)s->ino, s->line_off, crc);
-		buffer_set_position(b, s->cfg->name, pos);
-		s->ring_off = s->line_off;
-	}
+	ring_position(s, b);
 	s->st.bytes += consumed;
 	return (ssize_t)consumed;
 }

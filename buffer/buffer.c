@@ -108,6 +108,8 @@ struct buffer_cursor {
 	uint64_t	 roff_seq;	/* first seq of that frame */
 	struct bbuf	 frame;
 	uint64_t	 gaps, gap_records;
+	bool		 durable_saved;	/* saved_acked was fsynced */
+	int64_t		 last_quick;	/* last save (monotonic ms) */
 };
 
 /* An input's latest position, as it goes into the checkpoint areas. */
@@ -229,8 +231,14 @@ fsync_dir(const char *dir)
 }
 
 /* Replace path with text atomically (tmp, fsync, rename, fsync dir). */
+/*
+ * Replace path with text atomically.  durable: fsync the file and the
+ * directory too (what survives a power cut); otherwise the rename alone,
+ * which survives a crash of the agent.
+ */
 static int
-write_atomic(const char *dir, const char *path, const char *text)
+write_atomic_opt(const char *dir, const char *path, const char *text,
+    bool durable)
 {
 	char tmp[PATH_MAX];
 	size_t len = strlen(text);
@@ -244,7 +252,7 @@ write_atomic(const char *dir, const char *path, const char *text)
 		return -errno;
 	if (write(fd, text, len) != (ssize_t)len)
 		rc = errno != 0 ? -errno : -EIO;
-	else if (fsync(fd) != 0)
+	else if (durable && fsync(fd) != 0)
 		rc = -errno;
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
@@ -254,7 +262,13 @@ write_atomic(const char *dir, const char *path, const char *text)
 		unlink(tmp);
 		return rc;
 	}
-	return fsync_dir(dir);
+	return durable ? fsync_dir(dir) : 0;
+}
+
+static int
+write_atomic(const char *dir, const char *path, const char *text)
+{
+	return write_atomic_opt(dir, path, text, true);
 }
 
 static int
@@ -914,15 +928,15 @@ buffer_durable_seq(const struct buffer *b)
 /* ---- cursors ----------------------------------------------------------------- */
 
 static void
-cursor_save(struct buffer_cursor *c)
+cursor_save_opt(struct buffer_cursor *c, bool durable)
 {
 	char text[64];
 	int rc;
 
-	if (c->acked == c->saved_acked)
+	if (c->acked == c->saved_acked && (!durable || c->durable_saved))
 		return;
 	snprintf(text, sizeof(text), "acked %" PRIu64 "\n", c->acked);
-	if ((rc = write_atomic(c->b->dir, c->path, text)) != 0) {
+	if ((rc = write_atomic_opt(c->b->dir, c->path, text, durable)) != 0) {
 		if (!c->b->warned_meta)
 			log_warnx("buffer: cannot save cursor %s: %s (warned "
 			    "once)", c->path, strerror(-rc));
@@ -930,6 +944,14 @@ cursor_save(struct buffer_cursor *c)
 		return;
 	}
 	c->saved_acked = c->acked;
+	c->durable_saved = durable;
+	c->last_quick = mono_ms();
+}
+
+static void
+cursor_save(struct buffer_cursor *c)
+{
+	cursor_save_opt(c, true);
 }
 
 static void
@@ -1033,6 +1055,14 @@ buffer_ack(struct buffer_cursor *c, uint64_t seq)
 		c->acked = seq;
 	if (c->next <= seq)
 		c->next = seq + 1;
+	/*
+	 * Tell the file at once (a rename, no fsync: it survives a crash of
+	 * the agent, not a power cut) so that a restart does not send again
+	 * what was acknowledged; at most every 10 ms.  The fsynced
+	 * save follows within a second (buffer_tick()).
+	 */
+	if (mono_ms() - c->last_quick >= 10)
+		cursor_save_opt(c, false);
 	release_acked(b);
 	return 0;
 }
