@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,18 +57,28 @@ transport_loop_new(struct transport_loop **out)
 	struct transport_loop *l;
 
 	*out = NULL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return -ENOMEM;
+	*out = l;
+	return 0;
+}
+
+/*
+ * libcurl (and with it OpenSSL) is initialised only when the first HTTP
+ * output opens: an agent with only local outputs never pays for it.
+ */
+static int
+loop_curl(struct transport_loop *l)
+{
+	if (l->multi != NULL)
+		return 0;
 	if (!curl_ready) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return -EIO;
 		curl_ready = true;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((l->multi = curl_multi_init()) == NULL)
 		return -ENOMEM;
-	if ((l->multi = curl_multi_init()) == NULL) {
-		free(l);
-		return -ENOMEM;
-	}
-	*out = l;
 	return 0;
 }
 
@@ -76,7 +87,8 @@ transport_loop_free(struct transport_loop *l)
 {
 	if (l == NULL)
 		return;
-	curl_multi_cleanup(l->multi);
+	if (l->multi != NULL)
+		curl_multi_cleanup(l->multi);
 	free(l);
 }
 
@@ -166,6 +178,8 @@ run(struct transport_loop *l)
 	CURLMsg *m;
 	int running, left;
 
+	if (l->multi == NULL)
+		return;
 	curl_multi_perform(l->multi, &running);
 	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
 		struct http_client *c = NULL;
@@ -193,6 +207,10 @@ transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
 	int numfds = 0, ready = 0;
 	CURLMcode mc;
 
+	if (l->multi == NULL) {
+		int n = poll(extra, nextra, timeout_ms);
+		return n < 0 ? (errno == EINTR ? 0 : -errno) : n;
+	}
 	if (nextra > 64)
 		nextra = 64;
 	for (size_t i = 0; i < nextra; i++) {
@@ -283,9 +301,13 @@ http_client_new(struct transport_loop *l, const char *name,
 	struct http_client *c;
 	CURL *e;
 
+	int rc;
+
 	*out = NULL;
 	if (l->nclients == MAX_CLIENTS)
 		return -ENOSPC;
+	if ((rc = loop_curl(l)) != 0)
+		return rc;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	if ((c->name = strdup(name)) == NULL || (e = curl_easy_init()) ==

@@ -64,6 +64,7 @@ struct hec {
 	int64_t			 next_ack_poll;
 	bool			 need_health;
 	bool			 health_logged;
+	int64_t			 last_health_log;
 	bool			 token_logged;
 	bool			 noack_logged;
 	char			*ack_body;
@@ -409,12 +410,20 @@ on_health_done(struct hec *h, const struct http_response *r)
 			    h->base.name, h->o.url, text[0] ? text : "healthy",
 			    code);
 		h->health_logged = true;
-	} else if (r->status == 0) {
-		log_warnx("output %s: HEC health check: %s", h->base.name,
-		    r->error);
 	} else {
-		log_warnx("output %s: HEC health check: HTTP %ld, code %ld: %s",
-		    h->base.name, r->status, code, text);
+		/* At start always; then as rarely as send failures. */
+		int64_t now = transport_mono_ms();
+		if (!h->health_logged || now - h->last_health_log >= 60000) {
+			if (r->status == 0)
+				log_warnx("output %s: HEC health check: %s",
+				    h->base.name, r->error);
+			else
+				log_warnx("output %s: HEC health check: HTTP "
+				    "%ld, code %ld: %s", h->base.name,
+				    r->status, code, text);
+			h->last_health_log = now;
+		}
+		h->health_logged = true;
 	}
 }
 
