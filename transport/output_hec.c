@@ -37,6 +37,7 @@
 
 struct slot {
 	struct transport_batch	*b;
+	size_t			 end;	/* records [0, end) are this slot's */
 	size_t			 from;	/* first record not done with */
 	size_t			 sent_from; /* first record of the request */
 	char			*gz;
@@ -101,8 +102,8 @@ advance(struct hec *h)
 		struct slot *s = slot_at(h, 0);
 		size_t done = slot_done(s);
 
-		if (done == s->b->n) {
-			h->base.confirmed = s->b->last_seq;
+		if (done == s->end) {
+			h->base.confirmed = s->b->seqs[s->end - 1];
 			slot_free(s);
 			h->head = (h->head + 1) % MAX_SLOTS;
 			h->count--;
@@ -120,7 +121,7 @@ next_to_send(struct hec *h, size_t *idx)
 {
 	for (size_t i = 0; i < h->count; i++) {
 		struct slot *s = slot_at(h, i);
-		if (!s->accepted && s->from < s->b->n) {
+		if (!s->accepted && s->from < s->end) {
 			*idx = i;
 			return s;
 		}
@@ -150,13 +151,48 @@ code_retryable(long status, long code)
 
 static void on_done(void *arg, const struct http_response *r);
 
+/*
+ * The server found the request too large (413): move the second half of
+ * the records left in slot idx into a new slot right after it.  0, or
+ * -ENOBUFS when no slot is free (then the batch is dead-lettered).
+ */
+static int
+split_slot(struct hec *h, size_t idx)
+{
+	struct slot *s = slot_at(h, idx), *n;
+	struct transport_batch *b2;
+	size_t mid = s->from + (s->end - s->from) / 2;
+
+	if (h->count == MAX_SLOTS || (b2 = transport_batch_new()) == NULL)
+		return -ENOBUFS;
+	for (size_t i = mid; i < s->end; i++) {
+		size_t start = i > 0 ? s->b->ends[i - 1] : 0;
+		if (transport_batch_add(b2, s->b->body + start,
+		    s->b->ends[i] - start, s->b->seqs[i]) != 0) {
+			transport_batch_free(b2);
+			return -ENOMEM;
+		}
+	}
+	/* Shift the slots after idx one place back. */
+	for (size_t i = h->count; i > idx + 1; i--)
+		*slot_at(h, i) = *slot_at(h, i - 1);
+	h->count++;
+	s = slot_at(h, idx);
+	s->end = mid;
+	n = slot_at(h, idx + 1);
+	memset(n, 0, sizeof(*n));
+	n->b = b2;
+	n->end = b2->n;
+	return 0;
+}
+
 static int
 start_send(struct hec *h, size_t idx, int64_t now)
 {
 	struct slot *s = slot_at(h, idx);
 	size_t off = s->from > 0 ? s->b->ends[s->from - 1] : 0;
 	const char *body = s->b->body + off;
-	size_t len = s->b->len - off;
+	size_t len = s->b->ends[s->end - 1] - off;
 	const char *hdrs[6];
 	size_t n = 0;
 	int rc;
@@ -278,7 +314,7 @@ static void
 on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 {
 	struct slot *s = slot_at(h, h->req_slot);
-	size_t nsent = s->b->n - s->from;
+	size_t nsent = s->end - s->from;
 	long code, inv;
 	int64_t ack_id;
 	char text[128], why[512];
@@ -294,7 +330,7 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 			s->accepted = true;
 			s->ack_id = ack_id;
 			s->sent_ms = now;
-			s->from = s->b->n;
+			s->from = s->end;
 			if (h->next_ack_poll == 0 || h->next_ack_poll > now +
 			    h->o.ack_poll_ms)
 				h->next_ack_poll = now + h->o.ack_poll_ms;
@@ -308,22 +344,22 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 			h->noack_logged = true;
 		}
 		h->base.st.delivered += nsent;
-		s->from = s->b->n;
+		s->from = s->end;
 		return;
 	}
 	snprintf(why, sizeof(why), "HTTP %ld, HEC code %ld: %s", r->status,
 	    code, text[0] != '\0' ? text : "(no text)");
 	if (inv >= 0) {
 		size_t idx = s->from + (size_t)inv;
-		if (idx > s->b->n)
-			idx = s->b->n;
+		if (idx > s->end)
+			idx = s->end;
 		h->base.st.delivered += idx - s->from;
 		s->from = idx;
 		if (code_retryable(r->status, code)) {
 			retry_later(h, now, r, why);
 			return;
 		}
-		if (idx < s->b->n) {
+		if (idx < s->end) {
 			transport_failed(&h->base, now, true, "event %zu of a "
 			    "batch refused (%s): dead-lettered, sending the "
 			    "rest", (size_t)inv, why);
@@ -331,6 +367,13 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 			    code);
 			s->from = idx + 1;
 		}
+		h->retry_at = now;
+		return;
+	}
+	if (r->status == 413 && s->end - s->from > 1 &&
+	    split_slot(h, h->req_slot) == 0) {
+		transport_failed(&h->base, now, false, "%s: request too large, "
+		    "sending the batch in halves (lower batch_max_bytes)", why);
 		h->retry_at = now;
 		return;
 	}
@@ -347,8 +390,8 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 		    "token refused: %.200s", why);
 		if (h->base.st.failing_since_ms == 0)
 			h->base.st.failing_since_ms = now;
-		dead_letter_range(h, s, s->from, s->b->n, why, r->status, code);
-		s->from = s->b->n;
+		dead_letter_range(h, s, s->from, s->end, why, r->status, code);
+		s->from = s->end;
 		return;
 	}
 	if (code_retryable(r->status, code)) {
@@ -357,8 +400,8 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 	}
 	transport_failed(&h->base, now, true, "%zu records refused (%s): "
 	    "dead-lettered", nsent, why);
-	dead_letter_range(h, s, s->from, s->b->n, why, r->status, code);
-	s->from = s->b->n;
+	dead_letter_range(h, s, s->from, s->end, why, r->status, code);
+	s->from = s->end;
 }
 
 static void
@@ -388,7 +431,7 @@ on_ack_done(struct hec *h, const struct http_response *r, int64_t now)
 			struct slot *s = slot_at(h, i);
 			if (s->accepted && !s->acked && s->ack_id == id) {
 				s->acked = true;
-				h->base.st.delivered += s->b->n - s->sent_from;
+				h->base.st.delivered += s->end - s->sent_from;
 			}
 		}
 	}
@@ -464,7 +507,7 @@ hec_tick(struct transport_output *t, int64_t now)
 			    PRId64 " within %.0f s: sending its %zu events again",
 			    h->base.name, s->ack_id,
 			    (double)h->o.ack_timeout_ms / 1000.0,
-			    s->b->n - s->sent_from);
+			    s->end - s->sent_from);
 			s->accepted = false;
 			s->from = s->sent_from;
 			h->base.st.retries++;
@@ -538,6 +581,7 @@ hec_submit(struct transport_output *t, struct transport_batch *b,
 	s = &h->q[(h->head + h->count) % MAX_SLOTS];
 	memset(s, 0, sizeof(*s));
 	s->b = b;
+	s->end = b->n;
 	h->count++;
 	transport_tick(t, now);
 	return 0;

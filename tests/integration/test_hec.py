@@ -634,6 +634,28 @@ def scenario_busy(ctx):
     check_server_clean(ck, what, s)
 
 
+def scenario_too_large(ctx):
+    print("(e2) 413 for a batch of 50 or more events: the agent sends it in "
+          "halves, everything arrives once, nothing is dead-lettered",
+          flush=True)
+    ck, what = ctx.ck, "(e2) 413 split"
+    d = ctx.dir("toolarge")
+    inp, ids = unique_input(ctx, d, 11000, 200)
+    s = ctx.server()
+    s.answer_next(2, 413, -1, text="Content too large", min_events=50)
+    conf = hec_config(ctx, d, s.url, [("win", inp)])
+    rc, err = run_once(ctx, conf, 60)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    reqs, stored, _ = s.snapshot()
+    exactly_once(ck, what, [rid_of(e) for e in stored], ids)
+    big = [r for r in reqs if r["status"] == 413]
+    ck.eq(len(big), 2, what + ": requests answered 413")
+    ck.check(big and all(any(q["t"] > r["t"] and 0 < q["n_events"] <
+                             r["n_events"] for q in reqs) for r in big),
+             "%s: smaller requests follow each 413" % what)
+    ck.eq(dead_letters(ctx, d, what), [], what + ": dead letters")
+
+
 def scenario_tokens(ctx):
     ck = ctx.ck
     for what, tok, reason_re, log_re in (
@@ -997,8 +1019,8 @@ def main():
             for sc in (scenario_happy, scenario_json, scenario_overrides,
                        scenario_refusals, scenario_verify_off,
                        scenario_busy, scenario_tokens, scenario_partial,
-                       scenario_acks, scenario_down, scenario_kill,
-                       scenario_pin_ok, scenario_secrets):
+                       scenario_too_large, scenario_acks, scenario_down,
+                       scenario_kill, scenario_pin_ok, scenario_secrets):
                 t = time.monotonic()
                 n = len(ck.failures)
                 try:
