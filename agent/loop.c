@@ -149,6 +149,21 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 	return 0;
 }
 
+/* Acknowledge in the ring what o's destination confirmed since last time. */
+static bool
+ack_confirmed(struct output *o)
+{
+	uint64_t conf = transport_confirmed(o->t);
+
+	if (conf <= o->acked)
+		return false;
+	if (buffer_ack(o->cur, conf) != 0)
+		log_warnx("output %s: cannot acknowledge record %" PRIu64,
+		    o->cfg->name, conf);
+	o->acked = conf;
+	return true;
+}
+
 /*
  * Move output o forward: acknowledge in the ring what its destination
  * confirmed, fill batches from the cursor and hand them over.  Return
@@ -158,18 +173,10 @@ static bool
 output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 {
 	const struct config_output *oc = o->cfg;
-	uint64_t conf;
-	bool progress = false;
+	bool progress;
 	int64_t t;
 
-	conf = transport_confirmed(o->t);
-	if (conf > o->acked) {
-		if (buffer_ack(o->cur, conf) != 0)
-			log_warnx("output %s: cannot acknowledge record %"
-			    PRIu64, oc->name, conf);
-		o->acked = conf;
-		progress = true;
-	}
+	progress = ack_confirmed(o);
 	if (transport_take_rewind(o->t)) {
 		buffer_rewind(o->cur);
 		transport_batch_reset(o->building);
@@ -230,15 +237,7 @@ output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 	t = transport_tick(o->t, now);
 	if (t < *wake)
 		*wake = t;
-	conf = transport_confirmed(o->t);
-	if (conf > o->acked) {
-		if (buffer_ack(o->cur, conf) != 0)
-			log_warnx("output %s: cannot acknowledge record %"
-			    PRIu64, oc->name, conf);
-		o->acked = conf;
-		progress = true;
-	}
-	return progress;
+	return ack_confirmed(o) || progress;
 }
 
 static bool

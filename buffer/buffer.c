@@ -305,6 +305,20 @@ sources_add(char *list, const char *name)
 	memcpy(list + len, name, n + 1);
 }
 
+/* Add every name of the comma-separated list from to the list dst. */
+static void
+sources_merge(char *dst, const char *from)
+{
+	for (const char *p = from; p != NULL && *p != '\0';) {
+		char name[64];
+		size_t k = strcspn(p, ",");
+
+		snprintf(name, sizeof(name), "%.*s", (int)k, p);
+		sources_add(dst, name);
+		p += k + (p[k] == ',');
+	}
+}
+
 /* ---- lost ranges ------------------------------------------------------------ */
 
 static void
@@ -342,15 +356,7 @@ lost_note(struct buffer *b, uint64_t first, uint64_t last, int64_t first_ms,
 					l->first_ms = first_ms;
 				if (last_ms > l->last_ms)
 					l->last_ms = last_ms;
-				if (sources != NULL)
-					for (const char *p = sources; *p;) {
-						char nm[64];
-						size_t k = strcspn(p, ",");
-						snprintf(nm, sizeof(nm), "%.*s",
-						    (int)k, p);
-						sources_add(l->sources, nm);
-						p += k + (p[k] == ',');
-					}
+				sources_merge(l->sources, sources);
 				return;
 			}
 		}
@@ -652,13 +658,7 @@ frame_write(struct buffer *b, const unsigned char *frame, size_t len,
 	s->last_ms = last_ms;
 	s->disk_bytes += len;
 	s->raw_bytes += raw_len;
-	for (const char *p = sources; *p != '\0';) {
-		char name[64];
-		size_t k = strcspn(p, ",");
-		snprintf(name, sizeof(name), "%.*s", (int)k, p);
-		sources_add(s->sources, name);
-		p += k + (p[k] == ',');
-	}
+	sources_merge(s->sources, sources);
 	b->written_seq = last_seq;
 	if (b->o.fsync == BUFFER_FSYNC_ALWAYS) {
 		if ((rc = do_fsync(b)) != 0)
@@ -1376,13 +1376,7 @@ make_gap(struct buffer_cursor *c, uint64_t until, struct buffer_rec *r)
 			first_ms = x->first_ms;
 		if (x->last_ms > last_ms)
 			last_ms = x->last_ms;
-		for (const char *p = x->sources; *p != '\0';) {
-			char nm[64];
-			size_t k = strcspn(p, ",");
-			snprintf(nm, sizeof(nm), "%.*s", (int)k, p);
-			sources_add(src, nm);
-			p += k + (p[k] == ',');
-		}
+		sources_merge(src, x->sources);
 	}
 
 	if (bbuf_add(&c->arena, reason, strlen(reason) + 1) != 0 ||

@@ -283,68 +283,72 @@ parse_u64(const char *s, const char **end, uint64_t *out)
 	return 0;
 }
 
-int
-config_parse_size(const char *s, uint64_t *out, const char **why)
+struct unit {
+	const char	*suf;
+	uint64_t	 mul;
+};
+
+/*
+ * A whole number, optional spaces, then one of units (case-insensitive
+ * when nocase).  The reasons name the kind of value (what).
+ */
+static int
+parse_with_unit(const char *s, const struct unit *units, size_t nunits,
+    bool nocase, uint64_t *out, const char **why, const char *bad_number,
+    const char *too_large, const char *bad_unit)
 {
-	static const struct { const char *suf; uint64_t mul; } units[] = {
-		{ "", 1 }, { "b", 1 }, { "k", 1ull << 10 }, { "kb", 1ull << 10 },
-		{ "kib", 1ull << 10 }, { "m", 1ull << 20 }, { "mb", 1ull << 20 },
-		{ "mib", 1ull << 20 }, { "g", 1ull << 30 }, { "gb", 1ull << 30 },
-		{ "gib", 1ull << 30 }, { "t", 1ull << 40 }, { "tib", 1ull << 40 },
-	};
 	const char *end;
 	uint64_t v;
 	int rc;
 
 	if ((rc = parse_u64(s, &end, &v)) != 0) {
-		*why = rc == -ERANGE ? "number too large" :
-		    "not a size (examples: 4096, 64KiB, 8MiB, 1GiB)";
+		*why = rc == -ERANGE ? "number too large" : bad_number;
 		return -EINVAL;
 	}
 	while (*end == ' ')
 		end++;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(end, units[i].suf) != 0)
+	for (size_t i = 0; i < nunits; i++) {
+		if ((nocase ? strcasecmp(end, units[i].suf) :
+		    strcmp(end, units[i].suf)) != 0)
 			continue;
 		if (v != 0 && v > UINT64_MAX / units[i].mul) {
-			*why = "size too large";
+			*why = too_large;
 			return -EINVAL;
 		}
 		*out = v * units[i].mul;
 		return 0;
 	}
-	*why = "unknown size unit (use B, KiB, MiB, GiB or TiB)";
+	*why = bad_unit;
 	return -EINVAL;
+}
+
+int
+config_parse_size(const char *s, uint64_t *out, const char **why)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1ull << 10 }, { "kb", 1ull << 10 },
+		{ "kib", 1ull << 10 }, { "m", 1ull << 20 }, { "mb", 1ull << 20 },
+		{ "mib", 1ull << 20 }, { "g", 1ull << 30 }, { "gb", 1ull << 30 },
+		{ "gib", 1ull << 30 }, { "t", 1ull << 40 }, { "tib", 1ull << 40 },
+	};
+
+	return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]),
+	    true, out, why, "not a size (examples: 4096, 64KiB, 8MiB, 1GiB)",
+	    "size too large", "unknown size unit (use B, KiB, MiB, GiB or "
+	    "TiB)");
 }
 
 int
 config_parse_duration_ms(const char *s, uint64_t *out, const char **why)
 {
-	static const struct { const char *suf; uint64_t mul; } units[] = {
+	static const struct unit units[] = {
 		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
 		{ "min", 60000 }, { "h", 3600000 },
 	};
-	const char *end;
-	uint64_t v;
 
-	if (parse_u64(s, &end, &v) != 0) {
-		*why = "not a duration (examples: 250ms, 1s, 5m, 2h)";
-		return -EINVAL;
-	}
-	while (*end == ' ')
-		end++;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].suf) != 0)
-			continue;
-		if (v != 0 && v > UINT64_MAX / units[i].mul) {
-			*why = "duration too large";
-			return -EINVAL;
-		}
-		*out = v * units[i].mul;
-		return 0;
-	}
-	*why = "unknown duration unit (use ms, s, m or h)";
-	return -EINVAL;
+	return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]),
+	    false, out, why, "not a duration (examples: 250ms, 1s, 5m, 2h)",
+	    "duration too large", "unknown duration unit (use ms, s, m or h)");
 }
 
 int

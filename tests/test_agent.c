@@ -334,8 +334,9 @@ render_one(const char *raw, uint32_t flags, bool keep_original, int *res)
 	return doc;
 }
 
-static const char *
-jstr(const cJSON *doc, const char *path)
+/* The item at a dotted path of doc, or NULL. */
+static const cJSON *
+jget(const cJSON *doc, const char *path)
 {
 	char copy[256], *save = NULL, *tok;
 	const cJSON *cur = doc;
@@ -344,24 +345,27 @@ jstr(const cJSON *doc, const char *path)
 	for (tok = strtok_r(copy, ".", &save); tok != NULL;
 	    tok = strtok_r(NULL, ".", &save))
 		cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
-	if (!cJSON_IsString(cur))
+	return cur;
+}
+
+static const char *
+jstr(const cJSON *doc, const char *path)
+{
+	const cJSON *v = jget(doc, path);
+
+	if (!cJSON_IsString(v))
 		fail_msg("%s is not a string", path);
-	return cur->valuestring;
+	return v->valuestring;
 }
 
 static double
 jnum(const cJSON *doc, const char *path)
 {
-	char copy[256], *save = NULL, *tok;
-	const cJSON *cur = doc;
+	const cJSON *v = jget(doc, path);
 
-	snprintf(copy, sizeof(copy), "%s", path);
-	for (tok = strtok_r(copy, ".", &save); tok != NULL;
-	    tok = strtok_r(NULL, ".", &save))
-		cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
-	if (!cJSON_IsNumber(cur))
+	if (!cJSON_IsNumber(v))
 		fail_msg("%s is not a number", path);
-	return cur->valuedouble;
+	return v->valuedouble;
 }
 
 static void
