@@ -113,9 +113,10 @@ def status_kib(pid, key):
     return 0
 
 
-def config(tmp, inp, url, ca, follow):
+def config(tmp, inp, url, ca, follow, extra=""):
     path = os.path.join(tmp, "bench.conf")
     with open(path, "w") as f:
+        f.write(extra)
         f.write("[agent]\nstate_dir = %s/state-%s\nlog_level = warn\n"
                 "[input:bench]\ntype = file\npath = %s\nfollow = %s\n"
                 "[output:hec]\ntype = splunk_hec\nurl = %s\ntoken = %s\n"
@@ -131,7 +132,14 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--records", type=int, default=200000)
+    ap.add_argument("--ring-level", type=int, default=None,
+                    help="[buffer] compression_level (default: the agent's)")
+    ap.add_argument("--http-compression", default=None,
+                    help="gzip or none (default: the agent's)")
     a = ap.parse_args()
+    extra = ""
+    if a.ring_level is not None:
+        extra += "[buffer]\ncompression_level = %d\n" % a.ring_level
 
     tmp = tempfile.mkdtemp(prefix="sysmonfwd-hecbench-")
     try:
@@ -151,13 +159,17 @@ def main():
                 out.write(b"\n")
         size = os.path.getsize(inp)
 
-        conf = config(tmp, inp, srv.url, pki["ca"], False)
+        conf = config(tmp, inp, srv.url, pki["ca"], False, extra)
+        if a.http_compression is not None:
+            with open(conf, "a") as f:
+                f.write("compression = %s\n" % a.http_compression)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         p = subprocess.Popen([a.bin, "-c", conf, "--once"])
-        hwm = 0
+        hwm = anon = 0
         while p.poll() is None:
             hwm = max(hwm, status_kib(p.pid, "VmHWM"))
+            anon = max(anon, status_kib(p.pid, "RssAnon"))
             time.sleep(0.02)
         wall = time.monotonic() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -174,6 +186,7 @@ def main():
         q = subprocess.Popen([a.bin, "-c", conf2])
         time.sleep(3.0)
         idle = status_kib(q.pid, "VmRSS")
+        idle_anon = status_kib(q.pid, "RssAnon")
         q.terminate()
         q.wait(timeout=10)
         srv.stop()
@@ -184,8 +197,10 @@ def main():
         print("wall             %.2f s" % wall)
         print("records/s        %.0f   (aim >= 50,000)" % (a.records / wall))
         print("CPU s / 100k     %.2f" % (cpu * 100000 / a.records))
-        print("peak RSS         %.1f MiB   (aim <= 16 MiB)" % (hwm / 1024))
-        print("idle RSS         %.1f MiB   (aim <= 4 MiB)" % (idle / 1024))
+        print("peak RSS         %.1f MiB, private (RssAnon) %.1f MiB   "
+              "(aim <= 16 MiB)" % (hwm / 1024, anon / 1024))
+        print("idle RSS         %.1f MiB, private (RssAnon) %.1f MiB   "
+              "(aim <= 4 MiB)" % (idle / 1024, idle_anon / 1024))
         if counted != a.records:
             sys.exit("the receiver counted %d events, not %d" %
                      (counted, a.records))
