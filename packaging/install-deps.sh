@@ -23,6 +23,8 @@ packages=(
 	openssl
 	ca-certificates
 	procps
+	clang
+	libclang-rt-14-dev
 )
 
 if [ "$(id -u)" -eq 0 ]; then

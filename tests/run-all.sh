@@ -32,3 +32,19 @@ run build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run build-asan -DSYSMONFWD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+# A short libFuzzer run over the parser and every renderer (attacker-
+# controlled text), seeded with the real corpus read in place.  Any crash,
+# leak, undefined behaviour or invalid JSON fails the run.
+echo "== fuzz tests/fuzz/fuzz_event.c (30 s)"
+fuzz_dir=$(mktemp -d)
+trap 'rm -rf "$fuzz_dir"' EXIT
+clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	-Iagent -Ibuffer -Iconfig tests/fuzz/fuzz_event.c agent/event.c \
+	agent/render.c agent/strbuf.c agent/timeutil.c -lexpat -lcjson \
+	-o "$fuzz_dir/fuzz_event"
+mkdir "$fuzz_dir/corpus"
+"$fuzz_dir/fuzz_event" -max_total_time=30 -max_len=8192 -print_final_stats=1 \
+	"$fuzz_dir/corpus" "$corpus/windows-xml" "$corpus/linux-syslog" \
+	2>&1 | tail -n 3
+echo "fuzz: no crash"
