@@ -55,6 +55,7 @@ import collections
 import decimal
 import json
 import os
+import threading
 import re
 import shutil
 import signal
@@ -656,6 +657,153 @@ def scenario_too_large(ctx):
     ck.eq(dead_letters(ctx, d, what), [], what + ": dead letters")
 
 
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on loopback that counts tunnels."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.tunnels = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = c.recv(4096)
+                if not d:
+                    return
+                head += d
+            line = head.split(b"\r\n", 1)[0].decode("ascii", "replace")
+            parts = line.split()
+            if len(parts) < 2 or parts[0] != "CONNECT":
+                c.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                return
+            host, port = parts[1].rsplit(":", 1)
+            self.tunnels.append(parts[1])
+            up = socket.create_connection((host, int(port)))
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for a, b in ((c, up), (up, c)):
+                threading.Thread(target=self._pump, args=(a, b),
+                                 daemon=True).start()
+        except OSError:
+            c.close()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.sock.close()
+
+
+def scenario_options(ctx):
+    ck = ctx.ck
+    print("(l1) batch_max_bytes = 8KiB (compression = none): no request "
+          "holds more than 8 KiB plus the one record that crossed the "
+          "limit, everything arrives once", flush=True)
+    what = "(l1) batch_max_bytes"
+    d = ctx.dir("maxbytes")
+    inp, ids = unique_input(ctx, d, 40000, 120)
+    longest = max(len(l) for l in open(inp, "rb"))
+    s = ctx.server()
+    conf = hec_config(ctx, d, s.url, [("win", inp)], batch_max_bytes="8KiB",
+                      batch_max_events="500", compression="none")
+    rc, err = run_once(ctx, conf, 60)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    reqs, stored, _ = s.snapshot()
+    exactly_once(ck, what, [rid_of(e) for e in stored], ids)
+    ev = [r for r in reqs if r["n_events"] > 0]
+    ck.check(len(ev) > 10, "%s: many small requests (%d)" % (what, len(ev)))
+    over = [r["bytes"] for r in ev if r["bytes"] > 8192 + 2 * longest]
+    ck.eq(over, [], what + ": request bodies over the limit")
+
+    print("(l2) timeout = 1s against a server answering after 3 s, then on "
+          "time: the agent says the server did not answer in time, retries,"
+          " and everything arrives", flush=True)
+    what = "(l2) timeout"
+    d = ctx.dir("timeout")
+    inp, ids = unique_input(ctx, d, 41000, 60)
+    s = ctx.server()
+    s.set_delay(3.0)
+    conf = hec_config(ctx, d, s.url, [("win", inp)], timeout="1s")
+    a = Agent(ctx, conf)
+    time.sleep(2.5)
+    s.set_delay(0)
+    try:
+        rc = a.p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        rc = None
+        a.p.kill()
+    err = a.stderr()
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
+    got = set(rid_of(e) for e in s.stored())
+    ck.check(got >= set(ids), "%s: every record arrived (%d missing)" %
+             (what, len(set(ids) - got)))
+    ck.check(re.search(r"did not answer in time", err), "%s: stderr says "
+             "the server did not answer in time: %s" % (what, err[-600:]))
+
+    print("(l3) tls_ca_path, a hashed directory holding the CA, works like "
+          "tls_ca_file", flush=True)
+    what = "(l3) tls_ca_path"
+    d = ctx.dir("capath")
+    cadir = os.path.join(d, "cas")
+    os.mkdir(cadir)
+    shutil.copy(ctx.pki["ca"], os.path.join(cadir, "ca.pem"))
+    r = subprocess.run(["openssl", "rehash", cadir], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    ck.eq(r.returncode, 0, what + ": openssl rehash")
+    inp, ids = unique_input(ctx, d, 42000, 40)
+    s = ctx.server()
+    conf = hec_config(ctx, d, s.url, [("win", inp)], tls_ca_file=None,
+                      tls_ca_path=cadir)
+    rc, err = run_once(ctx, conf, 60)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
+    exactly_once(ck, what, [rid_of(e) for e in s.stored()], ids)
+
+    print("(l4) proxy: requests go through an HTTP CONNECT proxy, TLS "
+          "end to end, everything arrives once", flush=True)
+    what = "(l4) proxy"
+    d = ctx.dir("proxy")
+    inp, ids = unique_input(ctx, d, 43000, 40)
+    s = ctx.server()
+    px = ConnectProxy()
+    try:
+        conf = hec_config(ctx, d, s.url, [("win", inp)], proxy=px.url)
+        rc, err = run_once(ctx, conf, 60)
+    finally:
+        px.stop()
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
+    exactly_once(ck, what, [rid_of(e) for e in s.stored()], ids)
+    port = s.url.rsplit(":", 1)[1]
+    ck.check(any(t.endswith(":" + port) for t in px.tunnels),
+             "%s: the proxy carried the connection (%s)" % (what,
+                                                           px.tunnels))
+
+
 def scenario_tokens(ctx):
     ck = ctx.ck
     for what, tok, reason_re, log_re in (
@@ -1020,7 +1168,8 @@ def main():
                        scenario_refusals, scenario_verify_off,
                        scenario_busy, scenario_tokens, scenario_partial,
                        scenario_too_large, scenario_acks, scenario_down,
-                       scenario_kill, scenario_pin_ok, scenario_secrets):
+                       scenario_kill, scenario_pin_ok, scenario_secrets,
+                       scenario_options):
                 t = time.monotonic()
                 n = len(ck.failures)
                 try:
