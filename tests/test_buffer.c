@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "buffer.h"
 #include "log.h"
@@ -614,6 +615,56 @@ buffer_keeps_input_positions_with_the_records(void **state)
 }
 
 static void
+write_fast(const char *d, const char *text)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cursors/out.cur.fast", d);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+buffer_cursor_quick_note_wins_unless_torn(void **state)
+{
+	const char *d = newdir();
+	struct buffer *b = open_ring(d, 4 << 20, 1 << 20, 4096,
+	    BUFFER_FULL_DROP_OLDEST);
+	struct buffer_cursor *c;
+	struct buffer_rec r[1];
+	char text[64];
+	int n;
+
+	(void)state;
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	append_n(b, 0, 300);
+	assert_int_equal(buffer_ack(c, 100), 0);
+	buffer_close(b);	/* out.cur says 100 */
+
+	/* An agent crash left a newer quick note: it wins. */
+	n = snprintf(text, sizeof(text), "acked %020d", 150);
+	snprintf(text + n, sizeof(text) - (size_t)n, " %08x\n",
+	    (unsigned)crc32(0L, (const unsigned char *)text, (unsigned)n));
+	write_fast(d, text);
+	b = open_ring(d, 4 << 20, 1 << 20, 4096, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	assert_int_equal(buffer_read(c, r, 1, 1 << 20), 1);
+	assert_int_equal(r[0].seq, 151);
+	buffer_close(b);
+
+	/* A torn note (its CRC fails): the fsynced file decides. */
+	write_fast(d, "acked 00000000000000000290 deadbeef\n");
+	b = open_ring(d, 4 << 20, 1 << 20, 4096, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	assert_int_equal(buffer_read(c, r, 1, 1 << 20), 1);
+	assert_int_equal(r[0].seq, 151);
+	buffer_close(b);
+}
+
+static void
 buffer_inspect_reports_backlog(void **state)
 {
 	const char *d = newdir();
@@ -651,6 +702,7 @@ main(void)
 		cmocka_unit_test(buffer_reopen_after_flipped_bytes),
 		cmocka_unit_test(buffer_quarantines_unreadable_segment),
 		cmocka_unit_test(buffer_keeps_input_positions_with_the_records),
+		cmocka_unit_test(buffer_cursor_quick_note_wins_unless_torn),
 		cmocka_unit_test(buffer_inspect_reports_backlog),
 	};
 	char cmd[128];
