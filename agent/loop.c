@@ -224,7 +224,7 @@ output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 				*wake = t;
 			break;
 		}
-		o->building = transport_batch_new();
+		o->building = transport_batch_new(o->t);
 		if (o->building == NULL) {
 			o->building = b;
 			break;
@@ -349,7 +349,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 		o->rctx.keep_original = oc->keep_original;
 		o->one.max = RENDER_MAX;
 		o->scratch.max = RENDER_MAX;
-		if ((o->building = transport_batch_new()) == NULL)
+		if ((o->building = transport_batch_new(NULL)) == NULL)
 			return -ENOMEM;
 		if (oc->type == CONFIG_OUTPUT_SPLUNK_HEC) {
 			struct transport_hec_opts ho = {

@@ -39,7 +39,7 @@ file_size(const char *path)
 static void
 submit(struct transport_output *t, const char *text, uint64_t seq)
 {
-	struct transport_batch *b = transport_batch_new();
+	struct transport_batch *b = transport_batch_new(NULL);
 
 	assert_non_null(b);
 	assert_true(transport_ready(t, transport_mono_ms()));
@@ -50,7 +50,7 @@ submit(struct transport_output *t, const char *text, uint64_t seq)
 static void
 transport_batch_keeps_record_bounds(void **state)
 {
-	struct transport_batch *b = transport_batch_new();
+	struct transport_batch *b = transport_batch_new(NULL);
 
 	(void)state;
 	for (int i = 0; i < 1000; i++) {

@@ -167,7 +167,7 @@ file_try(struct file_out *t, int64_t now)
 	}
 	t->base.confirmed = b->last_seq;
 	t->base.st.requests++;
-	transport_batch_free(b);
+	transport_batch_recycle(&t->base, b);
 	t->pending = NULL;
 }
 

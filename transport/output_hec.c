@@ -79,9 +79,9 @@ slot_at(struct hec *h, size_t i)
 }
 
 static void
-slot_free(struct slot *s)
+slot_free(struct hec *h, struct slot *s)
 {
-	transport_batch_free(s->b);
+	transport_batch_recycle(&h->base, s->b);
 	free(s->gz);
 	memset(s, 0, sizeof(*s));
 }
@@ -104,7 +104,7 @@ advance(struct hec *h)
 
 		if (done == s->end) {
 			h->base.confirmed = s->b->seqs[s->end - 1];
-			slot_free(s);
+			slot_free(h, s);
 			h->head = (h->head + 1) % MAX_SLOTS;
 			h->count--;
 			continue;
@@ -163,7 +163,7 @@ split_slot(struct hec *h, size_t idx)
 	struct transport_batch *b2;
 	size_t mid = s->from + (s->end - s->from) / 2;
 
-	if (h->count == MAX_SLOTS || (b2 = transport_batch_new()) == NULL)
+	if (h->count == MAX_SLOTS || (b2 = transport_batch_new(NULL)) == NULL)
 		return -ENOBUFS;
 	for (size_t i = mid; i < s->end; i++) {
 		size_t start = i > 0 ? s->b->ends[i - 1] : 0;
@@ -600,7 +600,7 @@ hec_close(struct transport_output *t)
 
 	http_client_free(h->http);
 	while (h->count > 0) {
-		slot_free(slot_at(h, 0));
+		slot_free(h, slot_at(h, 0));
 		h->head = (h->head + 1) % MAX_SLOTS;
 		h->count--;
 	}

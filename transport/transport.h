@@ -46,7 +46,12 @@ struct transport_batch {
 	uint64_t	 first_seq, last_seq;
 };
 
-struct transport_batch *transport_batch_new(void);
+/*
+ * A new, empty batch for output t: one of the few t keeps from batches it
+ * finished (their buffers already grown), or a fresh one when t is NULL or
+ * has none.  NULL when out of memory.
+ */
+struct transport_batch *transport_batch_new(struct transport_output *t);
 void	transport_batch_free(struct transport_batch *b);
 void	transport_batch_reset(struct transport_batch *b);
 /* Append one rendered record.  0 or -ENOMEM. */

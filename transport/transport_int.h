@@ -30,7 +30,13 @@ struct transport_output {
 	struct transport_stats	 st;
 	int			 dlq_fd;	/* dead letters, lazily opened */
 	char			*dlq_path;
+	struct transport_batch	*pool[2];	/* finished, kept for reuse */
+	size_t			 npool;
 };
+
+/* Give a finished batch back to t's pool (or free it). */
+void	transport_batch_recycle(struct transport_output *t,
+	    struct transport_batch *b);
 
 int	transport_base_init(struct transport_output *t,
 	    const struct transport_ops *ops, const char *name,
