@@ -19,6 +19,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -102,6 +103,26 @@ class Receiver:
         self.sock.close()
 
 
+class CReceiver:
+    """bench/hec_receiver: threads in C, so it does not share the GIL."""
+
+    def __init__(self, path, cert, key):
+        self.p = subprocess.Popen([path, cert, key], stdout=subprocess.PIPE,
+                                  text=True)
+        self.port = int(self.p.stdout.readline())
+        self.url = "https://127.0.0.1:%d" % self.port
+
+    @property
+    def counted(self):
+        self.p.send_signal(signal.SIGUSR1)
+        # The receiver prints when accept() is interrupted.
+        return int(self.p.stdout.readline())
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
 def status_kib(pid, key):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -136,6 +157,9 @@ def main():
                     help="[buffer] compression_level (default: the agent's)")
     ap.add_argument("--http-compression", default=None,
                     help="gzip or none (default: the agent's)")
+    ap.add_argument("--receiver", default="c", choices=("c", "python"),
+                    help="c: bench/hec_receiver (built next to the agent); "
+                    "python: the one in this script")
     a = ap.parse_args()
     extra = ""
     if a.ring_level is not None:
@@ -144,7 +168,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sysmonfwd-hecbench-")
     try:
         pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
-        srv = Receiver(pki["server"], pki["server_key"])
+        if a.receiver == "c":
+            srv = CReceiver(os.path.join(os.path.dirname(
+                os.path.abspath(a.bin)), "bench", "hec_receiver"),
+                pki["server"], pki["server_key"])
+        else:
+            srv = Receiver(pki["server"], pki["server_key"])
         lines = []
         for f in sorted(glob.glob(os.path.join(a.corpus, "windows-xml",
                                                "*.log"))):
