@@ -171,6 +171,42 @@ int	render_hec(struct event_parser *p, const struct render_ctx *ctx,
 	    const struct render_hec_opts *h, const struct buffer_rec *rec,
 	    struct strbuf *out, struct strbuf *scratch);
 
+/* How an Elasticsearch output wants its documents. */
+struct render_es_opts {
+	const char	*index;		/* every document goes there; NULL:
+					   the data stream of the record */
+	const char	*ns;		/* namespace of those data streams */
+};
+
+#define RENDER_ES_ID_LEN	24	/* base64url characters of an _id */
+
+/*
+ * Append one bulk item for rec: the action line
+ * {"create":{"_index":..,"_id":..}} and the document of render_ecs(), each
+ * ending with a newline.  Without an index override the data stream is
+ * logs-windows.sysmon_operational-NS for Windows Sysmon records,
+ * logs-windows.forwarded-NS for other Windows channels,
+ * logs-sysmon_linux.log-NS for Sysmon for Linux, logs-sysmonfwd.error-NS
+ * for records that do not parse and logs-sysmonfwd.gap-NS for gap
+ * records, and the document names it in data_stream.* and event.dataset.
+ * Return like render_ecs().
+ */
+int	render_es(struct event_parser *p, const struct render_ctx *ctx,
+	    const struct render_es_opts *e, const struct buffer_rec *rec,
+	    struct strbuf *out);
+
+/*
+ * The deterministic _id of a record: base64url of a SHA-256 prefix over
+ * (Computer, Channel, EventRecordID, TimeCreated) when the record has a
+ * record id (ev is its parse), else over (agent name, input, ring
+ * sequence number, raw bytes); a gap over (agent name, its sequence
+ * range).  A record sent again gets the same _id, so Elasticsearch
+ * answers 409 instead of indexing it twice.  0 or -errno.
+ */
+int	render_es_id(const struct sysmon_event *ev,
+	    const struct buffer_rec *rec, const char *agent_name,
+	    char out[RENDER_ES_ID_LEN + 1]);
+
 /*
  * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into
  * Unix milliseconds.  Return 0 or -EINVAL.

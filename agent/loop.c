@@ -35,7 +35,9 @@ struct output {
 	struct buffer_cursor		*cur;
 	struct render_ctx		 rctx;
 	struct render_hec_opts		 hec;
+	struct render_es_opts		 es;
 	bool				 is_hec;
+	bool				 is_es;
 	bool				 local;	/* file/stdout: no waiting */
 	struct transport_batch		*building;
 	int64_t				 started;	/* building's first */
@@ -111,6 +113,18 @@ signals_drain(void)
 		;
 }
 
+/* Render r in o's wire form, appended to o->one. */
+static int
+render_for(struct agent *a, struct output *o, const struct buffer_rec *r)
+{
+	if (o->is_hec)
+		return render_hec(a->parser, &o->rctx, &o->hec, r, &o->one,
+		    &o->scratch);
+	if (o->is_es)
+		return render_es(a->parser, &o->rctx, &o->es, r, &o->one);
+	return render_ecs(a->parser, &o->rctx, r, &o->one);
+}
+
 /* Render one record into o->one; on failure, a stand-in that says so. */
 static int
 render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
@@ -118,8 +132,7 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 	int rc;
 
 	strbuf_reset(&o->one);
-	rc = o->is_hec ? render_hec(a->parser, &o->rctx, &o->hec, r, &o->one,
-	    &o->scratch) : render_ecs(a->parser, &o->rctx, r, &o->one);
+	rc = render_for(a, o, r);
 	if (rc < 0) {
 		/* Too big to render: forward its start, tagged. */
 		struct buffer_rec cut = *r;
@@ -130,9 +143,7 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 		cut.len = cut.len > 65536 ? 65536 : cut.len;
 		cut.flags |= BUFFER_REC_TRUNCATED;
 		strbuf_reset(&o->one);
-		rc = o->is_hec ? render_hec(a->parser, &o->rctx, &o->hec, &cut,
-		    &o->one, &o->scratch) : render_ecs(a->parser, &o->rctx,
-		    &cut, &o->one);
+		rc = render_for(a, o, &cut);
 		if (rc < 0)
 			return rc;
 	}
@@ -144,7 +155,7 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 		    "read them (%.*s); a gap document says so", o->cfg->name,
 		    r->gap_count, (int)r->len, r->data);
 	}
-	if (!o->is_hec && strbuf_addc(&o->one, '\n') != 0)
+	if (!o->is_hec && !o->is_es && strbuf_addc(&o->one, '\n') != 0)
 		return -ENOBUFS;
 	return 0;
 }
@@ -379,6 +390,32 @@ agent_setup(struct agent *a, const struct config *cfg)
 			o->hec.sourcetype = oc->sourcetype;
 			o->hec.host = oc->host;
 			rc = transport_hec_open(a->loop, oc->name, &ho, dlq,
+			    &o->t);
+		} else if (oc->type == CONFIG_OUTPUT_ELASTICSEARCH) {
+			struct transport_es_opts eo = {
+				.urls = oc->url,
+				.api_key = oc->api_key,
+				.user = oc->user,
+				.password = oc->password,
+				.pipeline = oc->pipeline,
+				.timeout_ms = (int64_t)oc->timeout_ms,
+				.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
+				.tls = {
+					.ca_file = oc->tls_ca_file,
+					.ca_path = oc->tls_ca_path,
+					.client_cert = oc->tls_client_cert,
+					.client_key = oc->tls_client_key,
+					.pinned_pubkey = oc->tls_pinned_pubkey,
+					.proxy = oc->proxy,
+					.min_version = oc->tls_min_version,
+					.verify = oc->tls_verify,
+				},
+				.retry = retry,
+			};
+			o->is_es = true;
+			o->es.index = oc->index;
+			o->es.ns = oc->namespace;
+			rc = transport_es_open(a->loop, oc->name, &eo, dlq,
 			    &o->t);
 		} else {
 			o->local = true;

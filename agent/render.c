@@ -27,6 +27,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
 
 #define TAG_PARSE_ERROR	"sysmonfwd_parse_error"
 #define TAG_TRUNCATED	"sysmonfwd_truncated"
@@ -164,9 +167,28 @@ event_data(struct out *o, const struct sysmon_event *ev, bool first)
 	raw(o, "}");
 }
 
+/* The data stream a document is written to, named in the document. */
+struct ds {
+	const char	*dataset;
+	const char	*ns;
+};
+
+/* ,"data_stream":{"type":"logs","dataset":..,"namespace":..} */
+static void
+data_stream(struct out *o, const struct ds *ds)
+{
+	if (ds == NULL)
+		return;
+	raw(o, ",\"data_stream\":{\"type\":\"logs\",\"dataset\":");
+	str(o, ds->dataset);
+	raw(o, ",\"namespace\":");
+	str(o, ds->ns);
+	raw(o, "}");
+}
+
 static int
 render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
-    const struct sysmon_event *ev, struct strbuf *sb)
+    const struct sysmon_event *ev, const struct ds *ds, struct strbuf *sb)
 {
 	struct out o = { sb, 0 };
 	char ts[32];
@@ -183,12 +205,15 @@ render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	first = false;
 	kv(&o, &first, "code", ev->event_id);
 	kv(&o, &first, "provider", ev->provider_name);
+	if (ds != NULL)
+		kv(&o, &first, "dataset", ds->dataset);
 	if (ctx->keep_original)
 		original(&o, rec);
 	raw(&o, "},\"host\":{\"name\":");
 	str(&o, ev->computer != NULL ? ev->computer : ctx->host_name);
 	raw(&o, "}");
 	agent_obj(&o, ctx);
+	data_stream(&o, ds);
 
 	raw(&o, ",\"winlog\":{");
 	first = true;
@@ -242,7 +267,7 @@ render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
 
 static int
 render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
-    const char *why, struct strbuf *sb)
+    const char *why, const struct ds *ds, struct strbuf *sb)
 {
 	struct out o = { sb, 0 };
 	char ts[32];
@@ -251,12 +276,17 @@ render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	raw(&o, "{\"@timestamp\":\"");
 	raw(&o, ts);
 	raw(&o, "\",\"event\":{\"kind\":\"pipeline_error\"");
+	if (ds != NULL) {
+		raw(&o, ",\"dataset\":");
+		str(&o, ds->dataset);
+	}
 	if (ctx->keep_original)
 		original(&o, rec);
 	raw(&o, "},\"host\":{\"name\":");
 	str(&o, ctx->host_name);
 	raw(&o, "}");
 	agent_obj(&o, ctx);
+	data_stream(&o, ds);
 	raw(&o, ",\"message\":");
 	if (o.rc == 0)
 		o.rc = json_add_str(sb, rec->data, rec->len);
@@ -273,7 +303,7 @@ render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
 
 static int
 render_gap(const struct render_ctx *ctx, const struct buffer_rec *rec,
-    struct strbuf *sb)
+    const struct ds *ds, struct strbuf *sb)
 {
 	struct out o = { sb, 0 };
 	char ts[32], num[96];
@@ -287,6 +317,7 @@ render_gap(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	str(&o, ctx->host_name);
 	raw(&o, "}");
 	agent_obj(&o, ctx);
+	data_stream(&o, ds);
 	if (o.rc == 0)
 		o.rc = strbuf_addf(sb, ",\"message\":\"sysmonfwd: %" PRIu64
 		    " records lost before this output received them: ",
@@ -344,7 +375,7 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 	int rc;
 
 	if (rec->flags & BUFFER_REC_GAP) {
-		if ((rc = render_gap(ctx, rec, out)) == 0)
+		if ((rc = render_gap(ctx, rec, NULL, out)) == 0)
 			return RENDER_GAP;
 		out->len = mark;
 		if (out->s != NULL)
@@ -352,7 +383,7 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 		return rc;
 	}
 	if (event_parse(p, rec->data, rec->len, &ev, why, sizeof(why)) == 0) {
-		if ((rc = render_event(ctx, rec, &ev, out)) == 0)
+		if ((rc = render_event(ctx, rec, &ev, NULL, out)) == 0)
 			return RENDER_OK;
 		out->len = mark;
 		if (out->s != NULL)
@@ -364,7 +395,7 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 		snprintf(why + n, sizeof(why) - n, " (the record was cut at "
 		    "the input's max_line_size: %zu bytes kept)", rec->len);
 	}
-	if ((rc = render_error(ctx, rec, why, out)) != 0) {
+	if ((rc = render_error(ctx, rec, why, NULL, out)) != 0) {
 		out->len = mark;
 		if (out->s != NULL)
 			out->s[mark] = '\0';
@@ -476,6 +507,178 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
 		raw(&o, "}");
 	}
 done:
+	if ((rc = o.rc) != 0) {
+		sb->len = mark;
+		if (sb->s != NULL)
+			sb->s[mark] = '\0';
+		return rc;
+	}
+	return res;
+}
+
+/* ---- Elasticsearch bulk ------------------------------------------------------ */
+
+static void
+b64url(const unsigned char *in, size_t n, char *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789-_";
+	size_t o = 0, i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ?
+		    (uint32_t)in[i + 1] << 8 : 0);
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		if (i + 1 < n)
+			out[o++] = tab[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+}
+
+/* Feed one length-prefixed field, so that no two field lists collide. */
+static int
+id_field(EVP_MD_CTX *md, const char *s, size_t n)
+{
+	char len[24];
+	int k = snprintf(len, sizeof(len), "%zu:", n);
+
+	return EVP_DigestUpdate(md, len, (size_t)k) == 1 &&
+	    EVP_DigestUpdate(md, s, n) == 1 ? 0 : -EIO;
+}
+
+int
+render_es_id(const struct sysmon_event *ev, const struct buffer_rec *rec,
+    const char *agent_name, char out[RENDER_ES_ID_LEN + 1])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	EVP_MD_CTX *md;
+	char num[64];
+	int rc = 0;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		return -EIO;
+	}
+#define F(s, n)	do { if (rc == 0) rc = id_field(md, (s), (n)); } while (0)
+#define FS(s)	F((s) != NULL ? (s) : "", (s) != NULL ? strlen(s) : 0)
+	if (ev != NULL && ev->record_id != NULL && ev->record_id[0] != '\0') {
+		/* The record's identity.  TimeCreated is part of it because
+		 * record ids start again at 1: when the log is cleared, and
+		 * at every start of Sysmon for Linux. */
+		F("r1", 2);
+		FS(ev->computer);
+		FS(ev->channel);
+		FS(ev->record_id);
+		FS(ev->time_created);
+	} else if (rec->flags & BUFFER_REC_GAP) {
+		F("g1", 2);
+		FS(agent_name);
+		snprintf(num, sizeof(num), "%" PRIu64 "-%" PRIu64,
+		    rec->gap_first, rec->seq);
+		FS(num);
+	} else {
+		/* No record id: the raw record, where it came from and its
+		 * place in the ring, so that two equal lines stay two. */
+		F("h1", 2);
+		FS(agent_name);
+		FS(rec->source);
+		snprintf(num, sizeof(num), "%" PRIu64, rec->seq);
+		FS(num);
+		F(rec->data, rec->len);
+	}
+#undef F
+#undef FS
+	if (rc == 0 && EVP_DigestFinal_ex(md, d, &dlen) != 1)
+		rc = -EIO;
+	EVP_MD_CTX_free(md);
+	if (rc != 0)
+		return rc;
+	/* 144 bits, 24 characters: collisions are out of reach. */
+	b64url(d, RENDER_ES_ID_LEN / 4 * 3, out);
+	return 0;
+}
+
+static void
+action_line(struct out *o, const char *index, const struct ds *ds,
+    const char *id)
+{
+	char name[384];
+
+	raw(o, "{\"create\":{\"_index\":");
+	if (index == NULL) {
+		snprintf(name, sizeof(name), "logs-%s-%.200s", ds->dataset,
+		    ds->ns);
+		index = name;
+	}
+	str(o, index);
+	raw(o, ",\"_id\":\"");
+	raw(o, id);
+	raw(o, "\"}}\n");
+}
+
+int
+render_es(struct event_parser *p, const struct render_ctx *ctx,
+    const struct render_es_opts *e, const struct buffer_rec *rec,
+    struct strbuf *sb)
+{
+	struct out o = { sb, 0 };
+	struct sysmon_event ev;
+	struct ds dsv, *ds = e->index != NULL ? NULL : &dsv;
+	char why[320], id[RENDER_ES_ID_LEN + 1];
+	size_t mark = sb->len;
+	bool parsed = false;
+	int rc, res;
+
+	dsv.ns = e->ns != NULL ? e->ns : "default";
+	if (rec->flags & BUFFER_REC_GAP) {
+		dsv.dataset = "sysmonfwd.gap";
+		res = RENDER_GAP;
+	} else if (event_parse(p, rec->data, rec->len, &ev, why,
+	    sizeof(why)) == 0) {
+		parsed = true;
+		if (ev.linux_sysmon)
+			dsv.dataset = "sysmon_linux.log";
+		else if (ev.channel != NULL && strcasecmp(ev.channel,
+		    "Microsoft-Windows-Sysmon/Operational") == 0)
+			dsv.dataset = "windows.sysmon_operational";
+		else
+			dsv.dataset = "windows.forwarded";
+		res = RENDER_OK;
+	} else {
+		dsv.dataset = "sysmonfwd.error";
+		res = RENDER_PARSE_ERROR;
+		if (rec->flags & BUFFER_REC_TRUNCATED) {
+			size_t n = strlen(why);
+			snprintf(why + n, sizeof(why) - n, " (the record was "
+			    "cut at the input's max_line_size: %zu bytes "
+			    "kept)", rec->len);
+		}
+	}
+	if ((rc = render_es_id(parsed ? &ev : NULL, rec, ctx->agent_name,
+	    id)) != 0)
+		return rc;
+	action_line(&o, e->index, &dsv, id);
+	if (o.rc == 0) {
+		if (res == RENDER_GAP)
+			o.rc = render_gap(ctx, rec, ds, sb);
+		else if (res == RENDER_OK)
+			o.rc = render_event(ctx, rec, &ev, ds, sb);
+		else
+			o.rc = render_error(ctx, rec, why, ds, sb);
+	}
+	raw(&o, "\n");
 	if ((rc = o.rc) != 0) {
 		sb->len = mark;
 		if (sb->s != NULL)

@@ -52,7 +52,8 @@ static const struct enum_val input_types[] = {
 };
 static const struct enum_val output_types[] = {
 	{ "file", CONFIG_OUTPUT_FILE }, { "stdout", CONFIG_OUTPUT_STDOUT },
-	{ "splunk_hec", CONFIG_OUTPUT_SPLUNK_HEC }, { NULL, 0 }
+	{ "splunk_hec", CONFIG_OUTPUT_SPLUNK_HEC },
+	{ "elasticsearch", CONFIG_OUTPUT_ELASTICSEARCH }, { NULL, 0 }
 };
 static const struct enum_val format_vals[] = {
 	{ "xml", CONFIG_FORMAT_XML }, { "json", CONFIG_FORMAT_JSON },
@@ -72,6 +73,9 @@ static const struct enum_val start_vals[] = {
 
 #define T(x)	(1u << (x))
 #define ALL	0u
+#define HEC	T(CONFIG_OUTPUT_SPLUNK_HEC)
+#define ES	T(CONFIG_OUTPUT_ELASTICSEARCH)
+#define HTTP	(HEC | ES)	/* keys of every HTTPS output */
 
 /*
  * The key table.  `types` limits a key of an [input:] or [output:] section
@@ -155,48 +159,62 @@ static const struct config_key keys[] = {
 	{ SEC_OUTPUT, "retry_max", K_DURATION, OUT(retry_max_ms), "60s", 10,
 	  86400000, NULL, ALL, false },
 	{ SEC_OUTPUT, "url", K_STRING, OUT(url), NULL, 8, 2048, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), true },
+	  HTTP, true },
 	{ SEC_OUTPUT, "token", K_SECRET, OUT(token), NULL, 1, 4096, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HEC, false },
 	{ SEC_OUTPUT, "token_file", K_PATH, OUT(token_file), NULL, 1, PATH_MAX,
-	  NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  NULL, HEC, false },
 	{ SEC_OUTPUT, "format", K_ENUM, OUT(format), "xml", 0, 0, format_vals,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HEC, false },
 	{ SEC_OUTPUT, "compression", K_ENUM, OUT(compression), "gzip", 0, 0,
-	  compression_vals, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  compression_vals, HTTP, false },
 	{ SEC_OUTPUT, "timeout", K_DURATION, OUT(timeout_ms), "30s", 100,
-	  3600000, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  3600000, NULL, HTTP, false },
 	{ SEC_OUTPUT, "index", K_STRING, OUT(index), NULL, 1, 255, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HTTP, false },
 	{ SEC_OUTPUT, "source", K_STRING, OUT(source), NULL, 1, 1024, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HEC, false },
 	{ SEC_OUTPUT, "sourcetype", K_STRING, OUT(sourcetype), NULL, 1, 1024,
-	  NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  NULL, HEC, false },
 	{ SEC_OUTPUT, "host", K_STRING, OUT(host), NULL, 1, 255, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HEC, false },
 	{ SEC_OUTPUT, "ack", K_BOOL, OUT(ack), "false", 0, 0, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HEC, false },
 	{ SEC_OUTPUT, "ack_timeout", K_DURATION, OUT(ack_timeout_ms), "5m",
-	  1000, 86400000, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  1000, 86400000, NULL, HEC, false },
 	{ SEC_OUTPUT, "ack_poll_interval", K_DURATION,
 	  OUT(ack_poll_interval_ms), "1s", 100, 600000, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HEC, false },
 	{ SEC_OUTPUT, "tls_ca_file", K_PATH, OUT(tls_ca_file), NULL, 1,
-	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  PATH_MAX, NULL, HTTP, false },
 	{ SEC_OUTPUT, "tls_ca_path", K_PATH, OUT(tls_ca_path), NULL, 1,
-	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  PATH_MAX, NULL, HTTP, false },
 	{ SEC_OUTPUT, "tls_client_cert", K_PATH, OUT(tls_client_cert), NULL, 1,
-	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  PATH_MAX, NULL, HTTP, false },
 	{ SEC_OUTPUT, "tls_client_key", K_PATH, OUT(tls_client_key), NULL, 1,
-	  PATH_MAX, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  PATH_MAX, NULL, HTTP, false },
 	{ SEC_OUTPUT, "tls_min_version", K_ENUM, OUT(tls_min_version), "1.2", 0,
-	  0, tls_versions, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  0, tls_versions, HTTP, false },
 	{ SEC_OUTPUT, "tls_pinned_pubkey", K_STRING, OUT(tls_pinned_pubkey),
-	  NULL, 8, 1024, NULL, T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  NULL, 8, 1024, NULL, HTTP, false },
 	{ SEC_OUTPUT, "tls_verify", K_BOOL, OUT(tls_verify), "true", 0, 0, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HTTP, false },
 	{ SEC_OUTPUT, "proxy", K_STRING, OUT(proxy), NULL, 1, 2048, NULL,
-	  T(CONFIG_OUTPUT_SPLUNK_HEC), false },
+	  HTTP, false },
+	{ SEC_OUTPUT, "api_key", K_SECRET, OUT(api_key), NULL, 1, 4096, NULL,
+	  ES, false },
+	{ SEC_OUTPUT, "api_key_file", K_PATH, OUT(api_key_file), NULL, 1,
+	  PATH_MAX, NULL, ES, false },
+	{ SEC_OUTPUT, "user", K_STRING, OUT(user), NULL, 1, 1024, NULL, ES,
+	  false },
+	{ SEC_OUTPUT, "password", K_SECRET, OUT(password), NULL, 1, 4096, NULL,
+	  ES, false },
+	{ SEC_OUTPUT, "password_file", K_PATH, OUT(password_file), NULL, 1,
+	  PATH_MAX, NULL, ES, false },
+	{ SEC_OUTPUT, "namespace", K_STRING, OUT(namespace), "default", 1, 100,
+	  NULL, ES, false },
+	{ SEC_OUTPUT, "pipeline", K_STRING, OUT(pipeline), NULL, 1, 512, NULL,
+	  ES, false },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -780,7 +798,7 @@ on_ini_pair(void *user, const char *section, const char *name,
 	s->set_line[i] = ld->lineno;
 	if (k->type == K_SECRET && s->kind == SEC_OUTPUT &&
 	    strstr(value, "${") == NULL)
-		((struct config_output *)s->obj)->token_inline = true;
+		((struct config_output *)s->obj)->inline_secret = k->name;
 	if ((expanded = expand_env(value, why, sizeof(why))) == NULL) {
 		diag_add(ld, ld->lineno, "%s: %s", name, why);
 		return 1;
@@ -791,9 +809,9 @@ on_ini_pair(void *user, const char *section, const char *name,
 	return 1;
 }
 
-/* Read a secret from a file that other users cannot read. */
+/* Read a secret (key `key`) from a file that other users cannot read. */
 static void
-read_secret_file(struct loader *ld, int line, const char *label,
+read_secret_file(struct loader *ld, int line, const char *key,
     const char *path, char **out)
 {
 	char buf[4097];
@@ -802,14 +820,14 @@ read_secret_file(struct loader *ld, int line, const char *label,
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		diag_add(ld, line, "token_file: cannot read %s: %s", path,
+		diag_add(ld, line, "%s: cannot read %s: %s", key, path,
 		    strerror(errno));
 		return;
 	}
 	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & (S_IRWXG | S_IRWXO)) &
 	    (S_IROTH | S_IWOTH)) {
-		diag_add(ld, line, "token_file: %s is readable by other users "
-		    "(mode %04o): run chmod 600 %s", path,
+		diag_add(ld, line, "%s: %s is readable by other users "
+		    "(mode %04o): run chmod 600 %s", key, path,
 		    (unsigned)(sb.st_mode & 07777), path);
 		fclose(f);
 		return;
@@ -822,12 +840,11 @@ read_secret_file(struct loader *ld, int line, const char *label,
 		buf[--n] = '\0';
 	if (n == 0 || n == sizeof(buf) - 1 || strlen(buf) != n ||
 	    strcspn(buf, "\r\n") != n) {
-		diag_add(ld, line, "token_file: %s must hold one line: the "
-		    "token", path);
+		diag_add(ld, line, "%s: %s must hold one line: the secret",
+		    key, path);
 		explicit_bzero(buf, sizeof(buf));
 		return;
 	}
-	(void)label;
 	free(*out);
 	*out = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
@@ -843,25 +860,138 @@ key_line(const struct section *s, const char *name)
 	return 0;
 }
 
-/* Checks of an HTTP output: one secret, URL scheme, TLS pairs. */
+/*
+ * A secret given as `key` or as `key_file`, not both.  Return true when
+ * one of them was given (and read).
+ */
+static bool
+secret_pair(struct loader *ld, struct section *s, const char *key,
+    const char *file_key, const char *path, char **out)
+{
+	int kl = key_line(s, key), fl = key_line(s, file_key);
+
+	if (kl != 0 && fl != 0) {
+		diag_add(ld, fl, "%s: give either %s or %s in %s, not both",
+		    file_key, key, file_key, s->label);
+		return true;
+	}
+	if (fl != 0)
+		read_secret_file(ld, fl, file_key, path, out);
+	return kl != 0 || fl != 0;
+}
+
+/* A data stream namespace as Elasticsearch accepts it. */
+static bool
+valid_namespace(const char *ns)
+{
+	if (ns[0] == '\0' || strlen(ns) > 100)
+		return false;
+	for (const char *p = ns; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if ((c >= 'A' && c <= 'Z') || c == '-' || c == '\\' ||
+		    c == '/' || c == '*' || c == '?' || c == '"' || c == '<' ||
+		    c == '>' || c == '|' || c == ' ' || c == ',' || c == '#' ||
+		    c == ':' || c < 0x20)
+			return false;
+	}
+	return true;
+}
+
+/* An index or data stream name as Elasticsearch accepts it. */
+static bool
+valid_index(const char *ix)
+{
+	if (ix[0] == '\0' || strlen(ix) > 255 || ix[0] == '-' ||
+	    ix[0] == '_' || ix[0] == '+' || strcmp(ix, ".") == 0 ||
+	    strcmp(ix, "..") == 0)
+		return false;
+	for (const char *p = ix; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if ((c >= 'A' && c <= 'Z') || c == '\\' || c == '/' ||
+		    c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
+		    c == '|' || c == ' ' || c == ',' || c == '#' || c == ':' ||
+		    c < 0x20)
+			return false;
+	}
+	return true;
+}
+
+/* Every URL of a comma-separated list starts with https:// or http://. */
+static void
+check_urls(struct loader *ld, struct section *s, const char *urls,
+    bool list)
+{
+	const char *p = urls;
+	int line = key_line(s, "url");
+
+	for (;;) {
+		size_t n;
+
+		while (*p == ' ')
+			p++;
+		n = list ? strcspn(p, ",") : strlen(p);
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		if (n == 0) {
+			diag_add(ld, line, "url: empty URL in the list");
+		} else if (!(n > 8 && strncmp(p, "https://", 8) == 0) &&
+		    !(n > 7 && strncmp(p, "http://", 7) == 0)) {
+			diag_add(ld, line, "url: must start with https:// (or "
+			    "http:// for labs)%s", list ? "; give several URLs "
+			    "separated by commas" : "");
+			return;
+		}
+		p += list ? strcspn(p, ",") : strlen(p);
+		if (*p != ',')
+			break;
+		p++;
+	}
+}
+
+/* Checks of an HTTP output: its secrets, URL scheme, TLS pairs. */
 static void
 http_output_finish(struct loader *ld, struct section *s,
     struct config_output *o)
 {
-	int tl = key_line(s, "token"), tf = key_line(s, "token_file");
+	if (o->type == CONFIG_OUTPUT_SPLUNK_HEC) {
+		if (!secret_pair(ld, s, "token", "token_file", o->token_file,
+		    &o->token))
+			diag_add(ld, s->line, "token: missing in %s (give token "
+			    "or token_file)", s->label);
+	} else if (o->type == CONFIG_OUTPUT_ELASTICSEARCH) {
+		bool key = secret_pair(ld, s, "api_key", "api_key_file",
+		    o->api_key_file, &o->api_key);
+		bool pw = secret_pair(ld, s, "password", "password_file",
+		    o->password_file, &o->password);
 
-	if (tl != 0 && tf != 0)
-		diag_add(ld, tf, "token_file: give either token or token_file "
-		    "in %s, not both", s->label);
-	else if (tl == 0 && tf == 0)
-		diag_add(ld, s->line, "token: missing in %s (give token or "
-		    "token_file)", s->label);
-	else if (tf != 0)
-		read_secret_file(ld, tf, s->label, o->token_file, &o->token);
-	if (o->url != NULL && strncmp(o->url, "https://", 8) != 0 &&
-	    strncmp(o->url, "http://", 7) != 0)
-		diag_add(ld, key_line(s, "url"), "url: must start with "
-		    "https:// (or http:// for labs)");
+		if (key && (pw || o->user != NULL))
+			diag_add(ld, key_line(s, "api_key") != 0 ?
+			    key_line(s, "api_key") : key_line(s,
+			    "api_key_file"), "api_key: give either api_key or "
+			    "user and password in %s, not both", s->label);
+		else if (o->user != NULL && !pw)
+			diag_add(ld, key_line(s, "user"), "user: needs password "
+			    "or password_file in %s", s->label);
+		else if (pw && o->user == NULL)
+			diag_add(ld, key_line(s, "password") != 0 ?
+			    key_line(s, "password") : key_line(s,
+			    "password_file"), "password: needs user in %s",
+			    s->label);
+		if (o->user != NULL && strchr(o->user, ':') != NULL)
+			diag_add(ld, key_line(s, "user"), "user: must not hold "
+			    "':' (basic authentication cannot carry it)");
+		if (o->namespace != NULL && !valid_namespace(o->namespace))
+			diag_add(ld, key_line(s, "namespace"), "namespace: "
+			    "lower case, at most 100 bytes, none of "
+			    "\\/*?\"<>|,#: - or spaces (Elasticsearch's rules)");
+		if (o->index != NULL && !valid_index(o->index))
+			diag_add(ld, key_line(s, "index"), "index: not a valid "
+			    "index or data stream name (lower case, not starting "
+			    "with - _ +, none of \\/*?\"<>|,#: or spaces)");
+	}
+	if (o->url != NULL)
+		check_urls(ld, s, o->url,
+		    o->type == CONFIG_OUTPUT_ELASTICSEARCH);
 	if ((o->tls_client_cert == NULL) != (o->tls_client_key == NULL))
 		diag_add(ld, key_line(s, o->tls_client_cert != NULL ?
 		    "tls_client_cert" : "tls_client_key"), "%s: mutual TLS "
@@ -872,6 +1002,10 @@ http_output_finish(struct loader *ld, struct section *s,
 	    strncmp(o->tls_pinned_pubkey, "sha256//", 8) != 0)
 		diag_add(ld, key_line(s, "tls_pinned_pubkey"), "tls_pinned_pubkey:"
 		    " use the sha256//BASE64 form");
+	/* Elasticsearch keeps the raw record unless told not to. */
+	if (o->type == CONFIG_OUTPUT_ELASTICSEARCH &&
+	    key_line(s, "keep_original") == 0)
+		o->keep_original = true;
 }
 
 /* Checks that need the whole section: type-specific and required keys. */
@@ -923,7 +1057,8 @@ section_finish(struct loader *ld, struct section *s)
 			    ? config_input_type_name(type) :
 			    config_output_type_name(type));
 	}
-	if (s->kind == SEC_OUTPUT && type == CONFIG_OUTPUT_SPLUNK_HEC)
+	if (s->kind == SEC_OUTPUT && (type == CONFIG_OUTPUT_SPLUNK_HEC ||
+	    type == CONFIG_OUTPUT_ELASTICSEARCH))
 		http_output_finish(ld, s, s->obj);
 }
 
@@ -1021,7 +1156,7 @@ check_secret_file_mode(const char *path, const struct config *cfg,
 
 	for (size_t i = 0; i < cfg->noutputs; i++) {
 		const struct config_output *o = &cfg->outputs[i];
-		if (!o->token_inline)
+		if (o->inline_secret == NULL)
 			continue;
 		if (stat(path, &sb) != 0)
 			return 0;
@@ -1031,10 +1166,11 @@ check_secret_file_mode(const char *path, const struct config *cfg,
 		memset(&ld, 0, sizeof(ld));
 		ld.file = path;
 		ld.diag = diag;
-		diag_add(&ld, 0, "holds the secret `token` of [output:%s] but "
+		diag_add(&ld, 0, "holds the secret `%s` of [output:%s] but "
 		    "is readable by other users (mode %04o): run chmod 600 %s, "
-		    "or give the token as ${VAR} or token_file", o->name,
-		    (unsigned)(sb.st_mode & 07777), path);
+		    "or give it as ${VAR} or %s_file", o->inline_secret,
+		    o->name, (unsigned)(sb.st_mode & 07777), path,
+		    o->inline_secret);
 		return -EACCES;
 	}
 	return 0;
@@ -1123,6 +1259,19 @@ config_free(struct config *cfg)
 			free(o->token);
 		}
 		free(o->token_file);
+		if (o->api_key != NULL) {
+			explicit_bzero(o->api_key, strlen(o->api_key));
+			free(o->api_key);
+		}
+		free(o->api_key_file);
+		free(o->user);
+		if (o->password != NULL) {
+			explicit_bzero(o->password, strlen(o->password));
+			free(o->password);
+		}
+		free(o->password_file);
+		free(o->namespace);
+		free(o->pipeline);
 		free(o->index);
 		free(o->source);
 		free(o->sourcetype);

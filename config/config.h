@@ -30,6 +30,7 @@ enum config_output_type {
 	CONFIG_OUTPUT_FILE = 1,
 	CONFIG_OUTPUT_STDOUT,
 	CONFIG_OUTPUT_SPLUNK_HEC,
+	CONFIG_OUTPUT_ELASTICSEARCH,
 };
 
 enum config_format { CONFIG_FORMAT_XML = 0, CONFIG_FORMAT_JSON };
@@ -88,10 +89,20 @@ struct config_output {
 	uint64_t	 retry_initial_ms;
 	uint64_t	 retry_max_ms;
 	/* HTTP outputs */
-	char		*url;
+	char		*url;		/* elasticsearch: comma-separated list */
 	char		*token;		/* secret: never logged */
 	char		*token_file;
-	bool		 token_inline;	/* `token` written in the file itself */
+	/* elasticsearch: api_key ("id:key" or the encoded form), or user +
+	 * password (basic), or neither */
+	char		*api_key;	/* secret */
+	char		*api_key_file;
+	char		*user;
+	char		*password;	/* secret */
+	char		*password_file;
+	char		*namespace;	/* data stream namespace */
+	char		*pipeline;	/* ingest pipeline override */
+	const char	*inline_secret;	/* name of a secret key written in
+					   the file itself, or NULL */
 	int		 format;	/* enum config_format */
 	int		 compression;	/* enum config_compression */
 	uint64_t	 timeout_ms;

@@ -483,6 +483,190 @@ render_duplicate_data_names_stay_distinct(void **state)
 	cJSON_Delete(doc);
 }
 
+/* ---- Elasticsearch bulk items -------------------------------------------- */
+
+struct es_item {
+	cJSON	*action;
+	cJSON	*doc;
+	char	 id[64];
+	char	 index[256];
+};
+
+/* Render rec as a bulk item; check it is two newline-ended JSON lines. */
+static int
+render_es_item(struct buffer_rec *rec, const struct render_es_opts *eo,
+    struct es_item *it)
+{
+	struct event_parser *p;
+	struct render_ctx ctx = { .agent_name = "tts-agent",
+	    .host_name = "agenthost", .keep_original = true };
+	struct strbuf sb = { 0 };
+	char *nl;
+	int res;
+
+	assert_int_equal(event_parser_new(&p), 0);
+	res = render_es(p, &ctx, eo, rec, &sb);
+	assert_true(res >= 0);
+	assert_true(sb.len > 2 && sb.s[sb.len - 1] == '\n');
+	nl = strchr(sb.s, '\n');
+	assert_non_null(nl);
+	assert_ptr_equal(strchr(nl + 1, '\n'), sb.s + sb.len - 1);
+	*nl = '\0';
+	sb.s[sb.len - 1] = '\0';
+	it->action = cJSON_Parse(sb.s);
+	it->doc = cJSON_Parse(nl + 1);
+	assert_non_null(it->action);
+	assert_non_null(it->doc);
+	snprintf(it->id, sizeof(it->id), "%s", jstr(it->action, "create._id"));
+	snprintf(it->index, sizeof(it->index), "%s",
+	    jstr(it->action, "create._index"));
+	/* create only: data streams take nothing else. */
+	assert_int_equal(cJSON_GetArraySize(it->action), 1);
+	assert_int_equal(cJSON_GetArraySize(it->action->child), 2);
+	strbuf_free(&sb);
+	event_parser_free(p);
+	return res;
+}
+
+static void
+es_item_free(struct es_item *it)
+{
+	cJSON_Delete(it->action);
+	cJSON_Delete(it->doc);
+}
+
+static void
+render_es_routes_and_names_data_streams(void **state)
+{
+	struct render_es_opts eo = { .index = NULL, .ns = "prod" };
+	struct buffer_rec rec = { .seq = 7, .time_ms = 1700000000123LL,
+	    .source = "win", .data = win_line, .len = strlen(win_line) };
+	struct es_item it;
+	const char *fwd = "<Event><System><Provider Name='Microsoft-Windows-"
+	    "Security-Auditing'/><EventID>4624</EventID><EventRecordID>5"
+	    "</EventRecordID><Channel>Security</Channel><Computer>DC1"
+	    "</Computer></System></Event>";
+
+	(void)state;
+	assert_int_equal(render_es_item(&rec, &eo, &it), RENDER_OK);
+	assert_string_equal(it.index, "logs-windows.sysmon_operational-prod");
+	assert_string_equal(jstr(it.doc, "data_stream.type"), "logs");
+	assert_string_equal(jstr(it.doc, "data_stream.dataset"),
+	    "windows.sysmon_operational");
+	assert_string_equal(jstr(it.doc, "data_stream.namespace"), "prod");
+	assert_string_equal(jstr(it.doc, "event.dataset"),
+	    "windows.sysmon_operational");
+	/* The raw record rides along for the integration (keep_original). */
+	assert_string_equal(jstr(it.doc, "event.original"), win_line);
+	assert_string_equal(jstr(it.doc, "winlog.event_data.Image"),
+	    "C:\\Windows\\System32\\cmd.exe");
+	assert_int_equal(strlen(it.id), RENDER_ES_ID_LEN);
+	assert_int_equal(strspn(it.id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+	    "klmnopqrstuvwxyz0123456789-_"), RENDER_ES_ID_LEN);
+	es_item_free(&it);
+
+	rec.data = linux_line;
+	rec.len = strlen(linux_line);
+	assert_int_equal(render_es_item(&rec, &eo, &it), RENDER_OK);
+	assert_string_equal(it.index, "logs-sysmon_linux.log-prod");
+	assert_string_equal(jstr(it.doc, "data_stream.dataset"),
+	    "sysmon_linux.log");
+	es_item_free(&it);
+
+	rec.data = fwd;
+	rec.len = strlen(fwd);
+	assert_int_equal(render_es_item(&rec, &eo, &it), RENDER_OK);
+	assert_string_equal(it.index, "logs-windows.forwarded-prod");
+	es_item_free(&it);
+
+	rec.data = "not a record";
+	rec.len = strlen(rec.data);
+	assert_int_equal(render_es_item(&rec, &eo, &it), RENDER_PARSE_ERROR);
+	assert_string_equal(it.index, "logs-sysmonfwd.error-prod");
+	assert_string_equal(jstr(it.doc, "event.kind"), "pipeline_error");
+	assert_string_equal(jstr(it.doc, "event.dataset"), "sysmonfwd.error");
+	es_item_free(&it);
+
+	rec.flags = BUFFER_REC_GAP;
+	rec.gap_count = 5;
+	rec.gap_first = 2;
+	rec.data = "evicted";
+	rec.len = 7;
+	assert_int_equal(render_es_item(&rec, &eo, &it), RENDER_GAP);
+	assert_string_equal(it.index, "logs-sysmonfwd.gap-prod");
+	assert_string_equal(jstr(it.doc, "event.dataset"), "sysmonfwd.gap");
+	assert_true(jnum(it.doc, "sysmonfwd.gap.records") == 5);
+	es_item_free(&it);
+
+	/* index overrides every route, and then names no data stream. */
+	eo.index = "sysmon-archive";
+	rec.flags = 0;
+	rec.data = win_line;
+	rec.len = strlen(win_line);
+	assert_int_equal(render_es_item(&rec, &eo, &it), RENDER_OK);
+	assert_string_equal(it.index, "sysmon-archive");
+	assert_null(cJSON_GetObjectItemCaseSensitive(it.doc, "data_stream"));
+	es_item_free(&it);
+}
+
+static void
+render_es_ids_are_deterministic(void **state)
+{
+	struct render_es_opts eo = { .index = NULL, .ns = "default" };
+	struct buffer_rec rec = { .seq = 7, .time_ms = 1700000000123LL,
+	    .source = "win", .data = win_line, .len = strlen(win_line) };
+	struct es_item a, b;
+	char *other;
+	const char *t;
+
+	(void)state;
+	/* The same record read again later, elsewhere in the ring: same _id. */
+	render_es_item(&rec, &eo, &a);
+	rec.seq = 99999;
+	rec.time_ms += 3600000;
+	rec.source = "again";
+	render_es_item(&rec, &eo, &b);
+	assert_string_equal(a.id, b.id);
+	es_item_free(&b);
+
+	/* Another record id, computer, or time: another _id.  A cleared log
+	 * starts its record ids again; the time keeps new records new. */
+	other = strdup(win_line);
+	memcpy(strstr(other, "9804"), "9805", 4);
+	rec.data = other;
+	render_es_item(&rec, &eo, &b);
+	assert_string_not_equal(a.id, b.id);
+	es_item_free(&b);
+	memcpy(strstr(other, "9805"), "9804", 4);
+	memcpy(strstr(other, "IEWIN7"), "IEWIN8", 6);
+	render_es_item(&rec, &eo, &b);
+	assert_string_not_equal(a.id, b.id);
+	es_item_free(&b);
+	memcpy(strstr(other, "IEWIN8"), "IEWIN7", 6);
+	t = strstr(other, "20:26:51.793589");
+	memcpy((char *)t, "20:26:52", 8);
+	render_es_item(&rec, &eo, &b);
+	assert_string_not_equal(a.id, b.id);
+	es_item_free(&b);
+	free(other);
+	es_item_free(&a);
+
+	/* No record id: two equal lines at two places stay two documents,
+	 * and one place always gives the same _id. */
+	rec.data = "garbage";
+	rec.len = 7;
+	rec.seq = 10;
+	render_es_item(&rec, &eo, &a);
+	render_es_item(&rec, &eo, &b);
+	assert_string_equal(a.id, b.id);
+	es_item_free(&b);
+	rec.seq = 11;
+	render_es_item(&rec, &eo, &b);
+	assert_string_not_equal(a.id, b.id);
+	es_item_free(&b);
+	es_item_free(&a);
+}
+
 /* ---- file source ------------------------------------------------------- */
 
 struct fixture {
@@ -781,6 +965,8 @@ main(void)
 		cmocka_unit_test(render_linux_document),
 		cmocka_unit_test(render_parse_error_keeps_raw_text),
 		cmocka_unit_test(render_duplicate_data_names_stay_distinct),
+		cmocka_unit_test(render_es_routes_and_names_data_streams),
+		cmocka_unit_test(render_es_ids_are_deterministic),
 		cmocka_unit_test_setup_teardown(source_classifies_lines,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -327,6 +328,111 @@ config_size_and_duration_parsers(void **state)
 	assert_int_not_equal(config_parse_bool("tru", &b), 0);
 }
 
+#define ES_HEAD "[input:win]\ntype = file\npath = /x\n[output:es]\n" \
+	"type = elasticsearch\n"
+
+static void
+config_elasticsearch_output(void **state)
+{
+	struct config *cfg;
+	int rc;
+	char *errs;
+
+	(void)state;
+	errs = load_errors(ES_HEAD "url = https://a:9200, https://b:9200/\n"
+	    "api_key = id:secret\nnamespace = prod\n", &rc, &cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->outputs[0].type, CONFIG_OUTPUT_ELASTICSEARCH);
+	assert_string_equal(cfg->outputs[0].api_key, "id:secret");
+	assert_string_equal(cfg->outputs[0].namespace, "prod");
+	/* Elasticsearch keeps event.original unless told otherwise. */
+	assert_true(cfg->outputs[0].keep_original);
+	assert_int_equal(cfg->outputs[0].compression, CONFIG_COMPRESS_GZIP);
+	assert_true(cfg->outputs[0].tls_verify);
+	assert_string_equal(cfg->outputs[0].inline_secret, "api_key");
+	free(errs);
+	config_free(cfg);
+
+	errs = load_errors(ES_HEAD "url = https://a:9200\nuser = elastic\n"
+	    "password = pw\nkeep_original = false\nindex = sysmon-x\n", &rc,
+	    &cfg);
+	assert_string_equal(errs, "");
+	assert_false(cfg->outputs[0].keep_original);
+	assert_string_equal(cfg->outputs[0].namespace, "default");
+	free(errs);
+	config_free(cfg);
+
+	/* No credentials at all is allowed (a lab, or a proxy that adds
+	 * them). */
+	errs = load_errors(ES_HEAD "url = http://127.0.0.1:9200\n", &rc, &cfg);
+	assert_string_equal(errs, "");
+	free(errs);
+	config_free(cfg);
+
+	expect_error(ES_HEAD "url = https://a\napi_key = k\nuser = u\n"
+	    "password = p\n", "t.conf:7: api_key: give either api_key or user");
+	expect_error(ES_HEAD "url = https://a\nuser = u\n",
+	    "t.conf:7: user: needs password");
+	expect_error(ES_HEAD "url = https://a\npassword = p\n",
+	    "t.conf:7: password: needs user");
+	expect_error(ES_HEAD "url = https://a, ftp://b\n",
+	    "t.conf:6: url: must start with https://");
+	expect_error(ES_HEAD "url = https://a,,https://b\n",
+	    "t.conf:6: url: empty URL");
+	expect_error(ES_HEAD "url = https://a\nnamespace = Prod-1\n",
+	    "t.conf:7: namespace: lower case");
+	expect_error(ES_HEAD "url = https://a\nindex = _bad\n",
+	    "t.conf:7: index: not a valid");
+	expect_error(ES_HEAD "url = https://a\napi_key = k\n"
+	    "api_key_file = /nonexistent\n",
+	    "t.conf:8: api_key_file: give either api_key or api_key_file");
+	expect_error(ES_HEAD "url = https://a\nuser = u\n"
+	    "password_file = /nonexistent/pw\n",
+	    "t.conf:8: password_file: cannot read /nonexistent/pw");
+	/* HEC keys do not apply, and the reverse. */
+	expect_error(ES_HEAD "url = https://a\ntoken = t\n",
+	    "t.conf:7: token: not used by type elasticsearch");
+	expect_error("[input:win]\ntype = file\npath = /x\n[output:h]\n"
+	    "type = splunk_hec\nurl = https://a\ntoken = t\napi_key = k\n",
+	    "t.conf:8: api_key: not used by type splunk_hec");
+	expect_error(ES_HEAD "api_key = k\n",
+	    "url: missing in [output:es] (required for type elasticsearch)");
+}
+
+static void
+config_secret_files_are_read_and_checked(void **state)
+{
+	char path[] = "/tmp/sysmonfwd-test-secret-XXXXXX";
+	char text[512];
+	struct config *cfg;
+	int fd, rc;
+	char *errs;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "id:s3cr3t\n", 10), 10);
+	close(fd);
+	snprintf(text, sizeof(text), ES_HEAD "url = https://a\n"
+	    "api_key_file = %s\n", path);
+	errs = load_errors(text, &rc, &cfg);
+	assert_string_equal(errs, "");
+	assert_string_equal(cfg->outputs[0].api_key, "id:s3cr3t");
+	assert_null(cfg->outputs[0].inline_secret);
+	free(errs);
+	config_free(cfg);
+
+	chmod(path, 0644);
+	errs = load_errors(text, &rc, NULL);
+	assert_non_null(strstr(errs, "api_key_file: "));
+	assert_non_null(strstr(errs, "is readable by other users"));
+	/* The secret itself never appears in a diagnostic. */
+	assert_null(strstr(errs, "s3cr3t"));
+	free(errs);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -340,6 +446,8 @@ main(void)
 		cmocka_unit_test(config_long_lines_are_refused_not_cut),
 		cmocka_unit_test(config_file_errors),
 		cmocka_unit_test(config_size_and_duration_parsers),
+		cmocka_unit_test(config_elasticsearch_output),
+		cmocka_unit_test(config_secret_files_are_read_and_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

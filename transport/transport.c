@@ -298,6 +298,14 @@ void
 transport_dead_letter(struct transport_output *t, uint64_t seq,
     const char *reason, long status, long code, const char *rec, size_t len)
 {
+	transport_dead_letter_x(t, seq, reason, status, code, NULL, rec, len);
+}
+
+void
+transport_dead_letter_x(struct transport_output *t, uint64_t seq,
+    const char *reason, long status, long code, const char *extra,
+    const char *rec, size_t len)
+{
 	char *line = NULL;
 	size_t linelen = 0;
 	FILE *f;
@@ -335,7 +343,10 @@ transport_dead_letter(struct transport_output *t, uint64_t seq,
 	json_str(f, t->name, strlen(t->name));
 	fprintf(f, ",\"seq\":%" PRIu64 ",\"reason\":", seq);
 	json_str(f, reason, strlen(reason));
-	fprintf(f, ",\"status\":%ld,\"code\":%ld,\"record\":", status, code);
+	fprintf(f, ",\"status\":%ld,\"code\":%ld,", status, code);
+	if (extra != NULL && extra[0] != '\0')
+		fprintf(f, "%s,", extra);
+	fputs("\"record\":", f);
 	while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == ' '))
 		len--;
 	if (len > 0 && rec[0] == '{' && rec[len - 1] == '}')

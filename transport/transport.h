@@ -108,6 +108,29 @@ struct transport_hec_opts {
 	struct transport_retry	 retry;
 };
 
+struct transport_es_opts {
+	const char		*urls;		/* comma-separated; failover */
+	const char		*api_key;	/* "id:key" or encoded; secret */
+	const char		*user;		/* basic, with password */
+	const char		*password;	/* secret */
+	const char		*pipeline;	/* ?pipeline= override, or NULL */
+	int64_t			 timeout_ms;	/* per request */
+	bool			 gzip;
+	struct transport_tls	 tls;
+	struct transport_retry	 retry;
+};
+
+/*
+ * Open an Elasticsearch (or OpenSearch) bulk output.  Batches hold bulk
+ * items: a "create" action line with _index and _id, then the document,
+ * each line ending with a newline.  Items refused for good go to
+ * deadletter_dir/NAME.ndjson with the server's error.  0 or -errno.
+ */
+int	transport_es_open(struct transport_loop *l, const char *name,
+	    const struct transport_es_opts *o, const char *deadletter_dir,
+	    struct transport_output **out)
+	    __attribute__((warn_unused_result));
+
 /*
  * Open a local NDJSON output named name: the file at path (created with
  * mode 0640 and appended to) or, when path is NULL, standard output.
@@ -159,6 +182,8 @@ int	transport_flush(struct transport_output *t)
 struct transport_stats {
 	uint64_t	delivered;	/* records confirmed by the destination */
 	uint64_t	dead_lettered;	/* refused for good, in the dead letters */
+	uint64_t	duplicates;	/* the destination had them already
+					   (Elasticsearch 409: delivered) */
 	uint64_t	retries;	/* failed attempts retried */
 	uint64_t	requests;
 	int64_t		failing_since_ms; /* 0: ok */

@@ -58,6 +58,10 @@ void	transport_recovered(struct transport_output *t);
 void	transport_dead_letter(struct transport_output *t, uint64_t seq,
 	    const char *reason, long status, long code, const char *rec,
 	    size_t len);
+/* The same with more members: extra is `"name":value,...` (JSON) or NULL. */
+void	transport_dead_letter_x(struct transport_output *t, uint64_t seq,
+	    const char *reason, long status, long code, const char *extra,
+	    const char *rec, size_t len);
 int64_t	transport_mono_ms(void);
 
 /* ---- HTTP client (http.c) ------------------------------------------------ */

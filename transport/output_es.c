@@ -1,0 +1,981 @@
+/*
+ * output_es.c - the Elasticsearch (and OpenSearch) bulk output.
+ *
+ * A batch is a run of bulk items the agent rendered: a "create" action
+ * line naming the data stream and a deterministic _id, then the document.
+ * It goes as one POST /_bulk (NDJSON, gzip by default) with
+ * filter_path=errors,items.*.error,items.*.status, as Beats sends it.
+ * Answers are read as PROTOCOLS.md section 1.4 says Elastic's own clients
+ * read them:
+ *   - 200: every item has a status.  < 300 is delivered; 409 means the
+ *     _id is there already (a resend of a record that was indexed): also
+ *     delivered, and counted as a duplicate; 429 and 5xx items stay
+ *     pending and only they are sent again, after a backoff; any other
+ *     4xx (mapping errors, forbidden index) is refused for good and goes
+ *     to the dead-letter file with the error type and reason.
+ *   - 413 for the whole request: the batch is split in halves and each is
+ *     sent on its own; a single item still too large is dead-lettered.
+ *   - 408, 429, 5xx, network and TLS errors: the request is retried, on
+ *     the next URL of the list at once, then after a capped exponential
+ *     backoff with full jitter once every URL failed (Retry-After wins).
+ *   - 401 and 403: the credentials are refused; logged once, clearly, and
+ *     retried with backoff: the ring keeps the records until they are
+ *     fixed (the agent needs a restart to read the new ones).
+ *   - other 4xx: refused for good; the records are dead-lettered.
+ * Nothing is confirmed before every item of it is done with: a partly
+ * failed bulk request is never counted as delivered.
+ *
+ * At start GET / logs the cluster's name and version.  The first time a
+ * data stream appears in a batch, GET /_index_template/logs-DATASET says
+ * whether the integration's template is installed; a missing one is
+ * warned about (its ingest pipeline would not run), never fatal.
+ */
+#include "transport_int.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SLOTS	16	/* batches taken (2) plus halves of splits */
+#define MAX_URLS	16
+#define MAX_TARGETS	16	/* data streams whose template is checked */
+
+struct slot {
+	struct transport_batch	*b;
+	size_t			 end;	/* records [0, end) are this slot's */
+	size_t			 from;	/* first record not done with */
+	unsigned char		*done;	/* per record: delivered or refused */
+};
+
+enum req { REQ_NONE, REQ_SEND, REQ_INFO, REQ_TEMPLATE };
+
+enum tpl_state { TPL_UNCHECKED, TPL_CHECKING, TPL_DONE };
+
+struct target {
+	char		 index[256];
+	char		 tpl[256];	/* template name; "" when not checked */
+	enum tpl_state	 state;
+};
+
+struct es {
+	struct transport_output	 base;
+	struct http_client	*http;
+	struct transport_es_opts o;
+	char			*urls[MAX_URLS];
+	char			*bulk_path;	/* "/_bulk?filter_path=..." */
+	size_t			 nurls;
+	size_t			 cur;		/* URL in use */
+	size_t			 failed_urls;	/* in a row since a success */
+	char			*auth;		/* the header, or NULL */
+	char			 req_url[2400];
+	struct slot		 q[MAX_SLOTS];
+	size_t			 head, count;
+	enum req		 req;
+	size_t			 req_slot;
+	size_t			*sent;		/* record indices in the request */
+	size_t			 nsent, sentcap;
+	char			*body;		/* request body when copied */
+	size_t			 bodylen, bodycap;
+	char			*gz;
+	size_t			 gzlen, gzcap;
+	int64_t			 retry_at;
+	bool			 need_info;
+	bool			 auth_logged;
+	struct target		 targets[MAX_TARGETS];
+	size_t			 ntargets;
+	size_t			 tpl_req;	/* target being checked */
+};
+
+static struct slot *
+slot_at(struct es *e, size_t i)
+{
+	return &e->q[(e->head + i) % MAX_SLOTS];
+}
+
+static void
+slot_free(struct es *e, struct slot *s)
+{
+	transport_batch_recycle(&e->base, s->b);
+	free(s->done);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+rec_span(const struct transport_batch *b, size_t i, size_t *start,
+    size_t *len)
+{
+	*start = i > 0 ? b->ends[i - 1] : 0;
+	*len = b->ends[i] - *start;
+}
+
+/* Move s->from over records done with. */
+static void
+slot_skip_done(struct slot *s)
+{
+	while (s->from < s->end && s->done[s->from])
+		s->from++;
+}
+
+/* Pop finished batches and move `confirmed` as far as it may go. */
+static void
+advance(struct es *e)
+{
+	while (e->count > 0) {
+		struct slot *s = slot_at(e, 0);
+
+		slot_skip_done(s);
+		if (s->from == s->end) {
+			e->base.confirmed = s->b->seqs[s->end - 1];
+			slot_free(e, s);
+			e->head = (e->head + 1) % MAX_SLOTS;
+			e->count--;
+			continue;
+		}
+		if (s->from > 0 && s->b->seqs[s->from - 1] > e->base.confirmed)
+			e->base.confirmed = s->b->seqs[s->from - 1];
+		break;
+	}
+}
+
+/* The slot to send next: the first one with records not done with. */
+static struct slot *
+next_to_send(struct es *e, size_t *idx)
+{
+	for (size_t i = 0; i < e->count; i++) {
+		struct slot *s = slot_at(e, i);
+		slot_skip_done(s);
+		if (s->from < s->end) {
+			*idx = i;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+/* The document line of record i (the action line skipped). */
+static void
+doc_of(const struct transport_batch *b, size_t i, const char **doc,
+    size_t *len)
+{
+	size_t start, n;
+	const char *p, *nl;
+
+	rec_span(b, i, &start, &n);
+	p = b->body + start;
+	nl = memchr(p, '\n', n);
+	if (nl == NULL || (size_t)(nl + 1 - p) >= n) {
+		*doc = p;
+		*len = n;
+		return;
+	}
+	*doc = nl + 1;
+	*len = n - (size_t)(nl + 1 - p);
+}
+
+/* Copy the _index or _id of record i's action line into out. */
+static void
+action_field(const struct transport_batch *b, size_t i, const char *key,
+    char *out, size_t outlen)
+{
+	size_t start, n, klen = strlen(key);
+	const char *p, *end, *q;
+
+	out[0] = '\0';
+	rec_span(b, i, &start, &n);
+	p = b->body + start;
+	if ((end = memchr(p, '\n', n)) == NULL)
+		return;
+	for (q = p; q + klen + 3 < end; q++) {
+		if (q[0] == '"' && memcmp(q + 1, key, klen) == 0 &&
+		    q[klen + 1] == '"' && q[klen + 2] == ':' &&
+		    q[klen + 3] == '"') {
+			const char *v = q + klen + 4, *ve = v;
+			while (ve < end && *ve != '"' && *ve != '\\')
+				ve++;
+			if (ve < end && *ve == '"')
+				snprintf(out, outlen, "%.*s", (int)(ve - v), v);
+			return;
+		}
+	}
+}
+
+static void
+dead_letter_item(struct es *e, struct slot *s, size_t i, long status,
+    const char *type, const char *why)
+{
+	char index[256], id[128], reason[640];
+	const char *doc;
+	size_t len;
+	cJSON *x = cJSON_CreateObject();
+	char *extra = NULL;
+
+	action_field(s->b, i, "_index", index, sizeof(index));
+	action_field(s->b, i, "_id", id, sizeof(id));
+	snprintf(reason, sizeof(reason), "HTTP %ld%s%s: %s", status,
+	    type[0] != '\0' ? " " : "", type, why);
+	if (x != NULL) {
+		cJSON *err = cJSON_AddObjectToObject(x, "error");
+		if (err != NULL) {
+			cJSON_AddStringToObject(err, "type", type);
+			cJSON_AddStringToObject(err, "reason", why);
+		}
+		cJSON_AddStringToObject(x, "index", index);
+		cJSON_AddStringToObject(x, "id", id);
+		if ((extra = cJSON_PrintUnformatted(x)) != NULL) {
+			/* Members only: drop the braces. */
+			size_t n = strlen(extra);
+			memmove(extra, extra + 1, n - 2);
+			extra[n - 2] = '\0';
+		}
+		cJSON_Delete(x);
+	}
+	doc_of(s->b, i, &doc, &len);
+	transport_dead_letter_x(&e->base, s->b->seqs[i], reason, status, 0,
+	    extra, doc, len);
+	free(extra);
+	s->done[i] = 1;
+}
+
+/*
+ * The server found the request too large (413): move the second half of
+ * the records left in slot idx into a new slot right after it.  0, or
+ * -ENOBUFS when no slot is free.
+ */
+static int
+split_slot(struct es *e, size_t idx)
+{
+	struct slot *s = slot_at(e, idx), *n;
+	struct transport_batch *b2;
+	unsigned char *done2;
+	size_t mid = s->from + (s->end - s->from) / 2;
+
+	if (e->count == MAX_SLOTS || (b2 = transport_batch_new(NULL)) == NULL)
+		return -ENOBUFS;
+	for (size_t i = mid; i < s->end; i++) {
+		size_t start, len;
+		rec_span(s->b, i, &start, &len);
+		if (!s->done[i] && transport_batch_add(b2, s->b->body + start,
+		    len, s->b->seqs[i]) != 0) {
+			transport_batch_free(b2);
+			return -ENOMEM;
+		}
+	}
+	if (b2->n == 0 || (done2 = calloc(b2->n, 1)) == NULL) {
+		transport_batch_free(b2);
+		return -ENOMEM;
+	}
+	for (size_t i = e->count; i > idx + 1; i--)
+		*slot_at(e, i) = *slot_at(e, i - 1);
+	e->count++;
+	s = slot_at(e, idx);
+	/* The records after mid that were done stay done: the new slot holds
+	 * only the others, and this slot now ends at mid. */
+	s->end = mid;
+	n = slot_at(e, idx + 1);
+	memset(n, 0, sizeof(*n));
+	n->b = b2;
+	n->end = b2->n;
+	n->done = done2;
+	return 0;
+}
+
+static void on_done(void *arg, const struct http_response *r);
+
+/* The pending records of slot idx in one request body. */
+static int
+start_send(struct es *e, size_t idx)
+{
+	struct slot *s = slot_at(e, idx);
+	const char *body, *hdrs[6];
+	size_t len, n = 0, off;
+	bool contiguous = true;
+	int rc;
+
+	e->nsent = 0;
+	if (e->sentcap < s->end) {
+		size_t *ns = realloc(e->sent, s->end * sizeof(*ns));
+		if (ns == NULL)
+			return -ENOMEM;
+		e->sent = ns;
+		e->sentcap = s->end;
+	}
+	for (size_t i = s->from; i < s->end; i++) {
+		if (s->done[i])
+			contiguous = false;
+		else
+			e->sent[e->nsent++] = i;
+	}
+	if (contiguous) {
+		off = s->from > 0 ? s->b->ends[s->from - 1] : 0;
+		body = s->b->body + off;
+		len = s->b->ends[s->end - 1] - off;
+	} else {
+		size_t need = 0;
+		for (size_t k = 0; k < e->nsent; k++) {
+			size_t st, l;
+			rec_span(s->b, e->sent[k], &st, &l);
+			need += l;
+		}
+		if (need > e->bodycap) {
+			char *nb = realloc(e->body, need);
+			if (nb == NULL)
+				return -ENOMEM;
+			e->body = nb;
+			e->bodycap = need;
+		}
+		e->bodylen = 0;
+		for (size_t k = 0; k < e->nsent; k++) {
+			size_t st, l;
+			rec_span(s->b, e->sent[k], &st, &l);
+			memcpy(e->body + e->bodylen, s->b->body + st, l);
+			e->bodylen += l;
+		}
+		body = e->body;
+		len = e->bodylen;
+	}
+	if (e->o.gzip) {
+		if ((rc = gzip_buf(body, len, &e->gz, &e->gzlen, &e->gzcap)) !=
+		    0)
+			return rc;
+		body = e->gz;
+		len = e->gzlen;
+		hdrs[n++] = "Content-Encoding: gzip";
+	}
+	if (e->auth != NULL)
+		hdrs[n++] = e->auth;
+	hdrs[n++] = "Content-Type: application/x-ndjson";
+	hdrs[n] = NULL;
+	snprintf(e->req_url, sizeof(e->req_url), "%s%s", e->urls[e->cur],
+	    e->bulk_path);
+	if ((rc = http_start(e->http, "POST", e->req_url, hdrs, body, len,
+	    on_done, e)) != 0)
+		return rc;
+	e->req = REQ_SEND;
+	e->req_slot = idx;
+	e->base.st.requests++;
+	return 0;
+}
+
+static int
+start_get(struct es *e, const char *path, enum req what)
+{
+	const char *hdrs[3] = { e->auth, NULL, NULL };
+	int rc;
+
+	snprintf(e->req_url, sizeof(e->req_url), "%s%s", e->urls[e->cur],
+	    path);
+	if ((rc = http_start(e->http, "GET", e->req_url, e->auth != NULL ?
+	    hdrs : hdrs + 1, NULL, 0, on_done, e)) != 0)
+		return rc;
+	e->req = what;
+	return 0;
+}
+
+/* "type: reason" of an Elasticsearch error object (or body). */
+static void
+error_text(const cJSON *err, char *type, size_t tlen, char *why,
+    size_t wlen)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(err, "reason");
+	const cJSON *cause = cJSON_GetObjectItemCaseSensitive(err, "caused_by");
+
+	snprintf(type, tlen, "%s", cJSON_IsString(t) ? t->valuestring : "");
+	if (cJSON_IsString(r) && cJSON_IsObject(cause)) {
+		const cJSON *cr = cJSON_GetObjectItemCaseSensitive(cause,
+		    "reason");
+		snprintf(why, wlen, "%.300s%s%.200s", r->valuestring,
+		    cJSON_IsString(cr) ? ": " : "", cJSON_IsString(cr) ?
+		    cr->valuestring : "");
+	} else {
+		snprintf(why, wlen, "%.500s", cJSON_IsString(r) ?
+		    r->valuestring : cJSON_IsString(err) ? err->valuestring :
+		    "(no reason given)");
+	}
+}
+
+/* A short description of a whole-request answer, for logs. */
+static void
+describe(const struct http_response *r, char *out, size_t outlen)
+{
+	cJSON *j;
+	char type[96], why[512];
+
+	if (r->status == 0) {
+		snprintf(out, outlen, "%s", r->error);
+		return;
+	}
+	j = r->body_len > 0 ? cJSON_ParseWithLength(r->body, r->body_len) :
+	    NULL;
+	if (j != NULL && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j,
+	    "error"))) {
+		error_text(cJSON_GetObjectItemCaseSensitive(j, "error"), type,
+		    sizeof(type), why, sizeof(why));
+		snprintf(out, outlen, "HTTP %ld %s: %.300s", r->status, type,
+		    why);
+	} else {
+		snprintf(out, outlen, "HTTP %ld", r->status);
+	}
+	cJSON_Delete(j);
+}
+
+/* Retry later: on the next URL at once while some were not tried yet. */
+static void
+retry_later(struct es *e, int64_t now, const struct http_response *r,
+    const char *what, bool rotate)
+{
+	int64_t wait;
+
+	e->base.st.retries++;
+	if (rotate && e->nurls > 1 && ++e->failed_urls < e->nurls &&
+	    r->retry_after_ms < 0) {
+		size_t was = e->cur;
+		e->cur = (e->cur + 1) % e->nurls;
+		transport_failed(&e->base, now, false, "%s (at %s); trying %s",
+		    what, e->urls[was], e->urls[e->cur]);
+		e->retry_at = now;
+		return;
+	}
+	if (rotate && e->nurls > 1) {
+		e->cur = (e->cur + 1) % e->nurls;
+		e->failed_urls = 0;
+	}
+	wait = transport_backoff_next(&e->base);
+	if (r->retry_after_ms >= 0)
+		wait = r->retry_after_ms;
+	e->retry_at = now + wait;
+	transport_failed(&e->base, now, false, "%s; retrying in %.1f s%s",
+	    what, (double)wait / 1000.0, r->retry_after_ms >= 0 ?
+	    " (as Retry-After says)" : "");
+}
+
+/* Read the items of a 200 answer.  false: it cannot be matched. */
+static bool
+read_items(struct es *e, struct slot *s, const struct http_response *r,
+    int64_t now, size_t *retry, size_t *refused)
+{
+	cJSON *j, *items, *it;
+	const cJSON *errors;
+	size_t k = 0, dups = 0;
+	char type[96], why[512], first[700] = "";
+
+	*retry = *refused = 0;
+	if ((j = cJSON_ParseWithLength(r->body, r->body_len)) == NULL)
+		return false;
+	errors = cJSON_GetObjectItemCaseSensitive(j, "errors");
+	items = cJSON_GetObjectItemCaseSensitive(j, "items");
+	if (!cJSON_IsBool(errors)) {
+		cJSON_Delete(j);
+		return false;
+	}
+	if (cJSON_IsFalse(errors) && (items == NULL ||
+	    (size_t)cJSON_GetArraySize(items) == e->nsent)) {
+		/* All created (or already there, which also says errors). */
+		for (k = 0; k < e->nsent; k++)
+			s->done[e->sent[k]] = 1;
+		e->base.st.delivered += e->nsent;
+		cJSON_Delete(j);
+		return true;
+	}
+	if (!cJSON_IsArray(items) ||
+	    (size_t)cJSON_GetArraySize(items) != e->nsent) {
+		cJSON_Delete(j);
+		return false;
+	}
+	cJSON_ArrayForEach(it, items) {
+		const cJSON *res = it->child, *st, *err;
+		size_t i = e->sent[k++];
+		long status;
+
+		st = res != NULL ? cJSON_GetObjectItemCaseSensitive(res,
+		    "status") : NULL;
+		if (!cJSON_IsNumber(st)) {
+			(*retry)++;	/* no status: not known to be taken */
+			continue;
+		}
+		status = (long)st->valuedouble;
+		if (status < 300 || status == 409) {
+			s->done[i] = 1;
+			e->base.st.delivered++;
+			if (status == 409)
+				dups++;
+			continue;
+		}
+		if (status == 429 || status >= 500) {
+			(*retry)++;
+			continue;
+		}
+		err = cJSON_GetObjectItemCaseSensitive(res, "error");
+		error_text(err, type, sizeof(type), why, sizeof(why));
+		if (first[0] == '\0')
+			snprintf(first, sizeof(first), "HTTP %ld %s: %.500s",
+			    status, type, why);
+		dead_letter_item(e, s, i, status, type, why);
+		(*refused)++;
+	}
+	e->base.st.duplicates += dups;
+	if (*refused > 0)
+		transport_failed(&e->base, now, true, "%zu of %zu documents "
+		    "refused for good (first: %s): written to the dead-letter "
+		    "file %s", *refused, e->nsent, first, e->base.dlq_path !=
+		    NULL ? e->base.dlq_path : "(none)");
+	if (dups > 0)
+		log_debug("output %s: %zu documents were there already (409): "
+		    "a resend, counted as delivered", e->base.name, dups);
+	cJSON_Delete(j);
+	return true;
+}
+
+static void
+on_send_done(struct es *e, const struct http_response *r, int64_t now)
+{
+	struct slot *s = slot_at(e, e->req_slot);
+	size_t retry, refused;
+	char why[700];
+
+	describe(r, why, sizeof(why));
+	if (r->status == 200) {
+		if (!read_items(e, s, r, now, &retry, &refused)) {
+			retry_later(e, now, r, "an answer that does not say "
+			    "what happened to each document", false);
+			return;
+		}
+		e->failed_urls = 0;
+		e->auth_logged = false;
+		if (retry > 0) {
+			char what[160];
+			snprintf(what, sizeof(what), "%zu of %zu documents "
+			    "rejected for now (429 or 5xx); sending only those "
+			    "again", retry, e->nsent);
+			retry_later(e, now, r, what, false);
+			return;
+		}
+		transport_recovered(&e->base);
+		e->retry_at = now;
+		return;
+	}
+	if (r->status == 413) {
+		if (e->nsent > 1 && split_slot(e, e->req_slot) == 0) {
+			transport_failed(&e->base, now, false, "%s: request too "
+			    "large, sending the batch in halves (lower "
+			    "batch_max_bytes, or raise http.max_content_length)",
+			    why);
+			e->retry_at = now;
+			return;
+		}
+		if (e->nsent == 1) {
+			dead_letter_item(e, s, e->sent[0], 413,
+			    "request_entity_too_large", "one document is "
+			    "larger than the server's http.max_content_length");
+			transport_failed(&e->base, now, true, "a document is too "
+			    "large for the server (HTTP 413): dead-lettered");
+			e->retry_at = now;
+			return;
+		}
+		retry_later(e, now, r, why, false);
+		return;
+	}
+	if (r->status == 401 || r->status == 403) {
+		if (!e->auth_logged)
+			log_errorx("output %s: Elasticsearch refused the "
+			    "credentials (%s): check api_key, or user and "
+			    "password, of [output:%s]; the records wait in the "
+			    "buffer", e->base.name, why, e->base.name);
+		e->auth_logged = true;
+		retry_later(e, now, r, why, false);
+		return;
+	}
+	if (r->status == 0 || r->status == 408 || r->status == 429 ||
+	    r->status >= 500) {
+		retry_later(e, now, r, why, true);
+		return;
+	}
+	/* Any other answer: refused for good. */
+	for (size_t k = 0; k < e->nsent; k++)
+		dead_letter_item(e, s, e->sent[k], r->status, "request_refused",
+		    why);
+	transport_failed(&e->base, now, true, "%zu records refused (%s): "
+	    "dead-lettered", e->nsent, why);
+	e->retry_at = now;
+}
+
+static void
+on_info_done(struct es *e, const struct http_response *r)
+{
+	cJSON *j;
+	const cJSON *v, *num, *dist, *cn;
+	char why[700];
+
+	e->need_info = false;
+	if (r->status != 200) {
+		describe(r, why, sizeof(why));
+		log_warnx("output %s: cannot ask %s what it is: %s",
+		    e->base.name, e->urls[e->cur], why);
+		return;
+	}
+	j = cJSON_ParseWithLength(r->body, r->body_len);
+	v = cJSON_GetObjectItemCaseSensitive(j, "version");
+	num = cJSON_GetObjectItemCaseSensitive(v, "number");
+	dist = cJSON_GetObjectItemCaseSensitive(v, "distribution");
+	cn = cJSON_GetObjectItemCaseSensitive(j, "cluster_name");
+	log_info("output %s: %s %s at %s, cluster %s", e->base.name,
+	    cJSON_IsString(dist) && strcmp(dist->valuestring, "opensearch") ==
+	    0 ? "OpenSearch" : "Elasticsearch", cJSON_IsString(num) ?
+	    num->valuestring : "(version unknown)", e->urls[e->cur],
+	    cJSON_IsString(cn) ? cn->valuestring : "(unnamed)");
+	cJSON_Delete(j);
+}
+
+static void
+on_template_done(struct es *e, const struct http_response *r)
+{
+	struct target *t = &e->targets[e->tpl_req];
+	char why[700];
+
+	t->state = TPL_DONE;
+	if (r->status == 200) {
+		log_info("output %s: index template %s found for %s",
+		    e->base.name, t->tpl, t->index);
+	} else if (r->status == 404) {
+		log_warnx("output %s: Elasticsearch has no index template %s: "
+		    "documents for %s will not go through the integration's "
+		    "ingest pipeline (install the Elastic %s integration in "
+		    "Kibana, or set index)", e->base.name, t->tpl, t->index,
+		    strstr(t->tpl, "sysmon_linux") != NULL ?
+		    "\"Sysmon for Linux\"" : "\"Windows\"");
+	} else {
+		describe(r, why, sizeof(why));
+		log_info("output %s: cannot check the index template %s (%s): "
+		    "the credentials may lack the monitor privilege, which "
+		    "sending does not need", e->base.name, t->tpl, why);
+	}
+}
+
+static void
+on_done(void *arg, const struct http_response *r)
+{
+	struct es *e = arg;
+	int64_t now = transport_mono_ms();
+	enum req req = e->req;
+
+	e->req = REQ_NONE;
+	if (req == REQ_SEND)
+		on_send_done(e, r, now);
+	else if (req == REQ_INFO)
+		on_info_done(e, r);
+	else if (req == REQ_TEMPLATE)
+		on_template_done(e, r);
+	advance(e);
+	transport_tick(&e->base, now);
+}
+
+/* Note the data streams of batch b, to check their templates once. */
+static void
+note_targets(struct es *e, const struct transport_batch *b)
+{
+	char index[256];
+
+	for (size_t i = 0; i < b->n && e->ntargets < MAX_TARGETS; i++) {
+		struct target *t;
+		const char *dash;
+		bool known = false;
+
+		action_field(b, i, "_index", index, sizeof(index));
+		for (size_t k = 0; k < e->ntargets && !known; k++)
+			known = strcmp(e->targets[k].index, index) == 0;
+		if (known || index[0] == '\0')
+			continue;
+		t = &e->targets[e->ntargets++];
+		memset(t, 0, sizeof(*t));
+		snprintf(t->index, sizeof(t->index), "%s", index);
+		t->state = TPL_DONE;
+		/* A data stream logs-DATASET-NAMESPACE from an integration
+		 * has the template logs-DATASET; our own datasets need none. */
+		if (strncmp(index, "logs-", 5) == 0 &&
+		    strncmp(index, "logs-sysmonfwd.", 15) != 0 &&
+		    (dash = strrchr(index, '-')) != NULL && dash > index + 5) {
+			snprintf(t->tpl, sizeof(t->tpl), "%.*s",
+			    (int)(dash - index), index);
+			t->state = TPL_UNCHECKED;
+		}
+	}
+}
+
+static int64_t
+es_tick(struct transport_output *t, int64_t now)
+{
+	struct es *e = (struct es *)t;
+	int64_t wake = now + 1000;
+	char path[300];
+	struct slot *s;
+	size_t idx = 0;
+	int rc;
+
+	if (http_busy(e->http))
+		return wake;
+	s = next_to_send(e, &idx);
+	if (now < e->retry_at)
+		return e->retry_at < wake ? e->retry_at : wake;
+	if (e->need_info) {
+		if ((rc = start_get(e, "/", REQ_INFO)) != 0)
+			e->need_info = false;
+		else
+			return wake;
+	}
+	for (size_t k = 0; k < e->ntargets; k++) {
+		if (e->targets[k].state != TPL_UNCHECKED)
+			continue;
+		snprintf(path, sizeof(path), "/_index_template/%s",
+		    e->targets[k].tpl);
+		e->tpl_req = k;
+		e->targets[k].state = TPL_CHECKING;
+		if (start_get(e, path, REQ_TEMPLATE) == 0)
+			return wake;
+		e->targets[k].state = TPL_DONE;
+	}
+	if (s != NULL) {
+		if ((rc = start_send(e, idx)) != 0) {
+			log_warnx("output %s: cannot start a request: %s",
+			    e->base.name, strerror(-rc));
+			e->retry_at = now + 1000;
+		}
+	}
+	return wake;
+}
+
+static bool
+es_ready(const struct transport_output *t, int64_t now)
+{
+	(void)now;
+	return ((const struct es *)t)->count < 2;
+}
+
+static int
+es_submit(struct transport_output *t, struct transport_batch *b,
+    int64_t now)
+{
+	struct es *e = (struct es *)t;
+	struct slot *s;
+
+	if (e->count == MAX_SLOTS || b->n == 0) {
+		transport_batch_free(b);
+		return e->count == MAX_SLOTS ? -ENOBUFS : 0;
+	}
+	s = &e->q[(e->head + e->count) % MAX_SLOTS];
+	memset(s, 0, sizeof(*s));
+	if ((s->done = calloc(b->n, 1)) == NULL) {
+		transport_batch_free(b);
+		return -ENOMEM;
+	}
+	s->b = b;
+	s->end = b->n;
+	e->count++;
+	if (e->ntargets < MAX_TARGETS)
+		note_targets(e, b);
+	transport_tick(t, now);
+	return 0;
+}
+
+static bool
+es_idle(const struct transport_output *t)
+{
+	return ((const struct es *)t)->count == 0;
+}
+
+static void
+es_close(struct transport_output *t)
+{
+	struct es *e = (struct es *)t;
+
+	http_client_free(e->http);
+	while (e->count > 0) {
+		slot_free(e, slot_at(e, 0));
+		e->head = (e->head + 1) % MAX_SLOTS;
+		e->count--;
+	}
+	for (size_t i = 0; i < e->nurls; i++)
+		free(e->urls[i]);
+	free(e->bulk_path);
+	if (e->auth != NULL) {
+		explicit_bzero(e->auth, strlen(e->auth));
+		free(e->auth);
+	}
+	free(e->sent);
+	free(e->body);
+	free(e->gz);
+	transport_base_free(&e->base);
+	free(e);
+}
+
+static const struct transport_ops es_ops = {
+	.ready = es_ready,
+	.submit = es_submit,
+	.tick = es_tick,
+	.idle = es_idle,
+	.close = es_close,
+};
+
+static char *
+base64(const char *in, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)in;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The Authorization header, or NULL (*rc says whether that is an error). */
+static char *
+make_auth(const struct transport_es_opts *o, int *rc)
+{
+	char *plain = NULL, *enc = NULL, *hdr = NULL;
+	const char *scheme;
+
+	*rc = 0;
+	if (o->api_key != NULL) {
+		scheme = "ApiKey";
+		/* "id:key" is encoded here; anything else is the encoded
+		 * form Elasticsearch returned, sent as it is. */
+		if (strchr(o->api_key, ':') != NULL)
+			enc = base64(o->api_key, strlen(o->api_key));
+		else
+			enc = strdup(o->api_key);
+	} else if (o->user != NULL && o->password != NULL) {
+		scheme = "Basic";
+		if (asprintf(&plain, "%s:%s", o->user, o->password) < 0) {
+			*rc = -ENOMEM;
+			return NULL;
+		}
+		enc = base64(plain, strlen(plain));
+		explicit_bzero(plain, strlen(plain));
+		free(plain);
+	} else {
+		return NULL;
+	}
+	if (enc == NULL || asprintf(&hdr, "Authorization: %s %s", scheme,
+	    enc) < 0) {
+		hdr = NULL;
+		*rc = -ENOMEM;
+	}
+	if (enc != NULL) {
+		explicit_bzero(enc, strlen(enc));
+		free(enc);
+	}
+	return hdr;
+}
+
+/* Percent-encode s for a query string. */
+static int
+query_escape(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+	    p++) {
+		if (o + 4 > outlen)
+			return -ENAMETOOLONG;
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    *p == '.' || *p == '~')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "%%%02X",
+			    *p);
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int
+transport_es_open(struct transport_loop *l, const char *name,
+    const struct transport_es_opts *o, const char *deadletter_dir,
+    struct transport_output **out)
+{
+	struct es *e;
+	char pipe[1600];
+	const char *p;
+	int rc;
+
+	*out = NULL;
+	if (o->urls == NULL)
+		return -EINVAL;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return -ENOMEM;
+	if ((rc = transport_base_init(&e->base, &es_ops, name, &o->retry,
+	    deadletter_dir)) != 0)
+		goto err;
+	e->o = *o;
+	e->o.api_key = e->o.password = NULL;	/* only inside the header */
+	for (p = o->urls; *p != '\0';) {
+		size_t n;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '/'))
+			n--;
+		if (n > 0) {
+			if (e->nurls == MAX_URLS || n > 2000) {
+				log_errorx("output %s: at most %d URLs of at "
+				    "most 2000 characters", name, MAX_URLS);
+				rc = -EINVAL;
+				goto err;
+			}
+			if ((e->urls[e->nurls++] = strndup(p, n)) == NULL) {
+				rc = -ENOMEM;
+				goto err;
+			}
+		}
+		p += strcspn(p, ",");
+	}
+	if (e->nurls == 0) {
+		rc = -EINVAL;
+		goto err;
+	}
+	e->o.urls = NULL;
+	pipe[0] = '\0';
+	if (o->pipeline != NULL) {
+		memcpy(pipe, "&pipeline=", 10);
+		if ((rc = query_escape(o->pipeline, pipe + 10,
+		    sizeof(pipe) - 10)) != 0)
+			goto err;
+	}
+	if (asprintf(&e->bulk_path, "/_bulk?filter_path=errors,items.*.error,"
+	    "items.*.status%s", pipe) < 0) {
+		e->bulk_path = NULL;
+		rc = -ENOMEM;
+		goto err;
+	}
+	e->auth = make_auth(o, &rc);
+	if (rc != 0)
+		goto err;
+	if ((rc = http_client_new(l, name, &o->tls, o->timeout_ms,
+	    &e->http)) != 0)
+		goto err;
+	e->need_info = true;
+	*out = &e->base;
+	return 0;
+err:
+	es_close(&e->base);
+	return rc;
+}
