@@ -60,6 +60,8 @@ struct agent {
 	struct transport_loop	*loop;
 	char			 host[256];
 	bool			 failed;
+	bool			 flush_now;	/* no more input is coming: send
+						   partial batches at once */
 };
 
 static int sig_pipe[2] = { -1, -1 };
@@ -227,7 +229,8 @@ output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 			break;
 		/* A batch leaves at the first limit reached; a local output
 		 * does not wait for more. */
-		if (drained && !o->local && b->n < oc->batch_max_events &&
+		if (drained && !o->local && !a->flush_now &&
+		    b->n < oc->batch_max_events &&
 		    b->len < oc->batch_max_bytes &&
 		    now - o->started < (int64_t)oc->flush_interval_ms) {
 			t = o->started + (int64_t)oc->flush_interval_ms;
@@ -482,6 +485,7 @@ drain(struct agent *a, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
 
+	a->flush_now = true;
 	while (!outputs_idle(a) && mono_now_ms() < deadline) {
 		int64_t now = mono_now_ms(), wake = now + 100;
 		bool progress = false;
@@ -573,6 +577,11 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 		if (outputs_idle(&a) && (all_finished ||
 		    (opts->once && all_at_end)))
 			break;
+		if (!a.flush_now && (all_finished || (opts->once &&
+		    all_at_end))) {
+			a.flush_now = true;
+			continue;
+		}
 		if (progress) {
 			transport_loop_run(a.loop);
 			continue;

@@ -13,8 +13,9 @@
  *     pending and only they are sent again, after a backoff; any other
  *     4xx (mapping errors, forbidden index) is refused for good and goes
  *     to the dead-letter file with the error type and reason.
- *   - 413 for the whole request: the batch is split in halves and each is
- *     sent on its own; a single item still too large is dead-lettered.
+ *   - 413 for the whole request: the batch goes out in requests of half
+ *     as many documents, halved again at the next 413; a single document
+ *     still too large is dead-lettered.  The next batch starts whole.
  *   - 408, 429, 5xx, network and TLS errors: the request is retried, on
  *     the next URL of the list at once, then after a capped exponential
  *     backoff with full jitter once every URL failed (Retry-After wins).
@@ -40,7 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SLOTS	16	/* batches taken (2) plus halves of splits */
+#define MAX_SLOTS	2	/* batches taken, not yet done with */
 #define MAX_URLS	16
 #define MAX_TARGETS	16	/* data streams whose template is checked */
 
@@ -49,6 +50,8 @@ struct slot {
 	size_t			 end;	/* records [0, end) are this slot's */
 	size_t			 from;	/* first record not done with */
 	unsigned char		*done;	/* per record: delivered or refused */
+	size_t			 limit;	/* records per request; 0: all (a
+					   413 halves it) */
 };
 
 enum req { REQ_NONE, REQ_SEND, REQ_INFO, REQ_TEMPLATE };
@@ -240,52 +243,12 @@ dead_letter_item(struct es *e, struct slot *s, size_t i, long status,
 	s->done[i] = 1;
 }
 
-/*
- * The server found the request too large (413): move the second half of
- * the records left in slot idx into a new slot right after it.  0, or
- * -ENOBUFS when no slot is free.
- */
-static int
-split_slot(struct es *e, size_t idx)
-{
-	struct slot *s = slot_at(e, idx), *n;
-	struct transport_batch *b2;
-	unsigned char *done2;
-	size_t mid = s->from + (s->end - s->from) / 2;
-
-	if (e->count == MAX_SLOTS || (b2 = transport_batch_new(NULL)) == NULL)
-		return -ENOBUFS;
-	for (size_t i = mid; i < s->end; i++) {
-		size_t start, len;
-		rec_span(s->b, i, &start, &len);
-		if (!s->done[i] && transport_batch_add(b2, s->b->body + start,
-		    len, s->b->seqs[i]) != 0) {
-			transport_batch_free(b2);
-			return -ENOMEM;
-		}
-	}
-	if (b2->n == 0 || (done2 = calloc(b2->n, 1)) == NULL) {
-		transport_batch_free(b2);
-		return -ENOMEM;
-	}
-	for (size_t i = e->count; i > idx + 1; i--)
-		*slot_at(e, i) = *slot_at(e, i - 1);
-	e->count++;
-	s = slot_at(e, idx);
-	/* The records after mid that were done stay done: the new slot holds
-	 * only the others, and this slot now ends at mid. */
-	s->end = mid;
-	n = slot_at(e, idx + 1);
-	memset(n, 0, sizeof(*n));
-	n->b = b2;
-	n->end = b2->n;
-	n->done = done2;
-	return 0;
-}
-
 static void on_done(void *arg, const struct http_response *r);
 
-/* The pending records of slot idx in one request body. */
+/*
+ * The first pending records of slot idx (at most s->limit) in one request
+ * body: a slice of the batch when they are contiguous, else a copy.
+ */
 static int
 start_send(struct es *e, size_t idx)
 {
@@ -304,15 +267,19 @@ start_send(struct es *e, size_t idx)
 		e->sentcap = s->end;
 	}
 	for (size_t i = s->from; i < s->end; i++) {
+		if (s->limit != 0 && e->nsent == s->limit)
+			break;
 		if (s->done[i])
 			contiguous = false;
 		else
 			e->sent[e->nsent++] = i;
 	}
+	if (e->nsent == 0)
+		return -EINVAL;
 	if (contiguous) {
 		off = s->from > 0 ? s->b->ends[s->from - 1] : 0;
 		body = s->b->body + off;
-		len = s->b->ends[s->end - 1] - off;
+		len = s->b->ends[e->sent[e->nsent - 1]] - off;
 	} else {
 		size_t need = 0;
 		for (size_t k = 0; k < e->nsent; k++) {
@@ -559,24 +526,22 @@ on_send_done(struct es *e, const struct http_response *r, int64_t now)
 		return;
 	}
 	if (r->status == 413) {
-		if (e->nsent > 1 && split_slot(e, e->req_slot) == 0) {
+		if (e->nsent > 1) {
+			/* Halve the request until it fits; the batch keeps
+			 * that size (the server's limit does not move). */
+			s->limit = e->nsent / 2;
 			transport_failed(&e->base, now, false, "%s: request too "
-			    "large, sending the batch in halves (lower "
-			    "batch_max_bytes, or raise http.max_content_length)",
-			    why);
-			e->retry_at = now;
-			return;
-		}
-		if (e->nsent == 1) {
+			    "large, sending the batch in halves of %zu "
+			    "documents (lower batch_max_bytes, or raise the "
+			    "server's http.max_content_length)", why, s->limit);
+		} else {
 			dead_letter_item(e, s, e->sent[0], 413,
 			    "request_entity_too_large", "one document is "
 			    "larger than the server's http.max_content_length");
 			transport_failed(&e->base, now, true, "a document is too "
 			    "large for the server (HTTP 413): dead-lettered");
-			e->retry_at = now;
-			return;
 		}
-		retry_later(e, now, r, why, false);
+		e->retry_at = now;
 		return;
 	}
 	if (r->status == 401 || r->status == 403) {
@@ -751,7 +716,7 @@ static bool
 es_ready(const struct transport_output *t, int64_t now)
 {
 	(void)now;
-	return ((const struct es *)t)->count < 2;
+	return ((const struct es *)t)->count < MAX_SLOTS;
 }
 
 static int
