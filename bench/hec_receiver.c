@@ -1,13 +1,30 @@
 /*
- * hec_receiver.c - a fast Splunk HEC receiver for the benchmark: HTTPS on
- * loopback, one thread per connection, gunzips each request and counts
- * its "event" keys, answers {"text":"Success","code":0} (and code 17 for
- * the health check).  Not a test server (tests/integration/hec_server.py
- * is): it checks nothing, so that the benchmark measures the agent, not a
- * Python receiver sharing the two cores.
+ * hec_receiver.c - a fast Splunk HEC (or Elasticsearch bulk) receiver for
+ * the benchmarks: HTTPS on loopback, keep-alive HTTP/1.1, one thread per
+ * connection.
  *
- *   hec_receiver CERT KEY      prints "PORT\n", then serves until killed;
- *                              SIGUSR1 prints the count so far.
+ * HEC mode (bench/hec_bench.py): gunzips each request and counts its
+ * "event" keys, answers {"text":"Success","code":0} (and code 17 for the
+ * health check).  It checks nothing.
+ *
+ * Elasticsearch mode, --es (bench/es_bench.py): answers GET / (the
+ * cluster's name and version) and GET /_index_template/NAME (found);
+ * POST /_bulk... bodies (gzip when Content-Encoding says so, else plain
+ * NDJSON) are counted as items = '\n'-terminated lines / 2 and checked:
+ * the body ends with '\n', holds an even number of lines, and every action
+ * line starts with {"create":.  Any other request, a body that does not
+ * gunzip or a failed check is a violation (the first few are described on
+ * standard error).  Every bulk request is answered {"errors":false}.
+ *
+ * Not a test server (tests/integration/hec_server.py and es_server.py
+ * are): it only counts and checks cheaply, so that the benchmark measures
+ * the agent, not a Python receiver sharing the two cores.
+ *
+ *   hec_receiver [--es] CERT KEY
+ *        prints "PORT\n", then serves until killed; SIGUSR1 prints the
+ *        count so far ("EVENTS\n"; with --es "ITEMS VIOLATIONS
+ *        REQUESTS PLAIN WIRE\n": bulk requests, and the bytes of their
+ *        bodies decompressed and as received).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +32,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -27,7 +45,12 @@
 #include <zlib.h>
 
 static SSL_CTX *ctx;
+static int es_mode;
 static atomic_ullong counted;
+static atomic_ullong violations;
+static atomic_ullong bulks;
+static atomic_ullong plain_bytes;	/* bulk bodies, decompressed */
+static atomic_ullong wire_bytes;	/* bulk bodies as received */
 static volatile sig_atomic_t report;
 
 static void
@@ -88,6 +111,121 @@ gunzip(const unsigned char *in, size_t len, unsigned char **out,
 	return rc == Z_STREAM_END ? 0 : -1;
 }
 
+/* A violation of the Elasticsearch mode: counted; the first few told. */
+static void
+violation(const char *what, const unsigned char *at, size_t len)
+{
+	unsigned long long n = atomic_fetch_add(&violations, 1);
+
+	if (n < 10)
+		fprintf(stderr, "hec_receiver: violation: %s: %.*s\n", what,
+		    (int)(len < 120 ? len : 120), at != NULL ?
+		    (const char *)at : "");
+}
+
+/* Whether header NAME (lower case, with the leading "\n" and the ':')
+ * of the head [p, p + hlen) holds VALUE (case-insensitive). */
+static int
+header_has(const unsigned char *p, size_t hlen, const char *name,
+    const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+
+	for (const unsigned char *q = p; q + nl <= p + hlen; q++) {
+		const unsigned char *v, *e;
+
+		if (strncasecmp((const char *)q, name, nl) != 0)
+			continue;
+		v = q + nl;
+		e = memchr(v, '\r', (size_t)(p + hlen - v));
+		if (e == NULL)
+			e = p + hlen;
+		for (; v + vl <= e; v++)
+			if (strncasecmp((const char *)v, value, vl) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Count the items of a bulk body and check its shape. */
+static void
+count_bulk(const unsigned char *p, size_t n)
+{
+	static const char create[] = "{\"create\":";
+	const unsigned char *end = p + n;
+	unsigned long long lines = 0;
+
+	if (n == 0 || p[n - 1] != '\n') {
+		violation("bulk body empty or not ending with a newline",
+		    n > 120 ? end - 120 : p, n > 120 ? 120 : n);
+		if (n == 0)
+			return;
+	}
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL)
+			break;		/* unterminated tail: told above */
+		if ((lines & 1) == 0 && ((size_t)(nl - p) < sizeof(create) - 1
+		    || memcmp(p, create, sizeof(create) - 1) != 0))
+			violation("action line not {\"create\":", p,
+			    (size_t)(nl - p));
+		lines++;
+		p = nl + 1;
+	}
+	if (lines & 1)
+		violation("odd number of bulk lines", NULL, 0);
+	atomic_fetch_add(&counted, lines / 2);
+	atomic_fetch_add(&bulks, 1);
+	atomic_fetch_add(&plain_bytes, n);
+}
+
+/* The answer of the Elasticsearch mode to the request in buf. */
+static const char *
+es_answer(const unsigned char *buf, size_t hlen, const unsigned char *body,
+    size_t blen, unsigned char **plain, size_t *pcap, char *tmp,
+    size_t tmplen, int *status)
+{
+	static const char info[] = "{\"name\":\"bench\",\"cluster_name\":"
+	    "\"bench\",\"version\":{\"number\":\"8.15.0\"}}";
+	static const char tplpfx[] = "GET /_index_template/";
+	const unsigned char *eol = memchr(buf, '\r', hlen);
+	size_t ll = eol != NULL ? (size_t)(eol - buf) : hlen, plen;
+
+	*status = 200;
+	if (ll >= 6 && memcmp(buf, "GET / ", 6) == 0)
+		return info;
+	if (ll > sizeof(tplpfx) - 1 &&
+	    memcmp(buf, tplpfx, sizeof(tplpfx) - 1) == 0) {
+		const unsigned char *nm = buf + sizeof(tplpfx) - 1;
+		size_t k = 0;
+
+		while (nm + k < buf + ll && nm[k] != ' ' && nm[k] != '?' &&
+		    nm[k] != '"' && nm[k] != '\\' && k < 200)
+			k++;
+		snprintf(tmp, tmplen, "{\"index_templates\":[{\"name\":"
+		    "\"%.*s\"}]}", (int)k, (const char *)nm);
+		return tmp;
+	}
+	if (ll >= 12 && (memcmp(buf, "POST /_bulk?", 12) == 0 ||
+	    memcmp(buf, "POST /_bulk ", 12) == 0)) {
+		atomic_fetch_add(&wire_bytes, blen);
+		if (header_has(buf, hlen, "\ncontent-encoding:", "gzip")) {
+			if (gunzip(body, blen, plain, pcap, &plen) == 0)
+				count_bulk(*plain, plen);
+			else
+				violation("body does not gunzip", NULL, 0);
+		} else {
+			count_bulk(body, blen);
+		}
+		return "{\"errors\":false}";
+	}
+	violation("unexpected request", buf, ll);
+	*status = 404;
+	return "{\"error\":{\"type\":\"bench\",\"reason\":\"not served\"},"
+	    "\"status\":404}";
+}
+
 static void *
 serve(void *arg)
 {
@@ -104,8 +242,8 @@ serve(void *arg)
 		unsigned char *hend;
 		size_t hlen, body = 0;
 		const char *ans;
-		char resp[256];
-		int n, rlen;
+		char resp[512], tmp[320];
+		int n, rlen, status = 200;
 
 		while ((hend = memmem(buf, len, "\r\n\r\n", 4)) == NULL ||
 		    buf == NULL) {
@@ -138,7 +276,10 @@ serve(void *arg)
 				goto out;
 			len += (size_t)n;
 		}
-		if (memcmp(buf, "GET", 3) == 0) {
+		if (es_mode) {
+			ans = es_answer(buf, hlen, buf + hlen, body, &plain,
+			    &pcap, tmp, sizeof(tmp), &status);
+		} else if (memcmp(buf, "GET", 3) == 0) {
 			ans = "{\"text\":\"HEC is healthy\",\"code\":17}";
 		} else {
 			if (memmem(buf, hlen, "gzip", 4) != NULL) {
@@ -152,9 +293,10 @@ serve(void *arg)
 			}
 			ans = "{\"text\":\"Success\",\"code\":0}";
 		}
-		rlen = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n"
+		rlen = snprintf(resp, sizeof(resp), "HTTP/1.1 %d %s\r\n"
 		    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-		    "\r\n%s", strlen(ans), ans);
+		    "\r\n%s", status, status == 200 ? "OK" : "Not Found",
+		    strlen(ans), ans);
 		if (SSL_write(ssl, resp, rlen) <= 0)
 			goto out;
 		memmove(buf, buf + hlen + body, len - hlen - body);
@@ -175,17 +317,30 @@ main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	int ls, one = 1;
 
+	if (argc == 4 && strcmp(argv[1], "--es") == 0) {
+		es_mode = 1;
+		argv++;
+		argc--;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: hec_receiver CERT KEY\n");
+		fprintf(stderr, "usage: hec_receiver [--es] CERT KEY\n");
 		return 2;
 	}
 	struct sigaction act;
+	sigset_t usr1, waitmask;
 
 	memset(&act, 0, sizeof(act));
 	act.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &act, NULL);
-	act.sa_handler = on_usr1;	/* no SA_RESTART: accept() returns */
+	act.sa_handler = on_usr1;	/* no SA_RESTART: ppoll() returns */
 	sigaction(SIGUSR1, &act, NULL);
+	/* SIGUSR1 stays blocked but in the main thread's ppoll(): a serving
+	 * thread (which inherits the mask) never takes it, so the report is
+	 * never left waiting for the next connection. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, &waitmask);
+	sigdelset(&waitmask, SIGUSR1);
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    SSL_CTX_use_certificate_chain_file(ctx, argv[1]) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, argv[2], SSL_FILETYPE_PEM) != 1) {
@@ -206,12 +361,30 @@ main(int argc, char **argv)
 	printf("%d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 	for (;;) {
+		struct pollfd pfd = { .fd = ls, .events = POLLIN };
 		pthread_t t;
-		int fd = accept(ls, NULL, NULL);
+		int fd = -1;
 
+		if (ppoll(&pfd, 1, NULL, &waitmask) < 0 && errno != EINTR) {
+			perror("ppoll");
+			return 1;
+		}
+		if (pfd.revents & POLLIN)
+			fd = accept(ls, NULL, NULL);
+		else
+			errno = EINTR;
 		if (report) {
 			report = 0;
-			printf("%llu\n", (unsigned long long)atomic_load(&counted));
+			if (es_mode)
+				printf("%llu %llu %llu %llu %llu\n",
+				    (unsigned long long)atomic_load(&counted),
+				    (unsigned long long)atomic_load(&violations),
+				    (unsigned long long)atomic_load(&bulks),
+				    (unsigned long long)atomic_load(&plain_bytes),
+				    (unsigned long long)atomic_load(&wire_bytes));
+			else
+				printf("%llu\n",
+				    (unsigned long long)atomic_load(&counted));
 			fflush(stdout);
 		}
 		if (fd < 0) {
