@@ -45,6 +45,8 @@ struct http_client {
 	char			 errbuf[CURL_ERROR_SIZE];
 	char			*body;		/* response */
 	size_t			 body_len, body_cap;
+	size_t			 body_max;	/* bytes kept (HTTP_BODY_MAX) */
+	bool			 body_cut;
 	int64_t			 retry_after_ms;
 	char			 host[256];	/* host:port, for messages */
 };
@@ -167,6 +169,7 @@ finish(struct http_client *c, CURLcode code)
 	else
 		r.body = c->body;
 	r.body_len = c->body_len;
+	r.body_cut = c->body_cut;
 	c->busy = false;
 	if (c->done != NULL)
 		c->done(c->arg, &r);
@@ -239,9 +242,11 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	struct http_client *c = arg;
 	size_t len = size * n, keep = len;
 
-	if (c->body_len + keep + 1 > HTTP_BODY_MAX)
-		keep = c->body_len + 1 < HTTP_BODY_MAX ?
-		    HTTP_BODY_MAX - c->body_len - 1 : 0;
+	if (c->body_len + keep + 1 > c->body_max) {
+		keep = c->body_len + 1 < c->body_max ?
+		    c->body_max - c->body_len - 1 : 0;
+		c->body_cut = true;
+	}
 	if (keep > 0) {
 		if (c->body_len + keep + 1 > c->body_cap) {
 			size_t cap = c->body_cap != 0 ? c->body_cap : 1024;
@@ -318,6 +323,7 @@ http_client_new(struct transport_loop *l, const char *name,
 	}
 	c->loop = l;
 	c->easy = e;
+	c->body_max = HTTP_BODY_MAX;
 	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -355,6 +361,12 @@ http_client_new(struct transport_loop *l, const char *name,
 	l->clients[l->nclients++] = c;
 	*out = c;
 	return 0;
+}
+
+void
+http_client_set_body_max(struct http_client *c, size_t max)
+{
+	c->body_max = max > 1 ? max : 2;
 }
 
 void
@@ -415,6 +427,13 @@ http_start(struct http_client *c, const char *method, const char *url,
 	host_of(url, c->host, sizeof(c->host));
 	c->errbuf[0] = '\0';
 	c->body_len = 0;
+	c->body_cut = false;
+	if (c->body_cap > (256u << 10)) {
+		/* A big answer is rare: do not keep its buffer. */
+		free(c->body);
+		c->body = NULL;
+		c->body_cap = 0;
+	}
 	c->retry_after_ms = -1;
 	c->done = done;
 	c->arg = arg;

@@ -937,6 +937,8 @@ transport_es_open(struct transport_loop *l, const char *name,
 	if ((rc = http_client_new(l, name, &o->tls, o->timeout_ms,
 	    &e->http)) != 0)
 		goto err;
+	/* A bulk answer lists every failed item with its error. */
+	http_client_set_body_max(e->http, 16u << 20);
 	e->need_info = true;
 	*out = &e->base;
 	return 0;
