@@ -135,6 +135,7 @@ enum render_result {
 	RENDER_OK = 0,
 	RENDER_PARSE_ERROR = 1,	/* rendered as a tagged message document */
 	RENDER_GAP = 2,		/* a gap record rendered as a gap document */
+	RENDER_CUT = 3,		/* rendered, cut to fit the destination */
 };
 
 /*
@@ -206,6 +207,26 @@ int	render_es(struct event_parser *p, const struct render_ctx *ctx,
 int	render_es_id(const struct sysmon_event *ev,
 	    const struct buffer_rec *rec, const char *agent_name,
 	    char out[RENDER_ES_ID_LEN + 1]);
+
+/* How a Wazuh output wants its events. */
+struct render_wazuh_opts {
+	size_t		 max_event;	/* bytes the manager takes in one */
+};
+
+/*
+ * Append one event for Wazuh's POST /events, as a JSON string (quotes
+ * included): {"win":{"system":{..},"eventdata":{..}}} for Windows records
+ * (Wazuh's eventchannel shape, values escaped as the agent path escapes
+ * them), the syslog line for Sysmon for Linux, the render_ecs() document
+ * for parse errors and gaps.  An event longer than max_event is cut (its
+ * longest values) and tagged.  Return like render_ecs(), or RENDER_CUT.
+ */
+int	render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
+	    const struct render_wazuh_opts *o, const struct buffer_rec *rec,
+	    struct strbuf *out, struct strbuf *scratch);
+/* The {"win":...} JSON of a parsed Windows record (not quoted). */
+int	render_wazuh_win(const struct sysmon_event *ev, size_t max,
+	    struct strbuf *out, bool *cut);
 
 /*
  * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into

@@ -36,8 +36,10 @@ struct output {
 	struct render_ctx		 rctx;
 	struct render_hec_opts		 hec;
 	struct render_es_opts		 es;
+	struct render_wazuh_opts	 wz;
 	bool				 is_hec;
 	bool				 is_es;
+	bool				 is_wazuh;
 	bool				 local;	/* file/stdout: no waiting */
 	struct transport_batch		*building;
 	int64_t				 started;	/* building's first */
@@ -46,6 +48,7 @@ struct output {
 	uint64_t			 acked;	/* ring acked up to */
 	uint64_t			 parse_errors;
 	uint64_t			 gap_records;	/* reported lost */
+	uint64_t			 cut_records;	/* cut to fit */
 };
 
 struct agent {
@@ -124,6 +127,9 @@ render_for(struct agent *a, struct output *o, const struct buffer_rec *r)
 		    &o->scratch);
 	if (o->is_es)
 		return render_es(a->parser, &o->rctx, &o->es, r, &o->one);
+	if (o->is_wazuh)
+		return render_wazuh(a->parser, &o->rctx, &o->wz, r, &o->one,
+		    &o->scratch);
 	return render_ecs(a->parser, &o->rctx, r, &o->one);
 }
 
@@ -151,13 +157,21 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 	}
 	if (rc == RENDER_PARSE_ERROR)
 		o->parse_errors++;
+	if (rc == RENDER_CUT) {
+		o->cut_records++;
+		log_warnx("output %s: record %" PRIu64 " from input %s is "
+		    "longer than the destination takes: its longest fields "
+		    "were cut and it is tagged sysmonfwd_truncated",
+		    o->cfg->name, r->seq, r->source);
+	}
 	if (rc == RENDER_GAP) {
 		o->gap_records += r->gap_count;
 		log_warnx("output %s: %" PRIu64 " records lost before it could "
 		    "read them (%.*s); a gap document says so", o->cfg->name,
 		    r->gap_count, (int)r->len, r->data);
 	}
-	if (!o->is_hec && !o->is_es && strbuf_addc(&o->one, '\n') != 0)
+	if (!o->is_hec && !o->is_es && !o->is_wazuh &&
+	    strbuf_addc(&o->one, '\n') != 0)
 		return -ENOBUFS;
 	return 0;
 }
@@ -419,6 +433,32 @@ agent_setup(struct agent *a, const struct config *cfg)
 			o->es.index = oc->index;
 			o->es.ns = oc->namespace;
 			rc = transport_es_open(a->loop, oc->name, &eo, dlq,
+			    &o->t);
+		} else if (oc->type == CONFIG_OUTPUT_WAZUH) {
+			struct transport_wazuh_opts wo = {
+				.url = oc->url,
+				.user = oc->user,
+				.password = oc->password,
+				.requests_per_minute =
+				    (int)oc->max_requests_per_minute,
+				.timeout_ms = (int64_t)oc->timeout_ms,
+				.tls = {
+					.ca_file = oc->tls_ca_file,
+					.ca_path = oc->tls_ca_path,
+					.client_cert = oc->tls_client_cert,
+					.client_key = oc->tls_client_key,
+					.pinned_pubkey = oc->tls_pinned_pubkey,
+					.proxy = oc->proxy,
+					.min_version = oc->tls_min_version,
+					.verify = oc->tls_verify,
+				},
+				.retry = retry,
+			};
+			o->is_wazuh = true;
+			/* The manager's queue takes 65,535 bytes with the
+			 * 14-byte "1:API-Webhook:" header. */
+			o->wz.max_event = 65535 - 14;
+			rc = transport_wazuh_open(a->loop, oc->name, &wo, dlq,
 			    &o->t);
 		} else {
 			o->local = true;

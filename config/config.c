@@ -53,7 +53,8 @@ static const struct enum_val input_types[] = {
 static const struct enum_val output_types[] = {
 	{ "file", CONFIG_OUTPUT_FILE }, { "stdout", CONFIG_OUTPUT_STDOUT },
 	{ "splunk_hec", CONFIG_OUTPUT_SPLUNK_HEC },
-	{ "elasticsearch", CONFIG_OUTPUT_ELASTICSEARCH }, { NULL, 0 }
+	{ "elasticsearch", CONFIG_OUTPUT_ELASTICSEARCH },
+	{ "wazuh", CONFIG_OUTPUT_WAZUH }, { NULL, 0 }
 };
 static const struct enum_val format_vals[] = {
 	{ "xml", CONFIG_FORMAT_XML }, { "json", CONFIG_FORMAT_JSON },
@@ -75,7 +76,8 @@ static const struct enum_val start_vals[] = {
 #define ALL	0u
 #define HEC	T(CONFIG_OUTPUT_SPLUNK_HEC)
 #define ES	T(CONFIG_OUTPUT_ELASTICSEARCH)
-#define HTTP	(HEC | ES)	/* keys of every HTTPS output */
+#define WZ	T(CONFIG_OUTPUT_WAZUH)
+#define HTTP	(HEC | ES | WZ)	/* keys of every HTTPS output */
 
 /*
  * The key table.  `types` limits a key of an [input:] or [output:] section
@@ -167,11 +169,11 @@ static const struct config_key keys[] = {
 	{ SEC_OUTPUT, "format", K_ENUM, OUT(format), "xml", 0, 0, format_vals,
 	  HEC, false },
 	{ SEC_OUTPUT, "compression", K_ENUM, OUT(compression), "gzip", 0, 0,
-	  compression_vals, HTTP, false },
+	  compression_vals, HEC | ES, false },
 	{ SEC_OUTPUT, "timeout", K_DURATION, OUT(timeout_ms), "30s", 100,
 	  3600000, NULL, HTTP, false },
 	{ SEC_OUTPUT, "index", K_STRING, OUT(index), NULL, 1, 255, NULL,
-	  HTTP, false },
+	  HEC | ES, false },
 	{ SEC_OUTPUT, "source", K_STRING, OUT(source), NULL, 1, 1024, NULL,
 	  HEC, false },
 	{ SEC_OUTPUT, "sourcetype", K_STRING, OUT(sourcetype), NULL, 1, 1024,
@@ -205,16 +207,18 @@ static const struct config_key keys[] = {
 	  ES, false },
 	{ SEC_OUTPUT, "api_key_file", K_PATH, OUT(api_key_file), NULL, 1,
 	  PATH_MAX, NULL, ES, false },
-	{ SEC_OUTPUT, "user", K_STRING, OUT(user), NULL, 1, 1024, NULL, ES,
+	{ SEC_OUTPUT, "user", K_STRING, OUT(user), NULL, 1, 1024, NULL, ES | WZ,
 	  false },
 	{ SEC_OUTPUT, "password", K_SECRET, OUT(password), NULL, 1, 4096, NULL,
-	  ES, false },
+	  ES | WZ, false },
 	{ SEC_OUTPUT, "password_file", K_PATH, OUT(password_file), NULL, 1,
-	  PATH_MAX, NULL, ES, false },
+	  PATH_MAX, NULL, ES | WZ, false },
 	{ SEC_OUTPUT, "namespace", K_STRING, OUT(namespace), "default", 1, 100,
 	  NULL, ES, false },
 	{ SEC_OUTPUT, "pipeline", K_STRING, OUT(pipeline), NULL, 1, 512, NULL,
 	  ES, false },
+	{ SEC_OUTPUT, "max_requests_per_minute", K_UINT,
+	  OUT(max_requests_per_minute), "30", 1, 600, NULL, WZ, false },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -989,6 +993,20 @@ http_output_finish(struct loader *ld, struct section *s,
 			    "index or data stream name (lower case, not starting "
 			    "with - _ +, none of \\/*?\"<>|,#: or spaces)");
 	}
+	if (o->type == CONFIG_OUTPUT_WAZUH) {
+		bool pw = secret_pair(ld, s, "password", "password_file",
+		    o->password_file, &o->password);
+
+		if (o->user == NULL)
+			diag_add(ld, s->line, "user: missing in %s (the Wazuh "
+			    "API user)", s->label);
+		else if (strchr(o->user, ':') != NULL)
+			diag_add(ld, key_line(s, "user"), "user: must not hold "
+			    "':' (basic authentication cannot carry it)");
+		if (!pw)
+			diag_add(ld, s->line, "password: missing in %s (give "
+			    "password or password_file)", s->label);
+	}
 	if (o->url != NULL)
 		check_urls(ld, s, o->url,
 		    o->type == CONFIG_OUTPUT_ELASTICSEARCH);
@@ -1058,7 +1076,8 @@ section_finish(struct loader *ld, struct section *s)
 			    config_output_type_name(type));
 	}
 	if (s->kind == SEC_OUTPUT && (type == CONFIG_OUTPUT_SPLUNK_HEC ||
-	    type == CONFIG_OUTPUT_ELASTICSEARCH))
+	    type == CONFIG_OUTPUT_ELASTICSEARCH ||
+	    type == CONFIG_OUTPUT_WAZUH))
 		http_output_finish(ld, s, s->obj);
 }
 

@@ -31,6 +31,7 @@ enum config_output_type {
 	CONFIG_OUTPUT_STDOUT,
 	CONFIG_OUTPUT_SPLUNK_HEC,
 	CONFIG_OUTPUT_ELASTICSEARCH,
+	CONFIG_OUTPUT_WAZUH,
 };
 
 enum config_format { CONFIG_FORMAT_XML = 0, CONFIG_FORMAT_JSON };
@@ -101,6 +102,7 @@ struct config_output {
 	char		*password_file;
 	char		*namespace;	/* data stream namespace */
 	char		*pipeline;	/* ingest pipeline override */
+	uint64_t	 max_requests_per_minute; /* wazuh: to /events */
 	const char	*inline_secret;	/* name of a secret key written in
 					   the file itself, or NULL */
 	int		 format;	/* enum config_format */

@@ -2,6 +2,7 @@
  * test_agent.c - the Sysmon event model (expat parser), the JSON writer,
  * the ECS renderer, the time helpers and the file source.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -667,6 +668,346 @@ render_es_ids_are_deterministic(void **state)
 	es_item_free(&a);
 }
 
+/* ---- Wazuh events --------------------------------------------------------- */
+
+static cJSON *
+render_wz(const char *raw, size_t max, int *res)
+{
+	struct event_parser *p;
+	struct render_ctx ctx = { .agent_name = "tts-agent",
+	    .host_name = "agenthost" };
+	struct render_wazuh_opts wo = { .max_event = max };
+	struct buffer_rec rec = { .seq = 3, .time_ms = 1700000000123LL,
+	    .source = "win", .data = raw, .len = strlen(raw) };
+	struct strbuf sb = { 0 }, scratch = { 0 };
+	cJSON *str, *doc;
+
+	assert_int_equal(event_parser_new(&p), 0);
+	*res = render_wazuh(p, &ctx, &wo, &rec, &sb, &scratch);
+	assert_true(*res >= 0);
+	/* One JSON string: the event. */
+	str = cJSON_Parse(sb.s);
+	assert_non_null(str);
+	assert_true(cJSON_IsString(str));
+	assert_true(strlen(str->valuestring) <= max);
+	doc = cJSON_Parse(str->valuestring);
+	if (doc == NULL)	/* a syslog line: hand it back as a string */
+		doc = cJSON_CreateString(str->valuestring);
+	cJSON_Delete(str);
+	strbuf_free(&sb);
+	strbuf_free(&scratch);
+	event_parser_free(p);
+	return doc;
+}
+
+static void
+render_wazuh_windows_shape_and_escaping(void **state)
+{
+	int res;
+	cJSON *doc = render_wz(win_line, 65521, &res);
+	const cJSON *ed = jget(doc, "win.eventdata");
+
+	(void)state;
+	assert_int_equal(res, RENDER_OK);
+	assert_string_equal(jstr(doc, "win.system.providerName"),
+	    "Microsoft-Windows-Sysmon");
+	assert_string_equal(jstr(doc, "win.system.eventID"), "1");
+	assert_string_equal(jstr(doc, "win.system.eventRecordID"), "9804");
+	assert_string_equal(jstr(doc, "win.system.systemTime"),
+	    "2019-04-30T20:26:51.793589000Z");
+	assert_string_equal(jstr(doc, "win.system.processID"), "1964");
+	assert_string_equal(jstr(doc, "win.system.computer"), "IEWIN7");
+	assert_string_equal(jstr(doc, "win.system.severityValue"),
+	    "INFORMATION");
+	/* The agent path's escaping: two backslashes, \" and \t, \n. */
+	assert_string_equal(jstr(doc, "win.eventdata.image"),
+	    "C:\\\\Windows\\\\System32\\\\cmd.exe");
+	assert_string_equal(jstr(doc, "win.eventdata.commandLine"),
+	    "cmd /c \\\"echo <x> & a\\tb\\nc\\\"");
+	/* Empty and "-" values are left out, like Wazuh's decoder does. */
+	assert_null(cJSON_GetObjectItemCaseSensitive(ed, "ruleName"));
+	assert_null(cJSON_GetObjectItemCaseSensitive(ed, "user"));
+	/* A value of white space only ends up empty (trailing space cut). */
+	assert_string_equal(jstr(doc, "win.eventdata.sourceImage"), "\\n");
+	assert_null(cJSON_GetObjectItemCaseSensitive(doc, "sysmonfwd"));
+	assert_string_equal(doc->child->string, "win");
+	cJSON_Delete(doc);
+
+	/* Sysmon for Linux: the syslog line as read. */
+	doc = render_wz(linux_line, 65521, &res);
+	assert_true(cJSON_IsString(doc));
+	assert_string_equal(doc->valuestring, linux_line);
+	cJSON_Delete(doc);
+
+	/* Without a syslog header, one is made from TimeCreated and Computer. */
+	doc = render_wz(strstr(linux_line, "<Event>"), 65521, &res);
+	assert_true(cJSON_IsString(doc));
+	assert_true(strncmp(doc->valuestring, "Oct 24 17:05:38 "
+	    "james-ubuntu-demo sysmon: <Event>", 49) == 0);
+	cJSON_Delete(doc);
+
+	/* A record that does not parse: the tagged JSON document. */
+	doc = render_wz("not xml at all", 65521, &res);
+	assert_int_equal(res, RENDER_PARSE_ERROR);
+	assert_string_equal(jstr(doc, "event.kind"), "pipeline_error");
+	cJSON_Delete(doc);
+}
+
+static void
+render_wazuh_cuts_the_longest_fields_to_fit(void **state)
+{
+	struct strbuf rec = { 0 };
+	const cJSON *cut;
+	cJSON *doc;
+	int res;
+
+	(void)state;
+	assert_int_equal(strbuf_adds(&rec, "<Event><System><Provider "
+	    "Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID><Level>4"
+	    "</Level><Keywords>0x8000000000000000</Keywords><Channel>"
+	    "Microsoft-Windows-Sysmon/Operational</Channel></System><EventData>"
+	    "<Data Name='Image'>C:\\a.exe</Data><Data Name='CommandLine'>"), 0);
+	for (int i = 0; i < 50000; i++)
+		assert_int_equal(strbuf_adds(&rec, "\\x"), 0);
+	assert_int_equal(strbuf_adds(&rec, "</Data><Data Name='ParentCommand"
+	    "Line'>"), 0);
+	for (int i = 0; i < 30000; i++)
+		assert_int_equal(strbuf_adds(&rec, "y\xc3\xa9"), 0);
+	assert_int_equal(strbuf_adds(&rec, "</Data></EventData></Event>"), 0);
+	doc = render_wz(rec.s, 65521, &res);
+	assert_int_equal(res, RENDER_CUT);
+	/* The short field is whole; the long ones were cut; it says so. */
+	assert_string_equal(jstr(doc, "win.eventdata.image"), "C:\\\\a.exe");
+	assert_true(strlen(jstr(doc, "win.eventdata.commandLine")) < 200000);
+	assert_string_equal(jstr(doc, "win.system.eventID"), "1");
+	cut = jget(doc, "sysmonfwd.cut_fields");
+	assert_true(cJSON_GetArraySize(cut) >= 1);
+	assert_string_equal(cJSON_GetArrayItem(jget(doc, "sysmonfwd.tags"),
+	    0)->valuestring, "sysmonfwd_truncated");
+	cJSON_Delete(doc);
+	strbuf_free(&rec);
+}
+
+/* XML-escape s into sb. */
+static void
+xml_add(struct strbuf *sb, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '&')
+			strbuf_adds(sb, "&amp;");
+		else if (*s == '<')
+			strbuf_adds(sb, "&lt;");
+		else if (*s == '>')
+			strbuf_adds(sb, "&gt;");
+		else if (*s == '\'')
+			strbuf_adds(sb, "&apos;");
+		else
+			strbuf_addc(sb, *s);
+	}
+}
+
+/* The agent path's escaping of a plain value (as render_wazuh does). */
+static void
+wz_esc(struct strbuf *sb, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			strbuf_addc(sb, '\\');
+		strbuf_addc(sb, *s);
+	}
+	while (sb->len > 0 && (sb->s[sb->len - 1] == ' ' ||
+	    sb->s[sb->len - 1] == '\t'))
+		sb->s[--sb->len] = '\0';
+}
+
+/*
+ * One Wazuh fixture: rebuild the record (System from win.system, EventData
+ * from the "Name: value" lines of its message), render it, compare.
+ * Counts field-name differences and value differences where the fixture
+ * agrees with its own message.
+ */
+static void
+wz_fixture(struct event_parser *p, const cJSON *fx, const char *where,
+    int *name_diffs, int *value_diffs, int *values_checked, int *skipped)
+{
+	const cJSON *sys = jget(fx, "win.system"), *ed = jget(fx,
+	    "win.eventdata"), *msg = cJSON_GetObjectItemCaseSensitive(sys,
+	    "message"), *v;
+	struct strbuf xml = { 0 }, out = { 0 }, e = { 0 };
+	struct sysmon_event ev;
+	char err[256], *m, *line, *save = NULL;
+	cJSON *ours;
+	bool cut;
+
+#define SYS(k)	(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(sys, k)) ? \
+	cJSON_GetObjectItemCaseSensitive(sys, k)->valuestring : "")
+	strbuf_adds(&xml, "<Event><System><Provider Name='");
+	xml_add(&xml, SYS("providerName"));
+	strbuf_adds(&xml, "' Guid='");
+	xml_add(&xml, SYS("providerGuid"));
+	strbuf_addf(&xml, "'/><EventID>%s</EventID><Version>%s</Version>"
+	    "<Level>%s</Level><Task>%s</Task><Opcode>%s</Opcode><Keywords>%s"
+	    "</Keywords><TimeCreated SystemTime='%s'/><EventRecordID>%s"
+	    "</EventRecordID><Correlation/><Execution ProcessID='%s' "
+	    "ThreadID='%s'/><Channel>%s</Channel><Computer>", SYS("eventID"),
+	    SYS("version"), SYS("level"), SYS("task"), SYS("opcode"),
+	    SYS("keywords"), SYS("systemTime"), SYS("eventRecordID"),
+	    SYS("processID"), SYS("threadID"), SYS("channel"));
+	xml_add(&xml, SYS("computer"));
+	strbuf_adds(&xml, "</Computer><Security UserID='S-1-5-18'/></System>"
+	    "<EventData>");
+	if (!cJSON_IsString(msg)) {
+		(*skipped)++;
+		strbuf_free(&xml);
+		return;
+	}
+	m = strdup(msg->valuestring);
+	/* "\"Process Create:\r\nName: value\r\n...\"" */
+	if (m[0] == '"')
+		memmove(m, m + 1, strlen(m));
+	if (strlen(m) > 0 && m[strlen(m) - 1] == '"')
+		m[strlen(m) - 1] = '\0';
+	for (line = strtok_r(m, "\r\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strstr(line, ": ");
+		if (colon == NULL && strlen(line) > 0 &&
+		    line[strlen(line) - 1] == ':' && strchr(line, ' ') == NULL)
+			colon = line + strlen(line) - 1;	/* "Name:" */
+		if (colon == NULL || colon == line ||
+		    (strchr(line, ' ') != NULL && strchr(line, ' ') < colon))
+			continue;	/* the title line, or text */
+		*colon = '\0';
+		strbuf_adds(&xml, "<Data Name='");
+		xml_add(&xml, line);
+		strbuf_adds(&xml, "'>");
+		xml_add(&xml, colon[1] == ' ' ? colon + 2 : "");
+		strbuf_adds(&xml, "</Data>");
+	}
+	strbuf_adds(&xml, "</EventData></Event>");
+#undef SYS
+	if (event_parse(p, xml.s, xml.len, &ev, err, sizeof(err)) != 0)
+		fail_msg("%s: rebuilt record does not parse: %s", where, err);
+	assert_int_equal(render_wazuh_win(&ev, SIZE_MAX, &out, &cut), 0);
+	ours = cJSON_Parse(out.s);
+	assert_non_null(ours);
+	/* Field names: every one of the fixture's, and no other. */
+	for (int pass = 0; pass < 2; pass++) {
+		const cJSON *a = pass == 0 ? ed : jget(ours, "win.eventdata");
+		const cJSON *b = pass == 0 ? jget(ours, "win.eventdata") : ed;
+		cJSON_ArrayForEach(v, a) {
+			if (cJSON_GetObjectItemCaseSensitive(b, v->string) ==
+			    NULL) {
+				(*name_diffs)++;
+				print_message("%s: eventdata.%s only in %s\n",
+				    where, v->string, pass == 0 ? "the fixture" :
+				    "ours");
+			}
+		}
+	}
+	cJSON_ArrayForEach(v, sys) {
+		if (strcmp(v->string, "message") != 0 &&
+		    cJSON_GetObjectItemCaseSensitive(jget(ours, "win.system"),
+		    v->string) == NULL) {
+			(*name_diffs)++;
+			print_message("%s: system.%s missing\n", where,
+			    v->string);
+		}
+	}
+	/* Values, where the fixture agrees with its own message. */
+	for (size_t i = 0; i < ev.ndata; i++) {
+		const cJSON *want, *got;
+		char key[128];
+
+		snprintf(key, sizeof(key), "%s", ev.data[i].name);
+		key[0] = (char)tolower((unsigned char)key[0]);
+		want = cJSON_GetObjectItemCaseSensitive(ed, key);
+		got = cJSON_GetObjectItemCaseSensitive(jget(ours,
+		    "win.eventdata"), key);
+		if (!cJSON_IsString(want) || !cJSON_IsString(got))
+			continue;
+		strbuf_reset(&e);
+		wz_esc(&e, ev.data[i].value);
+		if (strcmp(e.s != NULL ? e.s : "", want->valuestring) != 0)
+			continue;	/* the fixture was edited by hand */
+		(*values_checked)++;
+		if (strcmp(got->valuestring, want->valuestring) != 0) {
+			(*value_diffs)++;
+			print_message("%s: eventdata.%s: want %s, got %s\n",
+			    where, key, want->valuestring, got->valuestring);
+		}
+	}
+	cJSON_ArrayForEach(v, sys) {
+		const cJSON *got = cJSON_GetObjectItemCaseSensitive(jget(ours,
+		    "win.system"), v->string);
+		if (strcmp(v->string, "message") == 0 || !cJSON_IsString(got))
+			continue;
+		(*values_checked)++;
+		if (strcmp(got->valuestring, v->valuestring) != 0) {
+			(*value_diffs)++;
+			print_message("%s: system.%s: want %s, got %s\n", where,
+			    v->string, v->valuestring, got->valuestring);
+		}
+	}
+	cJSON_Delete(ours);
+	free(m);
+	strbuf_free(&xml);
+	strbuf_free(&out);
+	strbuf_free(&e);
+}
+
+static void
+render_wazuh_matches_wazuh_fixtures(void **state)
+{
+	static const char *const files[] = { "sysmon.ini", "sysmon_eid_1.ini",
+	    "sysmon_eid_3.ini", "sysmon_eid_7.ini", "sysmon_eid_8.ini",
+	    "sysmon_eid_10.ini", "sysmon_eid_11.ini", "sysmon_eid_13.ini",
+	    "sysmon_eid_20.ini" };
+	struct event_parser *p;
+	int fixtures = 0, name_diffs = 0, value_diffs = 0, checked = 0;
+	int skipped = 0;
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		char path[1024], line[262144], where[1100];
+		FILE *fp;
+		int n = 0;
+
+		snprintf(path, sizeof(path), "%s/reference/wazuh-ruleset-tests/"
+		    "%s", CORPUS_DIR, files[f]);
+		if ((fp = fopen(path, "r")) == NULL)
+			fail_msg("cannot read %s", path);
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			const char *j = strstr(line, " pass = {");
+			cJSON *fx;
+
+			if (strncmp(line, "log ", 4) != 0 || j == NULL)
+				continue;
+			n++;
+			snprintf(where, sizeof(where), "%s #%d", files[f], n);
+			if ((fx = cJSON_Parse(j + 8)) == NULL)
+				fail_msg("%s: fixture is not JSON", where);
+			if (jget(fx, "win.system") == NULL) {
+				cJSON_Delete(fx);
+				continue;
+			}
+			wz_fixture(p, fx, where, &name_diffs, &value_diffs,
+			    &checked, &skipped);
+			fixtures++;
+			cJSON_Delete(fx);
+		}
+		fclose(fp);
+	}
+	print_message("wazuh fixtures: %d compared, %d values checked, %d "
+	    "skipped (no message), %d field-name and %d value differences\n",
+	    fixtures, checked, skipped, name_diffs, value_diffs);
+	assert_true(fixtures >= 140);
+	assert_true(checked >= 2000);
+	assert_int_equal(name_diffs, 0);
+	assert_int_equal(value_diffs, 0);
+	event_parser_free(p);
+}
+
 /* ---- file source ------------------------------------------------------- */
 
 struct fixture {
@@ -967,6 +1308,9 @@ main(void)
 		cmocka_unit_test(render_duplicate_data_names_stay_distinct),
 		cmocka_unit_test(render_es_routes_and_names_data_streams),
 		cmocka_unit_test(render_es_ids_are_deterministic),
+		cmocka_unit_test(render_wazuh_windows_shape_and_escaping),
+		cmocka_unit_test(render_wazuh_cuts_the_longest_fields_to_fit),
+		cmocka_unit_test(render_wazuh_matches_wazuh_fixtures),
 		cmocka_unit_test_setup_teardown(source_classifies_lines,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(

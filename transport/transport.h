@@ -131,6 +131,26 @@ int	transport_es_open(struct transport_loop *l, const char *name,
 	    struct transport_output **out)
 	    __attribute__((warn_unused_result));
 
+struct transport_wazuh_opts {
+	const char		*url;		/* https://manager:55000 */
+	const char		*user;
+	const char		*password;	/* secret */
+	int			 requests_per_minute; /* to /events */
+	int64_t			 timeout_ms;
+	struct transport_tls	 tls;
+	struct transport_retry	 retry;
+};
+
+/*
+ * Open a Wazuh server API output (POST /events, Wazuh 4.6 to 4.14).
+ * Batches hold JSON strings, one per event (render_wazuh()).  0 or
+ * -errno.
+ */
+int	transport_wazuh_open(struct transport_loop *l, const char *name,
+	    const struct transport_wazuh_opts *o, const char *deadletter_dir,
+	    struct transport_output **out)
+	    __attribute__((warn_unused_result));
+
 /*
  * Open a local NDJSON output named name: the file at path (created with
  * mode 0640 and appended to) or, when path is NULL, standard output.

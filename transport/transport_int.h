@@ -78,6 +78,7 @@ struct http_response {
 	size_t		 body_len;
 	int64_t		 retry_after_ms; /* -1: none */
 	bool		 tls_error;	/* certificate, host name, pin, ... */
+	bool		 body_cut;	/* longer than the client keeps */
 };
 
 typedef void (*http_done_fn)(void *arg, const struct http_response *r);
@@ -86,6 +87,8 @@ int	http_client_new(struct transport_loop *l, const char *name,
 	    const struct transport_tls *tls, int64_t timeout_ms,
 	    struct http_client **out) __attribute__((warn_unused_result));
 void	http_client_free(struct http_client *c);
+/* Keep up to max bytes of each answer (default HTTP_BODY_MAX). */
+void	http_client_set_body_max(struct http_client *c, size_t max);
 bool	http_busy(const struct http_client *c);
 /*
  * Start one request.  headers is NULL-terminated ("Name: value").  body
