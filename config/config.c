@@ -928,6 +928,11 @@ check_urls(struct loader *ld, struct section *s, const char *urls,
 	const char *p = urls;
 	int line = key_line(s, "url");
 
+	if (!list && strcspn(urls, ", \t") != strlen(urls)) {
+		diag_add(ld, line, "url: one URL only, without commas or "
+		    "spaces");
+		return;
+	}
 	for (;;) {
 		size_t n;
 

@@ -400,6 +400,44 @@ config_elasticsearch_output(void **state)
 	    "url: missing in [output:es] (required for type elasticsearch)");
 }
 
+#define WZ_HEAD "[input:win]\ntype = file\npath = /x\n[output:wz]\n" \
+	"type = wazuh\n"
+
+static void
+config_wazuh_output(void **state)
+{
+	struct config *cfg;
+	int rc;
+	char *errs;
+
+	(void)state;
+	errs = load_errors(WZ_HEAD "url = https://manager:55000\n"
+	    "user = sysmonfwd\npassword = pw\n", &rc, &cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->outputs[0].type, CONFIG_OUTPUT_WAZUH);
+	assert_int_equal(cfg->outputs[0].max_requests_per_minute, 30);
+	assert_string_equal(cfg->outputs[0].inline_secret, "password");
+	free(errs);
+	config_free(cfg);
+
+	expect_error(WZ_HEAD "url = https://m:55000\npassword = pw\n",
+	    "t.conf:4: user: missing in [output:wz]");
+	expect_error(WZ_HEAD "url = https://m:55000\nuser = u\n",
+	    "t.conf:4: password: missing in [output:wz]");
+	expect_error(WZ_HEAD "url = https://m:55000\nuser = u\npassword = p\n"
+	    "max_requests_per_minute = 0\n",
+	    "t.conf:9: max_requests_per_minute: value 0 below minimum 1");
+	expect_error(WZ_HEAD "url = https://m:55000\nuser = u\npassword = p\n"
+	    "compression = gzip\n",
+	    "t.conf:9: compression: not used by type wazuh");
+	expect_error(WZ_HEAD "url = https://a:1, https://b:2\nuser = u\n"
+	    "password = p\n", "t.conf:6: url: one URL only");
+	expect_error(ES_HEAD "url = https://a\nmax_requests_per_minute = 5\n",
+	    "t.conf:7: max_requests_per_minute: not used by type "
+	    "elasticsearch");
+}
+
 static void
 config_secret_files_are_read_and_checked(void **state)
 {
@@ -447,6 +485,7 @@ main(void)
 		cmocka_unit_test(config_file_errors),
 		cmocka_unit_test(config_size_and_duration_parsers),
 		cmocka_unit_test(config_elasticsearch_output),
+		cmocka_unit_test(config_wazuh_output),
 		cmocka_unit_test(config_secret_files_are_read_and_checked),
 	};
 
