@@ -1,0 +1,658 @@
+"""The Wazuh output (type = wazuh) against wazuh_server.py.
+
+The real binary sends records read from the shared corpus (or made from
+it with unique EventRecordIDs) to the Wazuh server API test server over
+HTTPS with certificates made at test time.  Every scenario says in one
+sentence what it checks:
+
+(0) The test server itself answers like the Wazuh API (checked with curl).
+(a) Every record of Windows and Sysmon for Linux corpus files is accepted
+    once: Windows records as {"win":...} exactly as an independent Python
+    rendering of Wazuh's eventchannel decoding says (lowerCamel keys, "-"
+    and empty values left out, agent-path escaping, severityValue),
+    Linux records as their syslog line; at most 100 events per request,
+    application/json, a Bearer token from one login; GET / was asked.
+(b) The token expires (a short lifetime, then all tokens revoked) in the
+    middle of a stream: the agent logs in again, every event arrives once.
+(c) 10,000 events queued against a manager allowing 10 requests a minute:
+    the agent sends 10 requests at once, then waits for the window: never
+    a 429, never more than 10 requests in any 60 s.  (Runs in the
+    background while the other scenarios run.)
+(d) failed_items: events failing once (error 1000) are sent again and
+    accepted once; events failing with 1012 are dead-lettered with the
+    reason; the rest is accepted once.
+(e) A wrong password: said once, clearly, without the password; logins
+    no more often than every 10 s; nothing sent; SIGTERM obeyed.
+(f) A Wazuh 5 manager (404 at /events): said once, naming Wazuh 5.0 and
+    the version; no more requests to /events for minutes.
+(g) An event over the manager's 65,535-byte limit is cut, tagged and
+    accepted, not dropped.
+(h) The connection cut after the manager took a request: the events of
+    that request (and only those) arrive twice; nothing is lost.
+(i) password_file works; a password in a configuration file other users
+    can read is refused (exit 2).
+Finally, no secret appears in the agent's output.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sysmonfwd_it as it  # noqa: E402
+import wazuh_server  # noqa: E402
+import tlsutil  # noqa: E402
+
+USER, PASSWORD = "sysmonfwd", "Wz-pa55-Q8r"
+HAPPY_WINDOWS = ("DE_sysmon-3-rdp-tun.xml.log",
+                 "de_unmanagedpowershell_psinject_sysmon_7_8_10.xml.log",
+                 "babyshark_mimikatz_powershell.xml.log")
+HAPPY_LINUX = "elastic-integrations_sysmon_linux_sample_sysmon.log"
+MAX_EVENT = 65535 - len("1:API-Webhook:")
+
+
+class Ctx:
+    def __init__(self, args, ck, tmp, pki):
+        self.args = args
+        self.ck = ck
+        self.tmp = tmp
+        self.pki = pki
+        self.agents = []
+        self.servers = []
+        self.texts = []
+
+    def dir(self, name):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        return d
+
+    def server(self, **kw):
+        kw.setdefault("users", {USER: PASSWORD})
+        s = wazuh_server.WazuhServer(self.pki["server"],
+                                     self.pki["server_key"], **kw)
+        self.servers.append(s)
+        return s.start()
+
+
+class Agent:
+    def __init__(self, ctx, conf, once=True):
+        self.ctx = ctx
+        self.err_path = conf + ".stderr.%d" % len(ctx.agents)
+        self.log = open(self.err_path, "wb")
+        argv = [ctx.args.bin, "-c", conf] + (["--once"] if once else [])
+        self.p = it.popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
+        ctx.agents.append(self)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+
+    def term(self, timeout=20):
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def stderr(self):
+        self.log.flush()
+        with open(self.err_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        self.ctx.texts.append(("stderr of %s" % self.err_path, text))
+        return text
+
+
+def wz_config(ctx, d, url, inputs, mode=0o600, **kv):
+    out = {"type": "wazuh", "url": url, "user": USER, "password": PASSWORD,
+           "tls_ca_file": ctx.pki["ca"], "max_requests_per_minute": "600",
+           "flush_interval": "200ms", "retry_initial": "200ms",
+           "retry_max": "2s", "timeout": "10s"}
+    for k, v in kv.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    ins = [(name, {"type": "file", "path": p, "follow": "false"})
+           for name, p in inputs]
+    path = os.path.join(d, "agent.conf")
+    it.write_config(path, it.file_config(os.path.join(d, "state"), ins,
+                                         [("wz", out)]))
+    os.chmod(path, mode)
+    return path
+
+
+def unique_input(ctx, d, first_id, n, name="in.log"):
+    path = os.path.join(d, name)
+    lines = it.unique_records(ctx.args.corpus, first_id, n)
+    with open(path, "wb") as f:
+        f.writelines(lines)
+    return path, lines
+
+
+def run_once(ctx, conf, timeout=120):
+    try:
+        r = it.run(ctx.args.bin, ["-c", conf, "--once"], timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        err = (e.stderr or b"").decode("utf-8", "replace")
+        ctx.texts.append(("stderr of " + conf, err))
+        return None, err
+    err = r.stderr.decode("utf-8", "replace")
+    ctx.texts.append(("stderr of " + conf, err))
+    return r.returncode, err
+
+
+def dead_letters(ctx, d):
+    path = os.path.join(d, "state", "deadletter", "wz.ndjson")
+    if not os.path.exists(path):
+        return []
+    docs, problems = it.read_ndjson(path)
+    ctx.ck.check(not problems, "dead-letter file is valid NDJSON: %s" %
+                 problems[:3])
+    with open(path, "rb") as f:
+        ctx.texts.append(("dead letters " + path,
+                          f.read().decode("utf-8", "replace")))
+    return [x for x in docs if x is not None]
+
+
+# ---- an independent rendering of Wazuh's eventchannel decoding ----
+
+
+def wz_escape(v):
+    """What the agent path does to a value: cJSON's string escaping."""
+    out = []
+    for ch in v:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def severity(level, keywords):
+    try:
+        lv = int(level)
+    except ValueError:
+        return "UNKNOWN"
+    kw = int(keywords, 16) if re.fullmatch(r"0x[0-9a-fA-F]+", keywords) \
+        else 0
+    names = {1: "CRITICAL", 2: "ERROR", 3: "WARNING", 4: "INFORMATION",
+             5: "VERBOSE"}
+    if lv in names:
+        return names[lv]
+    if lv == 0 and kw & 0x10000000000000:
+        return "AUDIT_FAILURE"
+    if lv == 0 and kw & 0x20000000000000:
+        return "AUDIT_SUCCESS"
+    return "UNKNOWN"
+
+
+def expected_win(line):
+    text = line.decode("utf-8")
+    root = ET.fromstring(text[text.find("<Event"):])
+    system = it.child(root, "System")
+    out = {}
+    level = keywords = None
+    for c in system:
+        tag = it.local(c.tag)
+        content = c.text or ""
+        if tag == "Provider":
+            for a, k in (("Name", "providerName"), ("Guid", "providerGuid"),
+                         ("EventSourceName", "eventSourceName")):
+                if c.get(a) is not None:
+                    out[k] = wz_escape(c.get(a))
+        elif tag == "TimeCreated":
+            if c.get("SystemTime") is not None:
+                out["systemTime"] = wz_escape(c.get("SystemTime"))
+        elif tag == "Execution":
+            for a, k in (("ProcessID", "processID"),
+                         ("ThreadID", "threadID")):
+                if c.get(a) is not None:
+                    out[k] = wz_escape(c.get(a))
+        elif tag == "Channel":
+            out["channel"] = wz_escape(content)
+        elif tag in ("Level", "Keywords"):
+            out[tag[0].lower() + tag[1:]] = wz_escape(content)
+            if tag == "Level":
+                level = content
+            else:
+                keywords = content
+        elif tag in ("Correlation", "Security"):
+            pass
+        elif content:
+            out[tag[0].lower() + tag[1:]] = wz_escape(content)
+    if level is not None and keywords is not None:
+        out["severityValue"] = severity(level, keywords)
+    ed = {}
+    evd = it.child(root, "EventData")
+    if evd is not None:
+        for d in evd:
+            name, v = d.get("Name"), d.text or ""
+            if it.local(d.tag) != "Data" or name is None:
+                continue
+            if v in ("", "-", "(NULL)"):
+                continue
+            key = name[0].lower() + name[1:]
+            if key not in ed:
+                ed[key] = wz_escape(v).rstrip(" \t\n\r\f\v")
+    win = {"system": out}
+    if ed:
+        win["eventdata"] = ed
+    return {"win": win}
+
+
+def expected_event(line):
+    """(kind, value): ("json", dict) for Windows, ("line", str) else."""
+    text = line.decode("utf-8").rstrip("\r\n")
+    if 'Name="Linux-Sysmon"' in text:
+        return "line", text.rstrip("\r")
+    return "json", expected_win(line)
+
+
+def check_accepted(ck, what, s, lines, allow_dups=()):
+    """Every line accepted exactly once (allow_dups: indices that may
+    arrive twice); nothing else accepted.  Return the accepted list."""
+    got = s.events()
+    want_json = {}
+    want_line = {}
+    for i, l in enumerate(lines):
+        kind, v = expected_event(l)
+        if kind == "json":
+            want_json.setdefault(json.dumps(v, sort_keys=True), []).append(i)
+        else:
+            want_line.setdefault(v, []).append(i)
+    seen = [0] * len(lines)
+    extra = []
+    for ev in got:
+        try:
+            key = json.dumps(json.loads(ev), sort_keys=True)
+            idx = want_json.get(key)
+        except ValueError:
+            idx = want_line.get(ev)
+        if not idx:
+            extra.append(ev)
+            continue
+        j = next((k for k in idx if seen[k] == 0), idx[0])
+        seen[j] += 1
+    missing = [i for i, n in enumerate(seen) if n == 0]
+    twice = [i for i, n in enumerate(seen) if n > 1 and i not in allow_dups]
+    ck.check(not missing, "%s: %d of %d records not accepted (first: %s)" %
+             (what, len(missing), len(lines),
+              it.short(lines[missing[0]] if missing else None, 300)))
+    ck.check(not twice, "%s: %d records accepted twice" % (what, len(twice)))
+    ck.check(not extra, "%s: %d events accepted that match no record "
+             "(first: %s)" % (what, len(extra),
+                              it.short(extra[:1], 600)))
+    return got
+
+
+def check_clean(ck, what, s):
+    ck.eq(s.invalid, [], what + ": invalid requests seen by the server")
+    ck.eq(s.errors, [], what + ": server handler errors")
+
+
+# ---- scenarios ----
+
+
+def scenario_server(ctx):
+    print("(0) the Wazuh API test server (checked with curl)", flush=True)
+    ctx.ck.eq(wazuh_server.self_test(), [], "(0) test server self-test")
+
+
+class RateScenario:
+    """(c), run in the background: 10,000 events, 10 requests a minute."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.d = ctx.dir("rate")
+        self.path, self.lines = unique_input(ctx, self.d, 900000, 10000)
+        self.s = ctx.server(events_per_minute=10)
+        self.conf = wz_config(ctx, self.d, self.s.url, [("w", self.path)],
+                              max_requests_per_minute="10",
+                              batch_max_events="500")
+        self.t0 = time.monotonic()
+        self.a = Agent(ctx, self.conf)
+
+    def finish(self):
+        ck, what, s = self.ctx.ck, "(c) rate limit", self.s
+        left = 63 - (time.monotonic() - self.t0)
+        if left > 0:
+            time.sleep(left)
+        ck.check(self.a.alive(), what + ": the agent is still sending")
+        ck.eq(self.a.term(), 0, what + ": SIGTERM: exit 0")
+        err = self.a.stderr()
+        reqs = s.requests("events")
+        times = [r["t"] for r in reqs]
+        ck.eq(len(s.rate_limited()), 0, what + ": 429 answers (the agent "
+              "must pace itself)")
+        ck.check(s.max_events_requests_per_60s() <= 10,
+                 what + ": at most 10 requests in any 60 s (%d)" %
+                 s.max_events_requests_per_60s())
+        ck.check(11 <= len(reqs) <= 20,
+                 what + ": 10 requests at once, more after the window "
+                 "moved (%d in %.0f s)" % (len(reqs),
+                                           time.monotonic() - self.t0))
+        if len(times) > 10:
+            ck.check(times[10] - times[0] >= 60.0,
+                     what + ": the 11th request waited for the window "
+                     "(%.1f s after the first)" % (times[10] - times[0]))
+            ck.check(times[9] - times[0] < 15,
+                     what + ": the first 10 went out at once (%.1f s)" %
+                     (times[9] - times[0]))
+        ck.check(all(r["n_events"] <= 100 for r in reqs),
+                 what + ": at most 100 events per request")
+        ck.check("429" not in err, what + ": no rate-limit failure in the "
+                 "log")
+        check_clean(ck, what, s)
+
+
+def scenario_happy(ctx):
+    print("(a) corpus records accepted once, in the shape of Wazuh's "
+          "eventchannel decoding", flush=True)
+    ck, what = ctx.ck, "(a) happy path"
+    d = ctx.dir("happy")
+    inputs, lines = [], []
+    for i, name in enumerate(HAPPY_WINDOWS):
+        p = os.path.join(ctx.args.corpus, "windows-xml", name)
+        inputs.append(("win%d" % i, p))
+        with open(p, "rb") as f:
+            lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
+    p = os.path.join(ctx.args.corpus, "linux-syslog", HAPPY_LINUX)
+    inputs.append(("lin", p))
+    with open(p, "rb") as f:
+        lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
+    s = ctx.server()
+    conf = wz_config(ctx, d, s.url, inputs)
+    rc, err = run_once(ctx, conf)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    got = check_accepted(ck, what, s, lines)
+    ck.check(len(got) == 226, what + ": 226 events (%d)" % len(got))
+    reqs = s.requests("events")
+    ck.check(reqs and all(r["n_events"] <= 100 for r in reqs),
+             what + ": at most 100 events per request")
+    ck.check(all((r["content_type"] or "").startswith("application/json")
+                 and r["auth"] == "Bearer" for r in reqs),
+             what + ": application/json with a Bearer token")
+    ck.eq(len(s.logins()), 1, what + ": logins")
+    ck.eq(len(s.requests("info")), 1, what + ": GET / asked once")
+    ck.check("Wazuh API 4.14.7" in err, what + ": the API version is "
+             "logged: %s" % err[-400:])
+    ck.eq(dead_letters(ctx, d), [], what + ": dead letters")
+    check_clean(ck, what, s)
+    sm = it.summary_numbers(err)
+    if ck.check(sm is not None, what + ": summary line"):
+        ck.eq(sm["delivered"], len(lines), what + ": summary delivered")
+
+
+def scenario_expiry(ctx):
+    print("(b) the token expires mid-stream: a new login, every event once",
+          flush=True)
+    ck, what = ctx.ck, "(b) token expiry"
+    d = ctx.dir("expiry")
+    path, lines = unique_input(ctx, d, 100000, 1200)
+    s = ctx.server(token_lifetime=4)
+    s.set_delay(0.5)        # 12 requests take longer than a token lives
+    conf = wz_config(ctx, d, s.url, [("w", path)],
+                     max_requests_per_minute="90", batch_max_events="100")
+
+    def revoke():
+        s.wait(lambda srv: len(srv.accepted_log) >= 300, 30)
+        s.expire_tokens()
+    th = threading.Thread(target=revoke, daemon=True)
+    th.start()
+    rc, err = run_once(ctx, conf)
+    th.join(1)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    check_accepted(ck, what, s, lines)
+    logins = s.logins()
+    ck.check(len(logins) >= 3, what + ": logged in again before the token "
+             "expired and after it was revoked (%d logins)" % len(logins))
+    ck.check(len(s.unauthorized()) <= 2, what + ": few 401s (%s)" %
+             s.unauthorized()[:5])
+    check_clean(ck, what, s)
+
+
+def scenario_failed_items(ctx):
+    print("(d) failed_items: retried once or dead-lettered (1012)",
+          flush=True)
+    ck, what = ctx.ck, "(d) failed items"
+    d = ctx.dir("failed")
+    path, lines = unique_input(ctx, d, 200000, 300)
+    retry_ids = set(range(200000, 200300, 17))
+    bad_ids = set(range(200005, 200300, 41)) - retry_ids
+    rid = re.compile(r"eventRecordID\":\"(\d+)\"")
+
+    def rec_id(ev):
+        m = rid.search(ev)
+        return int(m.group(1)) if m else None
+    s = ctx.server()
+    s.fail_events(match=lambda ev: rec_id(ev) in retry_ids, code=1000,
+                  message="Error communicating with queue", times=1)
+    s.fail_events(match=lambda ev: rec_id(ev) in bad_ids, code=1012,
+                  message="Invalid message to queue", times=None)
+    conf = wz_config(ctx, d, s.url, [("w", path)])
+    rc, err = run_once(ctx, conf)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    good = [l for l in lines
+            if int(it.RECORD_ID_RE.search(l).group(0)[15:-16]) not in
+            bad_ids]
+    check_accepted(ck, what, s, good)
+    dl = dead_letters(ctx, d)
+    ids = sorted(int(x.get("record", {}).get("win", {}).get("system", {})
+                     .get("eventRecordID", -1)) for x in dl)
+    ck.eq(ids, sorted(bad_ids), what + ": exactly the 1012 events are "
+          "dead-lettered")
+    ck.check(all("1012" in x.get("reason", "") and
+                 "Invalid message" in x.get("reason", "") for x in dl),
+             what + ": dead letters carry Wazuh's code and message")
+    check_clean(ck, what, s)
+
+
+def scenario_wrong_password(ctx):
+    print("(e) a wrong password: said once, logins at least 10 s apart",
+          flush=True)
+    ck, what = ctx.ck, "(e) wrong password"
+    d = ctx.dir("wrongpw")
+    path, lines = unique_input(ctx, d, 300000, 20)
+    s = ctx.server()
+    conf = wz_config(ctx, d, s.url, [("w", path)],
+                     password=PASSWORD + "-wrong")
+    a = Agent(ctx, conf)
+    time.sleep(12.5)
+    ck.check(a.alive(), what + ": the agent keeps waiting")
+    ck.eq(a.term(), 0, what + ": SIGTERM: exit 0")
+    err = a.stderr()
+    fails = [x for x in s.logins() if not x["ok"]]
+    ck.check(1 <= len(fails) <= 2, what + ": logins tried %d times in "
+             "12 s (no tight loop)" % len(fails))
+    ck.eq(err.count("refused user sysmonfwd"), 1,
+          what + ": the refusal is logged once")
+    ck.eq(len(s.requests("events")), 0, what + ": nothing sent")
+    ck.eq(dead_letters(ctx, d), [], what + ": nothing dead-lettered")
+
+
+def scenario_wazuh5(ctx):
+    print("(f) Wazuh 5 (404 at /events): said once, no spinning",
+          flush=True)
+    ck, what = ctx.ck, "(f) Wazuh 5"
+    d = ctx.dir("v5")
+    path, lines = unique_input(ctx, d, 400000, 20)
+    s = ctx.server(version="v5.0.0")
+    conf = wz_config(ctx, d, s.url, [("w", path)])
+    a = Agent(ctx, conf)
+    time.sleep(5)
+    ck.eq(a.term(), 0, what + ": SIGTERM: exit 0")
+    err = a.stderr()
+    ck.eq(len(s.requests("events")), 1, what + ": one request to /events "
+          "in 5 s")
+    ck.check(err.count("Wazuh 5.0 removed it") == 1 and "5.0.0" in err,
+             what + ": the 404 is explained once, with the version: %s" %
+             err[-600:])
+
+
+def scenario_oversized(ctx):
+    print("(g) an event over 65,535 bytes: cut, tagged, accepted",
+          flush=True)
+    ck, what = ctx.ck, "(g) oversized event"
+    d = ctx.dir("big")
+    line = it.unique_records(ctx.args.corpus, 500000, 1)[0]
+    big = line.replace(b"</EventData>", b"<Data Name='Pad'>" +
+                       b"C:\\x" * 20000 + b"</Data></EventData>", 1)
+    path = os.path.join(d, "in.log")
+    with open(path, "wb") as f:
+        f.write(big)
+    s = ctx.server()
+    conf = wz_config(ctx, d, s.url, [("w", path)])
+    rc, err = run_once(ctx, conf)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    got = s.events()
+    ck.eq(len(got), 1, what + ": accepted events")
+    if got:
+        ev = json.loads(got[0])
+        ck.check(len(got[0].encode()) <= MAX_EVENT,
+                 what + ": %d bytes <= %d" % (len(got[0].encode()),
+                                              MAX_EVENT))
+        ck.eq(ev.get("sysmonfwd", {}).get("tags"), ["sysmonfwd_truncated"],
+              what + ": tagged")
+        ck.eq(ev.get("sysmonfwd", {}).get("cut_fields"), ["pad"],
+              what + ": the long field is named")
+        ck.eq(ev["win"]["system"].get("eventRecordID"), "500000",
+              what + ": the record is whole otherwise")
+    ck.check("cut" in err, what + ": the cut is logged")
+
+
+def scenario_lost_answer(ctx):
+    print("(h) an answer lost after the manager took the events: only "
+          "those arrive twice", flush=True)
+    ck, what = ctx.ck, "(h) lost answer"
+    d = ctx.dir("lost")
+    path, lines = unique_input(ctx, d, 600000, 250)
+    s = ctx.server()
+    s.drop_next(1, store=True)
+    conf = wz_config(ctx, d, s.url, [("w", path)], batch_max_events="100")
+    rc, err = run_once(ctx, conf)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    first = [l for l in lines[:100]]
+    check_accepted(ck, what, s, lines, allow_dups=set(range(100)))
+    counts = s.accepted_counts()
+    twice = sum(1 for n in counts.values() if n > 1)
+    ck.eq(twice, 100, what + ": the 100 events of the cut request arrived "
+          "twice (Wazuh cannot tell)")
+    ck.eq(len(first), 100, what + ": batch size")
+
+
+def scenario_secrets(ctx):
+    print("(i) password_file; a readable inline password refused",
+          flush=True)
+    ck, what = ctx.ck, "(i) secrets"
+    d = ctx.dir("secrets")
+    path, lines = unique_input(ctx, d, 700000, 30)
+    pf = os.path.join(d, "wazuh.password")
+    with open(pf, "w") as f:
+        f.write(PASSWORD + "\n")
+    os.chmod(pf, 0o600)
+    s = ctx.server()
+    conf = wz_config(ctx, d, s.url, [("w", path)], password=None,
+                     password_file=pf, mode=0o644)
+    rc, err = run_once(ctx, conf)
+    ck.eq(rc, 0, what + ": password_file: exit code (%s)" % err[-300:])
+    check_accepted(ck, what, s, lines)
+    d2 = ctx.dir("secrets2")
+    conf = wz_config(ctx, d2, s.url, [("w", path)], mode=0o644)
+    rc, err = run_once(ctx, conf)
+    ck.check(rc == 2 and "`password`" in err,
+             what + ": an inline password readable by others is refused "
+             "(exit %s): %s" % (rc, err[-300:]))
+
+
+def check_no_secret_leak(ctx):
+    leaks = [(w, sec) for w, text in ctx.texts
+             for sec in (PASSWORD, PASSWORD + "-wrong") if sec in text]
+    ctx.ck.eq(leaks[:3], [], "a secret appears in the agent's output")
+
+
+def main():
+    args = it.parse_args()
+    ck = it.Checker("integration_wazuh")
+    tmp = tempfile.mkdtemp(prefix="sysmonfwd-wazuh-")
+    ctx = None
+    t0 = time.monotonic()
+    try:
+        try:
+            pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
+        except (tlsutil.PkiError, OSError) as e:
+            ck.fail("cannot make test certificates: %s" % e)
+            ck.finish()
+        ctx = Ctx(args, ck, tmp, pki)
+        rate = None
+        try:
+            print("(c) 10,000 events at 10 requests a minute (in the "
+                  "background)", flush=True)
+            rate = RateScenario(ctx)
+        except Exception as e:
+            ck.fail("rate scenario did not start: %r" % e)
+        for sc in (scenario_server, scenario_happy, scenario_expiry,
+                   scenario_failed_items, scenario_wrong_password,
+                   scenario_wazuh5, scenario_oversized,
+                   scenario_lost_answer, scenario_secrets):
+            t = time.monotonic()
+            n = len(ck.failures)
+            try:
+                sc(ctx)
+            except Exception as e:  # report and go on with the next
+                import traceback
+                traceback.print_exc()
+                ck.fail("%s raised %r" % (sc.__name__, e))
+            print("  %s: %.1f s, %d failures" %
+                  (sc.__name__, time.monotonic() - t,
+                   len(ck.failures) - n), flush=True)
+        if rate is not None:
+            try:
+                rate.finish()
+            except Exception as e:
+                import traceback
+                traceback.print_exc()
+                ck.fail("rate scenario raised %r" % e)
+        check_no_secret_leak(ctx)
+    finally:
+        if ctx is not None:
+            for a in ctx.agents:
+                if a.alive():
+                    a.p.kill()
+                    a.p.wait()
+                a.log.close()
+            for s in ctx.servers:
+                s.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("total %.1f s" % (time.monotonic() - t0))
+    ck.finish()
+
+
+if __name__ == "__main__":
+    main()
