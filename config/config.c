@@ -26,7 +26,8 @@
 
 #define INIH_LINE_MAX	200	/* what Debian's libinih was built with */
 
-enum section_kind { SEC_AGENT = 1, SEC_BUFFER, SEC_INPUT, SEC_OUTPUT };
+enum section_kind { SEC_AGENT = 1, SEC_BUFFER, SEC_INPUT, SEC_OUTPUT,
+	SEC_WATCHDOG, SEC_MONITOR };
 enum key_type { K_STRING, K_PATH, K_BOOL, K_SIZE, K_DURATION, K_UINT,
 	K_ENUM, K_NAME_TYPE, K_SECRET };
 
@@ -98,6 +99,8 @@ struct config_key {
 
 #define AG(f)	offsetof(struct config_agent, f)
 #define BUF(f)	offsetof(struct config_buffer, f)
+#define WD(f)	offsetof(struct config_watchdog, f)
+#define MON(f)	offsetof(struct config_monitor, f)
 #define IN(f)	offsetof(struct config_input, f)
 #define OUT(f)	offsetof(struct config_output, f)
 
@@ -105,6 +108,18 @@ static const struct config_key keys[] = {
 	{ SEC_AGENT, "name", K_STRING, AG(name), NULL, 1, 255, NULL, ALL, false },
 	{ SEC_AGENT, "state_dir", K_PATH, AG(state_dir), "/var/lib/sysmonfwd",
 	  1, PATH_MAX, NULL, ALL, false },
+	{ SEC_AGENT, "heartbeat_interval", K_DURATION,
+	  AG(heartbeat_interval_ms), "30s", 0, 86400000, NULL, ALL, false },
+	{ SEC_WATCHDOG, "enabled", K_BOOL, WD(enabled), "true", 0, 0, NULL, ALL,
+	  false },
+	{ SEC_WATCHDOG, "sysmon_service", K_STRING, WD(sysmon_service),
+	  "sysmon", 1, 255, NULL, ALL, false },
+	{ SEC_WATCHDOG, "check_interval", K_DURATION, WD(check_interval_ms),
+	  "5s", 100, 3600000, NULL, ALL, false },
+	{ SEC_WATCHDOG, "silence_alert", K_DURATION, WD(silence_alert_ms), "0",
+	  0, 604800000, NULL, ALL, false },
+	{ SEC_MONITOR, "listen", K_STRING, MON(listen), NULL, 3, 300, NULL, ALL,
+	  false },
 	{ SEC_AGENT, "log_level", K_ENUM, AG(log_level), "info", 0, 0,
 	  log_levels, ALL, false },
 
@@ -374,6 +389,44 @@ config_parse_duration_ms(const char *s, uint64_t *out, const char **why)
 }
 
 int
+config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -EINVAL;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl > 255)
+		return -EINVAL;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || p < 1 || p > 65535 || errno)
+		return -EINVAL;
+	if (host != NULL) {
+		if (hl >= hostlen)
+			return -ENAMETOOLONG;
+		memcpy(host, h, hl);
+		host[hl] = '\0';
+	}
+	if (port != NULL)
+		*port = (int)p;
+	return 0;
+}
+
+int
 config_parse_bool(const char *s, bool *out)
 {
 	if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
@@ -611,6 +664,10 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 		kind = SEC_AGENT;
 	} else if (len == 6 && memcmp(hdr, "buffer", 6) == 0) {
 		kind = SEC_BUFFER;
+	} else if (len == 8 && memcmp(hdr, "watchdog", 8) == 0) {
+		kind = SEC_WATCHDOG;
+	} else if (len == 7 && memcmp(hdr, "monitor", 7) == 0) {
+		kind = SEC_MONITOR;
 	} else if (len > 6 && memcmp(hdr, "input:", 6) == 0) {
 		kind = SEC_INPUT;
 		name = hdr + 6;
@@ -645,6 +702,10 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	} else if (kind == SEC_BUFFER) {
 		obj = &cfg->buffer;
 		cfg->buffer.line = ld->lineno;
+	} else if (kind == SEC_WATCHDOG) {
+		obj = &cfg->watchdog;
+	} else if (kind == SEC_MONITOR) {
+		obj = &cfg->monitor;
 	} else if (kind == SEC_INPUT) {
 		struct config_input *in;
 		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
@@ -682,7 +743,7 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	snprintf(s->label, sizeof(s->label), "[%.*s]", (int)len, hdr);
 	ld->bad_section = false;
 	/* The defaults of [agent] and [buffer] were applied before reading. */
-	if (kind != SEC_AGENT && kind != SEC_BUFFER)
+	if (kind == SEC_INPUT || kind == SEC_OUTPUT)
 		section_defaults(ld, s);
 	ld->cur = s;
 }
@@ -1038,8 +1099,17 @@ section_finish(struct loader *ld, struct section *s)
 	int type = 0;
 	int type_line = 0;
 
-	if (s->kind == SEC_AGENT)
+	if (s->kind == SEC_AGENT || s->kind == SEC_WATCHDOG)
 		return;
+	if (s->kind == SEC_MONITOR) {
+		struct config_monitor *m = s->obj;
+		if (m->listen != NULL && config_parse_listen(m->listen, NULL,
+		    0, NULL) != 0)
+			diag_add(ld, key_line(s, "listen"), "listen: expected "
+			    "ADDRESS:PORT, for example 127.0.0.1:2020 or "
+			    "[::1]:2020");
+		return;
+	}
 	if (s->kind == SEC_BUFFER) {
 		struct config_buffer *b = s->obj;
 		if (b->max_size < 2 * b->segment_size)
@@ -1118,6 +1188,12 @@ load(const char *file, const char *text, struct config **out,
 	section_defaults(&ld, &agent_sec);
 	agent_sec.kind = SEC_BUFFER;
 	agent_sec.obj = &cfg->buffer;
+	section_defaults(&ld, &agent_sec);
+	agent_sec.kind = SEC_WATCHDOG;
+	agent_sec.obj = &cfg->watchdog;
+	section_defaults(&ld, &agent_sec);
+	agent_sec.kind = SEC_MONITOR;
+	agent_sec.obj = &cfg->monitor;
 	section_defaults(&ld, &agent_sec);
 
 	rc = ini_parse_stream(ini_reader_lines, &ld, on_ini_pair, &ld);
@@ -1272,6 +1348,8 @@ config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->agent.name);
 	free(cfg->agent.state_dir);
+	free(cfg->watchdog.sysmon_service);
+	free(cfg->monitor.listen);
 	for (size_t i = 0; i < cfg->ninputs; i++)
 		free(cfg->inputs[i].path);
 	for (size_t i = 0; i < cfg->noutputs; i++) {

@@ -46,6 +46,20 @@ struct config_agent {
 	char		*name;		/* agent.name; default: host name */
 	char		*state_dir;	/* positions, later the ring */
 	int		 log_level;	/* enum log_level */
+	uint64_t	 heartbeat_interval_ms;	/* 0: no heartbeats */
+};
+
+/* [watchdog]: is Sysmon running? */
+struct config_watchdog {
+	bool		 enabled;
+	char		*sysmon_service; /* systemd unit or process name */
+	uint64_t	 check_interval_ms;
+	uint64_t	 silence_alert_ms; /* 0: off */
+};
+
+/* [monitor]: the local health and metrics endpoint. */
+struct config_monitor {
+	char		*listen;	/* "127.0.0.1:2020"; NULL: off */
 };
 
 /* [buffer]: the disk ring under state_dir/buffer (buffer/buffer.h). */
@@ -130,6 +144,8 @@ struct config {
 	char			*path;	/* the file it came from */
 	struct config_agent	 agent;
 	struct config_buffer	 buffer;
+	struct config_watchdog	 watchdog;
+	struct config_monitor	 monitor;
 	struct config_input	*inputs;
 	size_t			 ninputs;
 	struct config_output	*outputs;
@@ -166,6 +182,10 @@ int	config_parse_size(const char *s, uint64_t *out, const char **why);
 int	config_parse_duration_ms(const char *s, uint64_t *out,
 	    const char **why);
 int	config_parse_bool(const char *s, bool *out);
+/* "HOST:PORT" or "[V6]:PORT" into host (may be NULL) and *port.  0 or
+ * -EINVAL. */
+int	config_parse_listen(const char *s, char *host, size_t hostlen,
+	    int *port);
 
 const char *config_input_type_name(int type);
 const char *config_output_type_name(int type);
