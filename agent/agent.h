@@ -113,9 +113,17 @@ struct event_peek {
 	bool	linux_sysmon;
 	char	computer[256];
 	char	channel[256];
+	long	event_id;	/* -1: none found */
 };
 
 int	event_peek(const char *raw, size_t len, struct event_peek *pk);
+
+/*
+ * Sysmon's own EventIDs 4 (service state changed), 16 (configuration
+ * changed) and 255 (error) are tagged sysmon_tamper in every format.
+ */
+bool	sysmon_tamper_id(const char *channel, long event_id);
+bool	event_is_tamper(const struct sysmon_event *ev);
 
 /* Where "<Event" starts in raw, or -1 when there is none. */
 ssize_t	event_find_start(const char *raw, size_t len);
@@ -227,6 +235,10 @@ int	render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 /* The {"win":...} JSON of a parsed Windows record (not quoted). */
 int	render_wazuh_win(const struct sysmon_event *ev, size_t max,
 	    struct strbuf *out, bool *cut);
+
+/* The _id of a heartbeat or alert document: (agent, kind, time, n). */
+int	render_es_status_id(const char *agent_name, const char *kind,
+	    int64_t ms, uint64_t n, char out[RENDER_ES_ID_LEN + 1]);
 
 /*
  * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into

@@ -124,6 +124,50 @@ struct agent_status {
 	size_t			 noutputs;
 };
 
+/* ---- the Sysmon watchdog (watchdog.c) ---- */
+
+struct watchdog;
+
+int	watchdog_open(const struct config_watchdog *cfg, const char *state_dir,
+	    struct watchdog **out) __attribute__((warn_unused_result));
+void	watchdog_close(struct watchdog *w);
+/*
+ * Check Sysmon if a check is due.  Return true when there is something to
+ * report: its state changed (the previous one in *prev), or the first
+ * check found it stopped or not installed.
+ */
+bool	watchdog_check(struct watchdog *w, int64_t now_mono, int64_t now_wall,
+	    enum sysmon_state *prev);
+enum sysmon_state watchdog_state(const struct watchdog *w);
+int64_t	watchdog_since_ms(const struct watchdog *w);	/* wall clock */
+int64_t	watchdog_next(const struct watchdog *w);	/* monotonic */
+const char *watchdog_service(const struct watchdog *w);
+
+/* ---- heartbeat and alert documents (status.c) ---- */
+
+enum status_kind {
+	STATUS_HEARTBEAT,
+	STATUS_STATE_CHANGED,	/* alert: sysmon-state-changed */
+	STATUS_SILENT,		/* alert: sysmon-silent */
+};
+
+struct status_event {
+	enum status_kind	 kind;
+	enum sysmon_state	 state;
+	enum sysmon_state	 previous;
+	int64_t			 changed_ms;	/* wall clock */
+	int64_t			 silent_ms;	/* STATUS_SILENT: for how long */
+};
+
+/*
+ * The document of a heartbeat or an alert (no newline).  es_ns: add
+ * data_stream.* for logs-sysmonfwd.{heartbeat,alert}-ES_NS.  wazuh: the
+ * form {"sysmonfwd":{...}} with every member at one level.  0 or -errno.
+ */
+int	status_render_doc(const struct agent_status *st,
+	    const struct status_event *ev, const char *es_ns, bool wazuh,
+	    struct strbuf *out) __attribute__((warn_unused_result));
+
 /* ---- the local monitor endpoint (monitor.c, libmicrohttpd) ---- */
 
 struct monitor;

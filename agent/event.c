@@ -544,5 +544,17 @@ event_peek(const char *raw, size_t len, struct event_peek *pk)
 	    NULL || !xml_text(v, n, pk->channel, sizeof(pk->channel)))
 		return -EINVAL;
 	pk->linux_sysmon = strncmp(pk->channel, "Linux-", 6) == 0;
+	pk->event_id = -1;
+	if ((v = memmem(raw, (size_t)(end - raw), "<EventID", 8)) != NULL) {
+		const char *gt = memchr(v, '>', (size_t)(end - v));
+		long id = 0;
+		int digits = 0;
+
+		for (const char *d = gt != NULL ? gt + 1 : end; d < end &&
+		    *d >= '0' && *d <= '9' && digits < 9; d++, digits++)
+			id = id * 10 + (*d - '0');
+		if (digits > 0)
+			pk->event_id = id;
+	}
 	return 0;
 }

@@ -65,6 +65,20 @@ struct agent {
 	bool			 failed;
 	bool			 flush_now;	/* no more input is coming: send
 						   partial batches at once */
+	/* heartbeats, the watchdog, alerts, the monitor */
+	struct watchdog		*wd;
+	struct monitor		*mon;
+	int64_t			 started_wall;
+	int64_t			 next_heartbeat;	/* monotonic */
+	uint64_t		 hb_seq;
+	int64_t			 last_record_wall;	/* any input */
+	int64_t			*src_last;		/* per input */
+	bool			 silent_alerted;
+	int64_t			 mon_next;	/* monotonic */
+	struct agent_status	 st;
+	struct status_source	*st_src;
+	struct status_output	*st_out;
+	struct strbuf		 sdoc, swrap;
 };
 
 static int sig_pipe[2] = { -1, -1 };
@@ -298,6 +312,13 @@ agent_teardown(struct agent *a)
 		strbuf_free(&o->scratch);
 	}
 	transport_loop_free(a->loop);
+	watchdog_close(a->wd);
+	monitor_close(a->mon);
+	free(a->src_last);
+	free(a->st_src);
+	free(a->st_out);
+	strbuf_free(&a->sdoc);
+	strbuf_free(&a->swrap);
 	free(a->sources);
 	free(a->outputs);
 	free(a->recs);
@@ -489,6 +510,22 @@ agent_setup(struct agent *a, const struct config *cfg)
 			return rc;
 		a->nsources++;
 	}
+	a->started_wall = time_now_ms();
+	a->src_last = calloc(cfg->ninputs + 1, sizeof(*a->src_last));
+	a->st_src = calloc(cfg->ninputs + 1, sizeof(*a->st_src));
+	a->st_out = calloc(cfg->noutputs + 1, sizeof(*a->st_out));
+	if (a->src_last == NULL || a->st_src == NULL || a->st_out == NULL)
+		return -ENOMEM;
+	if (cfg->watchdog.enabled && (rc = watchdog_open(&cfg->watchdog,
+	    cfg->agent.state_dir, &a->wd)) != 0)
+		return rc;
+	if (cfg->monitor.listen != NULL && (rc = monitor_open(
+	    cfg->monitor.listen, &a->mon)) != 0) {
+		a->failed = true;
+		return rc;
+	}
+	/* The first heartbeat goes out once everything had a first look. */
+	a->next_heartbeat = mono_now_ms() + 1000;
 	return 0;
 }
 
@@ -517,6 +554,234 @@ summarize(const struct agent *a, struct agent_summary *sum)
 	}
 	if (a->noutputs == 0)
 		sum->delivered = 0;
+}
+
+
+/* ---- status: heartbeats, alerts, the monitor -------------------------------- */
+
+static const char *
+output_type_name(const struct output *o)
+{
+	return config_output_type_name(o->cfg->type);
+}
+
+/* Fill a->st with how things are now. */
+static const struct agent_status *
+status_fill(struct agent *a)
+{
+	struct agent_status *st = &a->st;
+	struct buffer_stats bs;
+	int64_t now_wall = time_now_ms(), now_mono = mono_now_ms();
+
+	memset(st, 0, sizeof(*st));
+	st->host = a->host;
+	st->agent_name = a->cfg->agent.name;
+	st->now_ms = now_wall;
+	st->started_ms = a->started_wall;
+	st->heartbeat_interval_ms = (int64_t)a->cfg->agent.heartbeat_interval_ms;
+	st->heartbeat_seq = a->hb_seq;
+	st->watchdog = a->wd != NULL;
+	if (a->wd != NULL) {
+		st->sysmon = watchdog_state(a->wd);
+		st->sysmon_service = watchdog_service(a->wd);
+		st->sysmon_since_ms = watchdog_since_ms(a->wd);
+	}
+	st->sysmon_last_record_ms = a->last_record_wall;
+	for (size_t i = 0; i < a->nsources; i++) {
+		struct source_stats ss;
+		source_get_stats(a->sources[i], &ss);
+		st->records_read += ss.records;
+		st->truncated += ss.truncated;
+		st->ignored += ss.ignored;
+		a->st_src[i].name = source_name(a->sources[i]);
+		a->st_src[i].records = ss.records;
+		a->st_src[i].last_record_ms = a->src_last[i];
+	}
+	st->sources = a->st_src;
+	st->nsources = a->nsources;
+	buffer_get_stats(a->buf, &bs);
+	st->dropped = bs.evicted + bs.dropped_io;
+	st->rejected = bs.rejected_full;
+	for (size_t i = 0; i < a->noutputs; i++) {
+		const struct output *o = &a->outputs[i];
+		struct status_output *so = &a->st_out[i];
+		struct transport_stats ts;
+		struct buffer_cursor_stats cs;
+
+		transport_get_stats(o->t, &ts);
+		buffer_cursor_get_stats(o->cur, &cs);
+		memset(so, 0, sizeof(*so));
+		so->name = o->cfg->name;
+		so->type = output_type_name(o);
+		so->ok = ts.failing_since_ms == 0;
+		if (!so->ok)
+			so->failing_since_ms = now_wall - (now_mono -
+			    ts.failing_since_ms);
+		snprintf(so->last_error, sizeof(so->last_error), "%s",
+		    ts.last_error);
+		so->backlog_records = cs.unacked;
+		so->backlog_bytes = cs.unacked_bytes;
+		so->oldest_ms = cs.oldest_ms;
+		so->delivered = ts.delivered;
+		so->dead_lettered = ts.dead_lettered;
+		so->duplicates = ts.duplicates;
+		so->retries = ts.retries;
+		so->lost = o->gap_records;
+		so->heartbeats_sent = ts.heartbeats_sent;
+		so->heartbeats_failed = ts.heartbeats_failed;
+		so->alerts_sent = ts.alerts_sent;
+		st->dead_lettered += ts.dead_lettered;
+		if (o->parse_errors > st->parse_errors)
+			st->parse_errors = o->parse_errors;
+	}
+	st->outputs = a->st_out;
+	st->noutputs = a->noutputs;
+	return st;
+}
+
+/* A heartbeat or alert for output o, in o's wire form, into a->swrap. */
+static int
+status_wrap(struct agent *a, struct output *o, const struct agent_status *st,
+    const struct status_event *ev)
+{
+	bool alert = ev->kind != STATUS_HEARTBEAT;
+	const char *what = alert ? "alert" : "heartbeat";
+	struct strbuf *d = &a->sdoc, *w = &a->swrap;
+	char id[RENDER_ES_ID_LEN + 1];
+	int rc;
+
+	strbuf_reset(d);
+	strbuf_reset(w);
+	if (o->is_wazuh) {
+		if ((rc = status_render_doc(st, ev, NULL, true, d)) != 0)
+			return rc;
+		return json_add_str(w, d->s, d->len);
+	}
+	if ((rc = status_render_doc(st, ev, o->is_es && o->es.index == NULL ?
+	    (o->es.ns != NULL ? o->es.ns : "default") : NULL, false, d)) != 0)
+		return rc;
+	if (o->is_hec) {
+		rc = strbuf_addf(w, "{\"time\":%lld.%03d,\"host\":",
+		    (long long)(st->now_ms / 1000), (int)(st->now_ms % 1000));
+		if (rc == 0)
+			rc = json_add_str(w, o->hec.host != NULL ? o->hec.host :
+			    st->host, strlen(o->hec.host != NULL ? o->hec.host :
+			    st->host));
+		if (rc == 0)
+			rc = strbuf_addf(w, ",\"source\":\"sysmonfwd\","
+			    "\"sourcetype\":\"sysmonfwd:%s\"", what);
+		if (rc == 0 && o->hec.index != NULL) {
+			rc = strbuf_adds(w, ",\"index\":");
+			if (rc == 0)
+				rc = json_add_str(w, o->hec.index,
+				    strlen(o->hec.index));
+		}
+		if (rc == 0)
+			rc = strbuf_adds(w, ",\"event\":");
+		if (rc == 0)
+			rc = strbuf_add(w, d->s, d->len);
+		if (rc == 0)
+			rc = strbuf_addc(w, '}');
+		return rc;
+	}
+	if (o->is_es) {
+		if ((rc = render_es_status_id(st->agent_name, what, st->now_ms,
+		    alert ? (uint64_t)ev->changed_ms : st->heartbeat_seq,
+		    id)) != 0)
+			return rc;
+		if (o->es.index != NULL)
+			rc = strbuf_adds(w, "{\"create\":{\"_index\":");
+		else
+			rc = strbuf_addf(w, "{\"create\":{\"_index\":"
+			    "\"logs-sysmonfwd.%s-%s\"", what, o->es.ns != NULL ?
+			    o->es.ns : "default");
+		if (rc == 0 && o->es.index != NULL)
+			rc = json_add_str(w, o->es.index, strlen(o->es.index));
+		if (rc == 0)
+			rc = strbuf_addf(w, ",\"_id\":\"%s\"}}\n", id);
+		if (rc == 0)
+			rc = strbuf_add(w, d->s, d->len);
+		if (rc == 0)
+			rc = strbuf_addc(w, '\n');
+		return rc;
+	}
+	if ((rc = strbuf_add(w, d->s, d->len)) == 0)
+		rc = strbuf_addc(w, '\n');
+	return rc;
+}
+
+/* Send a heartbeat or an alert to every output, on the priority lane. */
+static void
+status_send(struct agent *a, const struct status_event *ev, int64_t now)
+{
+	const struct agent_status *st = status_fill(a);
+
+	for (size_t i = 0; i < a->noutputs; i++) {
+		struct output *o = &a->outputs[i];
+
+		if (status_wrap(a, o, st, ev) != 0 ||
+		    transport_send_priority(o->t, ev->kind == STATUS_HEARTBEAT ?
+		    TRANSPORT_HEARTBEAT : TRANSPORT_ALERT, a->swrap.s,
+		    a->swrap.len, now) != 0)
+			log_warnx("output %s: cannot queue a %s", o->cfg->name,
+			    ev->kind == STATUS_HEARTBEAT ? "heartbeat" :
+			    "alert");
+	}
+}
+
+/* Heartbeats, the watchdog and silence; return when to come back. */
+static int64_t
+status_tick(struct agent *a, int64_t now)
+{
+	const struct config *cfg = a->cfg;
+	int64_t wake = now + 1000, wall = time_now_ms();
+	struct status_event ev;
+	enum sysmon_state prev;
+
+	if (a->wd != NULL) {
+		if (watchdog_check(a->wd, now, wall, &prev)) {
+			memset(&ev, 0, sizeof(ev));
+			ev.kind = STATUS_STATE_CHANGED;
+			ev.state = watchdog_state(a->wd);
+			ev.previous = prev;
+			ev.changed_ms = watchdog_since_ms(a->wd);
+			status_send(a, &ev, now);
+			a->silent_alerted = false;
+		}
+		if (watchdog_next(a->wd) < wake)
+			wake = watchdog_next(a->wd);
+		if (cfg->watchdog.silence_alert_ms > 0 &&
+		    watchdog_state(a->wd) == SYSMON_RUNNING) {
+			int64_t since = a->last_record_wall > 0 ?
+			    a->last_record_wall : a->started_wall;
+			int64_t quiet = wall - since;
+			if (quiet >= (int64_t)cfg->watchdog.silence_alert_ms &&
+			    !a->silent_alerted) {
+				memset(&ev, 0, sizeof(ev));
+				ev.kind = STATUS_SILENT;
+				ev.state = SYSMON_RUNNING;
+				ev.changed_ms = since;
+				ev.silent_ms = quiet;
+				log_warnx("watchdog: Sysmon is running but sent no "
+				    "record for %.0f s", (double)quiet / 1000.0);
+				status_send(a, &ev, now);
+				a->silent_alerted = true;
+			}
+		}
+	}
+	if (cfg->agent.heartbeat_interval_ms > 0) {
+		if (now >= a->next_heartbeat) {
+			memset(&ev, 0, sizeof(ev));
+			ev.kind = STATUS_HEARTBEAT;
+			a->hb_seq++;
+			status_send(a, &ev, now);
+			a->next_heartbeat = now +
+			    (int64_t)cfg->agent.heartbeat_interval_ms;
+		}
+		if (a->next_heartbeat < wake)
+			wake = a->next_heartbeat;
+	}
+	return wake;
 }
 
 /* Give outputs a last chance to take what is buffered (stop or end). */
@@ -560,7 +825,7 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 	}
 	if ((rc = agent_setup(&a, cfg)) != 0)
 		goto out;
-	if ((pfds = calloc(a.nsources + 1, sizeof(*pfds))) == NULL) {
+	if ((pfds = calloc(a.nsources + 2, sizeof(*pfds))) == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -587,7 +852,17 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 				continue;
 			if (source_wait_fd(s) >= 0 ||
 			    source_next_poll(s, now) <= now) {
+				uint64_t before = a.st_src[i].records;
+				struct source_stats ss;
+
 				got = source_poll(s, a.buf, READ_BUDGET);
+				source_get_stats(s, &ss);
+				if (ss.records != before) {
+					a.st_src[i].records = ss.records;
+					a.src_last[i] = a.last_record_wall =
+					    time_now_ms();
+					a.silent_alerted = false;
+				}
 				if (got < 0) {
 					log_errorx("input %s stopped after an "
 					    "error", source_name(s));
@@ -597,6 +872,11 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 				}
 				progress |= got > 0;
 			}
+		}
+		{
+			int64_t t = status_tick(&a, now);
+			if (t < wake)
+				wake = t;
 		}
 		for (size_t i = 0; i < a.noutputs; i++)
 			progress |= output_pump(&a, &a.outputs[i], now, &wake);
@@ -624,12 +904,24 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 		}
 		if (progress) {
 			transport_loop_run(a.loop);
+			/* Busy: still answer the monitor now and then. */
+			if (a.mon != NULL && now >= a.mon_next) {
+				monitor_run(a.mon, status_fill(&a));
+				a.mon_next = now + 100;
+			}
 			continue;
 		}
 
 		/* Nothing moved: sleep until something can. */
 		pfds[nfds].fd = sig_pipe[0];
 		pfds[nfds++].events = POLLIN;
+		if (a.mon != NULL) {
+			int64_t mt = monitor_timeout(a.mon);
+			pfds[nfds].fd = monitor_fd(a.mon);
+			pfds[nfds++].events = POLLIN;
+			if (mt >= 0 && now + mt < wake)
+				wake = now + mt;
+		}
 		for (size_t i = 0; i < a.nsources; i++) {
 			struct source *s = a.sources[i];
 			int64_t t = source_next_poll(s, now);
@@ -649,6 +941,11 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 		n = transport_loop_wait(a.loop, pfds, nfds, (int)(wake - now));
 		if (n > 0 && (pfds[0].revents & POLLIN))
 			signals_drain();
+		if (a.mon != NULL && ((n > 0 && (pfds[1].revents & POLLIN)) ||
+		    mono_now_ms() >= a.mon_next)) {
+			monitor_run(a.mon, status_fill(&a));
+			a.mon_next = mono_now_ms() + 100;
+		}
 	}
 stop:
 	if (sig_stop)

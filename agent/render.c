@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -33,6 +34,7 @@
 
 #define TAG_PARSE_ERROR	"sysmonfwd_parse_error"
 #define TAG_TRUNCATED	"sysmonfwd_truncated"
+#define TAG_TAMPER	"sysmon_tamper"
 
 /* Chain appends; the first failure sticks in rc. */
 struct out {
@@ -117,6 +119,29 @@ opcode_name(const char *op)
 	if (op != NULL && op[0] >= '0' && op[0] <= '2' && op[1] == '\0')
 		return names[op[0] - '0'];
 	return op;
+}
+
+bool
+sysmon_tamper_id(const char *channel, long event_id)
+{
+	if (channel == NULL || (strcasecmp(channel,
+	    "Microsoft-Windows-Sysmon/Operational") != 0 &&
+	    strcmp(channel, "Linux-Sysmon/Operational") != 0))
+		return false;
+	return event_id == 4 || event_id == 16 || event_id == 255;
+}
+
+bool
+event_is_tamper(const struct sysmon_event *ev)
+{
+	char *end;
+	long id;
+
+	if (ev->event_id == NULL)
+		return false;
+	id = strtol(ev->event_id, &end, 10);
+	return *end == '\0' && end != ev->event_id &&
+	    sysmon_tamper_id(ev->channel, id);
 }
 
 static void
@@ -259,8 +284,15 @@ render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
 		raw(&o, ",\"message\":");
 		str(&o, ev->message);
 	}
-	if (rec->flags & BUFFER_REC_TRUNCATED)
-		raw(&o, ",\"tags\":[\"" TAG_TRUNCATED "\"]");
+	if ((rec->flags & BUFFER_REC_TRUNCATED) || event_is_tamper(ev)) {
+		raw(&o, ",\"tags\":[");
+		if (rec->flags & BUFFER_REC_TRUNCATED)
+			raw(&o, event_is_tamper(ev) ? "\"" TAG_TRUNCATED "\"," :
+			    "\"" TAG_TRUNCATED "\"");
+		if (event_is_tamper(ev))
+			raw(&o, "\"" TAG_TAMPER "\"");
+		raw(&o, "]");
+	}
 	raw(&o, "}");
 	return o.rc;
 }
@@ -453,6 +485,9 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
 		if (o.rc == 0)
 			o.rc = json_add_str(sb, rec->data + pk.start,
 			    pk.end - pk.start);
+		if (sysmon_tamper_id(pk.channel, pk.event_id))
+			raw(&o, ",\"fields\":{\"sysmonfwd_tags\":\""
+			    TAG_TAMPER "\"}");
 		raw(&o, "}");
 		res = RENDER_OK;
 		goto done;
@@ -494,6 +529,9 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
 					o.rc = json_add_str(sb, rec->data +
 					    ev.prefix_len, rec->len -
 					    ev.prefix_len);
+				if (event_is_tamper(&ev))
+					raw(&o, ",\"fields\":{\"sysmonfwd_tags\""
+					    ":\"" TAG_TAMPER "\"}");
 				raw(&o, "}");
 				goto done;
 			}
@@ -608,6 +646,31 @@ render_es_id(const struct sysmon_event *ev, const struct buffer_rec *rec,
 	/* 144 bits, 24 characters: collisions are out of reach. */
 	b64url(d, RENDER_ES_ID_LEN / 4 * 3, out);
 	return 0;
+}
+
+int
+render_es_status_id(const char *agent_name, const char *kind, int64_t ms,
+    uint64_t n, char out[RENDER_ES_ID_LEN + 1])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	char num[64];
+	EVP_MD_CTX *md;
+	int rc;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -ENOMEM;
+	snprintf(num, sizeof(num), "%lld/%" PRIu64, (long long)ms, n);
+	rc = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    id_field(md, "s1", 2) == 0 &&
+	    id_field(md, agent_name, strlen(agent_name)) == 0 &&
+	    id_field(md, kind, strlen(kind)) == 0 &&
+	    id_field(md, num, strlen(num)) == 0 &&
+	    EVP_DigestFinal_ex(md, d, &dlen) == 1 ? 0 : -EIO;
+	EVP_MD_CTX_free(md);
+	if (rc == 0)
+		b64url(d, RENDER_ES_ID_LEN / 4 * 3, out);
+	return rc;
 }
 
 static void

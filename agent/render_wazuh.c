@@ -249,11 +249,17 @@ win_json(const struct sysmon_event *ev, const size_t *caps, bool tagged,
 		w.rc = strbuf_adds(out, "}");
 	if (w.rc == 0)
 		w.rc = strbuf_adds(out, "}");
+	if (!tagged && event_is_tamper(ev) && w.rc == 0)
+		w.rc = strbuf_adds(out, ",\"sysmonfwd\":{\"tags\":["
+		    "\"sysmon_tamper\"]}");
 	if (tagged && w.rc == 0) {
 		bool first = true;
 
-		w.rc = strbuf_adds(out, ",\"sysmonfwd\":{\"tags\":["
-		    "\"sysmonfwd_truncated\"],\"cut_fields\":[");
+		w.rc = strbuf_adds(out, event_is_tamper(ev) ?
+		    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\","
+		    "\"sysmon_tamper\"],\"cut_fields\":[" :
+		    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\"],"
+		    "\"cut_fields\":[");
 		for (size_t i = 0; i < ev->ndata && w.rc == 0; i++) {
 			if (caps == NULL || caps[i] == SIZE_MAX)
 				continue;

@@ -19,6 +19,9 @@ packages=(
 	libcmocka-dev
 	libexpat1-dev
 	libinih-dev
+	libmicrohttpd-dev
+	libsystemd-dev
+	curl
 	python3
 	openssl
 	ca-certificates

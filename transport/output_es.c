@@ -67,6 +67,9 @@ struct target {
 struct es {
 	struct transport_output	 base;
 	struct http_client	*http;
+	struct http_client	*prio_http;	/* heartbeats, alerts */
+	struct transport_loop	*loop;
+	char			 prio_url[2400];
 	struct transport_es_opts o;
 	char			*urls[MAX_URLS];
 	char			*bulk_path;	/* "/_bulk?filter_path=..." */
@@ -670,6 +673,68 @@ note_targets(struct es *e, const struct transport_batch *b)
 	}
 }
 
+static void
+on_prio_done(void *arg, const struct http_response *r)
+{
+	struct es *e = arg;
+	int64_t now = transport_mono_ms();
+	enum prio_result res = PRIO_REFUSED;
+	char why[700];
+
+	describe(r, why, sizeof(why));
+	if (r->status == 200) {
+		cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+		const cJSON *it = cJSON_GetArrayItem(
+		    cJSON_GetObjectItemCaseSensitive(j, "items"), 0);
+		const cJSON *st = it != NULL && it->child != NULL ?
+		    cJSON_GetObjectItemCaseSensitive(it->child, "status") :
+		    NULL;
+		long status = cJSON_IsNumber(st) ? (long)st->valuedouble : 0;
+
+		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j,
+		    "errors")) || status == 409 || (status > 0 && status < 300))
+			res = PRIO_OK;
+		else if (status == 429 || status >= 500 || status == 0)
+			res = PRIO_RETRY;
+		else
+			snprintf(why, sizeof(why), "item status %ld", status);
+		cJSON_Delete(j);
+	} else if (r->status == 0 || r->status == 408 || r->status == 429 ||
+	    r->status >= 500 || r->status == 401) {
+		res = PRIO_RETRY;
+	}
+	transport_prio_finish(&e->base, now, res, why);
+	transport_tick(&e->base, now);
+}
+
+/* The priority lane: its own connection, never behind a batch. */
+static void
+prio_tick(struct es *e, int64_t now)
+{
+	const char *doc, *hdrs[4];
+	size_t len, n = 0;
+	bool alert;
+
+	if (!transport_prio_pending(&e->base))
+		return;
+	if (e->prio_http == NULL && http_client_new(e->loop, e->base.name,
+	    &e->o.tls, e->o.timeout_ms, &e->prio_http) != 0)
+		return;
+	if (http_busy(e->prio_http) ||
+	    !transport_prio_take(&e->base, now, &doc, &len, &alert))
+		return;
+	if (e->auth != NULL)
+		hdrs[n++] = e->auth;
+	hdrs[n++] = "Content-Type: application/x-ndjson";
+	hdrs[n] = NULL;
+	snprintf(e->prio_url, sizeof(e->prio_url), "%s%s", e->urls[e->cur],
+	    e->bulk_path);
+	if (http_start(e->prio_http, "POST", e->prio_url, hdrs, doc, len,
+	    on_prio_done, e) != 0)
+		transport_prio_finish(&e->base, now, PRIO_RETRY,
+		    "cannot start a request");
+}
+
 static int64_t
 es_tick(struct transport_output *t, int64_t now)
 {
@@ -678,13 +743,20 @@ es_tick(struct transport_output *t, int64_t now)
 	char path[300];
 	struct slot *s;
 	size_t idx = 0;
+	int64_t gate;
 	int rc;
 
+	prio_tick(e, now);
+	if (transport_prio_pending(t) && t->prio.retry_at > now &&
+	    t->prio.retry_at < wake)
+		wake = t->prio.retry_at;
 	if (http_busy(e->http))
 		return wake;
 	s = next_to_send(e, &idx);
 	if (now < e->retry_at)
 		return e->retry_at < wake ? e->retry_at : wake;
+	if (s != NULL && (gate = transport_prio_gate(t, e->retry_at)) > now)
+		return gate < wake ? gate : wake;
 	if (e->need_info) {
 		if ((rc = start_get(e, "/", REQ_INFO)) != 0)
 			e->need_info = false;
@@ -757,6 +829,7 @@ es_close(struct transport_output *t)
 	struct es *e = (struct es *)t;
 
 	http_client_free(e->http);
+	http_client_free(e->prio_http);
 	while (e->count > 0) {
 		slot_free(e, slot_at(e, 0));
 		e->head = (e->head + 1) % MAX_SLOTS;
@@ -939,6 +1012,7 @@ transport_es_open(struct transport_loop *l, const char *name,
 		goto err;
 	/* A bulk answer lists every failed item with its error. */
 	http_client_set_body_max(e->http, 16u << 20);
+	e->loop = l;
 	e->need_info = true;
 	*out = &e->base;
 	return 0;

@@ -194,13 +194,37 @@ file_submit(struct transport_output *base, struct transport_batch *b,
 	return 0;
 }
 
+/* A heartbeat or alert line, written now. */
+static int
+file_prio_now(struct transport_output *base, const char *doc, size_t len)
+{
+	struct file_out *t = (struct file_out *)base;
+
+	return write_batch(t, doc, len);
+}
+
 static int64_t
 file_tick(struct transport_output *base, int64_t now)
 {
 	struct file_out *t = (struct file_out *)base;
+	const char *doc;
+	size_t len;
+	bool alert;
+	int64_t wake;
 
+	/* Alerts that could not be written yet go first. */
+	while (transport_prio_take(base, now, &doc, &len, &alert)) {
+		int rc = write_batch(t, doc, len);
+		transport_prio_finish(base, now, rc == 0 ? PRIO_OK : rc ==
+		    -EPIPE ? PRIO_REFUSED : PRIO_RETRY, base->st.last_error);
+		if (rc != 0)
+			break;
+	}
 	file_try(t, now);
-	return t->pending != NULL ? t->retry_at : now + 1000;
+	wake = t->pending != NULL ? t->retry_at : now + 1000;
+	if (transport_prio_pending(base) && base->prio.retry_at < wake)
+		wake = base->prio.retry_at;
+	return wake;
 }
 
 static bool
@@ -257,6 +281,7 @@ static const struct transport_ops file_ops = {
 	.reopen = file_reopen,
 	.flush = file_flush,
 	.close = file_close,
+	.prio_now = file_prio_now,
 };
 
 int

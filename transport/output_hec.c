@@ -53,6 +53,8 @@ enum req { REQ_NONE, REQ_SEND, REQ_ACK, REQ_HEALTH };
 struct hec {
 	struct transport_output	 base;
 	struct http_client	*http;
+	struct http_client	*prio_http;	/* heartbeats, alerts */
+	struct transport_loop	*loop;
 	struct transport_hec_opts o;
 	char			*url_event, *url_ack, *url_health;
 	char			*auth;		/* "Authorization: Splunk ..." */
@@ -489,6 +491,51 @@ on_done(void *arg, const struct http_response *r)
 	transport_tick(&h->base, now);
 }
 
+static void
+on_prio_done(void *arg, const struct http_response *r)
+{
+	struct hec *h = arg;
+	int64_t now = transport_mono_ms();
+	long code, inv;
+	int64_t ack_id;
+	char text[128], why[400];
+
+	parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
+	if (r->status == 200 && (code == 0 || code == -1))
+		transport_prio_finish(&h->base, now, PRIO_OK, "");
+	else {
+		snprintf(why, sizeof(why), "%s", r->status == 0 ? r->error :
+		    text);
+		transport_prio_finish(&h->base, now, r->status == 0 ||
+		    code_retryable(r->status, code) ? PRIO_RETRY :
+		    PRIO_REFUSED, why);
+	}
+	transport_tick(&h->base, now);
+}
+
+/* The priority lane: its own connection, never behind a batch. */
+static void
+prio_tick(struct hec *h, int64_t now)
+{
+	const char *doc, *hdrs[4] = { h->auth, h->chan,
+	    "Content-Type: application/json", NULL };
+	size_t len;
+	bool alert;
+
+	if (!transport_prio_pending(&h->base))
+		return;
+	if (h->prio_http == NULL && http_client_new(h->loop, h->base.name,
+	    &h->o.tls, h->o.timeout_ms, &h->prio_http) != 0)
+		return;
+	if (http_busy(h->prio_http) ||
+	    !transport_prio_take(&h->base, now, &doc, &len, &alert))
+		return;
+	if (http_start(h->prio_http, "POST", h->url_event, hdrs, doc, len,
+	    on_prio_done, h) != 0)
+		transport_prio_finish(&h->base, now, PRIO_RETRY,
+		    "cannot start a request");
+}
+
 static int64_t
 hec_tick(struct transport_output *t, int64_t now)
 {
@@ -516,6 +563,10 @@ hec_tick(struct transport_output *t, int64_t now)
 		    h->o.ack_timeout_ms < wake)
 			wake = s->sent_ms + h->o.ack_timeout_ms;
 	}
+	prio_tick(h, now);
+	if (transport_prio_pending(t) && t->prio.retry_at > now &&
+	    t->prio.retry_at < wake)
+		wake = t->prio.retry_at;
 	if (http_busy(h->http))
 		return wake;
 	s = next_to_send(h, &idx);
@@ -527,6 +578,11 @@ hec_tick(struct transport_output *t, int64_t now)
 		return wake;
 	}
 	if (s != NULL) {
+		int64_t gate = transport_prio_gate(t, h->retry_at);
+		if (gate > now) {
+			/* The heartbeat probes a destination that was down. */
+			return gate < wake ? gate : wake;
+		}
 		if (now >= h->retry_at) {
 			if ((rc = start_send(h, idx, now)) != 0) {
 				log_warnx("output %s: cannot start a request: %s",
@@ -599,6 +655,7 @@ hec_close(struct transport_output *t)
 	struct hec *h = (struct hec *)t;
 
 	http_client_free(h->http);
+	http_client_free(h->prio_http);
 	while (h->count > 0) {
 		slot_free(h, slot_at(h, 0));
 		h->head = (h->head + 1) % MAX_SLOTS;
@@ -682,6 +739,7 @@ transport_hec_open(struct transport_loop *l, const char *name,
 	if ((rc = http_client_new(l, name, &o->tls, o->timeout_ms,
 	    &h->http)) != 0)
 		goto err;
+	h->loop = l;
 	h->need_health = true;
 	*out = &h->base;
 	return 0;

@@ -64,6 +64,9 @@ enum req { REQ_NONE, REQ_LOGIN, REQ_INFO, REQ_SEND };
 struct wazuh {
 	struct transport_output	 base;
 	struct http_client	*http;
+	struct http_client	*prio_http;	/* heartbeats, alerts */
+	struct transport_loop	*loop;
+	char			*prio_body;
 	struct transport_wazuh_opts o;
 	char			*url_login, *url_events, *url_info;
 	char			*basic;		/* Authorization: Basic ... */
@@ -656,6 +659,68 @@ on_done(void *arg, const struct http_response *r)
 	transport_tick(&w->base, now);
 }
 
+static void
+on_prio_done(void *arg, const struct http_response *r)
+{
+	struct wazuh *w = arg;
+	int64_t now = transport_mono_ms();
+	enum prio_result res = PRIO_REFUSED;
+	char why[512];
+
+	describe(r, why, sizeof(why));
+	if (r->status == 200) {
+		cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+		const cJSON *nf = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(j, "data"),
+		    "total_failed_items");
+		res = cJSON_IsNumber(nf) && nf->valuedouble == 0 ? PRIO_OK :
+		    PRIO_RETRY;
+		cJSON_Delete(j);
+	} else if (r->status == 401) {
+		w->relogin_at = now;
+		res = PRIO_RETRY;
+	} else if (r->status == 0 || r->status == 408 || r->status == 429 ||
+	    r->status >= 500) {
+		res = PRIO_RETRY;
+	}
+	free(w->prio_body);
+	w->prio_body = NULL;
+	transport_prio_finish(&w->base, now, res, why);
+	transport_tick(&w->base, now);
+}
+
+/*
+ * The priority lane: its own connection, never behind a batch, but within
+ * the same pace (the manager counts every request to /events).
+ */
+static void
+prio_tick(struct wazuh *w, int64_t now)
+{
+	const char *doc, *hdrs[3] = { w->bearer,
+	    "Content-Type: application/json", NULL };
+	size_t len;
+	bool alert;
+
+	if (!transport_prio_pending(&w->base) || w->bearer == NULL ||
+	    rate_next(w, now) > now)
+		return;
+	if (w->prio_http == NULL && http_client_new(w->loop, w->base.name,
+	    &w->o.tls, w->o.timeout_ms, &w->prio_http) != 0)
+		return;
+	if (http_busy(w->prio_http) ||
+	    !transport_prio_take(&w->base, now, &doc, &len, &alert))
+		return;
+	free(w->prio_body);
+	if (asprintf(&w->prio_body, "{\"events\":[%.*s]}", (int)len, doc) < 0 ||
+	    http_start(w->prio_http, "POST", w->url_events, hdrs,
+	    w->prio_body, strlen(w->prio_body), on_prio_done, w) != 0) {
+		transport_prio_finish(&w->base, now, PRIO_RETRY,
+		    "cannot start a request");
+		return;
+	}
+	rate_note(w, now);
+}
+
 static int64_t
 wz_tick(struct transport_output *t, int64_t now)
 {
@@ -665,6 +730,10 @@ wz_tick(struct transport_output *t, int64_t now)
 	bool pending = false;
 	int rc;
 
+	prio_tick(w, now);
+	if (transport_prio_pending(t) && t->prio.retry_at > now &&
+	    t->prio.retry_at < wake)
+		wake = t->prio.retry_at;
 	if (http_busy(w->http))
 		return wake;
 	for (size_t i = 0; i < w->count && !pending; i++) {
@@ -679,7 +748,8 @@ wz_tick(struct transport_output *t, int64_t now)
 	if (now < w->retry_at)
 		return w->retry_at < wake ? w->retry_at : wake;
 	if (w->bearer == NULL || now >= w->relogin_at) {
-		if (!pending && !w->need_info && w->bearer != NULL)
+		if (!pending && !w->need_info && w->bearer != NULL &&
+		    !transport_prio_pending(t))
 			return w->relogin_at < wake ? w->relogin_at : wake;
 		if ((rc = start_login(w)) != 0) {
 			log_warnx("output %s: cannot start a request: %s",
@@ -693,9 +763,13 @@ wz_tick(struct transport_output *t, int64_t now)
 			w->need_info = false;
 		return wake;
 	}
-	if (!pending)
+	if (!pending && !transport_prio_pending(t))
 		return wake;
 	if ((at = rate_next(w, now)) > now)
+		return at < wake ? at : wake;
+	if (!pending)
+		return wake;
+	if ((at = transport_prio_gate(t, w->retry_at)) > now)
 		return at < wake ? at : wake;
 	if ((rc = start_send(w, idx, now)) != 0) {
 		log_warnx("output %s: cannot start a request: %s",
@@ -751,6 +825,8 @@ wz_close(struct transport_output *t)
 	struct wazuh *w = (struct wazuh *)t;
 
 	http_client_free(w->http);
+	http_client_free(w->prio_http);
+	free(w->prio_body);
 	while (w->count > 0) {
 		slot_free(w, slot_at(w, 0));
 		w->head = (w->head + 1) % MAX_SLOTS;
@@ -854,6 +930,7 @@ transport_wazuh_open(struct transport_loop *l, const char *name,
 		goto err;
 	/* A 200 echoes every event taken: up to 100 of 64 KiB, escaped. */
 	http_client_set_body_max(w->http, 32u << 20);
+	w->loop = l;
 	w->need_info = true;
 	*out = &w->base;
 	return 0;

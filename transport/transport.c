@@ -219,6 +219,13 @@ transport_base_free(struct transport_output *t)
 {
 	while (t->npool > 0)
 		transport_batch_free(t->pool[--t->npool]);
+	free(t->prio.hb);
+	free(t->prio.cur);
+	while (t->prio.acount > 0) {
+		free(t->prio.alerts[t->prio.ahead]);
+		t->prio.ahead = (t->prio.ahead + 1) % PRIO_ALERTS_MAX;
+		t->prio.acount--;
+	}
 	if (t->dlq_fd >= 0)
 		close(t->dlq_fd);
 	free(t->dlq_path);
@@ -359,4 +366,168 @@ transport_dead_letter_x(struct transport_output *t, uint64_t seq,
 		log_warn("output %s: cannot write the dead-letter file %s",
 		    t->name, t->dlq_path);
 	free(line);
+}
+
+/* ---- the priority lane ------------------------------------------------------ */
+
+static void
+prio_push_alert(struct transport_output *t, char *doc, size_t len, bool front)
+{
+	struct transport_prio *p = &t->prio;
+	size_t i;
+
+	if (p->acount == PRIO_ALERTS_MAX) {
+		/* Keep the newest: drop the oldest waiting, and say so. */
+		free(p->alerts[p->ahead]);
+		p->ahead = (p->ahead + 1) % PRIO_ALERTS_MAX;
+		p->acount--;
+		t->st.alerts_dropped++;
+		log_warnx("output %s: more than %d alerts waiting: the oldest "
+		    "is dropped", t->name, PRIO_ALERTS_MAX);
+	}
+	if (front) {
+		p->ahead = (p->ahead + PRIO_ALERTS_MAX - 1) % PRIO_ALERTS_MAX;
+		i = p->ahead;
+	} else {
+		i = (p->ahead + p->acount) % PRIO_ALERTS_MAX;
+	}
+	p->alerts[i] = doc;
+	p->alen[i] = len;
+	p->acount++;
+}
+
+int
+transport_send_priority(struct transport_output *t,
+    enum transport_prio_kind kind, const char *doc, size_t len, int64_t now)
+{
+	struct transport_prio *p = &t->prio;
+	char *copy;
+	int rc;
+
+	if (t->ops->prio_now != NULL && (kind == TRANSPORT_HEARTBEAT ||
+	    p->acount == 0)) {
+		/* A file: write it now. */
+		if ((rc = t->ops->prio_now(t, doc, len)) == 0) {
+			if (kind == TRANSPORT_HEARTBEAT)
+				t->st.heartbeats_sent++;
+			else
+				t->st.alerts_sent++;
+			return 0;
+		}
+		if (kind == TRANSPORT_HEARTBEAT) {
+			t->st.heartbeats_failed++;
+			return 0;
+		}
+		if (rc == -EPIPE) {
+			t->st.alerts_dropped++;
+			return 0;
+		}
+	}
+	if ((copy = malloc(len + 1)) == NULL)
+		return -ENOMEM;
+	memcpy(copy, doc, len);
+	copy[len] = '\0';
+	if (kind == TRANSPORT_HEARTBEAT) {
+		if (p->hb != NULL)
+			t->st.heartbeats_failed++;	/* replaced unsent */
+		free(p->hb);
+		p->hb = copy;
+		p->hblen = len;
+	} else {
+		prio_push_alert(t, copy, len, false);
+	}
+	if (t->ops->prio_now == NULL)
+		(void)t->ops->tick(t, now);
+	return 0;
+}
+
+bool
+transport_prio_pending(const struct transport_output *t)
+{
+	const struct transport_prio *p = &t->prio;
+
+	return p->inflight || p->hb != NULL || p->acount > 0;
+}
+
+bool
+transport_prio_take(struct transport_output *t, int64_t now, const char **doc,
+    size_t *len, bool *alert)
+{
+	struct transport_prio *p = &t->prio;
+
+	if (p->inflight || now < p->retry_at)
+		return false;
+	if (p->acount > 0) {
+		p->cur = p->alerts[p->ahead];
+		p->curlen = p->alen[p->ahead];
+		p->ahead = (p->ahead + 1) % PRIO_ALERTS_MAX;
+		p->acount--;
+		p->cur_alert = true;
+	} else if (p->hb != NULL) {
+		p->cur = p->hb;
+		p->curlen = p->hblen;
+		p->hb = NULL;
+		p->cur_alert = false;
+	} else {
+		return false;
+	}
+	p->inflight = true;
+	p->last_attempt = now;
+	*doc = p->cur;
+	*len = p->curlen;
+	*alert = p->cur_alert;
+	return true;
+}
+
+void
+transport_prio_finish(struct transport_output *t, int64_t now,
+    enum prio_result r, const char *why)
+{
+	struct transport_prio *p = &t->prio;
+
+	if (!p->inflight)
+		return;
+	p->inflight = false;
+	p->down = r == PRIO_RETRY;
+	if (r == PRIO_OK) {
+		if (p->cur_alert)
+			t->st.alerts_sent++;
+		else
+			t->st.heartbeats_sent++;
+		free(p->cur);
+	} else if (r == PRIO_REFUSED) {
+		log_warnx("output %s: the destination refused %s: %s", t->name,
+		    p->cur_alert ? "an alert" : "a heartbeat", why);
+		if (p->cur_alert)
+			t->st.alerts_dropped++;
+		else
+			t->st.heartbeats_failed++;
+		free(p->cur);
+	} else {
+		/* Try again soon: an alert until it is delivered, a heartbeat
+		 * until a newer one replaces it. */
+		p->retry_at = now + PRIO_RETRY_MS;
+		if (p->cur_alert)
+			prio_push_alert(t, p->cur, p->curlen, true);
+		else if (p->hb == NULL) {
+			p->hb = p->cur;
+			p->hblen = p->curlen;
+		} else {
+			t->st.heartbeats_failed++;
+			free(p->cur);
+		}
+	}
+	p->cur = NULL;
+	p->curlen = 0;
+}
+
+int64_t
+transport_prio_gate(struct transport_output *t, int64_t due_ms)
+{
+	struct transport_prio *p = &t->prio;
+
+	if (t->st.failing_since_ms == 0 || !p->down ||
+	    !transport_prio_pending(t) || p->last_attempt >= due_ms)
+		return 0;
+	return p->retry_at > due_ms ? p->retry_at : due_ms + 1;
 }

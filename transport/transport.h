@@ -193,6 +193,21 @@ uint64_t transport_confirmed(const struct transport_output *t);
 bool	transport_take_rewind(struct transport_output *t);
 /* Nothing submitted is still waiting. */
 bool	transport_idle(const struct transport_output *t);
+enum transport_prio_kind {
+	TRANSPORT_HEARTBEAT,	/* replaced by the next one if not sent */
+	TRANSPORT_ALERT,	/* kept until delivered (up to 32 waiting) */
+};
+
+/*
+ * Send doc (rendered in t's wire form: a line for files, an HEC event, a
+ * bulk item, a Wazuh event string) on the priority lane: ahead of every
+ * batch, on a connection of its own, never stored in the ring.  0 or
+ * -ENOMEM.
+ */
+int	transport_send_priority(struct transport_output *t,
+	    enum transport_prio_kind kind, const char *doc, size_t len,
+	    int64_t now_ms) __attribute__((warn_unused_result));
+
 /* Reopen files (SIGHUP). */
 void	transport_reopen(struct transport_output *t);
 /* Make delivered data durable (fsync a file); at shutdown. */
@@ -205,6 +220,10 @@ struct transport_stats {
 	uint64_t	duplicates;	/* the destination had them already
 					   (Elasticsearch 409: delivered) */
 	uint64_t	retries;	/* failed attempts retried */
+	uint64_t	heartbeats_sent;
+	uint64_t	heartbeats_failed; /* replaced or refused */
+	uint64_t	alerts_sent;
+	uint64_t	alerts_dropped;	/* refused, or too many waiting */
 	uint64_t	requests;
 	int64_t		failing_since_ms; /* 0: ok */
 	char		last_error[256];

@@ -7,6 +7,27 @@
 
 #include "transport.h"
 
+#define PRIO_ALERTS_MAX	32	/* alerts waiting; then the oldest goes */
+#define PRIO_RETRY_MS	2000	/* a failed heartbeat or alert: again */
+
+/* The priority lane: heartbeats and alerts, ahead of every batch. */
+struct transport_prio {
+	char		*hb;		/* the latest heartbeat not yet sent */
+	size_t		 hblen;
+	char		*alerts[PRIO_ALERTS_MAX];
+	size_t		 alen[PRIO_ALERTS_MAX];
+	size_t		 ahead, acount;
+	char		*cur;		/* the document out now */
+	size_t		 curlen;
+	bool		 cur_alert;
+	bool		 inflight;
+	bool		 down;		/* the last try could not reach it */
+	int64_t		 retry_at;
+	int64_t		 last_attempt;
+};
+
+enum prio_result { PRIO_OK, PRIO_RETRY, PRIO_REFUSED };
+
 struct transport_ops {
 	bool	(*ready)(const struct transport_output *t, int64_t now);
 	int	(*submit)(struct transport_output *t, struct transport_batch *b,
@@ -16,6 +37,10 @@ struct transport_ops {
 	void	(*reopen)(struct transport_output *t);
 	int	(*flush)(struct transport_output *t);
 	void	(*close)(struct transport_output *t);
+	/* Outputs that write at once (files): write one priority document
+	 * now.  0, or -errno. */
+	int	(*prio_now)(struct transport_output *t, const char *doc,
+		    size_t len);
 };
 
 /* The part every output shares; each output's struct starts with it. */
@@ -32,7 +57,24 @@ struct transport_output {
 	char			*dlq_path;
 	struct transport_batch	*pool[2];	/* finished, kept for reuse */
 	size_t			 npool;
+	struct transport_prio	 prio;
 };
+
+/*
+ * The priority lane, for outputs that send asynchronously.  take: the next
+ * document to send (alerts first), or false when there is none or it is
+ * not time yet; the output sends it and calls finish with the outcome.
+ * gate: while the output is failing and the lane could not get through
+ * either, a batch due at due_ms waits until the lane tried again after
+ * due_ms, so that once the destination is back the heartbeat is first;
+ * return the time to wait until, or 0 to go on.
+ */
+bool	transport_prio_take(struct transport_output *t, int64_t now,
+	    const char **doc, size_t *len, bool *alert);
+void	transport_prio_finish(struct transport_output *t, int64_t now,
+	    enum prio_result r, const char *why);
+int64_t	transport_prio_gate(struct transport_output *t, int64_t due_ms);
+bool	transport_prio_pending(const struct transport_output *t);
 
 /* Give a finished batch back to t's pool (or free it). */
 void	transport_batch_recycle(struct transport_output *t,

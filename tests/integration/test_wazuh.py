@@ -264,7 +264,12 @@ def expected_win(line):
     win = {"system": out}
     if ed:
         win["eventdata"] = ed
-    return {"win": win}
+    doc = {"win": win}
+    if out.get("channel") in ("Microsoft-Windows-Sysmon/Operational",
+                              "Linux-Sysmon/Operational") and \
+            out.get("eventID") in ("4", "16", "255"):
+        doc["sysmonfwd"] = {"tags": ["sysmon_tamper"]}
+    return doc
 
 
 def expected_event(line):
