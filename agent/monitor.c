@@ -582,6 +582,9 @@ monitor_mhd_log(void *cls, const char *f, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	/* libmicrohttpd 0.9.75 says this even when the logger is first. */
+	if (strstr(msg, "is not the first option") != NULL)
+		return;
 	if (m->starting)
 		log_warnx("monitor: %s", msg);
 	else
