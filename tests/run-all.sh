@@ -41,7 +41,8 @@ fuzz_dir=$(mktemp -d)
 trap 'rm -rf "$fuzz_dir"' EXIT
 clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 	-Iagent -Ibuffer -Iconfig tests/fuzz/fuzz_event.c agent/event.c \
-	agent/render.c agent/strbuf.c agent/timeutil.c -lexpat -lcjson \
+	agent/render.c agent/render_wazuh.c agent/strbuf.c agent/timeutil.c \
+	-lexpat -lcjson -lcrypto \
 	-o "$fuzz_dir/fuzz_event"
 mkdir "$fuzz_dir/corpus"
 "$fuzz_dir/fuzz_event" -max_total_time=30 -max_len=8192 -print_final_stats=1 \

@@ -37,6 +37,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct render_ctx ctx = { .agent_name = "fuzz", .host_name = "h",
 	    .keep_original = true };
 	struct render_hec_opts xml = { .json = false }, json = { .json = true };
+	struct render_es_opts es = { .index = NULL, .ns = "default" };
+	struct render_wazuh_opts wz = { .max_event = 4096 };
 	struct buffer_rec rec = { .seq = 1, .time_ms = 1, .source = "in",
 	    .data = (const char *)data, .len = size };
 	struct strbuf out = { 0 }, scratch = { 0 };
@@ -55,6 +57,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (render_hec(p, &ctx, &json, &rec, &out, &scratch) < 0)
 		abort();
 	must_be_json(&out);
+	/* Elasticsearch: two JSON lines, each ending with a newline. */
+	strbuf_reset(&out);
+	if (render_es(p, &ctx, &es, &rec, &out) < 0)
+		abort();
+	{
+		char *nl = memchr(out.s, '\n', out.len);
+		if (nl == NULL || out.s[out.len - 1] != '\n' ||
+		    memchr(nl + 1, '\n', out.len - (size_t)(nl + 1 - out.s) -
+		    1) != NULL)
+			abort();
+		out.s[out.len - 1] = '\0';
+		out.len--;
+		*nl = '\0';
+		{
+			struct strbuf a = { .s = out.s, .len = (size_t)(nl -
+			    out.s) };
+			struct strbuf b = { .s = nl + 1, .len = strlen(nl + 1) };
+			must_be_json(&a);
+			must_be_json(&b);
+		}
+	}
+	/* Wazuh: one JSON string, no longer than the manager takes. */
+	strbuf_reset(&out);
+	if (render_wazuh(p, &ctx, &wz, &rec, &out, &scratch) < 0)
+		abort();
+	must_be_json(&out);
+	{
+		cJSON *j = cJSON_ParseWithLength(out.s, out.len);
+		if (!cJSON_IsString(j) || strlen(j->valuestring) > wz.max_event)
+			abort();
+		cJSON_Delete(j);
+	}
 	(void)event_peek((const char *)data, size, &pk);
 	strbuf_free(&out);
 	strbuf_free(&scratch);
