@@ -48,13 +48,16 @@ Without Kibana or Splunk at hand, the test checks the files statically:
    table of Sysmon alerts.
 5. README (packaging/dashboards/README.md).  Every field in its field list
    exists in the samples.  Every field the dashboards and rules use is in
-   that list.
+   that list.  What its mapping notes rely on holds in the agent's lines:
+   every *_s number has a fraction, and date fields are dates, never empty.
 
-sample_documents() is the only source of documents.  Today it reads
-tests/integration/dashboard_samples.json, which was written from the
-heartbeat/alert contract.  It can be replaced by one that runs the agent
-(args.bin) and collects the heartbeats, alerts and gap reports it really
-sends.
+sample_documents() is the only source of documents: it runs the real
+binary (args.bin) through status_samples.collect(), which makes heartbeats
+(Sysmon running, stopped, not installed; an output failing with a backlog
+and records dropped), Sysmon alerts (stopped, running again, not
+installed, silent) and gap documents, in about 7 s.  Wazuh's field names
+are those its JSON decoder extracts from the Wazuh form of these documents
+(status_samples.wazuh_form and wazuh_fields).
 """
 import fnmatch
 import json
@@ -66,13 +69,13 @@ import xml.etree.ElementTree as ET
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
+import status_samples  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DASH = os.path.join(ROOT, "packaging", "dashboards")
 WAZUH_RULES = os.path.join(ROOT, "packaging", "wazuh", "rules",
                            "sysmonfwd_rules.xml")
-SAMPLES = os.path.join(HERE, "dashboard_samples.json")
 
 SYSMON_STATES = {"running", "stopped", "not_installed", "unknown"}
 # Where each kind of document lands (README: Elasticsearch, Splunk HEC).
@@ -95,32 +98,53 @@ REQUIRED_PER_HOST = ["sysmonfwd.sysmon.state", "sysmonfwd.backlog.records",
 # ---- the documents ----
 
 def sample_documents(args):
-    """Return [(kind, document)]: the documents as Elasticsearch indexes
-    them and as the Splunk HEC output sends them as "event".
-
-    kind is "heartbeat", "alert" or "gap" (what it is, hence where it
-    lands).  This is the one function to replace when the agent emits
-    heartbeats and alerts: run args.bin with a file output and a
-    short heartbeat_interval, stop Sysmon's stand-in, and return what it
-    wrote.
-    """
-    del args
-    with open(SAMPLES, encoding="utf-8") as f:
-        data = json.load(f)
-    out = []
-    for entry in data["documents"]:
-        out.append((entry["kind"].split("-")[0], entry["doc"]))
-    return out
+    """Return [(kind, document)]: the heartbeats, Sysmon alerts and gap
+    documents the real binary (args.bin) writes to a file output, i.e. as
+    Elasticsearch indexes them (less data_stream) and as the Splunk HEC
+    output sends them as "event".  kind is "heartbeat", "alert" or "gap"
+    (what it is, hence where it lands).  status_samples.collect() says how
+    they are made; any problem making them is a failure.  Returns
+    (documents, their lines as written, problems)."""
+    samples = status_samples.collect(args.bin, args.corpus)
+    return ([(k, d) for k, d, _ in samples.docs],
+            [l for _, _, l in samples.docs], samples.problems)
 
 
-def wazuh_form(doc):
-    """The Wazuh output's shape for a heartbeat or alert: every top-level
-    member, with the inner "sysmonfwd" object's members merged in, under
-    one "sysmonfwd" key."""
-    inner = {k: v for k, v in doc.items() if k != "sysmonfwd"}
-    for k, v in doc.get("sysmonfwd", {}).items():
-        inner[k] = v
-    return {"sysmonfwd": inner}
+SECONDS = re.compile(r'"(\w+_s)":(-?[0-9][0-9.eE+-]*)')
+DATES = ("since", "last_record", "changed", "failing_since", "first_time",
+         "last_time", "@timestamp")
+
+
+def check_mapping(ck, docs, lines):
+    """What the README's mapping notes rely on: every *_s number is written
+    with a fraction (so that Elasticsearch maps it as a floating-point
+    field whichever document comes first), and a date field is left out
+    rather than empty."""
+    for line in lines:
+        for name, num in SECONDS.findall(line):
+            ck.check("." in num, "%s written without a fraction (%s): %s" %
+                     (name, num, it.short(line, 160)))
+    for _, d in docs:
+        for path, vals in field_values(d).items():
+            if path.split(".")[-1] in DATES:
+                for v in vals:
+                    ck.check(isinstance(v, str) and
+                             re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:"
+                                      r"\d\d\.\d{3}Z$", v),
+                             "%s is not a date: %r" % (path, v))
+
+
+def wazuh_names(docs):
+    """The field names Wazuh's JSON decoder gets from what the Wazuh
+    output sends: heartbeats and alerts in their Wazuh form (every member
+    under one "sysmonfwd" key), gap documents as they are; arrays of
+    objects (sysmonfwd.sources, sysmonfwd.outputs) give no field."""
+    names = set()
+    for k, d in docs:
+        w = status_samples.wazuh_form(d) if k in ("heartbeat", "alert") \
+            else d
+        names |= set(status_samples.wazuh_fields(w))
+    return names
 
 
 def field_values(doc):
@@ -660,18 +684,18 @@ def check_splunk(ck, uses):
 
 # ---- Wazuh rules (read only: they live in packaging/wazuh) ----
 
-def check_wazuh(ck, wfields, plain):
+def check_wazuh(ck, names):
     if not os.path.exists(WAZUH_RULES):
         ck.note("no %s: Wazuh field names not checked" % WAZUH_RULES)
         return
     with open(WAZUH_RULES, encoding="utf-8") as f:
         text = f.read()
-    names = set(re.findall(r'<field name="(sysmonfwd\.[^"]+)"', text))
-    names |= set(re.findall(r"\$\((sysmonfwd\.[^)]+)\)", text))
-    for n in sorted(names):
-        ck.check(wfields.has(n) or plain.has(n), "packaging/wazuh rules: "
-                 "field %s is in neither the Wazuh form of a heartbeat or "
-                 "alert nor a gap document" % n)
+    used = set(re.findall(r'<field name="(sysmonfwd\.[^"]+)"', text))
+    used |= set(re.findall(r"\$\((sysmonfwd\.[^)]+)\)", text))
+    for n in sorted(used):
+        ck.check(n in names, "packaging/wazuh rules: field %s is not a "
+                 "field Wazuh decodes from what the Wazuh output sends "
+                 "(heartbeats and alerts in Wazuh form, gap documents)" % n)
 
 
 # ---- README ----
@@ -697,13 +721,16 @@ def check_readme(ck, used, fields, exempt):
 def main():
     args = it.parse_args()
     ck = it.Checker("dashboards")
-    docs = sample_documents(args)
+    docs, lines, problems = sample_documents(args)
+    for p in problems:
+        if p.startswith("note:"):
+            ck.note(p[5:].strip())
+        else:
+            ck.fail("sample documents: " + p)
     kinds = {k for k, _ in docs}
     ck.check({"heartbeat", "alert", "gap"} <= kinds,
              "sample documents lack a kind: have %s" % sorted(kinds))
     es = Fields([d for _, d in docs])
-    wazuh = Fields([wazuh_form(d) for k, d in docs
-                    if k in ("heartbeat", "alert")])
     for k, d in docs:
         ck.check(isinstance(d.get("@timestamp"), str) and
                  d.get("host", {}).get("name"),
@@ -715,7 +742,8 @@ def main():
     check_splunk(ck, spl)
     kib.check(ck, es, set(runtime), "kibana")
     spl.check(ck, es, SPLUNK_BUILTIN, "splunk")
-    check_wazuh(ck, wazuh, es)
+    check_wazuh(ck, wazuh_names(docs))
+    check_mapping(ck, docs, lines)
     check_readme(ck, set(kib.fields) | set(spl.fields), es,
                  set(runtime) | SPLUNK_BUILTIN)
     ck.note("%d fields used by Kibana objects and rules, %d by Splunk" %

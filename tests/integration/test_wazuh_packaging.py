@@ -49,12 +49,22 @@ emulation, against the real Sysmon for Linux lines of the corpus:
    analysisd orders it (children by level, level 0 first, then file order,
    first match wins) on every corpus line, on variants built from real lines
    that should trigger each example detection, on a parse-error document
-   made by the real binary (--bin), and on gap and heartbeat documents; the
-   field names used by the JSON rules exist in those documents.
+   made by the real binary (--bin), and on the heartbeats, Sysmon alerts
+   and gap documents the real binary makes (status_samples.py: a stand-in
+   Sysmon killed and started again, a ring that overflows; their Wazuh
+   form, derived as agent/status.c renders it, is checked against what the
+   agent's Wazuh output sends to a test server); the field names used by
+   the JSON rules exist in those documents, as Wazuh's JSON decoder
+   extracts them (no arrays of objects).  Whatever the state of Sysmon, a
+   heartbeat reaches no rule above level 3: the level-12 rules fire on
+   alerts only.
 5. README: each logtest/ example line appears verbatim in README.md and
    in the corpus where it came from; the README's table of expected
    decoder, rule, level and decoded fields equals the emulation (for the
-   Windows line: the decoder and Wazuh's own fixture expectation).
+   Windows line: the decoder and Wazuh's own fixture expectation).  The
+   gap, heartbeat and alert lines were made by the agent: each has the
+   same fields, event and state as a document of the same kind the binary
+   makes now.
 6. install.sh: sh -n, shellcheck when installed; run into a temporary fake
    manager (etc/ossec.conf, etc/decoders/, etc/rules/ and a stock file
    whose content and mtime must not change): installs with mode 0660, a
@@ -78,6 +88,7 @@ from xml.sax.saxutils import unescape
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
+import status_samples  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -730,27 +741,10 @@ def check_range_move(ck, text):
 
 # ---- JSON documents ----
 
-def flatten_json(doc, parent=None, out=None):
-    """Fields as Wazuh's JSON decoder makes them (readJSON)."""
-    if out is None:
-        out = {}
-    for k, v in doc.items():
-        key = "%s.%s" % (parent, k) if parent else k
-        if isinstance(v, dict):
-            flatten_json(v, key, out)
-        elif isinstance(v, bool):
-            out[key] = "true" if v else "false"
-        elif isinstance(v, str):
-            out[key] = v
-        elif isinstance(v, int):
-            out[key] = "%d" % v
-        elif isinstance(v, float):
-            out[key] = "%f" % v
-        elif isinstance(v, list):
-            out[key] = ",".join(str(x) for x in v)
-        elif v is None:
-            out[key] = "null"
-    return out
+def flatten_json(doc):
+    """Fields as Wazuh's JSON decoder makes them (readJSON; see
+    status_samples.wazuh_fields)."""
+    return status_samples.wazuh_fields(doc)
 
 
 def parse_error_doc(ck, args, tmp):
@@ -770,33 +764,49 @@ def parse_error_doc(ck, args, tmp):
     return docs[0] if docs and isinstance(docs[0], dict) else None
 
 
-def heartbeat_docs():
-    """Heartbeat/alert documents in the announced shape (to be confirmed)."""
-    def doc(kind, action, state, prev=None):
-        ev = {"kind": kind, "action": action}
-        if kind == "metric":
-            ev["dataset"] = "sysmonfwd.heartbeat"
-        s = {"state": state}
-        if prev is not None:
-            s["previous_state"] = prev
-        return {"sysmonfwd": {"event": ev, "sysmon": s,
-                              "host": {"name": "web01"},
-                              "agent": {"type": "sysmonfwd", "name": "web01",
-                                        "version": "0.1.0"}}}
-    return [
-        (doc("metric", "heartbeat", "running"), 100560, 0),
-        (doc("metric", "heartbeat", "stopped"), 100561, 12),
-        (doc("metric", "heartbeat", "not_installed"), 100562, 12),
-        (doc("metric", "heartbeat", "unknown"), 100564, 6),
-        (doc("alert", "sysmon-state-changed", "stopped", "running"), 100561,
-         12),
-        (doc("alert", "sysmon-state-changed", "running", "stopped"), 100565,
-         5),
-        (doc("alert", "sysmon-silent", "running"), 100563, 12),
-    ]
+def status_rule(w):
+    """(rule, level) a heartbeat or alert in Wazuh form must reach."""
+    s = w["sysmonfwd"]
+    kind, act = s["event"]["kind"], s["event"]["action"]
+    state = s["sysmon"]["state"]
+    if kind == "metric":
+        return (100560, 0) if state == "running" else (100566, 3)
+    if act == "sysmon-silent":
+        return (100563, 12)
+    return {"stopped": (100561, 12), "not_installed": (100562, 12),
+            "unknown": (100564, 6)}.get(state, (100565, 5))
 
 
-def check_json_docs(ck, args, tmp, tree, decs):
+def status_cases(ck, samples):
+    """[(what, Wazuh-form document, rule, level)] for the heartbeats and
+    alerts of the real binary, plus copies of real ones whose state is
+    "unknown" (the stand-in cannot make Sysmon's state unknown)."""
+    out = []
+    for kind, d, line in samples.docs:
+        if kind == "gap":
+            continue
+        try:
+            w = json.loads(status_samples.wazuh_text(line))
+        except ValueError as e:
+            ck.fail("Wazuh form of %s: %s" % (it.short(line, 80), e))
+            continue
+        what = "%s %s %s" % (kind, w["sysmonfwd"]["event"]["action"],
+                             w["sysmonfwd"]["sysmon"]["state"])
+        out.append((what, w) + status_rule(w))
+    for what, w, _, _ in list(out):
+        if w["sysmonfwd"]["sysmon"]["state"] == "stopped":
+            u = json.loads(json.dumps(w))
+            u["sysmonfwd"]["sysmon"]["state"] = "unknown"
+            out.append((what + " (made unknown)", u) + status_rule(u))
+    return out
+
+
+def gap_rule(doc):
+    n = doc["sysmonfwd"]["gap"]["records"]
+    return (100543, 12) if n >= 1000 else (100542, 10)
+
+
+def check_json_docs(ck, args, tmp, tree, decs, samples):
     """Returns {family base rule: set of field names} for JSON rules."""
     pe = parse_error_doc(ck, args, tmp)
     with open(os.path.join(PKG, "logtest", "parse-error.log"),
@@ -811,27 +821,67 @@ def check_json_docs(ck, args, tmp, tree, decs):
         ck.eq(pe.get("tags"), ["sysmonfwd_parse_error"], "parse-error tags")
     small_gap = json.loads(json.dumps(gap))
     small_gap["sysmonfwd"]["gap"]["records"] = 7
-    cases = [(pe, 100541, 5), (pe_example, 100541, 5), (gap, 100543, 12),
-             (small_gap, 100542, 10)]
-    cases += heartbeat_docs()
+    cases = [("parse error (binary)", pe, 100541, 5),
+             ("logtest/parse-error.log", pe_example, 100541, 5),
+             ("logtest/gap.log", gap, 100543, 12),
+             ("gap.log with 7 records", small_gap, 100542, 10)]
+    # Gap documents go to Wazuh as the file output writes them.
+    cases += [("gap of %d records (binary)" %
+               d["sysmonfwd"]["gap"]["records"], d) + gap_rule(d)
+              for d in samples.of("gap")]
+    status = status_cases(ck, samples)
+    cases += status
     fam = {}
-    for doc, rule, level in cases:
+    for what, doc, rule, level in cases:
         if doc is None:
             continue
         line = json.dumps(doc, separators=(",", ":"))
         ck.eq(nopname_decoder_for(decs, line), "json", "decoder of %s" %
-              it.short(line, 80))
+              what)
         fields = flatten_json(doc)
         got = tree.evaluate("json", fields)
-        ck.eq(got, (rule, level), "rule for %s" % it.short(line, 120))
+        ck.eq(got, (rule, level), "rule for %s: %s" %
+              (what, it.short(line, 160)))
         if got:
             base = family_of(tree, tree.rules[got[0]])
             fam.setdefault(base, set()).update(fields)
-    # Field names used by the JSON rules exist in every document of their
-    # family for the base rule, in some document for the others.
+    # However Sysmon is, a heartbeat never raises a level-12 alert.
+    for what, doc, _, _ in status:
+        if doc["sysmonfwd"]["event"]["kind"] != "metric":
+            continue
+        for st in sorted(status_samples.SYSMON_STATES):
+            v = json.loads(json.dumps(doc))
+            v["sysmonfwd"]["sysmon"]["state"] = st
+            got = tree.evaluate("json", flatten_json(v))
+            ck.check(got is not None and got[1] <= 3, "a heartbeat saying "
+                     "%s reaches %s (level above 3)" % (st, got))
     for base in (100540, 100560):
         ck.check(base in fam, "no sample document reached rule %d" % base)
     return fam
+
+
+def check_logtest_real(ck, samples):
+    """The logtest/ lines made by the agent have the fields a document of
+    the same kind made now has, and the same event and state."""
+    fresh = status_samples.logtest_lines(samples)
+    for name, line in sorted(fresh.items()):
+        with open(os.path.join(PKG, "logtest", name), encoding="utf-8") as f:
+            have = json.loads(f.read())
+        if not ck.check(line is not None, "no fresh sample for logtest/%s" %
+                        name):
+            continue
+        now = json.loads(line)
+        ck.eq(sorted(flatten_json(have)), sorted(flatten_json(now)),
+              "fields of logtest/%s vs the same document from the binary "
+              "now" % name)
+        for k in ("event.kind", "event.action", "event.dataset",
+                  "sysmon.state", "sysmon.previous_state", "gap.reason",
+                  "agent.type"):
+            for key in (k, "sysmonfwd." + k):
+                a, b = flatten_json(have).get(key), flatten_json(now).get(key)
+                if a is not None or b is not None:
+                    ck.eq(a, b, "logtest/%s %s vs the binary now" %
+                          (name, key))
 
 
 # ---- README examples ----
@@ -1215,10 +1265,22 @@ def main():
     check_windows_fixtures(ck, decs, args.corpus)
     tmp = tempfile.mkdtemp(prefix="sysmonfwd-wazuh-")
     try:
+        samples = status_samples.collect(args.bin, args.corpus,
+                                         tmp=os.path.join(tmp, "samples"))
+        for p in samples.problems:
+            if p.startswith("note:"):
+                ck.note(p[5:].strip())
+            else:
+                ck.fail("status samples: " + p)
+        if samples.wazuh_events is not None:
+            ck.note("%d heartbeats and alerts sent by the Wazuh output "
+                    "equal their derived Wazuh form" %
+                    len(samples.wazuh_events))
         if lindec is not None and tree is not None:
             check_linux_corpus(ck, lindec, args.corpus, tree)
             check_detections(ck, lindec, tree, args.corpus)
-            fam = check_json_docs(ck, args, tmp, tree, decs)
+            fam = check_json_docs(ck, args, tmp, tree, decs, samples)
+            check_logtest_real(ck, samples)
             fam[100500] = linux_fields
             check_descriptions(ck, tree, fam)
             check_examples(ck, readme, decs, lindec, tree, args.corpus)
