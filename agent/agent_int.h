@@ -6,6 +6,11 @@
 
 #include "agent.h"
 
+/*
+ * A source: each type's struct starts with struct source, whose ops the
+ * functions below call.  Types: file (source_file.c), and the event-log
+ * subscribers of their own files.
+ */
 struct source;
 
 struct source_stats {
@@ -15,12 +20,33 @@ struct source_stats {
 	uint64_t	bytes;		/* bytes consumed */
 };
 
+struct source_ops {
+	const char *(*name)(const struct source *s);
+	ssize_t	(*poll)(struct source *s, struct buffer *b, size_t budget);
+	int	(*wait_fd)(const struct source *s);
+	int64_t	(*next_poll)(const struct source *s, int64_t now_ms);
+	bool	(*at_end)(const struct source *s);
+	bool	(*finished)(const struct source *s);
+	void	(*checkpoint)(struct source *s, uint64_t durable_seq,
+		    bool force);
+	void	(*get_stats)(const struct source *s, struct source_stats *st);
+	void	(*close)(struct source *s, const struct buffer *b);
+};
+
+struct source {
+	const struct source_ops *ops;
+};
+
 /*
- * Open the source of input cfg, resuming from its saved position: the
- * furthest of its position file under state_dir and the checkpoint the
- * ring b holds for it (b may be NULL).  Store it in *out and return 0, or
- * return -errno after logging why.  cfg must outlive the source.
+ * Open the source of input cfg (any type), resuming from its saved
+ * position: the furthest of its position file under state_dir and the
+ * checkpoint the ring b holds for it (b may be NULL).  Store it in *out
+ * and return 0, or return -errno after logging why.  cfg must outlive the
+ * source.
  */
+int	source_open(const struct config_input *cfg, const char *state_dir,
+	    const struct buffer *b, struct source **out)
+	    __attribute__((warn_unused_result));
 int	source_file_open(const struct config_input *cfg, const char *state_dir,
 	    const struct buffer *b, struct source **out)
 	    __attribute__((warn_unused_result));

@@ -504,7 +504,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 	if ((a->recs = calloc(maxbatch, sizeof(*a->recs))) == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->ninputs; i++) {
-		if ((rc = source_file_open(&cfg->inputs[i],
+		if ((rc = source_open(&cfg->inputs[i],
 		    cfg->agent.state_dir, a->buf, &a->sources[a->nsources])) !=
 		    0)
 			return rc;
@@ -619,8 +619,20 @@ status_fill(struct agent *a)
 			    ts.failing_since_ms);
 		snprintf(so->last_error, sizeof(so->last_error), "%s",
 		    ts.last_error);
+		/* Records evicted before this output read them are lost (and
+		 * reported in gap documents), not waiting. */
 		so->backlog_records = cs.unacked;
-		so->backlog_bytes = cs.unacked_bytes;
+		if (bs.records > 0 && bs.first_seq > cs.acked + 1) {
+			uint64_t stored = bs.last_seq >= bs.first_seq ?
+			    bs.last_seq - bs.first_seq + 1 : 0;
+			if (stored < so->backlog_records) {
+				so->backlog_bytes = cs.unacked == 0 ? 0 :
+				    cs.unacked_bytes / cs.unacked * stored;
+				so->backlog_records = stored;
+			} else
+				so->backlog_bytes = cs.unacked_bytes;
+		} else
+			so->backlog_bytes = cs.unacked_bytes;
 		so->oldest_ms = cs.oldest_ms;
 		so->delivered = ts.delivered;
 		so->dead_lettered = ts.dead_lettered;
@@ -752,8 +764,12 @@ status_tick(struct agent *a, int64_t now)
 			wake = watchdog_next(a->wd);
 		if (cfg->watchdog.silence_alert_ms > 0 &&
 		    watchdog_state(a->wd) == SYSMON_RUNNING) {
-			int64_t since = a->last_record_wall > 0 ?
+			/* Quiet since the last record, or since Sysmon (or the
+			 * agent) started, whichever is later. */
+			int64_t since = a->last_record_wall > a->started_wall ?
 			    a->last_record_wall : a->started_wall;
+			if (watchdog_since_ms(a->wd) > since)
+				since = watchdog_since_ms(a->wd);
 			int64_t quiet = wall - since;
 			if (quiet >= (int64_t)cfg->watchdog.silence_alert_ms &&
 			    !a->silent_alerted) {
@@ -784,6 +800,19 @@ status_tick(struct agent *a, int64_t now)
 	return wake;
 }
 
+/* An alert still waiting for some output (heartbeats do not count). */
+static bool
+alerts_pending(const struct agent *a)
+{
+	for (size_t i = 0; i < a->noutputs; i++) {
+		struct transport_stats ts;
+		transport_get_stats(a->outputs[i].t, &ts);
+		if (ts.alerts_pending > 0)
+			return true;
+	}
+	return false;
+}
+
 /* Give outputs a last chance to take what is buffered (stop or end). */
 static void
 drain(struct agent *a, int64_t deadline)
@@ -791,7 +820,8 @@ drain(struct agent *a, int64_t deadline)
 	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
 
 	a->flush_now = true;
-	while (!outputs_idle(a) && mono_now_ms() < deadline) {
+	while ((!outputs_idle(a) || alerts_pending(a)) &&
+	    mono_now_ms() < deadline) {
 		int64_t now = mono_now_ms(), wake = now + 100;
 		bool progress = false;
 

@@ -51,7 +51,8 @@ struct ckpt {
 	uint64_t	off;	/* the position it allows */
 };
 
-struct source {
+struct file_source {
+	struct source	 base;
 	const struct config_input *cfg;
 	char		*pos_path;	/* NULL for stdin */
 	int		 fd;
@@ -85,20 +86,20 @@ struct source {
 	struct source_stats st;
 };
 
-const char *
-source_name(const struct source *s)
+static const char *
+file_name(const struct file_source *s)
 {
 	return s->cfg->name;
 }
 
-void
-source_get_stats(const struct source *s, struct source_stats *st)
+static void
+file_get_stats(const struct file_source *s, struct source_stats *st)
 {
 	*st = s->st;
 }
 
-int
-source_wait_fd(const struct source *s)
+static int
+file_wait_fd(const struct file_source *s)
 {
 	if (s->finished || s->fd < 0)
 		return -1;
@@ -111,28 +112,28 @@ source_wait_fd(const struct source *s)
 	return -1;
 }
 
-bool
-source_at_end(const struct source *s)
+static bool
+file_at_end(const struct file_source *s)
 {
 	return s->finished || (s->eof && s->rpos == s->rlen);
 }
 
-bool
-source_finished(const struct source *s)
+static bool
+file_finished(const struct file_source *s)
 {
 	return s->finished;
 }
 
-int64_t
-source_next_poll(const struct source *s, int64_t now_ms)
+static int64_t
+file_next_poll(const struct file_source *s, int64_t now_ms)
 {
 	if (s->finished)
 		return INT64_MAX;
-	if (source_wait_fd(s) >= 0)
+	if (file_wait_fd(s) >= 0)
 		return s->drained ? INT64_MAX : now_ms;
-	if (!source_at_end(s))
+	if (!file_at_end(s))
 		return now_ms;
-	if (source_wait_fd(s) >= 0)
+	if (file_wait_fd(s) >= 0)
 		return INT64_MAX;	/* the fd wakes us */
 	return s->next_look_ms;
 }
@@ -159,7 +160,7 @@ sig_at(int fd, uint64_t off, uint32_t *crc)
 /* ---- position file ----------------------------------------------------- */
 
 static int
-pos_load(struct source *s, uint64_t *dev, uint64_t *ino, uint64_t *off,
+pos_load(struct file_source *s, uint64_t *dev, uint64_t *ino, uint64_t *off,
     uint32_t *crc)
 {
 	FILE *f;
@@ -185,7 +186,7 @@ pos_load(struct source *s, uint64_t *dev, uint64_t *ino, uint64_t *off,
 }
 
 static void
-pos_save(struct source *s, int64_t now)
+pos_save(struct file_source *s, int64_t now)
 {
 	char buf[PATH_MAX + 160];
 	uint32_t crc;
@@ -220,8 +221,8 @@ pos_save(struct source *s, int64_t now)
 	s->last_save_ms = now;
 }
 
-void
-source_checkpoint(struct source *s, uint64_t durable_seq, bool force)
+static void
+file_checkpoint(struct file_source *s, uint64_t durable_seq, bool force)
 {
 	size_t i = 0;
 	int64_t now = mono_now_ms();
@@ -239,7 +240,7 @@ source_checkpoint(struct source *s, uint64_t durable_seq, bool force)
 
 /* Remember that offset off is safe once last_seq is durable. */
 static void
-ckpt_push(struct source *s, uint64_t off)
+ckpt_push(struct file_source *s, uint64_t off)
 {
 	if (s->nckpts > 0 && s->ckpts[s->nckpts - 1].seq == s->last_seq) {
 		s->ckpts[s->nckpts - 1].off = off;
@@ -259,7 +260,7 @@ ckpt_push(struct source *s, uint64_t off)
 /* ---- opening ---------------------------------------------------------------- */
 
 static int
-open_path(struct source *s, bool quiet)
+open_path(struct file_source *s, bool quiet)
 {
 	struct stat sb;
 	int fd;
@@ -292,7 +293,7 @@ open_path(struct source *s, bool quiet)
 }
 
 static int
-seek_to(struct source *s, uint64_t off)
+seek_to(struct file_source *s, uint64_t off)
 {
 	if (lseek(s->fd, (off_t)off, SEEK_SET) < 0)
 		return -errno;
@@ -305,7 +306,7 @@ seek_to(struct source *s, uint64_t off)
  * is usable, else a reason: 1 another file, 2 file shorter, 3 rewritten.
  */
 static int
-candidate_check(struct source *s, const struct stat *sb, uint64_t dev,
+candidate_check(struct file_source *s, const struct stat *sb, uint64_t dev,
     uint64_t ino, uint64_t off, uint32_t crc)
 {
 	uint32_t now_crc;
@@ -327,7 +328,7 @@ candidate_check(struct source *s, const struct stat *sb, uint64_t dev,
  * is exact after a crash).  The furthest usable one wins.
  */
 static void
-resume(struct source *s, const struct buffer *b)
+resume(struct file_source *s, const struct buffer *b)
 {
 	uint64_t dev = 0, ino = 0, off = 0, best = 0;
 	uint32_t crc = 0;
@@ -399,17 +400,20 @@ resume(struct source *s, const struct buffer *b)
 	}
 }
 
+static const struct source_ops file_ops;
+
 int
 source_file_open(const struct config_input *cfg, const char *state_dir,
     const struct buffer *b, struct source **out)
 {
-	struct source *s;
+	struct file_source *s;
 	char dir[PATH_MAX];
 	int rc;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
+	s->base.ops = &file_ops;
 	s->cfg = cfg;
 	s->fd = -1;
 	s->line.max = (size_t)cfg->max_line_size + 1;
@@ -420,7 +424,7 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	if (strcmp(cfg->path, "-") == 0) {
 		s->is_stdin = true;
 		s->fd = STDIN_FILENO;
-		*out = s;
+		*out = &s->base;
 		return 0;
 	}
 	if (snprintf(dir, sizeof(dir), "%s/positions", state_dir) >=
@@ -445,7 +449,7 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	} else {
 		resume(s, b);
 	}
-	*out = s;
+	*out = &s->base;
 	return 0;
 
 err_free:
@@ -455,13 +459,13 @@ err_free:
 	return rc;
 }
 
-void
-source_close(struct source *s, const struct buffer *b)
+static void
+file_close(struct file_source *s, const struct buffer *b)
 {
 	if (s == NULL)
 		return;
 	if (b != NULL)
-		source_checkpoint(s, buffer_durable_seq(b), true);
+		file_checkpoint(s, buffer_durable_seq(b), true);
 	if (s->fd >= 0 && !s->is_stdin)
 		close(s->fd);
 	strbuf_free(&s->line);
@@ -515,7 +519,7 @@ looks_like_syslog(const char *p, size_t n)
 
 /* Handle one whole line (without its newline).  Return 0 or -errno. */
 static int
-emit_line(struct source *s, struct buffer *b, const char *p, size_t n,
+emit_line(struct file_source *s, struct buffer *b, const char *p, size_t n,
     uint32_t flags)
 {
 	int rc;
@@ -541,7 +545,7 @@ emit_line(struct source *s, struct buffer *b, const char *p, size_t n,
 
 /* A line grew past max_line_size: emit what we have, skip the rest. */
 static int
-emit_truncated(struct source *s, struct buffer *b)
+emit_truncated(struct file_source *s, struct buffer *b)
 {
 	int rc;
 
@@ -561,7 +565,7 @@ emit_truncated(struct source *s, struct buffer *b)
  * added lines before renaming it); switch_file() then moves on.
  */
 static void
-look_again(struct source *s)
+look_again(struct file_source *s)
 {
 	struct stat sb;
 
@@ -609,7 +613,7 @@ restart:
 /* The rotated file is drained: forward its unterminated last line, if
  * any, and open the file now at the path. */
 static int
-switch_file(struct source *s, struct buffer *b)
+switch_file(struct file_source *s, struct buffer *b)
 {
 	int rc = 0;
 
@@ -642,7 +646,7 @@ switch_file(struct source *s, struct buffer *b)
  * with the records in the next block (see buffer_set_position()).
  */
 static void
-ring_position(struct source *s, struct buffer *b)
+ring_position(struct file_source *s, struct buffer *b)
 {
 	char pos[128];
 	uint32_t crc = 0;
@@ -658,8 +662,8 @@ ring_position(struct source *s, struct buffer *b)
 	s->ring_off = s->line_off;
 }
 
-ssize_t
-source_poll(struct source *s, struct buffer *b, size_t budget)
+static ssize_t
+file_poll(struct file_source *s, struct buffer *b, size_t budget)
 {
 	size_t consumed = 0;
 	int rc;
@@ -693,7 +697,7 @@ source_poll(struct source *s, struct buffer *b, size_t budget)
 
 			if (s->eof || s->fd < 0)
 				break;
-			if (source_wait_fd(s) >= 0) {
+			if (file_wait_fd(s) >= 0) {
 				/* A pipe or terminal: never block in read(). */
 				struct pollfd pfd = { .fd = s->fd,
 				    .events = POLLIN };
@@ -785,3 +789,74 @@ out:
 	s->st.bytes += consumed;
 	return (ssize_t)consumed;
 }
+
+/* ---- the source interface ----------------------------------------------------- */
+
+#define FS(s)	((struct file_source *)(s))
+#define CFS(s)	((const struct file_source *)(s))
+
+static const char *
+op_name(const struct source *s)
+{
+	return file_name(CFS(s));
+}
+
+static ssize_t
+op_poll(struct source *s, struct buffer *b, size_t budget)
+{
+	return file_poll(FS(s), b, budget);
+}
+
+static int
+op_wait_fd(const struct source *s)
+{
+	return file_wait_fd(CFS(s));
+}
+
+static int64_t
+op_next_poll(const struct source *s, int64_t now_ms)
+{
+	return file_next_poll(CFS(s), now_ms);
+}
+
+static bool
+op_at_end(const struct source *s)
+{
+	return file_at_end(CFS(s));
+}
+
+static bool
+op_finished(const struct source *s)
+{
+	return file_finished(CFS(s));
+}
+
+static void
+op_checkpoint(struct source *s, uint64_t durable_seq, bool force)
+{
+	file_checkpoint(FS(s), durable_seq, force);
+}
+
+static void
+op_get_stats(const struct source *s, struct source_stats *st)
+{
+	file_get_stats(CFS(s), st);
+}
+
+static void
+op_close(struct source *s, const struct buffer *b)
+{
+	file_close(FS(s), b);
+}
+
+static const struct source_ops file_ops = {
+	.name = op_name,
+	.poll = op_poll,
+	.wait_fd = op_wait_fd,
+	.next_poll = op_next_poll,
+	.at_end = op_at_end,
+	.finished = op_finished,
+	.checkpoint = op_checkpoint,
+	.get_stats = op_get_stats,
+	.close = op_close,
+};

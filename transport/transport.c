@@ -182,6 +182,8 @@ transport_get_stats(const struct transport_output *t,
     struct transport_stats *st)
 {
 	*st = t->st;
+	st->alerts_pending = t->prio.acount + (t->prio.inflight &&
+	    t->prio.cur_alert ? 1 : 0);
 }
 
 const char *

@@ -224,6 +224,7 @@ struct transport_stats {
 	uint64_t	heartbeats_failed; /* replaced or refused */
 	uint64_t	alerts_sent;
 	uint64_t	alerts_dropped;	/* refused, or too many waiting */
+	uint64_t	alerts_pending;	/* waiting or in flight now */
 	uint64_t	requests;
 	int64_t		failing_since_ms; /* 0: ok */
 	char		last_error[256];

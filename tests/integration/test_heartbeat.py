@@ -221,10 +221,14 @@ def scenario_file(ctx):
     got = it.wait_for(lambda: any(
         d["sysmonfwd"]["sysmon"]["state"] == "stopped"
         for d in status_docs(docs_of(out)[0], ALERT)), 5)
-    t_alert = time.time()
     ck.check(got, what + ": a stopped alert arrives")
-    ck.check(t_alert - t_kill <= 2.5, what + ": the stopped alert came "
-             "within 2 check intervals (%.1f s)" % (t_alert - t_kill))
+    # When the agent noticed (its own clock), not when we looked.
+    changed = [ts({"@timestamp": d["sysmonfwd"]["sysmon"]["changed"]})
+               for d in status_docs(docs_of(out)[0], ALERT)
+               if d["sysmonfwd"]["sysmon"]["state"] == "stopped"]
+    ck.check(changed and changed[0] - t_kill <= 2.1,
+             what + ": the stopped alert came within 2 check intervals "
+             "(%s s)" % ["%.2f" % (c - t_kill) for c in changed])
     st, body, _ = http_get("http://127.0.0.1:%d/health" % port)
     ck.eq(st, 503, what + ": /health while Sysmon is stopped")
     ck.check("sysmon is stopped" in body, what + ": /health says why: %s" %
@@ -250,7 +254,7 @@ def scenario_file(ctx):
              what + ": %d heartbeats in %.1f s at 2 s" % (len(hbs),
                                                           elapsed))
     gaps = [ts(b) - ts(a_) for a_, b in zip(hbs, hbs[1:])]
-    ck.check(gaps and all(1.5 <= g <= 2.6 for g in gaps),
+    ck.check(gaps and all(1.5 <= g <= 3.0 for g in gaps),
              what + ": heartbeats 2 s apart: %s" %
              ["%.2f" % g for g in gaps])
     seqs = [h["sysmonfwd"]["heartbeat"]["seq"] for h in hbs]
