@@ -50,6 +50,51 @@ int	source_open(const struct config_input *cfg, const char *state_dir,
 int	source_file_open(const struct config_input *cfg, const char *state_dir,
 	    const struct buffer *b, struct source **out)
 	    __attribute__((warn_unused_result));
+int	source_journald_open(const struct config_input *cfg,
+	    const char *state_dir, const struct buffer *b, struct source **out)
+	    __attribute__((warn_unused_result));
+int	source_evtx_open(const struct config_input *cfg, const char *state_dir,
+	    const struct buffer *b, struct source **out)
+	    __attribute__((warn_unused_result));
+#ifdef _WIN32
+int	source_eventlog_open(const struct config_input *cfg,
+	    const char *state_dir, const struct buffer *b, struct source **out)
+	    __attribute__((warn_unused_result));
+#endif
+
+/*
+ * Helpers for sources that keep a position as text (a journal cursor, a
+ * file and record number, a bookmark): remember which position is safe
+ * once which ring sequence number is durable, and save the newest safe
+ * one to state_dir/positions/NAME.pos (atomically, at most once a second
+ * unless forced).
+ */
+#define SOURCE_POS_MAX	4096
+
+struct source_pos {
+	char		*path;		/* the position file */
+	char		 committed[SOURCE_POS_MAX]; /* durable position */
+	char		 saved[SOURCE_POS_MAX];	/* what the file holds */
+	struct {
+		uint64_t	 seq;
+		char		*pos;
+	}		 pending[64];
+	size_t		 npending;
+	int64_t		 last_save_ms;
+	bool		 warned;
+	const char	*name;		/* the input, for messages */
+};
+
+/* Set up p for input name; load the saved position into pos (size
+ * SOURCE_POS_MAX; "" when none).  0 or -errno. */
+int	source_pos_init(struct source_pos *p, const char *state_dir,
+	    const char *name, char *pos) __attribute__((warn_unused_result));
+/* pos is safe once seq is durable. */
+void	source_pos_note(struct source_pos *p, uint64_t seq, const char *pos);
+/* Advance to what durable_seq covers and save it when due. */
+void	source_pos_commit(struct source_pos *p, uint64_t durable_seq,
+	    bool force);
+void	source_pos_free(struct source_pos *p);
 /* Save the position (when durable) and release s.  NULL is a no-op. */
 void	source_close(struct source *s, const struct buffer *b);
 

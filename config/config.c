@@ -49,7 +49,9 @@ static const struct enum_val fsync_vals[] = {
 	{ "never", CONFIG_FSYNC_NEVER }, { NULL, 0 }
 };
 static const struct enum_val input_types[] = {
-	{ "file", CONFIG_INPUT_FILE }, { NULL, 0 }
+	{ "file", CONFIG_INPUT_FILE }, { "journald", CONFIG_INPUT_JOURNALD },
+	{ "evtx", CONFIG_INPUT_EVTX }, { "eventlog", CONFIG_INPUT_EVENTLOG },
+	{ NULL, 0 }
 };
 static const struct enum_val output_types[] = {
 	{ "file", CONFIG_OUTPUT_FILE }, { "stdout", CONFIG_OUTPUT_STDOUT },
@@ -70,6 +72,7 @@ static const struct enum_val tls_versions[] = {
 };
 static const struct enum_val start_vals[] = {
 	{ "beginning", CONFIG_START_BEGINNING }, { "end", CONFIG_START_END },
+	{ "oldest", CONFIG_START_BEGINNING }, { "newest", CONFIG_START_END },
 	{ NULL, 0 }
 };
 
@@ -79,6 +82,10 @@ static const struct enum_val start_vals[] = {
 #define ES	T(CONFIG_OUTPUT_ELASTICSEARCH)
 #define WZ	T(CONFIG_OUTPUT_WAZUH)
 #define HTTP	(HEC | ES | WZ)	/* keys of every HTTPS output */
+#define IFILE	T(CONFIG_INPUT_FILE)
+#define IJRN	T(CONFIG_INPUT_JOURNALD)
+#define IEVTX	T(CONFIG_INPUT_EVTX)
+#define IEVL	T(CONFIG_INPUT_EVENTLOG)
 
 /*
  * The key table.  `types` limits a key of an [input:] or [output:] section
@@ -147,17 +154,25 @@ static const struct config_key keys[] = {
 	{ SEC_INPUT, "type", K_NAME_TYPE, IN(type), NULL, 0, 0, input_types,
 	  ALL, true },
 	{ SEC_INPUT, "path", K_PATH, IN(path), NULL, 1, PATH_MAX, NULL,
-	  T(CONFIG_INPUT_FILE), true },
+	  IFILE | IEVTX, true },
 	{ SEC_INPUT, "follow", K_BOOL, IN(follow), "true", 0, 0, NULL,
-	  T(CONFIG_INPUT_FILE), false },
+	  IFILE | IEVTX, false },
 	{ SEC_INPUT, "start", K_ENUM, IN(start), "beginning", 0, 0,
-	  start_vals, T(CONFIG_INPUT_FILE), false },
+	  start_vals, IFILE | IJRN | IEVTX | IEVL, false },
 	{ SEC_INPUT, "max_line_size", K_SIZE, IN(max_line_size), "1MiB",
-	  1024, 16ull << 20, NULL, T(CONFIG_INPUT_FILE), false },
+	  1024, 16ull << 20, NULL, IFILE | IJRN, false },
 	{ SEC_INPUT, "poll_interval", K_DURATION, IN(poll_interval_ms),
-	  "250ms", 10, 60000, NULL, T(CONFIG_INPUT_FILE), false },
+	  "250ms", 10, 60000, NULL, IFILE | IEVTX, false },
 	{ SEC_INPUT, "keep_other_lines", K_BOOL, IN(keep_other_lines),
-	  "false", 0, 0, NULL, T(CONFIG_INPUT_FILE), false },
+	  "false", 0, 0, NULL, IFILE, false },
+	{ SEC_INPUT, "match", K_STRING, IN(match), "SYSLOG_IDENTIFIER=sysmon",
+	  1, 1024, NULL, IJRN, false },
+	{ SEC_INPUT, "journal_dir", K_PATH, IN(journal_dir), NULL, 1, PATH_MAX,
+	  NULL, IJRN, false },
+	{ SEC_INPUT, "channel", K_STRING, IN(channel),
+	  "Microsoft-Windows-Sysmon/Operational", 1, 255, NULL, IEVL, false },
+	{ SEC_INPUT, "query", K_STRING, IN(query), "*", 1, 1024, NULL, IEVL,
+	  false },
 
 	{ SEC_OUTPUT, "type", K_NAME_TYPE, OUT(type), NULL, 0, 0, output_types,
 	  ALL, true },
@@ -1150,6 +1165,15 @@ section_finish(struct loader *ld, struct section *s)
 			    ? config_input_type_name(type) :
 			    config_output_type_name(type));
 	}
+#ifndef _WIN32
+	if (s->kind == SEC_INPUT && type == CONFIG_INPUT_EVENTLOG)
+		diag_add(ld, key_line(s, "type"), "type: eventlog reads the "
+		    "Windows Event Log and exists only in the Windows build; "
+		    "on Linux use journald or file");
+#endif
+	if (s->kind == SEC_INPUT && (type == CONFIG_INPUT_JOURNALD ||
+	    type == CONFIG_INPUT_EVENTLOG) && key_line(s, "start") == 0)
+		((struct config_input *)s->obj)->start = CONFIG_START_END;
 	if (s->kind == SEC_OUTPUT && (type == CONFIG_OUTPUT_SPLUNK_HEC ||
 	    type == CONFIG_OUTPUT_ELASTICSEARCH ||
 	    type == CONFIG_OUTPUT_WAZUH))
@@ -1350,8 +1374,13 @@ config_free(struct config *cfg)
 	free(cfg->agent.state_dir);
 	free(cfg->watchdog.sysmon_service);
 	free(cfg->monitor.listen);
-	for (size_t i = 0; i < cfg->ninputs; i++)
+	for (size_t i = 0; i < cfg->ninputs; i++) {
 		free(cfg->inputs[i].path);
+		free(cfg->inputs[i].match);
+		free(cfg->inputs[i].journal_dir);
+		free(cfg->inputs[i].channel);
+		free(cfg->inputs[i].query);
+	}
 	for (size_t i = 0; i < cfg->noutputs; i++) {
 		struct config_output *o = &cfg->outputs[i];
 		free(o->path);

@@ -24,6 +24,9 @@
 
 enum config_input_type {
 	CONFIG_INPUT_FILE = 1,
+	CONFIG_INPUT_JOURNALD,		/* sd-journal (Linux) */
+	CONFIG_INPUT_EVTX,		/* .evtx files (libevtx) */
+	CONFIG_INPUT_EVENTLOG,		/* EvtSubscribe (Windows builds) */
 };
 
 enum config_output_type {
@@ -90,6 +93,13 @@ struct config_input {
 	uint64_t	 max_line_size;	/* longer lines are cut and tagged */
 	uint64_t	 poll_interval_ms; /* follow: how often to look */
 	bool		 keep_other_lines; /* forward non-record lines */
+	/* journald */
+	char		*match;		/* "FIELD=value ..."; "+" between
+					   groups means OR */
+	char		*journal_dir;	/* read journal files from here */
+	/* eventlog */
+	char		*channel;
+	char		*query;		/* XPath */
 	int		 line;		/* where the section starts */
 };
 

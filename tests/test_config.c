@@ -208,7 +208,7 @@ config_errors_name_file_line_and_key(void **state)
 	    "t.conf:4: [input:a]: section appears twice (first at line 1)");
 	expect_error("[input:a]\ntype=sql\npath=-\n[output:b]\n"
 	    "type=stdout\n", "t.conf:2: type: unknown value \"sql\" "
-	    "(expected one of: file)");
+	    "(expected one of: file, journald, evtx, eventlog)");
 	expect_error("[input:a]\ntype=file\npath=-\njust words\n"
 	    "[output:b]\ntype=stdout\n", "t.conf:4: expected \"key = value\"");
 	expect_error("name = x\n[input:a]\ntype=file\npath=-\n[output:b]\n"
