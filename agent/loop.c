@@ -151,7 +151,26 @@ render_for(struct agent *a, struct output *o, const struct buffer_rec *r)
 static int
 render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 {
+	struct buffer_rec g;
 	int rc;
+
+	if (r->flags & BUFFER_REC_SOURCE_GAP) {
+		/* An input's own loss: "COUNT\nREASON", rendered as a gap. */
+		const char *nl = memchr(r->data, '\n', r->len);
+		char num[24];
+		size_t k = nl != NULL ? (size_t)(nl - r->data) : 0;
+
+		g = *r;
+		snprintf(num, sizeof(num), "%.*s", (int)(k < 20 ? k : 20),
+		    r->data);
+		g.flags = BUFFER_REC_GAP;
+		g.gap_count = strtoull(num, NULL, 10);
+		g.gap_first = r->seq;
+		g.gap_last_ms = r->time_ms;
+		g.data = nl != NULL ? nl + 1 : r->data;
+		g.len = nl != NULL ? r->len - k - 1 : r->len;
+		r = &g;
+	}
 
 	strbuf_reset(&o->one);
 	rc = render_for(a, o, r);

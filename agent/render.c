@@ -350,7 +350,10 @@ render_gap(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	raw(&o, "}");
 	agent_obj(&o, ctx);
 	data_stream(&o, ds);
-	if (o.rc == 0)
+	if (o.rc == 0 && rec->gap_count == 0)
+		o.rc = strbuf_adds(sb, ",\"message\":\"sysmonfwd: records "
+		    "lost at the input (how many is not known): ");
+	else if (o.rc == 0)
 		o.rc = strbuf_addf(sb, ",\"message\":\"sysmonfwd: %" PRIu64
 		    " records lost before this output received them: ",
 		    rec->gap_count);

@@ -901,7 +901,7 @@ buffer_append(struct buffer *b, const char *source, int64_t time_ms,
 		return rc;
 	s = b->next_seq;
 	if ((rc = block_add(&b->bb, s, source, time_ms, flags &
-	    BUFFER_REC_TRUNCATED, data, len)) != 0)
+	    (BUFFER_REC_TRUNCATED | BUFFER_REC_SOURCE_GAP), data, len)) != 0)
 		return rc;
 	if (b->bb.nrec == 1)
 		b->bb_started = mono_ms();
@@ -913,6 +913,22 @@ buffer_append(struct buffer *b, const char *source, int64_t time_ms,
 	if (b->bb.raw.len >= b->o.block_size && (rc = block_seal(b)) != 0)
 		return rc;
 	return 0;
+}
+
+int
+buffer_append_gap(struct buffer *b, const char *source, int64_t time_ms,
+    uint64_t count, const char *reason, uint64_t *seq)
+{
+	char buf[1024];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n%s", count, reason);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	return buffer_append(b, source, time_ms, BUFFER_REC_SOURCE_GAP, buf,
+	    (size_t)n, seq);
 }
 
 uint64_t

@@ -41,6 +41,10 @@ struct buffer_cursor;
 #define BUFFER_REC_TRUNCATED	0x1u	/* cut at the source or at
 					   max_record_size */
 #define BUFFER_REC_GAP		0x2u	/* not a record: a gap report */
+#define BUFFER_REC_SOURCE_GAP	0x4u	/* not a record: an input says it
+					   lost records before the ring
+					   (data: "COUNT\nREASON", COUNT 0
+					   when unknown) */
 
 enum buffer_full_policy {
 	BUFFER_FULL_DROP_OLDEST = 0,	/* evict the oldest, count the loss */
@@ -144,6 +148,16 @@ void	buffer_close(struct buffer *b);
 int	buffer_append(struct buffer *b, const char *source, int64_t time_ms,
 	    uint32_t flags, const void *data, size_t len, uint64_t *seq)
 	    __attribute__((warn_unused_result));
+/*
+ * An input lost records before they reached the ring (a journal cursor
+ * that was vacuumed away, an event-log bookmark that rolled off): append
+ * a report of it, which every output renders as a gap document.  count is
+ * 0 when unknown.  Return like buffer_append().
+ */
+int	buffer_append_gap(struct buffer *b, const char *source, int64_t time_ms,
+	    uint64_t count, const char *reason, uint64_t *seq)
+	    __attribute__((warn_unused_result));
+
 /*
  * Record where input `source` stands after the records it appended so far:
  * pos is the input's own text (at most 255 bytes).  It is written with the

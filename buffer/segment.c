@@ -517,7 +517,8 @@ block_next_rec(const struct bbuf *raw, size_t *off, uint64_t seq,
 		return -EINVAL;
 	memset(r, 0, sizeof(*r));
 	r->seq = seq;
-	r->flags = get_le32(p + 4) & BUFFER_REC_TRUNCATED;
+	r->flags = get_le32(p + 4) & (BUFFER_REC_TRUNCATED |
+	    BUFFER_REC_SOURCE_GAP);
 	r->time_ms = (int64_t)get_le64(p + 8);
 	r->source = (const char *)p + REC_HEADER_LEN;	/* not terminated */
 	r->data = (const char *)p + REC_HEADER_LEN + srclen;

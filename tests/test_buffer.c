@@ -687,11 +687,48 @@ buffer_inspect_reports_backlog(void **state)
 	assert_true(st.segments >= 1);
 }
 
+/* An input's own loss travels through the ring, across a reopen. */
+static void
+buffer_source_gap_survives(void **state)
+{
+	const char *dir = newdir();
+	struct buffer *b = open_ring(dir, 4u << 20, 1u << 20, 64u << 10,
+	    BUFFER_FULL_DROP_OLDEST);
+	struct buffer_cursor *c;
+	struct buffer_rec r[8];
+	uint64_t seq = 0;
+	size_t n;
+
+	(void)state;
+	append_n(b, 0, 2);
+	assert_int_equal(buffer_append_gap(b, "jrn", 5000, 0,
+	    "the journal cursor is gone", &seq), 0);
+	assert_int_equal(seq, 3);
+	append_n(b, 3, 1);
+	assert_int_equal(buffer_sync(b), 0);
+	buffer_close(b);
+	b = open_ring(dir, 4u << 20, 1u << 20, 64u << 10,
+	    BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	n = buffer_read(c, r, 8, 1 << 20);
+	assert_int_equal(n, 4);
+	assert_int_equal(r[0].flags & BUFFER_REC_SOURCE_GAP, 0);
+	assert_true(r[2].flags & BUFFER_REC_SOURCE_GAP);
+	assert_string_equal(r[2].source, "jrn");
+	assert_int_equal(r[2].time_ms, 5000);
+	assert_int_equal(r[2].len, strlen("0\nthe journal cursor is gone"));
+	assert_memory_equal(r[2].data, "0\nthe journal cursor is gone",
+	    r[2].len);
+	assert_int_equal(r[3].flags & BUFFER_REC_SOURCE_GAP, 0);
+	buffer_close(b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(buffer_round_trip_and_several_cursors),
+		cmocka_unit_test(buffer_source_gap_survives),
 		cmocka_unit_test(
 		    buffer_persists_records_and_cursors_across_reopen),
 		cmocka_unit_test(buffer_drop_oldest_reports_exact_gaps),
