@@ -32,7 +32,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef _WIN32
+#include "eventlog_util.h"	/* watchdog_win_probe(): the SCM */
+#else
 #include <systemd/sd-bus.h>
+#endif
 
 struct watchdog {
 	char			 service[256];	/* as configured */
@@ -183,6 +187,9 @@ systemd_state(struct watchdog *w, bool *known)
 static enum sysmon_state
 probe(struct watchdog *w)
 {
+#ifdef _WIN32
+	return watchdog_win_probe(w->service);
+#endif
 	struct stat sb;
 	enum sysmon_state st = SYSMON_UNKNOWN;
 	bool known = false;
