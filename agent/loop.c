@@ -199,9 +199,14 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 	}
 	if (rc == RENDER_GAP) {
 		o->gap_records += r->gap_count;
-		log_warnx("output %s: %" PRIu64 " records lost before it could "
-		    "read them (%.*s); a gap document says so", o->cfg->name,
-		    r->gap_count, (int)r->len, r->data);
+		if (r->gap_count == 0)
+			log_warnx("output %s: records lost at input %s, how many "
+			    "is not known (%.*s); a gap document says so",
+			    o->cfg->name, r->source, (int)r->len, r->data);
+		else
+			log_warnx("output %s: %" PRIu64 " records lost before it "
+			    "could read them (%.*s); a gap document says so",
+			    o->cfg->name, r->gap_count, (int)r->len, r->data);
 	}
 	if (!o->is_hec && !o->is_es && !o->is_wazuh &&
 	    strbuf_addc(&o->one, '\n') != 0)
