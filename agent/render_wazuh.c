@@ -369,11 +369,21 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 	if (!(rec->flags & BUFFER_REC_GAP) && event_parse(p, rec->data,
 	    rec->len, &ev, why, sizeof(why)) == 0) {
 		if (ev.linux_sysmon) {
+			/* Wazuh's pre-decoder wants an RFC 3164 header: keep
+			 * one that is, make one for anything else (none,
+			 * <PRI>, RFC 5424, ISO times, a BOM). */
+			const char *d = rec->data;
+			bool plain = ev.prefix_len > 4 && d[0] >= 'A' &&
+			    d[0] <= 'Z' && d[1] >= 'a' && d[1] <= 'z' &&
+			    d[2] >= 'a' && d[2] <= 'z' && d[3] == ' ';
+
 			rc = 0;
-			if (ev.prefix_len == 0)
+			if (!plain)
 				rc = linux_header(&ev, rec->time_ms, scratch);
 			if (rc == 0)
-				rc = strbuf_add(scratch, rec->data, rec->len);
+				rc = plain ? strbuf_add(scratch, d, rec->len) :
+				    strbuf_add(scratch, d + ev.prefix_len,
+				    rec->len - ev.prefix_len);
 			if (rc == 0 && scratch->len > o->max_event) {
 				size_t n = o->max_event;
 				while (n > 0 && ((unsigned char)scratch->s[n] &

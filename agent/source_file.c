@@ -1,6 +1,6 @@
 /*
- * source_file.c - the `file` input: one record per line, from a file or
- * from standard input (path = -).
+ * source_file.c - the `file` input: one record per line, from a file, from
+ * the files a glob pattern matches, or from standard input (path = -).
  *
  * Each line is classified cheaply (the full parse happens when an output
  * renders it):
@@ -25,12 +25,28 @@
  * and the offset just past the last line whose records are durable
  * (buffer_durable_seq()), so a restart resumes there and never skips a
  * record; at worst it repeats the ones in flight at a crash.
+ *
+ * A path with glob characters (path = /var/log/sysmon*.log) makes the
+ * input a set of files, expanded with glob(3) when it opens and, with
+ * follow, again every poll_interval.  Each regular file it matches is a
+ * member, read as above, and the members are polled in turn.  Members are
+ * told apart by device and inode, never by name: a file renamed to a name
+ * that still matches (sysmon.log -> sysmon.log.1 under sysmon.log*) is
+ * the same member, and the new sysmon.log a new one, read from its start.
+ * A member no longer matched is read to its end once more and closed.  At
+ * most GLOB_MAX_FILES are followed at once (more matches wait, with a
+ * warning), and compressed rotations (.gz, .xz, ...) are skipped.  Each
+ * member holds a slot k, and its position lives under the name "NAME#k"
+ * (file state_dir/positions/NAME#k.pos and the ring's checkpoints): the
+ * names stay bounded however many files come and go, and on opening every
+ * saved position is matched to the files by device and inode.
  */
 #include "agent_int.h"
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -54,7 +70,16 @@ struct ckpt {
 struct file_source {
 	struct source	 base;
 	const struct config_input *cfg;
+	const char	*path;		/* cfg->path, or path_buf */
+	char		*path_buf;	/* a glob member: where it was found */
+	const char	*pos_name;	/* the name of its ring checkpoints */
+	char		 pos_name_buf[CONFIG_NAME_MAX + 16];
 	char		*pos_path;	/* NULL for stdin */
+	bool		 member;	/* one of a glob's files (see below) */
+	bool		 gone;		/* member: no longer matched */
+	bool		 failed;	/* member: a read error ended it */
+	int		 slot;		/* member: its number, for its names */
+	unsigned	 gen;		/* member: last glob scan that saw it */
 	int		 fd;
 	bool		 is_stdin;
 	dev_t		 dev;
@@ -160,14 +185,14 @@ sig_at(int fd, uint64_t off, uint32_t *crc)
 /* ---- position file ----------------------------------------------------- */
 
 static int
-pos_load(struct file_source *s, uint64_t *dev, uint64_t *ino, uint64_t *off,
+pos_load(const char *path, uint64_t *dev, uint64_t *ino, uint64_t *off,
     uint32_t *crc)
 {
 	FILE *f;
 	char line[PATH_MAX + 32];
 	int have = 0;
 
-	if ((f = fopen(s->pos_path, "r")) == NULL)
+	if ((f = fopen(path, "r")) == NULL)
 		return errno == ENOENT ? -ENOENT : -errno;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (sscanf(line, "dev %" SCNu64, dev) == 1)
@@ -201,7 +226,7 @@ pos_save(struct file_source *s, int64_t now)
 		crc = 0;
 	n = snprintf(buf, sizeof(buf), "sysmonfwd-position 1\npath %s\n"
 	    "dev %" PRIu64 "\nino %" PRIu64 "\noffset %" PRIu64 "\n"
-	    "crc %" PRIu32 "\n", s->cfg->path, (uint64_t)s->dev,
+	    "crc %" PRIu32 "\n", s->path, (uint64_t)s->dev,
 	    (uint64_t)s->ino, s->committed_off, crc);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
@@ -265,16 +290,19 @@ open_path(struct file_source *s, bool quiet)
 	struct stat sb;
 	int fd;
 
-	if ((fd = open(s->cfg->path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* A glob member is a regular file: never block opening a FIFO that
+	 * took its name. */
+	if ((fd = open(s->path, O_RDONLY | O_CLOEXEC |
+	    (s->member ? O_NONBLOCK : 0))) < 0) {
 		int rc = -errno;
 		if (!quiet)
 			log_warnx("input %s: cannot open %s: %s", s->cfg->name,
-			    s->cfg->path, strerror(errno));
+			    s->path, strerror(errno));
 		return rc;
 	}
 	if (fstat(fd, &sb) != 0 || S_ISDIR(sb.st_mode)) {
 		int rc = S_ISDIR(sb.st_mode) ? -EISDIR : -errno;
-		log_warnx("input %s: %s: %s", s->cfg->name, s->cfg->path,
+		log_warnx("input %s: %s: %s", s->cfg->name, s->path,
 		    strerror(-rc));
 		close(fd);
 		return rc;
@@ -332,7 +360,7 @@ resume(struct file_source *s, const struct buffer *b)
 {
 	uint64_t dev = 0, ino = 0, off = 0, best = 0;
 	uint32_t crc = 0;
-	const char *ring = b != NULL ? buffer_get_position(b, s->cfg->name) :
+	const char *ring = b != NULL ? buffer_get_position(b, s->pos_name) :
 	    NULL;
 	const char *from = NULL;
 	struct stat sb;
@@ -340,7 +368,7 @@ resume(struct file_source *s, const struct buffer *b)
 
 	if (fstat(s->fd, &sb) != 0)
 		return;
-	rc = pos_load(s, &dev, &ino, &off, &crc);
+	rc = pos_load(s->pos_path, &dev, &ino, &off, &crc);
 	if (rc == 0) {
 		found++;
 		if ((why = candidate_check(s, &sb, dev, ino, off, crc)) == 0) {
@@ -364,7 +392,7 @@ resume(struct file_source *s, const struct buffer *b)
 			s->committed_off = best;
 			if (best > 0)
 				log_info("input %s: resuming %s at byte %" PRIu64
-				    " (from the %s)", s->cfg->name, s->cfg->path,
+				    " (from the %s)", s->cfg->name, s->path,
 				    best, from);
 		}
 		return;
@@ -373,16 +401,16 @@ resume(struct file_source *s, const struct buffer *b)
 		if (why == 1)
 			log_info("input %s: %s is another file than at the last "
 			    "run (rotated or replaced); reading it from the "
-			    "start", s->cfg->name, s->cfg->path);
+			    "start", s->cfg->name, s->path);
 		else if (why == 2)
 			log_warnx("input %s: %s is shorter than the saved "
 			    "position: it was truncated; reading from the start",
-			    s->cfg->name, s->cfg->path);
+			    s->cfg->name, s->path);
 		else
 			log_warnx("input %s: %s was rewritten since the last "
 			    "run (the bytes before the saved position changed);"
 			    " reading from the start", s->cfg->name,
-			    s->cfg->path);
+			    s->path);
 		return;
 	}
 	if (rc != -ENOENT)
@@ -395,12 +423,14 @@ resume(struct file_source *s, const struct buffer *b)
 			s->committed_off = (uint64_t)sb.st_size;
 			log_info("input %s: first run with start = end: "
 			    "skipping the %jd bytes already in %s",
-			    s->cfg->name, (intmax_t)sb.st_size, s->cfg->path);
+			    s->cfg->name, (intmax_t)sb.st_size, s->path);
 		}
 	}
 }
 
 static const struct source_ops file_ops;
+static int	glob_open(const struct config_input *cfg, const char *state_dir,
+		    const struct buffer *b, struct source **out);
 
 int
 source_file_open(const struct config_input *cfg, const char *state_dir,
@@ -411,10 +441,14 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	int rc;
 
 	*out = NULL;
+	if (strcmp(cfg->path, "-") != 0 && strpbrk(cfg->path, "*?[") != NULL)
+		return glob_open(cfg, state_dir, b, out);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
 	s->base.ops = &file_ops;
 	s->cfg = cfg;
+	s->path = cfg->path;
+	s->pos_name = cfg->name;
 	s->fd = -1;
 	s->line.max = (size_t)cfg->max_line_size + 1;
 	if ((s->rbuf = malloc(READ_CHUNK)) == NULL) {
@@ -470,6 +504,7 @@ file_close(struct file_source *s, const struct buffer *b)
 		close(s->fd);
 	strbuf_free(&s->line);
 	free(s->pos_path);
+	free(s->path_buf);
 	free(s->rbuf);
 	free(s);
 }
@@ -483,15 +518,23 @@ is_digit(char c)
 }
 
 /*
- * Does the line start like a syslog message?  RFC 3164 ("Oct 24 17:05:38
- * host ..."), RFC 5424 or rsyslog's high-precision format ("<13>1 2021-..."
- * or "2021-10-24T17:05:38..."), or a "<PRI>" in front of either.
+ * Does the line start like a syslog message, as rsyslog and syslog-ng
+ * write them to files?  RFC 3164 ("Oct 24 17:05:38 host ...", syslog-ng
+ * may add fractions of a second), an ISO timestamp (rsyslog's
+ * RSYSLOG_FileFormat "2021-10-24T17:05:38.412656+00:00 host ...",
+ * syslog-ng's ts_format(iso)), RFC 5424 ("<13>1 2021-...", or "<13>1 -"
+ * without a timestamp), or a "<PRI>" in front of the others.  A byte order
+ * mark may come first (the first line of a file).
  */
 static bool
 looks_like_syslog(const char *p, size_t n)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
+	if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+		p += 3;
+		n -= 3;
+	}
 	if (n > 0 && p[0] == '<') {
 		size_t i = 1;
 		while (i < n && i < 5 && is_digit(p[i]))
@@ -499,15 +542,22 @@ looks_like_syslog(const char *p, size_t n)
 		if (i > 1 && i < n && p[i] == '>') {
 			p += i + 1;
 			n -= i + 1;
-			if (n >= 2 && is_digit(p[0]) && p[1] == ' ') {
-				p += 2;
-				n -= 2;
+			/* RFC 5424: VERSION (1-99), then the timestamp. */
+			i = 0;
+			while (i < n && i < 3 && is_digit(p[i]))
+				i++;
+			if (i > 0 && i < 3 && i < n && p[i] == ' ') {
+				p += i + 1;
+				n -= i + 1;
+				if (n >= 2 && p[0] == '-' && p[1] == ' ')
+					return true;	/* NILVALUE */
 			}
 		}
 	}
 	if (n >= 16 && p[3] == ' ' && (p[4] == ' ' || is_digit(p[4])) &&
 	    is_digit(p[5]) && p[6] == ' ' && is_digit(p[7]) &&
-	    is_digit(p[8]) && p[9] == ':' && p[12] == ':' && p[15] == ' ') {
+	    is_digit(p[8]) && p[9] == ':' && p[12] == ':' && (p[15] == ' ' ||
+	    (p[15] == '.' && n > 16 && is_digit(p[16])))) {
 		for (size_t m = 0; m < 36; m += 3)
 			if (memcmp(p, months + m, 3) == 0)
 				return true;
@@ -551,7 +601,7 @@ emit_truncated(struct file_source *s, struct buffer *b)
 
 	log_warnx("input %s: line at byte %" PRIu64 " of %s is longer than "
 	    "max_line_size (%" PRIu64 " bytes): forwarding it cut and tagged",
-	    s->cfg->name, s->line_off, s->cfg->path, s->cfg->max_line_size);
+	    s->cfg->name, s->line_off, s->path, s->cfg->max_line_size);
 	rc = emit_line(s, b, s->line.s, s->line.len, BUFFER_REC_TRUNCATED);
 	strbuf_reset(&s->line);
 	s->discarding = true;
@@ -569,14 +619,19 @@ look_again(struct file_source *s)
 {
 	struct stat sb;
 
-	if (stat(s->cfg->path, &sb) != 0) {
+	if (s->member) {
+		/* The glob scan follows names; here only the inode counts. */
+		if (fstat(s->fd, &sb) != 0)
+			return;
+	} else if (stat(s->path, &sb) != 0) {
 		/* Moved away, not replaced yet: keep reading the old file. */
 		if (s->fd >= 0 && fstat(s->fd, &sb) == 0 &&
 		    (uint64_t)sb.st_size > s->read_off)
 			s->eof = false;
 		return;
 	}
-	if (s->waiting_file || sb.st_dev != s->dev || sb.st_ino != s->ino) {
+	if (!s->member && (s->waiting_file || sb.st_dev != s->dev ||
+	    sb.st_ino != s->ino)) {
 		s->rotated = true;
 		s->eof = s->fd < 0;
 		return;
@@ -587,13 +642,13 @@ look_again(struct file_source *s)
 			log_warnx("input %s: %s was truncated and written again"
 			    " (its content before byte %" PRIu64 " changed); "
 			    "reading from the start", s->cfg->name,
-			    s->cfg->path, s->line_off);
+			    s->path, s->line_off);
 			goto restart;
 		}
 	}
 	if ((uint64_t)sb.st_size < s->read_off) {
 		log_warnx("input %s: %s was truncated (%jd < %" PRIu64 " bytes);"
-		    " reading from the start", s->cfg->name, s->cfg->path,
+		    " reading from the start", s->cfg->name, s->path,
 		    (intmax_t)sb.st_size, s->read_off);
 restart:
 		strbuf_reset(&s->line);
@@ -630,7 +685,7 @@ switch_file(struct file_source *s, struct buffer *b)
 	if (open_path(s, true) == 0) {
 		if (!s->waiting_file)
 			log_info("input %s: %s was rotated; following the new "
-			    "file", s->cfg->name, s->cfg->path);
+			    "file", s->cfg->name, s->path);
 		s->waiting_file = false;
 		s->committed_off = 0;
 		s->nckpts = 0;
@@ -642,8 +697,32 @@ switch_file(struct file_source *s, struct buffer *b)
 }
 
 /*
+ * The signature of line_off (see sig_at()), from the bytes still in rbuf
+ * when they are there, as they nearly always are right after a line.
+ */
+static int
+sig_here(const struct file_source *s, uint32_t *crc)
+{
+	uint64_t n = s->line_off < SIG_BYTES ? s->line_off : SIG_BYTES;
+	uint64_t start = s->read_off - s->rlen;	/* file offset of rbuf[0] */
+
+	if (s->rbuf != NULL && s->line_off <= s->read_off &&
+	    s->line_off >= start + n) {
+		*crc = (uint32_t)crc32(0L, (const unsigned char *)s->rbuf +
+		    (s->line_off - n - start), (uInt)n);
+		return 0;
+	}
+	return sig_at(s->fd, s->line_off, crc);
+}
+
+/*
  * Tell the ring where this input stands, so that the position travels
- * with the records in the next block (see buffer_set_position()).
+ * with the records in the next block (see buffer_set_position()).  It is
+ * called after every line: the ring seals a block as soon as a record
+ * fills it, with the position set until then, so the block's checkpoint
+ * stays at most one line behind its last record.  (Set every 32 KiB, it
+ * could lag by dozens of lines that a restart after a crash would read
+ * again although the ring holds them.)
  */
 static void
 ring_position(struct file_source *s, struct buffer *b)
@@ -653,12 +732,12 @@ ring_position(struct file_source *s, struct buffer *b)
 
 	if (s->is_stdin || s->fd < 0 || s->line_off == s->ring_off)
 		return;
-	if (s->line_off > 0 && sig_at(s->fd, s->line_off, &crc) != 0)
+	if (s->line_off > 0 && sig_here(s, &crc) != 0)
 		crc = 0;
 	snprintf(pos, sizeof(pos), "dev %" PRIu64 " ino %" PRIu64 " off %"
 	    PRIu64 " crc %" PRIu32, (uint64_t)s->dev, (uint64_t)s->ino,
 	    s->line_off, crc);
-	buffer_set_position(b, s->cfg->name, pos);
+	buffer_set_position(b, s->pos_name, pos);
 	s->ring_off = s->line_off;
 }
 
@@ -697,6 +776,9 @@ file_poll(struct file_source *s, struct buffer *b, size_t budget)
 
 			if (s->eof || s->fd < 0)
 				break;
+			if (s->rbuf == NULL &&
+			    (s->rbuf = malloc(READ_CHUNK)) == NULL)
+				return -ENOMEM;
 			if (file_wait_fd(s) >= 0) {
 				/* A pipe or terminal: never block in read(). */
 				struct pollfd pfd = { .fd = s->fd,
@@ -711,12 +793,14 @@ file_poll(struct file_source *s, struct buffer *b, size_t budget)
 			if (n < 0) {
 				rc = -errno;
 				log_warnx("input %s: read %s: %s", s->cfg->name,
-				    s->cfg->path, strerror(errno));
+				    s->path, strerror(errno));
+				s->failed = s->member;
 				return rc;
 			}
 			if (n == 0) {
 				s->eof = true;
-				if (s->cfg->follow && !s->is_stdin) {
+				if (s->cfg->follow && !s->is_stdin &&
+				    !s->gone) {
 					s->next_look_ms = mono_now_ms() +
 					    (int64_t)s->cfg->poll_interval_ms;
 					if (!s->sig_valid && s->line_off > 0)
@@ -776,9 +860,7 @@ file_poll(struct file_source *s, struct buffer *b, size_t budget)
 		if (nl != NULL) {
 			s->discarding = false;
 			s->line_off = s->read_off - (s->rlen - s->rpos);
-			/* Keep the ring's checkpoint close behind. */
-			if (s->line_off - s->ring_off >= 32768)
-				ring_position(s, b);
+			ring_position(s, b);
 		}
 	}
 out:
@@ -787,6 +869,12 @@ out:
 		ckpt_push(s, s->line_off);
 	ring_position(s, b);
 	s->st.bytes += consumed;
+	if (s->member && (s->eof || s->finished) && s->rpos == s->rlen) {
+		/* An idle member keeps no read buffer. */
+		free(s->rbuf);
+		s->rbuf = NULL;
+		s->rpos = s->rlen = 0;
+	}
 	return (ssize_t)consumed;
 }
 
@@ -859,4 +947,623 @@ static const struct source_ops file_ops = {
 	.checkpoint = op_checkpoint,
 	.get_stats = op_get_stats,
 	.close = op_close,
+};
+
+/* ---- globs: a set of files -------------------------------------------- */
+
+#define GLOB_MAX_FILES	256	/* files followed at once by one input */
+
+/* A saved position met while opening a glob input. */
+struct cand {
+	uint64_t	 dev, ino, off;
+	uint32_t	 crc;
+	int		 slot;		/* -1: under the input's own name */
+	const char	*from;		/* where it was found */
+};
+
+struct glob_source {
+	struct source	 base;
+	const struct config_input *cfg;
+	char		*pos_dir;	/* state_dir/positions */
+	struct file_source *files[GLOB_MAX_FILES];
+	size_t		 nfiles;
+	size_t		 next;		/* the member the next poll starts at */
+	unsigned	 gen;		/* scans so far */
+	int64_t		 next_scan_ms;
+	bool		 finished;
+	bool		 warned_scan;
+	bool		 warned_open;
+	bool		 warned_packed;
+	size_t		 warned_over;	/* matches left out when last warned */
+	struct cand	*cands;		/* while opening: the saved positions */
+	size_t		 ncands;
+	struct source_stats closed;	/* of the members closed so far */
+};
+
+/* Compressed rotations (sysmon.log.2.gz) match `sysmon.log*` too, but
+ * their bytes are not lines. */
+static bool
+is_packed(const char *path)
+{
+	static const char *const ext[] = {
+		".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z",
+	};
+	size_t n = strlen(path);
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		size_t e = strlen(ext[i]);
+		if (n > e && strcmp(path + n - e, ext[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The name of slot k's checkpoints ("NAME#k"; k < 0: "NAME").  Names
+ * are [A-Za-z0-9_.-]{1,64}: CONFIG_NAME_MAX + 16 bytes always hold it. */
+static void
+slot_name(const struct config_input *cfg, int k, char *out, size_t len)
+{
+	if (k < 0)
+		snprintf(out, len, "%s", cfg->name);
+	else
+		snprintf(out, len, "%s#%d", cfg->name, k);
+}
+
+/*
+ * Collect every position saved for this input: each slot's position file
+ * and ring checkpoint, and those under the input's own name (left by a
+ * plain path before the pattern).  Members find theirs by device and
+ * inode, whatever slot or name they had.  0 or -errno.
+ */
+static int
+cands_load(struct glob_source *g, const struct buffer *b)
+{
+	char name[CONFIG_NAME_MAX + 16], path[PATH_MAX];
+	const char *ring;
+	struct cand *c;
+	int rc;
+
+	g->cands = calloc(2 * (GLOB_MAX_FILES + 1), sizeof(*g->cands));
+	if (g->cands == NULL)
+		return -ENOMEM;
+	for (int k = -1; k < GLOB_MAX_FILES; k++) {
+		slot_name(g->cfg, k, name, sizeof(name));
+		if (snprintf(path, sizeof(path), "%s/%s.pos", g->pos_dir,
+		    name) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		c = &g->cands[g->ncands];
+		rc = pos_load(path, &c->dev, &c->ino, &c->off, &c->crc);
+		if (rc == 0) {
+			c->slot = k;
+			c->from = "position file";
+			c = &g->cands[++g->ncands];
+		} else if (rc != -ENOENT) {
+			log_warnx("input %s: position file %s unreadable (%s);"
+			    " ignoring it", g->cfg->name, path, strerror(-rc));
+		}
+		if (b != NULL && (ring = buffer_get_position(b, name)) !=
+		    NULL && sscanf(ring, "dev %" SCNu64 " ino %" SCNu64
+		    " off %" SCNu64 " crc %" SCNu32, &c->dev, &c->ino, &c->off,
+		    &c->crc) == 4) {
+			c->slot = k;
+			c->from = "buffer checkpoint";
+			g->ncands++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Where a member found when the input opens starts: the furthest usable
+ * saved position of its inode (its slot then keeps the same names), else
+ * its start, or its end on a first run with start = end.
+ */
+static void
+member_resume(struct glob_source *g, struct file_source *m)
+{
+	const struct cand *best = NULL;
+	struct stat sb;
+	int why = 0;
+
+	if (fstat(m->fd, &sb) != 0)
+		return;
+	for (size_t i = 0; i < g->ncands; i++) {
+		const struct cand *c = &g->cands[i];
+		int w = candidate_check(m, &sb, c->dev, c->ino, c->off, c->crc);
+
+		if (w == 0 && (best == NULL || c->off > best->off))
+			best = c;
+		else if (w > 1)
+			why = w;
+	}
+	if (best != NULL) {
+		m->slot = best->slot;
+		if (seek_to(m, best->off) == 0) {
+			m->committed_off = best->off;
+			if (best->off > 0)
+				log_info("input %s: resuming %s at byte %" PRIu64
+				    " (from the %s)", g->cfg->name, m->path,
+				    best->off, best->from);
+		}
+		return;
+	}
+	if (why == 2)
+		log_warnx("input %s: %s is shorter than the saved position: "
+		    "it was truncated; reading from the start", g->cfg->name,
+		    m->path);
+	else if (why == 3)
+		log_warnx("input %s: %s was rewritten since the last run (the "
+		    "bytes before the saved position changed); reading from "
+		    "the start", g->cfg->name, m->path);
+	if (why == 0 && g->ncands == 0 && g->cfg->start == CONFIG_START_END &&
+	    g->cfg->follow && sb.st_size > 0 &&
+	    seek_to(m, (uint64_t)sb.st_size) == 0) {
+		m->committed_off = (uint64_t)sb.st_size;
+		log_info("input %s: first run with start = end: skipping the "
+		    "%jd bytes already in %s", g->cfg->name,
+		    (intmax_t)sb.st_size, m->path);
+	}
+}
+
+/* Open the file found at path (sb: what stat() said) as a new member. */
+static int
+member_new(struct glob_source *g, const char *path, const struct stat *sb,
+    struct file_source **out)
+{
+	struct file_source *m;
+	int rc;
+
+	*out = NULL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return -ENOMEM;
+	m->base.ops = &file_ops;
+	m->cfg = g->cfg;
+	m->member = true;
+	m->fd = -1;
+	m->slot = -1;
+	m->line.max = (size_t)g->cfg->max_line_size + 1;
+	if ((m->path_buf = strdup(path)) == NULL) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	m->path = m->path_buf;
+	if ((rc = open_path(m, true)) != 0)
+		goto err_free;
+	if (m->dev != sb->st_dev || m->ino != sb->st_ino) {
+		rc = -EAGAIN;	/* replaced since: the next scan sees it */
+		goto err_close;
+	}
+	*out = m;
+	return 0;
+
+err_close:
+	close(m->fd);
+err_free:
+	free(m->path_buf);
+	free(m);
+	return rc;
+}
+
+/* Give member m its slot's names.  0 or -errno. */
+static int
+member_name(struct glob_source *g, struct file_source *m)
+{
+	slot_name(g->cfg, m->slot, m->pos_name_buf, sizeof(m->pos_name_buf));
+	m->pos_name = m->pos_name_buf;
+	if (asprintf(&m->pos_path, "%s/%s.pos", g->pos_dir,
+	    m->pos_name) < 0) {
+		m->pos_path = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct file_source *
+member_find(const struct glob_source *g, dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < g->nfiles; i++)
+		if (g->files[i]->dev == dev && g->files[i]->ino == ino)
+			return g->files[i];
+	return NULL;
+}
+
+static bool
+slot_used(const struct glob_source *g, int slot,
+    const struct file_source *except)
+{
+	for (size_t i = 0; i < g->nfiles; i++)
+		if (g->files[i] != except && g->files[i]->slot == slot)
+			return true;
+	return false;
+}
+
+/* Forget member i (its records are in the ring already). */
+static void
+member_drop(struct glob_source *g, size_t i)
+{
+	struct file_source *m = g->files[i];
+
+	g->closed.records += m->st.records;
+	g->closed.ignored += m->st.ignored;
+	g->closed.truncated += m->st.truncated;
+	g->closed.bytes += m->st.bytes;
+	file_close(m, NULL);
+	memmove(&g->files[i], &g->files[i + 1],
+	    (g->nfiles - i - 1) * sizeof(g->files[0]));
+	g->nfiles--;
+}
+
+/* A member the scan met again, perhaps under another name (rotated). */
+static void
+member_seen(struct glob_source *g, struct file_source *m, const char *path)
+{
+	char *p;
+
+	m->gen = g->gen;
+	if (m->gone) {
+		m->gone = false;
+		log_info("input %s: %s matches again", g->cfg->name, path);
+	}
+	if (strcmp(m->path, path) == 0 || (p = strdup(path)) == NULL)
+		return;
+	log_info("input %s: %s is now %s (renamed); still following it",
+	    g->cfg->name, m->path, path);
+	free(m->path_buf);
+	m->path = m->path_buf = p;
+}
+
+/*
+ * Expand the pattern and bring the members up to date: a file not
+ * followed yet becomes a member (from its start; while opening, from its
+ * saved position), a file followed under another name is the same file,
+ * and a member no longer matched is read to its end once more and then
+ * closed.  Files are told apart by device and inode, never by name, so
+ * that a rotation by rename within the pattern reads nothing twice.
+ */
+static void
+glob_scan(struct glob_source *g)
+{
+	glob_t gl;
+	struct stat sb;
+	struct file_source *m;
+	size_t first_new = g->nfiles, over = 0;
+	bool open_failed = false;
+	int rc, orc;
+
+	memset(&gl, 0, sizeof(gl));
+	rc = glob(g->cfg->path, 0, NULL, &gl);
+	if (rc != 0 && rc != GLOB_NOMATCH) {
+		/* Nothing is taken as gone on a failed scan. */
+		if (!g->warned_scan)
+			log_warnx("input %s: cannot expand %s (%s); trying "
+			    "again every poll_interval", g->cfg->name,
+			    g->cfg->path, rc == GLOB_NOSPACE ? "out of memory" :
+			    "read error");
+		g->warned_scan = true;
+		globfree(&gl);
+		return;
+	}
+	g->warned_scan = false;
+	g->gen++;
+	for (size_t i = 0; rc == 0 && i < gl.gl_pathc; i++) {
+		const char *path = gl.gl_pathv[i];
+
+		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if ((m = member_find(g, sb.st_dev, sb.st_ino)) != NULL) {
+			if (m->gen != g->gen)
+				member_seen(g, m, path);
+			continue;
+		}
+		if (is_packed(path)) {
+			if (!g->warned_packed)
+				log_info("input %s: skipping compressed files "
+				    "such as %s", g->cfg->name, path);
+			g->warned_packed = true;
+			continue;
+		}
+		if (g->nfiles == GLOB_MAX_FILES) {
+			over++;
+			continue;
+		}
+		if ((orc = member_new(g, path, &sb, &m)) != 0) {
+			if (orc != -EAGAIN && !g->warned_open)
+				log_warnx("input %s: cannot open %s: %s (trying"
+				    " again every poll_interval)", g->cfg->name,
+				    path, strerror(-orc));
+			open_failed |= orc != -EAGAIN;
+			continue;
+		}
+		m->gen = g->gen;
+		g->files[g->nfiles++] = m;
+	}
+	globfree(&gl);
+	g->warned_open = open_failed;
+
+	for (size_t i = 0; i < first_new; i++) {
+		m = g->files[i];
+		if (m->gen == g->gen || m->gone)
+			continue;
+		log_info("input %s: %s no longer matches %s; closing it once "
+		    "read to its end", g->cfg->name, m->path, g->cfg->path);
+		m->gone = true;
+		m->eof = false;		/* read it to its end once more */
+	}
+
+	for (size_t i = first_new; i < g->nfiles; i++) {
+		m = g->files[i];
+		if (g->cands != NULL)
+			member_resume(g, m);
+		else
+			log_info("input %s: following %s from its start",
+			    g->cfg->name, m->path);
+	}
+	/* Slots: each member keeps the one its saved position came from. */
+	for (size_t i = first_new; i < g->nfiles; i++) {
+		m = g->files[i];
+		if (m->slot >= 0 && slot_used(g, m->slot, m))
+			m->slot = -1;
+	}
+	for (size_t i = first_new; i < g->nfiles; i++) {
+		m = g->files[i];
+		if (m->slot < 0) {
+			int k = 0;
+			while (slot_used(g, k, NULL))
+				k++;
+			m->slot = k;
+		}
+	}
+	for (size_t i = first_new; i < g->nfiles; ) {
+		if (member_name(g, g->files[i]) != 0)
+			member_drop(g, i);
+		else
+			i++;
+	}
+
+	if (over > 0 && g->warned_over == 0)
+		log_warnx("input %s: %zu more files match %s than the %d "
+		    "followed at once; they wait until followed ones are "
+		    "closed", g->cfg->name, over, g->cfg->path,
+		    GLOB_MAX_FILES);
+	g->warned_over = over;
+}
+
+static void
+glob_free(struct glob_source *g, const struct buffer *b)
+{
+	for (size_t i = 0; i < g->nfiles; i++)
+		file_close(g->files[i], b);
+	free(g->cands);
+	free(g->pos_dir);
+	free(g);
+}
+
+static const struct source_ops glob_ops;
+
+static int
+glob_open(const struct config_input *cfg, const char *state_dir,
+    const struct buffer *b, struct source **out)
+{
+	struct glob_source *g;
+	char dir[PATH_MAX];
+	int rc;
+
+	*out = NULL;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return -ENOMEM;
+	g->base.ops = &glob_ops;
+	g->cfg = cfg;
+	if (snprintf(dir, sizeof(dir), "%s/positions", state_dir) >=
+	    (int)sizeof(dir) || state_mkdirs(dir, 0750) != 0) {
+		rc = -ENAMETOOLONG;
+		log_warnx("input %s: cannot create %s/positions", cfg->name,
+		    state_dir);
+		goto err_free;
+	}
+	if ((g->pos_dir = strdup(dir)) == NULL) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	if ((rc = cands_load(g, b)) != 0)
+		goto err_free;
+	glob_scan(g);
+	free(g->cands);
+	g->cands = NULL;
+	g->ncands = 0;
+	if (g->nfiles == 0 && !cfg->follow) {
+		log_warnx("input %s: no file matches %s", cfg->name, cfg->path);
+		rc = -ENOENT;
+		goto err_free;
+	}
+	if (g->nfiles == 0)
+		log_info("input %s: no file matches %s yet; waiting for one",
+		    cfg->name, cfg->path);
+	else
+		log_info("input %s: %zu file(s) match %s", cfg->name,
+		    g->nfiles, cfg->path);
+	g->next_scan_ms = mono_now_ms() + (int64_t)cfg->poll_interval_ms;
+	*out = &g->base;
+	return 0;
+
+err_free:
+	glob_free(g, NULL);
+	return rc;
+}
+
+/*
+ * Poll the members in turn, starting one further each time, so that the
+ * records of files written at once interleave in the order they are read.
+ */
+static ssize_t
+glob_poll(struct glob_source *g, struct buffer *b, size_t budget)
+{
+	int64_t now = mono_now_ms();
+	size_t consumed = 0, n;
+	bool all_done = true;
+
+	if (g->finished)
+		return 0;
+	if (g->cfg->follow && now >= g->next_scan_ms) {
+		glob_scan(g);
+		g->next_scan_ms = now + (int64_t)g->cfg->poll_interval_ms;
+	}
+	n = g->nfiles;
+	for (size_t i = 0; i < n && consumed < budget; i++) {
+		struct file_source *m = g->files[(g->next + i) % n];
+		ssize_t got;
+
+		if (m->finished || file_next_poll(m, now) > now)
+			continue;
+		if (!buffer_can_append(b, (size_t)g->cfg->max_line_size))
+			break;
+		if ((got = file_poll(m, b, budget - consumed)) < 0) {
+			if (!m->failed)
+				return got;
+			log_warnx("input %s: no longer reading %s after that "
+			    "error", g->cfg->name, m->path);
+			m->finished = true;
+			close(m->fd);
+			m->fd = -1;
+			continue;
+		}
+		consumed += (size_t)got;
+	}
+	if (n > 0)
+		g->next = (g->next + 1) % n;
+	for (size_t i = 0; i < g->nfiles; ) {
+		struct file_source *m = g->files[i];
+
+		if (m->finished && m->gone) {
+			log_info("input %s: closing %s (read to its end)",
+			    g->cfg->name, m->path);
+			if (m->pos_path != NULL)
+				(void)unlink(m->pos_path);
+			member_drop(g, i);
+			continue;
+		}
+		all_done &= m->finished;
+		i++;
+	}
+	if (!g->cfg->follow && all_done)
+		g->finished = true;
+	return (ssize_t)consumed;
+}
+
+static int64_t
+glob_next_poll(const struct glob_source *g, int64_t now_ms)
+{
+	int64_t t = g->cfg->follow ? g->next_scan_ms : INT64_MAX;
+
+	if (g->finished)
+		return INT64_MAX;
+	for (size_t i = 0; i < g->nfiles; i++) {
+		int64_t m;
+
+		if (g->files[i]->finished)
+			continue;
+		if ((m = file_next_poll(g->files[i], now_ms)) < t)
+			t = m;
+	}
+	return t;
+}
+
+static bool
+glob_at_end(const struct glob_source *g)
+{
+	for (size_t i = 0; i < g->nfiles; i++)
+		if (!file_at_end(g->files[i]))
+			return false;
+	return true;
+}
+
+static void
+glob_checkpoint(struct glob_source *g, uint64_t durable_seq, bool force)
+{
+	for (size_t i = 0; i < g->nfiles; i++)
+		file_checkpoint(g->files[i], durable_seq, force);
+}
+
+static void
+glob_get_stats(const struct glob_source *g, struct source_stats *st)
+{
+	*st = g->closed;
+	for (size_t i = 0; i < g->nfiles; i++) {
+		const struct source_stats *m = &g->files[i]->st;
+
+		st->records += m->records;
+		st->ignored += m->ignored;
+		st->truncated += m->truncated;
+		st->bytes += m->bytes;
+	}
+}
+
+#define GS(s)	((struct glob_source *)(s))
+#define CGS(s)	((const struct glob_source *)(s))
+
+static const char *
+gop_name(const struct source *s)
+{
+	return CGS(s)->cfg->name;
+}
+
+static ssize_t
+gop_poll(struct source *s, struct buffer *b, size_t budget)
+{
+	return glob_poll(GS(s), b, budget);
+}
+
+static int
+gop_wait_fd(const struct source *s)
+{
+	(void)s;
+	return -1;		/* regular files: polled by time */
+}
+
+static int64_t
+gop_next_poll(const struct source *s, int64_t now_ms)
+{
+	return glob_next_poll(CGS(s), now_ms);
+}
+
+static bool
+gop_at_end(const struct source *s)
+{
+	return glob_at_end(CGS(s));
+}
+
+static bool
+gop_finished(const struct source *s)
+{
+	return CGS(s)->finished;
+}
+
+static void
+gop_checkpoint(struct source *s, uint64_t durable_seq, bool force)
+{
+	glob_checkpoint(GS(s), durable_seq, force);
+}
+
+static void
+gop_get_stats(const struct source *s, struct source_stats *st)
+{
+	glob_get_stats(CGS(s), st);
+}
+
+static void
+gop_close(struct source *s, const struct buffer *b)
+{
+	if (s != NULL)
+		glob_free(GS(s), b);
+}
+
+static const struct source_ops glob_ops = {
+	.name = gop_name,
+	.poll = gop_poll,
+	.wait_fd = gop_wait_fd,
+	.next_poll = gop_next_poll,
+	.at_end = gop_at_end,
+	.finished = gop_finished,
+	.checkpoint = gop_checkpoint,
+	.get_stats = gop_get_stats,
+	.close = gop_close,
 };

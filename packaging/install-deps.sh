@@ -21,6 +21,8 @@ packages=(
 	libinih-dev
 	libmicrohttpd-dev
 	libsystemd-dev
+	libevtx-dev
+	systemd-journal-remote
 	curl
 	python3
 	openssl
@@ -28,6 +30,7 @@ packages=(
 	procps
 	clang
 	libclang-rt-14-dev
+	gcc-mingw-w64-x86-64-win32
 )
 
 if [ "$(id -u)" -eq 0 ]; then

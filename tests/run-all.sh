@@ -32,6 +32,7 @@ run build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run build-asan -DSYSMONFWD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+bash tests/cross/cross-build.sh	# the Windows-only sources (mingw-w64)
 
 # A short libFuzzer run over the parser and every renderer (attacker-
 # controlled text), seeded with the real corpus read in place.  Any crash,
