@@ -36,6 +36,8 @@ int	strbuf_adds(struct strbuf *sb, const char *s);
 int	strbuf_addc(struct strbuf *sb, char c);
 int	strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Append n bytes, each invalid UTF-8 byte replaced by U+FFFD. */
+int	strbuf_add_utf8(struct strbuf *sb, const char *s, size_t n);
 void	strbuf_reset(struct strbuf *sb);
 void	strbuf_free(struct strbuf *sb);
 

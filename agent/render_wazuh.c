@@ -380,10 +380,11 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 			rc = 0;
 			if (!plain)
 				rc = linux_header(&ev, rec->time_ms, scratch);
+			/* What the manager gets is valid UTF-8: measure that. */
 			if (rc == 0)
-				rc = plain ? strbuf_add(scratch, d, rec->len) :
-				    strbuf_add(scratch, d + ev.prefix_len,
-				    rec->len - ev.prefix_len);
+				rc = plain ? strbuf_add_utf8(scratch, d,
+				    rec->len) : strbuf_add_utf8(scratch, d +
+				    ev.prefix_len, rec->len - ev.prefix_len);
 			if (rc == 0 && scratch->len > o->max_event) {
 				size_t n = o->max_event;
 				while (n > 0 && ((unsigned char)scratch->s[n] &

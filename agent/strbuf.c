@@ -141,6 +141,28 @@ utf8_seq(const unsigned char *p, size_t n)
 }
 
 int
+strbuf_add_utf8(struct strbuf *sb, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+	int rc;
+
+	while (i < n) {
+		size_t k = utf8_seq(p + i, n - i);
+		if (k > 0) {
+			i += k;
+			continue;
+		}
+		/* Flush the valid run, then U+FFFD for the bad byte. */
+		if ((rc = strbuf_add(sb, s + run, i - run)) != 0 ||
+		    (rc = strbuf_add(sb, "\xEF\xBF\xBD", 3)) != 0)
+			return rc;
+		run = ++i;
+	}
+	return strbuf_add(sb, s + run, n - run);
+}
+
+int
 json_add_str(struct strbuf *sb, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

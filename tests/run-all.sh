@@ -46,7 +46,17 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 	-lexpat -lcjson -lcrypto \
 	-o "$fuzz_dir/fuzz_event"
 mkdir "$fuzz_dir/corpus"
-"$fuzz_dir/fuzz_event" -max_total_time=30 -max_len=8192 -print_final_stats=1 \
+# A finding is written under $fuzz_dir and its report shown in full.
+if ! "$fuzz_dir/fuzz_event" -max_total_time=30 -max_len=8192 \
+	-print_final_stats=1 -artifact_prefix="$fuzz_dir/" \
 	"$fuzz_dir/corpus" "$corpus/windows-xml" "$corpus/linux-syslog" \
-	2>&1 | tail -n 3
+	>"$fuzz_dir/log" 2>&1; then
+	grep -v '^#[0-9]' "$fuzz_dir/log" | tail -n 60
+	for f in "$fuzz_dir"/crash-* "$fuzz_dir"/leak-* "$fuzz_dir"/oom-*; do
+		[ -f "$f" ] && { echo "input $f:"; od -c "$f" | head -n 20; }
+	done
+	echo "fuzz: FAILED" >&2
+	exit 1
+fi
+tail -n 3 "$fuzz_dir/log"
 echo "fuzz: no crash"

@@ -746,6 +746,22 @@ render_wazuh_windows_shape_and_escaping(void **state)
 	    "james-ubuntu-demo sysmon: <Event>", 49) == 0);
 	cJSON_Delete(doc);
 
+	/* A long Sysmon for Linux line with invalid bytes: cut so that
+	 * what the manager gets (valid UTF-8) still fits (fuzzer finding). */
+	{
+		struct strbuf bad = { 0 };
+		assert_int_equal(strbuf_adds(&bad, "Oct 24 17:05:38 "), 0);
+		for (int i = 0; i < 400; i++)
+			assert_int_equal(strbuf_adds(&bad, "\xc7"), 0);
+		assert_int_equal(strbuf_adds(&bad, " sysmon: "), 0);
+		assert_int_equal(strbuf_adds(&bad, strstr(linux_line,
+		    "<Event>")), 0);
+		doc = render_wz(bad.s, 512, &res);	/* checks <= 512 */
+		assert_int_equal(res, RENDER_CUT);
+		cJSON_Delete(doc);
+		strbuf_free(&bad);
+	}
+
 	/* A record that does not parse: the tagged JSON document. */
 	doc = render_wz("not xml at all", 65521, &res);
 	assert_int_equal(res, RENDER_PARSE_ERROR);

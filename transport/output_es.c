@@ -857,31 +857,6 @@ static const struct transport_ops es_ops = {
 	.close = es_close,
 };
 
-static char *
-base64(const char *in, size_t n)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	    "qrstuvwxyz0123456789+/";
-	const unsigned char *p = (const unsigned char *)in;
-	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < n ? tab[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
 /* The Authorization header, or NULL (*rc says whether that is an error). */
 static char *
 make_auth(const struct transport_es_opts *o, int *rc)
@@ -895,7 +870,7 @@ make_auth(const struct transport_es_opts *o, int *rc)
 		/* "id:key" is encoded here; anything else is the encoded
 		 * form Elasticsearch returned, sent as it is. */
 		if (strchr(o->api_key, ':') != NULL)
-			enc = base64(o->api_key, strlen(o->api_key));
+			enc = transport_base64(o->api_key, strlen(o->api_key));
 		else
 			enc = strdup(o->api_key);
 	} else if (o->user != NULL && o->password != NULL) {
@@ -904,7 +879,7 @@ make_auth(const struct transport_es_opts *o, int *rc)
 			*rc = -ENOMEM;
 			return NULL;
 		}
-		enc = base64(plain, strlen(plain));
+		enc = transport_base64(plain, strlen(plain));
 		explicit_bzero(plain, strlen(plain));
 		free(plain);
 	} else {

@@ -860,29 +860,13 @@ static const struct transport_ops wz_ops = {
 static char *
 basic_header(const char *user, const char *password)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	    "qrstuvwxyz0123456789+/";
-	char *plain = NULL, *enc, *hdr = NULL, *o;
+	char *plain = NULL, *enc, *hdr = NULL;
 	size_t n;
 
 	if (asprintf(&plain, "%s:%s", user, password) < 0)
 		return NULL;
 	n = strlen(plain);
-	if ((enc = malloc((n + 2) / 3 * 4 + 1)) != NULL) {
-		const unsigned char *p = (const unsigned char *)plain;
-		o = enc;
-		for (size_t i = 0; i < n; i += 3) {
-			uint32_t v = (uint32_t)p[i] << 16;
-			if (i + 1 < n)
-				v |= (uint32_t)p[i + 1] << 8;
-			if (i + 2 < n)
-				v |= p[i + 2];
-			*o++ = tab[v >> 18];
-			*o++ = tab[(v >> 12) & 63];
-			*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-			*o++ = i + 2 < n ? tab[v & 63] : '=';
-		}
-		*o = '\0';
+	if ((enc = transport_base64(plain, n)) != NULL) {
 		if (asprintf(&hdr, "Authorization: Basic %s", enc) < 0)
 			hdr = NULL;
 		explicit_bzero(enc, strlen(enc));

@@ -533,3 +533,29 @@ transport_prio_gate(struct transport_output *t, int64_t due_ms)
 		return 0;
 	return p->retry_at > due_ms ? p->retry_at : due_ms + 1;
 }
+
+/* Standard base64 (with padding) of n bytes; free the result. */
+char *
+transport_base64(const char *in, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)in;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}

@@ -105,6 +105,8 @@ void	transport_dead_letter_x(struct transport_output *t, uint64_t seq,
 	    const char *reason, long status, long code, const char *extra,
 	    const char *rec, size_t len);
 int64_t	transport_mono_ms(void);
+/* Base64 (standard alphabet, padded) of n bytes, or NULL.  Free it. */
+char	*transport_base64(const char *in, size_t n);
 
 /* ---- HTTP client (http.c) ------------------------------------------------ */
 
