@@ -350,6 +350,24 @@ agent_teardown(struct agent *a)
 	buffer_close(a->buf);
 }
 
+/* The TLS options every HTTPS output takes from its section. */
+static struct transport_tls
+output_tls(const struct config_output *oc)
+{
+	struct transport_tls t = {
+		.ca_file = oc->tls_ca_file,
+		.ca_path = oc->tls_ca_path,
+		.client_cert = oc->tls_client_cert,
+		.client_key = oc->tls_client_key,
+		.pinned_pubkey = oc->tls_pinned_pubkey,
+		.proxy = oc->proxy,
+		.min_version = oc->tls_min_version,
+		.verify = oc->tls_verify,
+	};
+
+	return t;
+}
+
 static int
 agent_setup(struct agent *a, const struct config *cfg)
 {
@@ -433,16 +451,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 				.ack_poll_ms = (int64_t)oc->ack_poll_interval_ms,
 				.timeout_ms = (int64_t)oc->timeout_ms,
 				.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
-				.tls = {
-					.ca_file = oc->tls_ca_file,
-					.ca_path = oc->tls_ca_path,
-					.client_cert = oc->tls_client_cert,
-					.client_key = oc->tls_client_key,
-					.pinned_pubkey = oc->tls_pinned_pubkey,
-					.proxy = oc->proxy,
-					.min_version = oc->tls_min_version,
-					.verify = oc->tls_verify,
-				},
+				.tls = output_tls(oc),
 				.retry = retry,
 			};
 			o->is_hec = true;
@@ -462,16 +471,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 				.pipeline = oc->pipeline,
 				.timeout_ms = (int64_t)oc->timeout_ms,
 				.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
-				.tls = {
-					.ca_file = oc->tls_ca_file,
-					.ca_path = oc->tls_ca_path,
-					.client_cert = oc->tls_client_cert,
-					.client_key = oc->tls_client_key,
-					.pinned_pubkey = oc->tls_pinned_pubkey,
-					.proxy = oc->proxy,
-					.min_version = oc->tls_min_version,
-					.verify = oc->tls_verify,
-				},
+				.tls = output_tls(oc),
 				.retry = retry,
 			};
 			o->is_es = true;
@@ -487,16 +487,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 				.requests_per_minute =
 				    (int)oc->max_requests_per_minute,
 				.timeout_ms = (int64_t)oc->timeout_ms,
-				.tls = {
-					.ca_file = oc->tls_ca_file,
-					.ca_path = oc->tls_ca_path,
-					.client_cert = oc->tls_client_cert,
-					.client_key = oc->tls_client_key,
-					.pinned_pubkey = oc->tls_pinned_pubkey,
-					.proxy = oc->proxy,
-					.min_version = oc->tls_min_version,
-					.verify = oc->tls_verify,
-				},
+				.tls = output_tls(oc),
 				.retry = retry,
 			};
 			o->is_wazuh = true;
