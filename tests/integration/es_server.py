@@ -76,6 +76,9 @@ import time
 import urllib.parse
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sysmonfwd_it  # noqa: E402  (ReservedPort)
+
 DEFAULT_TEMPLATES = ("logs-windows.sysmon_operational",
                      "logs-sysmon_linux.log")
 MAX_ID_BYTES = 512
@@ -794,6 +797,10 @@ class EsServer:
                  tls_max_version=None, verbose=False):
         self.host = host
         self.port = port
+        self._held = None     # the port, held from reserve() to close()
+        # The clock of the scripted rules (fail_for): a self-test may set
+        # a fake one.
+        self.clock = time.monotonic
         self.api_keys = {tuple(k) for k in api_keys}
         self.users = dict(users or {})
         self.templates = set(templates)
@@ -850,9 +857,21 @@ class EsServer:
         return "%s://127.0.0.1:%d" % ("https" if self.ssl_ctx else "http",
                                       self.port)
 
+    def reserve(self):
+        """Take the port now (port 0: the kernel picks one; url names it)
+        without listening yet: connections are refused until start().
+        The port stays held by a socket that does not listen until
+        close(), so start() after stop() gets it back and no other
+        program can take it in between.  Return self."""
+        if self._held is None:
+            self._held = sysmonfwd_it.ReservedPort(self.host, self.port)
+            self.port = self._held.port
+        return self
+
     def start(self):
         """Listen (on the same port again after stop()) and serve in a
         thread; return self."""
+        self.reserve()
         httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.es = self
         self.port = httpd.server_address[1]
@@ -882,6 +901,9 @@ class EsServer:
 
     def close(self):
         self.stop()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if self._store_file is not None:
             self._store_file.close()
             self._store_file = None
@@ -940,7 +962,7 @@ class EsServer:
     def fail_for(self, seconds, status, body=None, retry_after=None):
         """Answer every bulk request for the next seconds so."""
         self._add_rule(Rule("answer", status, body, count=None,
-                            until=time.monotonic() + seconds,
+                            until=self.clock() + seconds,
                             retry_after=retry_after))
 
     def drop_next(self, count, store=False, min_items=0):
@@ -964,7 +986,7 @@ class EsServer:
             self._rules.append(rule)
 
     def _take_rule(self, n_items):
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             self._rules = [r for r in self._rules
                            if (r.until is None or now < r.until) and
@@ -1499,12 +1521,17 @@ def self_test(verbose=False):
                                     [api])
             check(rc == 52 and s.stored_count() == n0 + 2,
                   "drop without storing: curl exit %s" % rc)
+            # fail_for on the rule clock, faked here: no wall-clock window
+            # that a slow curl could miss on a loaded machine.
+            fake = [time.monotonic()]
+            s.clock = lambda: fake[0]
             s.fail_for(0.5, 500)
             expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d2"), [api]), 500,
                    "fail_for")
-            time.sleep(0.6)
+            fake[0] += 0.6
             expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d2"), [api]), 200,
                    "fail_for expired")
+            s.clock = time.monotonic
             s.set_delay(1.0)
             t = time.monotonic()
             expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d3"), [api]), 200,

@@ -52,6 +52,7 @@ import argparse
 import collections
 import gzip
 import http.server
+import itertools
 import json
 import os
 import re
@@ -62,6 +63,9 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sysmonfwd_it  # noqa: E402  (ReservedPort)
 
 EVENT_PATHS = ("/services/collector/event", "/services/collector",
                "/services/collector/event/1.0")
@@ -230,6 +234,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         hec = self.server.hec
+        # Which connection a request came on, and when the server began
+        # it (before the TLS handshake: no request on it can be older).
+        self.conn_id = next(hec._conn_ids)
+        self.conn_t = time.monotonic()
         hec._track(self.request, True)
         if hec.ssl_ctx is not None:
             raw = self.request
@@ -370,7 +378,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                "authorization": self.headers.get("Authorization"),
                "batch": [], "n_events": 0, "stored": 0, "ack_id": None,
                "rule": None, "status": None, "code": None,
-               "answered": None, "invalid": None}
+               "answered": None, "invalid": None,
+               "conn": self.conn_id, "conn_t": self.conn_t}
         with hec._lock:
             req["n"] = len(hec.request_log)
             hec.request_log.append(req)
@@ -481,7 +490,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     ready = None
                     hec.lost_acks.append((ch, ack_id, req["n"]))
                 else:
-                    ready = now + hec.ack_delay
+                    ready = hec.clock() + hec.ack_delay
                 hec._pending[(ch, ack_id)] = {"ready": ready,
                                               "events": entries}
                 req["ack_id"] = ack_id
@@ -558,7 +567,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             ok, st, obj = self._answer(6)
             hec._count(st, 6)
             return
-        now = time.monotonic()
+        now = hec.clock()
         res = {}
         with hec._cond:
             hec.ack_queries.append((now, ch, list(ids)))
@@ -591,6 +600,11 @@ class HecServer:
                  verbose=False):
         self.host = host
         self.port = port
+        self._held = None     # the port, held from reserve() to close()
+        self._conn_ids = itertools.count(1)
+        # The clock of the scripted rules (fail_for) and of the
+        # acknowledgements (ack_delay): a self-test may set a fake one.
+        self.clock = time.monotonic
         self.tokens = set(tokens)
         self.disabled_tokens = set(disabled_tokens)
         self.ack = ack
@@ -652,9 +666,21 @@ class HecServer:
         return "%s://127.0.0.1:%d" % ("https" if self.ssl_ctx else "http",
                                       self.port)
 
+    def reserve(self):
+        """Take the port now (port 0: the kernel picks one; url names it)
+        without listening yet: connections are refused until start().
+        The port stays held by a socket that does not listen until
+        close(), so start() after stop() gets it back and no other
+        program can take it in between.  Return self."""
+        if self._held is None:
+            self._held = sysmonfwd_it.ReservedPort(self.host, self.port)
+            self.port = self._held.port
+        return self
+
     def start(self):
         """Listen (on the same port again after stop()) and serve in a
         thread; return self."""
+        self.reserve()
         httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.hec = self
         self.port = httpd.server_address[1]
@@ -684,6 +710,9 @@ class HecServer:
 
     def close(self):
         self.stop()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if self._store_file is not None:
             self._store_file.close()
             self._store_file = None
@@ -708,7 +737,7 @@ class HecServer:
     def fail_for(self, seconds, status, code, text=None, retry_after=None):
         """Answer every event request for the next seconds so."""
         self._add_rule(Rule("answer", status, code, text, count=None,
-                            until=time.monotonic() + seconds,
+                            until=self.clock() + seconds,
                             retry_after=retry_after))
 
     def drop_next(self, count, store=False, min_events=0):
@@ -744,7 +773,7 @@ class HecServer:
             self._rules.append(rule)
 
     def _take_rule(self, n_events):
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             keep = []
             for r in self._rules:
@@ -1024,12 +1053,17 @@ def self_test(verbose=False):
                                     '{"event":"m"}', [auth])
             check(rc == 52 and len(s.stored()) == n0 + 1,
                   "drop without storing: curl exit %s" % rc)
+            # fail_for on the rule clock, faked here: no wall-clock window
+            # that a slow curl could miss on a loaded machine.
+            fake = [time.monotonic()]
+            s.clock = lambda: fake[0]
             s.fail_for(0.5, 500, 8)
             expect(_curl(s, pki, "/services/collector/event", '{"event":"n"}',
                          [auth]), 500, 8, "fail_for")
-            time.sleep(0.6)
+            fake[0] += 0.6
             expect(_curl(s, pki, "/services/collector/event", '{"event":"n"}',
                          [auth]), 200, 0, "fail_for expired")
+            s.clock = time.monotonic
             s.set_delay(1.0)
             t = time.monotonic()
             expect(_curl(s, pki, "/services/collector/event", '{"event":"o"}',
@@ -1079,6 +1113,10 @@ def self_test(verbose=False):
         # Indexer acknowledgement.
         a = HecServer(pki["server"], pki["server_key"], tokens=[tok],
                       ack=True, ack_delay=1.0).start()
+        # The acknowledgements on a fake clock: "not yet" and "after the
+        # delay" do not depend on how fast curl runs.
+        fake = [time.monotonic()]
+        a.clock = lambda: fake[0]
         try:
             ch = "X-Splunk-Request-Channel: 6f1c2b8e-0d4f-4a57-9e1b-" \
                  "3c5d7e9f1a2b"
@@ -1104,7 +1142,7 @@ def self_test(verbose=False):
                                                   "7": False}},
                   "acks before the delay: %r" % (body,))
             check(len(a.indexed_events()) == 0, "nothing indexed yet")
-            time.sleep(1.1)
+            fake[0] += 1.1
             rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
                                     '{"acks":[0,1]}', [auth, ch])
             check(st == 200 and body == {"acks": {"0": True, "1": False}},

@@ -5,6 +5,20 @@ command line (--bin, --corpus), writes configuration files, runs the real
 binary, reads its NDJSON output strictly (UTF-8 and JSON, no lone
 surrogates, no NaN), builds inputs from the shared corpus and collects
 failures so that a script reports every difference before exiting 1.
+
+Rules every test script keeps (so that the suite is deterministic):
+- Wait for a positive signal (a document, a log line, a counter, the
+  agent's exit), never for a fixed time: wait_for(), wait_log(),
+  wait_read().  "Nothing more arrived" is checked after an end marker (a
+  last record that must arrive after the others, or the agent's exit).
+- Timing bounds come from the agent's own clock (the timestamps in its
+  documents) or from the order of events, not from wall-clock windows.
+- Ports: the test servers bind port 0 and report the port they got; a
+  port that must refuse connections, or that a server takes later, is
+  held with reserve_port() for as long as it is needed.
+- A script that ran no check fails, and a scenario that cannot run here
+  calls Checker.skip_or_fail(): a note on a developer's machine, a
+  failure under CI=true.
 """
 import argparse
 import ctypes
@@ -13,6 +27,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +80,7 @@ class Checker:
         self.failures = []
         self.max_print = max_print
         self.checks = 0
+        self.skipped = []
 
     def check(self, cond, msg):
         self.checks += 1
@@ -88,7 +104,28 @@ class Checker:
     def note(self, msg):
         print("note: " + msg, flush=True)
 
+    def skip_or_fail(self, reason):
+        """A scenario cannot run here (a tool missing, not root, ...): a
+        note on a developer's machine, a failure under CI (CI=true), where
+        packaging/install-deps.sh has installed everything and the tests
+        run as root.  The caller then leaves the scenario out."""
+        if in_ci():
+            self.checks += 1
+            self.fail("cannot run under CI: %s (CI=%s; install what is "
+                      "missing in packaging/install-deps.sh)" %
+                      (reason, os.environ.get("CI")))
+        else:
+            self.skipped.append(reason)
+            print("SKIPPED: %s (this fails under CI=true)" % reason,
+                  flush=True)
+
     def finish(self):
+        for reason in self.skipped:
+            print("%s: SKIPPED: %s" % (self.name, reason))
+        if self.checks == 0 and not self.failures:
+            print("%s: FAILED: no check ran (a test that checks nothing "
+                  "proves nothing)" % self.name)
+            sys.exit(1)
         if self.failures:
             if len(self.failures) > self.max_print:
                 print("... and %d more failures" %
@@ -97,8 +134,52 @@ class Checker:
                                                  len(self.failures),
                                                  self.checks))
             sys.exit(1)
-        print("%s: all %d checks passed" % (self.name, self.checks))
+        print("%s: all %d checks passed%s" % (
+            self.name, self.checks, ", %d scenario(s) SKIPPED" %
+            len(self.skipped) if self.skipped else ""))
         sys.exit(0)
+
+
+def in_ci():
+    """True under CI (the CI variable set to anything but empty, 0 or
+    false): there, a scenario that would be skipped fails instead."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0",
+                                                             "false", "no")
+
+
+class ReservedPort:
+    """A loopback TCP port held for the test: a socket bound to it (with
+    SO_REUSEADDR) that does not listen.  While nothing listens on the
+    port, a connection to it is refused at once; nothing else can bind it
+    (a socket that asks for port 0 never gets it), yet a server that sets
+    SO_REUSEADDR too (the test servers, the agent's monitor through
+    libmicrohttpd) can listen on it, stop and listen again.  So a test can
+    name a port that is down now and up later, or down for good, without
+    the race of closing a probe socket and hoping nobody takes the port.
+    """
+
+    def __init__(self, host="127.0.0.1", port=0):
+        self.host = host
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def reserve_port(host="127.0.0.1"):
+    """A ReservedPort on host; close() it when the test is done."""
+    return ReservedPort(host)
 
 
 def short(v, n=300):
@@ -229,6 +310,9 @@ def count_lines(path):
 
 
 def wait_for(pred, timeout, step=0.02):
+    """Wait until pred() is true (a positive signal); False after timeout
+    seconds.  The timeout is only a deadline for a failure, never a
+    measure: make it generous (a loaded machine is slow)."""
     end = time.monotonic() + timeout
     while True:
         if pred():
@@ -236,6 +320,63 @@ def wait_for(pred, timeout, step=0.02):
         if time.monotonic() >= end:
             return False
         time.sleep(step)
+
+
+def read_text(path):
+    """A file's text (UTF-8, errors replaced); "" when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def wait_log(path, pattern, timeout, count=1):
+    """Wait until the file at path (an agent's stderr) holds count matches
+    of the regular expression pattern; return whether it did."""
+    rx = re.compile(pattern)
+    return wait_for(lambda: len(rx.findall(read_text(path))) >= count,
+                    timeout, 0.05)
+
+
+def read_offset(pid, path):
+    """The file offset of process pid's open descriptor for the file at
+    path (matched by device and inode, so a renamed file still counts),
+    from /proc/PID/fdinfo; None when it has no such descriptor.  The file
+    input reads with read(), so the offset is how far it has read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    fddir = "/proc/%d/fd" % pid
+    try:
+        fds = os.listdir(fddir)
+    except OSError:
+        return None
+    best = None
+    for fd in fds:
+        try:
+            fst = os.stat(os.path.join(fddir, fd))
+            if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("pos:"):
+                        pos = int(line.split()[1])
+                        best = pos if best is None else max(best, pos)
+        except (OSError, ValueError):
+            continue
+    return best
+
+
+def wait_read(pid, path, timeout, size=None):
+    """Wait until process pid has read the file at path up to size bytes
+    (default: its current size): the positive signal that the agent has
+    seen what the test wrote."""
+    if size is None:
+        size = os.path.getsize(path)
+    return wait_for(lambda: (read_offset(pid, path) or 0) >= size,
+                    timeout, 0.01)
 
 
 def windows_files(corpus):

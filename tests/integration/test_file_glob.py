@@ -49,7 +49,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
 
-WAIT = 15       # seconds to wait for records to come through
+WAIT = 60       # deadline (s) for records to come through; not a measure
 RECORD_ID = re.compile(rb'"record_id":"([0-9]+)"')
 
 
@@ -93,6 +93,17 @@ class Agent:
         if not self.ck.eq(rc, 0, "%s: exit code after SIGTERM" % what):
             print(self.stderr())
         self.errfile.close()
+
+    def seen(self, *paths):
+        """Wait until the agent has read each file up to its current size
+        (its read offset, /proc/PID/fdinfo): the positive signal that it
+        has seen what the test wrote."""
+        for path in paths:
+            if not it.wait_read(self.proc.pid, path, WAIT):
+                self.ck.fail("the agent did not read %s to its end (%d "
+                             "bytes) within %d s (offset %s)" %
+                             (path, os.path.getsize(path), WAIT,
+                              it.read_offset(self.proc.pid, path)))
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -162,7 +173,8 @@ def check_exact(ck, what, ids, problems, recs):
         counts[i] = counts.get(i, 0) + 1
     dups = sorted((i for i, c in counts.items() if c > 1), key=str)
     missing = [i for i in sent if i not in counts]
-    extra = [i for i in counts if i not in set(sent)]
+    sent_set = set(sent)
+    extra = [i for i in counts if i not in sent_set]
     ck.check(not dups and not missing and not extra,
              "%s: sent %d records, got %d documents; duplicated %s, "
              "missing %s, unexpected %s" %
@@ -189,19 +201,20 @@ def part1(args, ck, tmp):
     t.start()
     try:
         t.wait_ids(recs.all(), "part 1: records present at start")
-        for _ in range(5):
+        for _ in range(5):              # in turns, each turn seen
             recs.append(a, "a", 4)
             recs.append(b, "b", 4)
-            time.sleep(0.03)
+            t.seen(a, b)
         t.wait_ids(recs.all(), "part 1: records appended to both files")
         recs.append(c, "c", 30)         # a file appearing later
         recs.append(a, "a", 5)
+        # The end marker: c's records come from a glob scan after the
+        # files that must not be read were there all along.
         t.wait_ids(recs.all(), "part 1: a file created later")
-        time.sleep(0.3)                 # anything extra would show now
+        t.stop("part 1")                # its exit: nothing more can come
         ids, problems = t.ids()
         check_exact(ck, "part 1 (two files, then a third)", ids, problems,
                     recs)
-        t.stop("part 1")
     finally:
         t.kill()
 
@@ -238,23 +251,30 @@ def part2(args, ck, tmp):
             t.wait_ids(recs.all(), "part 2 round %d: after the rotation" % k)
         with open(log + ".2.gz", "wb") as f:
             f.writelines(Records(args.corpus).make("gz", 2))
-        time.sleep(0.5)
-        ids, problems = t.ids()
-        check_exact(ck, "part 2 (rotation by rename within the pattern)",
-                    ids, problems, recs)
+        # One more rotation: the new sysmon.log is found by a glob scan
+        # made after the .gz was there (the end marker for "not read").
+        recs.append(log, gen, 1)
+        os.rename(log, log + ".1")
+        gen += 1
+        recs.append(log, gen, 2)
+        t.wait_ids(recs.all(), "part 2: after the last rotation")
         n = count_pos(t.state)
         ck.check(1 <= n <= 3, "part 2: %d position files for 2 files "
                  "followed at once" % n)
         t.stop("part 2")
+        ids, problems = t.ids()
+        check_exact(ck, "part 2 (rotation by rename within the pattern)",
+                    ids, problems, recs)
         t.start()                       # a restart repeats nothing
-        time.sleep(0.6)
+        # Until it stands at the end of both files (resumed from its
+        # positions), then more records.
+        t.seen(log, log + ".1")
         recs.append(log, gen, 4)
         recs.append(log + ".1", gen - 1, 2)
         t.wait_ids(recs.all(), "part 2: records appended after a restart")
-        time.sleep(0.3)
+        t.stop("part 2 restarted")
         ids, problems = t.ids()
         check_exact(ck, "part 2 after a restart", ids, problems, recs)
-        t.stop("part 2 restarted")
     finally:
         t.kill()
 
@@ -289,8 +309,7 @@ def part3(args, ck, tmp, rnd):
                     with open(t.out, "r+b") as f:
                         f.truncate(data.rfind(b"\n") + 1)
         else:
-            t.wait_ids(recs.all(), "part 3: the last run", timeout=60)
-            time.sleep(0.3)
+            t.wait_ids(recs.all(), "part 3: the last run", timeout=2 * WAIT)
             t.stop("part 3 last run")
         ids, problems = t.ids()
         for p in problems:
@@ -357,7 +376,8 @@ def part3(args, ck, tmp, rnd):
             recs.append(paths[2], 2, 500)
             recs.append(paths[1] + ".1", 1, 100)
     ids, _ = t.ids()
-    missing = [i for i in recs.all() if i not in set(ids)]
+    got = set(ids)
+    missing = [i for i in recs.all() if i not in got]
     ck.check(not missing, "part 3: %d records lost: %s" %
              (len(missing), it.short(missing)))
     print("part 3: %d records, %d kills, %d repeated, %d torn output tails "

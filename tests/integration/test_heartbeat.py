@@ -42,14 +42,22 @@ import tlsutil  # noqa: E402
 
 HB = "sysmonfwd.heartbeat"
 ALERT = "sysmonfwd.alert"
+WAIT = 60       # deadline (s) for a positive signal; never a measure
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def monitor_port(ctx):
+    """A port for the agent's monitor, held by the test (libmicrohttpd
+    binds it with SO_REUSEADDR) so that nobody takes it meanwhile."""
+    held = it.reserve_port()
+    ctx.ports.append(held)
+    return held.port
+
+
+def agent_runtime(text):
+    """The agent's own measure of how long it ran: the "in X s" of its
+    summary line; None without one."""
+    m = re.search(r"done: .* in ([0-9.]+) s \(", text)
+    return float(m.group(1)) if m else None
 
 
 class Standin:
@@ -139,10 +147,32 @@ def ts(doc):
 
 def http_get(url):
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(url, timeout=10) as r:
             return r.status, r.read().decode("utf-8"), r.headers
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8"), e.headers
+
+
+def metrics_of(port):
+    """{(name, labels): value} of the agent's /metrics ({} when it does
+    not answer), without checking the format (parse_prometheus does)."""
+    try:
+        st, text, _ = http_get("http://127.0.0.1:%d/metrics" % port)
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines() if st == 200 else ():
+        m = PROM_LINE.match(line)
+        if m:
+            out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def health_of(port):
+    try:
+        return http_get("http://127.0.0.1:%d/health" % port)[0]
+    except OSError:
+        return None
 
 
 PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? '
@@ -185,18 +215,27 @@ def scenario_file(ctx):
     with open(inp, "wb") as f:
         f.writelines(recs[:20] + demo_lines[:2])
     out = os.path.join(tmp, "a-out.ndjson")
-    port = free_port()
+    port = monitor_port(ctx)
     conf = conf_text(tmp, "a", "sfwd-standin-a",
                      [("w", {"type": "file", "path": inp, "follow": "true",
                              "poll_interval": "100ms"})],
                      [("f", {"type": "file", "path": out})],
                      monitor="127.0.0.1:%d" % port)
     a = Agent(conf, ctx.args.bin, ctx.texts)
-    t0 = time.time()
-    it.wait_for(lambda: len(status_docs(docs_of(out)[0], HB)) >= 1, 10)
+    ck.check(it.wait_for(lambda: len(status_docs(docs_of(out)[0], HB)) >=
+                         1, WAIT), what + ": a first heartbeat")
     with open(inp, "ab") as f:
         f.writelines(recs[20:])
-    time.sleep(6.5)
+    # Until the agent says it has read and delivered the 42 records and
+    # sent 3 heartbeats (its own counters), not for a fixed time.
+    fo = '{output="f"}'
+    ck.check(it.wait_for(lambda: (lambda m: m.get(
+        ("sysmonfwd_records_read_total", "")) == 42 and m.get(
+        ("sysmonfwd_output_delivered_total", fo)) == 42 and (m.get(
+            ("sysmonfwd_output_heartbeats_sent_total", fo)) or 0) >= 3)(
+        metrics_of(port)), WAIT, 0.1),
+        what + ": /metrics reaches 42 records read and delivered and 3 "
+        "heartbeats sent")
     st, body, hdr = http_get("http://127.0.0.1:%d/health" % port)
     ck.eq(st, 200, what + ": /health while Sysmon runs: %s" % body)
     st, metrics, hdr = http_get("http://127.0.0.1:%d/metrics" % port)
@@ -220,7 +259,7 @@ def scenario_file(ctx):
     sb.kill()
     got = it.wait_for(lambda: any(
         d["sysmonfwd"]["sysmon"]["state"] == "stopped"
-        for d in status_docs(docs_of(out)[0], ALERT)), 5)
+        for d in status_docs(docs_of(out)[0], ALERT)), WAIT)
     ck.check(got, what + ": a stopped alert arrives")
     # When the agent noticed (its own clock), not when we looked.
     changed = [ts({"@timestamp": d["sysmonfwd"]["sysmon"]["changed"]})
@@ -236,23 +275,22 @@ def scenario_file(ctx):
     sb.start()
     got = it.wait_for(lambda: any(
         d["sysmonfwd"]["sysmon"]["state"] == "running"
-        for d in status_docs(docs_of(out)[0], ALERT)), 5)
+        for d in status_docs(docs_of(out)[0], ALERT)), WAIT)
     ck.check(got, what + ": a running alert arrives after the restart")
-    time.sleep(2.2)
-    st, _, _ = http_get("http://127.0.0.1:%d/health" % port)
-    ck.eq(st, 200, what + ": /health after Sysmon is back")
+    it.wait_for(lambda: health_of(port) == 200, WAIT, 0.1)
+    ck.eq(health_of(port), 200, what + ": /health after Sysmon is back")
     ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
     sb.kill()
-    elapsed = time.time() - t0
+    elapsed = agent_runtime(ctx.texts[-1])     # on the agent's own clock
     docs, problems = docs_of(out)
     ck.eq(problems, [], what + ": output is valid NDJSON")
     hbs = status_docs(docs, HB)
     alerts = status_docs(docs, ALERT)
     recs_out = it.without_status(docs)
     ck.eq(len(recs_out), 42, what + ": records written")
-    ck.check(abs(len(hbs) - elapsed / 2) <= 2,
-             what + ": %d heartbeats in %.1f s at 2 s" % (len(hbs),
-                                                          elapsed))
+    ck.check(elapsed is not None and abs(len(hbs) - elapsed / 2) <= 2,
+             what + ": %d heartbeats in the %s s the agent ran (its own "
+             "summary) at 2 s" % (len(hbs), elapsed))
     gaps = [ts(b) - ts(a_) for a_, b in zip(hbs, hbs[1:])]
     ck.check(gaps and all(1.5 <= g <= 3.0 for g in gaps),
              what + ": heartbeats 2 s apart: %s" %
@@ -301,7 +339,8 @@ def scenario_not_installed(ctx):
                      [("w", {"type": "file", "path": inp, "follow": "true"})],
                      [("f", {"type": "file", "path": out})])
     a = Agent(conf, ctx.args.bin, ctx.texts)
-    it.wait_for(lambda: len(status_docs(docs_of(out)[0], HB)) >= 2, 10)
+    ck.check(it.wait_for(lambda: len(status_docs(docs_of(out)[0], HB)) >=
+                         2, WAIT), what + ": two heartbeats")
     ck.eq(a.stop(), 0, what + ": exit code")
     docs, _ = docs_of(out)
     alerts = status_docs(docs, ALERT)
@@ -330,8 +369,15 @@ def scenario_silence(ctx):
     a = Agent(conf, ctx.args.bin, ctx.texts)
     got = it.wait_for(lambda: any(
         d["event"]["action"] == "sysmon-silent"
-        for d in status_docs(docs_of(out)[0], ALERT)), 10)
-    time.sleep(4)
+        for d in status_docs(docs_of(out)[0], ALERT)), WAIT)
+    # A second alert for the same silence would come within 4 s: run on
+    # until a heartbeat stamped 4 s after the alert (the agent's clock).
+    if got:
+        t_alert = min(ts(d) for d in status_docs(docs_of(out)[0], ALERT)
+                      if d["event"]["action"] == "sysmon-silent")
+        ck.check(it.wait_for(lambda: any(
+            ts(h) >= t_alert + 4 for h in status_docs(docs_of(out)[0], HB)),
+            WAIT), what + ": a heartbeat 4 s after the alert")
     ck.eq(a.stop(), 0, what + ": exit code")
     sb.kill()
     ck.check(got, what + ": a sysmon-silent alert arrives")
@@ -353,22 +399,46 @@ def scenario_backlog(ctx):
     inp = os.path.join(tmp, "d-in.log")
     with open(inp, "wb") as f:
         f.writelines(it.unique_records(ctx.args.corpus, 4000, 1500))
-    port = free_port()
-    s = es_server.EsServer(ctx.pki["server"], ctx.pki["server_key"],
-                           port=port)
+    # The server's port is held, not listening: connections are refused
+    # until s.start().
+    s = es_server.EsServer(ctx.pki["server"], ctx.pki["server_key"])
+    s.reserve()
     ctx.servers.append(s)
+    mport = monitor_port(ctx)
     conf = conf_text(tmp, "d", "sfwd-standin-d",
                      [("w", {"type": "file", "path": inp, "follow": "true"})],
                      [("es", {"type": "elasticsearch",
-                              "url": "https://127.0.0.1:%d" % port,
+                              "url": s.url,
                               "tls_ca_file": ctx.pki["ca"],
                               "retry_initial": "200ms",
-                              "retry_max": "1s"})])
+                              "retry_max": "1s"})],
+                     monitor="127.0.0.1:%d" % mport)
     a = Agent(conf, ctx.args.bin, ctx.texts)
-    time.sleep(5)
+    # The outage as the agent sees it (its /metrics), not a fixed time:
+    # every record read and in the backlog, the output down, both the
+    # batches and a heartbeat tried and failed.
+    eo = '{output="es"}'
+
+    def outage_seen():
+        m = metrics_of(mport)
+        return (m.get(("sysmonfwd_records_read_total", "")) == 1500 and
+                m.get(("sysmonfwd_output_backlog_records", eo)) == 1500 and
+                m.get(("sysmonfwd_output_up", eo)) == 0 and
+                (m.get(("sysmonfwd_output_retries_total", eo)) or 0) >= 1
+                and (m.get(("sysmonfwd_output_heartbeats_failed_total",
+                            eo)) or 0) >= 1)
+    ck.check(it.wait_for(outage_seen, WAIT, 0.1), what + ": the agent "
+             "reports the outage (backlog of 1500, output down, batches "
+             "and a heartbeat failed): %s" % it.short(
+                 {k[0]: v for k, v in metrics_of(mport).items()
+                  if k[1] in ("", eo)}, 900))
     s.start()
-    ok = s.wait_docs(1500, 30)
-    time.sleep(2.5)
+    ok = s.wait_docs(1500, WAIT)
+    # Two heartbeats stored (the one after the outage and a later one).
+    ck.check(s.wait(lambda srv: sum(
+        1 for e in srv.store.values()
+        if e["index"] == "logs-sysmonfwd.heartbeat-default") >= 2, WAIT),
+        what + ": a second heartbeat stored")
     ck.eq(a.stop(), 0, what + ": exit code")
     sb.kill()
     stored = s.stored()
@@ -424,7 +494,19 @@ def scenario_formats(ctx):
                               "password": "p",
                               "tls_ca_file": ctx.pki["ca"]})])
     a = Agent(conf, ctx.args.bin, ctx.texts)
-    time.sleep(5)
+
+    def hec_st(st):
+        return [e for e in h.snapshot()[1]
+                if e["envelope"].get("sourcetype") == st]
+
+    def wz_ds(ds):
+        return [e for e in w.events() if e.startswith("{\"sysmonfwd\"") and
+                json.loads(e)["sysmonfwd"]["event"]["dataset"] == ds]
+    ck.check(it.wait_for(lambda: len(hec_st("sysmonfwd:heartbeat")) >= 2
+                         and len(hec_st("sysmonfwd:alert")) >= 1 and
+                         len(wz_ds(HB)) >= 2 and len(wz_ds(ALERT)) >= 1,
+                         WAIT, 0.1),
+             what + ": two heartbeats and the alert reach HEC and Wazuh")
     ck.eq(a.stop(), 0, what + ": exit code")
     _, stored, _ = h.snapshot()
     hb = [e["envelope"] for e in stored
@@ -459,7 +541,7 @@ def main():
         pass
     ctx = Ctx()
     ctx.args, ctx.ck, ctx.tmp, ctx.texts, ctx.servers = args, ck, tmp, [], []
-    ctx.samples = []
+    ctx.samples, ctx.ports = [], []
     t0 = time.monotonic()
     try:
         ctx.pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
@@ -483,6 +565,8 @@ def main():
     finally:
         for s in ctx.servers:
             s.close()
+        for p in ctx.ports:
+            p.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print("total %.1f s" % (time.monotonic() - t0))
     ck.finish()

@@ -92,6 +92,7 @@ import hashlib
 import hmac
 import http
 import http.server
+import itertools
 import json
 import os
 import re
@@ -102,6 +103,9 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sysmonfwd_it  # noqa: E402  (ReservedPort)
 
 MSG_HEADER = "1:API-Webhook:"
 MAX_MSG_SIZE = 65535
@@ -317,6 +321,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         wz = self.server.wz
+        # Which connection a request came on, and when the server began
+        # it (before the TLS handshake: no request on it can be older).
+        self.conn_id = next(wz._conn_ids)
+        self.conn_t = time.monotonic()
         wz._track(self.request, True)
         if wz.ssl_ctx is not None:
             raw = self.request
@@ -474,7 +482,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                "user": None, "token_issued": None, "token_status": None,
                "bytes": 0, "n_events": None, "stored": 0, "failed": 0,
                "rule": None, "status": None, "code": None,
-               "answered": None, "invalid": None}
+               "answered": None, "invalid": None,
+               "conn": self.conn_id, "conn_t": self.conn_t}
         with wz._lock:
             req["n"] = len(wz.request_log)
             wz.request_log.append(req)
@@ -754,6 +763,11 @@ class WazuhServer:
                  tls_max_version=None, verbose=False):
         self.host = host
         self.port = port
+        self._held = None     # the port, held from reserve() to close()
+        self._conn_ids = itertools.count(1)
+        # The clock of the scripted rules (fail_for): a self-test may set
+        # a fake one.
+        self.clock = time.monotonic
         self.users = dict({"wazuh-wui": "pw"} if users is None else users)
         self.token_lifetime = int(token_lifetime)
         self.events_per_minute = int(events_per_minute)
@@ -836,9 +850,21 @@ class WazuhServer:
         return "%s://127.0.0.1:%d" % ("https" if self.ssl_ctx else "http",
                                       self.port)
 
+    def reserve(self):
+        """Take the port now (port 0: the kernel picks one; url names it)
+        without listening yet: connections are refused until start().
+        The port stays held by a socket that does not listen until
+        close(), so start() after stop() gets it back and no other
+        program can take it in between.  Return self."""
+        if self._held is None:
+            self._held = sysmonfwd_it.ReservedPort(self.host, self.port)
+            self.port = self._held.port
+        return self
+
     def start(self):
         """Listen (on the same port again after stop()) and serve in a
         thread; return self."""
+        self.reserve()
         httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.wz = self
         self.port = httpd.server_address[1]
@@ -868,6 +894,9 @@ class WazuhServer:
 
     def close(self):
         self.stop()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if self._store_file is not None:
             self._store_file.close()
             self._store_file = None
@@ -930,7 +959,7 @@ class WazuhServer:
     def fail_for(self, seconds, status, body=None, retry_after=None):
         """Answer every valid /events request for the next seconds so."""
         self._add_rule(Rule("answer", status, body, count=None,
-                            until=time.monotonic() + seconds,
+                            until=self.clock() + seconds,
                             retry_after=retry_after))
 
     def drop_next(self, count, store=False, min_events=0):
@@ -1000,7 +1029,7 @@ class WazuhServer:
             self._rules.append(rule)
 
     def _take_rule(self, n_events):
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             self._rules = [r for r in self._rules
                            if (r.until is None or now < r.until) and
@@ -1714,12 +1743,17 @@ def self_test(verbose=False):
                          token=token), 200, "resend after the drop")
             check(s.accepted_counts()["d1"] == 2 and
                   s.stats()["dropped"] == 2, "d1 accepted twice")
+            # fail_for on the rule clock, faked here: no wall-clock window
+            # that a slow curl could miss on a loaded machine.
+            fake = [time.monotonic()]
+            s.clock = lambda: fake[0]
             s.fail_for(0.5, 500)
             expect(_curl(s, pki, EVENTS_PATH, _events_body("d2"),
                          token=token), 500, "fail_for")
-            time.sleep(0.6)
+            fake[0] += 0.6
             expect(_curl(s, pki, EVENTS_PATH, _events_body("d2"),
                          token=token), 200, "fail_for expired")
+            s.clock = time.monotonic
             s.set_delay(1.0)
             t = time.monotonic()
             expect(_curl(s, pki, EVENTS_PATH, _events_body("d3"),
@@ -1799,13 +1833,16 @@ def self_test(verbose=False):
         finally:
             s.close()
         # Expiry by the real clock (plain HTTP).
-        e = WazuhServer(token_lifetime=1).start()
+        e = WazuhServer(token_lifetime=3).start()
         try:
             time.sleep(1 - time.time() % 1)     # log in early in a second
             tok = login(e, None)
             expect(_curl(e, None, EVENTS_PATH, _events_body("e1"),
-                         token=tok), 200, "fresh 1-second token")
-            time.sleep(2)
+                         token=tok), 200, "fresh 3-second token")
+            # Until the token's exp has passed on the server's clock.
+            exp = (jwt_claims(tok, e.secret) or {}).get("exp", 0)
+            while e.now() < exp:
+                time.sleep(0.05)
             expect(_curl(e, None, EVENTS_PATH, _events_body("e2"),
                          token=tok), 401, "expired token", "Unauthorized",
                    detail="Invalid token")
@@ -1872,7 +1909,7 @@ def self_test(verbose=False):
         finally:
             g.close()
         # The brute-force guard.
-        b = WazuhServer(max_login_attempts=3, block_time=1).start()
+        b = WazuhServer(max_login_attempts=3, block_time=60).start()
         try:
             for i in range(3):
                 expect(_curl(b, None, LOGIN_PATH, method="POST",
@@ -1883,7 +1920,7 @@ def self_test(verbose=False):
                    "Permission Denied", detail=BLOCKED_DETAIL)
             check(len(b.blocked()) == 1 and
                   b.logins()[-1]["status"] == 403, "block recorded")
-            time.sleep(1.1)
+            b.advance_clock(61)     # block_time is over (server clock)
             login(b, None)
             check(b.stats()["logins_ok"] == 1 and
                   b.stats()["logins_failed"] == 4, "logins counted: %r" %
