@@ -417,8 +417,11 @@ resume(struct file_source *s, const struct buffer *b)
 		log_warnx("input %s: position file %s unreadable (%s); "
 		    "reading from the start", s->cfg->name, s->pos_path,
 		    strerror(-rc));
-	if (s->cfg->start == CONFIG_START_END && s->cfg->follow &&
-	    sb.st_size > 0) {
+	/* start = end is for a first run only: a position file that exists
+	 * but cannot be read now (EIO, no memory) is not one, and skipping
+	 * to the end would lose what came after that position. */
+	if (rc == -ENOENT && s->cfg->start == CONFIG_START_END &&
+	    s->cfg->follow && sb.st_size > 0) {
 		if (seek_to(s, (uint64_t)sb.st_size) == 0) {
 			s->committed_off = (uint64_t)sb.st_size;
 			log_info("input %s: first run with start = end: "
@@ -585,8 +588,14 @@ emit_line(struct file_source *s, struct buffer *b, const char *p, size_t n,
 	}
 	rc = buffer_append(b, s->cfg->name, time_now_ms(), flags, p, n,
 	    &s->last_seq);
-	if (rc != 0)
+	if (rc != 0) {
+		/* The agent stops; the position stays before this line, so
+		 * the next start reads it again. */
+		log_errorx("input %s: cannot add the record at byte %" PRIu64
+		    " of %s to the buffer: %s", s->cfg->name, s->line_off,
+		    s->path, strerror(-rc));
 		return rc;
+	}
 	s->st.records++;
 	if (flags & BUFFER_REC_TRUNCATED)
 		s->st.truncated++;
@@ -977,6 +986,7 @@ struct glob_source {
 	size_t		 warned_over;	/* matches left out when last warned */
 	struct cand	*cands;		/* while opening: the saved positions */
 	size_t		 ncands;
+	bool		 pos_unreadable; /* a position file could not be read */
 	struct source_stats closed;	/* of the members closed so far */
 };
 
@@ -1040,6 +1050,7 @@ cands_load(struct glob_source *g, const struct buffer *b)
 		} else if (rc != -ENOENT) {
 			log_warnx("input %s: position file %s unreadable (%s);"
 			    " ignoring it", g->cfg->name, path, strerror(-rc));
+			g->pos_unreadable = true;	/* not a first run */
 		}
 		if (b != NULL && (ring = buffer_get_position(b, name)) !=
 		    NULL && sscanf(ring, "dev %" SCNu64 " ino %" SCNu64
@@ -1095,8 +1106,9 @@ member_resume(struct glob_source *g, struct file_source *m)
 		log_warnx("input %s: %s was rewritten since the last run (the "
 		    "bytes before the saved position changed); reading from "
 		    "the start", g->cfg->name, m->path);
-	if (why == 0 && g->ncands == 0 && g->cfg->start == CONFIG_START_END &&
-	    g->cfg->follow && sb.st_size > 0 &&
+	if (why == 0 && g->ncands == 0 && !g->pos_unreadable &&
+	    g->cfg->start == CONFIG_START_END && g->cfg->follow &&
+	    sb.st_size > 0 &&
 	    seek_to(m, (uint64_t)sb.st_size) == 0) {
 		m->committed_off = (uint64_t)sb.st_size;
 		log_info("input %s: first run with start = end: skipping the "

@@ -53,6 +53,8 @@
 #define SAVE_EVERY_MS	1000
 #define RETRY_EVERY_MS	1000
 #define IO_LOG_EVERY_MS	60000
+#define READ_GIVE_UP_MS	60000	/* a segment failing reads this long is
+				   counted lost (see cursor_read_failed()) */
 
 /* Records known to be lost, with why: looked up when a gap is reported. */
 struct lost_range {
@@ -70,6 +72,9 @@ struct segment {
 	int64_t		first_ms, last_ms;
 	char		sources[SOURCES_LEN];
 	bool		sealed;		/* no more appends */
+	bool		unsynced;	/* sealed although its fsync failed:
+					   durable_seq waits for one that
+					   succeeds (do_fsync()) */
 };
 
 /* A framed block that could not be written yet. */
@@ -112,6 +117,10 @@ struct buffer_cursor {
 	int64_t		 last_quick;	/* last quick note (monotonic ms) */
 	int		 fast_fd;	/* NAME.cur.fast, rewritten in place */
 	uint64_t	 fast_acked;	/* what it says */
+	/* Reads of the ring failing at c->next (an I/O error, no memory):
+	 * since when, and when it was last said. */
+	uint64_t	 rfail_seq;
+	int64_t		 rfail_since, rfail_logged;
 };
 
 /* An input's latest position, as it goes into the checkpoint areas. */
@@ -151,6 +160,8 @@ struct buffer {
 	int64_t			 retry_at;
 	int64_t			 last_io_log;
 	bool			 warned_meta;	/* head/cursor save failed */
+	bool			 dir_unsynced;	/* a segment created, the
+						   directory not fsynced */
 	uint64_t		 evict_unlogged;
 	int64_t			 last_evict_log;
 	uint64_t		 next_seq;
@@ -440,7 +451,7 @@ seg_name(char *out, size_t len, const struct buffer *b, uint64_t first)
 		out[0] = '\0';
 }
 
-static void cursors_save(struct buffer *b, bool force);
+static int cursors_save(struct buffer *b, bool force);
 
 /* Forget cursor read state tied to segment first (it is going away). */
 static void
@@ -474,14 +485,23 @@ evict_log(struct buffer *b, const char *why, uint64_t n)
 	b->last_evict_log = now;
 }
 
-/* Delete the oldest segment.  Record what unread records it takes. */
-static void
+/*
+ * Delete the oldest segment.  Record what unread records it takes.  The
+ * cursor files are saved first: if they cannot be, nothing is deleted
+ * (return -errno), since a restart would read the old acknowledgements
+ * and announce as lost records that were delivered.
+ */
+static int
 seg_delete_oldest(struct buffer *b, const char *why)
 {
 	struct segment *s = &b->segs[0];
 	char path[PATH_MAX];
 	uint64_t unacked_by_some = 0;
+	int rc;
 
+	/* Cursor files first: a restart must not see a false gap. */
+	if ((rc = cursors_save(b, true)) != 0)
+		return rc;
 	for (size_t i = 0; i < b->ncursors; i++) {
 		struct buffer_cursor *c = b->cursors[i];
 		uint64_t from = c->acked + 1 > s->first_seq ? c->acked + 1 :
@@ -500,24 +520,25 @@ seg_delete_oldest(struct buffer *b, const char *why)
 		    s->sources, "%s", why);
 		evict_log(b, why, unacked_by_some);
 	}
-	/* Cursor files first: a restart must not see a false gap. */
-	cursors_save(b, true);
 	cursors_leave_segment(b, s->first_seq);
 	seg_name(path, sizeof(path), b, s->first_seq);
 	if (unlink(path) != 0 && errno != ENOENT)
 		log_warn("buffer: cannot delete %s", path);
 	memmove(b->segs, b->segs + 1, (b->nsegs - 1) * sizeof(*s));
 	b->nsegs--;
+	return 0;
 }
 
-/* Delete sealed segments every cursor has passed. */
+/* Delete sealed segments every cursor has passed (those that cannot be
+ * yet are tried again at the next acknowledgement or tick). */
 static void
 release_acked(struct buffer *b)
 {
 	uint64_t m = min_acked(b);
 
 	while (b->nsegs > 1 && b->segs[0].sealed && b->segs[0].last_seq <= m)
-		seg_delete_oldest(b, NULL);
+		if (seg_delete_oldest(b, NULL) != 0)
+			break;
 }
 
 static int
@@ -546,18 +567,56 @@ seg_create(struct buffer *b, uint64_t first_seq)
 		unlink(path);
 		return -ENOMEM;
 	}
-	if (b->o.fsync != BUFFER_FSYNC_NEVER)
-		(void)fsync_dir(b->dir);
+	/* Without it the new file may vanish in a power cut: until the
+	 * directory is fsynced, durable_seq does not pass its records. */
+	if (b->o.fsync != BUFFER_FSYNC_NEVER && fsync_dir(b->dir) != 0)
+		b->dir_unsynced = true;
 	b->wfd = fd;
 	return 0;
 }
 
+/* fsync a sealed segment whose fsync failed when it was sealed. */
+static int
+seg_sync_again(struct buffer *b, struct segment *s)
+{
+	char path[PATH_MAX];
+	int fd, rc = 0;
+
+	seg_name(path, sizeof(path), b, s->first_seq);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fdatasync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0)
+		s->unsynced = false;
+	return rc;
+}
+
+/*
+ * Make every record written so far durable: the segments sealed without
+ * a successful fsync, the newest one, and the directory if a segment was
+ * created since it was last fsynced.  Only when all of that worked does
+ * durable_seq (which input positions follow) move.  0 or -errno.
+ */
 static int
 do_fsync(struct buffer *b)
 {
-	if (b->wfd >= 0 && b->written_seq > b->durable &&
-	    fdatasync(b->wfd) != 0)
-		return -errno;
+	int rc;
+
+	if (b->written_seq > b->durable) {
+		for (size_t i = 0; i < b->nsegs; i++)
+			if (b->segs[i].unsynced &&
+			    (rc = seg_sync_again(b, &b->segs[i])) != 0)
+				return rc;
+		if (b->wfd >= 0 && fdatasync(b->wfd) != 0)
+			return -errno;
+		if (b->dir_unsynced) {
+			if ((rc = fsync_dir(b->dir)) != 0)
+				return rc;
+			b->dir_unsynced = false;
+		}
+	}
 	b->durable = b->written_seq;
 	b->last_fsync = mono_ms();
 	return 0;
@@ -583,18 +642,28 @@ head_save(struct buffer *b)
 	b->head_saved = b->durable;
 }
 
-/* Close the newest segment for appends (fsync it first). */
+/* Close the newest segment for appends (fsync it first; when that
+ * fails it is fsynced again later, see do_fsync()). */
 static void
 seg_seal_newest(struct buffer *b)
 {
+	bool unsynced = false;
+	int rc;
+
 	if (b->wfd >= 0) {
-		if (b->o.fsync != BUFFER_FSYNC_NEVER && do_fsync(b) != 0)
-			log_warn("buffer: fsync");
+		if (b->o.fsync != BUFFER_FSYNC_NEVER &&
+		    (rc = do_fsync(b)) != 0) {
+			log_warnx("buffer: fsync: %s; trying again later",
+			    strerror(-rc));
+			unsynced = true;
+		}
 		close(b->wfd);
 		b->wfd = -1;
 	}
-	if (b->nsegs > 0)
+	if (b->nsegs > 0) {
 		b->segs[b->nsegs - 1].sealed = true;
+		b->segs[b->nsegs - 1].unsynced |= unsynced;
+	}
 }
 
 static void
@@ -636,7 +705,10 @@ frame_write(struct buffer *b, const unsigned char *frame, size_t len,
 		if (b->o.full == BUFFER_FULL_BLOCK && b->segs[0].last_seq >
 		    min_acked(b))
 			break;		/* can_append() keeps us below */
-		seg_delete_oldest(b, "the buffer reached max_size");
+		/* Cursors not saved: no room made, the frame waits. */
+		if ((rc = seg_delete_oldest(b, "the buffer reached max_size"))
+		    != 0)
+			return rc;
 	}
 	if (b->wfd < 0) {
 		if ((rc = seg_create(b, first_seq)) != 0)
@@ -711,8 +783,10 @@ pend_flush(struct buffer *b)
 	}
 }
 
+/* Keep the frame in *frame (taken over: *frame is left empty) for a
+ * later write.  0 or -ENOMEM (then *frame is untouched). */
 static int
-pend_push(struct buffer *b, const struct bbuf *frame)
+pend_push(struct buffer *b, struct bbuf *frame)
 {
 	struct pending *p;
 
@@ -726,8 +800,8 @@ pend_push(struct buffer *b, const struct bbuf *frame)
 	}
 	p = &b->pend[b->npend];
 	memset(p, 0, sizeof(*p));
-	if (bbuf_add(&p->frame, frame->p, frame->len) != 0)
-		return -ENOMEM;
+	p->frame = *frame;
+	memset(frame, 0, sizeof(*frame));
 	p->first_seq = b->bb.first_seq;
 	p->last_seq = b->bb.first_seq + b->bb.nrec - 1;
 	p->first_ms = b->bb.first_ms;
@@ -735,7 +809,7 @@ pend_push(struct buffer *b, const struct bbuf *frame)
 	p->raw_len = b->bb.raw.len;
 	memcpy(p->sources, b->bb_sources, sizeof(p->sources));
 	b->npend++;
-	b->pend_bytes += frame->len;
+	b->pend_bytes += p->frame.len;
 	return 0;
 }
 
@@ -755,8 +829,6 @@ block_seal(struct buffer *b)
 			break;
 	if ((rc = block_frame(&b->codec, bb, &b->meta, &b->scratch)) != 0)
 		return rc;
-	for (size_t i = 0; i < b->npos; i++)
-		b->pos[i].dirty = false;
 	if (bb->raw.len <= 4 * b->o.block_size) {
 		struct recent *r = &b->recent[b->recent_next];
 		r->raw.len = 0;
@@ -774,12 +846,17 @@ block_seal(struct buffer *b)
 	if (rc != 0) {
 		if (rc != -EAGAIN)
 			io_failed(b, "cannot write to the buffer", -rc);
+		/* Not kept either (no memory): the records stay in the
+		 * builder, with their checkpoints, and are sealed again. */
 		if ((rc = pend_push(b, &b->scratch)) != 0)
 			return rc;
 		while (b->pend_bytes > b->o.max_pending_bytes && b->npend > 1)
 			pend_drop_oldest(b, "the disk refused writes and the "
 			    "memory kept for them was full");
 	}
+	/* The checkpoints went with the frame, written or kept. */
+	for (size_t i = 0; i < b->npos; i++)
+		b->pos[i].dirty = false;
 	bb->raw.len = 0;
 	bb->nrec = 0;
 	b->bb_sources[0] = '\0';
@@ -910,8 +987,10 @@ buffer_append(struct buffer *b, const char *source, int64_t time_ms,
 	b->st.appended++;
 	if (seq != NULL)
 		*seq = s;
-	if (b->bb.raw.len >= b->o.block_size && (rc = block_seal(b)) != 0)
-		return rc;
+	/* The record is in: a block that cannot be sealed now (no memory)
+	 * stays in the builder and is sealed again by buffer_tick(). */
+	if (b->bb.raw.len >= b->o.block_size && block_seal(b) != 0)
+		log_warnx("buffer: cannot seal a block now; trying again");
 	return 0;
 }
 
@@ -983,43 +1062,48 @@ cursor_read_fast(int fd, uint64_t *acked)
 	return 0;
 }
 
-static void
+static int
 cursor_save_opt(struct buffer_cursor *c, bool durable)
 {
 	char text[64];
 	int rc;
 
 	if (c->acked == c->saved_acked && (!durable || c->durable_saved))
-		return;
+		return 0;
 	snprintf(text, sizeof(text), "acked %" PRIu64 "\n", c->acked);
 	if ((rc = write_atomic_opt(c->b->dir, c->path, text, durable)) != 0) {
 		if (!c->b->warned_meta)
 			log_warnx("buffer: cannot save cursor %s: %s (warned "
 			    "once)", c->path, strerror(-rc));
 		c->b->warned_meta = true;
-		return;
+		return rc;
 	}
 	c->saved_acked = c->acked;
 	c->durable_saved = durable;
 	c->last_quick = mono_ms();
+	return 0;
 }
 
-static void
+static int
 cursor_save(struct buffer_cursor *c)
 {
-	cursor_save_opt(c, true);
+	return cursor_save_opt(c, true);
 }
 
-static void
+/* Save every cursor (durably); 0, or the first error met. */
+static int
 cursors_save(struct buffer *b, bool force)
 {
 	int64_t now = mono_ms();
+	int rc = 0, r;
 
 	if (!force && now - b->last_save < SAVE_EVERY_MS)
-		return;
+		return 0;
 	for (size_t i = 0; i < b->ncursors; i++)
-		cursor_save(b->cursors[i]);
+		if ((r = cursor_save(b->cursors[i])) != 0 && rc == 0)
+			rc = r;
 	b->last_save = now;
+	return rc;
 }
 
 static uint64_t
@@ -1230,23 +1314,39 @@ cursor_open_seg(struct buffer_cursor *c, const struct segment *s)
 }
 
 /*
+ * pread exactly n bytes at off: 0, -EINVAL when the file ends before
+ * (damage), or -errno when the read itself failed (which says nothing
+ * about the data: try again).
+ */
+static int
+pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	ssize_t r = pread(fd, p, n, (off_t)off);
+
+	if (r < 0)
+		return errno != 0 && errno != EINVAL ? -errno : -EIO;
+	return (size_t)r == n ? 0 : -EINVAL;
+}
+
+/*
  * Read and check the frame at off of fd (file size limit end).  Fill h,
  * and the frame bytes into buf.  0, or -EINVAL when it is not a valid
- * frame, -EIO on a read error.
+ * frame.  Any other error (-EIO, -ENOMEM...) is a failure to read, not
+ * damage: the frame may well be intact (see READ_TRANSIENT()).
  */
 static int
 frame_read(int fd, uint64_t off, uint64_t end, struct block_hdr *h,
     struct bbuf *buf)
 {
 	size_t flen;
+	int rc;
 
 	if (off + BLOCK_HEADER_LEN > end)
 		return -EINVAL;
 	if (bbuf_reserve(buf, BLOCK_HEADER_LEN) != 0)
 		return -ENOMEM;
-	if (pread(fd, buf->p, BLOCK_HEADER_LEN, (off_t)off) !=
-	    BLOCK_HEADER_LEN)
-		return -EIO;
+	if ((rc = pread_all(fd, buf->p, BLOCK_HEADER_LEN, off)) != 0)
+		return rc;
 	if (block_hdr_parse(buf->p, h) != 0)
 		return -EINVAL;
 	flen = BLOCK_FRAME_LEN(h);
@@ -1254,33 +1354,48 @@ frame_read(int fd, uint64_t off, uint64_t end, struct block_hdr *h,
 		return -EINVAL;
 	if (bbuf_reserve(buf, flen) != 0)
 		return -ENOMEM;
-	if (pread(fd, buf->p + BLOCK_HEADER_LEN, flen - BLOCK_HEADER_LEN,
-	    (off_t)(off + BLOCK_HEADER_LEN)) != (ssize_t)(flen -
-	    BLOCK_HEADER_LEN))
-		return -EIO;
+	if ((rc = pread_all(fd, buf->p + BLOCK_HEADER_LEN, flen -
+	    BLOCK_HEADER_LEN, off + BLOCK_HEADER_LEN)) != 0)
+		return rc;
 	buf->len = flen;
 	return block_crc_ok(buf->p, h) ? 0 : -EINVAL;
 }
 
+/* A read that failed without finding damage: the data may be intact. */
+#define READ_TRANSIENT(rc)	((rc) != 0 && (rc) != -EINVAL)
+
 /*
  * Look for the next valid frame after a damaged one at off, with a first
- * sequence number of at least min_seq.  Return its offset, or 0.
+ * sequence number of at least min_seq.  Return its offset, or 0 when
+ * there is none; *err is set (and 0 returned) when a read failed on the
+ * way (READ_TRANSIENT: nothing is known then).
  */
 static uint64_t
 frame_resync(int fd, uint64_t off, uint64_t end, uint64_t min_seq,
-    struct block_hdr *h, struct bbuf *buf)
+    struct block_hdr *h, struct bbuf *buf, int *err)
 {
 	unsigned char chunk[16384];
 
+	*err = 0;
 	for (uint64_t pos = off + 1; pos + BLOCK_HEADER_LEN <= end;) {
 		ssize_t n = pread(fd, chunk, sizeof(chunk), (off_t)pos);
+		if (n < 0) {
+			*err = errno != 0 && errno != EINVAL ? -errno : -EIO;
+			return 0;
+		}
 		if (n < 4)
 			return 0;
 		for (ssize_t i = 0; i + 4 <= n; i++) {
+			int rc;
+
 			if (chunk[i] != 'S' || memcmp(chunk + i, "SFBK", 4) != 0)
 				continue;
-			if (frame_read(fd, pos + (uint64_t)i, end, h, buf) == 0 &&
-			    h->first_seq >= min_seq)
+			rc = frame_read(fd, pos + (uint64_t)i, end, h, buf);
+			if (READ_TRANSIENT(rc)) {
+				*err = rc;
+				return 0;
+			}
+			if (rc == 0 && h->first_seq >= min_seq)
 				return pos + (uint64_t)i;
 		}
 		pos += (uint64_t)n - 3;
@@ -1300,6 +1415,33 @@ seg_find(const struct buffer *b, uint64_t seq)
 }
 
 enum { LOAD_NONE, LOAD_OK, LOAD_DAMAGED };
+
+/*
+ * Reading segment s for cursor c failed with err (an I/O error, no
+ * memory, no file descriptor) without showing any damage: the records
+ * are still there, so the read is tried again (LOAD_NONE: the output
+ * waits), said once a minute.  Only when the same place has failed for
+ * READ_GIVE_UP_MS is the rest of the segment given up (return true).
+ */
+static bool
+cursor_read_failed(struct buffer_cursor *c, const struct segment *s,
+    const char *what, int err)
+{
+	int64_t now = mono_ms();
+
+	if (c->rfail_since == 0 || c->rfail_seq != c->next) {
+		c->rfail_seq = c->next;
+		c->rfail_since = now;
+		c->rfail_logged = 0;
+	}
+	if (c->rfail_logged == 0 || now - c->rfail_logged >= IO_LOG_EVERY_MS) {
+		log_warnx("buffer: output %s: %s segment %016" PRIx64 ": %s; "
+		    "trying again", c->name, what, s->first_seq,
+		    strerror(-err));
+		c->rfail_logged = now;
+	}
+	return now - c->rfail_since >= READ_GIVE_UP_MS;
+}
 
 /*
  * Decode into the arena at `at` the block holding c->next (which
@@ -1328,11 +1470,18 @@ cursor_load(struct buffer_cursor *c, size_t at)
 	}
 	if (s != NULL && s->first_seq <= c->next) {
 		if ((rc = cursor_open_seg(c, s)) != 0) {
+			/* Gone: lost.  Failing to open (EIO, EMFILE...):
+			 * try again, for a while. */
+			if (rc != -ENOENT && !cursor_read_failed(c, s,
+			    "cannot open", rc))
+				return LOAD_NONE;
 			log_warnx("buffer: output %s: cannot open segment %016"
 			    PRIx64 ": %s", c->name, s->first_seq,
 			    strerror(-rc));
 			lost_note(b, c->next, s->last_seq, s->first_ms,
-			    s->last_ms, s->sources, "segment file unreadable");
+			    s->last_ms, s->sources, "segment file unreadable "
+			    "(%s)", strerror(-rc));
+			c->rfail_since = 0;
 			return LOAD_DAMAGED;
 		}
 		if (c->roff_seq > c->next) {
@@ -1341,6 +1490,8 @@ cursor_load(struct buffer_cursor *c, size_t at)
 			c->roff_seq = s->first_seq;
 		}
 		while (c->roff < s->disk_bytes) {
+			int err = 0;
+
 			rc = frame_read(c->rfd, c->roff, s->disk_bytes, &h,
 			    &c->frame);
 			if (rc == 0 && h.first_seq != c->roff_seq)
@@ -1351,15 +1502,40 @@ cursor_load(struct buffer_cursor *c, size_t at)
 				c->roff_seq = h.first_seq + h.nrec;
 				continue;
 			}
-			if (rc == 0 && block_decode(&b->codec, &h,
-			    BLOCK_STORED(c->frame.p, &h), &c->arena, at) != 0)
-				rc = -EINVAL;
+			/* block_decode(): -EINVAL is damage; anything else
+			 * (no memory) is not. */
+			if (rc == 0)
+				rc = block_decode(&b->codec, &h,
+				    BLOCK_STORED(c->frame.p, &h), &c->arena, at);
+			if (READ_TRANSIENT(rc)) {
+				/* A failed read or allocation says nothing
+				 * about the block: never a gap for it. */
+				if (!cursor_read_failed(c, s, "cannot read", rc))
+					return LOAD_NONE;
+				lost_note(b, c->next, s->last_seq, 0, 0,
+				    s->sources, "segment %016" PRIx64 " unreadable"
+				    " from byte %" PRIu64 " (%s)", s->first_seq,
+				    c->roff, strerror(-rc));
+				log_warnx("buffer: output %s: segment %016" PRIx64
+				    " still unreadable from byte %" PRIu64
+				    " after %d s: the rest of it is lost",
+				    c->name, s->first_seq, c->roff,
+				    READ_GIVE_UP_MS / 1000);
+				c->rfail_since = 0;
+				c->roff = s->disk_bytes;
+				c->roff_seq = s->last_seq + 1;
+				return LOAD_DAMAGED;
+			}
 			if (rc != 0) {
 				uint64_t bad = c->roff, to;
 
-				b->st.corrupt_blocks++;
 				to = frame_resync(c->rfd, c->roff, s->disk_bytes,
-				    c->roff_seq, &h, &c->frame);
+				    c->roff_seq, &h, &c->frame, &err);
+				if (err != 0 && !cursor_read_failed(c, s,
+				    "cannot read", err))
+					return LOAD_NONE;
+				b->st.corrupt_blocks++;
+				c->rfail_since = 0;
 				if (to == 0 || h.first_seq > s->last_seq) {
 					lost_note(b, c->roff_seq, s->last_seq,
 					    0, 0, s->sources, "corrupt block in "
@@ -1382,6 +1558,7 @@ cursor_load(struct buffer_cursor *c, size_t at)
 			}
 			c->roff += c->frame.len;
 			c->roff_seq = h.first_seq + h.nrec;
+			c->rfail_since = 0;
 			return cursor_index(c, h.first_seq, h.nrec, at) == 0 ?
 			    LOAD_OK : LOAD_NONE;
 		}
@@ -1713,8 +1890,10 @@ list_segments(const char *dir, uint64_t **out, size_t *n)
  * Walk the frames of one segment file (fd, size), checking each.  Fill s
  * (last_seq, disk_bytes, raw_bytes, times).  Corrupt stretches are noted
  * as lost; the offset where valid data ends is stored in *valid_end.
+ * Return 0, or -errno when a read failed (READ_TRANSIENT): then nothing
+ * may be concluded about the segment, and nothing was noted.
  */
-static void
+static int
 seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
     uint64_t *valid_end, bool *torn, struct bbuf *buf)
 {
@@ -1723,12 +1902,16 @@ seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
 
 	*torn = false;
 	while (off < size) {
-		int rc = frame_read(fd, off, size, &h, buf);
+		int rc = frame_read(fd, off, size, &h, buf), err;
+		if (READ_TRANSIENT(rc))
+			return rc;
 		if (rc == 0 && h.first_seq != expect)
 			rc = -EINVAL;
 		if (rc != 0) {
 			uint64_t to = frame_resync(fd, off, size, expect, &h,
-			    buf);
+			    buf, &err);
+			if (err != 0)
+				return err;
 			if (to == 0) {
 				*torn = true;
 				break;
@@ -1756,6 +1939,7 @@ seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
 	}
 	*valid_end = off < size ? off : size;
 	s->disk_bytes = *valid_end;
+	return 0;
 }
 
 static void
@@ -1802,12 +1986,22 @@ recover(struct buffer *b)
 		snprintf(name, sizeof(name), SEG_NAME_FMT,
 		    (unsigned long long)firsts[i]);
 		seg_name(path, sizeof(path), b, firsts[i]);
+		/*
+		 * A segment that cannot be opened or read now (an I/O error,
+		 * no memory, no descriptor) is not known to be damaged:
+		 * refuse to start rather than call its records lost, or
+		 * write new ones over its sequence numbers.
+		 */
 		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
 		    fstat(fd, &sb) != 0) {
-			log_warn("buffer: cannot open %s", path);
+			rc = -errno;
 			if (fd >= 0)
 				close(fd);
-			continue;
+			if (rc == -ENOENT)
+				continue;	/* gone since listed */
+			log_errorx("buffer: cannot open %s: %s", path,
+			    strerror(-rc));
+			goto fail;
 		}
 		if (sb.st_size < SEG_HEADER_LEN && newest) {
 			/* Created but its header never made it: empty. */
@@ -1815,8 +2009,14 @@ recover(struct buffer *b)
 			unlink(path);
 			continue;
 		}
-		if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-		    segment_header_check(hdr, &hfirst) != 0 ||
+		if ((rc = pread_all(fd, hdr, sizeof(hdr), 0)) != 0 &&
+		    READ_TRANSIENT(rc)) {
+			log_errorx("buffer: cannot read %s: %s", path,
+			    strerror(-rc));
+			close(fd);
+			goto fail;
+		}
+		if (rc != 0 || segment_header_check(hdr, &hfirst) != 0 ||
 		    hfirst != firsts[i] || firsts[i] <= last) {
 			uint64_t until = i + 1 < nfirst ? firsts[i + 1] - 1 :
 			    head;
@@ -1830,14 +2030,28 @@ recover(struct buffer *b)
 		}
 		if ((s = seg_push(b, firsts[i])) == NULL) {
 			close(fd);
-			free(firsts);
-			bbuf_free(&buf);
-			return -ENOMEM;
+			rc = -ENOMEM;
+			goto fail;
 		}
-		seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn,
-		    &buf);
+		if ((rc = seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end,
+		    &torn, &buf)) != 0) {
+			log_errorx("buffer: cannot read %s: %s", path,
+			    strerror(-rc));
+			close(fd);
+			goto fail;
+		}
 		s->sealed = true;
-		if (torn && newest) {
+		if (torn && !newest && s->last_seq + 1 >= firsts[i + 1]) {
+			/* Its records go on in the next segment: the tail is
+			 * a frame whose write was cut short and that could not
+			 * be cut off then (it was written again after it). */
+			log_info("buffer: segment %s ends with %" PRIu64
+			    " bytes of a torn write, written again in the next "
+			    "segment: cut off", name,
+			    (uint64_t)sb.st_size - valid_end);
+			if (ftruncate(fd, (off_t)valid_end) != 0)
+				log_warn("buffer: cannot truncate %s", path);
+		} else if (torn && newest) {
 			log_warnx("buffer: segment %s ends with %" PRIu64
 			    " bytes of a torn write: cut off", name,
 			    (uint64_t)sb.st_size - valid_end);
@@ -1864,6 +2078,7 @@ recover(struct buffer *b)
 	}
 	free(firsts);
 	bbuf_free(&buf);
+	firsts = NULL;
 
 	/* Cursor files: the highest acknowledgement bounds the sequence. */
 	if (path_of(cdir, sizeof(cdir), b->dir, "cursors") == 0 &&
@@ -1895,6 +2110,10 @@ recover(struct buffer *b)
 	b->next_seq = last + 1;
 	b->written_seq = b->durable = last;
 	return 0;
+fail:
+	free(firsts);
+	bbuf_free(&buf);
+	return rc;
 }
 
 int
@@ -1921,9 +2140,14 @@ buffer_open(const struct buffer_opts *opts, struct buffer **out)
 	b->o.dir = b->dir;
 	if ((rc = codec_init(&b->codec, opts->compression_level)) != 0)
 		goto err;
-	if ((mkdir(b->dir, 0750) != 0 && errno != EEXIST) ||
-	    path_of(path, sizeof(path), b->dir, "cursors") != 0 ||
-	    (mkdir(path, 0750) != 0 && errno != EEXIST)) {
+	/* (path_of() sets no errno: its result is the error.) */
+	if (mkdir(b->dir, 0750) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto err;
+	}
+	if ((rc = path_of(path, sizeof(path), b->dir, "cursors")) != 0)
+		goto err;
+	if (mkdir(path, 0750) != 0 && errno != EEXIST) {
 		rc = -errno;
 		goto err;
 	}
@@ -2029,10 +2253,16 @@ buffer_inspect(const char *dir, struct buffer_stats *st,
 			close(fd);
 			continue;
 		}
-		seg_scan(&b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn,
-		    &buf);
+		rc = seg_scan(&b, fd, (uint64_t)sb.st_size, s, &valid_end,
+		    &torn, &buf);
 		s->disk_bytes = (uint64_t)sb.st_size;
 		close(fd);
+		if (rc != 0) {
+			free(firsts);
+			bbuf_free(&buf);
+			free(b.segs);
+			return rc;
+		}
 	}
 	free(firsts);
 	bbuf_free(&buf);
