@@ -7,7 +7,8 @@
  * filter_path=errors,items.*.error,items.*.status, as Beats sends it.
  * Answers are read as PROTOCOLS.md section 1.4 says Elastic's own clients
  * read them:
- *   - 200: every item has a status.  < 300 is delivered; 409 means the
+ *   - 200: every item has a status.  2xx is delivered (an item without
+ *     a valid status is sent again: transport/answer.c); 409 means the
  *     _id is there already (a resend of a record that was indexed): also
  *     delivered, and counted as a duplicate; 429 and 5xx items stay
  *     pending and only they are sent again, after a backoff; any other
@@ -345,52 +346,15 @@ start_get(struct es *e, const char *path, enum req what)
 	return 0;
 }
 
-/* "type: reason" of an Elasticsearch error object (or body). */
-static void
-error_text(const cJSON *err, char *type, size_t tlen, char *why,
-    size_t wlen)
-{
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");
-	const cJSON *r = cJSON_GetObjectItemCaseSensitive(err, "reason");
-	const cJSON *cause = cJSON_GetObjectItemCaseSensitive(err, "caused_by");
-
-	snprintf(type, tlen, "%s", cJSON_IsString(t) ? t->valuestring : "");
-	if (cJSON_IsString(r) && cJSON_IsObject(cause)) {
-		const cJSON *cr = cJSON_GetObjectItemCaseSensitive(cause,
-		    "reason");
-		snprintf(why, wlen, "%.300s%s%.200s", r->valuestring,
-		    cJSON_IsString(cr) ? ": " : "", cJSON_IsString(cr) ?
-		    cr->valuestring : "");
-	} else {
-		snprintf(why, wlen, "%.500s", cJSON_IsString(r) ?
-		    r->valuestring : cJSON_IsString(err) ? err->valuestring :
-		    "(no reason given)");
-	}
-}
-
 /* A short description of a whole-request answer, for logs. */
 static void
 describe(const struct http_response *r, char *out, size_t outlen)
 {
-	cJSON *j;
-	char type[96], why[512];
-
-	if (r->status == 0) {
+	if (r->status == 0)
 		snprintf(out, outlen, "%s", r->error);
-		return;
-	}
-	j = r->body_len > 0 ? cJSON_ParseWithLength(r->body, r->body_len) :
-	    NULL;
-	if (j != NULL && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j,
-	    "error"))) {
-		error_text(cJSON_GetObjectItemCaseSensitive(j, "error"), type,
-		    sizeof(type), why, sizeof(why));
-		snprintf(out, outlen, "HTTP %ld %s: %.300s", r->status, type,
-		    why);
-	} else {
-		snprintf(out, outlen, "HTTP %ld", r->status);
-	}
-	cJSON_Delete(j);
+	else
+		es_answer_describe(r->status, r->body, r->body_len, out,
+		    outlen);
 }
 
 /* Retry later: on the next URL at once while some were not tried yet. */
@@ -423,80 +387,58 @@ retry_later(struct es *e, int64_t now, const struct http_response *r,
 	    " (as Retry-After says)" : "");
 }
 
+struct items_read {
+	struct es	*e;
+	struct slot	*s;
+	size_t		 retry, refused, dups;
+	char		 first[700];
+};
+
+/* Act on what the answer says of document k of the request. */
+static void
+on_item(void *arg, size_t k, const struct es_item *it)
+{
+	struct items_read *c = arg;
+	size_t i = c->e->sent[k];
+
+	if (it->result == ES_ITEM_DELIVERED ||
+	    it->result == ES_ITEM_DUPLICATE) {
+		c->s->done[i] = 1;
+		c->e->base.st.delivered++;
+		if (it->result == ES_ITEM_DUPLICATE)
+			c->dups++;
+	} else if (it->result == ES_ITEM_RETRY) {
+		c->retry++;	/* 429, 5xx, or no status: not known taken */
+	} else {
+		if (c->first[0] == '\0')
+			snprintf(c->first, sizeof(c->first), "HTTP %ld %s: "
+			    "%.500s", it->status, it->type, it->why);
+		dead_letter_item(c->e, c->s, i, it->status, it->type, it->why);
+		c->refused++;
+	}
+}
+
 /* Read the items of a 200 answer.  false: it cannot be matched. */
 static bool
 read_items(struct es *e, struct slot *s, const struct http_response *r,
     int64_t now, size_t *retry, size_t *refused)
 {
-	cJSON *j, *items, *it;
-	const cJSON *errors;
-	size_t k = 0, dups = 0;
-	char type[96], why[512], first[700] = "";
+	struct items_read c = { .e = e, .s = s };
 
 	*retry = *refused = 0;
-	if ((j = cJSON_ParseWithLength(r->body, r->body_len)) == NULL)
+	if (!es_bulk_answer(r->body, r->body_len, e->nsent, on_item, &c))
 		return false;
-	errors = cJSON_GetObjectItemCaseSensitive(j, "errors");
-	items = cJSON_GetObjectItemCaseSensitive(j, "items");
-	if (!cJSON_IsBool(errors)) {
-		cJSON_Delete(j);
-		return false;
-	}
-	if (cJSON_IsFalse(errors) && (items == NULL ||
-	    (size_t)cJSON_GetArraySize(items) == e->nsent)) {
-		/* All created (or already there, which also says errors). */
-		for (k = 0; k < e->nsent; k++)
-			s->done[e->sent[k]] = 1;
-		e->base.st.delivered += e->nsent;
-		cJSON_Delete(j);
-		return true;
-	}
-	if (!cJSON_IsArray(items) ||
-	    (size_t)cJSON_GetArraySize(items) != e->nsent) {
-		cJSON_Delete(j);
-		return false;
-	}
-	cJSON_ArrayForEach(it, items) {
-		const cJSON *res = it->child, *st, *err;
-		size_t i = e->sent[k++];
-		long status;
-
-		st = res != NULL ? cJSON_GetObjectItemCaseSensitive(res,
-		    "status") : NULL;
-		if (!cJSON_IsNumber(st)) {
-			(*retry)++;	/* no status: not known to be taken */
-			continue;
-		}
-		status = (long)st->valuedouble;
-		if (status < 300 || status == 409) {
-			s->done[i] = 1;
-			e->base.st.delivered++;
-			if (status == 409)
-				dups++;
-			continue;
-		}
-		if (status == 429 || status >= 500) {
-			(*retry)++;
-			continue;
-		}
-		err = cJSON_GetObjectItemCaseSensitive(res, "error");
-		error_text(err, type, sizeof(type), why, sizeof(why));
-		if (first[0] == '\0')
-			snprintf(first, sizeof(first), "HTTP %ld %s: %.500s",
-			    status, type, why);
-		dead_letter_item(e, s, i, status, type, why);
-		(*refused)++;
-	}
-	e->base.st.duplicates += dups;
+	*retry = c.retry;
+	*refused = c.refused;
+	e->base.st.duplicates += c.dups;
 	if (*refused > 0)
 		transport_failed(&e->base, now, true, "%zu of %zu documents "
 		    "refused for good (first: %s): written to the dead-letter "
-		    "file %s", *refused, e->nsent, first, e->base.dlq_path !=
+		    "file %s", *refused, e->nsent, c.first, e->base.dlq_path !=
 		    NULL ? e->base.dlq_path : "(none)");
-	if (dups > 0)
+	if (c.dups > 0)
 		log_debug("output %s: %zu documents were there already (409): "
-		    "a resend, counted as delivered", e->base.name, dups);
-	cJSON_Delete(j);
+		    "a resend, counted as delivered", e->base.name, c.dups);
 	return true;
 }
 
@@ -683,22 +625,11 @@ on_prio_done(void *arg, const struct http_response *r)
 
 	describe(r, why, sizeof(why));
 	if (r->status == 200) {
-		cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-		const cJSON *it = cJSON_GetArrayItem(
-		    cJSON_GetObjectItemCaseSensitive(j, "items"), 0);
-		const cJSON *st = it != NULL && it->child != NULL ?
-		    cJSON_GetObjectItemCaseSensitive(it->child, "status") :
-		    NULL;
-		long status = cJSON_IsNumber(st) ? (long)st->valuedouble : 0;
+		long status;
 
-		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j,
-		    "errors")) || status == 409 || (status > 0 && status < 300))
-			res = PRIO_OK;
-		else if (status == 429 || status >= 500 || status == 0)
-			res = PRIO_RETRY;
-		else
+		res = es_prio_answer(r->body, r->body_len, &status);
+		if (res == PRIO_REFUSED)
 			snprintf(why, sizeof(why), "item status %ld", status);
-		cJSON_Delete(j);
 	} else if (r->status == 0 || r->status == 408 || r->status == 429 ||
 	    r->status >= 500 || r->status == 401) {
 		res = PRIO_RETRY;

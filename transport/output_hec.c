@@ -6,10 +6,12 @@
  * "Authorization: Splunk <token>" and a fixed channel per output in
  * X-Splunk-Request-Channel.  Answers are read as PROTOCOLS.md section 2.5
  * classifies HEC codes:
- *   - 200 code 0: the batch is taken.  Without indexer acknowledgement it
- *     is confirmed at once; with ack = true it waits for its ackId to be
- *     reported true by POST /services/collector/ack, polled every
- *     ack_poll_interval, and is sent again after ack_timeout without it.
+ *   - 200 code 0 (transport/answer.c): the batch is taken; a 200 that
+ *     says anything else, or nothing readable, is retried, never
+ *     delivered.  Without indexer acknowledgement it is confirmed at
+ *     once; with ack = true it waits for its ackId to be reported true by
+ *     POST /services/collector/ack, polled every ack_poll_interval, and is
+ *     sent again after ack_timeout without it.
  *   - "invalid-event-number" N: the N events before it were indexed.  A
  *     retryable answer (503 code 9, 500 code 8...) resends from N; a
  *     permanent one (400 code 6...) dead-letters event N with the server's
@@ -145,10 +147,7 @@ dead_letter_range(struct hec *h, struct slot *s, size_t from, size_t to,
 static bool
 code_retryable(long status, long code)
 {
-	if (code == 8 || code == 9 || (code >= 18 && code <= 20) ||
-	    code == 23 || code == 26 || code == 27)
-		return true;
-	return status == 408 || status == 429 || status >= 500;
+	return hec_code_retryable(status, code);	/* answer.c */
 }
 
 static void on_done(void *arg, const struct http_response *r);
@@ -265,35 +264,24 @@ start_health(struct hec *h)
 	return 0;
 }
 
-/* Read "code", "text", "invalid-event-number" and "ackId". */
-static void
+/*
+ * Read "code", "text", "invalid-event-number" and "ackId" (answer.c).
+ * true when the answer says every event was taken: HTTP 200 with a JSON
+ * object whose code is 0 or absent (a 200 that says anything else, or
+ * nothing readable, is sent again: code_retryable()).
+ */
+static bool
 parse_answer(const struct http_response *r, long *code, char *text,
     size_t textlen, long *inv, int64_t *ack_id)
 {
-	cJSON *j = r->body_len > 0 ? cJSON_ParseWithLength(r->body,
-	    r->body_len) : NULL;
-	const cJSON *v;
+	struct hec_answer a;
 
-	*code = -1;
-	*inv = -1;
-	*ack_id = -1;
-	snprintf(text, textlen, "%s", "");
-	if (j == NULL)
-		return;
-	if ((v = cJSON_GetObjectItemCaseSensitive(j, "code")) != NULL &&
-	    cJSON_IsNumber(v))
-		*code = (long)v->valuedouble;
-	if ((v = cJSON_GetObjectItemCaseSensitive(j, "text")) != NULL &&
-	    cJSON_IsString(v))
-		snprintf(text, textlen, "%.120s", v->valuestring);
-	if ((v = cJSON_GetObjectItemCaseSensitive(j,
-	    "invalid-event-number")) != NULL && cJSON_IsNumber(v) &&
-	    v->valuedouble >= 0)
-		*inv = (long)v->valuedouble;
-	if ((v = cJSON_GetObjectItemCaseSensitive(j, "ackId")) != NULL &&
-	    cJSON_IsNumber(v) && v->valuedouble >= 0)
-		*ack_id = (int64_t)v->valuedouble;
-	cJSON_Delete(j);
+	hec_answer_parse(r->body, r->body_len, &a);
+	*code = a.code;
+	*inv = a.inv;
+	*ack_id = a.ack_id;
+	snprintf(text, textlen, "%s", a.text);
+	return hec_answer_ok(r->status, &a);
 }
 
 static void
@@ -325,8 +313,7 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 		retry_later(h, now, r, r->error);
 		return;
 	}
-	parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
-	if (r->status == 200 && (code == 0 || code == -1) && inv < 0) {
+	if (parse_answer(r, &code, text, sizeof(text), &inv, &ack_id)) {
 		transport_recovered(&h->base);
 		if (h->o.ack && ack_id >= 0) {
 			s->accepted = true;
@@ -406,38 +393,31 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 	s->from = s->end;
 }
 
+/* Splunk reports ackId id indexed. */
+static void
+on_acked(void *arg, int64_t id)
+{
+	struct hec *h = arg;
+
+	for (size_t i = 0; i < h->count; i++) {
+		struct slot *s = slot_at(h, i);
+		if (s->accepted && !s->acked && s->ack_id == id) {
+			s->acked = true;
+			h->base.st.delivered += s->end - s->sent_from;
+		}
+	}
+}
+
 static void
 on_ack_done(struct hec *h, const struct http_response *r, int64_t now)
 {
-	cJSON *j, *acks, *v;
-
 	h->next_ack_poll = now + h->o.ack_poll_ms;
 	if (r->status != 200) {
 		transport_failed(&h->base, now, false, "acknowledgement poll "
 		    "failed: %s", r->status == 0 ? r->error : "HTTP error");
 		return;
 	}
-	if ((j = cJSON_ParseWithLength(r->body, r->body_len)) == NULL)
-		return;
-	acks = cJSON_GetObjectItemCaseSensitive(j, "acks");
-	cJSON_ArrayForEach(v, acks) {
-		char *end;
-		long long id;
-
-		if (v->string == NULL || !cJSON_IsTrue(v))
-			continue;
-		id = strtoll(v->string, &end, 10);
-		if (*end != '\0')
-			continue;
-		for (size_t i = 0; i < h->count; i++) {
-			struct slot *s = slot_at(h, i);
-			if (s->accepted && !s->acked && s->ack_id == id) {
-				s->acked = true;
-				h->base.st.delivered += s->end - s->sent_from;
-			}
-		}
-	}
-	cJSON_Delete(j);
+	(void)hec_acks_parse(r->body, r->body_len, on_acked, h);
 }
 
 static void
@@ -448,7 +428,7 @@ on_health_done(struct hec *h, const struct http_response *r)
 	char text[128];
 
 	h->need_health = false;
-	parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
+	(void)parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
 	if (r->status == 200) {
 		if (!h->health_logged)
 			log_info("output %s: HEC at %s: %s (code %ld)",
@@ -500,8 +480,7 @@ on_prio_done(void *arg, const struct http_response *r)
 	int64_t ack_id;
 	char text[128], why[400];
 
-	parse_answer(r, &code, text, sizeof(text), &inv, &ack_id);
-	if (r->status == 200 && (code == 0 || code == -1))
+	if (parse_answer(r, &code, text, sizeof(text), &inv, &ack_id))
 		transport_prio_finish(&h->base, now, PRIO_OK, "");
 	else {
 		snprintf(why, sizeof(why), "%s", r->status == 0 ? r->error :

@@ -285,25 +285,11 @@ start_send(struct wazuh *w, size_t idx, int64_t now)
 static void
 describe(const struct http_response *r, char *out, size_t outlen)
 {
-	cJSON *j;
-	const cJSON *t, *d;
-
-	if (r->status == 0) {
+	if (r->status == 0)
 		snprintf(out, outlen, "%s", r->error);
-		return;
-	}
-	j = r->body_len > 0 ? cJSON_ParseWithLength(r->body, r->body_len) :
-	    NULL;
-	t = cJSON_GetObjectItemCaseSensitive(j, "title");
-	d = cJSON_GetObjectItemCaseSensitive(j, "detail");
-	if (cJSON_IsString(t) || cJSON_IsString(d))
-		snprintf(out, outlen, "HTTP %ld %.100s%s%.300s", r->status,
-		    cJSON_IsString(t) ? t->valuestring : "",
-		    cJSON_IsString(d) ? ": " : "",
-		    cJSON_IsString(d) ? d->valuestring : "");
 	else
-		snprintf(out, outlen, "HTTP %ld", r->status);
-	cJSON_Delete(j);
+		wz_answer_describe(r->status, r->body, r->body_len, out,
+		    outlen);
 }
 
 static void
@@ -323,65 +309,10 @@ retry_later(struct wazuh *w, int64_t now, const struct http_response *r,
 	    " (as Retry-After says)" : "");
 }
 
-/* Seconds a JWT lives (exp - iat, or exp - nbf), or -1. */
-static int64_t
-jwt_lifetime(const char *tok)
-{
-	const char *p = strchr(tok, '.'), *q;
-	char *json = NULL;
-	size_t n, o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	int64_t life = -1;
-	cJSON *j;
-	const cJSON *exp, *iat;
-
-	if (p == NULL || (q = strchr(p + 1, '.')) == NULL)
-		return -1;
-	n = (size_t)(q - p - 1);
-	if ((json = malloc(n + 1)) == NULL)
-		return -1;
-	for (const char *c = p + 1; c < q; c++) {
-		int v;
-		if (*c >= 'A' && *c <= 'Z')
-			v = *c - 'A';
-		else if (*c >= 'a' && *c <= 'z')
-			v = *c - 'a' + 26;
-		else if (*c >= '0' && *c <= '9')
-			v = *c - '0' + 52;
-		else if (*c == '-' || *c == '+')
-			v = 62;
-		else if (*c == '_' || *c == '/')
-			v = 63;
-		else
-			break;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			json[o++] = (char)(acc >> bits & 0xff);
-		}
-	}
-	json[o] = '\0';
-	if ((j = cJSON_ParseWithLength(json, o)) != NULL) {
-		exp = cJSON_GetObjectItemCaseSensitive(j, "exp");
-		iat = cJSON_GetObjectItemCaseSensitive(j, "iat");
-		if (!cJSON_IsNumber(iat))
-			iat = cJSON_GetObjectItemCaseSensitive(j, "nbf");
-		if (cJSON_IsNumber(exp) && cJSON_IsNumber(iat) &&
-		    exp->valuedouble > iat->valuedouble)
-			life = (int64_t)(exp->valuedouble - iat->valuedouble);
-	}
-	cJSON_Delete(j);
-	free(json);
-	return life;
-}
-
 static void
 on_login_done(struct wazuh *w, const struct http_response *r, int64_t now)
 {
-	cJSON *j;
-	const cJSON *data, *tok;
+	char *tok;
 	int64_t life;
 	char why[512];
 
@@ -402,12 +333,7 @@ on_login_done(struct wazuh *w, const struct http_response *r, int64_t now)
 		}
 		return;
 	}
-	j = cJSON_ParseWithLength(r->body, r->body_len);
-	data = cJSON_GetObjectItemCaseSensitive(j, "data");
-	tok = cJSON_GetObjectItemCaseSensitive(data, "token");
-	if (!cJSON_IsString(tok) || tok->valuestring[0] == '\0' ||
-	    strcspn(tok->valuestring, "\r\n") != strlen(tok->valuestring)) {
-		cJSON_Delete(j);
+	if ((tok = wz_login_token(r->body, r->body_len)) == NULL) {
 		retry_later(w, now, r, "the login answer holds no token", 0);
 		return;
 	}
@@ -415,12 +341,11 @@ on_login_done(struct wazuh *w, const struct http_response *r, int64_t now)
 		explicit_bzero(w->bearer, strlen(w->bearer));
 		free(w->bearer);
 	}
-	if (asprintf(&w->bearer, "Authorization: Bearer %s",
-	    tok->valuestring) < 0)
+	if (asprintf(&w->bearer, "Authorization: Bearer %s", tok) < 0)
 		w->bearer = NULL;
-	life = jwt_lifetime(tok->valuestring);
-	explicit_bzero(tok->valuestring, strlen(tok->valuestring));
-	cJSON_Delete(j);
+	life = wz_jwt_lifetime(tok);
+	explicit_bzero(tok, strlen(tok));
+	free(tok);
 	if (w->bearer == NULL) {
 		retry_later(w, now, r, "out of memory", 0);
 		return;
@@ -470,66 +395,64 @@ on_info_done(struct wazuh *w, const struct http_response *r, int64_t now)
 		    w->version);
 }
 
-/* Match the failed event strings of a 200 to the records sent. */
+struct failed_read {
+	struct wazuh	*w;
+	struct slot	*s;
+	size_t		 nretry, nrefused;
+	char		 first[400];
+};
+
+_Static_assert(EVENTS_MAX <= WZ_EVENTS_MAX, "answer.c matches fewer");
+
+static char *
+sent_text(void *arg, size_t k)
+{
+	struct failed_read *c = arg;
+
+	return event_text(c->s->b, c->w->sent[k]);
+}
+
+/* Act on what the answer says of event k of the request. */
 static void
-read_failed(struct wazuh *w, struct slot *s, const cJSON *failed,
+on_item(void *arg, size_t k, const struct wz_item *it)
+{
+	struct failed_read *c = arg;
+	size_t i = c->w->sent[k];
+
+	if (!it->failed) {
+		c->s->done[i] = 1;	/* taken */
+		c->w->base.st.delivered++;
+	} else if (it->code == 1012 || ++c->s->tries[i] >= ITEM_TRIES) {
+		dead_letter(c->w, c->s, i, 200, it->code, it->why);
+		c->nrefused++;
+		if (c->first[0] == '\0')
+			snprintf(c->first, sizeof(c->first), "%s", it->why);
+	} else {
+		c->nretry++;
+	}
+}
+
+/*
+ * Match the failed event strings of a 200 to the records sent (answer.c).
+ * false: the answer does not say which events were taken.
+ */
+static bool
+read_failed(struct wazuh *w, struct slot *s, const struct http_response *r,
     int64_t now, size_t *nretry, size_t *nrefused)
 {
-	const cJSON *f, *id;
-	char *texts[EVENTS_MAX] = { 0 };
-	bool matched[EVENTS_MAX] = { false };
-	char first[400] = "";
+	struct failed_read c = { .w = w, .s = s };
 
-	cJSON_ArrayForEach(f, failed) {
-		const cJSON *err = cJSON_GetObjectItemCaseSensitive(f, "error");
-		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err,
-		    "message");
-		long c = cJSON_IsNumber(code) ? (long)code->valuedouble : 0;
-		char why[300];
-
-		snprintf(why, sizeof(why), "Wazuh error %ld: %.250s", c,
-		    cJSON_IsString(msg) ? msg->valuestring : "(no message)");
-		cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(f,
-		    "id")) {
-			if (!cJSON_IsString(id))
-				continue;
-			for (size_t k = 0; k < w->nsent; k++) {
-				size_t i = w->sent[k];
-				if (matched[k])
-					continue;
-				if (texts[k] == NULL)
-					texts[k] = event_text(s->b, i);
-				if (texts[k] == NULL ||
-				    strcmp(texts[k], id->valuestring) != 0)
-					continue;
-				matched[k] = true;
-				if (c == 1012 || ++s->tries[i] >= ITEM_TRIES) {
-					dead_letter(w, s, i, 200, c, why);
-					(*nrefused)++;
-					if (first[0] == '\0')
-						snprintf(first, sizeof(first),
-						    "%s", why);
-				} else {
-					(*nretry)++;
-				}
-				break;
-			}
-		}
-	}
-	/* The others were taken. */
-	for (size_t k = 0; k < w->nsent; k++) {
-		if (!matched[k]) {
-			s->done[w->sent[k]] = 1;
-			w->base.st.delivered++;
-		}
-		free(texts[k]);
-	}
-	if (*nrefused > 0)
+	if (r->body_cut || !wz_events_answer(r->body, r->body_len, w->nsent,
+	    sent_text, on_item, &c))
+		return false;
+	*nretry = c.nretry;
+	*nrefused = c.nrefused;
+	if (c.nrefused > 0)
 		transport_failed(&w->base, now, true, "%zu of %zu events "
 		    "refused by the manager (first: %s): written to the "
-		    "dead-letter file %s", *nrefused, w->nsent, first,
+		    "dead-letter file %s", c.nrefused, w->nsent, c.first,
 		    w->base.dlq_path != NULL ? w->base.dlq_path : "(none)");
+	return true;
 }
 
 static void
@@ -540,24 +463,13 @@ on_send_done(struct wazuh *w, const struct http_response *r, int64_t now)
 
 	describe(r, why, sizeof(why));
 	if (r->status == 200) {
-		cJSON *j = r->body_cut ? NULL : cJSON_ParseWithLength(r->body,
-		    r->body_len);
-		const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
-		const cJSON *nf = cJSON_GetObjectItemCaseSensitive(data,
-		    "total_failed_items");
-		const cJSON *failed = cJSON_GetObjectItemCaseSensitive(data,
-		    "failed_items");
 		size_t nretry = 0, nrefused = 0;
 
-		if (!cJSON_IsNumber(nf) || (nf->valuedouble > 0 &&
-		    !cJSON_IsArray(failed))) {
-			cJSON_Delete(j);
+		if (!read_failed(w, s, r, now, &nretry, &nrefused)) {
 			retry_later(w, now, r, "an answer that does not say "
 			    "which events were taken", 0);
 			return;
 		}
-		read_failed(w, s, failed, now, &nretry, &nrefused);
-		cJSON_Delete(j);
 		if (nretry > 0) {
 			char what[160];
 			snprintf(what, sizeof(what), "%zu of %zu events not "
@@ -669,13 +581,7 @@ on_prio_done(void *arg, const struct http_response *r)
 
 	describe(r, why, sizeof(why));
 	if (r->status == 200) {
-		cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-		const cJSON *nf = cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetObjectItemCaseSensitive(j, "data"),
-		    "total_failed_items");
-		res = cJSON_IsNumber(nf) && nf->valuedouble == 0 ? PRIO_OK :
-		    PRIO_RETRY;
-		cJSON_Delete(j);
+		res = wz_prio_answer(r->body, r->body_len);
 	} else if (r->status == 401) {
 		w->relogin_at = now;
 		res = PRIO_RETRY;

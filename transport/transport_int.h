@@ -149,4 +149,87 @@ void	http_cancel(struct http_client *c);
 int	gzip_buf(const void *in, size_t len, char **out, size_t *outlen,
 	    size_t *outcap) __attribute__((warn_unused_result));
 
+/* ---- what the answers say (answer.c) -------------------------------------
+ * Pure functions: len bytes of an answer body (not necessarily
+ * NUL-terminated; NULL when none) in, a verdict out; no I/O, no logging.
+ * The outputs act on the verdicts; tests/fuzz/fuzz_answer_*.c fuzz them.
+ * An answer that cannot be read never makes a record delivered. */
+
+/* Elasticsearch: the fate of document k of a bulk request. */
+enum es_item_result { ES_ITEM_DELIVERED, ES_ITEM_DUPLICATE, ES_ITEM_RETRY,
+	ES_ITEM_REFUSED };
+struct es_item {
+	enum es_item_result result;
+	long		 status;	/* the item's, 0 when none (or all
+					   delivered by "errors":false) */
+	const char	*type, *why;	/* ES_ITEM_REFUSED: the error's type
+					   ("" when none) and reason; valid
+					   during the call only */
+};
+typedef void (*es_item_fn)(void *arg, size_t k, const struct es_item *it);
+/*
+ * The 200 answer to a bulk request of n documents.  false: it does not
+ * say what happened to each document (fn is not called; send them
+ * again).  true: fn was called once for each k = 0 .. n-1, in order.
+ */
+bool	es_bulk_answer(const char *body, size_t len, size_t n,
+	    es_item_fn fn, void *arg);
+/* The priority lane's one-document bulk answer (HTTP 200); *item_status
+ * is the item's status or 0. */
+enum prio_result es_prio_answer(const char *body, size_t len,
+	    long *item_status);
+/* "HTTP STATUS type: reason" of an error answer, for logs. */
+void	es_answer_describe(long status, const char *body, size_t len,
+	    char *out, size_t outlen);
+
+/* Splunk HEC: the event endpoint's answer. */
+#define HEC_CODE_BAD	(-2)	/* "code" present but not a valid code */
+struct hec_answer {
+	bool		 json;		/* the body is a JSON object */
+	long		 code;		/* -1: none */
+	char		 text[128];	/* "" when none */
+	long		 inv;		/* invalid-event-number, -1: none */
+	int64_t		 ack_id;	/* ackId, -1: none */
+};
+void	hec_answer_parse(const char *body, size_t len, struct hec_answer *a);
+/* Did the server take every event (HTTP 200, code 0 or none)? */
+bool	hec_answer_ok(long status, const struct hec_answer *a);
+/* Is a failure with this HTTP status and HEC code worth sending again?
+ * (A 200 that is not hec_answer_ok() always is.) */
+bool	hec_code_retryable(long status, long code);
+/* The ack endpoint's answer {"acks":{"ID":true,...}}: fn(arg, id) for
+ * each id reported true.  0, or -1 when it is not JSON. */
+int	hec_acks_parse(const char *body, size_t len,
+	    void (*fn)(void *arg, int64_t id), void *arg);
+
+/* Wazuh. */
+#define WZ_EVENTS_MAX	100		/* events per POST /events */
+#define WZ_JWT_LIFE_MAX	(366 * 86400)	/* seconds; longer is capped */
+struct wz_item {
+	bool		 failed;	/* named in failed_items */
+	long		 code;		/* its Wazuh error code, 0: none */
+	const char	*why;		/* "Wazuh error CODE: message" */
+};
+/*
+ * The 200 answer to POST /events of n events (at most WZ_EVENTS_MAX).
+ * text(arg, k) returns the text of event k (malloc'd; NULL when unknown),
+ * asked only when failed items must be matched.  false: the answer does
+ * not say which events were taken (fn not called).  true: fn was called
+ * once for each k = 0 .. n-1, in order.
+ */
+bool	wz_events_answer(const char *body, size_t len, size_t n,
+	    char *(*text)(void *arg, size_t k),
+	    void (*fn)(void *arg, size_t k, const struct wz_item *it),
+	    void *arg);
+enum prio_result wz_prio_answer(const char *body, size_t len);
+/* "HTTP STATUS title: detail" of an error answer, for logs. */
+void	wz_answer_describe(long status, const char *body, size_t len,
+	    char *out, size_t outlen);
+/* The token of a login answer (malloc'd; the caller wipes and frees it),
+ * or NULL when it holds none usable in a header. */
+char	*wz_login_token(const char *body, size_t len);
+/* Seconds a JWT lives (exp - iat, or exp - nbf; at most
+ * WZ_JWT_LIFE_MAX), or -1. */
+int64_t	wz_jwt_lifetime(const char *tok);
+
 #endif
