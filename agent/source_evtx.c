@@ -60,6 +60,7 @@
  */
 #include "agent_int.h"
 #include "log.h"
+#include "position.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -233,36 +234,7 @@ same_file(const struct stat *a, const struct stat *b)
 static void
 pos_format(const struct evtx_source *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "file %s record %" PRIu64, s->cur, s->last_id);
-}
-
-/* Parse "file NAME record N".  0 or -EINVAL. */
-static int
-pos_parse(const char *text, char *name, size_t namelen, uint64_t *id)
-{
-	const char *sep = NULL, *p;
-	char *end;
-	size_t n;
-
-	if (strncmp(text, "file ", 5) != 0)
-		return -EINVAL;
-	for (p = text + 5; (p = strstr(p, " record ")) != NULL; p++)
-		sep = p;
-	if (sep == NULL)
-		return -EINVAL;
-	n = (size_t)(sep - (text + 5));
-	if (n >= namelen || memchr(text + 5, '/', n) != NULL)
-		return -EINVAL;
-	p = sep + 8;
-	if (*p < '0' || *p > '9')
-		return -EINVAL;
-	errno = 0;
-	*id = strtoull(p, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -EINVAL;
-	memcpy(name, text + 5, n);
-	name[n] = '\0';
-	return 0;
+	(void)evtx_pos_format(buf, len, s->cur, s->last_id);	/* position.c */
 }
 
 /*
@@ -1295,14 +1267,15 @@ resume(struct evtx_source *s, const struct buffer *b, const char *saved)
 	const char *from = NULL;
 
 	if (saved[0] != '\0') {
-		if (pos_parse(saved, best, sizeof(best), &best_id) == 0)
+		if (evtx_pos_parse(saved, best, sizeof(best), &best_id) == 0)
 			from = "position file";
 		else
 			log_warnx("input %s: position file unreadable "
 			    "(\"%.80s\"); reading from the start",
 			    s->cfg->name, saved);
 	}
-	if (ring != NULL && pos_parse(ring, name, sizeof(name), &id) == 0 &&
+	if (ring != NULL &&
+	    evtx_pos_parse(ring, name, sizeof(name), &id) == 0 &&
 	    (from == NULL || strcmp(name, best) > 0 ||
 	    (strcmp(name, best) == 0 && id > best_id))) {
 		memcpy(best, name, sizeof(best));

@@ -43,6 +43,7 @@
  */
 #include "agent_int.h"
 #include "log.h"
+#include "position.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,30 +185,28 @@ sig_at(int fd, uint64_t off, uint32_t *crc)
 
 /* ---- position file ----------------------------------------------------- */
 
+/* The position file at path (file_pos_parse() of position.c reads it). */
 static int
 pos_load(const char *path, uint64_t *dev, uint64_t *ino, uint64_t *off,
     uint32_t *crc)
 {
 	FILE *f;
-	char line[PATH_MAX + 32];
-	int have = 0;
+	char text[2 * (PATH_MAX + 160)];	/* pos_save() writes less */
+	struct file_pos p;
+	size_t len;
+	int rc;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return errno == ENOENT ? -ENOENT : -errno;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "dev %" SCNu64, dev) == 1)
-			have |= 1;
-		else if (sscanf(line, "ino %" SCNu64, ino) == 1)
-			have |= 2;
-		else if (sscanf(line, "offset %" SCNu64, off) == 1)
-			have |= 4;
-		else if (sscanf(line, "crc %" SCNu32, crc) == 1)
-			have |= 8;
-	}
+	len = fread(text, 1, sizeof(text), f);
 	fclose(f);
-	if ((have & 8) == 0)
-		*crc = 0;
-	return (have & 7) == 7 ? 0 : -EINVAL;
+	if ((rc = file_pos_parse(text, len, &p)) != 0)
+		return rc;
+	*dev = p.dev;
+	*ino = p.ino;
+	*off = p.off;
+	*crc = p.crc;
+	return 0;
 }
 
 static void
@@ -224,12 +223,13 @@ pos_save(struct file_source *s, int64_t now)
 		return;
 	if (s->fd < 0 || sig_at(s->fd, s->committed_off, &crc) != 0)
 		crc = 0;
-	n = snprintf(buf, sizeof(buf), "sysmonfwd-position 1\npath %s\n"
-	    "dev %" PRIu64 "\nino %" PRIu64 "\noffset %" PRIu64 "\n"
-	    "crc %" PRIu32 "\n", s->path, (uint64_t)s->dev,
-	    (uint64_t)s->ino, s->committed_off, crc);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return;
+	{
+		struct file_pos p = { .dev = (uint64_t)s->dev,
+		    .ino = (uint64_t)s->ino, .off = s->committed_off,
+		    .crc = crc };
+		if ((n = file_pos_format(buf, sizeof(buf), s->path, &p)) < 0)
+			return;
+	}
 	if ((rc = state_write_atomic(s->pos_path, buf, (size_t)n, 0640)) !=
 	    0) {
 		if (!s->warned_save)
@@ -360,6 +360,7 @@ resume(struct file_source *s, const struct buffer *b)
 {
 	uint64_t dev = 0, ino = 0, off = 0, best = 0;
 	uint32_t crc = 0;
+	struct file_pos rp;
 	const char *ring = b != NULL ? buffer_get_position(b, s->pos_name) :
 	    NULL;
 	const char *from = NULL;
@@ -376,9 +377,14 @@ resume(struct file_source *s, const struct buffer *b)
 			from = "position file";
 		}
 	}
-	if (ring != NULL && sscanf(ring, "dev %" SCNu64 " ino %" SCNu64
-	    " off %" SCNu64 " crc %" SCNu32, &dev, &ino, &off, &crc) == 4) {
-		int w = candidate_check(s, &sb, dev, ino, off, crc);
+	if (ring != NULL && file_pos_ring_parse(ring, &rp) == 0) {
+		int w;
+
+		dev = rp.dev;
+		ino = rp.ino;
+		off = rp.off;
+		crc = rp.crc;
+		w = candidate_check(s, &sb, dev, ino, off, crc);
 		found++;
 		if (w == 0 && (from == NULL || off > best)) {
 			best = off;
@@ -743,9 +749,11 @@ ring_position(struct file_source *s, struct buffer *b)
 		return;
 	if (s->line_off > 0 && sig_here(s, &crc) != 0)
 		crc = 0;
-	snprintf(pos, sizeof(pos), "dev %" PRIu64 " ino %" PRIu64 " off %"
-	    PRIu64 " crc %" PRIu32, (uint64_t)s->dev, (uint64_t)s->ino,
-	    s->line_off, crc);
+	{
+		struct file_pos p = { .dev = (uint64_t)s->dev,
+		    .ino = (uint64_t)s->ino, .off = s->line_off, .crc = crc };
+		(void)file_pos_ring_format(pos, sizeof(pos), &p);
+	}
 	buffer_set_position(b, s->pos_name, pos);
 	s->ring_off = s->line_off;
 }
@@ -1030,6 +1038,7 @@ cands_load(struct glob_source *g, const struct buffer *b)
 {
 	char name[CONFIG_NAME_MAX + 16], path[PATH_MAX];
 	const char *ring;
+	struct file_pos rp;
 	struct cand *c;
 	int rc;
 
@@ -1053,9 +1062,11 @@ cands_load(struct glob_source *g, const struct buffer *b)
 			g->pos_unreadable = true;	/* not a first run */
 		}
 		if (b != NULL && (ring = buffer_get_position(b, name)) !=
-		    NULL && sscanf(ring, "dev %" SCNu64 " ino %" SCNu64
-		    " off %" SCNu64 " crc %" SCNu32, &c->dev, &c->ino, &c->off,
-		    &c->crc) == 4) {
+		    NULL && file_pos_ring_parse(ring, &rp) == 0) {
+			c->dev = rp.dev;
+			c->ino = rp.ino;
+			c->off = rp.off;
+			c->crc = rp.crc;
 			c->slot = k;
 			c->from = "buffer checkpoint";
 			g->ncands++;

@@ -41,6 +41,7 @@
  */
 #include "agent_int.h"
 #include "log.h"
+#include "position.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -160,18 +161,6 @@ note_position(struct jrn_source *s, uint64_t seq, struct buffer *b)
 	}
 }
 
-/* The realtime a cursor names ("t=" field, hex usec), or 0. */
-static uint64_t
-cursor_time(const char *c)
-{
-	const char *t;
-
-	for (t = c; (t = strstr(t, "t=")) != NULL; t++)
-		if (t == c || t[-1] == ';')
-			return strtoull(t + 2, NULL, 16);
-	return 0;
-}
-
 static void
 format_usec(uint64_t usec, char *out, size_t len)
 {
@@ -202,7 +191,7 @@ start_after_gap(struct jrn_source *s, const char *cursor)
 		usec = 0;
 	if ((rc = sd_journal_seek_head(s->j)) < 0)
 		return rc;
-	format_usec(cursor_time(cursor), saved, sizeof(saved));
+	format_usec(journal_cursor_time(cursor), saved, sizeof(saved));
 	format_usec(usec, oldest, sizeof(oldest));
 	log_errorx("input %s: the journal no longer holds the entry of the "
 	    "saved cursor (written at %s; vacuumed or rotated away): reading "
@@ -218,8 +207,8 @@ start_after_gap(struct jrn_source *s, const char *cursor)
 		s->gap = NULL;
 		return -ENOMEM;
 	}
-	s->gap_ms = cursor_time(cursor) != 0 ?
-	    (int64_t)(cursor_time(cursor) / 1000) : time_now_ms();
+	s->gap_ms = journal_cursor_time(cursor) != 0 ?
+	    (int64_t)(journal_cursor_time(cursor) / 1000) : time_now_ms();
 	return 0;
 }
 
