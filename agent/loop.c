@@ -28,6 +28,7 @@
 #define READ_BUDGET		(1u << 20)	/* per source per turn */
 #define RENDER_MAX		(128u << 20)	/* one rendered record */
 #define READ_CHUNK		64		/* records per buffer_read */
+#define OOM_RETRY_MS		100		/* after a failed allocation */
 
 struct output {
 	const struct config_output	*cfg;
@@ -49,6 +50,7 @@ struct output {
 	uint64_t			 parse_errors;
 	uint64_t			 gap_records;	/* reported lost */
 	uint64_t			 cut_records;	/* cut to fit */
+	int64_t				 oom_since;	/* 0: not failing */
 };
 
 struct agent {
@@ -230,6 +232,36 @@ ack_confirmed(struct output *o)
 }
 
 /*
+ * r and the records read after it did not make it into a batch: read them
+ * again next time (a gap record from its first lost record on).
+ */
+static void
+unread_from(struct output *o, const struct buffer_rec *r)
+{
+	buffer_unread(o->cur, (r->flags & BUFFER_REC_GAP) ? r->gap_first :
+	    r->seq);
+}
+
+/*
+ * An allocation failed while o was building or handing over a batch.
+ * Nothing is lost (the records stay in the ring, unread or in the batch);
+ * say so once and come back in a moment.  Returns false.
+ */
+static bool
+out_of_memory(struct output *o, int64_t now, int64_t *wake)
+{
+	if (o->oom_since == 0) {
+		o->oom_since = now;
+		log_warnx("output %s: out of memory building a batch; the "
+		    "records stay in the buffer and are tried again",
+		    o->cfg->name);
+	}
+	if (now + OOM_RETRY_MS < *wake)
+		*wake = now + OOM_RETRY_MS;
+	return false;
+}
+
+/*
  * Move output o forward: acknowledge in the ring what its destination
  * confirmed, fill batches from the cursor and hand them over.  Return
  * true when anything moved; *wake gets the next time it needs a turn.
@@ -238,8 +270,10 @@ static bool
 output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 {
 	const struct config_output *oc = o->cfg;
+	struct transport_batch *nb;
 	bool progress;
 	int64_t t;
+	int rc;
 
 	progress = ack_confirmed(o);
 	if (transport_take_rewind(o->t)) {
@@ -266,11 +300,11 @@ output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 				if (render_one(a, o, &a->recs[i]) != 0 ||
 				    transport_batch_add(b, o->one.s, o->one.len,
 				    a->recs[i].seq) != 0) {
-					log_errorx("output %s: out of memory "
-					    "building a batch", oc->name);
-					buffer_rewind(o->cur);
-					transport_batch_reset(b);
-					return progress;
+					/* Out of memory: the batch keeps what
+					 * it has, the rest is read again. */
+					unread_from(o, &a->recs[i]);
+					return out_of_memory(o, now, wake) ||
+					    progress;
 				}
 				if (b->n == 1)
 					o->started = now;
@@ -290,14 +324,21 @@ output_pump(struct agent *a, struct output *o, int64_t now, int64_t *wake)
 				*wake = t;
 			break;
 		}
-		o->building = transport_batch_new(o->t);
-		if (o->building == NULL) {
-			o->building = b;
+		if ((nb = transport_batch_new(o->t)) == NULL) {
+			(void)out_of_memory(o, now, wake);
 			break;
 		}
-		if (transport_submit(o->t, b, now) != 0)
-			log_warnx("output %s: batch refused by the transport",
-			    oc->name);
+		if ((rc = transport_submit(o->t, b, now)) != 0) {
+			/* Not taken: b stays ours, to be submitted again. */
+			transport_batch_free(nb);
+			if (rc == -ENOMEM)
+				(void)out_of_memory(o, now, wake);
+			else if (now + 100 < *wake)
+				*wake = now + 100;
+			break;
+		}
+		o->building = nb;
+		o->oom_since = 0;
 		progress = true;
 	}
 	t = transport_tick(o->t, now);
@@ -432,6 +473,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 		struct transport_retry retry = {
 			.initial_ms = (int64_t)oc->retry_initial_ms,
 			.max_ms = (int64_t)oc->retry_max_ms,
+			.after_max_ms = (int64_t)oc->retry_after_max_ms,
 		};
 
 		o->cfg = oc;
@@ -634,20 +676,11 @@ status_fill(struct agent *a)
 			    ts.failing_since_ms);
 		snprintf(so->last_error, sizeof(so->last_error), "%s",
 		    ts.last_error);
-		/* Records evicted before this output read them are lost (and
-		 * reported in gap documents), not waiting. */
+		/* Only what the ring still holds is waiting; records evicted
+		 * before this output read them are lost (and announced in
+		 * gap documents): the same figures as --buffer-stat. */
 		so->backlog_records = cs.unacked;
-		if (bs.records > 0 && bs.first_seq > cs.acked + 1) {
-			uint64_t stored = bs.last_seq >= bs.first_seq ?
-			    bs.last_seq - bs.first_seq + 1 : 0;
-			if (stored < so->backlog_records) {
-				so->backlog_bytes = cs.unacked == 0 ? 0 :
-				    cs.unacked_bytes / cs.unacked * stored;
-				so->backlog_records = stored;
-			} else
-				so->backlog_bytes = cs.unacked_bytes;
-		} else
-			so->backlog_bytes = cs.unacked_bytes;
+		so->backlog_bytes = cs.unacked_bytes;
 		so->oldest_ms = cs.oldest_ms;
 		so->delivered = ts.delivered;
 		so->dead_lettered = ts.dead_lettered;

@@ -215,8 +215,9 @@ buffer_stat(const struct config *cfg)
 		json_add_str(&out, name, strlen(name));
 		strbuf_addf(&out, ":{\"acked_seq\":%" PRIu64
 		    ",\"unacked_records\":%" PRIu64 ",\"unacked_bytes\":%"
-		    PRIu64 ",\"oldest_unacked_age_s\":%.3f}", cs.acked,
-		    cs.unacked, cs.unacked_bytes, cs.oldest_ms > 0 &&
+		    PRIu64 ",\"dropped_records\":%" PRIu64
+		    ",\"oldest_unacked_age_s\":%.3f}", cs.acked,
+		    cs.unacked, cs.unacked_bytes, cs.dropped, cs.oldest_ms > 0 &&
 		    cs.unacked > 0 ? (double)(now - cs.oldest_ms) / 1000.0 :
 		    0.0);
 	}

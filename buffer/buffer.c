@@ -113,6 +113,16 @@ struct buffer_cursor {
 	uint64_t	 roff_seq;	/* first seq of that frame */
 	struct bbuf	 frame;
 	uint64_t	 gaps, gap_records;
+	/*
+	 * Records this output will never get, announced to it in gap
+	 * records: dropped counts those it acknowledged (saved with the
+	 * cursor), gapq those read but not acknowledged yet, as (last seq,
+	 * count) in order; gap_hw is the last seq a gap counted, so that a
+	 * gap read again after a rewind is not counted twice.
+	 */
+	uint64_t	 dropped, saved_dropped, gap_hw;
+	struct { uint64_t last, count; } gapq[16];
+	size_t		 ngapq;
 	bool		 durable_saved;	/* saved_acked was fsynced */
 	int64_t		 last_quick;	/* last quick note (monotonic ms) */
 	int		 fast_fd;	/* NAME.cur.fast, rewritten in place */
@@ -289,13 +299,38 @@ read_u64_file(const char *path, const char *key, uint64_t *v)
 {
 	char line[128], fmt[32];
 	FILE *f = fopen(path, "r");
+	uint64_t x;
 	int rc = -EINVAL;
 
 	if (f == NULL)
 		return -errno;
 	snprintf(fmt, sizeof(fmt), "%s %%" SCNu64, key);
-	if (fgets(line, sizeof(line), f) != NULL && sscanf(line, fmt, v) == 1)
+	/* Sequence numbers and counts stay below 2^63: more is a sign or an
+	 * overflow that sscanf took (a cursor at 2^64 - 1 would skip every
+	 * record, and the ring's numbering would wrap to 0). */
+	if (fgets(line, sizeof(line), f) != NULL &&
+	    sscanf(line, fmt, &x) == 1 && x <= INT64_MAX) {
+		*v = x;
 		rc = 0;
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Like read_u64_file(), but key may be on any line of the file. */
+static int
+read_u64_key(const char *path, const char *key, uint64_t *v)
+{
+	char line[128], fmt[32];
+	FILE *f = fopen(path, "r");
+	int rc = -ENOENT;
+
+	if (f == NULL)
+		return -errno;
+	snprintf(fmt, sizeof(fmt), "%s %%" SCNu64, key);
+	while (rc != 0 && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, fmt, v) == 1)
+			rc = 0;
 	fclose(f);
 	return rc;
 }
@@ -1025,19 +1060,21 @@ buffer_durable_seq(const struct buffer *b)
 /* ---- cursors ----------------------------------------------------------------- */
 
 /*
- * NAME.cur.fast holds "acked <20 digits> <crc32 of that, 8 hex>\n",
- * rewritten in place: cheaper than a rename by far.  A write torn by a
- * power cut fails its CRC and the fsynced NAME.cur is used instead.
+ * NAME.cur.fast holds "acked <20 digits> dropped <20 digits> <crc32 of
+ * that, 8 hex>\n" (before 0.2: without "dropped"), rewritten in place:
+ * cheaper than a rename by far.  A write torn by a power cut fails its
+ * CRC and the fsynced NAME.cur is used instead.
  */
 static void
 cursor_note_fast(struct buffer_cursor *c)
 {
-	char text[48];
+	char text[80];
 	int n;
 
 	if (c->fast_fd < 0)
 		return;
-	n = snprintf(text, sizeof(text), "acked %020" PRIu64, c->acked);
+	n = snprintf(text, sizeof(text), "acked %020" PRIu64 " dropped %020"
+	    PRIu64, c->acked, c->dropped);
 	n += snprintf(text + n, sizeof(text) - (size_t)n, " %08x\n",
 	    (unsigned)crc32(0L, (const Bytef *)text, (uInt)n));
 	if (pwrite(c->fast_fd, text, (size_t)n, 0) == n) {
@@ -1047,17 +1084,24 @@ cursor_note_fast(struct buffer_cursor *c)
 }
 
 static int
-cursor_read_fast(int fd, uint64_t *acked)
+cursor_read_fast(int fd, uint64_t *acked, uint64_t *dropped)
 {
-	char text[48];
+	char text[80];
 	unsigned crc;
 	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
 
 	if (n < 36)
 		return -EINVAL;
 	text[n] = '\0';
+	*dropped = 0;
+	if (n >= 64 && sscanf(text, "acked %20" SCNu64 " dropped %20" SCNu64
+	    " %8x", acked, dropped, &crc) == 3 &&
+	    crc == (unsigned)crc32(0L, (const Bytef *)text, 54))
+		return *acked <= INT64_MAX ? 0 : -EINVAL; /* as read_u64_file */
+	*dropped = 0;
 	if (sscanf(text, "acked %20" SCNu64 " %8x", acked, &crc) != 2 ||
-	    crc != (unsigned)crc32(0L, (const Bytef *)text, 26))
+	    crc != (unsigned)crc32(0L, (const Bytef *)text, 26) ||
+	    *acked > INT64_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -1068,9 +1112,11 @@ cursor_save_opt(struct buffer_cursor *c, bool durable)
 	char text[64];
 	int rc;
 
-	if (c->acked == c->saved_acked && (!durable || c->durable_saved))
+	if (c->acked == c->saved_acked && c->dropped == c->saved_dropped &&
+	    (!durable || c->durable_saved))
 		return 0;
-	snprintf(text, sizeof(text), "acked %" PRIu64 "\n", c->acked);
+	snprintf(text, sizeof(text), "acked %" PRIu64 "\ndropped %" PRIu64
+	    "\n", c->acked, c->dropped);
 	if ((rc = write_atomic_opt(c->b->dir, c->path, text, durable)) != 0) {
 		if (!c->b->warned_meta)
 			log_warnx("buffer: cannot save cursor %s: %s (warned "
@@ -1079,6 +1125,7 @@ cursor_save_opt(struct buffer_cursor *c, bool durable)
 		return rc;
 	}
 	c->saved_acked = c->acked;
+	c->saved_dropped = c->dropped;
 	c->durable_saved = durable;
 	c->last_quick = mono_ms();
 	return 0;
@@ -1124,7 +1171,7 @@ buffer_cursor_open(struct buffer *b, const char *name,
 {
 	struct buffer_cursor *c;
 	char dir[PATH_MAX], path[PATH_MAX];
-	uint64_t acked;
+	uint64_t acked, dropped = 0;
 	int rc;
 
 	*out = NULL;
@@ -1144,18 +1191,21 @@ buffer_cursor_open(struct buffer *b, const char *name,
 		return -ENOMEM;
 	}
 	rc = read_u64_file(path, "acked", &acked);
+	(void)read_u64_key(path, "dropped", &dropped);
 	{
 		char fpath[PATH_MAX];
-		uint64_t fast;
+		uint64_t fast, fdropped;
 
 		c->fast_fd = -1;
 		if (snprintf(fpath, sizeof(fpath), "%s.fast", path) <
 		    (int)sizeof(fpath) && (c->fast_fd = open(fpath, O_RDWR |
 		    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) >= 0 &&
-		    cursor_read_fast(c->fast_fd, &fast) == 0 &&
+		    cursor_read_fast(c->fast_fd, &fast, &fdropped) == 0 &&
 		    (rc != 0 || fast > acked)) {
 			/* The quick note is newer (an agent crash). */
 			acked = fast;
+			if (fdropped > dropped)
+				dropped = fdropped;
 			rc = 0;
 		}
 	}
@@ -1163,6 +1213,7 @@ buffer_cursor_open(struct buffer *b, const char *name,
 		if (acked >= b->next_seq)
 			acked = b->next_seq - 1;
 		c->acked = c->saved_acked = acked;
+		c->dropped = c->saved_dropped = dropped;
 		c->durable_saved = false;	/* write NAME.cur again */
 	} else {
 		if (rc != -ENOENT)
@@ -1172,6 +1223,7 @@ buffer_cursor_open(struct buffer *b, const char *name,
 		c->saved_acked = UINT64_MAX;	/* save it */
 	}
 	c->next = c->acked + 1;
+	c->gap_hw = c->acked;
 	b->cursors[b->ncursors++] = c;
 	cursor_save(c);
 	*out = c;
@@ -1211,6 +1263,12 @@ buffer_ack(struct buffer_cursor *c, uint64_t seq)
 		c->acked = seq;
 	if (c->next <= seq)
 		c->next = seq + 1;
+	/* Gaps announced up to here are now known to the destination. */
+	while (c->ngapq > 0 && c->gapq[0].last <= c->acked) {
+		c->dropped += c->gapq[0].count;
+		memmove(&c->gapq[0], &c->gapq[1], --c->ngapq *
+		    sizeof(c->gapq[0]));
+	}
 	/*
 	 * Note it at once in NAME.cur.fast (one pwrite, no fsync: it
 	 * survives a crash of the agent, not a power cut) so that a restart
@@ -1226,8 +1284,22 @@ buffer_ack(struct buffer_cursor *c, uint64_t seq)
 void
 buffer_rewind(struct buffer_cursor *c)
 {
-	c->next = c->acked + 1;
-	c->idx = 0;
+	buffer_unread(c, c->acked + 1);
+}
+
+void
+buffer_unread(struct buffer_cursor *c, uint64_t seq)
+{
+	if (seq <= c->acked)
+		seq = c->acked + 1;
+	if (seq >= c->next)
+		return;
+	c->next = seq;
+	/* Decode again from the block that holds seq: the one indexed now
+	 * may start after it (and would read as a gap). */
+	c->nrecs = c->idx = 0;
+	/* A gap after seq is announced again, but counted once (gap_hw):
+	 * its gapq entry stays until the destination confirms it. */
 }
 
 /* Intern a source name of len bytes; return a NUL-terminated copy. */
@@ -1599,6 +1671,31 @@ first_available(const struct buffer *b, uint64_t seq)
 	return b->next_seq;
 }
 
+/* Count the gap first..last for this cursor, the part not counted yet. */
+static void
+gap_count_once(struct buffer_cursor *c, uint64_t first, uint64_t last)
+{
+	uint64_t n;
+
+	if (last <= c->gap_hw)
+		return;		/* read again after a rewind */
+	if (first <= c->gap_hw)
+		first = c->gap_hw + 1;
+	n = last - first + 1;
+	c->gap_hw = last;
+	c->gaps++;
+	c->gap_records += n;
+	if (c->ngapq == sizeof(c->gapq) / sizeof(c->gapq[0])) {
+		/* Full (a storm of gaps): fold into the newest entry. */
+		c->gapq[c->ngapq - 1].last = last;
+		c->gapq[c->ngapq - 1].count += n;
+		return;
+	}
+	c->gapq[c->ngapq].last = last;
+	c->gapq[c->ngapq].count = n;
+	c->ngapq++;
+}
+
 /* Fill r as the report of the gap c->next .. until - 1 (text in the
  * arena, as offsets). */
 static int
@@ -1641,8 +1738,7 @@ make_gap(struct buffer_cursor *c, uint64_t until, struct buffer_rec *r)
 	r->data = OFF(at);
 	r->len = strlen(reason);
 	r->source = OFF(at + strlen(reason) + 1);
-	c->gaps++;
-	c->gap_records += r->gap_count;
+	gap_count_once(c, c->next, until - 1);
 	c->next = until;
 	return 0;
 }
@@ -1735,30 +1831,40 @@ buffer_cursor_get_stats(const struct buffer_cursor *c,
 
 	memset(st, 0, sizeof(*st));
 	st->acked = c->acked;
-	st->unacked = buffer_cursor_pending(c);
 	st->gaps = c->gaps;
 	st->gap_records = c->gap_records;
+	/* Only records still stored are waiting; the rest of what follows
+	 * acked is lost to this output (and announced as a gap). */
 	for (size_t i = 0; i < b->nsegs; i++) {
 		const struct segment *s = &b->segs[i];
-		uint64_t nrec = s->last_seq + 1 - s->first_seq;
+		uint64_t nrec = s->last_seq + 1 - s->first_seq, from;
 		if (s->last_seq <= c->acked || nrec == 0)
 			continue;
+		from = c->acked >= s->first_seq ? c->acked : s->first_seq - 1;
 		if (st->oldest_ms == 0)
 			st->oldest_ms = s->first_ms;
-		st->unacked_bytes += s->raw_bytes * (s->last_seq - (c->acked >=
-		    s->first_seq ? c->acked : s->first_seq - 1)) / nrec;
+		st->unacked += s->last_seq - from;
+		st->unacked_bytes += s->raw_bytes * (s->last_seq - from) / nrec;
 	}
 	for (size_t i = 0; i < b->npend; i++)
 		if (b->pend[i].last_seq > c->acked) {
+			const struct pending *p = &b->pend[i];
 			if (st->oldest_ms == 0)
-				st->oldest_ms = b->pend[i].first_ms;
-			st->unacked_bytes += b->pend[i].raw_len;
+				st->oldest_ms = p->first_ms;
+			st->unacked += p->last_seq - (c->acked >= p->first_seq ?
+			    c->acked : p->first_seq - 1);
+			st->unacked_bytes += p->raw_len;
 		}
 	if (b->bb.nrec > 0 && b->bb.first_seq + b->bb.nrec - 1 > c->acked) {
+		uint64_t last = b->bb.first_seq + b->bb.nrec - 1;
 		if (st->oldest_ms == 0)
 			st->oldest_ms = b->bb.first_ms;
+		st->unacked += last - (c->acked >= b->bb.first_seq ? c->acked :
+		    b->bb.first_seq - 1);
 		st->unacked_bytes += b->bb.raw.len;
 	}
+	st->dropped = c->dropped + (buffer_cursor_pending(c) > st->unacked ?
+	    buffer_cursor_pending(c) - st->unacked : 0);
 }
 
 /* ---- timers, sync, stats -------------------------------------------------- */
@@ -2217,6 +2323,26 @@ buffer_close(struct buffer *b)
 
 /* ---- inspection ------------------------------------------------------------- */
 
+/* The quick note of a running (or crashed) agent, when newer. */
+static void
+inspect_fast(const char *path, struct buffer_cursor *c)
+{
+	char fpath[PATH_MAX];
+	uint64_t acked, dropped;
+	int fd;
+
+	if (snprintf(fpath, sizeof(fpath), "%s.fast", path) >=
+	    (int)sizeof(fpath) || (fd = open(fpath, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) < 0)
+		return;
+	if (cursor_read_fast(fd, &acked, &dropped) == 0 && acked > c->acked) {
+		c->acked = acked;
+		if (dropped > c->dropped)
+			c->dropped = dropped;
+	}
+	close(fd);
+}
+
 int
 buffer_inspect(const char *dir, struct buffer_stats *st,
     void (*fn)(void *arg, const char *name,
@@ -2287,6 +2413,8 @@ buffer_inspect(const char *dir, struct buffer_stats *st,
 			c.b = &b;
 			if (read_u64_file(path, "acked", &c.acked) != 0)
 				continue;
+			(void)read_u64_key(path, "dropped", &c.dropped);
+			inspect_fast(path, &c);
 			snprintf(name, sizeof(name), "%.*s", (int)(len - 4),
 			    e->d_name);
 			buffer_cursor_get_stats(&c, &cs);

@@ -117,8 +117,11 @@ struct buffer_stats {
 
 struct buffer_cursor_stats {
 	uint64_t	acked;		/* last acknowledged seq */
-	uint64_t	unacked;	/* records appended but not acked */
+	uint64_t	unacked;	/* records still stored, not acked */
 	uint64_t	unacked_bytes;	/* their raw bytes (estimate) */
+	uint64_t	dropped;	/* records this output will never get:
+					   evicted or lost before it acked
+					   them (what its gaps announce) */
 	int64_t		oldest_ms;	/* read time of the oldest unacked
 					   record (0: none) */
 	uint64_t	gap_records;	/* records reported as gaps */
@@ -208,6 +211,12 @@ int	buffer_ack(struct buffer_cursor *c, uint64_t seq)
 	    __attribute__((warn_unused_result));
 /* Make the next read start again at the first unacknowledged record. */
 void	buffer_rewind(struct buffer_cursor *c);
+/*
+ * Make the next read start again at seq, a record already read and not
+ * acknowledged (the caller could not use it and the ones after it).  A
+ * gap read again is announced again but counted once.
+ */
+void	buffer_unread(struct buffer_cursor *c, uint64_t seq);
 /* Records appended but not yet acknowledged through this cursor. */
 uint64_t buffer_cursor_pending(const struct buffer_cursor *c);
 /* Records the cursor has not read yet. */

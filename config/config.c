@@ -190,6 +190,8 @@ static const struct config_key keys[] = {
 	  10, 3600000, NULL, ALL, false },
 	{ SEC_OUTPUT, "retry_max", K_DURATION, OUT(retry_max_ms), "60s", 10,
 	  86400000, NULL, ALL, false },
+	{ SEC_OUTPUT, "retry_after_max", K_DURATION, OUT(retry_after_max_ms),
+	  "5m", 0, 86400000, NULL, HTTP, false },
 	{ SEC_OUTPUT, "url", K_STRING, OUT(url), NULL, 8, 2048, NULL,
 	  HTTP, true },
 	{ SEC_OUTPUT, "token", K_SECRET, OUT(token), NULL, 1, 4096, NULL,

@@ -113,6 +113,7 @@ struct config_output {
 	uint64_t	 flush_interval_ms;
 	uint64_t	 retry_initial_ms;
 	uint64_t	 retry_max_ms;
+	uint64_t	 retry_after_max_ms;	/* Retry-After honoured up to */
 	/* HTTP outputs */
 	char		*url;		/* elasticsearch: comma-separated list */
 	char		*token;		/* secret: never logged */

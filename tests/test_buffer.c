@@ -687,6 +687,149 @@ buffer_inspect_reports_backlog(void **state)
 	assert_true(st.segments >= 1);
 }
 
+/*
+ * A rewind (or an unread) to before the block the cursor has decoded reads
+ * the records again, never a gap: "no longer in the buffer" is only for
+ * records that are really gone.
+ */
+static void
+buffer_rewind_and_unread_never_invent_a_gap(void **state)
+{
+	const char *d = newdir();
+	struct buffer *b = open_ring(d, 4 << 20, 1 << 20, 1024,
+	    BUFFER_FULL_DROP_OLDEST);
+	struct buffer_cursor *c;
+	struct buffer_cursor_stats cs;
+	struct buffer_rec r[64];
+	uint64_t gap, first, last;
+	size_t n, read = 0;
+
+	(void)state;
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	append_n(b, 0, 3000);
+	assert_int_equal(buffer_sync(b), 0);
+	/* Read well into later blocks, acknowledging only the first 10. */
+	while (read < 1500 && (n = buffer_read(c, r, 64, 1 << 20)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			assert_false(r[i].flags & BUFFER_REC_GAP);
+		read += n;
+	}
+	assert_int_equal(buffer_ack(c, 10), 0);
+	buffer_rewind(c);
+	n = buffer_read(c, r, 64, 1 << 20);
+	assert_true(n > 0);
+	assert_false(r[0].flags & BUFFER_REC_GAP);
+	assert_int_equal(r[0].seq, 11);
+	/* Unread to a record of an earlier block than the one decoded. */
+	while (read < 2500 && (n = buffer_read(c, r, 64, 1 << 20)) > 0)
+		read += n;
+	buffer_unread(c, 700);
+	n = buffer_read(c, r, 64, 1 << 20);
+	assert_true(n > 0);
+	assert_false(r[0].flags & BUFFER_REC_GAP);
+	assert_int_equal(r[0].seq, 700);
+	/* Unread before what is acknowledged starts after it. */
+	buffer_unread(c, 3);
+	n = buffer_read(c, r, 1, 1 << 20);
+	assert_int_equal(r[0].seq, 11);
+	buffer_rewind(c);
+	assert_int_equal(drain(c, &gap, &first, &last), 3000 - 10);
+	assert_int_equal(gap, 0);
+	assert_int_equal(first, 11);
+	assert_int_equal(last, 3000);
+	buffer_cursor_get_stats(c, &cs);
+	assert_int_equal(cs.unacked, 0);
+	assert_int_equal(cs.dropped, 0);
+	assert_int_equal(cs.gap_records, 0);
+	buffer_close(b);
+}
+
+static uint64_t dropped_seen, unacked_seen;
+
+static void
+collect_cursor(void *arg, const char *name, const struct buffer_cursor_stats *cs)
+{
+	(void)arg;
+	if (strcmp(name, "slow") == 0) {
+		dropped_seen = cs->dropped;
+		unacked_seen = cs->unacked;
+	}
+}
+
+/*
+ * Per output: records evicted before it acknowledged them are "dropped",
+ * not "unacked"; the count matches what its gap records announce, counts a
+ * gap read twice (after a rewind) once, and survives a reopen and
+ * --buffer-stat (buffer_inspect).
+ */
+static void
+buffer_dropped_records_match_the_gaps(void **state)
+{
+	const char *d = newdir();
+	struct buffer *b = open_ring(d, 128 << 10, 64 << 10, 4096,
+	    BUFFER_FULL_DROP_OLDEST);
+	struct buffer_cursor *slow;
+	struct buffer_cursor_stats cs;
+	struct buffer_stats st;
+	struct buffer_rec r[64];
+	uint64_t gaps = 0, seen = 0, stored;
+	char big[3000];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(buffer_cursor_open(b, "slow", &slow), 0);
+	srand(9);
+	for (int i = 0; i < 400; i++) {
+		for (size_t k = 0; k < sizeof(big); k++)
+			big[k] = (char)('a' + rand() % 26);
+		int len = snprintf(big, 16, "record-%06d", i);
+		big[len] = ' ';
+		assert_int_equal(buffer_append(b, "win", 1000 + i, 0, big,
+		    sizeof(big), NULL), 0);
+	}
+	assert_int_equal(buffer_sync(b), 0);
+	buffer_get_stats(b, &st);
+	assert_true(st.evicted > 0);
+	stored = st.last_seq - st.first_seq + 1;
+	buffer_cursor_get_stats(slow, &cs);
+	assert_int_equal(cs.unacked, stored);
+	assert_int_equal(cs.dropped, st.evicted);
+	assert_int_equal(cs.unacked + cs.dropped, 400);
+	/* Read the gap and a few records, go back, read them again. */
+	n = buffer_read(slow, r, 4, 1 << 20);
+	assert_true(n >= 2);
+	assert_true(r[0].flags & BUFFER_REC_GAP);
+	assert_int_equal(r[0].gap_count, st.evicted);
+	buffer_rewind(slow);
+	while ((n = buffer_read(slow, r, 64, 1 << 20)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (r[i].flags & BUFFER_REC_GAP)
+				gaps += r[i].gap_count;
+			else
+				seen++;
+		}
+		assert_int_equal(buffer_ack(slow, r[n - 1].seq), 0);
+	}
+	assert_int_equal(gaps, st.evicted);
+	assert_int_equal(seen, stored);
+	buffer_cursor_get_stats(slow, &cs);
+	assert_int_equal(cs.gap_records, st.evicted);	/* counted once */
+	assert_int_equal(cs.dropped, st.evicted);
+	assert_int_equal(cs.unacked, 0);
+	buffer_close(b);
+	/* Kept with the cursor: after a reopen and for --buffer-stat. */
+	dropped_seen = unacked_seen = 99999;
+	assert_int_equal(buffer_inspect(d, &st, collect_cursor, NULL), 0);
+	assert_int_equal(dropped_seen, 400 - stored);
+	assert_int_equal(unacked_seen, 0);
+	b = open_ring(d, 128 << 10, 64 << 10, 4096, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "slow", &slow), 0);
+	buffer_cursor_get_stats(slow, &cs);
+	assert_int_equal(cs.dropped, 400 - stored);
+	assert_int_equal(cs.unacked, 0);
+	buffer_close(b);
+}
+
 /* An input's own loss travels through the ring, across a reopen. */
 static void
 buffer_source_gap_survives(void **state)
@@ -741,6 +884,8 @@ main(void)
 		cmocka_unit_test(buffer_keeps_input_positions_with_the_records),
 		cmocka_unit_test(buffer_cursor_quick_note_wins_unless_torn),
 		cmocka_unit_test(buffer_inspect_reports_backlog),
+		cmocka_unit_test(buffer_rewind_and_unread_never_invent_a_gap),
+		cmocka_unit_test(buffer_dropped_records_match_the_gaps),
 	};
 	char cmd[128];
 	int rc;

@@ -398,6 +398,23 @@ config_elasticsearch_output(void **state)
 	    "t.conf:8: api_key: not used by type splunk_hec");
 	expect_error(ES_HEAD "api_key = k\n",
 	    "url: missing in [output:es] (required for type elasticsearch)");
+
+	/* Retry-After is honoured up to retry_after_max (5 minutes). */
+	errs = load_errors(ES_HEAD "url = https://a:9200\n", &rc, &cfg);
+	assert_int_equal(cfg->outputs[0].retry_after_max_ms, 300000);
+	free(errs);
+	config_free(cfg);
+	errs = load_errors(ES_HEAD "url = https://a:9200\n"
+	    "retry_after_max = 30s\n", &rc, &cfg);
+	assert_string_equal(errs, "");
+	assert_int_equal(cfg->outputs[0].retry_after_max_ms, 30000);
+	free(errs);
+	config_free(cfg);
+	expect_error(ES_HEAD "url = https://a\nretry_after_max = 2d\n",
+	    "t.conf:7: retry_after_max:");
+	expect_error("[input:win]\ntype = file\npath = /x\n[output:f]\n"
+	    "type = file\npath = /tmp/o\nretry_after_max = 1m\n",
+	    "t.conf:7: retry_after_max: not used by type file");
 }
 
 #define WZ_HEAD "[input:win]\ntype = file\npath = /x\n[output:wz]\n" \

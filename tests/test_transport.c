@@ -4,6 +4,7 @@
  * disk, is cut back and retried until it succeeds), backoff with jitter,
  * dead letters, and gzip of request bodies.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -223,6 +224,134 @@ transport_dead_letters_are_json_lines(void **state)
 	transport_base_free(&t);
 }
 
+/*
+ * A batch the output cannot take stays the caller's, whole: its records
+ * are submitted again later, never confirmed unsent.
+ */
+static void
+transport_refused_submit_leaves_the_batch_with_the_caller(void **state)
+{
+	struct transport_output *t;
+	struct transport_batch *a = transport_batch_new(NULL), *b;
+	char path[160];
+	int64_t now = transport_mono_ms();
+
+	(void)state;
+	/* A file that cannot be opened: the first batch waits inside. */
+	snprintf(path, sizeof(path), "%s/missing-dir/out.ndjson", dir);
+	assert_int_equal(transport_file_open("o", path, &fast, &t), 0);
+	assert_int_equal(transport_batch_add(a, "{\"a\":1}\n", 8, 1), 0);
+	assert_int_equal(transport_submit(t, a, now), 0);
+	assert_false(transport_ready(t, now));
+	b = transport_batch_new(NULL);
+	assert_int_equal(transport_batch_add(b, "{\"b\":2}\n", 8, 2), 0);
+	assert_int_equal(transport_submit(t, b, now), -ENOBUFS);
+	/* Still ours and intact (ASan would catch a use after free). */
+	assert_int_equal(b->n, 1);
+	assert_int_equal(b->first_seq, 2);
+	assert_memory_equal(b->body, "{\"b\":2}\n", 8);
+	assert_int_equal(transport_confirmed(t), 0);
+	transport_batch_free(b);
+	transport_close(t);
+}
+
+static int64_t
+no_tick(struct transport_output *t, int64_t now)
+{
+	(void)t;
+	return now + 1000;
+}
+
+/*
+ * While the destination is unreachable, batches wait for the priority
+ * lane: the heartbeat is the first thing sent once it is back, by the
+ * order of events, not by timers.
+ */
+static void
+transport_batches_wait_for_the_lane_after_an_outage(void **state)
+{
+	struct transport_output t;
+	const struct transport_ops ops = { .tick = no_tick };
+	const char *doc;
+	size_t len;
+	bool alert;
+	int64_t now = 100000;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(transport_base_init(&t, &ops, "es", &fast, NULL), 0);
+	/* Not failing: never gated. */
+	assert_int_equal(transport_send_priority(&t, TRANSPORT_HEARTBEAT,
+	    "hb1", 3, now), 0);
+	assert_int_equal(transport_prio_gate(&t, now), 0);
+	t.st.failing_since_ms = now;
+	/* Failing, but the lane has not tried yet: nothing to be first. */
+	assert_int_equal(transport_prio_gate(&t, now), 0);
+	assert_true(transport_prio_take(&t, now, &doc, &len, &alert));
+	assert_false(alert);
+	/* Its attempt is out: the batch waits for it to finish. */
+	assert_true(transport_prio_gate(&t, now) > now);
+	transport_prio_finish(&t, now + 5, PRIO_UNREACHABLE, "refused");
+	/* No answer at all: batches wait until the lane got through. */
+	assert_int_equal(transport_prio_gate(&t, now + 10), now + 5 +
+	    PRIO_RETRY_MS);
+	assert_true(transport_prio_gate(&t, now + 9000) > now + 9000);
+	/* A newer heartbeat replaces the waiting one; still gated. */
+	assert_int_equal(transport_send_priority(&t, TRANSPORT_HEARTBEAT,
+	    "hb2", 3, now + 9000), 0);
+	assert_true(transport_prio_gate(&t, now + 9000) > now + 9000);
+	assert_true(transport_prio_take(&t, now + 9000, &doc, &len, &alert));
+	assert_memory_equal(doc, "hb2", 3);
+	assert_true(transport_prio_gate(&t, now + 9001) > now + 9001);
+	/* The server answered (a 503): reachable, batches may go too. */
+	transport_prio_finish(&t, now + 9002, PRIO_RETRY, "503");
+	assert_int_equal(transport_prio_gate(&t, now + 9003), 0);
+	assert_true(transport_prio_take(&t, now + 9002 + PRIO_RETRY_MS, &doc,
+	    &len, &alert));
+	transport_prio_finish(&t, now + 12000, PRIO_OK, "");
+	assert_false(transport_prio_pending(&t));
+	assert_int_equal(transport_prio_gate(&t, now + 12001), 0);
+	assert_int_equal(t.st.heartbeats_sent, 1);
+	assert_int_equal(t.st.heartbeats_failed, 1);	/* hb1, replaced */
+	transport_base_free(&t);
+}
+
+/* Retry-After is honoured up to retry_after_max, and no further. */
+static void
+transport_retry_after_is_capped(void **state)
+{
+	struct transport_output t;
+	struct transport_retry r = { .initial_ms = 1000, .max_ms = 8000,
+	    .after_max_ms = 300000 };
+	const struct transport_ops ops = { .tick = no_tick };
+	struct http_response resp;
+	const char *how;
+	int64_t w;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	memset(&resp, 0, sizeof(resp));
+	assert_int_equal(transport_base_init(&t, &ops, "hec", &r, NULL), 0);
+	resp.retry_after_ms = 86400000;
+	assert_int_equal(transport_retry_wait(&t, &resp, &how), 300000);
+	assert_non_null(strstr(how, "retry_after_max"));
+	resp.retry_after_ms = 7000;
+	assert_int_equal(transport_retry_wait(&t, &resp, &how), 7000);
+	assert_non_null(strstr(how, "Retry-After"));
+	resp.retry_after_ms = -1;
+	w = transport_retry_wait(&t, &resp, &how);
+	assert_true(w >= 0 && w <= 8000);
+	assert_string_equal(how, "");
+	assert_true(transport_retry_wait(&t, NULL, &how) <= 8000);
+	transport_base_free(&t);
+	/* 0 (unset) means the default, five minutes. */
+	r.after_max_ms = 0;
+	assert_int_equal(transport_base_init(&t, &ops, "hec", &r, NULL), 0);
+	resp.retry_after_ms = 3600000;
+	assert_int_equal(transport_retry_wait(&t, &resp, &how), 300000);
+	transport_base_free(&t);
+}
+
 static void
 transport_gzip_round_trips(void **state)
 {
@@ -254,6 +383,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(transport_batch_keeps_record_bounds),
+		cmocka_unit_test(
+		    transport_refused_submit_leaves_the_batch_with_the_caller),
+		cmocka_unit_test(
+		    transport_batches_wait_for_the_lane_after_an_outage),
+		cmocka_unit_test(transport_retry_after_is_capped),
 		cmocka_unit_test(transport_file_appends_batches),
 		cmocka_unit_test(transport_file_failed_write_is_cut_back),
 		cmocka_unit_test(

@@ -281,9 +281,11 @@ on_header(char *p, size_t size, size_t n, void *arg)
 		memcpy(buf, p + 12, k);
 		buf[k] = '\0';
 		v = strtol(buf, &end, 10);
-		/* Seconds only; an HTTP date falls back to our backoff. */
-		if (end != buf && v >= 0 && v <= 86400)
-			c->retry_after_ms = (int64_t)v * 1000;
+		/* Seconds only; an HTTP date falls back to our backoff.  The
+		 * output caps it at retry_after_max. */
+		if (end != buf && v >= 0)
+			c->retry_after_ms = (int64_t)(v < 86400 ? v : 86400) *
+			    1000;
 	}
 	return len;
 }

@@ -362,6 +362,7 @@ static void
 retry_later(struct es *e, int64_t now, const struct http_response *r,
     const char *what, bool rotate)
 {
+	const char *how;
 	int64_t wait;
 
 	e->base.st.retries++;
@@ -378,13 +379,10 @@ retry_later(struct es *e, int64_t now, const struct http_response *r,
 		e->cur = (e->cur + 1) % e->nurls;
 		e->failed_urls = 0;
 	}
-	wait = transport_backoff_next(&e->base);
-	if (r->retry_after_ms >= 0)
-		wait = r->retry_after_ms;
+	wait = transport_retry_wait(&e->base, r, &how);
 	e->retry_at = now + wait;
 	transport_failed(&e->base, now, false, "%s; retrying in %.1f s%s",
-	    what, (double)wait / 1000.0, r->retry_after_ms >= 0 ?
-	    " (as Retry-After says)" : "");
+	    what, (double)wait / 1000.0, how);
 }
 
 struct items_read {
@@ -632,7 +630,7 @@ on_prio_done(void *arg, const struct http_response *r)
 			snprintf(why, sizeof(why), "item status %ld", status);
 	} else if (r->status == 0 || r->status == 408 || r->status == 429 ||
 	    r->status >= 500 || r->status == 401) {
-		res = PRIO_RETRY;
+		res = r->status == 0 ? PRIO_UNREACHABLE : PRIO_RETRY;
 	}
 	transport_prio_finish(&e->base, now, res, why);
 	transport_tick(&e->base, now);
@@ -686,7 +684,7 @@ es_tick(struct transport_output *t, int64_t now)
 	s = next_to_send(e, &idx);
 	if (now < e->retry_at)
 		return e->retry_at < wake ? e->retry_at : wake;
-	if (s != NULL && (gate = transport_prio_gate(t, e->retry_at)) > now)
+	if (s != NULL && (gate = transport_prio_gate(t, now)) > now)
 		return gate < wake ? gate : wake;
 	if (e->need_info) {
 		if ((rc = start_get(e, "/", REQ_INFO)) != 0)
@@ -729,16 +727,17 @@ es_submit(struct transport_output *t, struct transport_batch *b,
 	struct es *e = (struct es *)t;
 	struct slot *s;
 
-	if (e->count == MAX_SLOTS || b->n == 0) {
-		transport_batch_free(b);
-		return e->count == MAX_SLOTS ? -ENOBUFS : 0;
+	/* On failure b stays the caller's, its records to be sent again. */
+	if (e->count == MAX_SLOTS)
+		return -ENOBUFS;
+	if (b->n == 0) {
+		transport_batch_recycle(t, b);
+		return 0;
 	}
 	s = &e->q[(e->head + e->count) % MAX_SLOTS];
 	memset(s, 0, sizeof(*s));
-	if ((s->done = calloc(b->n, 1)) == NULL) {
-		transport_batch_free(b);
+	if ((s->done = calloc(b->n, 1)) == NULL)
 		return -ENOMEM;
-	}
 	s->b = b;
 	s->end = b->n;
 	e->count++;

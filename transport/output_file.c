@@ -184,10 +184,8 @@ file_submit(struct transport_output *base, struct transport_batch *b,
 {
 	struct file_out *t = (struct file_out *)base;
 
-	if (t->pending != NULL) {
-		transport_batch_free(b);
-		return -ENOBUFS;
-	}
+	if (t->pending != NULL)
+		return -ENOBUFS;	/* b stays the caller's */
 	t->pending = b;
 	t->retry_at = 0;
 	file_try(t, now);

@@ -155,7 +155,7 @@ static void on_done(void *arg, const struct http_response *r);
 /*
  * The server found the request too large (413): move the second half of
  * the records left in slot idx into a new slot right after it.  0, or
- * -ENOBUFS when no slot is free (then the batch is dead-lettered).
+ * -ENOBUFS when no slot is free, -ENOMEM (then it is tried again later).
  */
 static int
 split_slot(struct hec *h, size_t idx)
@@ -288,16 +288,14 @@ static void
 retry_later(struct hec *h, int64_t now, const struct http_response *r,
     const char *what)
 {
-	int64_t wait = transport_backoff_next(&h->base);
+	const char *how;
+	int64_t wait = transport_retry_wait(&h->base, r, &how);
 
-	if (r->retry_after_ms >= 0)
-		wait = r->retry_after_ms;
 	h->retry_at = now + wait;
 	h->need_health = true;
 	h->base.st.retries++;
 	transport_failed(&h->base, now, false, "%s; retrying in %.1f s%s",
-	    what, (double)wait / 1000.0, r->retry_after_ms >= 0 ?
-	    " (as Retry-After says)" : "");
+	    what, (double)wait / 1000.0, how);
 }
 
 static void
@@ -359,8 +357,14 @@ on_send_done(struct hec *h, const struct http_response *r, int64_t now)
 		h->retry_at = now;
 		return;
 	}
-	if (r->status == 413 && s->end - s->from > 1 &&
-	    split_slot(h, h->req_slot) == 0) {
+	if (r->status == 413 && s->end - s->from > 1) {
+		if (split_slot(h, h->req_slot) != 0) {
+			/* No slot or no memory to split now: that is ours,
+			 * not the records' fault; try again later. */
+			retry_later(h, now, r, "request too large, and no room "
+			    "to split it yet");
+			return;
+		}
 		transport_failed(&h->base, now, false, "%s: request too large, "
 		    "sending the batch in halves (lower batch_max_bytes)", why);
 		h->retry_at = now;
@@ -485,9 +489,9 @@ on_prio_done(void *arg, const struct http_response *r)
 	else {
 		snprintf(why, sizeof(why), "%s", r->status == 0 ? r->error :
 		    text);
-		transport_prio_finish(&h->base, now, r->status == 0 ||
-		    code_retryable(r->status, code) ? PRIO_RETRY :
-		    PRIO_REFUSED, why);
+		transport_prio_finish(&h->base, now, r->status == 0 ?
+		    PRIO_UNREACHABLE : code_retryable(r->status, code) ?
+		    PRIO_RETRY : PRIO_REFUSED, why);
 	}
 	transport_tick(&h->base, now);
 }
@@ -557,7 +561,7 @@ hec_tick(struct transport_output *t, int64_t now)
 		return wake;
 	}
 	if (s != NULL) {
-		int64_t gate = transport_prio_gate(t, h->retry_at);
+		int64_t gate = transport_prio_gate(t, now);
 		if (gate > now) {
 			/* The heartbeat probes a destination that was down. */
 			return gate < wake ? gate : wake;
@@ -609,10 +613,8 @@ hec_submit(struct transport_output *t, struct transport_batch *b,
 	struct hec *h = (struct hec *)t;
 	struct slot *s;
 
-	if (h->count == MAX_SLOTS) {
-		transport_batch_free(b);
-		return -ENOBUFS;
-	}
+	if (h->count == MAX_SLOTS)
+		return -ENOBUFS;	/* b stays the caller's */
 	s = &h->q[(h->head + h->count) % MAX_SLOTS];
 	memset(s, 0, sizeof(*s));
 	s->b = b;

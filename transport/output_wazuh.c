@@ -296,17 +296,15 @@ static void
 retry_later(struct wazuh *w, int64_t now, const struct http_response *r,
     const char *what, int64_t at_least)
 {
-	int64_t wait = transport_backoff_next(&w->base);
+	const char *how;
+	int64_t wait = transport_retry_wait(&w->base, r, &how);
 
-	if (r != NULL && r->retry_after_ms >= 0)
-		wait = r->retry_after_ms;
 	if (wait < at_least)
 		wait = at_least;
 	w->retry_at = now + wait;
 	w->base.st.retries++;
 	transport_failed(&w->base, now, false, "%s; retrying in %.1f s%s",
-	    what, (double)wait / 1000.0, r != NULL && r->retry_after_ms >= 0 ?
-	    " (as Retry-After says)" : "");
+	    what, (double)wait / 1000.0, how);
 }
 
 static void
@@ -587,7 +585,7 @@ on_prio_done(void *arg, const struct http_response *r)
 		res = PRIO_RETRY;
 	} else if (r->status == 0 || r->status == 408 || r->status == 429 ||
 	    r->status >= 500) {
-		res = PRIO_RETRY;
+		res = r->status == 0 ? PRIO_UNREACHABLE : PRIO_RETRY;
 	}
 	free(w->prio_body);
 	w->prio_body = NULL;
@@ -675,7 +673,7 @@ wz_tick(struct transport_output *t, int64_t now)
 		return at < wake ? at : wake;
 	if (!pending)
 		return wake;
-	if ((at = transport_prio_gate(t, w->retry_at)) > now)
+	if ((at = transport_prio_gate(t, now)) > now)
 		return at < wake ? at : wake;
 	if ((rc = start_send(w, idx, now)) != 0) {
 		log_warnx("output %s: cannot start a request: %s",
@@ -699,9 +697,12 @@ wz_submit(struct transport_output *t, struct transport_batch *b,
 	struct wazuh *w = (struct wazuh *)t;
 	struct slot *s;
 
-	if (w->count == MAX_SLOTS || b->n == 0) {
-		transport_batch_free(b);
-		return w->count == MAX_SLOTS ? -ENOBUFS : 0;
+	/* On failure b stays the caller's, its records to be sent again. */
+	if (w->count == MAX_SLOTS)
+		return -ENOBUFS;
+	if (b->n == 0) {
+		transport_batch_recycle(t, b);
+		return 0;
 	}
 	s = &w->q[(w->head + w->count) % MAX_SLOTS];
 	memset(s, 0, sizeof(*s));
@@ -709,7 +710,6 @@ wz_submit(struct transport_output *t, struct transport_batch *b,
 	    (s->tries = calloc(b->n, 1)) == NULL) {
 		free(s->done);
 		s->done = NULL;
-		transport_batch_free(b);
 		return -ENOMEM;
 	}
 	s->b = b;

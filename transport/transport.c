@@ -206,6 +206,8 @@ transport_base_init(struct transport_output *t,
 		t->retry.initial_ms = 1000;
 	if (t->retry.max_ms < t->retry.initial_ms)
 		t->retry.max_ms = t->retry.initial_ms;
+	if (t->retry.after_max_ms <= 0)
+		t->retry.after_max_ms = 300000;
 	if ((t->name = strdup(name)) == NULL)
 		return -ENOMEM;
 	if (deadletter_dir != NULL &&
@@ -251,6 +253,26 @@ void
 transport_backoff_reset(struct transport_output *t)
 {
 	t->backoff = 0;
+}
+
+int64_t
+transport_retry_wait(struct transport_output *t, const struct http_response *r,
+    const char **how)
+{
+	int64_t wait = transport_backoff_next(t);
+
+	*how = "";
+	if (r == NULL || r->retry_after_ms < 0)
+		return wait;
+	*how = " (as Retry-After says)";
+	if (r->retry_after_ms <= t->retry.after_max_ms)
+		return r->retry_after_ms;
+	*how = " (Retry-After asked for longer: capped at retry_after_max)";
+	log_warnx("output %s: the server asked to wait %.0f s (Retry-After); "
+	    "waiting retry_after_max, %.0f s, instead", t->name,
+	    (double)r->retry_after_ms / 1000.0,
+	    (double)t->retry.after_max_ms / 1000.0);
+	return t->retry.after_max_ms;
 }
 
 bool
@@ -490,7 +512,7 @@ transport_prio_finish(struct transport_output *t, int64_t now,
 	if (!p->inflight)
 		return;
 	p->inflight = false;
-	p->down = r == PRIO_RETRY;
+	p->down = r == PRIO_UNREACHABLE;
 	if (r == PRIO_OK) {
 		if (p->cur_alert)
 			t->st.alerts_sent++;
@@ -524,14 +546,20 @@ transport_prio_finish(struct transport_output *t, int64_t now,
 }
 
 int64_t
-transport_prio_gate(struct transport_output *t, int64_t due_ms)
+transport_prio_gate(struct transport_output *t, int64_t now)
 {
 	struct transport_prio *p = &t->prio;
 
-	if (t->st.failing_since_ms == 0 || !p->down ||
-	    !transport_prio_pending(t) || p->last_attempt >= due_ms)
+	if (t->st.failing_since_ms == 0 || !transport_prio_pending(t))
 		return 0;
-	return p->retry_at > due_ms ? p->retry_at : due_ms + 1;
+	/* Its completion wakes the loop; the time is only a fallback. */
+	if (p->inflight)
+		return now + PRIO_RETRY_MS;
+	/* Not tried since the output started failing: the lane goes at its
+	 * next tick, and the batch may go too (nothing to be first). */
+	if (!p->down)
+		return 0;
+	return p->retry_at > now ? p->retry_at : now + 10;
 }
 
 /* Standard base64 (with padding) of n bytes; free the result. */

@@ -1,7 +1,7 @@
 /*
  * transport.h - where rendered batches go: the local outputs (file,
- * stdout) and the HTTPS outputs (Splunk HEC; Elasticsearch and Wazuh
- * next), behind one asynchronous interface.
+ * stdout) and the HTTPS outputs (Splunk HEC, Elasticsearch, Wazuh),
+ * behind one asynchronous interface.
  *
  * The agent reads records from its ring cursor, renders each into the
  * output's wire form and hands the output a batch (transport_submit()).
@@ -89,6 +89,7 @@ struct transport_tls {
 struct transport_retry {
 	int64_t		initial_ms;
 	int64_t		max_ms;
+	int64_t		after_max_ms;	/* a server's Retry-After, capped */
 };
 
 enum transport_hec_format {
@@ -178,7 +179,11 @@ void	transport_close(struct transport_output *t);
 
 /* Can t take another batch now? */
 bool	transport_ready(const struct transport_output *t, int64_t now_ms);
-/* Hand batch b to t (t owns it from now on).  0 or -errno. */
+/*
+ * Hand batch b to t.  0: t owns b from now on.  -errno (-ENOBUFS: no room
+ * now, -ENOMEM): b is still the caller's, untouched, and its records were
+ * not sent; the caller keeps it and submits it again later.
+ */
 int	transport_submit(struct transport_output *t, struct transport_batch *b,
 	    int64_t now_ms) __attribute__((warn_unused_result));
 /* Timers: retries, acknowledgement polls.  Return when to call again. */

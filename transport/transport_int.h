@@ -21,12 +21,14 @@ struct transport_prio {
 	size_t		 curlen;
 	bool		 cur_alert;
 	bool		 inflight;
-	bool		 down;		/* the last try could not reach it */
+	bool		 down;		/* the last try got no answer */
 	int64_t		 retry_at;
 	int64_t		 last_attempt;
 };
 
-enum prio_result { PRIO_OK, PRIO_RETRY, PRIO_REFUSED };
+/* UNREACHABLE: retry, and no answer came at all (the destination is
+ * down: batches wait for the lane, see transport_prio_gate()). */
+enum prio_result { PRIO_OK, PRIO_RETRY, PRIO_UNREACHABLE, PRIO_REFUSED };
 
 struct transport_ops {
 	bool	(*ready)(const struct transport_output *t, int64_t now);
@@ -64,16 +66,18 @@ struct transport_output {
  * The priority lane, for outputs that send asynchronously.  take: the next
  * document to send (alerts first), or false when there is none or it is
  * not time yet; the output sends it and calls finish with the outcome.
- * gate: while the output is failing and the lane could not get through
- * either, a batch due at due_ms waits until the lane tried again after
- * due_ms, so that once the destination is back the heartbeat is first;
- * return the time to wait until, or 0 to go on.
+ * gate: whether a batch may start now.  While the output is failing and
+ * the lane holds a document whose last attempt failed too (or is out
+ * now), no batch starts until the lane's attempt got through: once the
+ * destination is back, the heartbeat is the first thing it receives, by
+ * construction and not by timing.  Return the time to wait until (a
+ * fallback: the lane's completion wakes the loop), or 0 to go on.
  */
 bool	transport_prio_take(struct transport_output *t, int64_t now,
 	    const char **doc, size_t *len, bool *alert);
 void	transport_prio_finish(struct transport_output *t, int64_t now,
 	    enum prio_result r, const char *why);
-int64_t	transport_prio_gate(struct transport_output *t, int64_t due_ms);
+int64_t	transport_prio_gate(struct transport_output *t, int64_t now);
 bool	transport_prio_pending(const struct transport_output *t);
 
 /* Give a finished batch back to t's pool (or free it). */
@@ -87,6 +91,15 @@ void	transport_base_free(struct transport_output *t);
 /* The next wait after a failure: capped exponential, full jitter. */
 int64_t	transport_backoff_next(struct transport_output *t);
 void	transport_backoff_reset(struct transport_output *t);
+struct http_response;
+/*
+ * The wait after a failed request: the server's Retry-After when r has one
+ * (honoured up to retry.after_max_ms; a longer one is capped and logged),
+ * else the next backoff step.  *how gets words for the log ("" for a
+ * backoff step).  r may be NULL.
+ */
+int64_t	transport_retry_wait(struct transport_output *t,
+	    const struct http_response *r, const char **how);
 /* Note a failure (message kept for stats; logged at most once a minute
  * unless `always`).  Returns true when it was logged. */
 bool	transport_failed(struct transport_output *t, int64_t now,

@@ -110,6 +110,16 @@ def scenario_evict(args, ck, tmp):
         ck.check(siem.get("unacked_records", 0) > 0 and
                  siem.get("oldest_unacked_age_s", -1) >= 0,
                  "evict: backlog of output siem shown: %s" % siem)
+        # Only records still in the ring are unacknowledged; the evicted
+        # ones are dropped_records, and the two add up to what was read.
+        ck.eq(siem.get("unacked_records"), stat.get("records"),
+              "evict: unacked_records counts only records still stored")
+        ck.eq(siem.get("unacked_records", 0) +
+              siem.get("dropped_records", 0), n,
+              "evict: unacked + dropped records = records read (%s)" % siem)
+        ck.check(siem.get("unacked_bytes", 1 << 40) <=
+                 stat.get("raw_bytes", 0),
+                 "evict: unacked_bytes within the bytes stored: %s" % siem)
         os.rmdir(out)                   # the output is back
         try:
             rc = p.wait(timeout=120)
@@ -128,6 +138,14 @@ def scenario_evict(args, ck, tmp):
                  for g in gaps), "evict: gaps name the input")
     ck.check("records lost before it could read them" in err,
              "evict: stderr announces the loss")
+    st = it.run(args.bin, ["-c", conf, "--buffer-stat"])
+    try:
+        siem = json.loads(st.stdout)["outputs"]["siem"]
+    except (ValueError, KeyError):
+        siem = {}
+    ck.eq(siem.get("dropped_records"), lost, "evict: --buffer-stat "
+          "dropped_records after delivery = records its gaps announced")
+    ck.eq(siem.get("unacked_records"), 0, "evict: nothing left unacked")
     print("evict: %d delivered, %d announced lost in %d gap documents" %
           (delivered, lost, len(gaps)))
 
@@ -161,9 +179,25 @@ def scenario_enospc(args, ck, tmp, full):
         errpath = os.path.join(d, "err.log")
         with open(errpath, "wb") as log:
             p = start(args.bin, conf, log)
-            it.wait_for(lambda: b"cannot write to the buffer" in
-                        open(errpath, "rb").read(), 60, 0.1)
-            time.sleep(1.0)
+            ck.check(it.wait_log(errpath, r"cannot write to the buffer",
+                                 60), "%s: the agent meets the full disk" %
+                     what)
+            # Until the full disk has had its effect, not a fixed time:
+            # drop_oldest drops what does not fit (its log); block stops
+            # the input short of the end (its read offset stays put).
+            if full == "block":
+                last = []
+
+                def input_waits():
+                    off = it.read_offset(p.pid, inp)
+                    last.append(off)
+                    return (off is not None and off < os.path.getsize(inp)
+                            and last[-40:].count(off) == 40)
+                it.wait_for(input_waits, 60, 0.02)
+            else:
+                ck.check(it.wait_log(errpath, r"buffer: dropped \d+ "
+                                     r"records", 60), "%s: the agent drops "
+                         "what does not fit" % what)
             ck.check(p.poll() is None, "%s: the agent survives a full "
                      "disk" % what)
             os.rmdir(out)
