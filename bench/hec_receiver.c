@@ -16,11 +16,25 @@
  * gunzip or a failed check is a violation (the first few are described on
  * standard error).  Every bulk request is answered {"errors":false}.
  *
+ * Record ids, --ids FILE (bench/kill_soak.py): in HEC mode, every
+ * <EventRecordID>N</EventRecordID> of a request's (decompressed) body is
+ * appended to FILE as "N\n" once the whole request has arrived and before
+ * it is answered (a request cut by a killed client is not counted); the
+ * events of the request that carry no record id (gap documents, errors)
+ * are counted apart, and gap documents (sourcetype sysmonfwd:gap) too.
+ * SIGUSR1 then prints "EVENTS IDS NOID GAPS REQUESTS UNIQUE\n" (UNIQUE:
+ * distinct record ids below 2^26 seen so far).
+ *
+ * Indexer acknowledgement, --ack: each event request is answered with an
+ * "ackId" (counted from 0, one counter for every channel), and POST
+ * /services/collector/ack answers every ackId it is asked about as true
+ * (the events were stored when the request arrived).
+ *
  * Not a test server (tests/integration/hec_server.py and es_server.py
  * are): it only counts and checks cheaply, so that the benchmark measures
  * the agent, not a Python receiver sharing the two cores.
  *
- *   hec_receiver [--es] CERT KEY
+ *   hec_receiver [--es] [--ids FILE] [--ack] CERT KEY
  *        prints "PORT\n", then serves until killed; SIGUSR1 prints the
  *        count so far ("EVENTS\n"; with --es "ITEMS VIOLATIONS
  *        REQUESTS PLAIN WIRE\n": bulk requests, and the bytes of their
@@ -52,6 +66,15 @@ static atomic_ullong bulks;
 static atomic_ullong plain_bytes;	/* bulk bodies, decompressed */
 static atomic_ullong wire_bytes;	/* bulk bodies as received */
 static volatile sig_atomic_t report;
+static FILE *ids_file;			/* --ids */
+static pthread_mutex_t ids_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_ullong ids_seen, noid_events, gap_events, requests;
+static atomic_ullong unique_ids;
+static unsigned char *seen;		/* seen[id]: id received (under lock) */
+static size_t seen_cap;
+#define SEEN_MAX	((size_t)1 << 26)
+static int ack_mode;			/* --ack */
+static atomic_ullong next_ack_id;
 
 static void
 on_usr1(int sig)
@@ -226,6 +249,121 @@ es_answer(const unsigned char *buf, size_t hlen, const unsigned char *body,
 	    "\"status\":404}";
 }
 
+/* Note id as seen; the caller holds ids_lock. */
+static void
+see(unsigned long long id)
+{
+	if (id >= SEEN_MAX)
+		return;
+	if (id >= seen_cap) {
+		size_t nc = seen_cap != 0 ? seen_cap : 1 << 16;
+		unsigned char *n;
+
+		while (nc <= id)
+			nc *= 2;
+		if ((n = realloc(seen, nc)) == NULL)
+			abort();
+		memset(n + seen_cap, 0, nc - seen_cap);
+		seen = n;
+		seen_cap = nc;
+	}
+	if (!seen[id]) {
+		seen[id] = 1;
+		atomic_fetch_add(&unique_ids, 1);
+	}
+}
+
+/* --ids: write the record ids of one request's body p[0..n) to ids_file
+ * (one write under the lock, flushed) and count the events without one. */
+static void
+record_ids(const unsigned char *p, size_t n, unsigned long long events)
+{
+	static const char tag[] = "<EventRecordID>";
+	static const char gap[] = "sysmonfwd:gap";
+	const unsigned char *end = p + n, *q = p;
+	char *out = NULL;
+	size_t olen = 0;
+	unsigned long long ids = 0, gaps = 0;
+	FILE *m = open_memstream(&out, &olen);
+	unsigned long long *list = NULL;
+	size_t nlist = 0, caplist = 0;
+
+	if (m == NULL)
+		abort();
+	while ((q = memmem(q, (size_t)(end - q), tag, sizeof(tag) - 1))
+	    != NULL) {
+		const unsigned char *d = q + sizeof(tag) - 1;
+		unsigned long long id = 0;
+
+		while (d < end && *d >= '0' && *d <= '9')
+			id = id * 10 + (unsigned long long)(*d++ - '0');
+		if (d > q + sizeof(tag) - 1) {
+			fprintf(m, "%llu\n", id);
+			ids++;
+			if (nlist == caplist) {
+				caplist = caplist != 0 ? caplist * 2 : 1024;
+				list = realloc(list, caplist * sizeof(*list));
+				if (list == NULL)
+					abort();
+			}
+			list[nlist++] = id;
+		}
+		q = d;
+	}
+	for (q = p; (q = memmem(q, (size_t)(end - q), gap, sizeof(gap) - 1))
+	    != NULL; q += sizeof(gap) - 1)
+		gaps++;
+	fclose(m);
+	pthread_mutex_lock(&ids_lock);
+	if (fwrite(out, 1, olen, ids_file) != olen || fflush(ids_file) != 0) {
+		perror("hec_receiver: --ids");
+		exit(1);
+	}
+	for (size_t i = 0; i < nlist; i++)
+		see(list[i]);
+	atomic_fetch_add(&ids_seen, ids);
+	atomic_fetch_add(&noid_events, events > ids ? events - ids : 0);
+	atomic_fetch_add(&gap_events, gaps);
+	atomic_fetch_add(&counted, events);
+	atomic_fetch_add(&requests, 1);
+	pthread_mutex_unlock(&ids_lock);
+	free(out);
+	free(list);
+}
+
+/* --ack: the answer to POST /services/collector/ack {"acks":[1,2,...]}:
+ * {"acks":{"1":true,"2":true,...}} in *out (malloc'd). */
+static const char *
+ack_answer(const unsigned char *p, size_t n, char **out)
+{
+	const unsigned char *end = p + n;
+	const unsigned char *q = memchr(p, '[', n);
+	size_t cap = 64 + n * 8, len;
+	char *a = malloc(cap);
+
+	if (a == NULL)
+		abort();
+	len = (size_t)snprintf(a, cap, "{\"acks\":{");
+	while (q != NULL && q < end && *q != ']') {
+		unsigned long long id = 0;
+		int digits = 0;
+
+		while (q < end && (*q < '0' || *q > '9') && *q != ']')
+			q++;
+		while (q < end && *q >= '0' && *q <= '9') {
+			id = id * 10 + (unsigned long long)(*q++ - '0');
+			digits++;
+		}
+		if (digits > 0 && len + 40 < cap)
+			len += (size_t)snprintf(a + len, cap - len,
+			    "%s\"%llu\":true", a[len - 1] == '{' ? "" : ",",
+			    id);
+	}
+	snprintf(a + len, cap - len, "}}");
+	*out = a;
+	return a;
+}
+
 static void *
 serve(void *arg)
 {
@@ -242,11 +380,11 @@ serve(void *arg)
 		unsigned char *hend;
 		size_t hlen, body = 0;
 		const char *ans;
-		char resp[512], tmp[320];
+		char *ans_buf = NULL, resp[512], tmp[320];
 		int n, rlen, status = 200;
 
-		while ((hend = memmem(buf, len, "\r\n\r\n", 4)) == NULL ||
-		    buf == NULL) {
+		while (buf == NULL ||
+		    (hend = memmem(buf, len, "\r\n\r\n", 4)) == NULL) {
 			if (cap - len < 65536) {
 				size_t nc = cap != 0 ? cap * 2 : 1 << 20;
 				unsigned char *nb = realloc(buf, nc);
@@ -281,24 +419,68 @@ serve(void *arg)
 			    &pcap, tmp, sizeof(tmp), &status);
 		} else if (memcmp(buf, "GET", 3) == 0) {
 			ans = "{\"text\":\"HEC is healthy\",\"code\":17}";
+		} else if (ack_mode && hlen > 27 &&
+		    memcmp(buf, "POST /services/collector/ack", 28) == 0) {
+			const unsigned char *b = buf + hlen;
+			size_t bl = body;
+
+			if (header_has(buf, hlen, "\ncontent-encoding:",
+			    "gzip") && gunzip(buf + hlen, body, &plain, &pcap,
+			    &plen) == 0) {
+				b = plain;
+				bl = plen;
+			}
+			ans = ack_answer(b, bl, &ans_buf);
 		} else {
+			const unsigned char *b = buf + hlen;
+			size_t bl = body;
+
 			if (memmem(buf, hlen, "gzip", 4) != NULL) {
 				if (gunzip(buf + hlen, body, &plain, &pcap,
-				    &plen) == 0)
-					atomic_fetch_add(&counted,
-					    count_events(plain, plen));
-			} else {
-				atomic_fetch_add(&counted,
-				    count_events(buf + hlen, body));
+				    &plen) == 0) {
+					b = plain;
+					bl = plen;
+				} else {
+					bl = 0;
+				}
 			}
-			ans = "{\"text\":\"Success\",\"code\":0}";
+			if (ids_file != NULL)
+				record_ids(b, bl, count_events(b, bl));
+			else
+				atomic_fetch_add(&counted, count_events(b, bl));
+			if (ack_mode) {
+				snprintf(tmp, sizeof(tmp), "{\"text\":"
+				    "\"Success\",\"code\":0,\"ackId\":%llu}",
+				    (unsigned long long)
+				    atomic_fetch_add(&next_ack_id, 1));
+				ans = tmp;
+			} else {
+				ans = "{\"text\":\"Success\",\"code\":0}";
+			}
 		}
-		rlen = snprintf(resp, sizeof(resp), "HTTP/1.1 %d %s\r\n"
-		    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-		    "\r\n%s", status, status == 200 ? "OK" : "Not Found",
-		    strlen(ans), ans);
-		if (SSL_write(ssl, resp, rlen) <= 0)
-			goto out;
+		if (ans_buf != NULL) {
+			char *r = NULL;
+
+			rlen = asprintf(&r, "HTTP/1.1 %d %s\r\nContent-Type: "
+			    "application/json\r\nContent-Length: %zu\r\n\r\n"
+			    "%s", status, status == 200 ? "OK" : "Not Found",
+			    strlen(ans), ans);
+			free(ans_buf);
+			if (rlen < 0)
+				goto out;
+			n = SSL_write(ssl, r, rlen);
+			free(r);
+			if (n <= 0)
+				goto out;
+		} else {
+			rlen = snprintf(resp, sizeof(resp), "HTTP/1.1 %d %s"
+			    "\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\n\r\n%s", status,
+			    status == 200 ? "OK" : "Not Found", strlen(ans),
+			    ans);
+			if (SSL_write(ssl, resp, rlen) <= 0)
+				goto out;
+		}
 		memmove(buf, buf + hlen + body, len - hlen - body);
 		len -= hlen + body;
 	}
@@ -317,13 +499,27 @@ main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	int ls, one = 1;
 
-	if (argc == 4 && strcmp(argv[1], "--es") == 0) {
-		es_mode = 1;
+	while (argc > 3) {
+		if (strcmp(argv[1], "--es") == 0) {
+			es_mode = 1;
+		} else if (strcmp(argv[1], "--ack") == 0) {
+			ack_mode = 1;
+		} else if (strcmp(argv[1], "--ids") == 0 && argc > 4) {
+			if ((ids_file = fopen(argv[2], "a")) == NULL) {
+				perror(argv[2]);
+				return 1;
+			}
+			argv++;
+			argc--;
+		} else {
+			break;
+		}
 		argv++;
 		argc--;
 	}
-	if (argc != 3) {
-		fprintf(stderr, "usage: hec_receiver [--es] CERT KEY\n");
+	if (argc != 3 || (es_mode && (ack_mode || ids_file != NULL))) {
+		fprintf(stderr, "usage: hec_receiver [--es] [--ids FILE] "
+		    "[--ack] CERT KEY\n");
 		return 2;
 	}
 	struct sigaction act;
@@ -375,7 +571,15 @@ main(int argc, char **argv)
 			errno = EINTR;
 		if (report) {
 			report = 0;
-			if (es_mode)
+			if (ids_file != NULL)
+				printf("%llu %llu %llu %llu %llu %llu\n",
+				    (unsigned long long)atomic_load(&counted),
+				    (unsigned long long)atomic_load(&ids_seen),
+				    (unsigned long long)atomic_load(&noid_events),
+				    (unsigned long long)atomic_load(&gap_events),
+				    (unsigned long long)atomic_load(&requests),
+				    (unsigned long long)atomic_load(&unique_ids));
+			else if (es_mode)
 				printf("%llu %llu %llu %llu %llu\n",
 				    (unsigned long long)atomic_load(&counted),
 				    (unsigned long long)atomic_load(&violations),
