@@ -97,7 +97,9 @@ void	event_parser_free(struct event_parser *p);
 /*
  * Parse one record: optional text before "<Event" (a syslog header), then
  * one <Event> element.  Return 0 and fill *ev, or -EINVAL with a reason
- * in err (a plain sentence naming the position of the problem).
+ * in err (a plain sentence naming the position of the problem), or
+ * -ENOMEM when memory ran out (nothing is known about the record then:
+ * never render it as unparsable).
  */
 int	event_parse(struct event_parser *p, const char *raw, size_t len,
 	    struct sysmon_event *ev, char *err, size_t errlen);

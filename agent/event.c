@@ -100,6 +100,7 @@ struct event_parser {
 	enum field	 cap_field;	/* NFIELDS: a data value */
 	char		 err[256];
 	bool		 failed;
+	bool		 nomem;		/* failed for want of memory */
 	unsigned long	 salt;		/* expat hash salt, random per parser */
 };
 
@@ -113,14 +114,26 @@ fail(struct event_parser *p, const char *fmt, const char *arg)
 	XML_StopParser(p->xp, XML_FALSE);
 }
 
+/* The arena could not grow (rc from strbuf): too large, or no memory,
+ * which says nothing about the record (event_parse() returns -ENOMEM). */
+static void
+fail_arena(struct event_parser *p, int rc)
+{
+	if (rc == -ENOMEM)
+		p->nomem = true;
+	fail(p, "%s", rc == -ENOMEM ? "out of memory" :
+	    "record too large to parse");
+}
+
 /* Copy s into the arena with its NUL; return its offset or NO_OFF. */
 static size_t
 arena_str(struct event_parser *p, const char *s)
 {
 	size_t off = p->arena.len;
+	int rc;
 
-	if (strbuf_add(&p->arena, s, strlen(s) + 1) != 0) {
-		fail(p, "%s", "record too large to parse");
+	if ((rc = strbuf_add(&p->arena, s, strlen(s) + 1)) != 0) {
+		fail_arena(p, rc);
 		return NO_OFF;
 	}
 	return off;
@@ -137,6 +150,7 @@ data_push(struct event_parser *p, size_t name_off)
 		size_t cap = p->data_cap != 0 ? p->data_cap * 2 : 64;
 		struct data_off *n = realloc(p->data, cap * sizeof(*n));
 		if (n == NULL) {
+			p->nomem = true;
 			fail(p, "%s", "out of memory");
 			return -1;
 		}
@@ -250,11 +264,12 @@ static void XMLCALL
 on_end(void *ud, const XML_Char *name)
 {
 	struct event_parser *p = ud;
+	int rc;
 
 	(void)name;
 	if (p->capturing && p->depth == p->cap_depth) {
-		if (strbuf_addc(&p->arena, '\0') != 0) {
-			fail(p, "%s", "record too large to parse");
+		if ((rc = strbuf_addc(&p->arena, '\0')) != 0) {
+			fail_arena(p, rc);
 			return;
 		}
 		if (p->cap_field == NFIELDS)
@@ -270,9 +285,10 @@ static void XMLCALL
 on_text(void *ud, const XML_Char *s, int len)
 {
 	struct event_parser *p = ud;
+	int rc;
 
-	if (p->capturing && strbuf_add(&p->arena, s, (size_t)len) != 0)
-		fail(p, "%s", "record too large to parse");
+	if (p->capturing && (rc = strbuf_add(&p->arena, s, (size_t)len)) != 0)
+		fail_arena(p, rc);
 }
 
 static void XMLCALL
@@ -385,9 +401,17 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 	p->unnamed = 0;
 	p->capturing = false;
 	p->failed = false;
+	p->nomem = false;
 	p->err[0] = '\0';
 
 	st = XML_Parse(p->xp, xml, (int)xlen, XML_TRUE);
+	/* No memory (ours or expat's) says nothing about the record: the
+	 * caller tries again rather than call it unparsable. */
+	if (p->nomem || (st != XML_STATUS_OK && !p->failed &&
+	    XML_GetErrorCode(p->xp) == XML_ERROR_NO_MEMORY)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	if (p->failed) {
 		snprintf(err, errlen, "%s", p->err);
 		return -EINVAL;

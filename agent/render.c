@@ -417,7 +417,8 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 			out->s[mark] = '\0';
 		return rc;
 	}
-	if (event_parse(p, rec->data, rec->len, &ev, why, sizeof(why)) == 0) {
+	if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
+	    sizeof(why))) == 0) {
 		if ((rc = render_event(ctx, rec, &ev, NULL, out)) == 0)
 			return RENDER_OK;
 		out->len = mark;
@@ -425,6 +426,8 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 			out->s[mark] = '\0';
 		return rc;
 	}
+	if (rc == -ENOMEM)
+		return rc;	/* not a parse error: try again */
 	if (rec->flags & BUFFER_REC_TRUNCATED) {
 		size_t n = strlen(why);
 		snprintf(why + n, sizeof(why) - n, " (the record was cut at "
@@ -512,8 +515,11 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
 		} else if (res == RENDER_PARSE_ERROR) {
 			st = "sysmonfwd:error";
 			src = "sysmonfwd";
-		} else if (event_parse(p, rec->data, rec->len, &ev, why,
-		    sizeof(why)) == 0) {
+		} else if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
+		    sizeof(why))) == -ENOMEM) {
+			o.rc = rc;	/* not a parse error: try again */
+			goto done;
+		} else if (rc == 0) {
 			if (ev.time_created != NULL)
 				(void)time_parse_rfc3339_ms(ev.time_created,
 				    &ms);
@@ -711,8 +717,10 @@ render_es(struct event_parser *p, const struct render_ctx *ctx,
 	if (rec->flags & BUFFER_REC_GAP) {
 		dsv.dataset = "sysmonfwd.gap";
 		res = RENDER_GAP;
-	} else if (event_parse(p, rec->data, rec->len, &ev, why,
-	    sizeof(why)) == 0) {
+	} else if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
+	    sizeof(why))) == -ENOMEM) {
+		return rc;	/* not a parse error: try again */
+	} else if (rc == 0) {
 		parsed = true;
 		if (ev.linux_sysmon)
 			dsv.dataset = "sysmon_linux.log";

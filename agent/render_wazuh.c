@@ -366,8 +366,11 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 	int rc, res = RENDER_OK;
 
 	strbuf_reset(scratch);
-	if (!(rec->flags & BUFFER_REC_GAP) && event_parse(p, rec->data,
-	    rec->len, &ev, why, sizeof(why)) == 0) {
+	rc = (rec->flags & BUFFER_REC_GAP) ? -EINVAL : event_parse(p,
+	    rec->data, rec->len, &ev, why, sizeof(why));
+	if (rc == -ENOMEM)
+		return rc;	/* not a parse error: try again */
+	if (rc == 0) {
 		if (ev.linux_sysmon) {
 			/* Wazuh's pre-decoder wants an RFC 3164 header: keep
 			 * one that is, make one for anything else (none,

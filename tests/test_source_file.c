@@ -599,6 +599,43 @@ plain_path_with_hash_is_not_a_glob(void **state)
 	assert_int_equal(count_pos_files(f), 1);
 }
 
+/*
+ * start = end is for a first run: a position file that exists but cannot
+ * be read (here a directory in its place; an I/O error or no memory in
+ * life) is not a first run, and the input reads from the start instead
+ * of skipping what came after its position.  Plain path, then a glob.
+ */
+static void
+start_end_not_when_position_unreadable(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	char out[256], pos[160];
+
+	f->in.follow = true;
+	f->in.start = CONFIG_START_END;
+	snprintf(pos, sizeof(pos), "%s/positions", f->dir);
+	assert_int_equal(mkdir(pos, 0750), 0);
+	snprintf(pos, sizeof(pos), "%s/positions/t.pos", f->dir);
+	assert_int_equal(mkdir(pos, 0750), 0);
+
+	f->in.path = (char *)lpath(f, "plain.log");
+	write_file(f->in.path, "<Event>a</Event>\n<Event>b</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 2);
+	assert_string_equal(out, "<Event>a</Event>|<Event>b</Event>|");
+	source_close(s, f->buf);
+
+	f->in.path = f->pattern;
+	write_file(lpath(f, "sysmon-a.log"), "<Event>c</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
+	wait_poll(s, f->buf);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>c</Event>|");
+	source_close(s, f->buf);
+}
+
 int
 main(void)
 {
@@ -627,6 +664,9 @@ main(void)
 		    fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 		    plain_path_with_hash_is_not_a_glob, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    start_end_not_when_position_unreadable, fx_setup,
+		    fx_teardown),
 	};
 
 	log_init("test_source_file", LOG_LEVEL_ERROR);

@@ -143,15 +143,18 @@ class Dest:
         return kv
 
     def received(self):
-        """(Counter of record ids, [gap document texts])."""
+        """(Counter of record ids, [gap document texts], [documents
+        tagged as damaged: parse error or truncated])."""
         ids = collections.Counter()
         gaps = []
+        self.tagged = []
         if self.kind == "file":
             path = os.path.join(self.d, "out.ndjson")
             docs, _ = it.read_ndjson(path)
             for doc in docs:
                 if doc is None:
                     continue
+                self.tag_check(json.dumps(doc))
                 if "sysmonfwd_gap" in (doc.get("tags") or []):
                     gaps.append(json.dumps(doc)[:600])
                     continue
@@ -161,6 +164,7 @@ class Dest:
         elif self.kind == "hec":
             for e in self.server.stored():
                 text = json.dumps(e.get("envelope"))
+                self.tag_check(text)
                 if "sysmonfwd_gap" in text:
                     gaps.append(text[:600])
                     continue
@@ -176,6 +180,7 @@ class Dest:
         elif self.kind == "es":
             for (index, _id), doc in self.server.docs().items():
                 text = json.dumps(doc)
+                self.tag_check(text + index)
                 if "sysmonfwd_gap" in text or "sysmonfwd.gap" in index:
                     gaps.append(text[:600])
                     continue
@@ -184,13 +189,24 @@ class Dest:
                     ids[int(rid)] += 1
         else:
             for ev in self.server.events():
+                self.tag_check(ev)
                 if "sysmonfwd_gap" in ev or "records-dropped" in ev:
                     gaps.append(ev[:600])
                     continue
                 m = WZ_RID_RE.search(ev)
                 if m:
                     ids[int(m.group(1))] += 1
-        return ids, gaps
+        return ids, gaps, self.tagged
+
+    DAMAGE_RE = re.compile(r"sysmonfwd_parse_error|sysmonfwd_truncated|"
+                           r"sysmonfwd:error|sysmonfwd\.error")
+
+    def tag_check(self, text):
+        """Every input record is whole and valid: a document saying it
+        could not be parsed or was cut means a fault changed it."""
+        m = self.DAMAGE_RE.search(text)
+        if m:
+            self.tagged.append(m.group(0) + ": " + text[:300])
 
 
 # ---- one run ----
@@ -334,7 +350,7 @@ def one(ctx, job):
                 line = err[err.rfind("\n", 0, m.start()) + 1:
                            err.find("\n", m.end())]
                 p.append("run %s reports lost records: %s" % (n, line[:300]))
-        ids, gaps = dest.received()
+        ids, gaps, tagged = dest.received()
         missing = sorted(ctx.want - set(ids))
         if missing:
             p.append("%d of %d records never reached the %s output "
@@ -343,6 +359,9 @@ def one(ctx, job):
         if gaps:
             p.append("%d gap document(s) at the destination: %s" %
                      (len(gaps), gaps[0][:400]))
+        if tagged:
+            p.append("%d document(s) marked unparsable or cut, for valid "
+                     "whole records: %s" % (len(tagged), tagged[0][:300]))
         res["duplicates"] = sum(n - 1 for n in ids.values() if n > 1)
         st = subprocess.run([a.bin, "-c", conf, "--buffer-stat"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -413,6 +432,33 @@ def site_of(ctx, d):
         out.append("%s %s%s" % (os.path.basename(obj), sym or "",
                                 "+" + off if off else ""))
     return out
+
+
+PROBLEM_KINDS = (
+    ("exited 2", "exit 2 (a configuration error) for a failed call"),
+    ("marked unparsable or cut", "a valid record delivered as unparsable "
+     "or cut"),
+    ("gap document", "gap document for records that were there"),
+    ("never reached", "records never delivered"),
+    ("reports lost records", "the agent reports records lost"),
+    ("unacknowledged", "records left unacknowledged"),
+    ("signal", "crash"),
+    ("did not finish", "hang"),
+    ("without an error line", "exit 1 without saying why"),
+    ("exited", "unexpected exit code"),
+    ("sanitizer", "sanitizer report"),
+    ("driver error", "driver error"))
+
+
+def site_key(r):
+    """(the first agent frames of the injected call's stack, the first
+    kind of problem): failures with the same key are one bug."""
+    frames = [l.split(" ")[0] for l in r.get("site", [])
+              if not l.startswith("==") and ".so" not in l.split(" ")[0]
+              and not l.startswith("_start") and "??" not in l]
+    text = "; ".join(r["problems"])
+    kind = next((k[1] for k in PROBLEM_KINDS if k[0] in text), text[:60])
+    return (" < ".join(frames[:3]), kind)
 
 
 # ---- planning ----
@@ -626,6 +672,19 @@ def main():
                    ",".join(map(str, f["failed_ns"][:12])) +
                    ("..." if len(f["failed_ns"]) > 12 else ""))))
     failed = [r for r in results if r["problems"]] + problems
+    groups = collections.OrderedDict()
+    for r in failed:
+        key = site_key(r)
+        groups.setdefault(key, []).append(r)
+    if groups:
+        log("\ndistinct failures (by the agent's own frames at the injected "
+            "call, and what went wrong): %d" % len(groups))
+        for key, rs in groups.items():
+            log("  %4d x  %s\n         at %s\n         e.g. %s %s %s %s N=%s"
+                " (%s)" % (len(rs), key[1], key[0] or "?", rs[0]["output"],
+                           rs[0]["mode"], rs[0].get("kind") or "",
+                           rs[0].get("errno") or "", rs[0]["n"],
+                           rs[0]["dir"]))
     total_sites = {m: sum(f["tried"] for k, f in by.items() if k[1] == m)
                    for m in ("alloc", "io")}
     log("\nsites tried: %d allocation, %d I/O; runs failed: %d; "
