@@ -72,9 +72,10 @@ struct segment {
 	int64_t		first_ms, last_ms;
 	char		sources[SOURCES_LEN];
 	bool		sealed;		/* no more appends */
-	bool		unsynced;	/* sealed although its fsync failed:
-					   durable_seq waits for one that
-					   succeeds (do_fsync()) */
+	/* An fsync of it failed: durable_seq waits until the bytes after
+	 * synced_bytes are written again and fsynced (do_fsync()). */
+	bool		unsynced;
+	uint64_t	synced_bytes;	/* known on disk (fsync succeeded) */
 };
 
 /* A framed block that could not be written yet. */
@@ -190,6 +191,8 @@ struct buffer {
 	struct src_pos		 pos[MAX_POSITIONS];
 	size_t			 npos;
 	struct bbuf		 meta;		/* checkpoint area being built */
+	struct bbuf		 rewrite;	/* a frame written again after
+						   a failed fsync */
 	struct buffer_stats	 st;
 };
 
@@ -610,21 +613,66 @@ seg_create(struct buffer *b, uint64_t first_seq)
 	return 0;
 }
 
-/* fsync a sealed segment whose fsync failed when it was sealed. */
+static int	frame_read(int fd, uint64_t off, uint64_t end,
+		    struct block_hdr *h, struct bbuf *buf);
+
+/*
+ * An fsync of segment s failed.  Linux may then have dropped the dirty
+ * pages it could not write (it marks them clean and reports the error
+ * once), so a later fsync that succeeds proves nothing about them.  Write
+ * every frame after the last good fsync again, from what the page cache
+ * still holds and only after its CRC checks out, so that the next fsync
+ * really covers them; with fsync_fd >= 0 (the segment being written),
+ * fsync there, else through a descriptor of its own.  Frames that no
+ * longer check out were lost in the failed writeback: they are not
+ * written back over good data, and the segment stays unsynced (durable_seq
+ * never passes them; recovery will find the damage).  0 or -errno.
+ */
 static int
-seg_sync_again(struct buffer *b, struct segment *s)
+seg_sync_again(struct buffer *b, struct segment *s, int fsync_fd)
 {
 	char path[PATH_MAX];
+	unsigned char hdr[SEG_HEADER_LEN];
+	struct block_hdr h;
+	uint64_t off = s->synced_bytes;
 	int fd, rc = 0;
 
 	seg_name(path, sizeof(path), b, s->first_seq);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	/* Not O_APPEND: pwrite() must go where it is told. */
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		return -errno;
-	if (fdatasync(fd) != 0)
+	if (off < SEG_HEADER_LEN) {
+		segment_header_make(hdr, s->first_seq);
+		if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+			rc = errno != 0 ? -errno : -EIO;
+		off = SEG_HEADER_LEN;
+	}
+	while (rc == 0 && off < s->disk_bytes) {
+		if ((rc = frame_read(fd, off, s->disk_bytes, &h,
+		    &b->rewrite)) != 0) {
+			if (rc == -EINVAL) {
+				log_errorx("buffer: segment %016" PRIx64 " lost "
+				    "what was written from byte %" PRIu64 " when"
+				    " an fsync failed; those records are not "
+				    "durable", s->first_seq, off);
+				rc = -EIO;
+			}
+			break;
+		}
+		if (pwrite(fd, b->rewrite.p, b->rewrite.len, (off_t)off) !=
+		    (ssize_t)b->rewrite.len) {
+			rc = errno != 0 ? -errno : -EIO;
+			break;
+		}
+		off += b->rewrite.len;
+	}
+	if (rc == 0 && fdatasync(fsync_fd >= 0 ? fsync_fd : fd) != 0)
 		rc = -errno;
 	close(fd);
-	if (rc == 0)
+	if (rc == 0) {
 		s->unsynced = false;
+		s->synced_bytes = s->disk_bytes;
+	}
 	return rc;
 }
 
@@ -640,12 +688,22 @@ do_fsync(struct buffer *b)
 	int rc;
 
 	if (b->written_seq > b->durable) {
+		struct segment *w = b->wfd >= 0 && b->nsegs > 0 ?
+		    &b->segs[b->nsegs - 1] : NULL;
+
 		for (size_t i = 0; i < b->nsegs; i++)
 			if (b->segs[i].unsynced &&
-			    (rc = seg_sync_again(b, &b->segs[i])) != 0)
+			    (rc = seg_sync_again(b, &b->segs[i],
+			    &b->segs[i] == w ? b->wfd : -1)) != 0)
 				return rc;
-		if (b->wfd >= 0 && fdatasync(b->wfd) != 0)
-			return -errno;
+		if (w != NULL && w->synced_bytes < w->disk_bytes) {
+			if (fdatasync(b->wfd) != 0) {
+				rc = -errno;
+				w->unsynced = true;	/* write it again */
+				return rc;
+			}
+			w->synced_bytes = w->disk_bytes;
+		}
 		if (b->dir_unsynced) {
 			if ((rc = fsync_dir(b->dir)) != 0)
 				return rc;
@@ -2045,6 +2103,7 @@ seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
 	}
 	*valid_end = off < size ? off : size;
 	s->disk_bytes = *valid_end;
+	s->synced_bytes = *valid_end;	/* found on disk */
 	return 0;
 }
 
@@ -2311,6 +2370,7 @@ buffer_close(struct buffer *b)
 	bbuf_free(&b->bb.raw);
 	bbuf_free(&b->scratch);
 	bbuf_free(&b->meta);
+	bbuf_free(&b->rewrite);
 	for (size_t i = 0; i < RECENT_BLOCKS; i++)
 		bbuf_free(&b->recent[i].raw);
 	codec_free(&b->codec);

@@ -42,7 +42,39 @@ static int	 fail_pread_in;		/* >0: that pread from now fails */
 static int	 fail_realloc_in;	/* >0: that realloc from now fails */
 static char	 fail_fsync_path[PATH_MAX]; /* fdatasync of it fails */
 static const char *fail_rename_sub;	/* rename of a path with it fails */
+static bool	 fail_fsync_once;	/* then forget fail_fsync_path */
 static int	 preads, fsyncs_failed;
+static uint64_t	 seg_pwritten;		/* bytes pwritten to segments */
+
+/* The file fd is open on, into path (PATH_MAX); false if unknown. */
+static bool
+fd_path(int fd, char *path)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, PATH_MAX - 1)) <= 0)
+		return false;
+	path[n] = '\0';
+	return true;
+}
+
+ssize_t
+pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	char path[PATH_MAX];
+	ssize_t w;
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(
+		    RTLD_NEXT, "pwrite");
+	w = real(fd, p, n, off);
+	if (w > 0 && fd_path(fd, path) && strstr(path, "/seg-") != NULL)
+		seg_pwritten += (uint64_t)w;
+	return w;
+}
 
 ssize_t
 pread(int fd, void *p, size_t n, off_t off)
@@ -64,20 +96,17 @@ int
 fdatasync(int fd)
 {
 	static int (*real)(int);
-	char link[64], path[PATH_MAX];
-	ssize_t n;
+	char path[PATH_MAX];
 
 	if (real == NULL)
 		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	if (fail_fsync_path[0] != '\0' &&
-	    (n = readlink(link, path, sizeof(path) - 1)) > 0) {
-		path[n] = '\0';
-		if (strcmp(path, fail_fsync_path) == 0) {
-			fsyncs_failed++;
-			errno = EIO;
-			return -1;
-		}
+	if (fail_fsync_path[0] != '\0' && fd_path(fd, path) &&
+	    strcmp(path, fail_fsync_path) == 0) {
+		fsyncs_failed++;
+		if (fail_fsync_once)
+			fail_fsync_path[0] = '\0';
+		errno = EIO;
+		return -1;
 	}
 	return real(fd);
 }
@@ -120,6 +149,7 @@ disarm(void)
 {
 	fail_pread_in = fail_realloc_in = 0;
 	fail_fsync_path[0] = '\0';
+	fail_fsync_once = false;
 	fail_rename_sub = NULL;
 }
 
@@ -407,6 +437,41 @@ failed_seal_fsync_keeps_records_not_durable(void **state)
 }
 
 /*
+ * One fdatasync of the segment being written fails.  Linux may have
+ * dropped the pages it could not write, so the next fsync succeeding
+ * proves nothing: the frames since the last good fsync are written again
+ * (from the page cache, checked) before durable_seq moves past them.
+ */
+static void
+failed_fsync_writes_the_frames_again(void **state)
+{
+	char dir[PATH_MAX];
+	struct buffer *b;
+	struct buffer_cursor *c;
+
+	(void)state;
+	newdir(dir, sizeof(dir));
+	b = open_ring(dir, BUFFER_FSYNC_ALWAYS);
+	assert_true((size_t)snprintf(fail_fsync_path, sizeof(fail_fsync_path),
+	    "%.*s/seg-0000000000000001.sfw", 200, dir) <
+	    sizeof(fail_fsync_path));
+	fail_fsync_once = true;
+	fsyncs_failed = 0;
+	seg_pwritten = 0;
+	fill(b, 300);
+	assert_int_equal(buffer_sync(b), 0);
+	assert_int_equal(fsyncs_failed, 1);
+	assert_true(seg_pwritten > 4096);	/* the frames, again */
+	assert_int_equal(buffer_durable_seq(b), 300);
+	disarm();
+	buffer_close(b);
+	b = open_ring(dir, BUFFER_FSYNC_NEVER);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	assert_int_equal(drain_all(c, 1, 300), 0);
+	buffer_close(b);
+}
+
+/*
  * A segment every output has passed is deleted only once the cursor files
  * say so: while they cannot be saved it stays, and a restart that finds
  * the old acknowledgement reads its records again instead of announcing
@@ -487,6 +552,7 @@ main(void)
 		cmocka_unit_test(failed_read_is_retried),
 		cmocka_unit_test(failed_read_at_open_fails_cleanly),
 		cmocka_unit_test(failed_seal_fsync_keeps_records_not_durable),
+		cmocka_unit_test(failed_fsync_writes_the_frames_again),
 		cmocka_unit_test(unsaved_cursor_keeps_segments),
 		cmocka_unit_test(open_error_is_never_success),
 	};
