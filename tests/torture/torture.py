@@ -80,6 +80,7 @@ DEFAULT_SCOPE = "sysmonfwd,libexpat,libcjson,libcurl,libz.so,libinih"
 RID_RE = re.compile(r"<EventRecordID>(\d+)</EventRecordID>")
 WZ_RID_RE = re.compile(r'eventRecordID\\?"\s*:\s*\\?"(\d+)')
 FIRST_ID = 700000
+SAMPLE_RUN_S = 1.2
 
 
 def log(msg):
@@ -490,9 +491,10 @@ def choose(args, jobs, per_run):
             return [(t, ns[args.offset % args.stride::args.stride])
                     for t, ns in jobs]
         return jobs
-    total = sum(len(ns) for _, ns in jobs)
     budget_runs = max(len(jobs), int(args.budget / max(per_run, 0.05)))
-    k = max(1, -(-total // budget_runs))
+    k = 1
+    while sum(-(-len(ns) // k) for _, ns in jobs) > budget_runs:
+        k += 1
     out = []
     for i, (t, ns) in enumerate(jobs):
         # A different offset per target, the same on every run.
@@ -587,9 +589,12 @@ def main():
                 "%s=%d" % (k, v) for k, v in sorted(c.items())
                 if k != "fired")))
     # A run is a faulted run, a clean one and --buffer-stat: about 2.5
-    # counting runs, plus the servers.
+    # counting runs, plus the servers.  The sample's plan does not depend
+    # on how busy the machine is (the same Ns on every run): it assumes
+    # SAMPLE_RUN_S a run.
     est = 2.5 * (sum(per_run) / max(len(per_run), 1)) + 0.3
-    plan = choose(args, planned(args, counts), est)
+    plan = choose(args, planned(args, counts),
+                  SAMPLE_RUN_S if args.sample else est)
     jobs = []
     for (output, mode, kind, e), ns in plan:
         for n in ns:
@@ -600,7 +605,9 @@ def main():
         "chosen", est / max(args.jobs, 1)))
 
     results = []
-    deadline = t_start + args.budget if args.sample else None
+    # The plan fits the budget at SAMPLE_RUN_S a run; on a machine so
+    # busy that it does not, stop at 1.5 times the budget (and say so).
+    deadline = t_start + 1.5 * args.budget if args.sample else None
     lock = threading.Lock()
     queue = list(jobs)
     skipped = [0]
