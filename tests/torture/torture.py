@@ -219,9 +219,9 @@ class Ctx:
         self.tmp = tmp
         self.pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
         self.input = os.path.join(tmp, "in.log")
+        self.records = it.unique_records(args.corpus, FIRST_ID, args.records)
         with open(self.input, "wb") as f:
-            f.writelines(it.unique_records(args.corpus, FIRST_ID,
-                                           args.records))
+            f.writelines(self.records)
         self.want = set(range(FIRST_ID, FIRST_ID + args.records))
         self.seq = 0
         self.lock = threading.Lock()
@@ -235,13 +235,13 @@ class Ctx:
         return d
 
 
-def config_text(ctx, d, dest):
+def config_text(ctx, d, dest, input_path):
     state = os.path.join(d, "state")
     buf = ["[buffer]", "segment_size = 64KiB", "block_size = 4KiB",
            "flush_interval = 50ms"]
     if dest.kind == "file":
         buf.append("fsync = always")
-    text = it.file_config(state, [("in", {"type": "file", "path": ctx.input,
+    text = it.file_config(state, [("in", {"type": "file", "path": input_path,
                                           "follow": "false"})],
                           [(dest.kind, dest.section())])
     return text + "\n".join(buf) + "\n"
@@ -286,19 +286,45 @@ LOSS_RE = re.compile(r"corrupt block|records lost|dropped \d+ records|"
 
 
 def one(ctx, job):
-    """Run job (dict: output, mode, n, kind, errno, all_later); return a
-    result dict with "problems" (empty: passed) and "counts"."""
+    """Run job (dict: output, mode, n, kind, errno, all_later, scenario);
+    return a result dict with "problems" (empty: passed) and "counts".
+
+    Scenario "fresh": the fault is armed in the first run of the agent,
+    on an empty state_dir.  Scenario "restart": a first run without fault
+    forwards half of the records, the other half is appended to the input
+    file, and the fault is armed in the run that follows, so that it falls
+    in what a restart does: recovering the ring (segment scans, the head
+    and cursor files), resuming the input from its position file and the
+    ring's checkpoints, then forwarding."""
     a = ctx.args
-    tag = "%s-%s-%s%s" % (job["output"], job["mode"], job.get("kind") or "",
-                          job["n"])
+    scen = job.get("scenario", "fresh")
+    tag = "%s-%s-%s-%s%s" % (job["output"], scen, job["mode"],
+                             job.get("kind") or "", job["n"])
     d = ctx.new_dir(tag)
     dest = Dest(job["output"], ctx)
     dest.start(d)
     res = dict(job, dir=d, problems=[])
     try:
+        input_path = ctx.input
+        env0 = {k: v for k, v in os.environ.items()
+                if k != "LD_PRELOAD" and not k.startswith("FI_")}
+        if scen == "restart":
+            input_path = os.path.join(d, "in.log")
+            half = len(ctx.records) // 2
+            with open(input_path, "wb") as f:
+                f.writelines(ctx.records[:half])
         conf = it.write_config(os.path.join(d, "agent.conf"),
-                               config_text(ctx, d, dest))
+                               config_text(ctx, d, dest, input_path))
         os.chmod(conf, 0o600)
+        if scen == "restart":
+            rc0, err0, _ = run_agent(ctx, conf, env0, a.timeout * 2)
+            if rc0 != 0:
+                res["problems"].append("restart scenario: the first run "
+                                       "(no fault) exited %s: %s" %
+                                       (rc0, err0[-300:]))
+                return res
+            with open(input_path, "ab") as f:
+                f.writelines(ctx.records[half:])
         state = os.path.realpath(os.path.join(d, "state"))
         env = dict(os.environ)
         env.update({"LD_PRELOAD": os.path.abspath(a.lib),
@@ -326,9 +352,7 @@ def one(ctx, job):
                 res["problems"].append("counting run (no fault) exited %s:"
                                        " %s" % (rc1, err1[-400:]))
             return res
-        env2 = {k: v for k, v in os.environ.items()
-                if k != "LD_PRELOAD" and not k.startswith("FI_")}
-        rc2, err2, t2 = run_agent(ctx, conf, env2, a.timeout * 2)
+        rc2, err2, t2 = run_agent(ctx, conf, env0, a.timeout * 2)
         res["rc2"], res["t2"] = rc2, round(t2, 2)
         with open(os.path.join(d, "stderr.2"), "w") as f:
             f.write(err2)
@@ -466,18 +490,19 @@ def site_key(r):
 
 
 def planned(args, counts):
-    """The jobs of the sweep: for each target (output, mode, kind, errno)
-    its Ns.  counts: target key -> calls counted."""
+    """The jobs of the sweep: for each target (output, scenario, mode,
+    kind, errno) its Ns.  counts: (output, scenario, mode, kind) -> calls
+    counted."""
     jobs = []
     for key, total in counts.items():
-        output, mode, kind = key
+        output, scen, mode, kind = key
         if total == 0:
             continue
         errnos = [None] if mode == "alloc" else [
             e for e in args.errnos if e != "SHORT" or kind in WRITE_KINDS]
         for e in errnos:
             ns = list(range(1, total + 1 + args.margin))
-            jobs.append(((output, mode, kind, e), ns))
+            jobs.append(((output, scen, mode, kind, e), ns))
     return jobs
 
 
@@ -510,6 +535,9 @@ def main():
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--records", type=int, default=300)
     ap.add_argument("--modes", default="alloc,io")
+    ap.add_argument("--scenarios", default="fresh,restart",
+                    help="fresh: the fault in a first run; restart: in "
+                    "the run after one that left state (see one())")
     ap.add_argument("--outputs", default=",".join(OUTPUTS))
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--errnos", default="EIO,ENOSPC,SHORT")
@@ -570,24 +598,27 @@ def main():
 
     # Counting runs.
     counts, per_run, problems = {}, [], []
+    scenarios = [x for x in args.scenarios.split(",") if x]
     for output in outputs:
-        for mode in modes:
-            res = one(ctx, {"output": output, "mode": mode, "n": 0,
-                            "kind": None, "errno": None})
-            per_run.append(res["t1"])
-            if res["problems"]:
-                problems.append(res)
-                log("FAIL: %s" % res["problems"])
-                continue
-            c = res["counts"]
-            if mode == "alloc":
-                counts[(output, mode, None)] = c.get("calls", 0)
-            else:
-                for k in kinds:
-                    counts[(output, mode, k)] = c.get(k, 0)
-            log("count %-6s %-5s %s" % (output, mode, " ".join(
-                "%s=%d" % (k, v) for k, v in sorted(c.items())
-                if k != "fired")))
+        for scen in scenarios:
+            for mode in modes:
+                res = one(ctx, {"output": output, "mode": mode, "n": 0,
+                                "kind": None, "errno": None,
+                                "scenario": scen})
+                per_run.append(res.get("t1", 1.0))
+                if res["problems"]:
+                    problems.append(res)
+                    log("FAIL: %s" % res["problems"])
+                    continue
+                c = res["counts"]
+                if mode == "alloc":
+                    counts[(output, scen, mode, None)] = c.get("calls", 0)
+                else:
+                    for k in kinds:
+                        counts[(output, scen, mode, k)] = c.get(k, 0)
+                log("count %-6s %-7s %-5s %s" % (output, scen, mode, " ".join(
+                    "%s=%d" % (k, v) for k, v in sorted(c.items())
+                    if k != "fired")))
     # A run is a faulted run, a clean one and --buffer-stat: about 2.5
     # counting runs, plus the servers.  The sample's plan does not depend
     # on how busy the machine is (the same Ns on every run): it assumes
@@ -596,10 +627,11 @@ def main():
     plan = choose(args, planned(args, counts),
                   SAMPLE_RUN_S if args.sample else est)
     jobs = []
-    for (output, mode, kind, e), ns in plan:
+    for (output, scen, mode, kind, e), ns in plan:
         for n in ns:
-            jobs.append({"output": output, "mode": mode, "kind": kind,
-                         "errno": e, "n": n, "all_later": args.all_later})
+            jobs.append({"output": output, "scenario": scen, "mode": mode,
+                         "kind": kind, "errno": e, "n": n,
+                         "all_later": args.all_later})
     log("plan: %d runs (%s), about %.1f s each" % (
         len(jobs), "sample" if args.sample else "full" if args.full else
         "chosen", est / max(args.jobs, 1)))
@@ -635,8 +667,9 @@ def main():
                     sig = tuple(site[:4])
                     first = sig not in seen_sites
                     seen_sites.add(sig)
-                    log("FAIL %s %s %s %s N=%d: %s\n  dir %s%s" % (
-                        res["output"], res["mode"], res["kind"] or "",
+                    log("FAIL %s %s %s %s %s N=%d: %s\n  dir %s%s" % (
+                        res["output"], res.get("scenario", "fresh"),
+                        res["mode"], res["kind"] or "",
                         res["errno"] or "", res["n"],
                         "; ".join(res["problems"])[:600], res["dir"],
                         ("\n  site (first time seen):\n    " +
@@ -660,7 +693,8 @@ def main():
     # Figures.
     by = collections.OrderedDict()
     for r in results:
-        key = (r["output"], r["mode"], r["kind"] or "-", r["errno"] or "-")
+        key = (r["output"], r.get("scenario", "fresh"), r["mode"],
+               r["kind"] or "-", r["errno"] or "-")
         f = by.setdefault(key, {"tried": 0, "fired": 0, "failed": 0,
                                 "exit1": 0, "dups": 0, "failed_ns": []})
         f["tried"] += 1
@@ -670,11 +704,11 @@ def main():
         if r["problems"]:
             f["failed"] += 1
             f["failed_ns"].append(r["n"])
-    log("\n%-6s %-5s %-9s %-6s %6s %6s %6s %6s %s" % (
-        "output", "mode", "kind", "errno", "tried", "fired", "exit1",
+    log("\n%-6s %-7s %-5s %-9s %-6s %6s %6s %6s %6s %s" % (
+        "output", "start", "mode", "kind", "errno", "tried", "fired", "exit1",
         "failed", "failed N"))
     for key, f in by.items():
-        log("%-6s %-5s %-9s %-6s %6d %6d %6d %6d %s" % (
+        log("%-6s %-7s %-5s %-9s %-6s %6d %6d %6d %6d %s" % (
             key + (f["tried"], f["fired"], f["exit1"], f["failed"],
                    ",".join(map(str, f["failed_ns"][:12])) +
                    ("..." if len(f["failed_ns"]) > 12 else ""))))
@@ -687,12 +721,13 @@ def main():
         log("\ndistinct failures (by the agent's own frames at the injected "
             "call, and what went wrong): %d" % len(groups))
         for key, rs in groups.items():
-            log("  %4d x  %s\n         at %s\n         e.g. %s %s %s %s N=%s"
-                " (%s)" % (len(rs), key[1], key[0] or "?", rs[0]["output"],
+            log("  %4d x  %s\n         at %s\n         e.g. %s %s %s %s %s "
+                "N=%s (%s)" % (len(rs), key[1], key[0] or "?",
+                           rs[0]["output"], rs[0].get("scenario", "fresh"),
                            rs[0]["mode"], rs[0].get("kind") or "",
                            rs[0].get("errno") or "", rs[0]["n"],
                            rs[0]["dir"]))
-    total_sites = {m: sum(f["tried"] for k, f in by.items() if k[1] == m)
+    total_sites = {m: sum(f["tried"] for k, f in by.items() if k[2] == m)
                    for m in ("alloc", "io")}
     log("\nsites tried: %d allocation, %d I/O; runs failed: %d; "
         "not run (budget): %d; %.0f s" % (
@@ -700,13 +735,14 @@ def main():
             skipped[0], time.monotonic() - t_start))
     if args.report:
         with open(args.report, "w") as f:
-            json.dump({"counts": {"%s/%s/%s" % k: v
+            json.dump({"counts": {"%s/%s/%s/%s" % k: v
                                   for k, v in counts.items()},
-                       "figures": [dict(zip(("output", "mode", "kind",
-                                             "errno"), k), **v)
+                       "figures": [dict(zip(("output", "scenario", "mode",
+                                             "kind", "errno"), k), **v)
                                    for k, v in by.items()],
                        "failures": [{k: r.get(k) for k in (
-                           "output", "mode", "kind", "errno", "n", "dir",
+                           "output", "scenario", "mode", "kind", "errno",
+                           "n", "dir",
                            "problems", "site", "stderr1", "stderr2",
                            "rc1", "rc2")} for r in failed]},
                       f, indent=1)
