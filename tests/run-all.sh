@@ -34,29 +34,57 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run build-asan -DSYSMONFWD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 bash tests/cross/cross-build.sh	# the Windows-only sources (mingw-w64)
 
-# A short libFuzzer run over the parser and every renderer (attacker-
-# controlled text), seeded with the real corpus read in place.  Any crash,
-# leak, undefined behaviour or invalid JSON fails the run.
-echo "== fuzz tests/fuzz/fuzz_event.c (30 s)"
+# Short libFuzzer runs (30 s each) over whatever reads text the agent does
+# not control: records (the parser and every renderer, seeded with the real
+# corpus read in place), the configuration, the saved positions and cursor
+# files, and the answers of Elasticsearch, Splunk HEC and Wazuh (seeds in
+# tests/fuzz/seeds/).  Each harness checks invariants (tests/fuzz/*.c say
+# which); a crash, leak, undefined behaviour or broken invariant fails the
+# run with the report and the input shown in full.
 fuzz_dir=$(mktemp -d)
-trap 'rm -rf "$fuzz_dir"' EXIT
-clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	-Iagent -Ibuffer -Iconfig tests/fuzz/fuzz_event.c agent/event.c \
-	agent/render.c agent/render_wazuh.c agent/strbuf.c agent/timeutil.c \
-	-lexpat -lcjson -lcrypto \
-	-o "$fuzz_dir/fuzz_event"
-mkdir "$fuzz_dir/corpus"
-# A finding is written under $fuzz_dir and its report shown in full.
-if ! "$fuzz_dir/fuzz_event" -max_total_time=30 -max_len=8192 \
-	-print_final_stats=1 -artifact_prefix="$fuzz_dir/" \
-	"$fuzz_dir/corpus" "$corpus/windows-xml" "$corpus/linux-syslog" \
-	>"$fuzz_dir/log" 2>&1; then
-	grep -v '^#[0-9]' "$fuzz_dir/log" | tail -n 60
-	for f in "$fuzz_dir"/crash-* "$fuzz_dir"/leak-* "$fuzz_dir"/oom-*; do
-		[ -f "$f" ] && { echo "input $f:"; od -c "$f" | head -n 20; }
-	done
-	echo "fuzz: FAILED" >&2
-	exit 1
-fi
-tail -n 3 "$fuzz_dir/log"
-echo "fuzz: no crash"
+# Scratch files of the harnesses (fuzz_cursor's ring) on tmpfs when there
+# is one: fsync there costs nothing, 20 times the runs of a disk.
+fuzz_tmp=$(mktemp -d -p /dev/shm 2>/dev/null) || fuzz_tmp=$fuzz_dir/tmp
+trap 'rm -rf "$fuzz_dir" "$fuzz_tmp"' EXIT
+
+# fuzz NAME "SOURCES -lLIBS" [libFuzzer options and seed directories...]
+fuzz() {
+	local name=$1 srcs=$2 out=$fuzz_dir/$1 secs=${FUZZ_SECONDS:-30} f
+	shift 2
+	echo "== fuzz tests/fuzz/$name.c ($secs s)"
+	mkdir -p "$out/corpus" "$fuzz_tmp/$name"
+	# shellcheck disable=SC2086	# srcs is a list of words
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -D_GNU_SOURCE \
+		-Iagent -Ibuffer -Iconfig -Itransport "tests/fuzz/$name.c" \
+		$srcs -o "$out/$name"
+	# New inputs go to $out/corpus (the first directory), findings to
+	# $out/.
+	if ! TMPDIR=$fuzz_tmp/$name "$out/$name" -max_total_time="$secs" \
+		-print_final_stats=1 -artifact_prefix="$out/" \
+		"$out/corpus" "$@" </dev/null >"$out/log" 2>&1; then
+		grep -v '^#[0-9]' "$out/log" | tail -n 60
+		for f in "$out"/crash-* "$out"/leak-* "$out"/oom-* \
+			"$out"/timeout-*; do
+			[ -f "$f" ] && { echo "input $f:"; od -c "$f" | head -n 20; }
+		done
+		echo "fuzz $name: FAILED" >&2
+		exit 1
+	fi
+	grep -E '^#[0-9]+[[:space:]]+DONE' "$out/log" | tail -n 1
+	echo "fuzz $name: no crash"
+}
+
+fuzz fuzz_event "agent/event.c agent/render.c agent/render_wazuh.c
+	agent/strbuf.c agent/timeutil.c -lexpat -lcjson -lcrypto" \
+	-max_len=8192 "$corpus/windows-xml" "$corpus/linux-syslog"
+fuzz fuzz_config "config/config.c -linih" \
+	-dict=tests/fuzz/config.dict tests/fuzz/seeds/config
+fuzz fuzz_position "agent/eventlog_util.c agent/position.c agent/strbuf.c" \
+	tests/fuzz/seeds/position
+fuzz fuzz_cursor "buffer/buffer.c buffer/segment.c agent/log.c -lz" \
+	tests/fuzz/seeds/cursor
+fuzz fuzz_answer_es "transport/answer.c -lcjson" tests/fuzz/seeds/answer_es
+fuzz fuzz_answer_hec "transport/answer.c -lcjson" tests/fuzz/seeds/answer_hec
+fuzz fuzz_answer_wazuh "transport/answer.c -lcjson" \
+	tests/fuzz/seeds/answer_wazuh

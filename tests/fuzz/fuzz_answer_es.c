@@ -80,7 +80,6 @@ record(void *arg, size_t k, const struct es_item *it)
 		    it->status != 409 && it->status != 429);
 		CHECK(it->type != NULL && it->why != NULL);
 		CHECK(strlen(it->type) < 96 && strlen(it->why) < 512);
-		CHECK(it->why[0] != '\0');
 		snprintf(s->text[k], sizeof(s->text[k]), "%s: %s", it->type,
 		    it->why);
 		break;

@@ -25,7 +25,7 @@
  *     unit (checked in 128-bit arithmetic, so no silent wrap), and
  *     printing it back as a plain number parses to the same value.
  *
- * Secret files the text may name exist in /tmp/sysmonfwd-fuzz-config-UID/
+ * Secret files the text may name exist in $TMPDIR/sysmonfwd-fuzz-config-UID/
  * (tok.secret mode 600, open.secret mode 644, empty.secret, two.secret
  * with two lines); the text names that directory @SECRETS@, which is
  * replaced before loading, so the seeds work for any user.
@@ -80,7 +80,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	snprintf(secrets, sizeof(secrets), "/tmp/sysmonfwd-fuzz-config-%u",
+	snprintf(secrets, sizeof(secrets), "%s/sysmonfwd-fuzz-config-%u",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp",
 	    (unsigned)getuid());
 	(void)mkdir(dir, 0700);
 	put_secret(dir, "tok.secret", "0123-secret-token\n", 0600);

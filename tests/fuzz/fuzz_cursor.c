@@ -6,7 +6,7 @@
  * A damaged one must never make an output skip records it did not
  * acknowledge, nor keep the ring from opening.  Driven through the public
  * API only (buffer_open, buffer_cursor_open, buffer_ack, buffer_close), on
- * a ring of 50 records made once under /tmp.
+ * a ring of 50 records made once under $TMPDIR (or /tmp).
  *
  * Input: byte 0 says which files exist (bit 0: NAME.cur, bit 1:
  * NAME.cur.fast) and whether to give the quick note a valid CRC (bit 2,
@@ -157,7 +157,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_init("fuzz_cursor", LOG_LEVEL_ERROR);
-	snprintf(dir, sizeof(dir), "/tmp/sysmonfwd-fuzz-cursor-%ld",
+	snprintf(dir, sizeof(dir), "%s/sysmonfwd-fuzz-cursor-%ld",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp",
 	    (long)getpid());
 	snprintf(cur, sizeof(cur), "%s/cursors/fz.cur", dir);
 	snprintf(fast, sizeof(fast), "%s/cursors/fz.cur.fast", dir);
@@ -192,8 +193,9 @@ put(const char *path, const uint8_t *p, size_t n, bool exists)
 	close(fd);
 }
 
-/* The largest number written right after "acked" (spaces between), or
- * 0; a number of 2^63 or more counts as none. */
+/* The largest number written right after "acked" (white space or a plus
+ * sign between, as sscanf takes them), or 0; a number of 2^63 or more
+ * counts as none. */
 static uint64_t
 acked_max(const uint8_t *p, size_t n)
 {
@@ -206,7 +208,7 @@ acked_max(const uint8_t *p, size_t n)
 
 		if (memcmp(p + i, "acked", 5) != 0)
 			continue;
-		while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '+'))
+		while (k < n && (isspace(p[k]) || p[k] == '+'))
 			k++;
 		for (; k < n && isdigit(p[k]); k++) {
 			digits = true;
@@ -278,7 +280,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(acked <= limit);		/* never past what a file says */
 	CHECK(acked <= last);
 	CHECK(last >= NREC && last <= (lcur > NREC ? lcur : NREC));
-	CHECK(last < INT64_MAX);	/* the next number cannot wrap */
+	CHECK(last <= INT64_MAX);	/* the next number cannot wrap */
 
 	/* Round trip: acknowledge k, close, open: k again. */
 	k = acked + data[2] % (last - acked + 1);
