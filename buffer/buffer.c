@@ -1154,7 +1154,7 @@ cursor_read_fast(int fd, uint64_t *acked, uint64_t *dropped)
 	*dropped = 0;
 	if (n >= 64 && sscanf(text, "acked %20" SCNu64 " dropped %20" SCNu64
 	    " %8x", acked, dropped, &crc) == 3 &&
-	    crc == (unsigned)crc32(0L, (const Bytef *)text, 54))
+	    crc == (unsigned)crc32(0L, (const Bytef *)text, 55))
 		return *acked <= INT64_MAX ? 0 : -EINVAL; /* as read_u64_file */
 	*dropped = 0;
 	if (sscanf(text, "acked %20" SCNu64 " %8x", acked, &crc) != 2 ||

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <zlib.h>
@@ -661,6 +662,39 @@ buffer_cursor_quick_note_wins_unless_torn(void **state)
 	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
 	assert_int_equal(buffer_read(c, r, 1, 1 << 20), 1);
 	assert_int_equal(r[0].seq, 151);
+	buffer_close(b);
+
+	/*
+	 * A real crash: the note the ring itself wrote (with "dropped") is
+	 * read back.  A child acknowledges and dies without closing the
+	 * ring; the parent reopens it.
+	 */
+	{
+		pid_t pid = fork();
+		int status;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			b = open_ring(d, 4 << 20, 1 << 20, 4096,
+			    BUFFER_FULL_DROP_OLDEST);
+			/* Quick notes are at most every 10 ms: sleeping
+			 * longer than that makes this ack one (a lower bound,
+			 * so not a race). */
+			usleep(20000);
+			if (buffer_cursor_open(b, "out", &c) != 0)
+				_exit(1);
+			usleep(20000);
+			if (buffer_ack(c, 277) != 0)
+				_exit(1);
+			_exit(0);	/* no close: NAME.cur keeps 150 */
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	b = open_ring(d, 4 << 20, 1 << 20, 4096, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	assert_int_equal(buffer_read(c, r, 1, 1 << 20), 1);
+	assert_int_equal(r[0].seq, 278);
 	buffer_close(b);
 }
 
