@@ -44,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +51,7 @@ import sysmonfwd_it as it  # noqa: E402
 
 HB = "sysmonfwd.heartbeat"
 ALERT = "sysmonfwd.alert"
+WAIT = 60       # deadline (s) for a positive signal; never a measure
 GAP = "sysmonfwd.gap"
 KIND = {HB: "heartbeat", ALERT: "alert", GAP: "gap"}
 # sysmon_state_name() in agent/watchdog.c
@@ -266,8 +266,9 @@ def _run_a(s, binary, corpus, tmp, service, agent_name, hostname):
                                          "user": "sysmonfwd",
                                          "password": "pw"}))
     except Exception as e:      # the samples do not need it
-        s.problems.append("note: no Wazuh test server (%r): the Wazuh form "
-                          "is derived only" % e)
+        s.problems.append("skip: no Wazuh test server (%r): the Wazuh form "
+                          "is derived only, not checked against the Wazuh "
+                          "output" % e)
         wz = None
     conf = _conf(os.path.join(tmp, "a.conf"), [
         "[agent]", "name = %s" % agent_name,
@@ -280,20 +281,22 @@ def _run_a(s, binary, corpus, tmp, service, agent_name, hostname):
     standin.start()
     agent = _Proc([binary, "-c", conf], conf + ".stderr", hostname)
     try:
+        # Each step waits for its document (a positive signal); the
+        # number is only a deadline for a failure.
         steps = [
             ("a heartbeat saying running", lambda: _has(
-                out, "heartbeat", lambda d: state(d) == "running"), 8),
+                out, "heartbeat", lambda d: state(d) == "running"), WAIT),
             ("a sysmon-silent alert", lambda: _has(
-                out, "alert", lambda d: action(d) == "sysmon-silent"), 8),
+                out, "alert", lambda d: action(d) == "sysmon-silent"), WAIT),
             ("kill", standin.kill, 0),
             ("a stopped alert", lambda: _has(
-                out, "alert", lambda d: state(d) == "stopped"), 6),
+                out, "alert", lambda d: state(d) == "stopped"), WAIT),
             ("a heartbeat saying stopped", lambda: _has(
-                out, "heartbeat", lambda d: state(d) == "stopped"), 4),
+                out, "heartbeat", lambda d: state(d) == "stopped"), WAIT),
             ("start", standin.start, 0),
             ("a running alert", lambda: _has(
                 out, "alert", lambda d: action(d) ==
-                "sysmon-state-changed" and state(d) == "running"), 6),
+                "sysmon-state-changed" and state(d) == "running"), WAIT),
         ]
         for what, fn, timeout in steps:
             if timeout == 0:
@@ -303,8 +306,11 @@ def _run_a(s, binary, corpus, tmp, service, agent_name, hostname):
                                                                timeout))
                 break
         if wz is not None:
-            # What was rendered by now has reached the Wazuh output.
-            time.sleep(0.5)
+            # Until the Wazuh output has delivered heartbeats and alerts
+            # (check() wants 3), not for a fixed time.
+            it.wait_for(lambda: sum(1 for e in wz.events()
+                                    if e.startswith('{"sysmonfwd":')) >= 3,
+                        WAIT, 0.05)
     finally:
         rc, err = agent.stop()
         standin.kill()
@@ -349,9 +355,16 @@ def _run_b(box, binary, corpus, tmp, service, agent_name, hostname):
         pos = os.path.join(tmp, "b-state", "positions", "sysmon.pos")
         size = os.path.getsize(inp)
         if not it.wait_for(lambda: os.path.exists(pos) and b"offset %d" %
-                           size in open(pos, "rb").read(), 15, 0.05):
-            problems.append("run B: the input was not read within 15 s")
-        time.sleep(2.2)                 # heartbeats while "down" fails
+                           size in open(pos, "rb").read(), WAIT, 0.05):
+            problems.append("run B: the input was not read within %d s" %
+                            WAIT)
+        # Heartbeats while "down" fails: until "ok" has one that reports
+        # "down" failing, not for a fixed time.
+        if not it.wait_for(lambda: _has(
+                ok, "heartbeat", lambda d: d["sysmonfwd"].get(
+                    "outputs_failing", 0) > 0), WAIT, 0.05):
+            problems.append("run B: no heartbeat reporting the failing "
+                            "output within %d s" % WAIT)
         os.rmdir(down)                  # "down" is back
         rc, err = agent.stop(signum=None, timeout=30)
     finally:
@@ -393,7 +406,7 @@ def collect(binary, corpus, tmp=None, hostname=None, service=None,
             docs_a = _run_a(s, binary, corpus, tmp, service, agent_name,
                             hostname)
         finally:
-            tb.join(60)
+            tb.join(4 * WAIT)
         s.docs = docs_a
         if len(box) == 3:
             s.docs += box[0]

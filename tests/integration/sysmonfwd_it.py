@@ -369,6 +369,22 @@ def read_offset(pid, path):
     return best
 
 
+def pipe_unread(fd):
+    """How many bytes written into a pipe (either end's fd) are not read
+    yet (FIONREAD)."""
+    import fcntl
+    import struct
+    import termios
+    buf = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
+    return struct.unpack("i", buf)[0]
+
+
+def wait_pipe_read(fd, timeout):
+    """Wait until the reader of the pipe has read everything written into
+    it: the positive signal that the agent has seen it."""
+    return wait_for(lambda: pipe_unread(fd) == 0, timeout, 0.01)
+
+
 def wait_read(pid, path, timeout, size=None):
     """Wait until process pid has read the file at path up to size bytes
     (default: its current size): the positive signal that the agent has

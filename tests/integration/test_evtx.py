@@ -73,7 +73,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
 
-WAIT = 20               # seconds to wait for records to come through
+WAIT = 60               # deadline (s) for records to come through; not a measure
 GUID_RE = re.compile(r"\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
                      r"[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}")
 HEX_RE = re.compile(r"0x0+([0-9a-f])")
@@ -468,7 +468,8 @@ def part4(args, ck, tmp, cor):
         cut = 4096 + 65536 * 3
         with open(os.path.join(ind, "c.evtx"), "wb") as g:
             g.write(data[:cut])
-        time.sleep(1)
+        # Until records of its first chunks have come, not a fixed time.
+        it.wait_for(lambda: it.count_lines(fo.out) > len(want), WAIT)
         part = len(fo.docs()) - len(want)
         ck.check(0 < part < len(cor.ids(big)), "part 4: records of the "
                  "first chunks of a growing file: %d of %d" %
@@ -502,7 +503,8 @@ def part4(args, ck, tmp, cor):
     fo3 = Follow(args, ck, d3, cfg3)
     fo3.start()
     try:
-        time.sleep(0.3)
+        # Until the agent says it waits for the file.
+        it.wait_log(fo3.err.name, r"does not exist yet", WAIT)
         with open(one, "wb") as g:
             g.write(data[:cut])
         it.wait_for(lambda: it.count_lines(fo3.out) > 0, WAIT)
@@ -528,7 +530,8 @@ def part4(args, ck, tmp, cor):
     fo2.start()
     try:
         it.wait_for(lambda: read_pos(d2, "tail") is not None, WAIT)
-        time.sleep(0.5)
+        # Nothing so far; anything read from the files already there
+        # would come before the new file's records (checked at the end).
         ck.eq(len(fo2.docs()), 0, "part 4: start = end: documents from "
               "the files already there")
         with open(cor.path[a], "rb") as f, \

@@ -39,7 +39,7 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
 
-WAIT = 15       # seconds to wait for a record to come through
+WAIT = 60       # deadline (s) for a record to come through; not a measure
 
 
 class Follow:
@@ -97,6 +97,20 @@ class Follow:
     def docs(self):
         docs, _ = it.read_ndjson(self.out)
         return docs
+
+    def seen(self, what, path=None):
+        """Wait until the agent has read the file up to its current size
+        (its read offset, /proc/PID/fdinfo): the positive signal that it
+        has seen what the test wrote."""
+        path = path or self.path
+        if not it.wait_read(self.proc.pid, path, WAIT):
+            self.ck.fail("%s: the agent did not read %s to its end (%d "
+                         "bytes) within %d s (offset %s)" %
+                         (what, path, os.path.getsize(path), WAIT,
+                          it.read_offset(self.proc.pid, path)))
+
+    def err_path(self):
+        return self.errfile.name
 
     def wait_count(self, n, what, timeout=WAIT):
         ok = it.wait_for(lambda: it.count_lines(self.out) >= n, timeout)
@@ -175,14 +189,16 @@ def waiting_file(args, ck, d):
     t = Follow(args, ck, d)
     t.start()
     try:
-        time.sleep(0.3)
+        # Until the agent says it waits for the file (and has started).
+        it.wait_log(t.err_path(), r"does not exist yet; waiting for it",
+                    WAIT)
+        it.wait_log(t.err_path(), r"started: ", WAIT)
         ck.check(t.proc.poll() is None, "missing file: the agent exited "
                  "(%s) instead of waiting for the file" % t.proc.poll())
         t.append(t.path, 2)
         t.wait_count(2, "missing file: records of the file created later")
         t.append(t.path, 1)
         t.wait_count(3, "missing file: records appended after that")
-        time.sleep(0.2)
         t.stop("missing file")
         t.check_exact("missing file")
     finally:
@@ -209,7 +225,6 @@ def sighup_reopen(args, ck, d):
         ck.check(ok, "SIGHUP: the output file was not reopened at its path")
         t.append(t.path, 2)
         t.wait_count(2, "SIGHUP: records after the reopen")
-        time.sleep(0.2)
         t.stop("SIGHUP")
         old, _ = it.read_ndjson(t.out + ".1")
         new, problems = it.read_ndjson(t.out)
@@ -232,7 +247,7 @@ def rewrite_longer(args, ck, d):
     t.start()
     try:
         t.wait_count(3, "rewrite longer: first records")
-        time.sleep(0.3)                 # the agent is idle at the end
+        t.seen("rewrite longer")        # the agent stands at the end
         old_size = os.path.getsize(t.path)
         with open(t.path, "r+b") as f:
             f.truncate(0)
@@ -240,9 +255,7 @@ def rewrite_longer(args, ck, d):
             f.writelines(t.record() for _ in range(5))
         ck.check(os.path.getsize(t.path) > old_size, "test setup: the "
                  "rewritten file is not longer than before")
-        t.wait_count(8, "rewrite longer: records of the rewritten file",
-                     timeout=4)
-        time.sleep(0.3)
+        t.wait_count(8, "rewrite longer: records of the rewritten file")
         t.stop("rewrite longer")
         t.check_exact("file truncated and rewritten longer while followed")
     finally:
@@ -255,7 +268,7 @@ def scenario(t, ck):
     # 1. Existing records, then appended ones.
     t.wait_count(3, "records present at start")
     t.append(t.path, 2)
-    time.sleep(0.1)
+    t.seen("appended records")          # two appends, seen one by one
     t.append(t.path, 1)
     t.wait_count(6, "appended records")
     t.check_exact("after appends")
@@ -266,7 +279,9 @@ def scenario(t, ck):
     with open(t.path, "ab") as f:
         f.write(line[:half])
         f.flush()
-        time.sleep(0.5)         # ten poll intervals
+        # Until the agent has read the half line; whatever it wrongly
+        # made of it would come before the whole line (checked below).
+        t.seen("a line half written")
         ck.eq(it.count_lines(t.out), 6, "documents while a line is half "
               "written (the partial line must wait for its newline)")
         f.write(line[half:])
@@ -280,7 +295,8 @@ def scenario(t, ck):
     os.rename(t.path, t.path + ".1")
     t.append(t.path, 3)                 # the new file
     t.wait_count(13, "after rotation")
-    time.sleep(0.3)                     # anything extra would show now
+    t.append(t.path, 1)                 # the end marker: after it, nothing
+    t.wait_count(14, "after rotation, a last record")
     t.check_exact("after rotation by rename")
 
     # 4. copytruncate: copy, cut to 0, write new (shorter) content.
@@ -289,14 +305,13 @@ def scenario(t, ck):
     with open(t.path, "r+b") as f:
         f.truncate(0)
     t.append(t.path, 1)
-    t.wait_count(14, "after truncation")
+    t.wait_count(15, "after truncation")
     t.append(t.path, 2)
-    t.wait_count(16, "appended after truncation")
-    time.sleep(0.3)
-    t.check_exact("after copytruncate")
+    t.wait_count(17, "appended after truncation")
 
     # Stop: exit 0 and a position file for the input.
     t.stop("first run")
+    t.check_exact("after copytruncate")
     pos = os.path.join(t.state, "positions", "tail.pos")
     if ck.check(os.path.isfile(pos), "position file %s missing" % pos):
         fields = {}
@@ -312,12 +327,11 @@ def scenario(t, ck):
 
     # Restart: nothing repeated; new records (only) arrive.
     t.start()
-    time.sleep(0.6)
-    ck.eq(it.count_lines(t.out), 16, "documents after a restart with "
+    t.seen("restart")                   # it stands at the saved end
+    ck.eq(it.count_lines(t.out), 17, "documents after a restart with "
           "nothing new (nothing may be repeated)")
     t.append(t.path, 2)
-    t.wait_count(18, "records appended after the restart")
-    time.sleep(0.3)
+    t.wait_count(19, "records appended after the restart")
     t.check_exact("after restart and append")
 
     # Stopped while a line is half written: the next run must pick the
@@ -326,17 +340,16 @@ def scenario(t, ck):
     half = len(line) // 2
     with open(t.path, "ab") as f:
         f.write(line[:half])
-    time.sleep(0.3)
+    t.seen("a line half written before a stop")
     t.stop("second run (a line half written)")
-    ck.eq(it.count_lines(t.out), 18, "documents after stopping with a "
+    ck.eq(it.count_lines(t.out), 19, "documents after stopping with a "
           "half-written line")
     t.start()
-    time.sleep(0.3)
+    t.seen("restart with a line half written")
     with open(t.path, "ab") as f:
         f.write(line[half:])
     t.append(t.path, 1)
-    t.wait_count(20, "the half-written line completed after a restart")
-    time.sleep(0.3)
+    t.wait_count(21, "the half-written line completed after a restart")
     t.stop("third run")
     t.check_exact("at the end")
 

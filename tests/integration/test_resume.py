@@ -340,7 +340,8 @@ def part5(args, ck, tmp):
 def part6(args, ck, tmp):
     """An output that keeps failing must not advance the position."""
     if not os.path.exists("/dev/full"):
-        ck.note("part 6 skipped: no /dev/full")
+        ck.skip_or_fail("part 6: no /dev/full (an output that keeps "
+                        "failing cannot be made)")
         return
     d = os.path.join(tmp, "p6")
     os.mkdir(d)
@@ -349,20 +350,28 @@ def part6(args, ck, tmp):
         f.writelines(it.unique_records(args.corpus, 6000, 7))
     bad = it.write_config(os.path.join(d, "full.conf"),
                           it.simple_config(d, inp, "/dev/full", name="df"))
-    p = it.popen([args.bin, "-c", bad, "--once"],
-                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)
+    errpath = os.path.join(d, "full.stderr")
+    with open(errpath, "wb") as errf:
+        p = it.popen([args.bin, "-c", bad, "--once"],
+                     stdout=subprocess.DEVNULL, stderr=errf)
+    # Until the agent has met the failure (its log), not a fixed time;
+    # then it must still be running, retrying.
+    it.wait_log(errpath, r"No space left", 60)
     ck.check(p.poll() is None, "part 6: --once exited (%s) although the "
              "output never took the records" % p.poll())
     p.send_signal(signal.SIGTERM)
     try:
-        _, err = p.communicate(timeout=30)
+        p.wait(timeout=30)
     except subprocess.TimeoutExpired:
         p.kill()
-        _, err = p.communicate()
+        p.wait()
         ck.fail("part 6: no exit within 30 s of SIGTERM")
+    with open(errpath, "rb") as f:
+        err = f.read()
     ck.check(b"No space left" in err, "part 6: the write error is not "
              "logged: %r" % err[-500:])
+    ck.check(b"stopping on signal" in err, "part 6: the agent did not "
+             "stop on SIGTERM (did --once end by itself?): %r" % err[-500:])
     good = it.write_config(os.path.join(d, "good.conf"),
                            it.simple_config(d, inp, out, name="df"))
     res = it.run(args.bin, ["-c", good, "--once"])

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,18 +41,20 @@ def part1(args, ck, tmp):
     try:
         p.stdin.write(b"".join(recs[:3]))
         p.stdin.flush()
-        ck.check(it.wait_for(lambda: it.count_lines(out) >= 3, 15),
+        ck.check(it.wait_for(lambda: it.count_lines(out) >= 3, 60),
                  "part 1: the first 3 records did not come out while "
                  "stdin is open (have %d)" % it.count_lines(out))
         ck.check(p.poll() is None, "part 1: the agent exited while stdin "
                  "was still open (exit %s)" % p.poll())
         line = recs[3]
-        p.stdin.write(line[:100])               # half a line, then a pause
+        p.stdin.write(line[:100])               # half a line, read alone
         p.stdin.flush()
-        time.sleep(0.3)
+        ck.check(it.wait_pipe_read(p.stdin.fileno(), 60), "part 1: the "
+                 "agent did not read the half line within 60 s")
         p.stdin.write(line[100:] + b"".join(recs[4:]))
         p.stdin.flush()
-        time.sleep(0.2)
+        ck.check(it.wait_pipe_read(p.stdin.fileno(), 60), "part 1: the "
+                 "agent did not read the rest within 60 s")
         p.stdin.close()
         rc = p.wait(timeout=20)
     except subprocess.TimeoutExpired:
