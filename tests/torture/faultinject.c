@@ -33,6 +33,10 @@
  *                    a write or pwrite writes half of what it was given
  *                    and returns that (a disk that fills in the middle);
  *                    other kinds fail with ENOSPC.
+ *   FI_THEN=KIND     io mode: once call N has failed, the next call of KIND
+ *                    on a watched file fails too (as FI_ERRNO says; ENOSPC
+ *                    after SHORT), whatever FI_KINDS says: e.g. a short
+ *                    write, then the ftruncate that would cut it back.
  *   FI_N=N           the call to fail, counted from 1; 0 or unset: only
  *                    count.
  *   FI_ALL=1         fail call N and every later one (default: only N).
@@ -86,6 +90,8 @@ static int		 fail_all;
 static int		 fail_errno = EIO;
 static int		 fail_short;
 static unsigned		 kinds_mask = (1u << K_NKINDS) - 1;
+static int		 then_kind = -1;	/* FI_THEN */
+static int		 then_armed;
 static char		 dir[PATH_MAX];
 static size_t		 dirlen;
 static char		 count_file[PATH_MAX];
@@ -465,13 +471,26 @@ io_fails(enum kind k, const char *what)
 {
 	int f;
 
-	if (mode != 2 || !armed || in_hook || !(kinds_mask & (1u << k)))
+	if (mode != 2 || !armed || in_hook)
+		return 0;
+	if (then_armed && (int)k == then_kind) {
+		then_armed = 0;
+		__atomic_add_fetch(&fired, 1, __ATOMIC_RELAXED);
+		in_hook = 1;
+		report_site(what);
+		in_hook = 0;
+		return 1;
+	}
+	if (!(kinds_mask & (1u << k)))
 		return 0;
 	in_hook = 1;
 	__atomic_add_fetch(&kind_calls[k], 1, __ATOMIC_RELAXED);
 	f = count_call();
-	if (f)
+	if (f) {
 		report_site(what);
+		if (then_kind >= 0)
+			then_armed = 1;
+	}
 	in_hook = 0;
 	return f;
 }
@@ -838,6 +857,10 @@ parse_env(void)
 			v += k + (v[k] == ',');
 		}
 	}
+	if ((v = getenv("FI_THEN")) != NULL)
+		for (int k = 0; k < K_NKINDS; k++)
+			if (strcmp(v, kind_names[k]) == 0)
+				then_kind = k;
 	if ((v = getenv("FI_COUNT_FILE")) != NULL)
 		snprintf(count_file, sizeof(count_file), "%s", v);
 	if ((v = getenv("FI_LOG")) != NULL)

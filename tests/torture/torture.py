@@ -74,7 +74,9 @@ WZ_USER, WZ_PASSWORD = "torture", "t0rture-Pa55"
 OUTPUTS = ("file", "hec", "es", "wazuh")
 KINDS = ("open", "write", "pwrite", "fsync", "fdatasync", "rename",
          "ftruncate", "read", "pread")
-ERRNOS = ("EIO", "ENOSPC", "SHORT")
+# SHORT: a write that writes half (a disk filling up mid-frame); SHORT_NOCUT:
+# the same, and the ftruncate that would cut the torn frame off fails too.
+ERRNOS = ("EIO", "ENOSPC", "SHORT", "SHORT_NOCUT")
 WRITE_KINDS = ("write", "pwrite")
 DEFAULT_SCOPE = "sysmonfwd,libexpat,libcjson,libcurl,libz.so,libinih"
 RID_RE = re.compile(r"<EventRecordID>(\d+)</EventRecordID>")
@@ -339,7 +341,10 @@ def one(ctx, job):
             os.makedirs(state, exist_ok=True)
             env["FI_DIR"] = state
             env["FI_KINDS"] = job.get("kind") or "all"
-            env["FI_ERRNO"] = job.get("errno") or "EIO"
+            e = job.get("errno") or "EIO"
+            env["FI_ERRNO"] = "SHORT" if e == "SHORT_NOCUT" else e
+            if e == "SHORT_NOCUT":
+                env["FI_THEN"] = "ftruncate"
         rc1, err1, t1 = run_agent(ctx, conf, env, a.timeout)
         res["counts"] = read_counts(os.path.join(d, "fi.counts"))
         res["rc1"], res["t1"] = rc1, round(t1, 2)
@@ -499,7 +504,11 @@ def planned(args, counts):
         if total == 0:
             continue
         errnos = [None] if mode == "alloc" else [
-            e for e in args.errnos if e != "SHORT" or kind in WRITE_KINDS]
+            e for e in args.errnos if not e.startswith("SHORT") or
+            kind in WRITE_KINDS]
+        if args.sample and len(errnos) > 1:
+            # A sample takes the errors in turn along the Ns.
+            errnos = ["|".join(errnos)]
         for e in errnos:
             ns = list(range(1, total + 1 + args.margin))
             jobs.append(((output, scen, mode, kind, e), ns))
@@ -540,7 +549,7 @@ def main():
                     "the run after one that left state (see one())")
     ap.add_argument("--outputs", default=",".join(OUTPUTS))
     ap.add_argument("--kinds", default=",".join(KINDS))
-    ap.add_argument("--errnos", default="EIO,ENOSPC,SHORT")
+    ap.add_argument("--errnos", default="EIO,ENOSPC,SHORT,SHORT_NOCUT")
     ap.add_argument("--scope", default=DEFAULT_SCOPE,
                     help="FI_SCOPE for alloc mode ('all': every allocation)")
     ap.add_argument("--sample", action="store_true",
@@ -626,12 +635,19 @@ def main():
     est = 2.5 * (sum(per_run) / max(len(per_run), 1)) + 0.3
     plan = choose(args, planned(args, counts),
                   SAMPLE_RUN_S if args.sample else est)
-    jobs = []
+    per_target = []
     for (output, scen, mode, kind, e), ns in plan:
-        for n in ns:
-            jobs.append({"output": output, "scenario": scen, "mode": mode,
-                         "kind": kind, "errno": e, "n": n,
-                         "all_later": args.all_later})
+        cycle = (e or "").split("|")
+        per_target.append([{"output": output, "scenario": scen,
+                            "mode": mode, "kind": kind,
+                            "errno": cycle[i % len(cycle)] or None, "n": n,
+                            "all_later": args.all_later}
+                           for i, n in enumerate(ns)])
+    # Round robin over the targets: a sample stopped early is still spread
+    # over every output, scenario and call kind.
+    jobs = []
+    for i in range(max((len(t) for t in per_target), default=0)):
+        jobs += [t[i] for t in per_target if i < len(t)]
     log("plan: %d runs (%s), about %.1f s each" % (
         len(jobs), "sample" if args.sample else "full" if args.full else
         "chosen", est / max(args.jobs, 1)))
