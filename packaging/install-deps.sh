@@ -4,6 +4,11 @@
 # sysmonfwd on Debian 12 (bookworm), with apt-get.
 #
 # Safe to run again: apt-get install leaves installed packages alone.
+# Every test needs its package here: under CI=true a test that would skip
+# for a missing tool fails instead (shellcheck lints the Wazuh install
+# script, gcc-mingw-w64 cross-compiles the Windows sources, curl checks
+# the test servers; stress-ng keeps the cores busy for the runs that
+# prove the suite deterministic under load).
 # Runs apt-get through sudo when not run as root.
 #
 set -euo pipefail
@@ -31,6 +36,8 @@ packages=(
 	clang
 	libclang-rt-14-dev
 	gcc-mingw-w64-x86-64-win32
+	shellcheck
+	stress-ng
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -13,19 +13,49 @@
 # are linked into one relocatable object (ld -r).
 #
 # Exits non-zero on any error.  Skips (exit 0, with a message) only when
-# x86_64-w64-mingw32-gcc is not installed; packaging/install-deps.sh
-# installs it, so CI always runs this.  CC_MINGW=... picks another
-# compiler.
+# x86_64-w64-mingw32-gcc is not installed, and not under CI (CI=true):
+# there a missing compiler is a failure, since packaging/install-deps.sh
+# installs it.  CC_MINGW=... picks another compiler.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# Under CI (CI set to anything but empty, 0, false or no) nothing may be
+# skipped.
+in_ci() {
+	case ${CI:-} in
+	'' | 0 | false | FALSE | False | no) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
 cc=${CC_MINGW:-x86_64-w64-mingw32-gcc}
 if ! command -v "$cc" >/dev/null 2>&1; then
-	echo "cross-build.sh: SKIPPED: $cc is not installed" \
-		"(apt-get install gcc-mingw-w64-x86-64-win32);" \
-		"the Windows sources were not compiled" >&2
-	exit 0
+	if ! in_ci; then
+		echo "cross-build.sh: SKIPPED: $cc is not installed" \
+			"(apt-get install gcc-mingw-w64-x86-64-win32);" \
+			"the Windows sources were not compiled" \
+			"(this fails under CI=true)" >&2
+		exit 0
+	fi
+	echo "cross-build.sh: FAILED: $cc is not installed under CI" \
+		"(CI=$CI): packaging/install-deps.sh installs" \
+		"gcc-mingw-w64-x86-64-win32" >&2
+	exit 1
 fi
+
+# The binutils of the cross compiler (its package depends on them): a
+# check that needs a missing one is skipped, or fails under CI.
+have() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if in_ci; then
+		echo "cross-build.sh: FAILED: $1 is not installed under CI" \
+			"(binutils-mingw-w64-x86-64)" >&2
+		exit 1
+	fi
+	echo "cross-build.sh: SKIPPED: the check that needs $1 (not" \
+		"installed)" >&2
+	return 1
+}
 
 # The warnings of the Linux build (CMakeLists.txt), as errors.
 flags=(-std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2
@@ -48,13 +78,13 @@ for src in "${sources[@]}"; do
 	obj=$out/$(basename "${src%.c}").o
 	echo "cross-build.sh: $cc ${flags[*]} -c $src"
 	"$cc" "${flags[@]}" -c "$src" -o "$obj"
-	if command -v "$objdump" >/dev/null 2>&1; then
+	if have "$objdump"; then
 		"$objdump" -f "$obj" | grep -q 'file format pe-x86-64' || {
 			echo "cross-build.sh: $obj is not a pe-x86-64 object" >&2
 			exit 1
 		}
 	fi
-	if command -v "$nm" >/dev/null 2>&1; then
+	if have "$nm"; then
 		for sym in ${wants[$src]}; do
 			"$nm" -g --defined-only "$obj" | grep -qw "$sym" || {
 				echo "cross-build.sh: $obj does not define" \
@@ -66,7 +96,7 @@ for src in "${sources[@]}"; do
 done
 # One relocatable object of all three: no symbol defined twice.
 ld=${cc%gcc}ld
-if command -v "$ld" >/dev/null 2>&1; then
+if have "$ld"; then
 	echo "cross-build.sh: $ld -r (the objects together)"
 	"$ld" -r -o "$out/windows.o" "$out"/*.o
 fi
