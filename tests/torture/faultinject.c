@@ -37,6 +37,15 @@
  *                    on a watched file fails too (as FI_ERRNO says; ENOSPC
  *                    after SHORT), whatever FI_KINDS says: e.g. a short
  *                    write, then the ftruncate that would cut it back.
+ *   FI_ACTION=powercut   io mode: instead of failing call N, cut the power
+ *                    just before it: every file under FI_DIR loses what
+ *                    was written to it since its last successful fsync or
+ *                    fdatasync (it is truncated back to that size; files
+ *                    are taken to be appended to, as the ring's segments
+ *                    are), a file created since its directory was last
+ *                    fsynced disappears, and the process is killed
+ *                    (SIGKILL).  A rename is taken as durable at once (the
+ *                    agent fsyncs the directory right after each).
  *   FI_N=N           the call to fail, counted from 1; 0 or unset: only
  *                    count.
  *   FI_ALL=1         fail call N and every later one (default: only N).
@@ -62,6 +71,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <signal.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -154,7 +164,150 @@ REAL(pread, ssize_t, int, void *, size_t, off_t)
 REAL(pread64, ssize_t, int, void *, size_t, off_t)
 REAL(preadv, ssize_t, int, const struct iovec *, int, off_t)
 REAL(fgets, char *, char *, int, FILE *)
+REAL(unlink, int, const char *)
+REAL(unlinkat, int, int, const char *, int)
 REAL(fread, size_t, void *, size_t, size_t, FILE *)
+
+static void write_counts(void);
+static void report_site(const char *what);
+
+/* ---- power cut (FI_ACTION=powercut) ------------------------------------ */
+
+#define MAX_PFILES	512
+
+/* A file under FI_DIR this process opened: what a power cut leaves. */
+struct pfile {
+	char		path[512];
+	long long	synced;		/* bytes known on disk */
+	int		created;	/* made by this process... */
+	int		linked;		/* ...and its directory fsynced since */
+	int		used;
+};
+static int		 powercut;
+static struct pfile	 pfiles[MAX_PFILES];
+static short		 fd_pfile[MAX_FDS];	/* 1 + index into pfiles */
+
+static struct pfile *
+pf_find(const char *path)
+{
+	for (int i = 0; i < MAX_PFILES; i++)
+		if (pfiles[i].used && strcmp(pfiles[i].path, path) == 0)
+			return &pfiles[i];
+	return NULL;
+}
+
+static void
+pc_opened(int fd, const char *path, int flags, int existed)
+{
+	struct pfile *p;
+	struct stat st;
+
+	if (!powercut || fd < 0 || fd >= MAX_FDS || path[0] != '/' ||
+	    strlen(path) >= sizeof(pfiles[0].path))
+		return;
+	if ((p = pf_find(path)) == NULL) {
+		for (int i = 0; i < MAX_PFILES && p == NULL; i++)
+			if (!pfiles[i].used)
+				p = &pfiles[i];
+		if (p == NULL)
+			return;
+		memset(p, 0, sizeof(*p));
+		snprintf(p->path, sizeof(p->path), "%s", path);
+		p->used = 1;
+		p->created = !existed;
+		p->linked = existed;
+		p->synced = existed && stat(path, &st) == 0 ?
+		    (long long)st.st_size : 0;
+	}
+	if (flags & O_TRUNC)
+		p->synced = 0;
+	fd_pfile[fd] = (short)(p - pfiles + 1);
+}
+
+static void
+pc_synced(int fd)
+{
+	struct pfile *p;
+	struct stat st;
+	size_t n;
+
+	if (!powercut || fd < 0 || fd >= MAX_FDS || fd_pfile[fd] == 0 ||
+	    fstat(fd, &st) != 0)
+		return;
+	p = &pfiles[fd_pfile[fd] - 1];
+	if (!S_ISDIR(st.st_mode)) {
+		p->synced = (long long)st.st_size;
+		return;
+	}
+	/* A directory: the names made in it are durable now. */
+	n = strlen(p->path);
+	for (int i = 0; i < MAX_PFILES; i++)
+		if (pfiles[i].used && strncmp(pfiles[i].path, p->path, n) == 0 &&
+		    pfiles[i].path[n] == '/' &&
+		    strchr(pfiles[i].path + n + 1, '/') == NULL)
+			pfiles[i].linked = 1;
+}
+
+static void
+pc_truncated(int fd, off_t len)
+{
+	struct pfile *p;
+
+	if (!powercut || fd < 0 || fd >= MAX_FDS || fd_pfile[fd] == 0)
+		return;
+	p = &pfiles[fd_pfile[fd] - 1];
+	if ((long long)len < p->synced)
+		p->synced = (long long)len;
+}
+
+static void
+pc_renamed(const char *from, const char *to)
+{
+	struct pfile *p, *q;
+
+	if (!powercut || from[0] != '/' || to[0] != '/' ||
+	    strlen(to) >= sizeof(pfiles[0].path))
+		return;
+	if ((q = pf_find(to)) != NULL)
+		q->used = 0;
+	if ((p = pf_find(from)) != NULL) {
+		snprintf(p->path, sizeof(p->path), "%s", to);
+		p->linked = 1;
+	}
+}
+
+static void
+pc_unlinked(const char *path)
+{
+	struct pfile *p;
+
+	if (powercut && path[0] == '/' && (p = pf_find(path)) != NULL)
+		p->used = 0;
+}
+
+/* Cut the power now: see FI_ACTION. */
+__attribute__((noreturn)) static void
+power_cut(const char *what)
+{
+	struct stat st;
+
+	report_site(what);
+	for (int i = 0; i < MAX_PFILES; i++) {
+		struct pfile *p = &pfiles[i];
+
+		if (!p->used || stat(p->path, &st) != 0 || S_ISDIR(st.st_mode))
+			continue;
+		if (p->created && !p->linked)
+			(void)get_unlink()(p->path);
+		else if ((long long)st.st_size > p->synced)
+			(void)truncate(p->path, (off_t)p->synced);
+	}
+	__atomic_add_fetch(&fired, 1, __ATOMIC_RELAXED);
+	armed = 0;
+	write_counts();
+	kill(getpid(), SIGKILL);
+	_exit(137);
+}
 
 /* ---- reporting ------------------------------------------------------- */
 
@@ -486,6 +639,8 @@ io_fails(enum kind k, const char *what)
 	in_hook = 1;
 	__atomic_add_fetch(&kind_calls[k], 1, __ATOMIC_RELAXED);
 	f = count_call();
+	if (f && powercut)
+		power_cut(what);
 	if (f) {
 		report_site(what);
 		if (then_kind >= 0)
@@ -508,14 +663,19 @@ mode_arg(int flags)
 	return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define OPEN_BODY(callexpr, dirfd, path)				\
+#define OPEN_BODY(callexpr, dirfd, path, flags)				\
 	do {								\
-		int w_ = under_dir(dirfd, path), fd_;			\
+		int w_ = under_dir(dirfd, path), fd_, ex_ = 0;		\
+		struct stat st_;					\
 		if (w_ && io_fails(K_OPEN, "open"))			\
 			return fail_int();				\
+		if (w_ && powercut)					\
+			ex_ = stat(path, &st_) == 0;			\
 		fd_ = callexpr;						\
 		if (fd_ >= 0)						\
 			track(fd_, w_);					\
+		if (fd_ >= 0 && w_)					\
+			pc_opened(fd_, path, flags, ex_);		\
 		return fd_;						\
 	} while (0)
 
@@ -530,7 +690,7 @@ open(const char *path, int flags, ...)
 		m = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	OPEN_BODY(get_open()(path, flags, m), AT_FDCWD, path);
+	OPEN_BODY(get_open()(path, flags, m), AT_FDCWD, path, flags);
 }
 
 int
@@ -544,7 +704,7 @@ open64(const char *path, int flags, ...)
 		m = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	OPEN_BODY(get_open64()(path, flags, m), AT_FDCWD, path);
+	OPEN_BODY(get_open64()(path, flags, m), AT_FDCWD, path, flags);
 }
 
 int
@@ -558,7 +718,7 @@ openat(int dfd, const char *path, int flags, ...)
 		m = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	OPEN_BODY(get_openat()(dfd, path, flags, m), dfd, path);
+	OPEN_BODY(get_openat()(dfd, path, flags, m), dfd, path, flags);
 }
 
 int
@@ -572,29 +732,36 @@ openat64(int dfd, const char *path, int flags, ...)
 		m = (mode_t)va_arg(ap, int);
 		va_end(ap);
 	}
-	OPEN_BODY(get_openat64()(dfd, path, flags, m), dfd, path);
+	OPEN_BODY(get_openat64()(dfd, path, flags, m), dfd, path, flags);
 }
 
 int
 creat(const char *path, mode_t m)
 {
-	OPEN_BODY(get_creat()(path, m), AT_FDCWD, path);
+	OPEN_BODY(get_creat()(path, m), AT_FDCWD, path,
+	    O_CREAT | O_TRUNC | O_WRONLY);
 }
 
 static FILE *
 fopen_common(FILE *(*real)(const char *, const char *), const char *path,
     const char *how)
 {
-	int w = under_dir(AT_FDCWD, path);
+	int w = under_dir(AT_FDCWD, path), ex = 0;
+	struct stat st;
 	FILE *f;
 
 	if (w && io_fails(K_OPEN, "fopen")) {
 		errno = fail_short ? ENOSPC : fail_errno;
 		return NULL;
 	}
+	if (w && powercut)
+		ex = stat(path, &st) == 0;
 	f = real(path, how);
 	if (f != NULL)
 		track(fileno(f), w);
+	if (f != NULL && w)
+		pc_opened(fileno(f), path, how[0] == 'w' ? O_CREAT | O_TRUNC :
+		    how[0] == 'a' ? O_CREAT : 0, ex);
 	return f;
 }
 
@@ -613,8 +780,11 @@ fopen64(const char *path, const char *how)
 int
 fclose(FILE *f)
 {
-	if (f != NULL)
+	if (f != NULL) {
 		track(fileno(f), 0);
+		if (fileno(f) >= 0 && fileno(f) < MAX_FDS)
+			fd_pfile[fileno(f)] = 0;
+	}
 	return get_fclose()(f);
 }
 
@@ -622,7 +792,29 @@ int
 close(int fd)
 {
 	track(fd, 0);
+	if (fd >= 0 && fd < MAX_FDS)
+		fd_pfile[fd] = 0;
 	return get_close()(fd);
+}
+
+int
+unlink(const char *path)
+{
+	int rc = get_unlink()(path);
+
+	if (rc == 0)
+		pc_unlinked(path);
+	return rc;
+}
+
+int
+unlinkat(int dfd, const char *path, int flags)
+{
+	int rc = get_unlinkat()(dfd, path, flags);
+
+	if (rc == 0 && dfd == AT_FDCWD)
+		pc_unlinked(path);
+	return rc;
 }
 
 ssize_t
@@ -685,26 +877,38 @@ pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
 int
 fsync(int fd)
 {
+	int rc;
+
 	if (fd_tracked(fd) && io_fails(K_FSYNC, "fsync"))
 		return fail_int();
-	return get_fsync()(fd);
+	if ((rc = get_fsync()(fd)) == 0)
+		pc_synced(fd);
+	return rc;
 }
 
 int
 fdatasync(int fd)
 {
+	int rc;
+
 	if (fd_tracked(fd) && io_fails(K_FDATASYNC, "fdatasync"))
 		return fail_int();
-	return get_fdatasync()(fd);
+	if ((rc = get_fdatasync()(fd)) == 0)
+		pc_synced(fd);
+	return rc;
 }
 
 int
 rename(const char *from, const char *to)
 {
+	int rc;
+
 	if ((under_dir(AT_FDCWD, from) || under_dir(AT_FDCWD, to)) &&
 	    io_fails(K_RENAME, "rename"))
 		return fail_int();
-	return get_rename()(from, to);
+	if ((rc = get_rename()(from, to)) == 0)
+		pc_renamed(from, to);
+	return rc;
 }
 
 int
@@ -728,17 +932,25 @@ renameat2(int fd1, const char *from, int fd2, const char *to, unsigned fl)
 int
 ftruncate(int fd, off_t len)
 {
+	int rc;
+
 	if (fd_tracked(fd) && io_fails(K_FTRUNCATE, "ftruncate"))
 		return fail_int();
-	return get_ftruncate()(fd, len);
+	if ((rc = get_ftruncate()(fd, len)) == 0)
+		pc_truncated(fd, len);
+	return rc;
 }
 
 int
 ftruncate64(int fd, off_t len)
 {
+	int rc;
+
 	if (fd_tracked(fd) && io_fails(K_FTRUNCATE, "ftruncate64"))
 		return fail_int();
-	return get_ftruncate64()(fd, len);
+	if ((rc = get_ftruncate64()(fd, len)) == 0)
+		pc_truncated(fd, len);
+	return rc;
 }
 
 ssize_t
@@ -857,6 +1069,8 @@ parse_env(void)
 			v += k + (v[k] == ',');
 		}
 	}
+	powercut = (v = getenv("FI_ACTION")) != NULL &&
+	    strcmp(v, "powercut") == 0;
 	if ((v = getenv("FI_THEN")) != NULL)
 		for (int k = 0; k < K_NKINDS; k++)
 			if (strcmp(v, kind_names[k]) == 0)
@@ -894,7 +1108,7 @@ wrapped_main(int argc, char **argv, char **envp)
 		(void)get_ftruncate(); (void)get_ftruncate64();
 		(void)get_read(); (void)get_readv(); (void)get_pread();
 		(void)get_pread64(); (void)get_preadv(); (void)get_fgets();
-		(void)get_fread();
+		(void)get_fread(); (void)get_unlink(); (void)get_unlinkat();
 		armed = 1;
 	}
 	rc = real_main(argc, argv, envp);

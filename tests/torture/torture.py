@@ -82,6 +82,7 @@ DEFAULT_SCOPE = "sysmonfwd,libexpat,libcjson,libcurl,libz.so,libinih"
 RID_RE = re.compile(r"<EventRecordID>(\d+)</EventRecordID>")
 WZ_RID_RE = re.compile(r'eventRecordID\\?"\s*:\s*\\?"(\d+)')
 FIRST_ID = 700000
+POWERCUT_WINDOW_S = 3   # the destination is down this long
 SAMPLE_RUN_S = 1.2
 
 
@@ -291,6 +292,14 @@ def one(ctx, job):
     """Run job (dict: output, mode, n, kind, errno, all_later, scenario);
     return a result dict with "problems" (empty: passed) and "counts".
 
+    Scenario "powercut" (io mode, HTTP outputs): the destination is down
+    while the agent reads every record into the ring, and the power is cut
+    just before its Nth file call (see FI_ACTION in faultinject.c: what
+    was not fsynced is lost, files made since their directory was fsynced
+    vanish, SIGKILL).  Then the destination comes up and a clean run must
+    deliver every record, with no gap: whatever the agent took as durable
+    (input positions, the head and cursor files) was.
+
     Scenario "fresh": the fault is armed in the first run of the agent,
     on an empty state_dir.  Scenario "restart": a first run without fault
     forwards half of the records, the other half is appended to the input
@@ -318,6 +327,8 @@ def one(ctx, job):
         conf = it.write_config(os.path.join(d, "agent.conf"),
                                config_text(ctx, d, dest, input_path))
         os.chmod(conf, 0o600)
+        if scen == "powercut":
+            dest.server.stop()      # down; the same port when it comes back
         if scen == "restart":
             rc0, err0, _ = run_agent(ctx, conf, env0, a.timeout * 2)
             if rc0 != 0:
@@ -335,25 +346,33 @@ def one(ctx, job):
                     "FI_LOG": os.path.join(d, "fi.log")})
         if job.get("all_later"):
             env["FI_ALL"] = "1"
+        if scen == "powercut":
+            env["FI_ACTION"] = "powercut"
         if job["mode"] == "alloc":
             env["FI_SCOPE"] = a.scope
         else:
             os.makedirs(state, exist_ok=True)
             env["FI_DIR"] = state
             env["FI_KINDS"] = job.get("kind") or "all"
+            if scen == "powercut":
+                env["FI_KINDS"] = "all"
             e = job.get("errno") or "EIO"
             env["FI_ERRNO"] = "SHORT" if e == "SHORT_NOCUT" else e
             if e == "SHORT_NOCUT":
                 env["FI_THEN"] = "ftruncate"
-        rc1, err1, t1 = run_agent(ctx, conf, env, a.timeout)
+        rc1, err1, t1 = run_agent(ctx, conf, env, POWERCUT_WINDOW_S
+                                  if scen == "powercut" else a.timeout)
+        if scen == "powercut":
+            dest.server.start()
         res["counts"] = read_counts(os.path.join(d, "fi.counts"))
         res["rc1"], res["t1"] = rc1, round(t1, 2)
         res["fired"] = res["counts"].get("fired", 0)
         with open(os.path.join(d, "stderr.1"), "w") as f:
             f.write(err1)
         if job["n"] == 0:
-            # A counting run must simply work.
-            if rc1 != 0:
+            # A counting run must simply work (a power-cut one is stopped
+            # by SIGTERM at the end of its window).
+            if rc1 != 0 and not (scen == "powercut" and rc1 == "hang"):
                 res["problems"].append("counting run (no fault) exited %s:"
                                        " %s" % (rc1, err1[-400:]))
             return res
@@ -362,7 +381,10 @@ def one(ctx, job):
         with open(os.path.join(d, "stderr.2"), "w") as f:
             f.write(err2)
         p = res["problems"]
-        if rc1 == "hang":
+        if scen == "powercut" and (rc1 == "hang" or
+                                   (rc1 == -9 and res["fired"])):
+            pass    # stopped by the window's end, or by the power cut
+        elif rc1 == "hang":
             p.append("run 1 (fault armed) did not finish in %d s" % a.timeout)
         elif rc1 < 0:
             p.append("run 1 died of signal %d" % -rc1)
@@ -503,7 +525,7 @@ def planned(args, counts):
         output, scen, mode, kind = key
         if total == 0:
             continue
-        errnos = [None] if mode == "alloc" else [
+        errnos = [None] if mode == "alloc" or scen == "powercut" else [
             e for e in args.errnos if not e.startswith("SHORT") or
             kind in WRITE_KINDS]
         if args.sample and len(errnos) > 1:
@@ -544,9 +566,10 @@ def main():
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--records", type=int, default=300)
     ap.add_argument("--modes", default="alloc,io")
-    ap.add_argument("--scenarios", default="fresh,restart",
+    ap.add_argument("--scenarios", default="fresh,restart,powercut",
                     help="fresh: the fault in a first run; restart: in "
-                    "the run after one that left state (see one())")
+                    "the run after one that left state; powercut: a power "
+                    "cut before the Nth file call (see one())")
     ap.add_argument("--outputs", default=",".join(OUTPUTS))
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--errnos", default="EIO,ENOSPC,SHORT,SHORT_NOCUT")
@@ -611,6 +634,8 @@ def main():
     for output in outputs:
         for scen in scenarios:
             for mode in modes:
+                if scen == "powercut" and (mode != "io" or output == "file"):
+                    continue
                 res = one(ctx, {"output": output, "mode": mode, "n": 0,
                                 "kind": None, "errno": None,
                                 "scenario": scen})
@@ -622,6 +647,8 @@ def main():
                 c = res["counts"]
                 if mode == "alloc":
                     counts[(output, scen, mode, None)] = c.get("calls", 0)
+                elif scen == "powercut":
+                    counts[(output, scen, mode, "all")] = c.get("calls", 0)
                 else:
                     for k in kinds:
                         counts[(output, scen, mode, k)] = c.get(k, 0)
