@@ -296,15 +296,13 @@ make_ring(char *dir, size_t len)
  * read is tried again and nothing is reported lost.  (It used to be
  * reported as a corrupt block and its records as a gap.)
  */
+#ifndef UNDER_ASAN
 static void
 failed_read_allocation_is_retried(void **state)
 {
 	char dir[PATH_MAX];
 
 	(void)state;
-#ifdef UNDER_ASAN
-	skip();
-#endif
 	make_ring(dir, sizeof(dir));
 	for (int k = 1; k <= 40; k++) {
 		struct buffer *b = open_ring(dir, BUFFER_FSYNC_NEVER);
@@ -322,6 +320,7 @@ failed_read_allocation_is_retried(void **state)
 		buffer_close(b);
 	}
 }
+#endif
 
 /* The same with each pread of the reading cursor failing in turn. */
 static void
@@ -548,7 +547,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+#ifndef UNDER_ASAN
+		/* realloc cannot be replaced under ASan (the normal build
+		 * runs it; failed_read_is_retried takes the same path). */
 		cmocka_unit_test(failed_read_allocation_is_retried),
+#endif
 		cmocka_unit_test(failed_read_is_retried),
 		cmocka_unit_test(failed_read_at_open_fails_cleanly),
 		cmocka_unit_test(failed_seal_fsync_keeps_records_not_durable),
