@@ -81,6 +81,8 @@ def config(tmp, state, inp, url, ca, follow, extra=""):
     with open(path, "w") as f:
         f.write(extra)
         f.write("[agent]\nstate_dir = %s/state-%s\nlog_level = warn\n"
+                # Records only: no heartbeats or watchdog alerts to count.
+                "heartbeat_interval = 0\n[watchdog]\nenabled = false\n"
                 "[input:bench]\ntype = file\npath = %s\nfollow = %s\n"
                 "[output:es]\ntype = elasticsearch\nurl = %s\n"
                 "api_key = %s\ntls_ca_file = %s\n" %

@@ -139,6 +139,8 @@ def config(tmp, inp, url, ca, follow, extra=""):
     with open(path, "w") as f:
         f.write(extra)
         f.write("[agent]\nstate_dir = %s/state-%s\nlog_level = warn\n"
+                # Records only: no heartbeats or watchdog alerts to count.
+                "heartbeat_interval = 0\n[watchdog]\nenabled = false\n"
                 "[input:bench]\ntype = file\npath = %s\nfollow = %s\n"
                 "[output:hec]\ntype = splunk_hec\nurl = %s\ntoken = %s\n"
                 "tls_ca_file = %s\n" % (tmp, "f" if follow else "r", inp,

@@ -52,6 +52,7 @@ def main():
     conf = os.path.join(tmp, "bench.conf")
     with open(conf, "w") as c:
         c.write("[agent]\nstate_dir = %s/state\nlog_level = warn\n"
+                "heartbeat_interval = 0\n[watchdog]\nenabled = false\n"
                 "[input:bench]\ntype = file\npath = %s\nfollow = false\n"
                 "[output:bench]\ntype = file\npath = %s/out.ndjson\n" % (tmp, inp, tmp))
     t0 = time.monotonic()
