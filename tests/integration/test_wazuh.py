@@ -385,8 +385,8 @@ class RateScenario:
                   worst and worst[0], pacing_report(s)))
         if worst is not None:
             ck.note("%s: request i+10 arrived at least %.3f s after request "
-                    "i (arrivals), at least %.3f s after request i could "
-                    "have been sent" % (what, min(
+                    "i arrived, and at least %.3f s after the earliest "
+                    "moment request i can have been sent" % (what, min(
                         ev[i + 10]["t"] - ev[i]["t"]
                         for i in range(len(ev) - 10)), worst[0]))
         ck.check(11 <= len(reqs) <= 20,
