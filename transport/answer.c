@@ -281,7 +281,8 @@ wz_answer_describe(long status, const char *body, size_t len, char *out,
 bool
 wz_events_answer(const char *body, size_t len, size_t n,
     char *(*text)(void *arg, size_t k),
-    void (*fn)(void *arg, size_t k, const struct wz_item *it), void *arg)
+    void (*fn)(void *arg, size_t k, const struct wz_item *it), void *arg,
+    size_t *unmatched)
 {
 	cJSON *j;
 	const cJSON *data, *nf, *failed, *f, *id;
@@ -301,27 +302,41 @@ wz_events_answer(const char *body, size_t len, size_t n,
 		return false;
 	}
 	/* Match the failed event strings to the events sent, each id to the
-	 * first event of that text not matched yet. */
+	 * first event of that text not matched yet.  An event whose text
+	 * cannot be had (no memory) could be one that failed: then the
+	 * answer cannot be read now. */
+	if (unmatched != NULL)
+		*unmatched = 0;
 	cJSON_ArrayForEach(f, failed) {
 		cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(f,
 		    "id")) {
+			bool found = false;
+
 			if (!cJSON_IsString(id))
 				continue;
-			for (size_t k = 0; k < n; k++) {
+			for (size_t k = 0; k < n && !found; k++) {
 				if (group[k] != NULL)
 					continue;
-				if (texts[k] == NULL)
-					texts[k] = text(arg, k);
-				if (texts[k] == NULL ||
-				    strcmp(texts[k], id->valuestring) != 0)
+				if (texts[k] == NULL &&
+				    (texts[k] = text(arg, k)) == NULL) {
+					for (size_t m = 0; m < n; m++)
+						free(texts[m]);
+					cJSON_Delete(j);
+					return false;
+				}
+				if (strcmp(texts[k], id->valuestring) != 0)
 					continue;
 				group[k] = f;
-				break;
+				found = true;
 			}
+			if (!found && unmatched != NULL)
+				(*unmatched)++;
 		}
 	}
 	for (size_t k = 0; k < n; k++) {
 		memset(&x, 0, sizeof(x));
+		x.uncertain = group[k] == NULL && unmatched != NULL &&
+		    *unmatched > 0;
 		if (group[k] != NULL) {
 			const cJSON *err = cJSON_GetObjectItemCaseSensitive(
 			    group[k], "error");

@@ -417,7 +417,11 @@ on_item(void *arg, size_t k, const struct wz_item *it)
 	struct failed_read *c = arg;
 	size_t i = c->w->sent[k];
 
-	if (!it->failed) {
+	if (!it->failed && it->uncertain && ++c->s->tries[i] < ITEM_TRIES) {
+		/* Perhaps one of the failures we cannot place: send it again
+		 * (a duplicate if it was taken), a few times at most. */
+		c->nretry++;
+	} else if (!it->failed) {
 		c->s->done[i] = 1;	/* taken */
 		c->w->base.st.delivered++;
 	} else if (it->code == 1012 || ++c->s->tries[i] >= ITEM_TRIES) {
@@ -439,10 +443,18 @@ read_failed(struct wazuh *w, struct slot *s, const struct http_response *r,
     int64_t now, size_t *nretry, size_t *nrefused)
 {
 	struct failed_read c = { .w = w, .s = s };
+	size_t unmatched = 0;
 
 	if (r->body_cut || !wz_events_answer(r->body, r->body_len, w->nsent,
-	    sent_text, on_item, &c))
+	    sent_text, on_item, &c, &unmatched))
 		return false;
+	if (unmatched > 0)
+		/* Not silent: the manager named failures we cannot place. */
+		transport_failed(&w->base, now, true, "the manager reported "
+		    "%zu failed events whose text matches none of the %zu "
+		    "sent: the events not named are sent again (up to %d "
+		    "times; duplicates if they were taken)", unmatched,
+		    w->nsent, ITEM_TRIES);
 	*nretry = c.nretry;
 	*nrefused = c.nrefused;
 	if (c.nrefused > 0)

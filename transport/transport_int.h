@@ -220,20 +220,27 @@ int	hec_acks_parse(const char *body, size_t len,
 #define WZ_JWT_LIFE_MAX	(366 * 86400)	/* seconds; longer is capped */
 struct wz_item {
 	bool		 failed;	/* named in failed_items */
+	bool		 uncertain;	/* not named, but some failed ids
+					   match no event: it may have
+					   failed (the manager changed its
+					   text) */
 	long		 code;		/* its Wazuh error code, 0: none */
 	const char	*why;		/* "Wazuh error CODE: message" */
 };
 /*
  * The 200 answer to POST /events of n events (at most WZ_EVENTS_MAX).
- * text(arg, k) returns the text of event k (malloc'd; NULL when unknown),
- * asked only when failed items must be matched.  false: the answer does
- * not say which events were taken (fn not called).  true: fn was called
- * once for each k = 0 .. n-1, in order.
+ * text(arg, k) returns the text of event k (malloc'd; NULL when it cannot
+ * be had, e.g. no memory: then the answer cannot be read now), asked only
+ * when failed items must be matched.  false: the answer does not say
+ * which events were taken (fn not called).  true: fn was called once for
+ * each k = 0 .. n-1, in order, and *unmatched (when not NULL) got the
+ * number of failed ids that match no event sent.
  */
 bool	wz_events_answer(const char *body, size_t len, size_t n,
 	    char *(*text)(void *arg, size_t k),
 	    void (*fn)(void *arg, size_t k, const struct wz_item *it),
-	    void *arg);
+	    void *arg,
+	    size_t *unmatched);
 enum prio_result wz_prio_answer(const char *body, size_t len);
 /* "HTTP STATUS title: detail" of an error answer, for logs. */
 void	wz_answer_describe(long status, const char *body, size_t len,

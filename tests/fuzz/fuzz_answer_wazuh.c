@@ -126,7 +126,9 @@ check_events(const char *body, size_t len, size_t n, const cJSON *j)
 	    "total_failed_items");
 	const cJSON *failed = cJSON_GetObjectItemCaseSensitive(data,
 	    "failed_items");
-	bool ok = wz_events_answer(body, len, n, text_of, outcome, &r);
+	size_t unmatched = 0;
+	bool ok = wz_events_answer(body, len, n, text_of, outcome, &r,
+	    &unmatched);
 
 	CHECK(ok ? r.calls == n : r.calls == 0);
 	if (n > WZ_EVENTS_MAX || !cJSON_IsNumber(nf) ||
@@ -134,6 +136,19 @@ check_events(const char *body, size_t len, size_t n, const cJSON *j)
 		CHECK(!ok);
 	if (!ok)
 		return;
+	{
+		/* Every failed id is matched to one event, or counted. */
+		const cJSON *f, *id;
+		size_t all = 0, matched = 0;
+
+		cJSON_ArrayForEach(f, failed)
+			cJSON_ArrayForEach(id,
+			    cJSON_GetObjectItemCaseSensitive(f, "id"))
+				all += cJSON_IsString(id);
+		for (size_t k = 0; k < n; k++)
+			matched += r.failed[k];
+		CHECK(unmatched == all - matched);
+	}
 	for (size_t k = 0; k < n; k++) {
 		char name[32];
 		size_t events = 0, fails = 0, ids;

@@ -544,6 +544,42 @@ def scenario_failed_items(ctx):
     check_clean(ck, what, s)
 
 
+def scenario_failed_items_renamed(ctx):
+    print("(d2) failed_items naming events by a text we never sent: the "
+          "unnamed events of that request are sent again, nothing lost",
+          flush=True)
+    ck, what = ctx.ck, "(d2) unplaceable failures"
+    d = ctx.dir("renamed")
+    path, lines = unique_input(ctx, d, 250000, 120)
+    fail_ids = set(range(250003, 250120, 29))
+    rid = re.compile(r"eventRecordID\":\"(\d+)\"")
+
+    def rec_id(ev):
+        m = rid.search(ev)
+        return int(m.group(1)) if m else None
+    s = ctx.server()
+    # Each fails once, reported under a text that matches no event sent.
+    s.fail_events(match=lambda ev: rec_id(ev) in fail_ids, code=1000,
+                  message="Error communicating with queue", times=1,
+                  rename=lambda ev: ev.replace("eventRecordID",
+                                               "EventRecordId"))
+    conf = wz_config(ctx, d, s.url, [("w", path)])
+    rc, err = run_once(ctx, conf)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    # Every record arrives; the others of the requests that had a failure
+    # we could not place may arrive twice (the price of losing nothing).
+    check_accepted(ck, what, s, lines, allow_dups=range(len(lines)))
+    failed_again = [e for e in s.events() if rec_id(e) in fail_ids]
+    ck.eq(sorted(rec_id(e) for e in failed_again), sorted(fail_ids),
+          what + ": each failed event accepted once, after its failure")
+    ck.check("matches none of the" in err and "sent again" in err,
+             what + ": the agent says it could not place a failure")
+    ck.check(len(s.events()) <= 2 * len(lines), what + ": at most one "
+             "resend per event (%d accepted for %d)" %
+             (len(s.events()), len(lines)))
+    check_clean(ck, what, s)
+
+
 def scenario_wrong_password(ctx):
     print("(e) a wrong password: said once, logins at least 10 s apart",
           flush=True)
@@ -706,7 +742,8 @@ def main():
         except Exception as e:
             ck.fail("rate scenario did not start: %r" % e)
         for sc in (scenario_server, scenario_happy, scenario_expiry,
-                   scenario_failed_items, scenario_wrong_password,
+                   scenario_failed_items, scenario_failed_items_renamed,
+                   scenario_wrong_password,
                    scenario_wazuh5, scenario_oversized,
                    scenario_lost_answer, scenario_secrets):
             t = time.monotonic()

@@ -276,8 +276,10 @@ class EventFault:
     event string at most times times (None: always), at most count events
     in all (None: no limit)."""
 
-    def __init__(self, match, code, message, remediation, times, count):
+    def __init__(self, match, code, message, remediation, times, count,
+                 rename=None):
         self.match = match
+        self.rename = rename    # the id the answer gives instead of event
         self.code = code
         dflt_msg, dflt_rem = WAZUH_ERRORS.get(code, (None, None))
         self.message = message if message is not None else (
@@ -937,15 +939,18 @@ class WazuhServer:
     # ---- scripting (thread-safe) ----
 
     def fail_events(self, match=None, code=1012, message=None, times=1,
-                    count=None, remediation=None):
+                    count=None, remediation=None, rename=None):
         """Events for which match(event_str) is true (None: every event)
         fail in failed_items with Wazuh error code (message and
         remediation: Wazuh's for the code unless given; the request is
         still 200): each distinct event string times times (None:
-        forever), at most count events in all (None: unlimited)."""
+        forever), at most count events in all (None: unlimited).
+        rename(event_str): the id failed_items gives instead of the event
+        (a manager that changed the text on its way)."""
         with self._lock:
             self._faults.append(EventFault(match, code, message,
-                                           remediation, times, count))
+                                           remediation, times, count,
+                                           rename))
 
     def answer_next(self, count, status, body=None, retry_after=None,
                     min_events=0):
@@ -1161,12 +1166,15 @@ class WazuhServer:
                     err = (1012, wazuh_error_message(
                         1012, "The event is too large to be sent to "
                         "analysisd (maximum is %dB)" % limit), None)
+                    named = ev
                 else:
                     fault = next((f for f in cands if f.take(ev)), None)
                     if fault is not None:
                         err = (fault.code, fault.message, fault.remediation)
+                    named = (fault.rename(ev) if fault is not None and
+                             fault.rename is not None else ev)
                 if err is not None:
-                    groups.setdefault(err, set()).add(ev)
+                    groups.setdefault(err, set()).add(named)
                     self.failed_log.append({
                         "event": ev, "request": req["n"], "index": i,
                         "code": err[0], "message": err[1], "t": now})
