@@ -15,8 +15,10 @@
  *     every 10 s (the manager blocks an address after 50 failed logins in
  *     5 minutes).
  *   - Pace: never more than max_requests_per_minute requests to /events
- *     in any 60 s (a sliding window, so the manager's fixed windows never
- *     see more either).  A 429 waits for the window to move.
+ *     in any 60 s (a sliding window over the times the answers came, so
+ *     the manager's fixed windows, which count arrivals, never see more
+ *     either, however slow the network or busy the agent).  A 429 waits
+ *     for the window to move.
  *   - A 200 lists failed_items (by the event strings themselves): those
  *     records are sent again after a backoff (error 1012, an event the
  *     manager's queue cannot take, and any record failing 5 times, go to
@@ -49,6 +51,7 @@
 #define GONE_WAIT_MS		600000	/* after a 404 at /events */
 #define WINDOW_MS		60000
 #define WINDOW_MARGIN_MS	250
+#define RATE_INFLIGHT		INT64_MAX	/* in win[]: not answered yet */
 
 struct slot {
 	struct transport_batch	*b;
@@ -89,6 +92,7 @@ struct wazuh {
 	int64_t			 retry_at;
 	int64_t			 win[RATE_MAX];	/* times of the last requests */
 	size_t			 nwin, winhead;
+	size_t			 rate_slot, prio_rate_slot; /* out now */
 };
 
 static struct slot *
@@ -177,20 +181,42 @@ rate_next(const struct wazuh *w, int64_t now)
 {
 	size_t n = (size_t)w->o.requests_per_minute;
 
+	int64_t t;
+
 	if (w->nwin < n)
 		return now;
-	/* The n-th last request must be a window ago. */
-	return w->win[(w->winhead + RATE_MAX - n) % RATE_MAX] + WINDOW_MS +
-	    WINDOW_MARGIN_MS;
+	/* The n-th last request must be a window ago: its answer came a
+	 * window ago.  Still out: its answer wakes us. */
+	t = w->win[(w->winhead + RATE_MAX - n) % RATE_MAX];
+	if (t == RATE_INFLIGHT)
+		return now + WINDOW_MS;
+	return t + WINDOW_MS + WINDOW_MARGIN_MS;
 }
 
-static void
-rate_note(struct wazuh *w, int64_t now)
+/*
+ * A request to /events starts: note it as out; rate_done() stamps it with
+ * the time its answer came (or it failed).  The manager counted it when it
+ * arrived, before it answered, so by stamping the answer's time the
+ * windows we keep can only be later than the manager's, however long the
+ * request took or the loop was busy: never n + 1 in its 60 s.
+ */
+static size_t
+rate_note(struct wazuh *w)
 {
-	w->win[w->winhead] = now;
+	size_t i = w->winhead;
+
+	w->win[i] = RATE_INFLIGHT;
 	w->winhead = (w->winhead + 1) % RATE_MAX;
 	if (w->nwin < RATE_MAX)
 		w->nwin++;
+	return i;
+}
+
+static void
+rate_done(struct wazuh *w, size_t i, int64_t now)
+{
+	if (w->win[i] == RATE_INFLIGHT)
+		w->win[i] = now;
 }
 
 /* ---- requests --------------------------------------------------------------- */
@@ -224,7 +250,7 @@ start_info(struct wazuh *w)
 }
 
 static int
-start_send(struct wazuh *w, size_t idx, int64_t now)
+start_send(struct wazuh *w, size_t idx)
 {
 	struct slot *s = slot_at(w, idx);
 	const char *hdrs[3] = { w->bearer, "Content-Type: application/json",
@@ -274,7 +300,7 @@ start_send(struct wazuh *w, size_t idx, int64_t now)
 	if ((rc = http_start(w->http, "POST", w->url_events, hdrs, w->body,
 	    w->bodylen, on_done, w)) != 0)
 		return rc;
-	rate_note(w, now);
+	w->rate_slot = rate_note(w);
 	w->req = REQ_SEND;
 	w->req_slot = idx;
 	w->base.st.requests++;
@@ -571,6 +597,8 @@ on_done(void *arg, const struct http_response *r)
 	enum req req = w->req;
 
 	w->req = REQ_NONE;
+	if (req == REQ_SEND)
+		rate_done(w, w->rate_slot, now);
 	if (req == REQ_LOGIN)
 		on_login_done(w, r, now);
 	else if (req == REQ_INFO)
@@ -589,6 +617,7 @@ on_prio_done(void *arg, const struct http_response *r)
 	enum prio_result res = PRIO_REFUSED;
 	char why[512];
 
+	rate_done(w, w->prio_rate_slot, now);
 	describe(r, why, sizeof(why));
 	if (r->status == 200) {
 		res = wz_prio_answer(r->body, r->body_len);
@@ -634,7 +663,7 @@ prio_tick(struct wazuh *w, int64_t now)
 		    "cannot start a request");
 		return;
 	}
-	rate_note(w, now);
+	w->prio_rate_slot = rate_note(w);
 }
 
 static int64_t
@@ -687,7 +716,7 @@ wz_tick(struct transport_output *t, int64_t now)
 		return wake;
 	if ((at = transport_prio_gate(t, now)) > now)
 		return at < wake ? at : wake;
-	if ((rc = start_send(w, idx, now)) != 0) {
+	if ((rc = start_send(w, idx)) != 0) {
 		log_warnx("output %s: cannot start a request: %s",
 		    w->base.name, strerror(-rc));
 		w->retry_at = now + 1000;
