@@ -524,6 +524,30 @@ evict_log(struct buffer *b, const char *why, uint64_t n)
 }
 
 /*
+ * The cursor files could not be saved for want of room (NAME.cur is
+ * written new and renamed, which needs some).  The quick notes are
+ * rewritten in place and need none; they survive an agent crash, and a power cut that
+ * tore one would make a restart announce delivered records as lost (noise,
+ * not loss).  Without this a full disk would never get room back: no
+ * segment could be deleted.  0 when every cursor's note says where it is.
+ */
+static void cursor_note_fast(struct buffer_cursor *c);
+
+static int
+cursors_note_in_place(struct buffer *b)
+{
+	for (size_t i = 0; i < b->ncursors; i++) {
+		struct buffer_cursor *c = b->cursors[i];
+
+		if (c->fast_acked != c->acked)
+			cursor_note_fast(c);
+		if (c->fast_fd < 0 || c->fast_acked != c->acked)
+			return -EIO;
+	}
+	return 0;
+}
+
+/*
  * Delete the oldest segment.  Record what unread records it takes.  The
  * cursor files are saved first: if they cannot be, nothing is deleted
  * (return -errno), since a restart would read the old acknowledgements
@@ -538,7 +562,8 @@ seg_delete_oldest(struct buffer *b, const char *why)
 	int rc;
 
 	/* Cursor files first: a restart must not see a false gap. */
-	if ((rc = cursors_save(b, true)) != 0)
+	if ((rc = cursors_save(b, true)) != 0 && (rc != -ENOSPC &&
+	    rc != -EDQUOT ? true : (rc = cursors_note_in_place(b)) != 0))
 		return rc;
 	for (size_t i = 0; i < b->ncursors; i++) {
 		struct buffer_cursor *c = b->cursors[i];
@@ -1284,6 +1309,10 @@ buffer_cursor_open(struct buffer *b, const char *name,
 	c->gap_hw = c->acked;
 	b->cursors[b->ncursors++] = c;
 	cursor_save(c);
+	/* Written now, the quick note has its room on disk: rewritten in
+	 * place, it still works when the disk is full (see
+	 * cursors_note_in_place()). */
+	cursor_note_fast(c);
 	*out = c;
 	return 0;
 }
