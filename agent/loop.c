@@ -176,6 +176,8 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 
 	strbuf_reset(&o->one);
 	rc = render_for(a, o, r);
+	if (rc == -ENOMEM)
+		return rc;	/* says nothing about the record: retried */
 	if (rc < 0) {
 		/* Too big to render: forward its start, tagged. */
 		struct buffer_rec cut = *r;

@@ -307,6 +307,12 @@ main(int argc, char **argv)
 	else
 		rc = config_load_file(cfgpath, &cfg, &diag);
 	free(demo_text);
+	if (rc == -ENOMEM) {
+		/* Not a configuration error: nothing to fix in the file. */
+		config_diag_free(&diag);
+		log_errorx("out of memory reading the configuration");
+		return EXIT_RUNTIME;
+	}
 	if (rc != 0) {
 		print_diag(&diag);
 		config_diag_free(&diag);

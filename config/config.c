@@ -273,6 +273,8 @@ struct loader {
 	size_t			 nsections;
 	struct section		*cur;	/* NULL before the first header */
 	bool			 bad_section; /* the last header was rejected */
+	bool			 nomem;	/* an allocation failed: the file may
+					   be fine, the answer is -ENOMEM */
 	int			 errors;
 };
 
@@ -298,11 +300,15 @@ diag_add(struct loader *ld, int line, const char *fmt, ...)
 	if (ld->diag == NULL)
 		return;
 	n = realloc(ld->diag->msgs, (ld->diag->n + 1) * sizeof(*n));
-	if (n == NULL)
+	if (n == NULL) {
+		ld->nomem = true;
 		return;
+	}
 	ld->diag->msgs = n;
 	if ((n[ld->diag->n] = strdup(full)) != NULL)
 		ld->diag->n++;
+	else
+		ld->nomem = true;
 }
 
 void
@@ -501,6 +507,7 @@ expand_env(const char *v, char *whybuf, size_t whylen)
 	size_t cap = strlen(v) + 1, len = 0;
 	char *out = malloc(cap), *n;
 
+	whybuf[0] = '\0';		/* stays empty when out of memory */
 	if (out == NULL)
 		return NULL;
 	for (const char *p = v; *p != '\0';) {
@@ -579,7 +586,7 @@ key_apply(const struct config_key *k, void *obj, const char *value,
 		free(*(char **)field);
 		if ((*(char **)field = strdup(value)) == NULL) {
 			snprintf(why, whylen, "out of memory");
-			return -EINVAL;
+			return -ENOMEM;
 		}
 		return 0;
 	case K_BOOL:
@@ -644,8 +651,12 @@ section_defaults(struct loader *ld, struct section *s)
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (keys[i].section != s->kind || keys[i].def == NULL)
 			continue;
-		if (key_apply(&keys[i], s->obj, keys[i].def, why,
-		    sizeof(why)) != 0)
+		int rc = key_apply(&keys[i], s->obj, keys[i].def, why,
+		    sizeof(why));
+
+		if (rc == -ENOMEM)
+			ld->nomem = true;
+		else if (rc != 0)
 			diag_add(ld, 0, "internal error: default of %s: %s",
 			    keys[i].name, why);
 	}
@@ -748,7 +759,7 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	}
 	n = realloc(ld->sections, (ld->nsections + 1) * sizeof(*n));
 	if (n == NULL) {
-		diag_add(ld, ld->lineno, "out of memory");
+		ld->nomem = true;
 		return;
 	}
 	ld->sections = n;
@@ -851,6 +862,7 @@ on_ini_pair(void *user, const char *section, const char *name,
 	char why[512];
 	char *expanded;
 	size_t i;
+	int rc;
 
 	(void)section;
 	if (s == NULL) {
@@ -882,10 +894,16 @@ on_ini_pair(void *user, const char *section, const char *name,
 	    strstr(value, "${") == NULL)
 		((struct config_output *)s->obj)->inline_secret = k->name;
 	if ((expanded = expand_env(value, why, sizeof(why))) == NULL) {
-		diag_add(ld, ld->lineno, "%s: %s", name, why);
+		if (why[0] == '\0')
+			ld->nomem = true;
+		else
+			diag_add(ld, ld->lineno, "%s: %s", name, why);
 		return 1;
 	}
-	if (key_apply(k, s->obj, expanded, why, sizeof(why)) != 0)
+	if ((rc = key_apply(k, s->obj, expanded, why, sizeof(why))) ==
+	    -ENOMEM)
+		ld->nomem = true;
+	else if (rc != 0)
 		diag_add(ld, ld->lineno, "%s: %s", name, why);
 	free(expanded);
 	return 1;
@@ -928,7 +946,8 @@ read_secret_file(struct loader *ld, int line, const char *key,
 		return;
 	}
 	free(*out);
-	*out = strdup(buf);
+	if ((*out = strdup(buf)) == NULL)
+		ld->nomem = true;
 	explicit_bzero(buf, sizeof(buf));
 }
 
@@ -1254,7 +1273,14 @@ load(const char *file, const char *text, struct config **out,
 		cfg->agent.name = strdup(host);
 	}
 	free(ld.sections);
-	if (ld.errors > 0 || cfg->agent.name == NULL) {
+	if (cfg->agent.name == NULL)
+		ld.nomem = true;
+	if (ld.nomem) {
+		/* Not the file's fault: no diagnostic would be true. */
+		config_free(cfg);
+		return -ENOMEM;
+	}
+	if (ld.errors > 0) {
 		config_free(cfg);
 		return -EINVAL;
 	}
@@ -1325,8 +1351,7 @@ config_load_file(const char *path, struct config **out,
 		if (len + 4096 + 1 > cap) {
 			char *t;
 			cap = cap == 0 ? 8192 : cap * 2;
-			if (cap > (16u << 20) || (t = realloc(text, cap)) ==
-			    NULL) {
+			if (cap > (16u << 20)) {
 				free(text);
 				fclose(f);
 				memset(&ld, 0, sizeof(ld));
@@ -1334,6 +1359,11 @@ config_load_file(const char *path, struct config **out,
 				ld.diag = diag;
 				diag_add(&ld, 0, "file too large");
 				return -EFBIG;
+			}
+			if ((t = realloc(text, cap)) == NULL) {
+				free(text);
+				fclose(f);
+				return -ENOMEM;
 			}
 			text = t;
 		}

@@ -173,7 +173,9 @@ struct config_diag {
  * Load and validate the INI file at path.  On success store a new config in
  * *out (free with config_free()) and return 0.  On failure return -EINVAL
  * (or -errno when the file cannot be read); every problem found, not only
- * the first, is appended to diag (free with config_diag_free()).
+ * the first, is appended to diag (free with config_diag_free()).  -ENOMEM:
+ * an allocation failed, which says nothing about the file (diag may be
+ * incomplete).
  */
 int	config_load_file(const char *path, struct config **out,
 	    struct config_diag *diag) __attribute__((warn_unused_result));
