@@ -111,7 +111,8 @@ bool	block_crc_ok(const unsigned char *frame, const struct block_hdr *h);
 /*
  * Decompress the stored payload of a verified frame into raw at offset at
  * (raw->len becomes at + raw length) and check that it holds exactly
- * h->nrec records.  0 or -EINVAL.
+ * h->nrec records.  0, -EINVAL when the block is damaged, or -ENOMEM (or
+ * -EIO) when memory or zlib failed, which says nothing about the block.
  */
 int	block_decode(struct codec *c, const struct block_hdr *h,
 	    const unsigned char *stored, struct bbuf *raw, size_t at);

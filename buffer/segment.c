@@ -440,12 +440,16 @@ block_decode(struct codec *c, const struct block_hdr *h,
 		c->inf.avail_out = h->raw_len + 1;
 		zrc = inflate(&c->inf, Z_FINISH);
 		if (zrc == Z_NEED_DICT) {
-			if (inflateSetDictionary(&c->inf,
+			/* (It allocates the window: Z_MEM_ERROR is possible.) */
+			zrc = inflateSetDictionary(&c->inf,
 			    (const Bytef *)dict_v1,
-			    (uInt)(sizeof(dict_v1) - 1)) != Z_OK)
-				return -EINVAL;
-			zrc = inflate(&c->inf, Z_FINISH);
+			    (uInt)(sizeof(dict_v1) - 1));
+			if (zrc == Z_OK)
+				zrc = inflate(&c->inf, Z_FINISH);
 		}
+		/* No memory says nothing about the block: not damage. */
+		if (zrc == Z_MEM_ERROR)
+			return -ENOMEM;
 		if (zrc != Z_STREAM_END || c->inf.avail_out != 1 ||
 		    c->inf.avail_in != 0)
 			return -EINVAL;

@@ -253,11 +253,24 @@ def config_text(ctx, d, dest, input_path):
 def run_agent(ctx, conf, env, timeout):
     """(exit code, or 'hang'; stderr text; seconds)."""
     t0 = time.monotonic()
-    p = it.popen([ctx.args.bin, "-c", conf, "--once"],
-                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    argv = [ctx.args.bin, "-c", conf, "--once"]
+    if (os.environ.get("TORTURE_GDB") and "LD_PRELOAD" in env and
+            env.get("FI_N", "0") != "0"):
+        # To see where a faulted run crashes: under gdb, the interposer
+        # preloaded into the agent only, a backtrace on any signal.
+        env = dict(env)
+        pre = env.pop("LD_PRELOAD")
+        argv = ["gdb", "-q", "-batch", "-ex", "set startup-with-shell off",
+                "-ex", "set environment LD_PRELOAD=" + pre, "-ex", "run",
+                "-ex", "bt", "-ex", "info registers rip", "--args"] + argv
+    p = it.popen(argv, stdout=subprocess.PIPE if os.environ.get(
+                     "TORTURE_GDB") else subprocess.DEVNULL,
+                 stderr=subprocess.PIPE, env=env)
     try:
-        _, err = p.communicate(timeout=timeout)
+        out, err = p.communicate(timeout=timeout)
         rc = p.returncode
+        if out:
+            err = err + b"\n--- gdb ---\n" + out
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGTERM)
         try:
