@@ -306,8 +306,8 @@ http_client_new(struct transport_loop *l, const char *name,
     struct http_client **out)
 {
 	struct http_client *c;
+	CURLcode cc = CURLE_OK;
 	CURL *e;
-
 	int rc;
 
 	*out = NULL;
@@ -326,36 +326,49 @@ http_client_new(struct transport_loop *l, const char *name,
 	c->loop = l;
 	c->easy = e;
 	c->body_max = HTTP_BODY_MAX;
-	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "sysmonfwd");
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSLVERSION, tls->min_version >= 13 ?
+	/* Every option must take: a TLS option lost to a failed allocation
+	 * (the CA, a pinned key) would change what the agent trusts. */
+#define SET(opt, val)	do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, \
+	    opt, val); } while (0)
+	SET(CURLOPT_PRIVATE, c);
+	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, c);
+	SET(CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	SET(CURLOPT_PROTOCOLS_STR, "https,http");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_USERAGENT, "sysmonfwd");
+	SET(CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
+	SET(CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
+	SET(CURLOPT_SSLVERSION, tls->min_version >= 13 ?
 	    CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
 	if (tls->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file);
+		SET(CURLOPT_CAINFO, tls->ca_file);
 	if (tls->ca_path != NULL)
-		curl_easy_setopt(e, CURLOPT_CAPATH, tls->ca_path);
+		SET(CURLOPT_CAPATH, tls->ca_path);
 	if (tls->client_cert != NULL)
-		curl_easy_setopt(e, CURLOPT_SSLCERT, tls->client_cert);
+		SET(CURLOPT_SSLCERT, tls->client_cert);
 	if (tls->client_key != NULL)
-		curl_easy_setopt(e, CURLOPT_SSLKEY, tls->client_key);
+		SET(CURLOPT_SSLKEY, tls->client_key);
 	if (tls->pinned_pubkey != NULL)
-		curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, tls->pinned_pubkey);
+		SET(CURLOPT_PINNEDPUBLICKEY, tls->pinned_pubkey);
 	if (tls->proxy != NULL)
-		curl_easy_setopt(e, CURLOPT_PROXY, tls->proxy);
+		SET(CURLOPT_PROXY, tls->proxy);
+#undef SET
+	if (cc != CURLE_OK) {
+		log_warnx("output %s: cannot set up the HTTP client: %s", name,
+		    curl_easy_strerror(cc));
+		curl_easy_cleanup(e);
+		free(c->name);
+		free(c);
+		return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+	}
 	if (!tls->verify)
 		log_warnx("output %s: tls_verify = false: the server's "
 		    "certificate and host name are NOT checked; anyone on the "
@@ -425,7 +438,12 @@ http_start(struct http_client *c, const char *method, const char *url,
 		c->hdrs = n;
 	}
 	/* No "Expect: 100-continue" round trip. */
-	c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+	{
+		struct curl_slist *n = curl_slist_append(c->hdrs, "Expect:");
+		if (n == NULL)
+			return -ENOMEM;
+		c->hdrs = n;
+	}
 	host_of(url, c->host, sizeof(c->host));
 	c->errbuf[0] = '\0';
 	c->body_len = 0;
@@ -439,7 +457,9 @@ http_start(struct http_client *c, const char *method, const char *url,
 	c->retry_after_ms = -1;
 	c->done = done;
 	c->arg = arg;
-	curl_easy_setopt(e, CURLOPT_URL, url);
+	/* A URL that did not take (no memory) would send to the last one. */
+	if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+		return -ENOMEM;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
