@@ -344,6 +344,11 @@ http_client_new(struct transport_loop *l, const char *name,
 	SET(CURLOPT_PROTOCOLS_STR, "https,http");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_USERAGENT, "sysmonfwd");
+	/* No TLS session cache: each output keeps its connection alive, so
+	 * resumption saves little, and Debian 12's libcurl (7.88) frees a
+	 * session twice when an allocation fails as a TLS 1.3 ticket arrives
+	 * (the torture sweep: "double free or corruption" under SSL_read). */
+	SET(CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
 	SET(CURLOPT_SSLVERSION, tls->min_version >= 13 ?
