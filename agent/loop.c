@@ -11,9 +11,12 @@
  * file's next look, a retry, an acknowledgement poll, a batch's
  * flush_interval).  Signals only write a byte to the self-pipe.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "agent.h"
+#include "health.h"
+#include "render.h"
+#include "source.h"
 #include "transport.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -425,7 +428,7 @@ agent_setup(struct agent *a, const struct config *cfg)
 	if (gethostname(a->host, sizeof(a->host)) != 0 || a->host[0] == '\0')
 		snprintf(a->host, sizeof(a->host), "localhost");
 	a->host[sizeof(a->host) - 1] = '\0';
-	if ((rc = state_mkdirs(cfg->agent.state_dir, 0750)) != 0) {
+	if ((rc = file_mkdirs(cfg->agent.state_dir, 0750)) != 0) {
 		log_errorx("cannot create state_dir %s: %s",
 		    cfg->agent.state_dir, strerror(-rc));
 		return rc;

@@ -9,8 +9,10 @@
  * that file does not exist either, it runs its embedded default: a replay
  * of the demo events shipped in packaging/demo into a local NDJSON file.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "agent.h"
+#include "buffer.h"
+#include "event.h"
+#include "base.h"
 
 #include <errno.h>
 #include <ftw.h>

@@ -49,7 +49,7 @@
  * errors.  The aims are reported, not enforced.
  */
 #include "buffer.h"
-#include "log.h"
+#include "base.h"
 
 #include <dirent.h>
 #include <errno.h>

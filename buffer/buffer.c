@@ -28,7 +28,7 @@
  * it, and cursor files are saved before any segment is deleted.
  */
 #include "buffer_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -196,14 +196,6 @@ struct buffer {
 	struct buffer_stats	 st;
 };
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 buffer_opts_default(struct buffer_opts *o)
@@ -243,59 +235,6 @@ path_of(char *out, size_t len, const char *dir, const char *fmt, ...)
 	return 0;
 }
 
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* Replace path with text atomically (tmp, fsync, rename, fsync dir). */
-/*
- * Replace path with text atomically.  durable: fsync the file and the
- * directory too (what survives a power cut); otherwise the rename alone,
- * which survives a crash of the agent.
- */
-static int
-write_atomic_opt(const char *dir, const char *path, const char *text,
-    bool durable)
-{
-	char tmp[PATH_MAX];
-	size_t len = strlen(text);
-	int fd, rc = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0640);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len)
-		rc = errno != 0 ? -errno : -EIO;
-	else if (durable && fsync(fd) != 0)
-		rc = -errno;
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0) {
-		unlink(tmp);
-		return rc;
-	}
-	return durable ? fsync_dir(dir) : 0;
-}
-
-static int
-write_atomic(const char *dir, const char *path, const char *text)
-{
-	return write_atomic_opt(dir, path, text, true);
-}
 
 static int
 read_u64_file(const char *path, const char *key, uint64_t *v)
@@ -510,7 +449,7 @@ cursors_leave_segment(struct buffer *b, uint64_t first)
 static void
 evict_log(struct buffer *b, const char *why, uint64_t n)
 {
-	int64_t now = mono_ms();
+	int64_t now = mono_now_ms();
 
 	b->evict_unlogged += n;
 	if (b->last_evict_log != 0 && now - b->last_evict_log < IO_LOG_EVERY_MS)
@@ -736,7 +675,7 @@ do_fsync(struct buffer *b)
 		}
 	}
 	b->durable = b->written_seq;
-	b->last_fsync = mono_ms();
+	b->last_fsync = mono_now_ms();
 	return 0;
 }
 
@@ -750,7 +689,8 @@ head_save(struct buffer *b)
 	    "head") != 0)
 		return;
 	snprintf(text, sizeof(text), "durable %" PRIu64 "\n", b->durable);
-	if ((rc = write_atomic(b->dir, path, text)) != 0) {
+	if ((rc = file_write_atomic(path, text, strlen(text), 0640,
+	    true)) != 0) {
 		if (!b->warned_meta)
 			log_warnx("buffer: cannot save %s: %s (warned once)",
 			    path, strerror(-rc));
@@ -787,7 +727,7 @@ seg_seal_newest(struct buffer *b)
 static void
 io_failed(struct buffer *b, const char *what, int err)
 {
-	int64_t now = mono_ms();
+	int64_t now = mono_now_ms();
 
 	b->st.write_errors++;
 	if (b->st.write_errors == 1 || now - b->last_io_log >= IO_LOG_EVERY_MS) {
@@ -1099,7 +1039,7 @@ buffer_append(struct buffer *b, const char *source, int64_t time_ms,
 	    (BUFFER_REC_TRUNCATED | BUFFER_REC_SOURCE_GAP), data, len)) != 0)
 		return rc;
 	if (b->bb.nrec == 1)
-		b->bb_started = mono_ms();
+		b->bb_started = mono_now_ms();
 	sources_add(b->bb_sources, source);
 	b->next_seq++;
 	b->st.appended++;
@@ -1162,7 +1102,7 @@ cursor_note_fast(struct buffer_cursor *c)
 	    (unsigned)crc32(0L, (const Bytef *)text, (uInt)n));
 	if (pwrite(c->fast_fd, text, (size_t)n, 0) == n) {
 		c->fast_acked = c->acked;
-		c->last_quick = mono_ms();
+		c->last_quick = mono_now_ms();
 	}
 }
 
@@ -1200,7 +1140,8 @@ cursor_save_opt(struct buffer_cursor *c, bool durable)
 		return 0;
 	snprintf(text, sizeof(text), "acked %" PRIu64 "\ndropped %" PRIu64
 	    "\n", c->acked, c->dropped);
-	if ((rc = write_atomic_opt(c->b->dir, c->path, text, durable)) != 0) {
+	if ((rc = file_write_atomic(c->path, text, strlen(text), 0640,
+	    durable)) != 0) {
 		if (!c->b->warned_meta)
 			log_warnx("buffer: cannot save cursor %s: %s (warned "
 			    "once)", c->path, strerror(-rc));
@@ -1210,7 +1151,7 @@ cursor_save_opt(struct buffer_cursor *c, bool durable)
 	c->saved_acked = c->acked;
 	c->saved_dropped = c->dropped;
 	c->durable_saved = durable;
-	c->last_quick = mono_ms();
+	c->last_quick = mono_now_ms();
 	return 0;
 }
 
@@ -1224,7 +1165,7 @@ cursor_save(struct buffer_cursor *c)
 static int
 cursors_save(struct buffer *b, bool force)
 {
-	int64_t now = mono_ms();
+	int64_t now = mono_now_ms();
 	int rc = 0, r;
 
 	if (!force && now - b->last_save < SAVE_EVERY_MS)
@@ -1317,11 +1258,6 @@ buffer_cursor_open(struct buffer *b, const char *name,
 	return 0;
 }
 
-const char *
-buffer_cursor_name(const struct buffer_cursor *c)
-{
-	return c->name;
-}
 
 uint64_t
 buffer_cursor_pending(const struct buffer_cursor *c)
@@ -1362,7 +1298,7 @@ buffer_ack(struct buffer_cursor *c, uint64_t seq)
 	 * does not send again what was acknowledged; at most every 10 ms.
 	 * The fsynced NAME.cur follows within a second (buffer_tick()).
 	 */
-	if (c->acked != c->fast_acked && mono_ms() - c->last_quick >= 10)
+	if (c->acked != c->fast_acked && mono_now_ms() - c->last_quick >= 10)
 		cursor_note_fast(c);
 	release_acked(b);
 	return 0;
@@ -1586,7 +1522,7 @@ static bool
 cursor_read_failed(struct buffer_cursor *c, const struct segment *s,
     const char *what, int err)
 {
-	int64_t now = mono_ms();
+	int64_t now = mono_now_ms();
 
 	if (c->rfail_since == 0 || c->rfail_seq != c->next) {
 		c->rfail_seq = c->next;
@@ -2355,7 +2291,7 @@ buffer_open(const struct buffer_opts *opts, struct buffer **out)
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		goto err;
 	}
-	b->last_fsync = b->last_save = mono_ms();
+	b->last_fsync = b->last_save = mono_now_ms();
 	if ((rc = recover(b)) != 0)
 		goto err;
 	/* Appends go to a new segment: the old ones stay as they are. */

@@ -223,7 +223,6 @@ uint64_t buffer_cursor_pending(const struct buffer_cursor *c);
 uint64_t buffer_cursor_unread(const struct buffer_cursor *c);
 void	buffer_cursor_get_stats(const struct buffer_cursor *c,
 	    struct buffer_cursor_stats *st);
-const char *buffer_cursor_name(const struct buffer_cursor *c);
 
 /*
  * Scan the ring in dir without changing anything (for --buffer-stat):

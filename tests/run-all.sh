@@ -56,7 +56,8 @@ fuzz() {
 	# shellcheck disable=SC2086	# srcs is a list of words
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -D_GNU_SOURCE \
-		-Iagent -Ibuffer -Iconfig -Itransport "tests/fuzz/$name.c" \
+		-Iagent/base -Iagent/event -Iagent/health -Iagent/render \
+		-Iagent/source -Ibuffer -Iconfig -Itransport "tests/fuzz/$name.c" \
 		$srcs -o "$out/$name"
 	# New inputs go to $out/corpus (the first directory), findings to
 	# $out/.
@@ -75,14 +76,17 @@ fuzz() {
 	echo "fuzz $name: no crash"
 }
 
-fuzz fuzz_event "agent/event.c agent/render.c agent/render_wazuh.c
-	agent/strbuf.c agent/timeutil.c -lexpat -lcjson -lcrypto" \
+fuzz fuzz_event "agent/event/event.c agent/render/render.c
+	agent/render/render_wazuh.c agent/event/strbuf.c agent/event/timeutil.c
+	agent/base/base64.c -lexpat -lcjson -lcrypto" \
 	-max_len=8192 "$corpus/windows-xml" "$corpus/linux-syslog"
 fuzz fuzz_config "config/config.c -linih" \
 	-dict=tests/fuzz/config.dict tests/fuzz/seeds/config
-fuzz fuzz_position "agent/eventlog_util.c agent/position.c agent/strbuf.c" \
+fuzz fuzz_position "agent/source/eventlog_util.c agent/source/position.c
+	agent/event/strbuf.c" \
 	tests/fuzz/seeds/position
-fuzz fuzz_cursor "buffer/buffer.c buffer/segment.c agent/log.c -lz" \
+fuzz fuzz_cursor "buffer/buffer.c buffer/segment.c agent/base/log.c
+	agent/base/sys.c -lz" \
 	tests/fuzz/seeds/cursor
 fuzz fuzz_answer_es "transport/answer.c -lcjson" tests/fuzz/seeds/answer_es
 fuzz fuzz_answer_hec "transport/answer.c -lcjson" tests/fuzz/seeds/answer_hec

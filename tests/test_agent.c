@@ -17,8 +17,9 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "agent_int.h"
-#include "log.h"
+#include "render.h"
+#include "source.h"
+#include "base.h"
 
 static const char win_line[] =
     "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
@@ -1289,11 +1290,11 @@ state_write_is_atomic_and_private(void **state)
 	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/a/b/c", f->dir);
-	assert_int_equal(state_mkdirs(path, 0750), 0);
-	assert_int_equal(state_mkdirs(path, 0750), 0);
+	assert_int_equal(file_mkdirs(path, 0750), 0);
+	assert_int_equal(file_mkdirs(path, 0750), 0);
 	snprintf(path, sizeof(path), "%s/a/b/c/pos", f->dir);
-	assert_int_equal(state_write_atomic(path, "one", 3, 0640), 0);
-	assert_int_equal(state_write_atomic(path, "two!", 4, 0640), 0);
+	assert_int_equal(file_write_atomic(path, "one", 3, 0640, true), 0);
+	assert_int_equal(file_write_atomic(path, "two!", 4, 0640, true), 0);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0640);
 	fp = fopen(path, "r");

@@ -23,7 +23,7 @@
 #include <zlib.h>
 
 #include "buffer.h"
-#include "log.h"
+#include "base.h"
 
 static char root[64];
 static int dirno;

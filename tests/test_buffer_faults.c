@@ -26,7 +26,7 @@
 #include <cmocka.h>
 
 #include "buffer.h"
-#include "log.h"
+#include "base.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN	1

@@ -1,6 +1,6 @@
 /*
  * test_eventlog_util.c - the pure helpers of the Windows event-log input
- * (agent/eventlog_util.c), on Linux: UTF-16LE to UTF-8, XML on one line
+ * (agent/source/eventlog_util.c), on Linux: UTF-16LE to UTF-8, XML on one line
  * (checked against the parser with every record of the Windows corpus
  * laid out over many lines), record ids, bookmark checks and choice.
  */

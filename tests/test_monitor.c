@@ -25,8 +25,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "agent_int.h"
-#include "log.h"
+#include "health.h"
+#include "base.h"
 
 /* 2026-11-29T01:02:03.000Z */
 #define T0	INT64_C(1795914123000)

@@ -1,5 +1,5 @@
 /*
- * test_source_file.c - the file input (agent/source_file.c): how Sysmon for
+ * test_source_file.c - the file input (agent/source/source_file.c): how Sysmon for
  * Linux lines framed by rsyslog and syslog-ng are classified, and glob
  * patterns (several files followed at once, files appearing, rotating,
  * going away, the cap, positions kept per file across restarts).
@@ -20,8 +20,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "agent_int.h"
-#include "log.h"
+#include "source.h"
+#include "render.h"
+#include "base.h"
 
 struct fixture {
 	char			 dir[64];

@@ -21,7 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 static char dir[64];
 static const struct transport_retry fast = { .initial_ms = 10,
@@ -43,9 +43,9 @@ submit(struct transport_output *t, const char *text, uint64_t seq)
 	struct transport_batch *b = transport_batch_new(NULL);
 
 	assert_non_null(b);
-	assert_true(transport_ready(t, transport_mono_ms()));
+	assert_true(transport_ready(t, mono_now_ms()));
 	assert_int_equal(transport_batch_add(b, text, strlen(text), seq), 0);
-	assert_int_equal(transport_submit(t, b, transport_mono_ms()), 0);
+	assert_int_equal(transport_submit(t, b, mono_now_ms()), 0);
 }
 
 static void
@@ -128,7 +128,7 @@ transport_file_failed_write_is_cut_back(void **state)
 	/* Not confirmed, kept, nothing of it left in the file. */
 	assert_int_equal(transport_confirmed(t), 1);
 	assert_false(transport_idle(t));
-	assert_false(transport_ready(t, transport_mono_ms()));
+	assert_false(transport_ready(t, mono_now_ms()));
 	assert_int_equal(file_size(path), 8);
 	transport_get_stats(t, &st);
 	assert_non_null(strstr(st.last_error, "File too large"));
@@ -136,7 +136,7 @@ transport_file_failed_write_is_cut_back(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	/* The retry, once due, succeeds. */
 	usleep(60 * 1000);
-	transport_tick(t, transport_mono_ms());
+	transport_tick(t, mono_now_ms());
 	assert_int_equal(transport_confirmed(t), 2);
 	assert_true(transport_idle(t));
 	assert_int_equal(file_size(path), 8 + (off_t)strlen(big));
@@ -160,7 +160,7 @@ transport_file_unopenable_is_retried_until_it_opens(void **state)
 	assert_int_equal(transport_confirmed(t), 0);
 	assert_int_equal(mkdir(sub, 0750), 0);
 	usleep(60 * 1000);
-	transport_tick(t, transport_mono_ms());
+	transport_tick(t, mono_now_ms());
 	assert_int_equal(transport_confirmed(t), 1);
 	assert_int_equal(file_size(path), 3);
 	transport_close(t);
@@ -234,7 +234,7 @@ transport_refused_submit_leaves_the_batch_with_the_caller(void **state)
 	struct transport_output *t;
 	struct transport_batch *a = transport_batch_new(NULL), *b;
 	char path[160];
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 
 	(void)state;
 	/* A file that cannot be opened: the first batch waits inside. */

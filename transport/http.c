@@ -15,7 +15,7 @@
  * 127.0.0.1:8088 is not trusted: unable to get local issuer certificate").
  */
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -33,7 +33,7 @@
  * warned about (its ingest pipeline would not run), never fatal.
  */
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -567,7 +567,7 @@ static void
 on_done(void *arg, const struct http_response *r)
 {
 	struct es *e = arg;
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 	enum req req = e->req;
 
 	e->req = REQ_NONE;
@@ -617,7 +617,7 @@ static void
 on_prio_done(void *arg, const struct http_response *r)
 {
 	struct es *e = arg;
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 	enum prio_result res = PRIO_REFUSED;
 	char why[700];
 
@@ -791,39 +791,22 @@ static const struct transport_ops es_ops = {
 static char *
 make_auth(const struct transport_es_opts *o, int *rc)
 {
-	char *plain = NULL, *enc = NULL, *hdr = NULL;
-	const char *scheme;
+	char *hdr;
 
 	*rc = 0;
-	if (o->api_key != NULL) {
-		scheme = "ApiKey";
-		/* "id:key" is encoded here; anything else is the encoded
-		 * form Elasticsearch returned, sent as it is. */
-		if (strchr(o->api_key, ':') != NULL)
-			enc = transport_base64(o->api_key, strlen(o->api_key));
-		else
-			enc = strdup(o->api_key);
+	if (o->api_key != NULL && strchr(o->api_key, ':') == NULL) {
+		/* The encoded form Elasticsearch returned: sent as it is. */
+		if (asprintf(&hdr, "Authorization: ApiKey %s", o->api_key) < 0)
+			hdr = NULL;
+	} else if (o->api_key != NULL) {
+		hdr = transport_auth_header("ApiKey", NULL, o->api_key);
 	} else if (o->user != NULL && o->password != NULL) {
-		scheme = "Basic";
-		if (asprintf(&plain, "%s:%s", o->user, o->password) < 0) {
-			*rc = -ENOMEM;
-			return NULL;
-		}
-		enc = transport_base64(plain, strlen(plain));
-		explicit_bzero(plain, strlen(plain));
-		free(plain);
+		hdr = transport_auth_header("Basic", o->user, o->password);
 	} else {
 		return NULL;
 	}
-	if (enc == NULL || asprintf(&hdr, "Authorization: %s %s", scheme,
-	    enc) < 0) {
-		hdr = NULL;
+	if (hdr == NULL)
 		*rc = -ENOMEM;
-	}
-	if (enc != NULL) {
-		explicit_bzero(enc, strlen(enc));
-		free(enc);
-	}
 	return hdr;
 }
 

@@ -5,7 +5,7 @@
  * lines, and the batch is retried later.
  */
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -25,7 +25,7 @@
  * after a failure, to report the server's state; it never blocks sending.
  */
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -441,7 +441,7 @@ on_health_done(struct hec *h, const struct http_response *r)
 		h->health_logged = true;
 	} else {
 		/* At start always; then as rarely as send failures. */
-		int64_t now = transport_mono_ms();
+		int64_t now = mono_now_ms();
 		if (!h->health_logged || now - h->last_health_log >= 60000) {
 			if (r->status == 0)
 				log_warnx("output %s: HEC health check: %s",
@@ -460,7 +460,7 @@ static void
 on_done(void *arg, const struct http_response *r)
 {
 	struct hec *h = arg;
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 	enum req req = h->req;
 
 	h->req = REQ_NONE;
@@ -479,7 +479,7 @@ static void
 on_prio_done(void *arg, const struct http_response *r)
 {
 	struct hec *h = arg;
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 	long code, inv;
 	int64_t ack_id;
 	char text[128], why[400];

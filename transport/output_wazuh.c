@@ -34,7 +34,7 @@
  * twice.  Nothing is counted as delivered before a 200 said so.
  */
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -593,7 +593,7 @@ static void
 on_done(void *arg, const struct http_response *r)
 {
 	struct wazuh *w = arg;
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 	enum req req = w->req;
 
 	w->req = REQ_NONE;
@@ -613,7 +613,7 @@ static void
 on_prio_done(void *arg, const struct http_response *r)
 {
 	struct wazuh *w = arg;
-	int64_t now = transport_mono_ms();
+	int64_t now = mono_now_ms();
 	enum prio_result res = PRIO_REFUSED;
 	char why[512];
 
@@ -804,26 +804,6 @@ static const struct transport_ops wz_ops = {
 	.close = wz_close,
 };
 
-static char *
-basic_header(const char *user, const char *password)
-{
-	char *plain = NULL, *enc, *hdr = NULL;
-	size_t n;
-
-	if (asprintf(&plain, "%s:%s", user, password) < 0)
-		return NULL;
-	n = strlen(plain);
-	if ((enc = transport_base64(plain, n)) != NULL) {
-		if (asprintf(&hdr, "Authorization: Basic %s", enc) < 0)
-			hdr = NULL;
-		explicit_bzero(enc, strlen(enc));
-		free(enc);
-	}
-	explicit_bzero(plain, n);
-	free(plain);
-	return hdr;
-}
-
 int
 transport_wazuh_open(struct transport_loop *l, const char *name,
     const struct transport_wazuh_opts *o, const char *deadletter_dir,
@@ -852,7 +832,7 @@ transport_wazuh_open(struct transport_loop *l, const char *name,
 	if (asprintf(&w->url_login, "%s/security/user/authenticate", base) <
 	    0 || asprintf(&w->url_events, "%s/events", base) < 0 ||
 	    asprintf(&w->url_info, "%s/", base) < 0 ||
-	    (w->basic = basic_header(o->user, o->password)) == NULL) {
+	    (w->basic = transport_auth_header("Basic", o->user, o->password)) == NULL) {
 		rc = -ENOMEM;
 		goto err;
 	}

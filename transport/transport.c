@@ -3,7 +3,7 @@
  * the vtable, backoff with full jitter, failure reporting, dead letters.
  */
 #include "transport_int.h"
-#include "log.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,14 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t
-transport_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- batches --------------------------------------------------------------- */
 
@@ -300,7 +292,7 @@ transport_recovered(struct transport_output *t)
 {
 	if (t->st.failing_since_ms != 0)
 		log_info("output %s: delivering again after %.1f s of failures",
-		    t->name, (double)(transport_mono_ms() -
+		    t->name, (double)(mono_now_ms() -
 		    t->st.failing_since_ms) / 1000.0);
 	t->st.failing_since_ms = 0;
 	t->st.last_error[0] = '\0';
@@ -562,28 +554,26 @@ transport_prio_gate(struct transport_output *t, int64_t now)
 	return p->retry_at > now ? p->retry_at : now + 10;
 }
 
-/* Standard base64 (with padding) of n bytes; free the result. */
-char *
-transport_base64(const char *in, size_t n)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	    "qrstuvwxyz0123456789+/";
-	const unsigned char *p = (const unsigned char *)in;
-	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
 
-	if (out == NULL)
+char *
+transport_auth_header(const char *scheme, const char *user,
+    const char *secret)
+{
+	char *plain = NULL, *enc = NULL, *hdr = NULL;
+	size_t n;
+
+	if (user != NULL ? asprintf(&plain, "%s:%s", user, secret) < 0 :
+	    (plain = strdup(secret)) == NULL)
 		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	n = strlen(plain);
+	if ((enc = malloc(BASE64_LEN(n) + 1)) != NULL) {
+		base64_encode(plain, n, enc, false);
+		if (asprintf(&hdr, "Authorization: %s %s", scheme, enc) < 0)
+			hdr = NULL;
+		explicit_bzero(enc, strlen(enc));
+		free(enc);
 	}
-	*o = '\0';
-	return out;
+	explicit_bzero(plain, n);
+	free(plain);
+	return hdr;
 }

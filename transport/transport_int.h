@@ -118,8 +118,12 @@ void	transport_dead_letter_x(struct transport_output *t, uint64_t seq,
 	    const char *reason, long status, long code, const char *extra,
 	    const char *rec, size_t len);
 int64_t	transport_mono_ms(void);
-/* Base64 (standard alphabet, padded) of n bytes, or NULL.  Free it. */
-char	*transport_base64(const char *in, size_t n);
+
+/* "Authorization: SCHEME base64(USER:SECRET)" (user NULL: of SECRET
+ * alone), or NULL (no memory).  The copies made on the way are wiped; the
+ * caller wipes and frees the header. */
+char	*transport_auth_header(const char *scheme, const char *user,
+	    const char *secret);
 
 /* ---- HTTP client (http.c) ------------------------------------------------ */
 

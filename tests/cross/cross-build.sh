@@ -2,9 +2,9 @@
 #
 # cross-build.sh - compile the Windows-only sources of the agent with
 # Debian's mingw-w64 cross compiler, so CI fails on a compile error in code
-# that no Linux build sees: the `eventlog` input (agent/source_eventlog.c),
-# the Service Control Manager part of the watchdog (agent/watchdog_win.c)
-# and the portable helpers they use (agent/eventlog_util.c).
+# that no Linux build sees: the `eventlog` input (agent/source/source_eventlog.c),
+# the Service Control Manager part of the watchdog (agent/health/watchdog_win.c)
+# and the portable helpers they use (agent/source/eventlog_util.c).
 #
 # It compiles only (-c): the rest of the Windows build (an event loop on
 # WaitForMultipleObjects, linking with wevtapi and advapi32, expat and
@@ -60,13 +60,14 @@ have() {
 # The warnings of the Linux build (CMakeLists.txt), as errors.
 flags=(-std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2
 	-Wno-format-nonliteral -Werror -D_WIN32_WINNT=0x0601
-	-I agent -I buffer -I config -I transport)
-sources=(agent/eventlog_util.c agent/source_eventlog.c agent/watchdog_win.c)
+	-I agent/base -I agent/event -I agent/health -I agent/source
+	-I buffer -I config -I transport)
+sources=(agent/source/eventlog_util.c agent/source/source_eventlog.c agent/health/watchdog_win.c)
 # What each object must define (nm): the entry points the agent calls.
 declare -A wants=(
-	[agent/eventlog_util.c]="eventlog_xml_one_line eventlog_bookmark_parse"
-	[agent/source_eventlog.c]="source_eventlog_open"
-	[agent/watchdog_win.c]="watchdog_win_probe"
+	[agent/source/eventlog_util.c]="eventlog_xml_one_line eventlog_bookmark_parse"
+	[agent/source/source_eventlog.c]="source_eventlog_open"
+	[agent/health/watchdog_win.c]="watchdog_win_probe"
 )
 
 out=$(mktemp -d)

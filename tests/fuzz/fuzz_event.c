@@ -5,8 +5,8 @@
  * is valid JSON, never a crash or a leak.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -Iagent -Ibuffer -Iconfig tests/fuzz/fuzz_event.c agent/event.c \
- *       agent/render.c agent/strbuf.c agent/timeutil.c -lexpat -lcjson \
+ *       -Iagent -Ibuffer -Iconfig tests/fuzz/fuzz_event.c agent/event/event.c \
+ *       agent/render/render.c agent/event/strbuf.c agent/event/timeutil.c -lexpat -lcjson \
  *       -o /tmp/fuzz_event
  *   /tmp/fuzz_event -max_total_time=60 -max_len=8192 \
  *       ../shared/corpus/windows-xml     (seeds, read in place)
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "agent.h"
+#include "render.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,10 +3,10 @@
  * positions, read back at every start (a damaged one must never make an
  * input skip records or crash the agent):
  *   - the Windows event-log bookmark (eventlog_bookmark_parse() and
- *     eventlog_bookmark_choose() of agent/eventlog_util.c);
+ *     eventlog_bookmark_choose() of agent/source/eventlog_util.c);
  *   - the file input's position file and ring checkpoint, the evtx
  *     input's "file NAME record N", the time in a journal cursor
- *     (agent/position.c).
+ *     (agent/source/position.c).
  * The ring's own cursor files are fuzzed by fuzz_cursor.c.
  *
  * Input: byte 0 picks the parser, the rest is its text.
@@ -30,7 +30,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
  *       -Iagent -Ibuffer -Iconfig tests/fuzz/fuzz_position.c \
- *       agent/eventlog_util.c agent/position.c agent/strbuf.c \
+ *       agent/source/eventlog_util.c agent/source/position.c agent/event/strbuf.c \
  *       -o /tmp/fuzz_position
  */
 #include <errno.h>

@@ -26,7 +26,7 @@ The documents are the file output's lines: the ECS form, as the
 Elasticsearch output indexes them (without its data_stream member) and the
 Splunk HEC output sends them as "event".  The Wazuh output sends a
 heartbeat or an alert as the event string that status_render_doc(...,
-wazuh = true) in agent/status.c writes: {"sysmonfwd":{ every top-level
+wazuh = true) in agent/render/render_status.c writes: {"sysmonfwd":{ every top-level
 member but "sysmonfwd", in order, then the members of the ECS document's
 "sysmonfwd" object }}.  wazuh_text() derives it from the file line as
 text; when run A had a Wazuh output, every event the test server received
@@ -54,7 +54,7 @@ ALERT = "sysmonfwd.alert"
 WAIT = 60       # deadline (s) for a positive signal; never a measure
 GAP = "sysmonfwd.gap"
 KIND = {HB: "heartbeat", ALERT: "alert", GAP: "gap"}
-# sysmon_state_name() in agent/watchdog.c
+# sysmon_state_name() in agent/health/watchdog.c
 SYSMON_STATES = {"running", "stopped", "not_installed", "unknown"}
 
 

@@ -52,7 +52,7 @@ emulation, against the real Sysmon for Linux lines of the corpus:
    made by the real binary (--bin), and on the heartbeats, Sysmon alerts
    and gap documents the real binary makes (status_samples.py: a stand-in
    Sysmon killed and started again, a ring that overflows; their Wazuh
-   form, derived as agent/status.c renders it, is checked against what the
+   form, derived as agent/render/render_status.c renders it, is checked against what the
    agent's Wazuh output sends to a test server); the field names used by
    the JSON rules exist in those documents, as Wazuh's JSON decoder
    extracts them (no arrays of objects).  Whatever the state of Sysmon, a

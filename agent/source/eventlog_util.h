@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent_int.h"
+#include "source.h"
 
 #define EVENTLOG_CHANNEL_MAX	255	/* as config.c allows for channel */
 
@@ -95,16 +95,5 @@ const char *eventlog_bookmark_choose(const char *a, const char *b,
 /* Channel names as Windows compares them: ASCII case ignored. */
 bool	eventlog_channel_equal(const char *a, const char *b);
 
-#ifdef _WIN32
-/*
- * Ask the Service Control Manager about Sysmon (watchdog_win.c).  service
- * is the configured name; NULL, "" or the default "sysmon" mean: Sysmon64,
- * then Sysmon (the services the 64- and 32-bit binaries install).  Return
- * running (also while starting or continuing), stopped (also stopping or
- * paused), not installed (no such service), or unknown (the SCM could not
- * be asked, for instance access denied).
- */
-enum sysmon_state watchdog_win_probe(const char *service);
-#endif
 
 #endif

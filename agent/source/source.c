@@ -2,8 +2,8 @@
  * source.c - the source interface: opening an input of any type, and
  * calls through each source's ops.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "source.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -105,7 +105,7 @@ source_pos_init(struct source_pos *p, const char *state_dir, const char *name,
 	if (snprintf(dir, sizeof(dir), "%s/positions", state_dir) >=
 	    (int)sizeof(dir))
 		return -ENAMETOOLONG;
-	if ((rc = state_mkdirs(dir, 0750)) != 0)
+	if ((rc = file_mkdirs(dir, 0750)) != 0)
 		return rc;
 	if (asprintf(&p->path, "%s/%s.pos", dir, name) < 0) {
 		p->path = NULL;
@@ -170,8 +170,8 @@ source_pos_commit(struct source_pos *p, uint64_t durable_seq, bool force)
 	if (p->path == NULL || strcmp(p->committed, p->saved) == 0 ||
 	    (!force && now - p->last_save_ms < 1000))
 		return;
-	if ((rc = state_write_atomic(p->path, p->committed,
-	    strlen(p->committed), 0640)) != 0) {
+	if ((rc = file_write_atomic(p->path, p->committed,
+	    strlen(p->committed), 0640, true)) != 0) {
 		if (!p->warned)
 			log_warnx("input %s: cannot save position to %s: %s "
 			    "(a restart would repeat records)", p->name, p->path,

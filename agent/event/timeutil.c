@@ -2,7 +2,7 @@
  * timeutil.c - RFC 3339 times to and from Unix milliseconds, without the
  * C library's time zone machinery (records carry UTC; timegm is not C11).
  */
-#include "agent.h"
+#include "event.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -114,13 +114,4 @@ time_format_ms(int64_t ms, char buf[32])
 	    (unsigned)y % 10000, m % 100, d % 100,
 	    (unsigned)(rem / 3600) % 24, (unsigned)(rem % 3600 / 60) % 60,
 	    (unsigned)(rem % 60) % 60, (unsigned)(ms - secs * 1000) % 1000);
-}
-
-int64_t
-time_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -39,8 +39,8 @@
  * poll calls sd_journal_process() first; sd_journal_get_timeout() bounds
  * the wait (journal files on file systems inotify does not cover).
  */
-#include "agent_int.h"
-#include "log.h"
+#include "source.h"
+#include "base.h"
 #include "position.h"
 
 #include <errno.h>

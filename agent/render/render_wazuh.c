@@ -26,7 +26,7 @@
  * has its longest eventdata values cut and is tagged
  * "sysmonfwd":{"tags":["sysmonfwd_truncated"],"cut_fields":[...]}.
  */
-#include "agent.h"
+#include "render.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -19,8 +19,8 @@
 #define NOMINMAX
 #include <windows.h>
 
-#include "eventlog_util.h"
-#include "log.h"
+#include "health.h"
+#include "base.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +78,7 @@ static bool
 default_name(const char *name)
 {
 	return name == NULL || name[0] == '\0' ||
-	    eventlog_channel_equal(name, "sysmon");
+	    _stricmp(name, "sysmon") == 0;
 }
 
 enum sysmon_state

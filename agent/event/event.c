@@ -18,7 +18,7 @@
  * strings live in one arena (a strbuf) that is reused from record to
  * record, so a steady stream parses without allocating.
  */
-#include "agent.h"
+#include "event.h"
 
 #include <errno.h>
 #include <expat.h>

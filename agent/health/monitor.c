@@ -22,8 +22,8 @@
  *
  * Any other path is 404, any other method 405 (with Allow), a body 413.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "health.h"
+#include "base.h"
 
 #include <sys/types.h>
 #include <sys/socket.h>

@@ -21,7 +21,7 @@
  * parse becomes {"event": {"kind": "pipeline_error"}, "message": raw text,
  * "tags": ["sysmonfwd_parse_error"], "error": {"message": why}}.
  */
-#include "agent.h"
+#include "render.h"
 
 #include <errno.h>
 #include <inttypes.h>

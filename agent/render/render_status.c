@@ -27,7 +27,7 @@
  *
  * For Wazuh the same members go one level down, under "sysmonfwd".
  */
-#include "agent_int.h"
+#include "render.h"
 
 #include <errno.h>
 #include <inttypes.h>

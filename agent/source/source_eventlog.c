@@ -57,7 +57,7 @@
 #include <winevt.h>
 
 #include "eventlog_util.h"
-#include "log.h"
+#include "base.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -41,8 +41,8 @@
  * names stay bounded however many files come and go, and on opening every
  * saved position is matched to the files by device and inode.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "source.h"
+#include "base.h"
 #include "position.h"
 
 #include <errno.h>
@@ -230,7 +230,7 @@ pos_save(struct file_source *s, int64_t now)
 		if ((n = file_pos_format(buf, sizeof(buf), s->path, &p)) < 0)
 			return;
 	}
-	if ((rc = state_write_atomic(s->pos_path, buf, (size_t)n, 0640)) !=
+	if ((rc = file_write_atomic(s->pos_path, buf, (size_t)n, 0640, true)) !=
 	    0) {
 		if (!s->warned_save)
 			log_warnx("input %s: cannot save position to %s: %s "
@@ -471,7 +471,7 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 		return 0;
 	}
 	if (snprintf(dir, sizeof(dir), "%s/positions", state_dir) >=
-	    (int)sizeof(dir) || (rc = state_mkdirs(dir, 0750)) != 0) {
+	    (int)sizeof(dir) || (rc = file_mkdirs(dir, 0750)) != 0) {
 		rc = -ENAMETOOLONG;
 		log_warnx("input %s: cannot create %s/positions", cfg->name,
 		    state_dir);
@@ -1377,7 +1377,7 @@ glob_open(const struct config_input *cfg, const char *state_dir,
 	g->base.ops = &glob_ops;
 	g->cfg = cfg;
 	if (snprintf(dir, sizeof(dir), "%s/positions", state_dir) >=
-	    (int)sizeof(dir) || state_mkdirs(dir, 0750) != 0) {
+	    (int)sizeof(dir) || file_mkdirs(dir, 0750) != 0) {
 		rc = -ENAMETOOLONG;
 		log_warnx("input %s: cannot create %s/positions", cfg->name,
 		    state_dir);

@@ -58,8 +58,8 @@
  * as they appear; a file appearing with a name sorting before it is not
  * read.  start = end skips what exists at the first run.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "source.h"
+#include "base.h"
 #include "position.h"
 
 #include <dirent.h>

@@ -18,8 +18,8 @@
  * that happened while the agent was down (Sysmon stopped, then the agent
  * restarted) is still reported as a change.
  */
-#include "agent_int.h"
-#include "log.h"
+#include "health.h"
+#include "base.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #ifdef _WIN32
-#include "eventlog_util.h"	/* watchdog_win_probe(): the SCM */
 #else
 #include <systemd/sd-bus.h>
 #endif
@@ -217,7 +216,7 @@ save_state(struct watchdog *w)
 
 	n = snprintf(buf, sizeof(buf), "%s %" PRId64 " %d\n",
 	    sysmon_state_name(w->state), w->since_ms, w->seen_running ? 1 : 0);
-	if ((rc = state_write_atomic(w->state_path, buf, (size_t)n, 0640)) != 0)
+	if ((rc = file_write_atomic(w->state_path, buf, (size_t)n, 0640, true)) != 0)
 		log_warnx("watchdog: cannot save %s: %s", w->state_path,
 		    strerror(-rc));
 }

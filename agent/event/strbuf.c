@@ -6,7 +6,7 @@
  * the bytes as UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past
  * U+10FFFF) and writes U+FFFD for each byte that does not fit.
  */
-#include "agent.h"
+#include "event.h"
 
 #include <errno.h>
 #include <stdarg.h>

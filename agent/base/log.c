@@ -1,8 +1,8 @@
 /*
- * log.c - see log.h.  The log sink's state is one of the two kinds of
- * mutable global the house style allows.
+ * log.c - the agent's own log (base.h).  The log sink's state is one of
+ * the two kinds of mutable global the house style allows.
  */
-#include "log.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,31 +26,6 @@ void
 log_set_level(enum log_level level)
 {
 	log_threshold = level;
-}
-
-enum log_level
-log_get_level(void)
-{
-	return log_threshold;
-}
-
-int
-log_level_parse(const char *s)
-{
-	for (int i = 0; i < 4; i++)
-		if (strcmp(s, level_names[i]) == 0)
-			return i;
-	if (strcmp(s, "warning") == 0)
-		return LOG_LEVEL_WARN;
-	return -1;
-}
-
-const char *
-log_level_name(enum log_level level)
-{
-	if ((int)level < 0 || level > LOG_LEVEL_DEBUG)
-		return "?";
-	return level_names[level];
 }
 
 static void

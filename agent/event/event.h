@@ -1,0 +1,142 @@
+/*
+ * event.h - the Sysmon event model: what a record says, read with expat
+ * from any of its dialects (Windows XML, Sysmon for Linux, syslog
+ * prefixes), and the strings and times documents are made of.  Parsing
+ * only: nothing here writes a destination's format.
+ *
+ * A record travels as raw bytes: a source appends the line it read to the
+ * ring, and every output renders it in its own format when it reads it.
+ * A record that does not parse is never dropped but rendered as a tagged
+ * document that carries the raw text (render.h).
+ */
+#ifndef SYSMONFWD_EVENT_H
+#define SYSMONFWD_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base.h"
+
+/* ---- strbuf: a bounded, growable byte string ------------------------- */
+
+struct strbuf {
+	char	*s;		/* NUL-terminated when non-NULL */
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;		/* hard cap on len; 0 means 256 MiB */
+	bool	 overflow;	/* an append hit the cap and was cut */
+};
+
+/* Append n bytes; on reaching the cap set overflow and return -ENOBUFS. */
+int	strbuf_add(struct strbuf *sb, const void *p, size_t n);
+int	strbuf_adds(struct strbuf *sb, const char *s);
+int	strbuf_addc(struct strbuf *sb, char c);
+int	strbuf_addf(struct strbuf *sb, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Append n bytes, each invalid UTF-8 byte replaced by U+FFFD. */
+int	strbuf_add_utf8(struct strbuf *sb, const char *s, size_t n);
+void	strbuf_reset(struct strbuf *sb);
+void	strbuf_free(struct strbuf *sb);
+
+/*
+ * Append s (n bytes) as a JSON string, quotes included.  Invalid UTF-8
+ * bytes become U+FFFD, control characters are escaped: the result is
+ * always valid JSON and valid UTF-8, whatever s holds.
+ */
+int	json_add_str(struct strbuf *sb, const char *s, size_t n);
+
+/* ---- the Sysmon event model ----------------------------------------- */
+
+struct sysmon_data {
+	const char	*name;		/* Data Name, or param1.. when absent */
+	const char	*value;		/* as written, entities decoded */
+};
+
+/*
+ * One parsed record.  Every string is NUL-terminated UTF-8 owned by the
+ * parser and valid until its next event_parse() or event_parser_free();
+ * a field absent from the record is NULL.
+ */
+struct sysmon_event {
+	const char	*provider_name;
+	const char	*provider_guid;
+	const char	*event_id;
+	const char	*qualifiers;
+	const char	*version;
+	const char	*level;
+	const char	*task;
+	const char	*opcode;
+	const char	*keywords;
+	const char	*time_created;	/* TimeCreated/@SystemTime */
+	const char	*record_id;
+	const char	*activity_id;
+	const char	*related_activity_id;
+	const char	*pid;
+	const char	*tid;
+	const char	*channel;
+	const char	*computer;
+	const char	*user_id;	/* Security/@UserID (Windows: UserID,
+					   Sysmon for Linux: UserId) */
+	const char	*message;	/* RenderingInfo/Message, if any */
+	struct sysmon_data *data;	/* EventData (or UserData) in order */
+	size_t		 ndata;
+	bool		 user_data;	/* data came from <UserData> */
+	bool		 linux_sysmon;	/* the Sysmon for Linux XML dialect */
+	size_t		 prefix_len;	/* bytes before "<Event" (syslog) */
+};
+
+struct event_parser;
+
+int	event_parser_new(struct event_parser **out)
+	    __attribute__((warn_unused_result));
+void	event_parser_free(struct event_parser *p);
+
+/*
+ * Parse one record: optional text before "<Event" (a syslog header), then
+ * one <Event> element.  Return 0 and fill *ev, or -EINVAL with a reason
+ * in err (a plain sentence naming the position of the problem), or
+ * -ENOMEM when memory ran out (nothing is known about the record then:
+ * never render it as unparsable).
+ */
+int	event_parse(struct event_parser *p, const char *raw, size_t len,
+	    struct sysmon_event *ev, char *err, size_t errlen);
+
+/*
+ * A quick look at a record, without parsing it: where <Event> starts and
+ * ends, TimeCreated, Computer and Channel.  Used where the record goes out
+ * as it is (HEC format = xml).  Return 0, or -EINVAL when the record does
+ * not look whole (then a full event_parse() decides).
+ */
+struct event_peek {
+	size_t	start, end;	/* the <Event>...</Event> part of raw */
+	int64_t	time_ms;
+	bool	has_time;
+	bool	linux_sysmon;
+	char	computer[256];
+	char	channel[256];
+	long	event_id;	/* -1: none found */
+};
+
+int	event_peek(const char *raw, size_t len, struct event_peek *pk);
+
+/*
+ * Sysmon's own EventIDs 4 (service state changed), 16 (configuration
+ * changed) and 255 (error) are tagged sysmon_tamper in every format.
+ */
+bool	sysmon_tamper_id(const char *channel, long event_id);
+bool	event_is_tamper(const struct sysmon_event *ev);
+
+/* Where "<Event" starts in raw, or -1 when there is none. */
+ssize_t	event_find_start(const char *raw, size_t len);
+
+/*
+ * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into
+ * Unix milliseconds.  Return 0 or -EINVAL.
+ */
+int	time_parse_rfc3339_ms(const char *s, int64_t *ms);
+/* Write Unix milliseconds as 2019-04-30T20:26:51.793Z (25 bytes + NUL). */
+void	time_format_ms(int64_t ms, char buf[32]);
+
+#endif
