@@ -565,32 +565,6 @@ done:
 
 /* ---- Elasticsearch bulk ------------------------------------------------------ */
 
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	    "qrstuvwxyz0123456789-_";
-	size_t o = 0, i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ?
-		    (uint32_t)in[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = tab[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
 /* Feed one length-prefixed field, so that no two field lists collide. */
 static int
 id_field(EVP_MD_CTX *md, const char *s, size_t n)
@@ -653,7 +627,7 @@ render_es_id(const struct sysmon_event *ev, const struct buffer_rec *rec,
 	if (rc != 0)
 		return rc;
 	/* 144 bits, 24 characters: collisions are out of reach. */
-	b64url(d, RENDER_ES_ID_LEN / 4 * 3, out);
+	base64_encode(d, RENDER_ES_ID_LEN / 4 * 3, out, true);
 	return 0;
 }
 
@@ -678,7 +652,7 @@ render_es_status_id(const char *agent_name, const char *kind, int64_t ms,
 	    EVP_DigestFinal_ex(md, d, &dlen) == 1 ? 0 : -EIO;
 	EVP_MD_CTX_free(md);
 	if (rc == 0)
-		b64url(d, RENDER_ES_ID_LEN / 4 * 3, out);
+		base64_encode(d, RENDER_ES_ID_LEN / 4 * 3, out, true);
 	return rc;
 }
 
