@@ -61,6 +61,16 @@ int	fsync_dir(const char *dir) __attribute__((warn_unused_result));
 int	file_mkdirs(const char *path, int mode)
 	    __attribute__((warn_unused_result));
 
+/* ---- memory (sys.c) --------------------------------------------------------- */
+
+/*
+ * Make the array *pp (of *cap elements of size bytes) hold at least need
+ * elements: grown with realloc() to need, or to twice *cap when that is
+ * more, never shrunk.  0, or -ENOMEM with *pp and *cap unchanged.
+ */
+int	mem_grow(void *pp, size_t *cap, size_t need, size_t size)
+	    __attribute__((warn_unused_result));
+
 /* ---- base64 (base64.c) ------------------------------------------------------ */
 
 /* Characters base64_encode() writes for n bytes, padded form (the url

@@ -11,6 +11,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -112,5 +113,22 @@ file_mkdirs(const char *path, int mode)
 			return -errno;
 		buf[i] = i == len ? '\0' : '/';
 	}
+	return 0;
+}
+
+int
+mem_grow(void *pp, size_t *cap, size_t need, size_t size)
+{
+	void **p = pp, *n;
+	size_t want = *cap * 2 > need ? *cap * 2 : need;
+
+	if (need <= *cap)
+		return 0;
+	if (size != 0 && want > SIZE_MAX / size)
+		return -ENOMEM;
+	if ((n = realloc(*p, want * size)) == NULL)
+		return -ENOMEM;
+	*p = n;
+	*cap = want;
 	return 0;
 }
