@@ -119,16 +119,18 @@ file_mkdirs(const char *path, int mode)
 int
 mem_grow(void *pp, size_t *cap, size_t need, size_t size)
 {
-	void **p = pp, *n;
+	void *old, *n;
 	size_t want = *cap * 2 > need ? *cap * 2 : need;
 
 	if (need <= *cap)
 		return 0;
 	if (size != 0 && want > SIZE_MAX / size)
 		return -ENOMEM;
-	if ((n = realloc(*p, want * size)) == NULL)
+	/* Through memcpy: *pp is a T *, not a void *. */
+	memcpy(&old, pp, sizeof(old));
+	if ((n = realloc(old, want * size)) == NULL)
 		return -ENOMEM;
-	*p = n;
+	memcpy(pp, &n, sizeof(n));
 	*cap = want;
 	return 0;
 }
