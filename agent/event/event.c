@@ -358,32 +358,10 @@ field(const struct event_parser *p, enum field f)
 	return p->off[f] == NO_OFF ? NULL : p->arena.s + p->off[f];
 }
 
-int
-event_parse(struct event_parser *p, const char *raw, size_t len,
-    struct sysmon_event *ev, char *err, size_t errlen)
+/* Ready p and its expat parser for the next record. */
+static void
+parse_reset(struct event_parser *p)
 {
-	ssize_t start;
-	const char *xml;
-	size_t xlen;
-	enum XML_Status st;
-
-	memset(ev, 0, sizeof(*ev));
-	if ((start = event_find_start(raw, len)) < 0) {
-		snprintf(err, errlen, "no <Event> element in the record");
-		return -EINVAL;
-	}
-	xml = raw + start;
-	xlen = len - (size_t)start;
-	if (memchr(xml, '\0', xlen) != NULL) {
-		snprintf(err, errlen, "NUL byte at column %zu",
-		    (size_t)((const char *)memchr(raw, '\0', len) - raw) + 1);
-		return -EINVAL;
-	}
-	if (xlen > (size_t)INT32_MAX) {
-		snprintf(err, errlen, "record too large to parse");
-		return -EINVAL;
-	}
-
 	XML_ParserReset(p->xp, "UTF-8");
 	XML_SetHashSalt(p->xp, p->salt);
 	XML_SetUserData(p->xp, p);
@@ -403,8 +381,17 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 	p->failed = false;
 	p->nomem = false;
 	p->err[0] = '\0';
+}
 
-	st = XML_Parse(p->xp, xml, (int)xlen, XML_TRUE);
+/*
+ * What parsing the record (its <Event> at column start) came to, given
+ * XML_Parse()'s status st: 0 when it is an event, else -ENOMEM or -EINVAL
+ * with err saying why.
+ */
+static int
+parse_status(struct event_parser *p, enum XML_Status st, ssize_t start,
+    char *err, size_t errlen)
+{
 	/* No memory (ours or expat's) says nothing about the record: the
 	 * caller tries again rather than call it unparsable. */
 	if (p->nomem || (st != XML_STATUS_OK && !p->failed &&
@@ -432,14 +419,18 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 		snprintf(err, errlen, "<Event> has no <System><EventID>");
 		return -EINVAL;
 	}
+	return 0;
+}
 
+/* Point ev's fields into p's arena.  0, or -ENOMEM. */
+static int
+event_fill(struct event_parser *p, struct sysmon_event *ev, ssize_t start)
+{
 	if (p->out_cap < p->ndata) {
 		struct sysmon_data *n = realloc(p->out_data,
 		    p->ndata * sizeof(*n));
-		if (n == NULL) {
-			snprintf(err, errlen, "out of memory");
+		if (n == NULL)
 			return -ENOMEM;
-		}
 		p->out_data = n;
 		p->out_cap = p->ndata;
 	}
@@ -476,6 +467,41 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 	    strcmp(ev->provider_name, "Linux-Sysmon") == 0) ||
 	    (ev->channel != NULL && strncmp(ev->channel, "Linux-", 6) == 0);
 	return 0;
+}
+
+int
+event_parse(struct event_parser *p, const char *raw, size_t len,
+    struct sysmon_event *ev, char *err, size_t errlen)
+{
+	ssize_t start;
+	const char *xml;
+	size_t xlen;
+	enum XML_Status st;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if ((start = event_find_start(raw, len)) < 0) {
+		snprintf(err, errlen, "no <Event> element in the record");
+		return -EINVAL;
+	}
+	xml = raw + start;
+	xlen = len - (size_t)start;
+	if (memchr(xml, '\0', xlen) != NULL) {
+		snprintf(err, errlen, "NUL byte at column %zu",
+		    (size_t)((const char *)memchr(raw, '\0', len) - raw) + 1);
+		return -EINVAL;
+	}
+	if (xlen > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "record too large to parse");
+		return -EINVAL;
+	}
+	parse_reset(p);
+	st = XML_Parse(p->xp, xml, (int)xlen, XML_TRUE);
+	if ((rc = parse_status(p, st, start, err, errlen)) != 0)
+		return rc;
+	if ((rc = event_fill(p, ev, start)) != 0)
+		snprintf(err, errlen, "out of memory");
+	return rc;
 }
 
 /* ---- peek ---------------------------------------------------------------- */

@@ -133,9 +133,13 @@ find(const char *p, size_t n, const char *lit)
 	return n;
 }
 
-/* Append p[0..n) with CR and LF as character references. */
+/*
+ * Append p[0..n) with its line breaks written out: as character
+ * references (CR &#13;, LF &#10;), or when spaced, each break (CRLF, CR or
+ * LF) as one space.
+ */
 static int
-add_refs(struct strbuf *out, const char *p, size_t n)
+add_breaks(struct strbuf *out, const char *p, size_t n, bool spaced)
 {
 	size_t from = 0;
 	int rc;
@@ -143,29 +147,15 @@ add_refs(struct strbuf *out, const char *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] != '\r' && p[i] != '\n')
 			continue;
-		if ((rc = strbuf_add(out, p + from, i - from)) != 0 ||
-		    (rc = strbuf_adds(out, p[i] == '\r' ? "&#13;" : "&#10;")) !=
-		    0)
+		if ((rc = strbuf_add(out, p + from, i - from)) != 0)
 			return rc;
-		from = i + 1;
-	}
-	return strbuf_add(out, p + from, n - from);
-}
-
-/* Append p[0..n) with each line break (CRLF, CR or LF) as one space. */
-static int
-add_spaced(struct strbuf *out, const char *p, size_t n)
-{
-	size_t from = 0;
-	int rc;
-
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '\r' && p[i] != '\n')
-			continue;
-		if ((rc = strbuf_add(out, p + from, i - from)) != 0 ||
-		    (rc = strbuf_addc(out, ' ')) != 0)
+		if (spaced)
+			rc = strbuf_addc(out, ' ');
+		else
+			rc = strbuf_adds(out, p[i] == '\r' ? "&#13;" : "&#10;");
+		if (rc != 0)
 			return rc;
-		if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
+		if (spaced && p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
 			i++;
 		from = i + 1;
 	}
@@ -188,11 +178,11 @@ add_tag(struct strbuf *out, const char *p, size_t n)
 		if (p[i] == '\'' || p[i] == '"') {
 			const char *q = memchr(p + i + 1, p[i], n - i - 1);
 			j = q != NULL ? (size_t)(q - p) + 1 : n;
-			rc = add_refs(out, p + i, j - i);
+			rc = add_breaks(out, p + i, j - i, false);
 		} else {
 			while (j < n && p[j] != '\'' && p[j] != '"')
 				j++;
-			rc = add_spaced(out, p + i, j - i);
+			rc = add_breaks(out, p + i, j - i, true);
 		}
 		i = j;
 	}
@@ -265,12 +255,12 @@ add_text(struct strbuf *out, const char *p, size_t n, enum prev prev,
 			layout = true;
 	}
 	if (!blank)
-		return add_refs(out, p, n);
+		return add_breaks(out, p, n, false);
 	if (prev == PREV_NONE || nnext == 0)
 		return 0;	/* around the document */
 	if (prev == PREV_CDATA || starts_with(next, nnext, "<![CDATA[") ||
 	    (prev == PREV_START && starts_with(next, nnext, "</")))
-		return add_refs(out, p, n);
+		return add_breaks(out, p, n, false);
 	return layout ? 0 : strbuf_add(out, p, n);
 }
 
@@ -292,7 +282,7 @@ eventlog_xml_one_line(const char *xml, size_t n, struct strbuf *out)
 		} else if (starts_with(p, left, "<!--")) {
 			end = find(p + 4, left - 4, "-->") + 4;
 			end = end + 3 <= left ? end + 3 : left;
-			rc = add_spaced(out, p, end);
+			rc = add_breaks(out, p, end, true);
 			prev = PREV_OTHER;
 		} else if (starts_with(p, left, "<![CDATA[")) {
 			end = find(p + 9, left - 9, "]]>") + 9;
@@ -302,7 +292,7 @@ eventlog_xml_one_line(const char *xml, size_t n, struct strbuf *out)
 		} else if (starts_with(p, left, "<?")) {
 			end = find(p + 2, left - 2, "?>") + 2;
 			end = end + 2 <= left ? end + 2 : left;
-			rc = add_spaced(out, p, end);
+			rc = add_breaks(out, p, end, true);
 			prev = PREV_OTHER;
 		} else {
 			end = tag_end(p, left);

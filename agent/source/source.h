@@ -16,11 +16,7 @@
 #include "config.h"
 #include "event.h"
 
-/*
- * A source: each type's struct starts with struct source, whose ops the
- * functions below call.  Types: file (source_file.c), and the event-log
- * subscribers of their own files.
- */
+/* A source (its ops and fields: source_int.h, for the sources only). */
 struct source;
 
 struct source_stats {
@@ -28,23 +24,6 @@ struct source_stats {
 	uint64_t	ignored;	/* non-record lines not forwarded */
 	uint64_t	truncated;	/* records cut at max_line_size */
 	uint64_t	bytes;		/* bytes consumed */
-};
-
-struct source_ops {
-	const char *(*name)(const struct source *s);
-	ssize_t	(*poll)(struct source *s, struct buffer *b, size_t budget);
-	int	(*wait_fd)(const struct source *s);
-	int64_t	(*next_poll)(const struct source *s, int64_t now_ms);
-	bool	(*at_end)(const struct source *s);
-	bool	(*finished)(const struct source *s);
-	void	(*checkpoint)(struct source *s, uint64_t durable_seq,
-		    bool force);
-	void	(*get_stats)(const struct source *s, struct source_stats *st);
-	void	(*close)(struct source *s, const struct buffer *b);
-};
-
-struct source {
-	const struct source_ops *ops;
 };
 
 /*
@@ -72,39 +51,10 @@ int	source_eventlog_open(const struct config_input *cfg,
 	    __attribute__((warn_unused_result));
 #endif
 
-/*
- * Helpers for sources that keep a position as text (a journal cursor, a
- * file and record number, a bookmark): remember which position is safe
- * once which ring sequence number is durable, and save the newest safe
- * one to state_dir/positions/NAME.pos (atomically, at most once a second
- * unless forced).
- */
+/* The longest read position a source keeps as text (a journal cursor, a
+ * file and record number, a bookmark). */
 #define SOURCE_POS_MAX	4096
 
-struct source_pos {
-	char		*path;		/* the position file */
-	char		 committed[SOURCE_POS_MAX]; /* durable position */
-	char		 saved[SOURCE_POS_MAX];	/* what the file holds */
-	struct {
-		uint64_t	 seq;
-		char		*pos;
-	}		 pending[64];
-	size_t		 npending;
-	int64_t		 last_save_ms;
-	bool		 warned;
-	const char	*name;		/* the input, for messages */
-};
-
-/* Set up p for input name; load the saved position into pos (size
- * SOURCE_POS_MAX; "" when none).  0 or -errno. */
-int	source_pos_init(struct source_pos *p, const char *state_dir,
-	    const char *name, char *pos) __attribute__((warn_unused_result));
-/* pos is safe once seq is durable. */
-void	source_pos_note(struct source_pos *p, uint64_t seq, const char *pos);
-/* Advance to what durable_seq covers and save it when due. */
-void	source_pos_commit(struct source_pos *p, uint64_t durable_seq,
-	    bool force);
-void	source_pos_free(struct source_pos *p);
 /* Save the position (when durable) and release s.  NULL is a no-op. */
 void	source_close(struct source *s, const struct buffer *b);
 

@@ -19,7 +19,7 @@
  * every record appended) is the checkpoint: its XML, from
  * EvtRender(EvtRenderBookmark), put on one line, is noted with the ring
  * sequence number of the last record it covers and saved once that record
- * is durable (the source_pos helpers of source.c:
+ * is durable (the source_pos helpers of source_pos.c:
  * state_dir/positions/NAME.pos), and it travels with the ring's blocks
  * when it fits there (buffer_set_position()).  On restart the further of
  * the two resumes the subscription with EvtSubscribeStartAfterBookmark |
@@ -57,6 +57,7 @@
 #include <winevt.h>
 
 #include "eventlog_util.h"
+#include "source_int.h"
 #include "base.h"
 
 #include <errno.h>
@@ -96,13 +97,15 @@ struct eventlog_source {
 	uint64_t	 gaps;		/* gaps announced */
 	uint64_t	 render_errors;	/* records skipped */
 	void		*wbuf;		/* EvtRender() output */
-	DWORD		 wcap;		/* its size in bytes */
+	size_t		 wcap;		/* its size in bytes */
 	struct strbuf	 utf8;		/* a rendering in UTF-8 */
 	struct strbuf	 line;		/* the same on one line */
 	uint64_t	 last_seq;	/* ring seq of the last record */
 	struct source_pos pos;
-	struct source_stats st;
 };
+
+#define ES(s)	((struct eventlog_source *)(s))
+#define CES(s)	((const struct eventlog_source *)(s))
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -192,18 +195,16 @@ render(struct eventlog_source *s, EVT_HANDLE h, DWORD flags, DWORD *err)
 	int rc;
 
 	*err = 0;
-	if (!EvtRender(NULL, h, flags, s->wcap, s->wbuf, &used, &props)) {
-		void *n;
-
+	if (!EvtRender(NULL, h, flags, (DWORD)s->wcap, s->wbuf, &used,
+	    &props)) {
 		if ((*err = GetLastError()) != ERROR_INSUFFICIENT_BUFFER)
 			return -EIO;
 		if (used > RENDER_MAX)
 			return -EMSGSIZE;
-		if ((n = realloc(s->wbuf, used)) == NULL)
+		/* At most twice RENDER_MAX: a DWORD still. */
+		if (mem_grow(&s->wbuf, &s->wcap, used, 1) != 0)
 			return -ENOMEM;
-		s->wbuf = n;
-		s->wcap = used;
-		if (!EvtRender(NULL, h, flags, s->wcap, s->wbuf, &used,
+		if (!EvtRender(NULL, h, flags, (DWORD)s->wcap, s->wbuf, &used,
 		    &props)) {
 			*err = GetLastError();
 			return -EIO;
@@ -508,12 +509,12 @@ emit(struct eventlog_source *s, struct buffer *b, EVT_HANDLE h,
 	    s->line.s, n, &s->last_seq)) != 0)
 		return rc == -ENOMEM ? rc : -ENOBUFS;
 	if (flags & BUFFER_REC_TRUNCATED) {
-		s->st.truncated++;
+		s->base.st.truncated++;
 		log_warnx("input %s: a record of %" PRIu64 " bytes is longer "
 		    "than max_line_size (%" PRIu64 " bytes): forwarding it cut "
 		    "and tagged", s->cfg->name, (uint64_t)s->line.len, max);
 	}
-	s->st.records++;
+	s->base.st.records++;
 	*len = n;
 advance:
 	if (EvtUpdateBookmark(s->bookmark, h))
@@ -538,8 +539,9 @@ note_position(struct eventlog_source *s, struct buffer *b)
 }
 
 static ssize_t
-evl_poll(struct eventlog_source *s, struct buffer *b, size_t budget)
+evl_poll(struct source *src, struct buffer *b, size_t budget)
 {
+	struct eventlog_source *s = ES(src);
 	int64_t now = mono_now_ms();
 	size_t consumed = 0, len;
 	int rc = 0;
@@ -574,7 +576,7 @@ evl_poll(struct eventlog_source *s, struct buffer *b, size_t budget)
 		consumed += len;
 	}
 	note_position(s, b);
-	s->st.bytes += consumed;
+	s->base.st.bytes += consumed;
 	if (rc == -ENOMEM) {
 		log_errorx("input %s: out of memory", s->cfg->name);
 		return rc;
@@ -592,30 +594,8 @@ idle:
 
 /* ---- the source interface --------------------------------------------------------- */
 
-#define ES(s)	((struct eventlog_source *)(s))
-#define CES(s)	((const struct eventlog_source *)(s))
-
-static const char *
-op_name(const struct source *s)
-{
-	return CES(s)->cfg->name;
-}
-
-static ssize_t
-op_poll(struct source *s, struct buffer *b, size_t budget)
-{
-	return evl_poll(ES(s), b, budget);
-}
-
-static int
-op_wait_fd(const struct source *s)
-{
-	(void)s;
-	return -1;	/* a HANDLE, not an fd: polled (see the top) */
-}
-
 static bool
-op_at_end(const struct source *s)
+evl_at_end(const struct source *s)
 {
 	const struct eventlog_source *e = CES(s);
 
@@ -626,33 +606,14 @@ op_at_end(const struct source *s)
 }
 
 static int64_t
-op_next_poll(const struct source *s, int64_t now_ms)
+evl_next_poll(const struct source *s, int64_t now_ms)
 {
 	const struct eventlog_source *e = CES(s);
 
-	if (e->blocked || op_at_end(s))
+	if (e->blocked || evl_at_end(s))
 		return e->sub == NULL && e->retry_ms > e->next_look_ms ?
 		    e->retry_ms : e->next_look_ms;
 	return now_ms;
-}
-
-static bool
-op_finished(const struct source *s)
-{
-	(void)s;
-	return false;	/* a subscription never ends */
-}
-
-static void
-op_checkpoint(struct source *s, uint64_t durable_seq, bool force)
-{
-	source_pos_commit(&ES(s)->pos, durable_seq, force);
-}
-
-static void
-op_get_stats(const struct source *s, struct source_stats *st)
-{
-	*st = CES(s)->st;
 }
 
 static void
@@ -676,14 +637,10 @@ evl_free(struct eventlog_source *s)
 }
 
 static void
-op_close(struct source *s, const struct buffer *b)
+evl_close(struct source *s)
 {
 	struct eventlog_source *e = ES(s);
 
-	if (e == NULL)
-		return;
-	if (b != NULL)
-		source_pos_commit(&e->pos, buffer_durable_seq(b), true);
 	if (e->gaps > 0 || e->render_errors > 0)
 		log_info("input %s: %" PRIu64 " gap(s) announced, %" PRIu64
 		    " record(s) that could not be rendered", e->cfg->name,
@@ -691,16 +648,15 @@ op_close(struct source *s, const struct buffer *b)
 	evl_free(e);
 }
 
+/*
+ * A HANDLE, not an fd: polled (see the top).  A subscription never ends.
+ * The bookmark is a text position (s->pos).
+ */
 static const struct source_ops eventlog_ops = {
-	.name = op_name,
-	.poll = op_poll,
-	.wait_fd = op_wait_fd,
-	.next_poll = op_next_poll,
-	.at_end = op_at_end,
-	.finished = op_finished,
-	.checkpoint = op_checkpoint,
-	.get_stats = op_get_stats,
-	.close = op_close,
+	.poll = evl_poll,
+	.next_poll = evl_next_poll,
+	.at_end = evl_at_end,
+	.close = evl_close,
 };
 
 /* ---- opening ----------------------------------------------------------------------- */
@@ -745,23 +701,17 @@ source_eventlog_open(const struct config_input *cfg, const char *state_dir,
 	const char *ring = b != NULL ? buffer_get_position(b, cfg->name) :
 	    NULL;
 	const char *from;
-	char *saved = NULL;
 	bool unusable;
 	DWORD fresh;
 	int rc;
 
 	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (saved = malloc(SOURCE_POS_MAX)) == NULL) {
-		free(s);
+	if ((s = source_new(sizeof(*s), &eventlog_ops, cfg)) == NULL)
 		return -ENOMEM;
-	}
-	s->base.ops = &eventlog_ops;
 	s->cfg = cfg;
 	s->utf8.max = RENDER_MAX;
 	s->line.max = RENDER_MAX + RENDER_MAX / 2;
-	if ((rc = source_pos_init(&s->pos, state_dir, cfg->name, saved)) !=
-	    0) {
+	if ((rc = source_pos_init(&s->base, &s->pos, state_dir)) != 0) {
 		log_errorx("input %s: cannot use %s/positions: %s", cfg->name,
 		    state_dir, strerror(-rc));
 		goto err_free;
@@ -781,7 +731,7 @@ source_eventlog_open(const struct config_input *cfg, const char *state_dir,
 		rc = -ENOMEM;
 		goto err_free;
 	}
-	from = pick_resume(s, saved, ring, &unusable);
+	from = pick_resume(s, s->pos.saved, ring, &unusable);
 	if (from != NULL && (s->resume_xml = strdup(from)) == NULL) {
 		rc = -ENOMEM;
 		goto err_free;
@@ -806,12 +756,10 @@ source_eventlog_open(const struct config_input *cfg, const char *state_dir,
 		    s->resume_xml != NULL ? "after the saved bookmark" :
 		    s->fresh_flags == EvtSubscribeToFutureEvents ?
 		    "new records only" : "from the oldest record");
-	free(saved);
 	*out = &s->base;
 	return 0;
 
 err_free:
-	free(saved);
 	evl_free(s);
 	return rc;
 }

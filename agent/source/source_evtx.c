@@ -58,7 +58,7 @@
  * as they appear; a file appearing with a name sorting before it is not
  * read.  start = end skips what exists at the first run.
  */
-#include "source.h"
+#include "source_int.h"
 #include "base.h"
 #include "position.h"
 
@@ -149,8 +149,10 @@ struct evtx_source {
 	uint32_t	 hex32[HEX_MAX];
 	uint64_t	 hex64[HEX_MAX];
 	size_t		 nhex32, nhex64;
-	struct source_stats st;
 };
+
+#define ES(s)	((struct evtx_source *)(s))
+#define CES(s)	((const struct evtx_source *)(s))
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -814,6 +816,47 @@ find_start(struct evtx_source *s, uint64_t n)
 }
 
 /*
+ * In the file just opened (at path), find the first record numbered above
+ * last_id: 0, or 1 (the file closed again) when it has nothing new.
+ */
+static int
+file_seek(struct evtx_source *s, const char *path)
+{
+	uint64_t max_id;
+	size_t at;
+
+	find_rotation(s);
+	max_id = probe_back(s, s->nrec - 1, &at);
+	if (s->skip_existing) {
+		s->skip_existing = false;
+		s->last_id = max_id;
+		if (max_id > 0)
+			log_info("input %s: first run with start = end: "
+			    "skipping the records of %s up to number %" PRIu64,
+			    s->cfg->name, path, max_id);
+		file_close(s);
+		return 1;
+	}
+	if (max_id > 0 && max_id < s->last_id) {
+		log_warnx("input %s: %s holds records up to number %" PRIu64
+		    " only, below the position (%" PRIu64 "): the log was "
+		    "cleared or replaced; reading it from the start",
+		    s->cfg->name, path, max_id, s->last_id);
+		s->last_id = 0;
+	}
+	s->next = s->last_id > 0 ? find_start(s, s->last_id) : 0;
+	s->nbad = 0;
+	if (s->next == s->nrec) {
+		file_close(s);
+		return 1;
+	}
+	log_debug("input %s: %s: %zu records, reading from position %zu "
+	    "(after number %" PRIu64 ")", s->cfg->name, path, s->nrec,
+	    s->next, s->last_id);
+	return 0;
+}
+
+/*
  * Open the file of cur and find the first record numbered above last_id.
  * Return 0, 1 when it has nothing new, or -errno (logged unless quiet).
  */
@@ -822,8 +865,6 @@ file_open(struct evtx_source *s, bool quiet)
 {
 	libevtx_error_t *err = NULL;
 	char path[PATH_MAX], ebuf[512];
-	uint64_t max_id;
-	size_t at;
 	int64_t t0;
 	int n = 0, rc;
 
@@ -879,35 +920,7 @@ file_open(struct evtx_source *s, bool quiet)
 		rc = -ENOMEM;
 		goto err_close;
 	}
-	find_rotation(s);
-	max_id = probe_back(s, s->nrec - 1, &at);
-	if (s->skip_existing) {
-		s->skip_existing = false;
-		s->last_id = max_id;
-		if (max_id > 0)
-			log_info("input %s: first run with start = end: "
-			    "skipping the records of %s up to number %" PRIu64,
-			    s->cfg->name, path, max_id);
-		file_close(s);
-		return 1;
-	}
-	if (max_id > 0 && max_id < s->last_id) {
-		log_warnx("input %s: %s holds records up to number %" PRIu64
-		    " only, below the position (%" PRIu64 "): the log was "
-		    "cleared or replaced; reading it from the start",
-		    s->cfg->name, path, max_id, s->last_id);
-		s->last_id = 0;
-	}
-	s->next = s->last_id > 0 ? find_start(s, s->last_id) : 0;
-	s->nbad = 0;
-	if (s->next == s->nrec) {
-		file_close(s);
-		return 1;
-	}
-	log_debug("input %s: %s: %zu records, reading from position %zu "
-	    "(after number %" PRIu64 ")", s->cfg->name, path, s->nrec,
-	    s->next, s->last_id);
-	return 0;
+	return file_seek(s, path);
 
 err_close:
 	file_close(s);
@@ -922,7 +935,7 @@ report_bad(struct evtx_source *s)
 {
 	if (s->nbad == 0)
 		return;
-	s->st.ignored += s->nbad;
+	s->base.st.ignored += s->nbad;
 	s->bad_in_file += s->nbad;
 	if (s->bad_in_file - s->nbad < BAD_LOG_MAX)
 		log_warnx("input %s: %s: %zu record(s) after number %" PRIu64
@@ -951,13 +964,8 @@ render(struct evtx_source *s, libevtx_record_t *r, uint64_t id, char *why,
 		snprintf(why, whylen, "XML of %zu bytes", size);
 		return -EINVAL;
 	}
-	if (size > s->xml_cap) {
-		char *n = realloc(s->xml, size);
-		if (n == NULL)
-			return -ENOMEM;
-		s->xml = n;
-		s->xml_cap = size;
-	}
+	if (mem_grow(&s->xml, &s->xml_cap, size, 1) != 0)
+		return -ENOMEM;
 	if (libevtx_record_get_utf8_xml_string(r, (uint8_t *)s->xml, size,
 	    &err) != 1) {
 		evtx_err(&err, why, whylen);
@@ -1106,7 +1114,7 @@ advance(struct evtx_source *s)
 		s->told_tail = false;
 	}
 	if (!s->cfg->follow) {
-		s->finished = true;
+		s->base.finished = true;
 		log_info("input %s: every record of %s read", s->cfg->name,
 		    s->cfg->path);
 	} else {
@@ -1155,15 +1163,78 @@ file_done(struct evtx_source *s)
 
 /* ---- polling ------------------------------------------------------------- */
 
-static ssize_t
-evtx_poll(struct evtx_source *s, struct buffer *b, size_t budget)
+/*
+ * Take the record at position next: append it to b, or skip it (bad, or
+ * taken already).  Adds what it cost to *cost and the bytes appended to
+ * *consumed.  0, 1 when the ring cannot take it now, or -errno.
+ */
+static int
+take_record(struct evtx_source *s, struct buffer *b, size_t max,
+    size_t *cost, size_t *consumed)
 {
-	size_t consumed = 0, cost = 0, max = (size_t)s->cfg->max_line_size;
-	int64_t until = mono_now_ms() + POLL_MAX_MS;
+	libevtx_record_t *r;
+	uint32_t flags = 0;
+	uint64_t id;
+	size_t len;
 	char why[512];
 	int rc;
 
-	if (s->finished)
+	if ((r = rec_at(s, s->next, &id, why, sizeof(why))) != NULL &&
+	    id <= s->last_id) {
+		/* Out of order (a damaged file): taken already. */
+		rec_free(&r);
+		s->next++;
+		*cost += BAD_COST;
+		return 0;
+	}
+	rc = r != NULL ? render(s, r, id, why, sizeof(why)) : -EINVAL;
+	rec_free(&r);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc != 0) {
+		if (s->bad_in_file + s->nbad < BAD_LOG_MAX)
+			log_debug("input %s: %s: the record at position %zu: "
+			    "%s", s->cfg->name, s->cur, s->next, why);
+		s->nbad++;
+		s->next++;
+		*cost += BAD_COST;
+		return 0;
+	}
+	len = s->out.len;
+	if (len > max) {
+		log_warnx("input %s: %s: record %" PRIu64 " is %zu bytes, "
+		    "longer than max_line_size (%zu): forwarding it cut and "
+		    "tagged", s->cfg->name, s->cur, id, len, max);
+		len = max;
+		flags |= BUFFER_REC_TRUNCATED;
+	}
+	rc = buffer_append(b, s->cfg->name, time_now_ms(), flags, s->out.s,
+	    len, &s->last_seq);
+	if (rc == -ENOBUFS)
+		return 1;
+	if (rc != 0)
+		return rc;
+	report_bad(s);
+	s->last_id = id;
+	pos_ring(s, b);
+	s->next++;
+	s->base.st.records++;
+	if (flags & BUFFER_REC_TRUNCATED)
+		s->base.st.truncated++;
+	*consumed += len;
+	*cost += len;
+	return 0;
+}
+
+static ssize_t
+evtx_poll(struct source *src, struct buffer *b, size_t budget)
+{
+	struct evtx_source *s = ES(src);
+	size_t consumed = 0, cost = 0, max = (size_t)s->cfg->max_line_size;
+	int64_t until = mono_now_ms() + POLL_MAX_MS;
+	int rc;
+
+	if (s->base.finished)
 		return 0;
 	if (max == 0)
 		max = 1u << 20;
@@ -1179,11 +1250,6 @@ evtx_poll(struct evtx_source *s, struct buffer *b, size_t budget)
 	}
 	/* Decoding costs far more than its bytes: bound the time too. */
 	while (cost < budget && (cost == 0 || mono_now_ms() < until)) {
-		libevtx_record_t *r;
-		uint32_t flags = 0;
-		uint64_t id;
-		size_t len;
-
 		if (s->next == s->nrec) {
 			file_done(s);
 			if ((rc = advance(s)) < 0)
@@ -1196,58 +1262,16 @@ evtx_poll(struct evtx_source *s, struct buffer *b, size_t budget)
 			s->blocked = true;
 			break;
 		}
-		if ((r = rec_at(s, s->next, &id, why, sizeof(why))) != NULL &&
-		    id <= s->last_id) {
-			/* Out of order (a damaged file): taken already. */
-			rec_free(&r);
-			s->next++;
-			cost += BAD_COST;
-			continue;
-		}
-		rc = r != NULL ? render(s, r, id, why, sizeof(why)) : -EINVAL;
-		rec_free(&r);
-		if (rc == -ENOMEM)
+		if ((rc = take_record(s, b, max, &cost, &consumed)) < 0)
 			return rc;
-		if (rc != 0) {
-			if (s->bad_in_file + s->nbad < BAD_LOG_MAX)
-				log_debug("input %s: %s: the record at "
-				    "position %zu: %s", s->cfg->name, s->cur,
-				    s->next, why);
-			s->nbad++;
-			s->next++;
-			cost += BAD_COST;
-			continue;
-		}
-		len = s->out.len;
-		if (len > max) {
-			log_warnx("input %s: %s: record %" PRIu64 " is %zu "
-			    "bytes, longer than max_line_size (%zu): "
-			    "forwarding it cut and tagged", s->cfg->name,
-			    s->cur, id, len, max);
-			len = max;
-			flags |= BUFFER_REC_TRUNCATED;
-		}
-		rc = buffer_append(b, s->cfg->name, time_now_ms(), flags,
-		    s->out.s, len, &s->last_seq);
-		if (rc == -ENOBUFS) {
+		if (rc == 1) {
 			s->blocked = true;
 			break;
 		}
-		if (rc != 0)
-			return rc;
-		report_bad(s);
-		s->last_id = id;
-		pos_ring(s, b);
-		s->next++;
-		s->st.records++;
-		if (flags & BUFFER_REC_TRUNCATED)
-			s->st.truncated++;
-		consumed += len;
-		cost += len;
 	}
 out:
 	pos_note(s, b);
-	s->st.bytes += consumed;
+	s->base.st.bytes += consumed;
 	return (ssize_t)consumed;
 }
 
@@ -1302,73 +1326,11 @@ resume(struct evtx_source *s, const struct buffer *b, const char *saved)
 		    "the %s)", s->cfg->name, best_id, best, from);
 }
 
-static const struct source_ops evtx_ops;
-
-int
-source_evtx_open(const struct config_input *cfg, const char *state_dir,
-    const struct buffer *b, struct source **out)
-{
-	struct evtx_source *s;
-	char *saved;
-	int rc;
-
-	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return -ENOMEM;
-	s->base.ops = &evtx_ops;
-	s->cfg = cfg;
-	s->fd = -1;
-	s->out.max = XML_MAX;
-	s->text.max = XML_MAX;
-	if ((saved = malloc(SOURCE_POS_MAX)) == NULL) {
-		free(s);
-		return -ENOMEM;
-	}
-	if ((rc = source_pos_init(&s->pos, state_dir, cfg->name, saved)) !=
-	    0) {
-		log_warnx("input %s: cannot set up %s/positions: %s", cfg->name,
-		    state_dir, strerror(-rc));
-		goto err_free;
-	}
-	if ((s->chunk = malloc(EVTX_CHUNK_SIZE)) == NULL ||
-	    (s->xp = XML_ParserCreate("UTF-8")) == NULL) {
-		rc = -ENOMEM;
-		goto err_free;
-	}
-	if ((rc = path_kind(s)) != 0) {
-		if (!cfg->follow || rc != -ENOENT) {
-			log_warnx("input %s: %s: %s", cfg->name, cfg->path,
-			    strerror(-rc));
-			goto err_free;
-		}
-	}
-	resume(s, b, saved);
-	if (!s->kind_known)
-		s->skip_existing = false;	/* nothing there to skip */
-	if (s->kind_known && !s->is_dir && !cfg->follow &&
-	    (rc = file_open(s, false)) < 0)
-		goto err_free;	/* the one file cannot be read at all */
-	free(saved);
-	*out = &s->base;
-	return 0;
-
-err_free:
-	free(saved);
-	source_pos_free(&s->pos);
-	if (s->xp != NULL)
-		XML_ParserFree(s->xp);
-	free(s->chunk);
-	free(s);
-	return rc;
-}
-
 static void
-evtx_close(struct evtx_source *s, const struct buffer *b)
+evtx_close(struct source *src)
 {
-	if (s == NULL)
-		return;
-	if (b != NULL)
-		source_pos_commit(&s->pos, buffer_durable_seq(b), true);
+	struct evtx_source *s = ES(src);
+
 	file_close(s);
 	source_pos_free(&s->pos);
 	XML_ParserFree(s->xp);
@@ -1379,40 +1341,65 @@ evtx_close(struct evtx_source *s, const struct buffer *b)
 	free(s);
 }
 
+static const struct source_ops evtx_ops;
+
+int
+source_evtx_open(const struct config_input *cfg, const char *state_dir,
+    const struct buffer *b, struct source **out)
+{
+	struct evtx_source *s;
+	int rc;
+
+	*out = NULL;
+	if ((s = source_new(sizeof(*s), &evtx_ops, cfg)) == NULL)
+		return -ENOMEM;
+	s->cfg = cfg;
+	s->fd = -1;
+	s->out.max = XML_MAX;
+	s->text.max = XML_MAX;
+	if ((rc = source_pos_init(&s->base, &s->pos, state_dir)) != 0) {
+		log_warnx("input %s: cannot set up %s/positions: %s", cfg->name,
+		    state_dir, strerror(-rc));
+		goto err_close;
+	}
+	if ((s->chunk = malloc(EVTX_CHUNK_SIZE)) == NULL ||
+	    (s->xp = XML_ParserCreate("UTF-8")) == NULL) {
+		rc = -ENOMEM;
+		goto err_close;
+	}
+	if ((rc = path_kind(s)) != 0) {
+		if (!cfg->follow || rc != -ENOENT) {
+			log_warnx("input %s: %s: %s", cfg->name, cfg->path,
+			    strerror(-rc));
+			goto err_close;
+		}
+	}
+	resume(s, b, s->pos.saved);
+	if (!s->kind_known)
+		s->skip_existing = false;	/* nothing there to skip */
+	if (s->kind_known && !s->is_dir && !cfg->follow &&
+	    (rc = file_open(s, false)) < 0)
+		goto err_close;	/* the one file cannot be read at all */
+	*out = &s->base;
+	return 0;
+
+err_close:
+	evtx_close(&s->base);
+	return rc;
+}
+
 /* ---- the source interface ------------------------------------------------ */
 
-#define ES(s)	((struct evtx_source *)(s))
-#define CES(s)	((const struct evtx_source *)(s))
-
-static const char *
-op_name(const struct source *s)
-{
-	return CES(s)->cfg->name;
-}
-
-static ssize_t
-op_poll(struct source *s, struct buffer *b, size_t budget)
-{
-	return evtx_poll(ES(s), b, budget);
-}
-
-static int
-op_wait_fd(const struct source *s)
-{
-	(void)s;
-	return -1;
-}
-
 static bool
-op_at_end(const struct source *s)
+evtx_at_end(const struct source *s)
 {
-	return CES(s)->finished || CES(s)->idle;
+	return s->finished || CES(s)->idle;
 }
 
 static int64_t
-op_next_poll(const struct source *s, int64_t now_ms)
+evtx_next_poll(const struct source *s, int64_t now_ms)
 {
-	if (CES(s)->finished)
+	if (s->finished)
 		return INT64_MAX;
 	if (CES(s)->idle)
 		return CES(s)->next_look_ms;
@@ -1421,38 +1408,10 @@ op_next_poll(const struct source *s, int64_t now_ms)
 	return now_ms;
 }
 
-static bool
-op_finished(const struct source *s)
-{
-	return CES(s)->finished;
-}
-
-static void
-op_checkpoint(struct source *s, uint64_t durable_seq, bool force)
-{
-	source_pos_commit(&ES(s)->pos, durable_seq, force);
-}
-
-static void
-op_get_stats(const struct source *s, struct source_stats *st)
-{
-	*st = CES(s)->st;
-}
-
-static void
-op_close(struct source *s, const struct buffer *b)
-{
-	evtx_close(ES(s), b);
-}
-
+/* Files are polled by time; the position is text (s->pos). */
 static const struct source_ops evtx_ops = {
-	.name = op_name,
-	.poll = op_poll,
-	.wait_fd = op_wait_fd,
-	.next_poll = op_next_poll,
-	.at_end = op_at_end,
-	.finished = op_finished,
-	.checkpoint = op_checkpoint,
-	.get_stats = op_get_stats,
-	.close = op_close,
+	.poll = evtx_poll,
+	.next_poll = evtx_next_poll,
+	.at_end = evtx_at_end,
+	.close = evtx_close,
 };

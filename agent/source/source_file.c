@@ -41,7 +41,7 @@
  * names stay bounded however many files come and go, and on opening every
  * saved position is matched to the files by device and inode.
  */
-#include "source.h"
+#include "source_int.h"
 #include "base.h"
 #include "position.h"
 
@@ -92,7 +92,6 @@ struct file_source {
 	struct strbuf	 line;		/* a partial line across reads */
 	bool		 discarding;	/* skipping the tail of a long line */
 	bool		 eof;		/* read() returned 0 last time */
-	bool		 finished;
 	bool		 waiting_file;	/* follow: the path does not exist */
 	bool		 rotated;	/* follow: drain, then reopen */
 	bool		 drained;	/* a pipe had nothing to read */
@@ -109,57 +108,32 @@ struct file_source {
 	ino_t		 saved_ino;
 	int64_t		 last_save_ms;
 	bool		 warned_save;
-	struct source_stats st;
+	struct source_stats *st;	/* base.st, or a member's glob's */
 };
 
-static const char *
-file_name(const struct file_source *s)
-{
-	return s->cfg->name;
-}
-
-static void
-file_get_stats(const struct file_source *s, struct source_stats *st)
-{
-	*st = s->st;
-}
-
-static int
-file_wait_fd(const struct file_source *s)
-{
-	if (s->finished || s->fd < 0)
-		return -1;
-	if (s->is_stdin) {
-		struct stat sb;
-		/* poll() on a regular file always says readable. */
-		if (fstat(s->fd, &sb) == 0 && !S_ISREG(sb.st_mode))
-			return s->fd;
-	}
-	return -1;
-}
+#define FS(s)	((struct file_source *)(s))
+#define CFS(s)	((const struct file_source *)(s))
 
 static bool
-file_at_end(const struct file_source *s)
+file_at_end(const struct source *src)
 {
-	return s->finished || (s->eof && s->rpos == s->rlen);
-}
+	const struct file_source *s = CFS(src);
 
-static bool
-file_finished(const struct file_source *s)
-{
-	return s->finished;
+	return s->base.finished || (s->eof && s->rpos == s->rlen);
 }
 
 static int64_t
-file_next_poll(const struct file_source *s, int64_t now_ms)
+file_next_poll(const struct source *src, int64_t now_ms)
 {
-	if (s->finished)
+	const struct file_source *s = CFS(src);
+
+	if (s->base.finished)
 		return INT64_MAX;
-	if (file_wait_fd(s) >= 0)
+	if (s->base.fd >= 0)
 		return s->drained ? INT64_MAX : now_ms;
-	if (!file_at_end(s))
+	if (!file_at_end(src))
 		return now_ms;
-	if (file_wait_fd(s) >= 0)
+	if (s->base.fd >= 0)
 		return INT64_MAX;	/* the fd wakes us */
 	return s->next_look_ms;
 }
@@ -247,8 +221,9 @@ pos_save(struct file_source *s, int64_t now)
 }
 
 static void
-file_checkpoint(struct file_source *s, uint64_t durable_seq, bool force)
+file_checkpoint(struct source *src, uint64_t durable_seq, bool force)
 {
+	struct file_source *s = FS(src);
 	size_t i = 0;
 	int64_t now = mono_now_ms();
 
@@ -437,6 +412,20 @@ resume(struct file_source *s, const struct buffer *b)
 	}
 }
 
+static void
+file_close(struct source *src)
+{
+	struct file_source *s = FS(src);
+
+	if (s->fd >= 0 && !s->is_stdin)
+		close(s->fd);
+	strbuf_free(&s->line);
+	free(s->pos_path);
+	free(s->path_buf);
+	free(s->rbuf);
+	free(s);
+}
+
 static const struct source_ops file_ops;
 static int	glob_open(const struct config_input *cfg, const char *state_dir,
 		    const struct buffer *b, struct source **out);
@@ -452,9 +441,9 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	*out = NULL;
 	if (strcmp(cfg->path, "-") != 0 && strpbrk(cfg->path, "*?[") != NULL)
 		return glob_open(cfg, state_dir, b, out);
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = source_new(sizeof(*s), &file_ops, cfg)) == NULL)
 		return -ENOMEM;
-	s->base.ops = &file_ops;
+	s->st = &s->base.st;
 	s->cfg = cfg;
 	s->path = cfg->path;
 	s->pos_name = cfg->name;
@@ -462,11 +451,17 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	s->line.max = (size_t)cfg->max_line_size + 1;
 	if ((s->rbuf = malloc(READ_CHUNK)) == NULL) {
 		rc = -ENOMEM;
-		goto err_free;
+		goto err_close;
 	}
 	if (strcmp(cfg->path, "-") == 0) {
+		struct stat sb;
+
 		s->is_stdin = true;
 		s->fd = STDIN_FILENO;
+		/* A pipe or terminal is waited on; poll() on a regular file
+		 * always says readable. */
+		if (fstat(s->fd, &sb) == 0 && !S_ISREG(sb.st_mode))
+			s->base.fd = s->fd;
 		*out = &s->base;
 		return 0;
 	}
@@ -475,16 +470,16 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 		rc = -ENAMETOOLONG;
 		log_warnx("input %s: cannot create %s/positions", cfg->name,
 		    state_dir);
-		goto err_free;
+		goto err_close;
 	}
 	if (asprintf(&s->pos_path, "%s/%s.pos", dir, cfg->name) < 0) {
 		s->pos_path = NULL;
 		rc = -ENOMEM;
-		goto err_free;
+		goto err_close;
 	}
 	if ((rc = open_path(s, cfg->follow)) != 0) {
 		if (!cfg->follow || rc != -ENOENT)
-			goto err_free;
+			goto err_close;
 		log_info("input %s: %s does not exist yet; waiting for it",
 		    cfg->name, cfg->path);
 		s->waiting_file = true;
@@ -495,27 +490,9 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	*out = &s->base;
 	return 0;
 
-err_free:
-	free(s->pos_path);
-	free(s->rbuf);
-	free(s);
+err_close:
+	file_close(&s->base);
 	return rc;
-}
-
-static void
-file_close(struct file_source *s, const struct buffer *b)
-{
-	if (s == NULL)
-		return;
-	if (b != NULL)
-		file_checkpoint(s, buffer_durable_seq(b), true);
-	if (s->fd >= 0 && !s->is_stdin)
-		close(s->fd);
-	strbuf_free(&s->line);
-	free(s->pos_path);
-	free(s->path_buf);
-	free(s->rbuf);
-	free(s);
 }
 
 /* ---- reading ----------------------------------------------------------------- */
@@ -589,7 +566,7 @@ emit_line(struct file_source *s, struct buffer *b, const char *p, size_t n,
 		return 0;
 	if (flags == 0 && event_find_start(p, n) < 0 &&
 	    looks_like_syslog(p, n) && !s->cfg->keep_other_lines) {
-		s->st.ignored++;
+		s->st->ignored++;
 		return 0;
 	}
 	rc = buffer_append(b, s->cfg->name, time_now_ms(), flags, p, n,
@@ -602,9 +579,9 @@ emit_line(struct file_source *s, struct buffer *b, const char *p, size_t n,
 		    s->path, strerror(-rc));
 		return rc;
 	}
-	s->st.records++;
+	s->st->records++;
 	if (flags & BUFFER_REC_TRUNCATED)
-		s->st.truncated++;
+		s->st->truncated++;
 	return 0;
 }
 
@@ -758,135 +735,183 @@ ring_position(struct file_source *s, struct buffer *b)
 	s->ring_off = s->line_off;
 }
 
-static ssize_t
-file_poll(struct file_source *s, struct buffer *b, size_t budget)
+/*
+ * At the end of the file, in follow mode: is there more now?  A file
+ * truncated and written again past our offset must be noticed before we
+ * read from the middle of its new contents, so look before reading.
+ * 0: read on; 1: nothing yet; -errno.
+ */
+static int
+wake_at_end(struct file_source *s, struct buffer *b)
 {
+	int64_t now = mono_now_ms();
+	int rc;
+
+	if (!s->cfg->follow || s->is_stdin || now < s->next_look_ms)
+		return 1;
+	s->next_look_ms = now + (int64_t)s->cfg->poll_interval_ms;
+	look_again(s);
+	if (s->rotated && s->fd < 0 && (rc = switch_file(s, b)) != 0)
+		return rc;
+	return s->eof ? 1 : 0;
+}
+
+/* What read_chunk() found. */
+enum chunk {
+	CHUNK_READ,		/* rbuf holds new bytes */
+	CHUNK_STOP,		/* nothing more in this poll */
+	CHUNK_AGAIN,		/* the file changed: go round again */
+};
+
+/*
+ * read() said 0.  Following: wait for more, or move to the rotated file.
+ * Otherwise the input ends, and a last line without newline still counts.
+ * A chunk value, or -errno.
+ */
+static int
+reached_eof(struct file_source *s, struct buffer *b)
+{
+	int rc;
+
+	s->eof = true;
+	if (s->cfg->follow && !s->is_stdin && !s->gone) {
+		s->next_look_ms = mono_now_ms() +
+		    (int64_t)s->cfg->poll_interval_ms;
+		if (!s->sig_valid && s->line_off > 0)
+			s->sig_valid = sig_at(s->fd, s->line_off,
+			    &s->sig_crc) == 0;
+		if (s->rotated) {
+			if ((rc = switch_file(s, b)) != 0)
+				return rc;
+			return CHUNK_AGAIN;
+		}
+		look_again(s);
+		return s->eof ? CHUNK_STOP : CHUNK_AGAIN;
+	}
+	if (s->line.len > 0 && !s->discarding &&
+	    (rc = emit_line(s, b, s->line.s, s->line.len, 0)) != 0)
+		return rc;
+	s->line_off = s->read_off;
+	strbuf_reset(&s->line);
+	s->base.finished = true;
+	return CHUNK_STOP;
+}
+
+/* rbuf is used up: read the next chunk.  A chunk value, or -errno. */
+static int
+read_chunk(struct file_source *s, struct buffer *b)
+{
+	ssize_t n;
+	int rc;
+
+	if (s->eof || s->fd < 0)
+		return CHUNK_STOP;
+	if (s->rbuf == NULL && (s->rbuf = malloc(READ_CHUNK)) == NULL)
+		return -ENOMEM;
+	if (s->base.fd >= 0) {
+		/* A pipe or terminal: never block in read(). */
+		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+		s->drained = poll(&pfd, 1, 0) <= 0;
+		if (s->drained)
+			return CHUNK_STOP;
+	}
+	n = read(s->fd, s->rbuf, READ_CHUNK);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return CHUNK_STOP;
+	if (n < 0) {
+		rc = -errno;
+		log_warnx("input %s: read %s: %s", s->cfg->name, s->path,
+		    strerror(errno));
+		s->failed = s->member;
+		return rc;
+	}
+	if (n == 0)
+		return reached_eof(s, b);
+	s->rpos = 0;
+	s->rlen = (size_t)n;
+	s->read_off += (uint64_t)n;
+	return CHUNK_READ;
+}
+
+/*
+ * Take rbuf's bytes up to the next newline (or all of them): they end the
+ * line being built, or start one, or are the skipped tail of a long line.
+ * Adds what it took to *consumed.  0 or -errno.
+ */
+static int
+take_segment(struct file_source *s, struct buffer *b, size_t *consumed)
+{
+	const char *seg = s->rbuf + s->rpos;
+	const char *nl = memchr(seg, '\n', s->rlen - s->rpos);
+	size_t seglen = nl != NULL ? (size_t)(nl - seg) : s->rlen - s->rpos;
+	int rc;
+
+	*consumed += seglen + (nl != NULL);
+	s->rpos += seglen + (nl != NULL);
+	s->sig_valid = false;
+	if (s->discarding) {
+		/* Skip the rest of an overlong line. */
+	} else if (s->line.len + seglen > s->cfg->max_line_size) {
+		size_t room = (size_t)s->cfg->max_line_size - s->line.len;
+		if ((rc = strbuf_add(&s->line, seg, room)) != 0 ||
+		    (rc = emit_truncated(s, b)) != 0)
+			return rc;
+	} else if (nl != NULL && s->line.len == 0) {
+		if ((rc = emit_line(s, b, seg, seglen, 0)) != 0)
+			return rc;
+	} else {
+		if ((rc = strbuf_add(&s->line, seg, seglen)) != 0)
+			return rc;
+		if (nl != NULL) {
+			rc = emit_line(s, b, s->line.s, s->line.len, 0);
+			strbuf_reset(&s->line);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	if (nl != NULL) {
+		s->discarding = false;
+		s->line_off = s->read_off - (s->rlen - s->rpos);
+		ring_position(s, b);
+	}
+	return 0;
+}
+
+static ssize_t
+file_poll(struct source *src, struct buffer *b, size_t budget)
+{
+	struct file_source *s = FS(src);
 	size_t consumed = 0;
 	int rc;
 
-	if (s->finished)
+	if (s->base.finished)
 		return 0;
-	if (s->eof && s->rpos == s->rlen) {
-		int64_t now = mono_now_ms();
-		if (!s->cfg->follow || s->is_stdin || now < s->next_look_ms)
-			goto out;
-		s->next_look_ms = now + (int64_t)s->cfg->poll_interval_ms;
-		/*
-		 * Look before reading: a file truncated and written again
-		 * past our offset must be noticed before we read from the
-		 * middle of its new contents.
-		 */
-		look_again(s);
-		if (s->rotated && s->fd < 0 && (rc = switch_file(s, b)) != 0)
+	if (s->eof && s->rpos == s->rlen && (rc = wake_at_end(s, b)) != 0) {
+		if (rc < 0)
 			return rc;
-		if (s->eof)
-			goto out;
+		goto out;
 	}
-	while (consumed < budget && !s->finished) {
-		const char *nl, *seg;
-		size_t seglen;
-
+	while (consumed < budget && !s->base.finished) {
 		if (!buffer_can_append(b, (size_t)s->cfg->max_line_size))
 			break;
 		if (s->rpos == s->rlen) {
-			ssize_t n;
-
-			if (s->eof || s->fd < 0)
+			if ((rc = read_chunk(s, b)) < 0)
+				return rc;
+			if (rc == CHUNK_STOP)
 				break;
-			if (s->rbuf == NULL &&
-			    (s->rbuf = malloc(READ_CHUNK)) == NULL)
-				return -ENOMEM;
-			if (file_wait_fd(s) >= 0) {
-				/* A pipe or terminal: never block in read(). */
-				struct pollfd pfd = { .fd = s->fd,
-				    .events = POLLIN };
-				s->drained = poll(&pfd, 1, 0) <= 0;
-				if (s->drained)
-					break;
-			}
-			n = read(s->fd, s->rbuf, READ_CHUNK);
-			if (n < 0 && (errno == EINTR || errno == EAGAIN))
-				break;
-			if (n < 0) {
-				rc = -errno;
-				log_warnx("input %s: read %s: %s", s->cfg->name,
-				    s->path, strerror(errno));
-				s->failed = s->member;
-				return rc;
-			}
-			if (n == 0) {
-				s->eof = true;
-				if (s->cfg->follow && !s->is_stdin &&
-				    !s->gone) {
-					s->next_look_ms = mono_now_ms() +
-					    (int64_t)s->cfg->poll_interval_ms;
-					if (!s->sig_valid && s->line_off > 0)
-						s->sig_valid = sig_at(s->fd,
-						    s->line_off, &s->sig_crc) == 0;
-					if (s->rotated) {
-						if ((rc = switch_file(s, b)) != 0)
-							return rc;
-						continue;
-					}
-					look_again(s);
-					if (!s->eof)
-						continue;
-					break;
-				}
-				/* The end: a last line without newline counts. */
-				if (s->line.len > 0 && !s->discarding &&
-				    (rc = emit_line(s, b, s->line.s,
-				    s->line.len, 0)) != 0)
-					return rc;
-				s->line_off = s->read_off;
-				strbuf_reset(&s->line);
-				s->finished = true;
-				break;
-			}
-			s->rpos = 0;
-			s->rlen = (size_t)n;
-			s->read_off += (uint64_t)n;
+			if (rc == CHUNK_AGAIN)
+				continue;
 		}
-		seg = s->rbuf + s->rpos;
-		nl = memchr(seg, '\n', s->rlen - s->rpos);
-		seglen = nl != NULL ? (size_t)(nl - seg) : s->rlen - s->rpos;
-		consumed += seglen + (nl != NULL);
-		s->rpos += seglen + (nl != NULL);
-		s->sig_valid = false;
-		if (s->discarding) {
-			/* Skip the rest of an overlong line. */
-		} else if (s->line.len + seglen > s->cfg->max_line_size) {
-			size_t room = (size_t)s->cfg->max_line_size -
-			    s->line.len;
-			if ((rc = strbuf_add(&s->line, seg, room)) != 0 ||
-			    (rc = emit_truncated(s, b)) != 0)
-				return rc;
-		} else if (nl != NULL && s->line.len == 0) {
-			if ((rc = emit_line(s, b, seg, seglen, 0)) != 0)
-				return rc;
-		} else {
-			if ((rc = strbuf_add(&s->line, seg, seglen)) != 0)
-				return rc;
-			if (nl != NULL) {
-				rc = emit_line(s, b, s->line.s, s->line.len, 0);
-				strbuf_reset(&s->line);
-				if (rc != 0)
-					return rc;
-			}
-		}
-		if (nl != NULL) {
-			s->discarding = false;
-			s->line_off = s->read_off - (s->rlen - s->rpos);
-			ring_position(s, b);
-		}
+		if ((rc = take_segment(s, b, &consumed)) != 0)
+			return rc;
 	}
 out:
 	if (!s->is_stdin && s->line_off != (s->nckpts > 0 ?
 	    s->ckpts[s->nckpts - 1].off : s->committed_off))
 		ckpt_push(s, s->line_off);
 	ring_position(s, b);
-	s->st.bytes += consumed;
-	if (s->member && (s->eof || s->finished) && s->rpos == s->rlen) {
+	s->st->bytes += consumed;
+	if (s->member && (s->eof || s->base.finished) && s->rpos == s->rlen) {
 		/* An idle member keeps no read buffer. */
 		free(s->rbuf);
 		s->rbuf = NULL;
@@ -895,75 +920,16 @@ out:
 	return (ssize_t)consumed;
 }
 
-/* ---- the source interface ----------------------------------------------------- */
-
-#define FS(s)	((struct file_source *)(s))
-#define CFS(s)	((const struct file_source *)(s))
-
-static const char *
-op_name(const struct source *s)
-{
-	return file_name(CFS(s));
-}
-
-static ssize_t
-op_poll(struct source *s, struct buffer *b, size_t budget)
-{
-	return file_poll(FS(s), b, budget);
-}
-
-static int
-op_wait_fd(const struct source *s)
-{
-	return file_wait_fd(CFS(s));
-}
-
-static int64_t
-op_next_poll(const struct source *s, int64_t now_ms)
-{
-	return file_next_poll(CFS(s), now_ms);
-}
-
-static bool
-op_at_end(const struct source *s)
-{
-	return file_at_end(CFS(s));
-}
-
-static bool
-op_finished(const struct source *s)
-{
-	return file_finished(CFS(s));
-}
-
-static void
-op_checkpoint(struct source *s, uint64_t durable_seq, bool force)
-{
-	file_checkpoint(FS(s), durable_seq, force);
-}
-
-static void
-op_get_stats(const struct source *s, struct source_stats *st)
-{
-	file_get_stats(CFS(s), st);
-}
-
-static void
-op_close(struct source *s, const struct buffer *b)
-{
-	file_close(FS(s), b);
-}
-
+/*
+ * A file or standard input: a pipe or terminal is waited on, a regular
+ * file polled by time.  The position is the file's own (file_checkpoint()).
+ */
 static const struct source_ops file_ops = {
-	.name = op_name,
-	.poll = op_poll,
-	.wait_fd = op_wait_fd,
-	.next_poll = op_next_poll,
-	.at_end = op_at_end,
-	.finished = op_finished,
-	.checkpoint = op_checkpoint,
-	.get_stats = op_get_stats,
-	.close = op_close,
+	.poll = file_poll,
+	.next_poll = file_next_poll,
+	.at_end = file_at_end,
+	.checkpoint = file_checkpoint,
+	.close = file_close,
 };
 
 /* ---- globs: a set of files -------------------------------------------- */
@@ -995,8 +961,10 @@ struct glob_source {
 	struct cand	*cands;		/* while opening: the saved positions */
 	size_t		 ncands;
 	bool		 pos_unreadable; /* a position file could not be read */
-	struct source_stats closed;	/* of the members closed so far */
 };
+
+#define GS(s)	((struct glob_source *)(s))
+#define CGS(s)	((const struct glob_source *)(s))
 
 /* Compressed rotations (sysmon.log.2.gz) match `sysmon.log*` too, but
  * their bytes are not lines. */
@@ -1137,9 +1105,9 @@ member_new(struct glob_source *g, const char *path, const struct stat *sb,
 	int rc;
 
 	*out = NULL;
-	if ((m = calloc(1, sizeof(*m))) == NULL)
+	if ((m = source_new(sizeof(*m), &file_ops, g->cfg)) == NULL)
 		return -ENOMEM;
-	m->base.ops = &file_ops;
+	m->st = &g->base.st;	/* the glob counts for all its members */
 	m->cfg = g->cfg;
 	m->member = true;
 	m->fd = -1;
@@ -1147,11 +1115,11 @@ member_new(struct glob_source *g, const char *path, const struct stat *sb,
 	m->line.max = (size_t)g->cfg->max_line_size + 1;
 	if ((m->path_buf = strdup(path)) == NULL) {
 		rc = -ENOMEM;
-		goto err_free;
+		goto err_close;
 	}
 	m->path = m->path_buf;
 	if ((rc = open_path(m, true)) != 0)
-		goto err_free;
+		goto err_close;
 	if (m->dev != sb->st_dev || m->ino != sb->st_ino) {
 		rc = -EAGAIN;	/* replaced since: the next scan sees it */
 		goto err_close;
@@ -1160,10 +1128,7 @@ member_new(struct glob_source *g, const char *path, const struct stat *sb,
 	return 0;
 
 err_close:
-	close(m->fd);
-err_free:
-	free(m->path_buf);
-	free(m);
+	file_close(&m->base);
 	return rc;
 }
 
@@ -1206,11 +1171,7 @@ member_drop(struct glob_source *g, size_t i)
 {
 	struct file_source *m = g->files[i];
 
-	g->closed.records += m->st.records;
-	g->closed.ignored += m->st.ignored;
-	g->closed.truncated += m->st.truncated;
-	g->closed.bytes += m->st.bytes;
-	file_close(m, NULL);
+	file_close(&m->base);
 	memmove(&g->files[i], &g->files[i + 1],
 	    (g->nfiles - i - 1) * sizeof(g->files[0]));
 	g->nfiles--;
@@ -1236,82 +1197,58 @@ member_seen(struct glob_source *g, struct file_source *m, const char *path)
 }
 
 /*
- * Expand the pattern and bring the members up to date: a file not
- * followed yet becomes a member (from its start; while opening, from its
- * saved position), a file followed under another name is the same file,
- * and a member no longer matched is read to its end once more and then
- * closed.  Files are told apart by device and inode, never by name, so
- * that a rotation by rename within the pattern reads nothing twice.
+ * One path the pattern matched: a member already (perhaps renamed), or a
+ * new one appended to g->files.  Counts in *over a match left out for
+ * GLOB_MAX_FILES; sets *open_failed when it cannot be opened.
  */
 static void
-glob_scan(struct glob_source *g)
+scan_path(struct glob_source *g, const char *path, size_t *over,
+    bool *open_failed)
 {
-	glob_t gl;
 	struct stat sb;
 	struct file_source *m;
-	size_t first_new = g->nfiles, over = 0;
-	bool open_failed = false;
-	int rc, orc;
+	int rc;
 
-	memset(&gl, 0, sizeof(gl));
-	rc = glob(g->cfg->path, 0, NULL, &gl);
-	if (rc != 0 && rc != GLOB_NOMATCH) {
-		/* Nothing is taken as gone on a failed scan. */
-		if (!g->warned_scan)
-			log_warnx("input %s: cannot expand %s (%s); trying "
-			    "again every poll_interval", g->cfg->name,
-			    g->cfg->path, rc == GLOB_NOSPACE ? "out of memory" :
-			    "read error");
-		g->warned_scan = true;
-		globfree(&gl);
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return;
+	if ((m = member_find(g, sb.st_dev, sb.st_ino)) != NULL) {
+		if (m->gen != g->gen)
+			member_seen(g, m, path);
 		return;
 	}
-	g->warned_scan = false;
-	g->gen++;
-	for (size_t i = 0; rc == 0 && i < gl.gl_pathc; i++) {
-		const char *path = gl.gl_pathv[i];
-
-		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-			continue;
-		if ((m = member_find(g, sb.st_dev, sb.st_ino)) != NULL) {
-			if (m->gen != g->gen)
-				member_seen(g, m, path);
-			continue;
-		}
-		if (is_packed(path)) {
-			if (!g->warned_packed)
-				log_info("input %s: skipping compressed files "
-				    "such as %s", g->cfg->name, path);
-			g->warned_packed = true;
-			continue;
-		}
-		if (g->nfiles == GLOB_MAX_FILES) {
-			over++;
-			continue;
-		}
-		if ((orc = member_new(g, path, &sb, &m)) != 0) {
-			if (orc != -EAGAIN && !g->warned_open)
-				log_warnx("input %s: cannot open %s: %s (trying"
-				    " again every poll_interval)", g->cfg->name,
-				    path, strerror(-orc));
-			open_failed |= orc != -EAGAIN;
-			continue;
-		}
-		m->gen = g->gen;
-		g->files[g->nfiles++] = m;
+	if (is_packed(path)) {
+		if (!g->warned_packed)
+			log_info("input %s: skipping compressed files such as "
+			    "%s", g->cfg->name, path);
+		g->warned_packed = true;
+		return;
 	}
-	globfree(&gl);
-	g->warned_open = open_failed;
-
-	for (size_t i = 0; i < first_new; i++) {
-		m = g->files[i];
-		if (m->gen == g->gen || m->gone)
-			continue;
-		log_info("input %s: %s no longer matches %s; closing it once "
-		    "read to its end", g->cfg->name, m->path, g->cfg->path);
-		m->gone = true;
-		m->eof = false;		/* read it to its end once more */
+	if (g->nfiles == GLOB_MAX_FILES) {
+		(*over)++;
+		return;
 	}
+	if ((rc = member_new(g, path, &sb, &m)) != 0) {
+		if (rc != -EAGAIN && !g->warned_open)
+			log_warnx("input %s: cannot open %s: %s (trying again "
+			    "every poll_interval)", g->cfg->name, path,
+			    strerror(-rc));
+		*open_failed |= rc != -EAGAIN;
+		return;
+	}
+	m->gen = g->gen;
+	g->files[g->nfiles++] = m;
+}
+
+/*
+ * The members from first_new on are new: where each starts (its saved
+ * position while opening), and its slot, the one its saved position came
+ * from when no other member holds it.  A member that cannot be named is
+ * dropped.
+ */
+static void
+members_place(struct glob_source *g, size_t first_new)
+{
+	struct file_source *m;
 
 	for (size_t i = first_new; i < g->nfiles; i++) {
 		m = g->files[i];
@@ -1321,7 +1258,6 @@ glob_scan(struct glob_source *g)
 			log_info("input %s: following %s from its start",
 			    g->cfg->name, m->path);
 	}
-	/* Slots: each member keeps the one its saved position came from. */
 	for (size_t i = first_new; i < g->nfiles; i++) {
 		m = g->files[i];
 		if (m->slot >= 0 && slot_used(g, m->slot, m))
@@ -1342,6 +1278,55 @@ glob_scan(struct glob_source *g)
 		else
 			i++;
 	}
+}
+
+/*
+ * Expand the pattern and bring the members up to date: a file not
+ * followed yet becomes a member (from its start; while opening, from its
+ * saved position), a file followed under another name is the same file,
+ * and a member no longer matched is read to its end once more and then
+ * closed.  Files are told apart by device and inode, never by name, so
+ * that a rotation by rename within the pattern reads nothing twice.
+ */
+static void
+glob_scan(struct glob_source *g)
+{
+	glob_t gl;
+	struct file_source *m;
+	size_t first_new = g->nfiles, over = 0;
+	bool open_failed = false;
+	int rc;
+
+	memset(&gl, 0, sizeof(gl));
+	rc = glob(g->cfg->path, 0, NULL, &gl);
+	if (rc != 0 && rc != GLOB_NOMATCH) {
+		/* Nothing is taken as gone on a failed scan. */
+		if (!g->warned_scan)
+			log_warnx("input %s: cannot expand %s (%s); trying "
+			    "again every poll_interval", g->cfg->name,
+			    g->cfg->path, rc == GLOB_NOSPACE ? "out of memory" :
+			    "read error");
+		g->warned_scan = true;
+		globfree(&gl);
+		return;
+	}
+	g->warned_scan = false;
+	g->gen++;
+	for (size_t i = 0; rc == 0 && i < gl.gl_pathc; i++)
+		scan_path(g, gl.gl_pathv[i], &over, &open_failed);
+	globfree(&gl);
+	g->warned_open = open_failed;
+
+	for (size_t i = 0; i < first_new; i++) {
+		m = g->files[i];
+		if (m->gen == g->gen || m->gone)
+			continue;
+		log_info("input %s: %s no longer matches %s; closing it once "
+		    "read to its end", g->cfg->name, m->path, g->cfg->path);
+		m->gone = true;
+		m->eof = false;		/* read it to its end once more */
+	}
+	members_place(g, first_new);
 
 	if (over > 0 && g->warned_over == 0)
 		log_warnx("input %s: %zu more files match %s than the %d "
@@ -1352,10 +1337,12 @@ glob_scan(struct glob_source *g)
 }
 
 static void
-glob_free(struct glob_source *g, const struct buffer *b)
+glob_close(struct source *src)
 {
+	struct glob_source *g = GS(src);
+
 	for (size_t i = 0; i < g->nfiles; i++)
-		file_close(g->files[i], b);
+		file_close(&g->files[i]->base);
 	free(g->cands);
 	free(g->pos_dir);
 	free(g);
@@ -1372,9 +1359,8 @@ glob_open(const struct config_input *cfg, const char *state_dir,
 	int rc;
 
 	*out = NULL;
-	if ((g = calloc(1, sizeof(*g))) == NULL)
+	if ((g = source_new(sizeof(*g), &glob_ops, cfg)) == NULL)
 		return -ENOMEM;
-	g->base.ops = &glob_ops;
 	g->cfg = cfg;
 	if (snprintf(dir, sizeof(dir), "%s/positions", state_dir) >=
 	    (int)sizeof(dir) || file_mkdirs(dir, 0750) != 0) {
@@ -1409,7 +1395,7 @@ glob_open(const struct config_input *cfg, const char *state_dir,
 	return 0;
 
 err_free:
-	glob_free(g, NULL);
+	glob_close(&g->base);
 	return rc;
 }
 
@@ -1418,13 +1404,14 @@ err_free:
  * records of files written at once interleave in the order they are read.
  */
 static ssize_t
-glob_poll(struct glob_source *g, struct buffer *b, size_t budget)
+glob_poll(struct source *src, struct buffer *b, size_t budget)
 {
+	struct glob_source *g = GS(src);
 	int64_t now = mono_now_ms();
 	size_t consumed = 0, n;
 	bool all_done = true;
 
-	if (g->finished)
+	if (g->base.finished)
 		return 0;
 	if (g->cfg->follow && now >= g->next_scan_ms) {
 		glob_scan(g);
@@ -1435,16 +1422,16 @@ glob_poll(struct glob_source *g, struct buffer *b, size_t budget)
 		struct file_source *m = g->files[(g->next + i) % n];
 		ssize_t got;
 
-		if (m->finished || file_next_poll(m, now) > now)
+		if (m->base.finished || file_next_poll(&m->base, now) > now)
 			continue;
 		if (!buffer_can_append(b, (size_t)g->cfg->max_line_size))
 			break;
-		if ((got = file_poll(m, b, budget - consumed)) < 0) {
+		if ((got = file_poll(&m->base, b, budget - consumed)) < 0) {
 			if (!m->failed)
 				return got;
 			log_warnx("input %s: no longer reading %s after that "
 			    "error", g->cfg->name, m->path);
-			m->finished = true;
+			m->base.finished = true;
 			close(m->fd);
 			m->fd = -1;
 			continue;
@@ -1456,7 +1443,7 @@ glob_poll(struct glob_source *g, struct buffer *b, size_t budget)
 	for (size_t i = 0; i < g->nfiles; ) {
 		struct file_source *m = g->files[i];
 
-		if (m->finished && m->gone) {
+		if (m->base.finished && m->gone) {
 			log_info("input %s: closing %s (read to its end)",
 			    g->cfg->name, m->path);
 			if (m->pos_path != NULL)
@@ -1464,129 +1451,58 @@ glob_poll(struct glob_source *g, struct buffer *b, size_t budget)
 			member_drop(g, i);
 			continue;
 		}
-		all_done &= m->finished;
+		all_done &= m->base.finished;
 		i++;
 	}
 	if (!g->cfg->follow && all_done)
-		g->finished = true;
+		g->base.finished = true;
 	return (ssize_t)consumed;
 }
 
 static int64_t
-glob_next_poll(const struct glob_source *g, int64_t now_ms)
+glob_next_poll(const struct source *src, int64_t now_ms)
 {
+	const struct glob_source *g = CGS(src);
 	int64_t t = g->cfg->follow ? g->next_scan_ms : INT64_MAX;
 
-	if (g->finished)
+	if (g->base.finished)
 		return INT64_MAX;
 	for (size_t i = 0; i < g->nfiles; i++) {
 		int64_t m;
 
-		if (g->files[i]->finished)
+		if (g->files[i]->base.finished)
 			continue;
-		if ((m = file_next_poll(g->files[i], now_ms)) < t)
+		if ((m = file_next_poll(&g->files[i]->base, now_ms)) < t)
 			t = m;
 	}
 	return t;
 }
 
 static bool
-glob_at_end(const struct glob_source *g)
+glob_at_end(const struct source *src)
 {
+	const struct glob_source *g = CGS(src);
+
 	for (size_t i = 0; i < g->nfiles; i++)
-		if (!file_at_end(g->files[i]))
+		if (!file_at_end(&g->files[i]->base))
 			return false;
 	return true;
 }
 
 static void
-glob_checkpoint(struct glob_source *g, uint64_t durable_seq, bool force)
+glob_checkpoint(struct source *src, uint64_t durable_seq, bool force)
 {
+	struct glob_source *g = GS(src);
+
 	for (size_t i = 0; i < g->nfiles; i++)
-		file_checkpoint(g->files[i], durable_seq, force);
+		file_checkpoint(&g->files[i]->base, durable_seq, force);
 }
 
-static void
-glob_get_stats(const struct glob_source *g, struct source_stats *st)
-{
-	*st = g->closed;
-	for (size_t i = 0; i < g->nfiles; i++) {
-		const struct source_stats *m = &g->files[i]->st;
-
-		st->records += m->records;
-		st->ignored += m->ignored;
-		st->truncated += m->truncated;
-		st->bytes += m->bytes;
-	}
-}
-
-#define GS(s)	((struct glob_source *)(s))
-#define CGS(s)	((const struct glob_source *)(s))
-
-static const char *
-gop_name(const struct source *s)
-{
-	return CGS(s)->cfg->name;
-}
-
-static ssize_t
-gop_poll(struct source *s, struct buffer *b, size_t budget)
-{
-	return glob_poll(GS(s), b, budget);
-}
-
-static int
-gop_wait_fd(const struct source *s)
-{
-	(void)s;
-	return -1;		/* regular files: polled by time */
-}
-
-static int64_t
-gop_next_poll(const struct source *s, int64_t now_ms)
-{
-	return glob_next_poll(CGS(s), now_ms);
-}
-
-static bool
-gop_at_end(const struct source *s)
-{
-	return glob_at_end(CGS(s));
-}
-
-static bool
-gop_finished(const struct source *s)
-{
-	return CGS(s)->finished;
-}
-
-static void
-gop_checkpoint(struct source *s, uint64_t durable_seq, bool force)
-{
-	glob_checkpoint(GS(s), durable_seq, force);
-}
-
-static void
-gop_get_stats(const struct source *s, struct source_stats *st)
-{
-	glob_get_stats(CGS(s), st);
-}
-
-static void
-gop_close(struct source *s, const struct buffer *b)
-{
-	if (s != NULL)
-		glob_free(GS(s), b);
-}
-
+/* Regular files: polled by time.  Each member keeps its own position. */
 static const struct source_ops glob_ops = {
-	.name = gop_name,
-	.poll = gop_poll,
-	.wait_fd = gop_wait_fd,
-	.next_poll = gop_next_poll,
-	.at_end = gop_at_end,
-	.finished = gop_finished,
-	.checkpoint = gop_checkpoint,
-	.get_stats = gop_get_stats,
-	.close = gop_close,
+	.poll = glob_poll,
+	.next_poll = glob_next_poll,
+	.at_end = glob_at_end,
+	.checkpoint = glob_checkpoint,
+	.close = glob_close,
 };

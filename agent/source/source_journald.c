@@ -39,7 +39,7 @@
  * poll calls sd_journal_process() first; sd_journal_get_timeout() bounds
  * the wait (journal files on file systems inotify does not cover).
  */
-#include "source.h"
+#include "source_int.h"
 #include "base.h"
 #include "position.h"
 
@@ -61,8 +61,7 @@
 struct jrn_source {
 	struct source	 base;
 	const struct config_input *cfg;
-	sd_journal	*j;
-	int		 fd;		/* inotify, or -1 */
+	sd_journal	*j;		/* its inotify fd: base.fd, or -1 */
 	struct source_pos pos;
 	struct strbuf	 rec;		/* the record being built */
 	char		*gap;		/* to announce before the next record */
@@ -76,8 +75,10 @@ struct jrn_source {
 	bool		 warned;	/* a journal error was logged */
 	bool		 warned_msg;	/* an unreadable MESSAGE was logged */
 	uint64_t	 last_seq;	/* last record this source appended */
-	struct source_stats st;
 };
+
+#define JS(s)	((struct jrn_source *)(s))
+#define CJS(s)	((const struct jrn_source *)(s))
 
 /* ---- matches ------------------------------------------------------------ */
 
@@ -294,6 +295,20 @@ resume(struct jrn_source *s, const struct buffer *b, const char *saved)
 
 /* ---- opening ------------------------------------------------------------ */
 
+static void
+jrn_close(struct source *src)
+{
+	struct jrn_source *s = JS(src);
+
+	sd_journal_close(s->j);
+	source_pos_free(&s->pos);
+	strbuf_free(&s->rec);
+	free(s->ring_pos);
+	free(s->rec_pos);
+	free(s->gap);
+	free(s);
+}
+
 static const struct source_ops jrn_ops;
 
 int
@@ -301,24 +316,17 @@ source_journald_open(const struct config_input *cfg, const char *state_dir,
     const struct buffer *b, struct source **out)
 {
 	struct jrn_source *s;
-	char *saved;
 	int rc;
 
 	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = source_new(sizeof(*s), &jrn_ops, cfg)) == NULL)
 		return -ENOMEM;
-	if ((saved = malloc(SOURCE_POS_MAX)) == NULL) {
-		free(s);
-		return -ENOMEM;
-	}
-	s->base.ops = &jrn_ops;
 	s->cfg = cfg;
-	s->fd = -1;
 	s->rec.max = (size_t)cfg->max_line_size + HEADER_MAX + 1;
-	if ((rc = source_pos_init(&s->pos, state_dir, cfg->name, saved)) != 0) {
+	if ((rc = source_pos_init(&s->base, &s->pos, state_dir)) != 0) {
 		log_warnx("input %s: cannot use %s/positions: %s", cfg->name,
 		    state_dir, strerror(-rc));
-		goto err_free;
+		goto err_close;
 	}
 	if (cfg->journal_dir != NULL)
 		rc = sd_journal_open_directory(&s->j, cfg->journal_dir, 0);
@@ -331,7 +339,7 @@ source_journald_open(const struct config_input *cfg, const char *state_dir,
 		    cfg->name, cfg->journal_dir != NULL ? " in " : "",
 		    cfg->journal_dir != NULL ? cfg->journal_dir : "",
 		    strerror(-rc));
-		goto err_free;
+		goto err_close;
 	}
 	if ((rc = sd_journal_set_data_threshold(s->j, 0)) < 0) {
 		log_errorx("input %s: cannot lift the journal's data "
@@ -341,13 +349,13 @@ source_journald_open(const struct config_input *cfg, const char *state_dir,
 	if ((rc = add_matches(s)) != 0)
 		goto err_close;
 	/* Before reading, so that no change goes unnoticed. */
-	if ((s->fd = sd_journal_get_fd(s->j)) < 0) {
+	if ((s->base.fd = sd_journal_get_fd(s->j)) < 0) {
 		log_warnx("input %s: cannot watch the journal (%s): looking "
-		    "every %d ms instead", cfg->name, strerror(-s->fd),
+		    "every %d ms instead", cfg->name, strerror(-s->base.fd),
 		    NOFD_POLL_MS);
-		s->fd = -1;
+		s->base.fd = -1;
 	}
-	if ((rc = resume(s, b, saved)) != 0) {
+	if ((rc = resume(s, b, s->pos.saved)) != 0) {
 		if (rc != -EIO)
 			log_errorx("input %s: cannot seek the journal: %s",
 			    cfg->name, strerror(-rc));
@@ -356,41 +364,12 @@ source_journald_open(const struct config_input *cfg, const char *state_dir,
 	if (cfg->journal_dir != NULL)
 		log_info("input %s: reading the journal files of %s",
 		    cfg->name, cfg->journal_dir);
-	free(saved);
 	*out = &s->base;
 	return 0;
 
 err_close:
-	sd_journal_close(s->j);
-err_free:
-	source_pos_free(&s->pos);
-	free(s->ring_pos);
-	free(s->gap);
-	free(saved);
-	free(s);
+	jrn_close(&s->base);
 	return rc;
-}
-
-static void
-jrn_checkpoint(struct jrn_source *s, uint64_t durable_seq, bool force)
-{
-	source_pos_commit(&s->pos, durable_seq, force);
-}
-
-static void
-jrn_close(struct jrn_source *s, const struct buffer *b)
-{
-	if (s == NULL)
-		return;
-	if (b != NULL)
-		jrn_checkpoint(s, buffer_durable_seq(b), true);
-	sd_journal_close(s->j);
-	source_pos_free(&s->pos);
-	strbuf_free(&s->rec);
-	free(s->ring_pos);
-	free(s->rec_pos);
-	free(s->gap);
-	free(s);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -474,7 +453,7 @@ take_entry(struct jrn_source *s, struct buffer *b, size_t *used)
 			log_warnx("input %s: cannot read an entry's MESSAGE "
 			    "(%s); skipping it", s->cfg->name, strerror(-rc));
 		s->warned_msg = rc != -ENOENT;
-		s->st.ignored++;
+		s->base.st.ignored++;
 		return 0;
 	}
 	s->warned_msg = false;
@@ -484,7 +463,7 @@ take_entry(struct jrn_source *s, struct buffer *b, size_t *used)
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		len--;
 	if (event_find_start(msg, len) < 0) {
-		s->st.ignored++;
+		s->base.st.ignored++;
 		return 0;
 	}
 	room = s->rec.len < s->cfg->max_line_size ?
@@ -504,9 +483,9 @@ take_entry(struct jrn_source *s, struct buffer *b, size_t *used)
 	if (rc != 0)
 		return rc == -ENOBUFS ? -EAGAIN : rc;
 	s->last_seq = seq;
-	s->st.records++;
+	s->base.st.records++;
 	if (flags & BUFFER_REC_TRUNCATED)
-		s->st.truncated++;
+		s->base.st.truncated++;
 	/* The ring's copy of the position follows every record. */
 	if (sd_journal_get_cursor(s->j, &c) >= 0) {
 		if (strlen(c) <= RING_POS_MAX)
@@ -518,12 +497,14 @@ take_entry(struct jrn_source *s, struct buffer *b, size_t *used)
 }
 
 static ssize_t
-jrn_poll(struct jrn_source *s, struct buffer *b, size_t budget)
+jrn_poll(struct source *src, struct buffer *b, size_t budget)
 {
+	struct jrn_source *s = JS(src);
 	size_t consumed = 0, used;
 	int rc;
 
-	if (s->fd >= 0 && (rc = sd_journal_process(s->j)) < 0 && !s->warned) {
+	if (s->base.fd >= 0 && (rc = sd_journal_process(s->j)) < 0 &&
+	    !s->warned) {
 		log_warnx("input %s: journal: %s", s->cfg->name,
 		    strerror(-rc));
 		s->warned = true;
@@ -590,32 +571,29 @@ jrn_poll(struct jrn_source *s, struct buffer *b, size_t budget)
 		else if (s->rec_pos != NULL)
 			source_pos_note(&s->pos, s->last_seq, s->rec_pos);
 	}
-	s->st.bytes += consumed;
+	s->base.st.bytes += consumed;
 	return (ssize_t)consumed;
 }
 
-static int
-jrn_wait_fd(const struct jrn_source *s)
-{
-	return s->fd;
-}
-
 static bool
-jrn_at_end(const struct jrn_source *s)
+jrn_at_end(const struct source *src)
 {
+	const struct jrn_source *s = CJS(src);
+
 	return s->at_end && !s->held && s->gap == NULL;
 }
 
 static int64_t
-jrn_next_poll(const struct jrn_source *s, int64_t now_ms)
+jrn_next_poll(const struct source *src, int64_t now_ms)
 {
+	const struct jrn_source *s = CJS(src);
 	uint64_t usec;
 
 	if (s->blocked)
 		return now_ms + BLOCKED_POLL_MS;
-	if (!jrn_at_end(s))
+	if (!jrn_at_end(src))
 		return now_ms;
-	if (s->fd < 0)
+	if (s->base.fd < 0)
 		return now_ms + NOFD_POLL_MS;
 	/* A monotonic deadline in usec, or (uint64_t)-1 for none. */
 	if (sd_journal_get_timeout(s->j, &usec) < 0 || usec == UINT64_MAX)
@@ -623,74 +601,11 @@ jrn_next_poll(const struct jrn_source *s, int64_t now_ms)
 	return (int64_t)((usec + 999) / 1000);
 }
 
-/* ---- the source interface ----------------------------------------------- */
-
-#define JS(s)	((struct jrn_source *)(s))
-#define CJS(s)	((const struct jrn_source *)(s))
-
-static const char *
-op_name(const struct source *s)
-{
-	return CJS(s)->cfg->name;
-}
-
-static ssize_t
-op_poll(struct source *s, struct buffer *b, size_t budget)
-{
-	return jrn_poll(JS(s), b, budget);
-}
-
-static int
-op_wait_fd(const struct source *s)
-{
-	return jrn_wait_fd(CJS(s));
-}
-
-static int64_t
-op_next_poll(const struct source *s, int64_t now_ms)
-{
-	return jrn_next_poll(CJS(s), now_ms);
-}
-
-static bool
-op_at_end(const struct source *s)
-{
-	return jrn_at_end(CJS(s));
-}
-
-static bool
-op_finished(const struct source *s)
-{
-	(void)s;
-	return false;		/* the journal is followed for ever */
-}
-
-static void
-op_checkpoint(struct source *s, uint64_t durable_seq, bool force)
-{
-	jrn_checkpoint(JS(s), durable_seq, force);
-}
-
-static void
-op_get_stats(const struct source *s, struct source_stats *st)
-{
-	*st = CJS(s)->st;
-}
-
-static void
-op_close(struct source *s, const struct buffer *b)
-{
-	jrn_close(JS(s), b);
-}
-
+/* The journal is followed for ever: never finished.  Its cursor is a
+ * text position (s->pos): source.c saves it. */
 static const struct source_ops jrn_ops = {
-	.name = op_name,
-	.poll = op_poll,
-	.wait_fd = op_wait_fd,
-	.next_poll = op_next_poll,
-	.at_end = op_at_end,
-	.finished = op_finished,
-	.checkpoint = op_checkpoint,
-	.get_stats = op_get_stats,
-	.close = op_close,
+	.poll = jrn_poll,
+	.next_poll = jrn_next_poll,
+	.at_end = jrn_at_end,
+	.close = jrn_close,
 };
