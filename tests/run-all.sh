@@ -78,12 +78,14 @@ fuzz() {
 
 fuzz fuzz_event "agent/event/event.c agent/render/render.c
 	agent/render/render_wazuh.c agent/event/strbuf.c agent/event/timeutil.c
-	agent/base/base64.c -lexpat -lcjson -lcrypto" \
+	agent/base/base64.c agent/base/sys.c agent/base/log.c
+	-lexpat -lcjson -lcrypto" \
 	-max_len=8192 "$corpus/windows-xml" "$corpus/linux-syslog"
 fuzz fuzz_config "config/config.c -linih" \
 	-dict=tests/fuzz/config.dict tests/fuzz/seeds/config
 fuzz fuzz_position "agent/source/eventlog_util.c agent/source/position.c
-	agent/event/strbuf.c" \
+	agent/event/strbuf.c agent/event/timeutil.c agent/base/sys.c
+	agent/base/log.c" \
 	tests/fuzz/seeds/position
 fuzz fuzz_cursor "buffer/buffer.c buffer/segment.c agent/base/log.c
 	agent/base/sys.c -lz" \

@@ -37,6 +37,8 @@ int	strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Append n bytes, each invalid UTF-8 byte replaced by U+FFFD. */
 int	strbuf_add_utf8(struct strbuf *sb, const char *s, size_t n);
+/* Cut sb back to its first len bytes (len <= sb->len): undo appends. */
+void	strbuf_truncate(struct strbuf *sb, size_t len);
 void	strbuf_reset(struct strbuf *sb);
 void	strbuf_free(struct strbuf *sb);
 
@@ -46,6 +48,40 @@ void	strbuf_free(struct strbuf *sb);
  * always valid JSON and valid UTF-8, whatever s holds.
  */
 int	json_add_str(struct strbuf *sb, const char *s, size_t n);
+
+/* ---- jw: a JSON writer whose first error sticks ---------------------- */
+
+/*
+ * A document is written as a chain of appends to sb without a check
+ * after each: the first one that fails leaves its -errno in rc, every
+ * later one does nothing, and the caller looks at rc once at the end
+ * (and cuts sb back to where the document started).  Keys are written
+ * escaped, like values.  first, where a call takes it, is true before
+ * the first member of an object or array (no comma) and set to false.
+ */
+struct jw {
+	struct strbuf	*sb;
+	int		 rc;
+};
+
+/* Append s (or n bytes of it) as it is: JSON text, no escaping. */
+void	jw_raw(struct jw *w, const char *s);
+void	jw_rawn(struct jw *w, const char *s, size_t n);
+/* Append s as a JSON string, or null for NULL. */
+void	jw_str(struct jw *w, const char *s);
+/* Append n bytes of s as a JSON string (json_add_str()). */
+void	jw_strn(struct jw *w, const char *s, size_t n);
+/* Append printf output as it is: numbers. */
+void	jw_fmt(struct jw *w, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Append Unix milliseconds as an RFC 3339 JSON string (time_format_ms()). */
+void	jw_time(struct jw *w, int64_t ms);
+/* Append "," unless *first. */
+void	jw_comma(struct jw *w, bool *first);
+/* Append ,"key": (no comma when *first). */
+void	jw_key(struct jw *w, bool *first, const char *key);
+/* Append ,"key":"value", or nothing when value is NULL. */
+void	jw_kv(struct jw *w, bool *first, const char *key, const char *value);
 
 /* ---- the Sysmon event model ----------------------------------------- */
 

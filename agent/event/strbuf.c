@@ -1,5 +1,6 @@
 /*
- * strbuf.c - bounded growable strings and the JSON string writer.
+ * strbuf.c - bounded growable strings, the JSON string writer, and jw,
+ * the JSON document writer built on them (event.h).
  *
  * json_add_str() is the only way record text reaches a JSON document, so
  * it is where "every document is valid UTF-8 JSON" is enforced: it walks
@@ -16,27 +17,20 @@
 
 #define STRBUF_DEFAULT_MAX	(256u << 20)
 
+/* Make room for need more bytes and the NUL after them. */
 static int
 strbuf_grow(struct strbuf *sb, size_t need)
 {
 	size_t max = sb->max != 0 ? sb->max : STRBUF_DEFAULT_MAX;
-	size_t cap;
-	char *n;
 
 	if (sb->len + need > max) {
 		sb->overflow = true;
 		return -ENOBUFS;
 	}
-	if (sb->s != NULL && sb->len + need + 1 <= sb->cap)
-		return 0;
-	cap = sb->cap != 0 ? sb->cap : 256;
-	while (cap < sb->len + need + 1)
-		cap *= 2;
-	if ((n = realloc(sb->s, cap)) == NULL)
-		return -ENOMEM;
-	sb->s = n;
-	sb->cap = cap;
-	return 0;
+	if (sb->s == NULL)
+		sb->cap = 0;	/* its string was handed on: start again */
+	need += sb->len + 1;
+	return mem_grow(&sb->s, &sb->cap, need > 256 ? need : 256, 1);
 }
 
 int
@@ -65,47 +59,62 @@ strbuf_addc(struct strbuf *sb, char c)
 	return strbuf_add(sb, &c, 1);
 }
 
+static int
+strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
+{
+	va_list again;
+	char small[256];
+	int n, rc;
+
+	va_copy(again, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	if (n < 0 || (size_t)n < sizeof(small)) {
+		va_end(again);
+		return n < 0 ? -EINVAL : strbuf_add(sb, small, (size_t)n);
+	}
+	if ((rc = strbuf_grow(sb, (size_t)n)) == 0) {
+		vsnprintf(sb->s + sb->len, (size_t)n + 1, fmt, again);
+		sb->len += (size_t)n;
+	}
+	va_end(again);
+	return rc;
+}
+
 int
 strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
-	char small[256];
-	int n, rc;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
+	rc = strbuf_vaddf(sb, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n < sizeof(small))
-		return strbuf_add(sb, small, (size_t)n);
-	if ((rc = strbuf_grow(sb, (size_t)n)) != 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(sb->s + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	sb->len += (size_t)n;
-	return 0;
+	return rc;
+}
+
+void
+strbuf_truncate(struct strbuf *sb, size_t len)
+{
+	sb->len = len;
+	if (sb->s != NULL)
+		sb->s[len] = '\0';
 }
 
 void
 strbuf_reset(struct strbuf *sb)
 {
-	sb->len = 0;
+	strbuf_truncate(sb, 0);
 	sb->overflow = false;
-	if (sb->s != NULL)
-		sb->s[0] = '\0';
 }
 
 void
 strbuf_free(struct strbuf *sb)
 {
-	if (sb == NULL)
-		return;
-	free(sb->s);
-	sb->s = NULL;
-	sb->len = sb->cap = 0;
-	sb->overflow = false;
+	if (sb != NULL) {
+		free(sb->s);
+		/* Empty again, with the same cap. */
+		*sb = (struct strbuf){ .max = sb->max };
+	}
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
@@ -221,4 +230,88 @@ json_add_str(struct strbuf *sb, const char *s, size_t n)
 	if (run > 0 && (rc = strbuf_add(sb, p + n - run, run)) != 0)
 		return rc;
 	return strbuf_addc(sb, '"');
+}
+
+/* ---- jw ---------------------------------------------------------------- */
+
+/* Every append goes through here: after a failure, nothing is added. */
+static void
+jw_add(struct jw *w, const char *s, size_t n, bool escape)
+{
+	if (w->rc == 0)
+		w->rc = escape ? json_add_str(w->sb, s, n) :
+		    strbuf_add(w->sb, s, n);
+}
+
+void
+jw_rawn(struct jw *w, const char *s, size_t n)
+{
+	jw_add(w, s, n, false);
+}
+
+void
+jw_raw(struct jw *w, const char *s)
+{
+	jw_add(w, s, strlen(s), false);
+}
+
+void
+jw_strn(struct jw *w, const char *s, size_t n)
+{
+	jw_add(w, s, n, true);
+}
+
+void
+jw_str(struct jw *w, const char *s)
+{
+	if (s == NULL)
+		jw_raw(w, "null");
+	else
+		jw_strn(w, s, strlen(s));
+}
+
+void
+jw_fmt(struct jw *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->rc != 0)
+		return;
+	va_start(ap, fmt);
+	w->rc = strbuf_vaddf(w->sb, fmt, ap);
+	va_end(ap);
+}
+
+void
+jw_time(struct jw *w, int64_t ms)
+{
+	char ts[32];
+
+	time_format_ms(ms, ts);
+	jw_str(w, ts);
+}
+
+void
+jw_comma(struct jw *w, bool *first)
+{
+	if (!*first)
+		jw_raw(w, ",");
+	*first = false;
+}
+
+void
+jw_key(struct jw *w, bool *first, const char *key)
+{
+	jw_comma(w, first);
+	jw_str(w, key);
+	jw_raw(w, ":");
+}
+
+void
+jw_kv(struct jw *w, bool *first, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	jw_key(w, first, key);
+	jw_str(w, value);
 }

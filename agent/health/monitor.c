@@ -59,70 +59,14 @@ struct monitor {
 
 /* ---- rendering helpers ----------------------------------------------- */
 
-/* Chain appends; the first failure sticks in rc. */
-struct out {
-	struct strbuf	*sb;
-	int		 rc;
-};
-
-static void
-raw(struct out *o, const char *s)
-{
-	if (o->rc == 0)
-		o->rc = strbuf_adds(o->sb, s);
-}
-
-static void
-fmt(struct out *o, const char *f, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-fmt(struct out *o, const char *f, ...)
-{
-	char small[128];
-	va_list ap;
-	int n;
-
-	if (o->rc != 0)
-		return;
-	va_start(ap, f);
-	n = vsnprintf(small, sizeof(small), f, ap);
-	va_end(ap);
-	/* Only numbers go through here; a cut one would be a wrong one. */
-	if (n < 0 || (size_t)n >= sizeof(small)) {
-		o->rc = -EINVAL;
-		return;
-	}
-	o->rc = strbuf_add(o->sb, small, (size_t)n);
-}
-
-/* A JSON string, or null for NULL. */
-static void
-jstr(struct out *o, const char *s, size_t n)
-{
-	if (s == NULL)
-		raw(o, "null");
-	else if (o->rc == 0)
-		o->rc = json_add_str(o->sb, s, n);
-}
-
-static void
-jstrz(struct out *o, const char *s)
-{
-	jstr(o, s, s != NULL ? strlen(s) : 0);
-}
-
 /* An RFC 3339 time as a JSON string, or null for 0 ("never"). */
 static void
-jtime(struct out *o, int64_t ms)
+jtime(struct jw *o, int64_t ms)
 {
-	char ts[32];
-
-	if (ms == 0) {
-		raw(o, "null");
-		return;
-	}
-	time_format_ms(ms, ts);
-	jstrz(o, ts);
+	if (ms == 0)
+		jw_raw(o, "null");
+	else
+		jw_time(o, ms);
 }
 
 /* How long ago `then` was, never negative: wall clocks step backwards. */
@@ -138,11 +82,11 @@ age_ms(const struct agent_status *st, int64_t then)
  * forever.
  */
 static void
-seconds(struct out *o, int64_t ms)
+seconds(struct jw *o, int64_t ms)
 {
 	uint64_t u = ms < 0 ? -(uint64_t)ms : (uint64_t)ms;
 
-	fmt(o, "%s%" PRIu64 ".%03u", ms < 0 ? "-" : "", u / 1000,
+	jw_fmt(o, "%s%" PRIu64 ".%03u", ms < 0 ? "-" : "", u / 1000,
 	    (unsigned)(u % 1000));
 }
 
@@ -170,21 +114,20 @@ last_error_len(const struct status_output *so)
 
 /* One plain sentence for reasons[], built whole and written as a string. */
 static void
-reason(struct out *o, bool *first, const char *text, size_t len)
+reason(struct jw *o, bool *first, const char *text, size_t len)
 {
-	raw(o, *first ? "" : ",");
-	jstr(o, text, len);
-	*first = false;
+	jw_comma(o, first);
+	jw_strn(o, text, len);
 }
 
 static void
-health_reasons(struct out *o, const struct agent_status *st)
+health_reasons(struct jw *o, const struct agent_status *st)
 {
 	struct strbuf r = { .max = 1024 };
 	bool first = true;
 	char ts[32];
 
-	raw(o, "\"reasons\":[");
+	jw_raw(o, "\"reasons\":[");
 	if (sysmon_failing(st)) {
 		const char *why = st->sysmon == SYSMON_STOPPED ?
 		    "sysmon is stopped" : "sysmon is not installed";
@@ -215,7 +158,7 @@ health_reasons(struct out *o, const struct agent_status *st)
 		}
 		reason(o, &first, r.s, r.len);
 	}
-	raw(o, "]");
+	jw_raw(o, "]");
 	strbuf_free(&r);
 }
 
@@ -223,47 +166,50 @@ int
 status_render_health(const struct agent_status *st, struct strbuf *out,
     bool *ok)
 {
-	struct out o = { out, 0 };
+	struct jw o = { out, 0 };
 	bool healthy = !sysmon_failing(st);
 
 	for (size_t i = 0; i < st->noutputs; i++)
 		if (output_failing(&st->outputs[i]))
 			healthy = false;
 
-	raw(&o, "{\"status\":");
-	raw(&o, healthy ? "\"ok\"" : "\"failing\"");
-	raw(&o, ",\"sysmon\":{\"state\":");
-	jstrz(&o, sysmon_state_name(st->sysmon));
-	raw(&o, ",\"service\":");
-	jstrz(&o, st->sysmon_service);
-	raw(&o, ",\"since\":");
+	jw_raw(&o, "{\"status\":");
+	jw_raw(&o, healthy ? "\"ok\"" : "\"failing\"");
+	jw_raw(&o, ",\"sysmon\":{\"state\":");
+	jw_str(&o, sysmon_state_name(st->sysmon));
+	jw_raw(&o, ",\"service\":");
+	jw_str(&o, st->sysmon_service);
+	jw_raw(&o, ",\"since\":");
 	jtime(&o, st->sysmon_since_ms);
-	raw(&o, ",\"last_record\":");
+	jw_raw(&o, ",\"last_record\":");
 	jtime(&o, st->sysmon_last_record_ms);
-	raw(&o, ",\"watchdog\":");
-	raw(&o, st->watchdog ? "true" : "false");
-	raw(&o, "},\"outputs\":[");
+	jw_raw(&o, ",\"watchdog\":");
+	jw_raw(&o, st->watchdog ? "true" : "false");
+	jw_raw(&o, "},\"outputs\":[");
 	for (size_t i = 0; i < st->noutputs; i++) {
 		const struct status_output *so = &st->outputs[i];
 		size_t elen = last_error_len(so);
 
-		raw(&o, i == 0 ? "{\"name\":" : ",{\"name\":");
-		jstrz(&o, so->name);
-		raw(&o, ",\"type\":");
-		jstrz(&o, so->type);
-		raw(&o, ",\"ok\":");
-		raw(&o, output_failing(so) ? "false" : "true");
-		raw(&o, ",\"failing_since\":");
+		jw_raw(&o, i == 0 ? "{\"name\":" : ",{\"name\":");
+		jw_str(&o, so->name);
+		jw_raw(&o, ",\"type\":");
+		jw_str(&o, so->type);
+		jw_raw(&o, ",\"ok\":");
+		jw_raw(&o, output_failing(so) ? "false" : "true");
+		jw_raw(&o, ",\"failing_since\":");
 		jtime(&o, output_failing(so) ? so->failing_since_ms : 0);
-		raw(&o, ",\"last_error\":");
-		jstr(&o, elen > 0 ? so->last_error : NULL, elen);
-		fmt(&o, ",\"backlog_records\":%" PRIu64 "}",
+		jw_raw(&o, ",\"last_error\":");
+		if (elen > 0)
+			jw_strn(&o, so->last_error, elen);
+		else
+			jw_raw(&o, "null");
+		jw_fmt(&o, ",\"backlog_records\":%" PRIu64 "}",
 		    so->backlog_records);
 	}
-	raw(&o, "],");
+	jw_raw(&o, "],");
 	health_reasons(&o, st);
-	fmt(&o, ",\"uptime_s\":%" PRId64, age_ms(st, st->started_ms) / 1000);
-	raw(&o, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
+	jw_fmt(&o, ",\"uptime_s\":%" PRId64, age_ms(st, st->started_ms) / 1000);
+	jw_raw(&o, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
 	if (o.rc == 0)
 		*ok = healthy;
 	return o.rc;
@@ -277,22 +223,22 @@ status_render_health(const struct agent_status *st, struct strbuf *out,
  * newline, and is otherwise taken as it is.
  */
 static void
-prom_family(struct out *o, const char *name, const char *type,
+prom_family(struct jw *o, const char *name, const char *type,
     const char *help)
 {
-	raw(o, "# HELP ");
-	raw(o, name);
-	raw(o, " ");
-	raw(o, help);
-	raw(o, "\n# TYPE ");
-	raw(o, name);
-	raw(o, " ");
-	raw(o, type);
-	raw(o, "\n");
+	jw_raw(o, "# HELP ");
+	jw_raw(o, name);
+	jw_raw(o, " ");
+	jw_raw(o, help);
+	jw_raw(o, "\n# TYPE ");
+	jw_raw(o, name);
+	jw_raw(o, " ");
+	jw_raw(o, type);
+	jw_raw(o, "\n");
 }
 
 static void
-prom_label_value(struct out *o, const char *v)
+prom_label_value(struct jw *o, const char *v)
 {
 	const char *p, *run = v;
 
@@ -309,45 +255,61 @@ prom_label_value(struct out *o, const char *v)
 			esc = "\\n";
 		else
 			continue;
-		o->rc = strbuf_add(o->sb, run, (size_t)(p - run));
-		raw(o, esc);
+		jw_rawn(o, run, (size_t)(p - run));
+		jw_raw(o, esc);
 		run = p + 1;
 	}
-	if (o->rc == 0)
-		o->rc = strbuf_add(o->sb, run, (size_t)(p - run));
+	jw_rawn(o, run, (size_t)(p - run));
 }
 
 /* name{label="value"} or just name when label is NULL; the value next. */
 static void
-prom_series(struct out *o, const char *name, const char *label,
+prom_series(struct jw *o, const char *name, const char *label,
     const char *value)
 {
-	raw(o, name);
+	jw_raw(o, name);
 	if (label == NULL)
 		return;
-	raw(o, "{");
-	raw(o, label);
-	raw(o, "=\"");
+	jw_raw(o, "{");
+	jw_raw(o, label);
+	jw_raw(o, "=\"");
 	prom_label_value(o, value);
-	raw(o, "\"}");
+	jw_raw(o, "\"}");
+}
+
+/* An info sample: head (the name, "{" and any constant labels), then
+ * l1="v1",l2="v2"} 1. */
+static void
+prom_info(struct jw *o, const char *head, const char *l1, const char *v1,
+    const char *l2, const char *v2)
+{
+	jw_raw(o, head);
+	jw_raw(o, l1);
+	jw_raw(o, "=\"");
+	prom_label_value(o, v1);
+	jw_raw(o, "\",");
+	jw_raw(o, l2);
+	jw_raw(o, "=\"");
+	prom_label_value(o, v2);
+	jw_raw(o, "\"} 1\n");
 }
 
 static void
-prom_u64(struct out *o, const char *name, const char *label,
+prom_u64(struct jw *o, const char *name, const char *label,
     const char *value, uint64_t v)
 {
 	prom_series(o, name, label, value);
-	fmt(o, " %" PRIu64 "\n", v);
+	jw_fmt(o, " %" PRIu64 "\n", v);
 }
 
 static void
-prom_seconds(struct out *o, const char *name, const char *label,
+prom_seconds(struct jw *o, const char *name, const char *label,
     const char *value, int64_t ms)
 {
 	prom_series(o, name, label, value);
-	raw(o, " ");
+	jw_raw(o, " ");
 	seconds(o, ms);
-	raw(o, "\n");
+	jw_raw(o, "\n");
 }
 
 #define U64_AT(p, off)	(*(const uint64_t *)((const char *)(p) + (off)))
@@ -358,77 +320,62 @@ struct counter {
 	size_t		 off;
 };
 
+#define AGENT_COUNTER(name, field, help)				\
+	{ name, help, offsetof(struct agent_status, field) }
+
 static const struct counter agent_counters[] = {
-	{ "sysmonfwd_records_read_total",
-	  "Records read from the inputs and appended to the buffer.",
-	  offsetof(struct agent_status, records_read) },
-	{ "sysmonfwd_parse_errors_total",
-	  "Records that did not parse and went out as tagged error documents.",
-	  offsetof(struct agent_status, parse_errors) },
-	{ "sysmonfwd_records_truncated_total",
-	  "Records cut at max_line_size.",
-	  offsetof(struct agent_status, truncated) },
-	{ "sysmonfwd_lines_ignored_total",
-	  "Input lines that are not records and were not forwarded.",
-	  offsetof(struct agent_status, ignored) },
-	{ "sysmonfwd_records_dropped_total",
-	  "Records the buffer lost: evicted at its cap, lost to write "
-	  "errors or in corrupt blocks.",
-	  offsetof(struct agent_status, dropped) },
-	{ "sysmonfwd_records_rejected_total",
-	  "Records the buffer refused because it was full.",
-	  offsetof(struct agent_status, rejected) },
-	{ "sysmonfwd_dead_lettered_total",
-	  "Records set aside as dead letters, all outputs together.",
-	  offsetof(struct agent_status, dead_lettered) },
+	AGENT_COUNTER("sysmonfwd_records_read_total", records_read,
+	    "Records read from the inputs and appended to the buffer."),
+	AGENT_COUNTER("sysmonfwd_parse_errors_total", parse_errors, "Records "
+	    "that did not parse and went out as tagged error documents."),
+	AGENT_COUNTER("sysmonfwd_records_truncated_total", truncated,
+	    "Records cut at max_line_size."),
+	AGENT_COUNTER("sysmonfwd_lines_ignored_total", ignored,
+	    "Input lines that are not records and were not forwarded."),
+	AGENT_COUNTER("sysmonfwd_records_dropped_total", dropped,
+	    "Records the buffer lost: evicted at its cap, lost to write "
+	    "errors or in corrupt blocks."),
+	AGENT_COUNTER("sysmonfwd_records_rejected_total", rejected,
+	    "Records the buffer refused because it was full."),
+	AGENT_COUNTER("sysmonfwd_dead_lettered_total", dead_lettered,
+	    "Records set aside as dead letters, all outputs together."),
 };
 
+/* sysmonfwd_output_FIELD_total, from FIELD of struct status_output. */
+#define OUTPUT_COUNTER(field, help)					\
+	{ "sysmonfwd_output_" #field "_total", help,			\
+	    offsetof(struct status_output, field) }
+
 static const struct counter output_counters[] = {
-	{ "sysmonfwd_output_delivered_total",
-	  "Records the output acknowledged.",
-	  offsetof(struct status_output, delivered) },
-	{ "sysmonfwd_output_dead_lettered_total",
-	  "Records the output refused and that were set aside as dead "
-	  "letters.",
-	  offsetof(struct status_output, dead_lettered) },
-	{ "sysmonfwd_output_duplicates_total",
-	  "Records the output already had (sent again after a retry).",
-	  offsetof(struct status_output, duplicates) },
-	{ "sysmonfwd_output_retries_total",
-	  "Sends to the output that are retried.",
-	  offsetof(struct status_output, retries) },
-	{ "sysmonfwd_output_lost_total",
-	  "Records reported to the output as lost, in gap documents.",
-	  offsetof(struct status_output, lost) },
-	{ "sysmonfwd_output_heartbeats_sent_total",
-	  "Heartbeats the output accepted.",
-	  offsetof(struct status_output, heartbeats_sent) },
-	{ "sysmonfwd_output_heartbeats_failed_total",
-	  "Heartbeats that could not be sent to the output.",
-	  offsetof(struct status_output, heartbeats_failed) },
-	{ "sysmonfwd_output_alerts_sent_total",
-	  "Alerts the output accepted.",
-	  offsetof(struct status_output, alerts_sent) },
+	OUTPUT_COUNTER(delivered, "Records the output acknowledged."),
+	OUTPUT_COUNTER(dead_lettered, "Records the output refused and that "
+	    "were set aside as dead letters."),
+	OUTPUT_COUNTER(duplicates,
+	    "Records the output already had (sent again after a retry)."),
+	OUTPUT_COUNTER(retries, "Sends to the output that are retried."),
+	OUTPUT_COUNTER(lost,
+	    "Records reported to the output as lost, in gap documents."),
+	OUTPUT_COUNTER(heartbeats_sent, "Heartbeats the output accepted."),
+	OUTPUT_COUNTER(heartbeats_failed,
+	    "Heartbeats that could not be sent to the output."),
+	OUTPUT_COUNTER(alerts_sent, "Alerts the output accepted."),
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 static void
-prom_agent(struct out *o, const struct agent_status *st)
+prom_agent(struct jw *o, const struct agent_status *st)
 {
 	static const enum sysmon_state states[] = { SYSMON_RUNNING,
 	    SYSMON_STOPPED, SYSMON_NOT_INSTALLED, SYSMON_UNKNOWN };
 
 	prom_family(o, "sysmonfwd_up", "gauge",
 	    "Whether the agent is up (always 1 when it answers).");
-	raw(o, "sysmonfwd_up 1\n");
+	jw_raw(o, "sysmonfwd_up 1\n");
 	prom_family(o, "sysmonfwd_info", "gauge",
 	    "The agent's version, name and host, as labels; the value is 1.");
-	raw(o, "sysmonfwd_info{version=\"" SYSMONFWD_VERSION "\",agent=\"");
-	prom_label_value(o, st->agent_name);
-	raw(o, "\",host=\"");
-	prom_label_value(o, st->host);
-	raw(o, "\"} 1\n");
+	prom_info(o, "sysmonfwd_info{version=\"" SYSMONFWD_VERSION "\",",
+	    "agent", st->agent_name, "host", st->host);
 	prom_family(o, "sysmonfwd_uptime_seconds", "gauge",
 	    "Seconds since the agent started.");
 	prom_seconds(o, "sysmonfwd_uptime_seconds", NULL, NULL,
@@ -462,7 +409,7 @@ prom_agent(struct out *o, const struct agent_status *st)
 }
 
 static void
-prom_sources(struct out *o, const struct agent_status *st)
+prom_sources(struct jw *o, const struct agent_status *st)
 {
 	bool any = false;
 
@@ -491,7 +438,7 @@ prom_sources(struct out *o, const struct agent_status *st)
 }
 
 static void
-prom_outputs(struct out *o, const struct agent_status *st)
+prom_outputs(struct jw *o, const struct agent_status *st)
 {
 	const struct status_output *so;
 	size_t i;
@@ -500,14 +447,9 @@ prom_outputs(struct out *o, const struct agent_status *st)
 		return;
 	prom_family(o, "sysmonfwd_output_info", "gauge",
 	    "The output's type, as a label; the value is 1.");
-	for (i = 0; i < st->noutputs; i++) {
-		so = &st->outputs[i];
-		raw(o, "sysmonfwd_output_info{output=\"");
-		prom_label_value(o, so->name);
-		raw(o, "\",type=\"");
-		prom_label_value(o, so->type);
-		raw(o, "\"} 1\n");
-	}
+	for (i = 0; i < st->noutputs; i++)
+		prom_info(o, "sysmonfwd_output_info{", "output",
+		    st->outputs[i].name, "type", st->outputs[i].type);
 	prom_family(o, "sysmonfwd_output_up", "gauge",
 	    "Whether the output is working (0: failing).");
 	for (i = 0; i < st->noutputs; i++)
@@ -554,7 +496,7 @@ prom_outputs(struct out *o, const struct agent_status *st)
 int
 status_render_prometheus(const struct agent_status *st, struct strbuf *out)
 {
-	struct out o = { out, 0 };
+	struct jw o = { out, 0 };
 
 	prom_agent(&o, st);
 	prom_sources(&o, st);

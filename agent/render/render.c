@@ -3,7 +3,8 @@
  *
  * The shape is the one Elastic's Windows and Sysmon for Linux integrations
  * expect from Elastic Agent's decode_xml_wineventlog processor (their
- * ingest pipelines do not parse XML; PROTOCOLS.md section 1.7):
+ * ingest pipelines do not parse XML; ../shared/docs/PROTOCOLS.md section
+ * 1.7):
  *
  *   {"@timestamp": TimeCreated in RFC 3339 UTC, millisecond precision,
  *    "event": {"kind": "event", "code": EventID, "provider": ...},
@@ -36,39 +37,6 @@
 #define TAG_TRUNCATED	"sysmonfwd_truncated"
 #define TAG_TAMPER	"sysmon_tamper"
 
-/* Chain appends; the first failure sticks in rc. */
-struct out {
-	struct strbuf	*sb;
-	int		 rc;
-};
-
-static void
-raw(struct out *o, const char *s)
-{
-	if (o->rc == 0)
-		o->rc = strbuf_adds(o->sb, s);
-}
-
-static void
-str(struct out *o, const char *s)
-{
-	if (o->rc == 0)
-		o->rc = json_add_str(o->sb, s, strlen(s));
-}
-
-/* ,"key":"value" (skipped when value is NULL); first: no comma. */
-static void
-kv(struct out *o, bool *first, const char *key, const char *value)
-{
-	if (value == NULL)
-		return;
-	raw(o, *first ? "\"" : ",\"");
-	raw(o, key);
-	raw(o, "\":");
-	str(o, value);
-	*first = false;
-}
-
 static bool
 is_uint(const char *s)
 {
@@ -84,19 +52,14 @@ is_uint(const char *s)
 
 /* A number when it is one, else the text: the document keeps the value. */
 static void
-kv_num(struct out *o, bool *first, const char *key, const char *value)
+kv_num(struct jw *o, bool *first, const char *key, const char *value)
 {
-	if (value == NULL)
-		return;
 	if (!is_uint(value)) {
-		kv(o, first, key, value);
+		jw_kv(o, first, key, value);
 		return;
 	}
-	raw(o, *first ? "\"" : ",\"");
-	raw(o, key);
-	raw(o, "\":");
-	raw(o, value);
-	*first = false;
+	jw_key(o, first, key);
+	jw_raw(o, value);
 }
 
 static const char *
@@ -144,52 +107,15 @@ event_is_tamper(const struct sysmon_event *ev)
 	    sysmon_tamper_id(ev->channel, id);
 }
 
+/* A parse error of a record cut at the input says so: that is often why. */
 static void
-agent_obj(struct out *o, const struct render_ctx *ctx)
+why_cut(char *why, size_t len, const struct buffer_rec *rec)
 {
-	raw(o, ",\"agent\":{\"type\":\"sysmonfwd\",\"name\":");
-	str(o, ctx->agent_name);
-	raw(o, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
-}
+	size_t n = strlen(why);
 
-static void
-original(struct out *o, const struct buffer_rec *rec)
-{
-	raw(o, ",\"original\":");
-	if (o->rc == 0)
-		o->rc = json_add_str(o->sb, rec->data, rec->len);
-}
-
-static void
-event_data(struct out *o, const struct sysmon_event *ev, bool first)
-{
-	if (!first)
-		raw(o, ",");
-	raw(o, ev->user_data ? "\"user_data\":{" : "\"event_data\":{");
-	for (size_t i = 0; i < ev->ndata; i++) {
-		const char *name = ev->data[i].name;
-		unsigned dup = 1;
-
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(ev->data[j].name, name) == 0)
-				dup++;
-		if (i > 0)
-			raw(o, ",");
-		if (dup == 1) {
-			str(o, name);
-		} else {
-			/* A repeated name must not make two equal keys. */
-			struct strbuf key = { 0 };
-			if (strbuf_addf(&key, "%s_%u", name, dup) == 0)
-				str(o, key.s);
-			else
-				o->rc = -ENOMEM;
-			strbuf_free(&key);
-		}
-		raw(o, ":");
-		str(o, ev->data[i].value);
-	}
-	raw(o, "}");
+	if (rec->flags & BUFFER_REC_TRUNCATED)
+		snprintf(why + n, len - n, " (the record was cut at the "
+		    "input's max_line_size: %zu bytes kept)", rec->len);
 }
 
 /* The data stream a document is written to, named in the document. */
@@ -198,102 +124,151 @@ struct ds {
 	const char	*ns;
 };
 
-/* ,"data_stream":{"type":"logs","dataset":..,"namespace":..} */
+/* {"@timestamp":..,"event":{"kind":"KIND" (the event object left open) */
 static void
-data_stream(struct out *o, const struct ds *ds)
+doc_open(struct jw *o, int64_t ms, const char *kind)
 {
+	jw_raw(o, "{\"@timestamp\":");
+	jw_time(o, ms);
+	jw_raw(o, ",\"event\":{\"kind\":\"");
+	jw_raw(o, kind);
+	jw_raw(o, "\"");
+}
+
+/*
+ * Close the event object (with event.original when the output keeps it),
+ * then "host", "agent" and, for a data stream, "data_stream".
+ */
+static void
+doc_origin(struct jw *o, const struct render_ctx *ctx,
+    const struct buffer_rec *rec, const char *host, const struct ds *ds)
+{
+	if (rec != NULL && ctx->keep_original) {
+		jw_raw(o, ",\"original\":");
+		jw_strn(o, rec->data, rec->len);
+	}
+	jw_raw(o, "},\"host\":{\"name\":");
+	jw_str(o, host);
+	jw_raw(o, "},\"agent\":{\"type\":\"sysmonfwd\",\"name\":");
+	jw_str(o, ctx->agent_name);
+	jw_raw(o, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
 	if (ds == NULL)
 		return;
-	raw(o, ",\"data_stream\":{\"type\":\"logs\",\"dataset\":");
-	str(o, ds->dataset);
-	raw(o, ",\"namespace\":");
-	str(o, ds->ns);
-	raw(o, "}");
+	jw_raw(o, ",\"data_stream\":{\"type\":\"logs\",\"dataset\":");
+	jw_str(o, ds->dataset);
+	jw_raw(o, ",\"namespace\":");
+	jw_str(o, ds->ns);
+	jw_raw(o, "}");
+}
+
+static void
+event_data(struct jw *o, const struct sysmon_event *ev, bool first)
+{
+	jw_comma(o, &first);
+	jw_raw(o, ev->user_data ? "\"user_data\":{" : "\"event_data\":{");
+	first = true;
+	for (size_t i = 0; i < ev->ndata; i++) {
+		const char *name = ev->data[i].name;
+		unsigned dup = 1;
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(ev->data[j].name, name) == 0)
+				dup++;
+		if (dup == 1) {
+			jw_key(o, &first, name);
+		} else {
+			/* A repeated name must not make two equal keys. */
+			struct strbuf key = { 0 };
+			if (strbuf_addf(&key, "%s_%u", name, dup) == 0)
+				jw_key(o, &first, key.s);
+			else
+				o->rc = -ENOMEM;
+			strbuf_free(&key);
+		}
+		jw_str(o, ev->data[i].value);
+	}
+	jw_raw(o, "}");
+}
+
+/* The members of "winlog" (no braces). */
+static void
+winlog(struct jw *o, const struct sysmon_event *ev)
+{
+	bool first = true;
+
+	jw_kv(o, &first, "channel", ev->channel);
+	jw_kv(o, &first, "provider_name", ev->provider_name);
+	jw_kv(o, &first, "provider_guid", ev->provider_guid);
+	jw_kv(o, &first, "event_id", ev->event_id);
+	jw_kv(o, &first, "record_id", ev->record_id);
+	jw_kv(o, &first, "computer_name", ev->computer);
+	kv_num(o, &first, "version", ev->version);
+	jw_kv(o, &first, "level", level_name(ev->level));
+	jw_kv(o, &first, "task", ev->task);
+	jw_kv(o, &first, "opcode", opcode_name(ev->opcode));
+	jw_kv(o, &first, "keywords", ev->keywords);
+	jw_kv(o, &first, "time_created", ev->time_created);
+	jw_kv(o, &first, "activity_id", ev->activity_id);
+	jw_kv(o, &first, "related_activity_id", ev->related_activity_id);
+	if (ev->pid != NULL || ev->tid != NULL) {
+		bool pf = true;
+
+		jw_key(o, &first, "process");
+		jw_raw(o, "{");
+		kv_num(o, &pf, "pid", ev->pid);
+		if (ev->tid != NULL) {
+			jw_key(o, &pf, "thread");
+			jw_raw(o, "{");
+			pf = true;
+			kv_num(o, &pf, "id", ev->tid);
+			jw_raw(o, "}");
+		}
+		jw_raw(o, "}");
+	}
+	if (ev->user_id != NULL) {
+		jw_key(o, &first, "user");
+		jw_raw(o, "{\"identifier\":");
+		jw_str(o, ev->user_id);
+		jw_raw(o, "}");
+	}
+	if (ev->ndata > 0)
+		event_data(o, ev, first);
 }
 
 static int
 render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
     const struct sysmon_event *ev, const struct ds *ds, struct strbuf *sb)
 {
-	struct out o = { sb, 0 };
-	char ts[32];
+	struct jw o = { sb, 0 };
+	bool cut = rec->flags & BUFFER_REC_TRUNCATED;
+	bool tamper = event_is_tamper(ev);
+	bool first = false;	/* every object here has a member already */
 	int64_t ms;
-	bool first;
 
 	if (ev->time_created == NULL ||
 	    time_parse_rfc3339_ms(ev->time_created, &ms) != 0)
 		ms = rec->time_ms;
-	time_format_ms(ms, ts);
-	raw(&o, "{\"@timestamp\":\"");
-	raw(&o, ts);
-	raw(&o, "\",\"event\":{\"kind\":\"event\"");
-	first = false;
-	kv(&o, &first, "code", ev->event_id);
-	kv(&o, &first, "provider", ev->provider_name);
+	doc_open(&o, ms, "event");
+	jw_kv(&o, &first, "code", ev->event_id);
+	jw_kv(&o, &first, "provider", ev->provider_name);
 	if (ds != NULL)
-		kv(&o, &first, "dataset", ds->dataset);
-	if (ctx->keep_original)
-		original(&o, rec);
-	raw(&o, "},\"host\":{\"name\":");
-	str(&o, ev->computer != NULL ? ev->computer : ctx->host_name);
-	raw(&o, "}");
-	agent_obj(&o, ctx);
-	data_stream(&o, ds);
-
-	raw(&o, ",\"winlog\":{");
-	first = true;
-	kv(&o, &first, "channel", ev->channel);
-	kv(&o, &first, "provider_name", ev->provider_name);
-	kv(&o, &first, "provider_guid", ev->provider_guid);
-	kv(&o, &first, "event_id", ev->event_id);
-	kv(&o, &first, "record_id", ev->record_id);
-	kv(&o, &first, "computer_name", ev->computer);
-	kv_num(&o, &first, "version", ev->version);
-	kv(&o, &first, "level", level_name(ev->level));
-	kv(&o, &first, "task", ev->task);
-	kv(&o, &first, "opcode", opcode_name(ev->opcode));
-	kv(&o, &first, "keywords", ev->keywords);
-	kv(&o, &first, "time_created", ev->time_created);
-	kv(&o, &first, "activity_id", ev->activity_id);
-	kv(&o, &first, "related_activity_id", ev->related_activity_id);
-	if (ev->pid != NULL || ev->tid != NULL) {
-		bool pf = true;
-
-		raw(&o, first ? "\"process\":{" : ",\"process\":{");
-		kv_num(&o, &pf, "pid", ev->pid);
-		if (ev->tid != NULL) {
-			raw(&o, pf ? "\"thread\":{" : ",\"thread\":{");
-			pf = true;
-			kv_num(&o, &pf, "id", ev->tid);
-			raw(&o, "}");
-		}
-		raw(&o, "}");
-		first = false;
-	}
-	if (ev->user_id != NULL) {
-		raw(&o, first ? "\"user\":{\"identifier\":" :
-		    ",\"user\":{\"identifier\":");
-		str(&o, ev->user_id);
-		raw(&o, "}");
-		first = false;
-	}
-	if (ev->ndata > 0)
-		event_data(&o, ev, first);
-	raw(&o, "}");
-	if (ev->message != NULL) {
-		raw(&o, ",\"message\":");
-		str(&o, ev->message);
-	}
-	if ((rec->flags & BUFFER_REC_TRUNCATED) || event_is_tamper(ev)) {
-		raw(&o, ",\"tags\":[");
-		if (rec->flags & BUFFER_REC_TRUNCATED)
-			raw(&o, event_is_tamper(ev) ? "\"" TAG_TRUNCATED "\"," :
+		jw_kv(&o, &first, "dataset", ds->dataset);
+	doc_origin(&o, ctx, rec, ev->computer != NULL ? ev->computer :
+	    ctx->host_name, ds);
+	jw_raw(&o, ",\"winlog\":{");
+	winlog(&o, ev);
+	jw_raw(&o, "}");
+	jw_kv(&o, &first, "message", ev->message);
+	if (cut || tamper) {
+		jw_raw(&o, ",\"tags\":[");
+		if (cut)
+			jw_raw(&o, tamper ? "\"" TAG_TRUNCATED "\"," :
 			    "\"" TAG_TRUNCATED "\"");
-		if (event_is_tamper(ev))
-			raw(&o, "\"" TAG_TAMPER "\"");
-		raw(&o, "]");
+		if (tamper)
+			jw_raw(&o, "\"" TAG_TAMPER "\"");
+		jw_raw(&o, "]");
 	}
-	raw(&o, "}");
+	jw_raw(&o, "}");
 	return o.rc;
 }
 
@@ -301,102 +276,84 @@ static int
 render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
     const char *why, const struct ds *ds, struct strbuf *sb)
 {
-	struct out o = { sb, 0 };
-	char ts[32];
+	struct jw o = { sb, 0 };
+	bool first = false;
 
-	time_format_ms(rec->time_ms, ts);
-	raw(&o, "{\"@timestamp\":\"");
-	raw(&o, ts);
-	raw(&o, "\",\"event\":{\"kind\":\"pipeline_error\"");
-	if (ds != NULL) {
-		raw(&o, ",\"dataset\":");
-		str(&o, ds->dataset);
-	}
-	if (ctx->keep_original)
-		original(&o, rec);
-	raw(&o, "},\"host\":{\"name\":");
-	str(&o, ctx->host_name);
-	raw(&o, "}");
-	agent_obj(&o, ctx);
-	data_stream(&o, ds);
-	raw(&o, ",\"message\":");
-	if (o.rc == 0)
-		o.rc = json_add_str(sb, rec->data, rec->len);
-	raw(&o, ",\"tags\":[\"" TAG_PARSE_ERROR "\"");
+	doc_open(&o, rec->time_ms, "pipeline_error");
+	if (ds != NULL)
+		jw_kv(&o, &first, "dataset", ds->dataset);
+	doc_origin(&o, ctx, rec, ctx->host_name, ds);
+	jw_raw(&o, ",\"message\":");
+	jw_strn(&o, rec->data, rec->len);
+	jw_raw(&o, ",\"tags\":[\"" TAG_PARSE_ERROR "\"");
 	if (rec->flags & BUFFER_REC_TRUNCATED)
-		raw(&o, ",\"" TAG_TRUNCATED "\"");
-	raw(&o, "],\"error\":{\"message\":");
-	str(&o, why);
-	raw(&o, "},\"labels\":{\"sysmonfwd_input\":");
-	str(&o, rec->source);
-	raw(&o, "}}");
+		jw_raw(&o, ",\"" TAG_TRUNCATED "\"");
+	jw_raw(&o, "],\"error\":{\"message\":");
+	jw_str(&o, why);
+	jw_raw(&o, "},\"labels\":{\"sysmonfwd_input\":");
+	jw_str(&o, rec->source);
+	jw_raw(&o, "}}");
 	return o.rc;
+}
+
+/* Append n bytes of s, escaped, to a JSON string already open in o. */
+static void
+str_inside(struct jw *o, const char *s, size_t n)
+{
+	struct strbuf tmp = { 0 };
+
+	if (o->rc != 0)
+		return;
+	if (json_add_str(&tmp, s, n) == 0)
+		o->rc = strbuf_add(o->sb, tmp.s + 1, tmp.len - 1);
+	else
+		o->rc = -ENOMEM;
+	strbuf_free(&tmp);
 }
 
 static int
 render_gap(const struct render_ctx *ctx, const struct buffer_rec *rec,
     const struct ds *ds, struct strbuf *sb)
 {
-	struct out o = { sb, 0 };
-	char ts[32], num[96];
+	struct jw o = { sb, 0 };
+	bool first = true;
 
-	time_format_ms(time_now_ms(), ts);
-	raw(&o, "{\"@timestamp\":\"");
-	raw(&o, ts);
-	raw(&o, "\",\"event\":{\"kind\":\"event\",\"action\":"
-	    "\"records-dropped\",\"dataset\":\"sysmonfwd.gap\"},"
-	    "\"host\":{\"name\":");
-	str(&o, ctx->host_name);
-	raw(&o, "}");
-	agent_obj(&o, ctx);
-	data_stream(&o, ds);
-	if (o.rc == 0 && rec->gap_count == 0)
-		o.rc = strbuf_adds(sb, ",\"message\":\"sysmonfwd: records "
-		    "lost at the input (how many is not known): ");
-	else if (o.rc == 0)
-		o.rc = strbuf_addf(sb, ",\"message\":\"sysmonfwd: %" PRIu64
-		    " records lost before this output received them: ",
-		    rec->gap_count);
-	if (o.rc == 0 && sb->len > 0) {
-		/* Append the reason inside the same JSON string. */
-		struct strbuf tmp = { 0 };
-		if (json_add_str(&tmp, rec->data, rec->len) == 0)
-			o.rc = strbuf_add(sb, tmp.s + 1, tmp.len - 1);
-		else
-			o.rc = -ENOMEM;
-		strbuf_free(&tmp);
-	}
-	raw(&o, ",\"tags\":[\"sysmonfwd_gap\"],\"sysmonfwd\":{\"gap\":{");
-	snprintf(num, sizeof(num), "\"records\":%" PRIu64 ",\"first_seq\":%"
-	    PRIu64 ",\"last_seq\":%" PRIu64, rec->gap_count, rec->gap_first,
+	doc_open(&o, time_now_ms(), "event");
+	jw_raw(&o, ",\"action\":\"records-dropped\",\"dataset\":"
+	    "\"sysmonfwd.gap\"");
+	doc_origin(&o, ctx, NULL, ctx->host_name, ds);
+	if (rec->gap_count == 0)
+		jw_raw(&o, ",\"message\":\"sysmonfwd: records lost at the "
+		    "input (how many is not known): ");
+	else
+		jw_fmt(&o, ",\"message\":\"sysmonfwd: %" PRIu64 " records "
+		    "lost before this output received them: ", rec->gap_count);
+	str_inside(&o, rec->data, rec->len);
+	jw_raw(&o, ",\"tags\":[\"sysmonfwd_gap\"],\"sysmonfwd\":{\"gap\":{");
+	jw_fmt(&o, "\"records\":%" PRIu64 ",\"first_seq\":%" PRIu64
+	    ",\"last_seq\":%" PRIu64, rec->gap_count, rec->gap_first,
 	    rec->seq);
-	raw(&o, num);
-	raw(&o, ",\"sources\":[");
+	jw_raw(&o, ",\"sources\":[");
 	for (const char *p = rec->source; p != NULL && *p != '\0';) {
 		size_t k = strcspn(p, ",");
-		if (p != rec->source)
-			raw(&o, ",");
-		if (o.rc == 0)
-			o.rc = json_add_str(sb, p, k);
+
+		jw_comma(&o, &first);
+		jw_strn(&o, p, k);
 		p += k + (p[k] == ',');
 	}
-	raw(&o, "]");
+	jw_raw(&o, "]");
+	first = false;
 	if (rec->time_ms > 0) {
-		time_format_ms(rec->time_ms, ts);
-		raw(&o, ",\"first_time\":\"");
-		raw(&o, ts);
-		raw(&o, "\"");
+		jw_key(&o, &first, "first_time");
+		jw_time(&o, rec->time_ms);
 	}
 	if (rec->gap_last_ms > 0) {
-		time_format_ms(rec->gap_last_ms, ts);
-		raw(&o, ",\"last_time\":\"");
-		raw(&o, ts);
-		raw(&o, "\"");
+		jw_key(&o, &first, "last_time");
+		jw_time(&o, rec->gap_last_ms);
 	}
-	raw(&o, ",\"reason\":");
-	if (o.rc == 0)
-		o.rc = json_add_str(sb, rec->data, rec->len);
-	raw(&o, "}}}");
+	jw_raw(&o, ",\"reason\":");
+	jw_strn(&o, rec->data, rec->len);
+	jw_raw(&o, "}}}");
 	return o.rc;
 }
 
@@ -407,63 +364,118 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 	struct sysmon_event ev;
 	char why[320];
 	size_t mark = out->len;
-	int rc;
+	int rc, res;
 
 	if (rec->flags & BUFFER_REC_GAP) {
-		if ((rc = render_gap(ctx, rec, NULL, out)) == 0)
-			return RENDER_GAP;
-		out->len = mark;
-		if (out->s != NULL)
-			out->s[mark] = '\0';
-		return rc;
-	}
-	if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
+		rc = render_gap(ctx, rec, NULL, out);
+		res = RENDER_GAP;
+	} else if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
 	    sizeof(why))) == 0) {
-		if ((rc = render_event(ctx, rec, &ev, NULL, out)) == 0)
-			return RENDER_OK;
-		out->len = mark;
-		if (out->s != NULL)
-			out->s[mark] = '\0';
-		return rc;
-	}
-	if (rc == -ENOMEM)
+		rc = render_event(ctx, rec, &ev, NULL, out);
+		res = RENDER_OK;
+	} else if (rc == -ENOMEM) {
 		return rc;	/* not a parse error: try again */
-	if (rec->flags & BUFFER_REC_TRUNCATED) {
-		size_t n = strlen(why);
-		snprintf(why + n, sizeof(why) - n, " (the record was cut at "
-		    "the input's max_line_size: %zu bytes kept)", rec->len);
+	} else {
+		why_cut(why, sizeof(why), rec);
+		rc = render_error(ctx, rec, why, NULL, out);
+		res = RENDER_PARSE_ERROR;
 	}
-	if ((rc = render_error(ctx, rec, why, NULL, out)) != 0) {
-		out->len = mark;
-		if (out->s != NULL)
-			out->s[mark] = '\0';
+	if (rc != 0) {
+		strbuf_truncate(out, mark);
 		return rc;
 	}
-	return RENDER_PARSE_ERROR;
+	return res;
 }
 
-/* ---- Splunk HEC ------------------------------------------------------------ */
+/* ---- Splunk HEC ------------------------------------------------------- */
 
+/* {"time":..,"host":..,"source":..,"sourcetype":..[,"index":..],"event": */
 static void
-hec_head(struct out *o, int64_t ms, const char *host, const char *source,
+hec_head(struct jw *o, int64_t ms, const char *host, const char *source,
     const char *sourcetype, const struct render_hec_opts *h)
 {
-	char num[48];
+	bool first = false;
 
-	snprintf(num, sizeof(num), "{\"time\":%lld.%03d,\"host\":",
+	jw_fmt(o, "{\"time\":%lld.%03d,\"host\":",
 	    (long long)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000),
 	    (int)(ms >= 0 ? ms % 1000 : (1000 + ms % 1000) % 1000));
-	raw(o, num);
-	str(o, h->host != NULL ? h->host : host);
-	raw(o, ",\"source\":");
-	str(o, h->source != NULL ? h->source : source);
-	raw(o, ",\"sourcetype\":");
-	str(o, h->sourcetype != NULL ? h->sourcetype : sourcetype);
-	if (h->index != NULL) {
-		raw(o, ",\"index\":");
-		str(o, h->index);
+	jw_str(o, h->host != NULL ? h->host : host);
+	jw_kv(o, &first, "source", h->source != NULL ? h->source : source);
+	jw_kv(o, &first, "sourcetype", h->sourcetype != NULL ? h->sourcetype :
+	    sourcetype);
+	jw_kv(o, &first, "index", h->index);
+	jw_raw(o, ",\"event\":");
+}
+
+/* The source and sourcetype of a record sent as its XML. */
+static const char *
+hec_xml_source(bool linux_sysmon, const char *channel, char *source,
+    size_t len)
+{
+	snprintf(source, len, "%s%s", linux_sysmon ? "Syslog:" :
+	    "XmlWinEventLog:", channel != NULL ? channel : "");
+	return linux_sysmon ? "sysmon:linux" : "XmlWinEventLog";
+}
+
+/* The XML (n bytes) as the event, tagged when Sysmon was tampered with. */
+static void
+hec_xml_event(struct jw *o, const char *xml, size_t n, bool tamper)
+{
+	jw_strn(o, xml, n);
+	if (tamper)
+		jw_raw(o, ",\"fields\":{\"sysmonfwd_tags\":\"" TAG_TAMPER
+		    "\"}");
+	jw_raw(o, "}");
+}
+
+/*
+ * The event for a record the quick look refused, or for any record with
+ * format = json: doc is its render_ecs() document, res what that said.
+ */
+static void
+hec_from_doc(struct jw *o, struct event_parser *p,
+    const struct render_ctx *ctx, const struct render_hec_opts *h,
+    const struct buffer_rec *rec, int res, const struct strbuf *doc)
+{
+	struct sysmon_event ev;
+	char why[64], source[300];
+	int64_t ms = rec->time_ms;
+	const char *host = ctx->host_name, *st, *src;
+	int rc;
+
+	if (res == RENDER_GAP) {
+		ms = time_now_ms();
+		st = "sysmonfwd:gap";
+		src = "sysmonfwd";
+	} else if (res == RENDER_PARSE_ERROR) {
+		st = "sysmonfwd:error";
+		src = "sysmonfwd";
+	} else if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
+	    sizeof(why))) == -ENOMEM) {
+		o->rc = rc;	/* not a parse error: try again */
+		return;
+	} else if (rc == 0) {
+		if (ev.time_created != NULL)
+			(void)time_parse_rfc3339_ms(ev.time_created, &ms);
+		if (ev.computer != NULL)
+			host = ev.computer;
+		st = hec_xml_source(ev.linux_sysmon, ev.channel, source,
+		    sizeof(source));
+		src = source;
+		if (!h->json) {
+			/* A whole record the quick look refused. */
+			hec_head(o, ms, host, src, st, h);
+			hec_xml_event(o, rec->data + ev.prefix_len, rec->len -
+			    ev.prefix_len, event_is_tamper(&ev));
+			return;
+		}
+	} else {
+		st = "sysmonfwd:error";
+		src = "sysmonfwd";
 	}
-	raw(o, ",\"event\":");
+	hec_head(o, ms, host, src, st, h);
+	jw_rawn(o, doc->s, doc->len);
+	jw_raw(o, "}");
 }
 
 int
@@ -471,99 +483,36 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
     const struct render_hec_opts *h, const struct buffer_rec *rec,
     struct strbuf *sb, struct strbuf *scratch)
 {
-	struct out o = { sb, 0 };
+	struct jw o = { sb, 0 };
 	size_t mark = sb->len;
 	struct event_peek pk;
 	char source[300];
-	int rc, res;
+	const char *st;
+	int res = RENDER_OK;
 
 	if (!h->json && !(rec->flags & BUFFER_REC_GAP) &&
 	    !(rec->flags & BUFFER_REC_TRUNCATED) &&
 	    event_peek(rec->data, rec->len, &pk) == 0 && pk.has_time) {
-		if (pk.linux_sysmon)
-			snprintf(source, sizeof(source), "Syslog:%s",
-			    pk.channel);
-		else
-			snprintf(source, sizeof(source), "XmlWinEventLog:%s",
-			    pk.channel);
-		hec_head(&o, pk.time_ms, pk.computer, source, pk.linux_sysmon ?
-		    "sysmon:linux" : "XmlWinEventLog", h);
-		if (o.rc == 0)
-			o.rc = json_add_str(sb, rec->data + pk.start,
-			    pk.end - pk.start);
-		if (sysmon_tamper_id(pk.channel, pk.event_id))
-			raw(&o, ",\"fields\":{\"sysmonfwd_tags\":\""
-			    TAG_TAMPER "\"}");
-		raw(&o, "}");
-		res = RENDER_OK;
-		goto done;
+		st = hec_xml_source(pk.linux_sysmon, pk.channel, source,
+		    sizeof(source));
+		hec_head(&o, pk.time_ms, pk.computer, source, st, h);
+		hec_xml_event(&o, rec->data + pk.start, pk.end - pk.start,
+		    sysmon_tamper_id(pk.channel, pk.event_id));
+	} else {
+		/* The document first; its fields give the envelope. */
+		strbuf_reset(scratch);
+		if ((res = render_ecs(p, ctx, rec, scratch)) < 0)
+			return res;
+		hec_from_doc(&o, p, ctx, h, rec, res, scratch);
 	}
-	/* The document first; its fields give the envelope. */
-	strbuf_reset(scratch);
-	if ((res = render_ecs(p, ctx, rec, scratch)) < 0)
-		return res;
-	{
-		struct sysmon_event ev;
-		char why[64];
-		int64_t ms = rec->time_ms;
-		const char *host = ctx->host_name, *st, *src;
-
-		if (res == RENDER_GAP) {
-			ms = time_now_ms();
-			st = "sysmonfwd:gap";
-			src = "sysmonfwd";
-		} else if (res == RENDER_PARSE_ERROR) {
-			st = "sysmonfwd:error";
-			src = "sysmonfwd";
-		} else if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
-		    sizeof(why))) == -ENOMEM) {
-			o.rc = rc;	/* not a parse error: try again */
-			goto done;
-		} else if (rc == 0) {
-			if (ev.time_created != NULL)
-				(void)time_parse_rfc3339_ms(ev.time_created,
-				    &ms);
-			if (ev.computer != NULL)
-				host = ev.computer;
-			st = ev.linux_sysmon ? "sysmon:linux" :
-			    "XmlWinEventLog";
-			snprintf(source, sizeof(source), "%s%s",
-			    ev.linux_sysmon ? "Syslog:" : "XmlWinEventLog:",
-			    ev.channel != NULL ? ev.channel : "");
-			src = source;
-			if (!h->json) {
-				/* A whole record the quick look refused. */
-				hec_head(&o, ms, host, src, st, h);
-				if (o.rc == 0)
-					o.rc = json_add_str(sb, rec->data +
-					    ev.prefix_len, rec->len -
-					    ev.prefix_len);
-				if (event_is_tamper(&ev))
-					raw(&o, ",\"fields\":{\"sysmonfwd_tags\""
-					    ":\"" TAG_TAMPER "\"}");
-				raw(&o, "}");
-				goto done;
-			}
-		} else {
-			st = "sysmonfwd:error";
-			src = "sysmonfwd";
-		}
-		hec_head(&o, ms, host, src, st, h);
-		if (o.rc == 0)
-			o.rc = strbuf_add(sb, scratch->s, scratch->len);
-		raw(&o, "}");
-	}
-done:
-	if ((rc = o.rc) != 0) {
-		sb->len = mark;
-		if (sb->s != NULL)
-			sb->s[mark] = '\0';
-		return rc;
+	if (o.rc != 0) {
+		strbuf_truncate(sb, mark);
+		return o.rc;
 	}
 	return res;
 }
 
-/* ---- Elasticsearch bulk ------------------------------------------------------ */
+/* ---- Elasticsearch bulk ----------------------------------------------- */
 
 /* Feed one length-prefixed field, so that no two field lists collide. */
 static int
@@ -657,21 +606,21 @@ render_es_status_id(const char *agent_name, const char *kind, int64_t ms,
 }
 
 static void
-action_line(struct out *o, const char *index, const struct ds *ds,
+action_line(struct jw *o, const char *index, const struct ds *ds,
     const char *id)
 {
 	char name[384];
 
-	raw(o, "{\"create\":{\"_index\":");
+	jw_raw(o, "{\"create\":{\"_index\":");
 	if (index == NULL) {
 		snprintf(name, sizeof(name), "logs-%s-%.200s", ds->dataset,
 		    ds->ns);
 		index = name;
 	}
-	str(o, index);
-	raw(o, ",\"_id\":\"");
-	raw(o, id);
-	raw(o, "\"}}\n");
+	jw_str(o, index);
+	jw_raw(o, ",\"_id\":\"");
+	jw_raw(o, id);
+	jw_raw(o, "\"}}\n");
 }
 
 int
@@ -679,7 +628,7 @@ render_es(struct event_parser *p, const struct render_ctx *ctx,
     const struct render_es_opts *e, const struct buffer_rec *rec,
     struct strbuf *sb)
 {
-	struct out o = { sb, 0 };
+	struct jw o = { sb, 0 };
 	struct sysmon_event ev;
 	struct ds dsv, *ds = e->index != NULL ? NULL : &dsv;
 	char why[320], id[RENDER_ES_ID_LEN + 1];
@@ -707,12 +656,7 @@ render_es(struct event_parser *p, const struct render_ctx *ctx,
 	} else {
 		dsv.dataset = "sysmonfwd.error";
 		res = RENDER_PARSE_ERROR;
-		if (rec->flags & BUFFER_REC_TRUNCATED) {
-			size_t n = strlen(why);
-			snprintf(why + n, sizeof(why) - n, " (the record was "
-			    "cut at the input's max_line_size: %zu bytes "
-			    "kept)", rec->len);
-		}
+		why_cut(why, sizeof(why), rec);
 	}
 	if ((rc = render_es_id(parsed ? &ev : NULL, rec, ctx->agent_name,
 	    id)) != 0)
@@ -726,12 +670,10 @@ render_es(struct event_parser *p, const struct render_ctx *ctx,
 		else
 			o.rc = render_error(ctx, rec, why, ds, sb);
 	}
-	raw(&o, "\n");
-	if ((rc = o.rc) != 0) {
-		sb->len = mark;
-		if (sb->s != NULL)
-			sb->s[mark] = '\0';
-		return rc;
+	jw_raw(&o, "\n");
+	if (o.rc != 0) {
+		strbuf_truncate(sb, mark);
+		return o.rc;
 	}
 	return res;
 }

@@ -1,5 +1,5 @@
 /*
- * status.c - the heartbeat and alert documents.
+ * render_status.c - the heartbeat and alert documents.
  *
  * A heartbeat says the agent is alive and how it is doing:
  *
@@ -31,60 +31,19 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-struct w {
-	struct strbuf	*sb;
-	int		 rc;
-};
-
+/* ,"key":"time" for a wall-clock time, skipped when 0. */
 static void
-raw(struct w *w, const char *s)
+time_kv(struct jw *w, const char *key, int64_t ms)
 {
-	if (w->rc == 0)
-		w->rc = strbuf_adds(w->sb, s);
-}
-
-static void
-str(struct w *w, const char *s)
-{
-	if (w->rc == 0)
-		w->rc = json_add_str(w->sb, s, strlen(s));
-}
-
-static void
-num(struct w *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-num(struct w *w, const char *fmt, ...)
-{
-	char buf[64];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	raw(w, buf);
-}
-
-/* "key":"time" for a wall-clock time, skipped when 0. */
-static void
-time_kv(struct w *w, const char *key, int64_t ms, bool comma)
-{
-	char ts[32];
+	bool first = false;
 
 	if (ms <= 0)
 		return;
-	time_format_ms(ms, ts);
-	if (comma)
-		raw(w, ",");
-	raw(w, "\"");
-	raw(w, key);
-	raw(w, "\":\"");
-	raw(w, ts);
-	raw(w, "\"");
+	jw_key(w, &first, key);
+	jw_time(w, ms);
 }
 
 static double
@@ -94,21 +53,71 @@ age_s(const struct agent_status *st, int64_t ms)
 	    0.0;
 }
 
+/* ,"last_record":..,"last_record_age_s":.. when there was a record. */
 static void
-backlog(struct w *w, uint64_t records, uint64_t bytes, double oldest)
+last_record(struct jw *w, const struct agent_status *st, int64_t ms)
 {
-	num(w, "{\"records\":%" PRIu64, records);
-	num(w, ",\"bytes\":%" PRIu64, bytes);
-	num(w, ",\"oldest_age_s\":%.3f}", oldest);
+	time_kv(w, "last_record", ms);
+	if (ms > 0)
+		jw_fmt(w, ",\"last_record_age_s\":%.3f", age_s(st, ms));
+}
+
+static void
+backlog(struct jw *w, uint64_t records, uint64_t bytes, double oldest)
+{
+	jw_fmt(w, ",\"backlog\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+	    ",\"oldest_age_s\":%.3f}", records, bytes, oldest);
+}
+
+
+static void
+heartbeat_sources(struct jw *w, const struct agent_status *st)
+{
+	jw_raw(w, ",\"sources\":[");
+	for (size_t i = 0; i < st->nsources; i++) {
+		const struct status_source *s = &st->sources[i];
+
+		jw_raw(w, i > 0 ? ",{\"name\":" : "{\"name\":");
+		jw_str(w, s->name);
+		jw_fmt(w, ",\"records\":%" PRIu64, s->records);
+		last_record(w, st, s->last_record_ms);
+		jw_raw(w, "}");
+	}
+	jw_raw(w, "]");
+}
+
+static void
+heartbeat_outputs(struct jw *w, const struct agent_status *st)
+{
+	jw_raw(w, ",\"outputs\":[");
+	for (size_t i = 0; i < st->noutputs; i++) {
+		const struct status_output *o = &st->outputs[i];
+		bool first = false;
+
+		jw_raw(w, i > 0 ? ",{\"name\":" : "{\"name\":");
+		jw_str(w, o->name);
+		jw_kv(w, &first, "type", o->type);
+		jw_raw(w, o->ok ? ",\"state\":\"ok\"" :
+		    ",\"state\":\"retrying\"");
+		time_kv(w, "failing_since", o->failing_since_ms);
+		if (!o->ok && o->last_error[0] != '\0')
+			jw_kv(w, &first, "last_error", o->last_error);
+		backlog(w, o->backlog_records, o->backlog_bytes, age_s(st,
+		    o->oldest_ms));
+		jw_fmt(w, ",\"delivered\":%" PRIu64 ",\"dead_lettered\":%"
+		    PRIu64 "}", o->delivered, o->dead_lettered);
+	}
+	jw_raw(w, "]");
 }
 
 /* The members inside "sysmonfwd" of a heartbeat (no braces). */
 static void
-heartbeat_members(struct w *w, const struct agent_status *st)
+heartbeat_members(struct jw *w, const struct agent_status *st)
 {
 	uint64_t brec = 0, bbytes = 0, delivered = UINT64_MAX;
 	int64_t oldest = 0;
 	size_t failing = 0;
+	bool first = false;
 
 	for (size_t i = 0; i < st->noutputs; i++) {
 		const struct status_output *o = &st->outputs[i];
@@ -123,96 +132,82 @@ heartbeat_members(struct w *w, const struct agent_status *st)
 	}
 	if (st->noutputs == 0)
 		delivered = 0;
-	num(w, "\"heartbeat\":{\"interval_s\":%.3f", (double)
-	    st->heartbeat_interval_ms / 1000.0);
-	num(w, ",\"seq\":%" PRIu64 "}", st->heartbeat_seq);
-	num(w, ",\"uptime_s\":%.3f", age_s(st, st->started_ms));
-	raw(w, ",\"sysmon\":{\"state\":");
-	str(w, sysmon_state_name(st->sysmon));
-	if (st->sysmon_service != NULL) {
-		raw(w, ",\"service\":");
-		str(w, st->sysmon_service);
-	}
-	time_kv(w, "since", st->sysmon_since_ms, true);
-	time_kv(w, "last_record", st->sysmon_last_record_ms, true);
-	if (st->sysmon_last_record_ms > 0)
-		num(w, ",\"last_record_age_s\":%.3f", age_s(st,
-		    st->sysmon_last_record_ms));
-	raw(w, "}");
-	num(w, ",\"counters\":{\"records_read\":%" PRIu64, st->records_read);
-	num(w, ",\"delivered\":%" PRIu64, delivered);
-	num(w, ",\"dropped\":%" PRIu64, st->dropped);
-	num(w, ",\"rejected\":%" PRIu64, st->rejected);
-	num(w, ",\"dead_lettered\":%" PRIu64, st->dead_lettered);
-	num(w, ",\"parse_errors\":%" PRIu64, st->parse_errors);
-	num(w, ",\"truncated\":%" PRIu64 "}", st->truncated);
-	raw(w, ",\"backlog\":");
+	jw_fmt(w, "\"heartbeat\":{\"interval_s\":%.3f,\"seq\":%" PRIu64 "}",
+	    (double)st->heartbeat_interval_ms / 1000.0, st->heartbeat_seq);
+	jw_fmt(w, ",\"uptime_s\":%.3f", age_s(st, st->started_ms));
+	jw_raw(w, ",\"sysmon\":{\"state\":");
+	jw_str(w, sysmon_state_name(st->sysmon));
+	jw_kv(w, &first, "service", st->sysmon_service);
+	time_kv(w, "since", st->sysmon_since_ms);
+	last_record(w, st, st->sysmon_last_record_ms);
+	jw_fmt(w, "},\"counters\":{\"records_read\":%" PRIu64 ",\"delivered\":%"
+	    PRIu64 ",\"dropped\":%" PRIu64 ",\"rejected\":%" PRIu64
+	    ",\"dead_lettered\":%" PRIu64 ",\"parse_errors\":%" PRIu64
+	    ",\"truncated\":%" PRIu64 "}", st->records_read, delivered,
+	    st->dropped, st->rejected, st->dead_lettered, st->parse_errors,
+	    st->truncated);
 	backlog(w, brec, bbytes, age_s(st, oldest));
-	num(w, ",\"outputs_failing\":%zu", failing);
-	raw(w, ",\"sources\":[");
-	for (size_t i = 0; i < st->nsources; i++) {
-		const struct status_source *s = &st->sources[i];
-		raw(w, i > 0 ? ",{\"name\":" : "{\"name\":");
-		str(w, s->name);
-		num(w, ",\"records\":%" PRIu64, s->records);
-		time_kv(w, "last_record", s->last_record_ms, true);
-		if (s->last_record_ms > 0)
-			num(w, ",\"last_record_age_s\":%.3f", age_s(st,
-			    s->last_record_ms));
-		raw(w, "}");
-	}
-	raw(w, "],\"outputs\":[");
-	for (size_t i = 0; i < st->noutputs; i++) {
-		const struct status_output *o = &st->outputs[i];
-		raw(w, i > 0 ? ",{\"name\":" : "{\"name\":");
-		str(w, o->name);
-		raw(w, ",\"type\":");
-		str(w, o->type);
-		raw(w, o->ok ? ",\"state\":\"ok\"" : ",\"state\":\"retrying\"");
-		time_kv(w, "failing_since", o->failing_since_ms, true);
-		if (!o->ok && o->last_error[0] != '\0') {
-			raw(w, ",\"last_error\":");
-			str(w, o->last_error);
-		}
-		raw(w, ",\"backlog\":");
-		backlog(w, o->backlog_records, o->backlog_bytes, age_s(st,
-		    o->oldest_ms));
-		num(w, ",\"delivered\":%" PRIu64, o->delivered);
-		num(w, ",\"dead_lettered\":%" PRIu64 "}", o->dead_lettered);
-	}
-	raw(w, "]");
+	jw_fmt(w, ",\"outputs_failing\":%zu", failing);
+	heartbeat_sources(w, st);
+	heartbeat_outputs(w, st);
 }
 
 static void
-alert_members(struct w *w, const struct agent_status *st,
+alert_members(struct jw *w, const struct agent_status *st,
     const struct status_event *ev)
 {
-	raw(w, "\"sysmon\":{\"state\":");
-	str(w, sysmon_state_name(ev->state));
-	if (ev->kind == STATUS_STATE_CHANGED) {
-		raw(w, ",\"previous_state\":");
-		str(w, sysmon_state_name(ev->previous));
-	}
-	if (st->sysmon_service != NULL) {
-		raw(w, ",\"service\":");
-		str(w, st->sysmon_service);
-	}
-	time_kv(w, "changed", ev->changed_ms, true);
-	time_kv(w, "last_record", st->sysmon_last_record_ms, true);
+	bool first = false;
+
+	jw_raw(w, "\"sysmon\":{\"state\":");
+	jw_str(w, sysmon_state_name(ev->state));
+	if (ev->kind == STATUS_STATE_CHANGED)
+		jw_kv(w, &first, "previous_state",
+		    sysmon_state_name(ev->previous));
+	jw_kv(w, &first, "service", st->sysmon_service);
+	time_kv(w, "changed", ev->changed_ms);
+	time_kv(w, "last_record", st->sysmon_last_record_ms);
 	if (ev->kind == STATUS_SILENT)
-		num(w, ",\"silent_s\":%.3f", (double)ev->silent_ms / 1000.0);
-	raw(w, "}");
+		jw_fmt(w, ",\"silent_s\":%.3f", (double)ev->silent_ms / 1000.0);
+	jw_raw(w, "}");
+}
+
+/* The event object and what follows it up to "message". */
+static void
+doc_head(struct jw *w, const struct agent_status *st, const char *kind,
+    const char *dataset, const char *action, int severity,
+    const char *es_ns)
+{
+	jw_raw(w, ",\"event\":{\"kind\":\"");
+	jw_raw(w, kind);
+	jw_raw(w, "\",\"dataset\":\"");
+	jw_raw(w, dataset);
+	jw_raw(w, "\",\"action\":\"");
+	jw_raw(w, action);
+	jw_raw(w, "\",\"module\":\"sysmonfwd\"");
+	if (severity > 0)
+		jw_fmt(w, ",\"severity\":%d", severity);
+	jw_raw(w, "},\"host\":{\"name\":");
+	jw_str(w, st->host);
+	jw_raw(w, "},\"agent\":{\"type\":\"sysmonfwd\",\"name\":");
+	jw_str(w, st->agent_name);
+	jw_raw(w, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
+	if (es_ns != NULL) {
+		jw_raw(w, ",\"data_stream\":{\"type\":\"logs\",\"dataset\":\"");
+		jw_raw(w, dataset);
+		jw_raw(w, "\",\"namespace\":");
+		jw_str(w, es_ns);
+		jw_raw(w, "}");
+	}
 }
 
 int
 status_render_doc(const struct agent_status *st, const struct status_event *ev,
     const char *es_ns, bool wazuh, struct strbuf *out)
 {
-	struct w w = { out, 0 };
+	struct jw w = { out, 0 };
 	struct strbuf msg = { 0 };
 	size_t mark = out->len;
 	const char *dataset, *action, *kind;
-	char ts[32];
 	int severity = 0;
 	uint64_t brec = 0, dropped = st->dropped;
 
@@ -246,48 +241,23 @@ status_render_doc(const struct agent_status *st, const struct status_event *ev,
 		    (double)ev->silent_ms / 1000.0);
 		break;
 	}
-	time_format_ms(st->now_ms, ts);
-	raw(&w, wazuh ? "{\"sysmonfwd\":{\"@timestamp\":\"" :
-	    "{\"@timestamp\":\"");
-	raw(&w, ts);
-	raw(&w, "\",\"event\":{\"kind\":\"");
-	raw(&w, kind);
-	raw(&w, "\",\"dataset\":\"");
-	raw(&w, dataset);
-	raw(&w, "\",\"action\":\"");
-	raw(&w, action);
-	raw(&w, "\",\"module\":\"sysmonfwd\"");
-	if (severity > 0)
-		num(&w, ",\"severity\":%d", severity);
-	raw(&w, "},\"host\":{\"name\":");
-	str(&w, st->host);
-	raw(&w, "},\"agent\":{\"type\":\"sysmonfwd\",\"name\":");
-	str(&w, st->agent_name);
-	raw(&w, ",\"version\":\"" SYSMONFWD_VERSION "\"}");
-	if (es_ns != NULL) {
-		raw(&w, ",\"data_stream\":{\"type\":\"logs\",\"dataset\":\"");
-		raw(&w, dataset);
-		raw(&w, "\",\"namespace\":");
-		str(&w, es_ns);
-		raw(&w, "}");
-	}
-	raw(&w, ",\"message\":");
-	if (w.rc == 0)
-		str(&w, msg.s);
+	jw_raw(&w, wazuh ? "{\"sysmonfwd\":{\"@timestamp\":" :
+	    "{\"@timestamp\":");
+	jw_time(&w, st->now_ms);
+	doc_head(&w, st, kind, dataset, action, severity, es_ns);
+	jw_raw(&w, ",\"message\":");
+	jw_str(&w, msg.s);
 	if (ev->kind != STATUS_HEARTBEAT && (ev->state != SYSMON_RUNNING ||
 	    ev->kind == STATUS_SILENT))
-		raw(&w, ",\"tags\":[\"sysmon_tamper\"]");
-	raw(&w, wazuh ? "," : ",\"sysmonfwd\":{");
+		jw_raw(&w, ",\"tags\":[\"sysmon_tamper\"]");
+	jw_raw(&w, wazuh ? "," : ",\"sysmonfwd\":{");
 	if (ev->kind == STATUS_HEARTBEAT)
 		heartbeat_members(&w, st);
 	else
 		alert_members(&w, st, ev);
-	raw(&w, "}}");
+	jw_raw(&w, "}}");
 	strbuf_free(&msg);
-	if (w.rc != 0) {
-		out->len = mark;
-		if (out->s != NULL)
-			out->s[mark] = '\0';
-	}
+	if (w.rc != 0)
+		strbuf_truncate(out, mark);
 	return w.rc;
 }

@@ -5,8 +5,8 @@
  * (src/analysisd/decoders/winevtchannel.c, 4.14) makes of a record a
  * Wazuh agent sends, so that with the decoder of packaging/wazuh/ the
  * stock Windows and Sysmon rules fire as they do for a Wazuh agent
- * (PROTOCOLS.md section 3.2, and what issue 6 measured on a real
- * wazuh-analysisd):
+ * (../shared/docs/PROTOCOLS.md section 3.2, and what issue 6 measured on
+ * a real wazuh-analysisd):
  *
  *   {"win":{"system":{"providerName", "providerGuid", "eventID",
  *     "version", "level", "task", "opcode", "keywords", "systemTime",
@@ -38,66 +38,52 @@
 
 #define MAX_CUT_ROUNDS	64
 
+/* Cut sb at byte n, or before it at a UTF-8 character boundary, not below
+ * floor. */
+static void
+cut_utf8(struct strbuf *sb, size_t floor, size_t n)
+{
+	while (n > floor && ((unsigned char)sb->s[n] & 0xC0) == 0x80)
+		n--;
+	strbuf_truncate(sb, n);
+}
+
 /* Append v with the agent path's escaping (cJSON's string printing). */
 static int
 wz_escape(struct strbuf *sb, const char *v, size_t cap, bool trim)
 {
+	static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
 	size_t mark = sb->len;
 	int rc = 0;
 
 	for (const unsigned char *p = (const unsigned char *)v; *p != '\0' &&
 	    rc == 0; p++) {
+		const char *e = strchr(from, *p);
 		char u[8];
 
-		switch (*p) {
-		case '"':
-			rc = strbuf_add(sb, "\\\"", 2);
-			break;
-		case '\\':
-			rc = strbuf_add(sb, "\\\\", 2);
-			break;
-		case '\b':
-			rc = strbuf_add(sb, "\\b", 2);
-			break;
-		case '\f':
-			rc = strbuf_add(sb, "\\f", 2);
-			break;
-		case '\n':
-			rc = strbuf_add(sb, "\\n", 2);
-			break;
-		case '\r':
-			rc = strbuf_add(sb, "\\r", 2);
-			break;
-		case '\t':
-			rc = strbuf_add(sb, "\\t", 2);
-			break;
-		default:
-			if (*p < 0x20) {
-				snprintf(u, sizeof(u), "\\u%04x", *p);
-				rc = strbuf_add(sb, u, 6);
-			} else {
-				rc = strbuf_addc(sb, (char)*p);
-			}
+		if (e != NULL) {
+			u[0] = '\\';
+			u[1] = to[e - from];
+			rc = strbuf_add(sb, u, 2);
+		} else if (*p < 0x20) {
+			snprintf(u, sizeof(u), "\\u%04x", *p);
+			rc = strbuf_add(sb, u, 6);
+		} else {
+			rc = strbuf_addc(sb, (char)*p);
 		}
 		if (sb->len - mark > cap)
 			break;
 	}
 	if (rc != 0)
 		return rc;
-	if (sb->len - mark > cap) {
-		/* Cut at a character boundary. */
-		size_t n = mark + cap;
-		while (n > mark && ((unsigned char)sb->s[n] & 0xC0) == 0x80)
-			n--;
-		sb->len = n;
-		sb->s[n] = '\0';
-	}
+	if (sb->len - mark > cap)
+		cut_utf8(sb, mark, mark + cap);
 	if (trim) {
-		while (sb->len > mark && isspace((unsigned char)sb->s[sb->len -
-		    1]))
-			sb->len--;
-		if (sb->s != NULL)
-			sb->s[sb->len] = '\0';
+		size_t n = sb->len;
+
+		while (n > mark && isspace((unsigned char)sb->s[n - 1]))
+			n--;
+		strbuf_truncate(sb, n);
 	}
 	return 0;
 }
@@ -110,38 +96,29 @@ dropped_value(const char *v)
 }
 
 struct wz {
-	struct strbuf	*out;
+	struct jw	 j;
 	struct strbuf	 tmp;
 	bool		 first;
-	int		 rc;
 };
 
 /* ,"key":"escaped value" */
 static void
 wz_kv(struct wz *w, const char *key, const char *v, size_t cap, bool trim)
 {
-	if (w->rc != 0 || v == NULL)
+	if (w->j.rc != 0 || v == NULL)
 		return;
 	strbuf_reset(&w->tmp);
-	if ((w->rc = wz_escape(&w->tmp, v, cap, trim)) != 0)
+	if ((w->j.rc = wz_escape(&w->tmp, v, cap, trim)) != 0)
 		return;
-	if (!w->first)
-		w->rc = strbuf_addc(w->out, ',');
-	w->first = false;
-	if (w->rc == 0)
-		w->rc = json_add_str(w->out, key, strlen(key));
-	if (w->rc == 0)
-		w->rc = strbuf_addc(w->out, ':');
-	if (w->rc == 0)
-		w->rc = json_add_str(w->out, w->tmp.s != NULL ? w->tmp.s : "",
-		    w->tmp.len);
+	jw_key(&w->j, &w->first, key);
+	jw_strn(&w->j, w->tmp.s != NULL ? w->tmp.s : "", w->tmp.len);
 }
 
-/* A System child other than Level and Keywords: only when not empty. */
+/* A System child; empty ones only when empty_too (the agent's rule). */
 static void
-wz_sys(struct wz *w, const char *key, const char *v)
+wz_sys(struct wz *w, const char *key, const char *v, bool empty_too)
 {
-	if (v != NULL && v[0] != '\0')
+	if (v != NULL && (v[0] != '\0' || empty_too))
 		wz_kv(w, key, v, SIZE_MAX, false);
 }
 
@@ -174,65 +151,65 @@ severity_value(const char *level, const char *keywords)
 	}
 }
 
-/*
- * The {"win":...} JSON of ev into out; caps[i] limits the escaped length
- * of eventdata value i (SIZE_MAX: whole); cut names the fields cut.
- */
-static int
-win_json(const struct sysmon_event *ev, const size_t *caps, bool tagged,
-    struct strbuf *out)
+/* The "system" object: the record's System element. */
+static void
+win_system(struct wz *w, const struct sysmon_event *ev)
 {
-	struct wz w = { .out = out, .first = true };
-	char key[256];
-
-	w.rc = strbuf_adds(out, "{\"win\":{\"system\":{");
-	wz_sys(&w, "providerName", ev->provider_name);
-	wz_sys(&w, "providerGuid", ev->provider_guid);
-	wz_sys(&w, "eventID", ev->event_id);
-	wz_sys(&w, "version", ev->version);
-	if (ev->level != NULL)
-		wz_kv(&w, "level", ev->level, SIZE_MAX, false);
-	wz_sys(&w, "task", ev->task);
-	wz_sys(&w, "opcode", ev->opcode);
-	if (ev->keywords != NULL)
-		wz_kv(&w, "keywords", ev->keywords, SIZE_MAX, false);
-	wz_sys(&w, "systemTime", ev->time_created);
-	wz_sys(&w, "eventRecordID", ev->record_id);
-	wz_sys(&w, "processID", ev->pid);
-	wz_sys(&w, "threadID", ev->tid);
-	if (ev->channel != NULL)
-		wz_kv(&w, "channel", ev->channel, SIZE_MAX, false);
-	wz_sys(&w, "computer", ev->computer);
+	w->first = true;
+	jw_raw(&w->j, "\"system\":{");
+	wz_sys(w, "providerName", ev->provider_name, false);
+	wz_sys(w, "providerGuid", ev->provider_guid, false);
+	wz_sys(w, "eventID", ev->event_id, false);
+	wz_sys(w, "version", ev->version, false);
+	wz_sys(w, "level", ev->level, true);
+	wz_sys(w, "task", ev->task, false);
+	wz_sys(w, "opcode", ev->opcode, false);
+	wz_sys(w, "keywords", ev->keywords, true);
+	wz_sys(w, "systemTime", ev->time_created, false);
+	wz_sys(w, "eventRecordID", ev->record_id, false);
+	wz_sys(w, "processID", ev->pid, false);
+	wz_sys(w, "threadID", ev->tid, false);
+	wz_sys(w, "channel", ev->channel, true);
+	wz_sys(w, "computer", ev->computer, false);
 	if (ev->level != NULL && ev->keywords != NULL)
-		wz_kv(&w, "severityValue", severity_value(ev->level,
+		wz_kv(w, "severityValue", severity_value(ev->level,
 		    ev->keywords), SIZE_MAX, false);
-	if (ev->message != NULL && w.rc == 0) {
+	if (ev->message != NULL && w->j.rc == 0) {
 		/* The manager keeps the quotes of the printed string. */
 		struct strbuf m = { 0 };
-		if ((w.rc = strbuf_addf(&m, "\"%s\"", ev->message)) == 0) {
+		if ((w->j.rc = strbuf_addf(&m, "\"%s\"", ev->message)) == 0) {
 			while (m.len > 0 && isspace((unsigned char)m.s[m.len -
 			    1]))
 				m.s[--m.len] = '\0';
-			if (!w.first)
-				w.rc = strbuf_addc(out, ',');
-			if (w.rc == 0)
-				w.rc = strbuf_adds(out, "\"message\":");
-			if (w.rc == 0)
-				w.rc = json_add_str(out, m.s, m.len);
+			jw_key(&w->j, &w->first, "message");
+			jw_strn(&w->j, m.s, m.len);
 		}
 		strbuf_free(&m);
 	}
-	if (w.rc == 0)
-		w.rc = strbuf_adds(out, "}");
-	w.first = true;
-	for (size_t i = 0; i < ev->ndata && w.rc == 0; i++) {
+	jw_raw(&w->j, "}");
+}
+
+/* An eventdata key: the Data Name with its first character lower cased. */
+static void
+wz_key(char key[256], const char *name)
+{
+	snprintf(key, 256, "%s", name);
+	key[0] = (char)tolower((unsigned char)key[0]);
+}
+
+/* The "eventdata" object, when any value is left; caps as in win_json(). */
+static void
+win_eventdata(struct wz *w, const struct sysmon_event *ev, const size_t *caps)
+{
+	char key[256];
+
+	w->first = true;
+	for (size_t i = 0; i < ev->ndata && w->j.rc == 0; i++) {
 		const struct sysmon_data *d = &ev->data[i];
 		bool dup = false;
 
 		if (dropped_value(d->value))
 			continue;
-		snprintf(key, sizeof(key), "%s", d->name);
-		key[0] = (char)tolower((unsigned char)key[0]);
 		for (size_t j = 0; j < i && !dup; j++)
 			dup = !dropped_value(ev->data[j].value) &&
 			    strcasecmp(ev->data[j].name, d->name) == 0 &&
@@ -240,44 +217,63 @@ win_json(const struct sysmon_event *ev, const size_t *caps, bool tagged,
 			    strcmp(ev->data[j].name + 1, d->name + 1) == 0;
 		if (dup)
 			continue;
-		if (w.first)
-			w.rc = strbuf_adds(out, ",\"eventdata\":{");
-		wz_kv(&w, key, d->value, caps != NULL ? caps[i] : SIZE_MAX,
+		if (w->first)
+			jw_raw(&w->j, ",\"eventdata\":{");
+		wz_key(key, d->name);
+		wz_kv(w, key, d->value, caps != NULL ? caps[i] : SIZE_MAX,
 		    true);
 	}
-	if (!w.first && w.rc == 0)
-		w.rc = strbuf_adds(out, "}");
-	if (w.rc == 0)
-		w.rc = strbuf_adds(out, "}");
-	if (!tagged && event_is_tamper(ev) && w.rc == 0)
-		w.rc = strbuf_adds(out, ",\"sysmonfwd\":{\"tags\":["
-		    "\"sysmon_tamper\"]}");
-	if (tagged && w.rc == 0) {
-		bool first = true;
+	if (!w->first)
+		jw_raw(&w->j, "}");
+}
 
-		w.rc = strbuf_adds(out, event_is_tamper(ev) ?
-		    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\","
-		    "\"sysmon_tamper\"],\"cut_fields\":[" :
-		    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\"],"
-		    "\"cut_fields\":[");
-		for (size_t i = 0; i < ev->ndata && w.rc == 0; i++) {
-			if (caps == NULL || caps[i] == SIZE_MAX)
-				continue;
-			snprintf(key, sizeof(key), "%s", ev->data[i].name);
-			key[0] = (char)tolower((unsigned char)key[0]);
-			if (!first)
-				w.rc = strbuf_addc(out, ',');
-			first = false;
-			if (w.rc == 0)
-				w.rc = json_add_str(out, key, strlen(key));
-		}
-		if (w.rc == 0)
-			w.rc = strbuf_adds(out, "]}");
+/* The "sysmonfwd" tags: tamper, and for a cut event the fields cut. */
+static void
+win_tags(struct jw *j, const struct sysmon_event *ev, const size_t *caps,
+    bool tagged)
+{
+	bool first = true;
+	char key[256];
+
+	if (!tagged) {
+		if (event_is_tamper(ev))
+			jw_raw(j, ",\"sysmonfwd\":{\"tags\":["
+			    "\"sysmon_tamper\"]}");
+		return;
 	}
-	if (w.rc == 0)
-		w.rc = strbuf_adds(out, "}");
+	jw_raw(j, event_is_tamper(ev) ?
+	    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\","
+	    "\"sysmon_tamper\"],\"cut_fields\":[" :
+	    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\"],"
+	    "\"cut_fields\":[");
+	for (size_t i = 0; i < ev->ndata && j->rc == 0; i++) {
+		if (caps == NULL || caps[i] == SIZE_MAX)
+			continue;
+		wz_key(key, ev->data[i].name);
+		jw_comma(j, &first);
+		jw_str(j, key);
+	}
+	jw_raw(j, "]}");
+}
+
+/*
+ * The {"win":...} JSON of ev into out; caps[i] limits the escaped length
+ * of eventdata value i (SIZE_MAX: whole); tagged: name the fields cut.
+ */
+static int
+win_json(const struct sysmon_event *ev, const size_t *caps, bool tagged,
+    struct strbuf *out)
+{
+	struct wz w = { .j = { out, 0 } };
+
+	jw_raw(&w.j, "{\"win\":{");
+	win_system(&w, ev);
+	win_eventdata(&w, ev, caps);
+	jw_raw(&w.j, "}");
+	win_tags(&w.j, ev, caps, tagged);
+	jw_raw(&w.j, "}");
 	strbuf_free(&w.tmp);
-	return w.rc;
+	return w.j.rc;
 }
 
 int
@@ -299,7 +295,8 @@ render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
 		caps[i] = SIZE_MAX;
 	*cut = true;
 	for (int round = 0; round < MAX_CUT_ROUNDS; round++) {
-		size_t len = out->len - mark, excess, longest = 0, li = SIZE_MAX;
+		size_t len = out->len - mark, excess, longest = 0;
+		size_t li = SIZE_MAX;
 		struct strbuf t = { 0 };
 
 		if (round > 0 && len <= max)
@@ -312,7 +309,8 @@ render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
 			if (dropped_value(ev->data[i].value) || caps[i] == 0)
 				continue;
 			strbuf_reset(&t);
-			if (wz_escape(&t, ev->data[i].value, caps[i], true) != 0)
+			if (wz_escape(&t, ev->data[i].value, caps[i],
+			    true) != 0)
 				continue;
 			n = t.len;
 			if (n > longest) {
@@ -324,9 +322,7 @@ render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
 		if (li == SIZE_MAX)
 			break;		/* nothing left to cut */
 		caps[li] = longest > excess ? longest - excess : 0;
-		out->len = mark;
-		if (out->s != NULL)
-			out->s[mark] = '\0';
+		strbuf_truncate(out, mark);
 		if ((rc = win_json(ev, caps, true, out)) != 0)
 			break;
 	}
@@ -383,18 +379,13 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 			rc = 0;
 			if (!plain)
 				rc = linux_header(&ev, rec->time_ms, scratch);
-			/* What the manager gets is valid UTF-8: measure that. */
+			/* The manager gets valid UTF-8: measure that. */
 			if (rc == 0)
 				rc = plain ? strbuf_add_utf8(scratch, d,
 				    rec->len) : strbuf_add_utf8(scratch, d +
 				    ev.prefix_len, rec->len - ev.prefix_len);
 			if (rc == 0 && scratch->len > o->max_event) {
-				size_t n = o->max_event;
-				while (n > 0 && ((unsigned char)scratch->s[n] &
-				    0xC0) == 0x80)
-					n--;
-				scratch->len = n;
-				scratch->s[n] = '\0';
+				cut_utf8(scratch, 0, o->max_event);
 				cut = true;
 			}
 		} else {
@@ -420,9 +411,7 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 		rc = json_add_str(out, scratch->s != NULL ? scratch->s : "",
 		    scratch->len);
 	if (rc != 0) {
-		out->len = mark;
-		if (out->s != NULL)
-			out->s[mark] = '\0';
+		strbuf_truncate(out, mark);
 		return rc;
 	}
 	return cut && res == RENDER_OK ? RENDER_CUT : res;
