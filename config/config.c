@@ -279,20 +279,17 @@ struct loader {
 };
 
 static void
-diag_add(struct loader *ld, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+diag_vadd(struct loader *ld, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 static void
-diag_add(struct loader *ld, int line, const char *fmt, ...)
+diag_vadd(struct loader *ld, int line, const char *fmt, va_list ap)
 {
 	char msg[768], full[1024];
-	va_list ap;
 	char **n;
 
 	ld->errors++;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (line > 0)
 		snprintf(full, sizeof(full), "%s:%d: %s", ld->file, line, msg);
 	else
@@ -309,6 +306,36 @@ diag_add(struct loader *ld, int line, const char *fmt, ...)
 		ld->diag->n++;
 	else
 		ld->nomem = true;
+}
+
+static void
+diag_add(struct loader *ld, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+diag_add(struct loader *ld, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(ld, line, fmt, ap);
+	va_end(ap);
+}
+
+/* A diagnostic about the file as a whole, from outside a load. */
+static void
+file_diag(const char *path, struct config_diag *diag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+file_diag(const char *path, struct config_diag *diag, const char *fmt, ...)
+{
+	struct loader ld = { .file = path, .diag = diag };
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vadd(&ld, 0, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -676,35 +703,91 @@ valid_name(const char *n, size_t len)
 	return true;
 }
 
+/*
+ * The kind of the section header hdr (len bytes, without the brackets),
+ * and for [input:NAME] and [output:NAME] where NAME is; 0 when unknown.
+ */
+static int
+section_kind(const char *hdr, size_t len, const char **name,
+    size_t *namelen)
+{
+	static const struct {
+		const char	*word;	/* ends with ':' when named */
+		int		 kind;
+	} kinds[] = {
+		{ "agent", SEC_AGENT }, { "buffer", SEC_BUFFER },
+		{ "watchdog", SEC_WATCHDOG }, { "monitor", SEC_MONITOR },
+		{ "input:", SEC_INPUT }, { "output:", SEC_OUTPUT },
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t n = strlen(kinds[i].word);
+		bool named = kinds[i].word[n - 1] == ':';
+
+		if ((named ? len > n : len == n) &&
+		    memcmp(hdr, kinds[i].word, n) == 0) {
+			*name = named ? hdr + n : NULL;
+			*namelen = named ? len - n : 0;
+			return kinds[i].kind;
+		}
+	}
+	return 0;
+}
+
+/* The struct a section of kind fills: one of cfg, or a new input or
+ * output named name (NULL, reported, when there are too many). */
+static void *
+section_obj(struct loader *ld, int kind, const char *name, size_t namelen)
+{
+	struct config *cfg = ld->cfg;
+	struct config_input *in;
+	struct config_output *out;
+
+	switch (kind) {
+	case SEC_AGENT:
+		return &cfg->agent;
+	case SEC_BUFFER:
+		cfg->buffer.line = ld->lineno;
+		return &cfg->buffer;
+	case SEC_WATCHDOG:
+		return &cfg->watchdog;
+	case SEC_MONITOR:
+		return &cfg->monitor;
+	case SEC_INPUT:
+		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
+			diag_add(ld, ld->lineno, "too many inputs (at most %d)",
+			    CONFIG_MAX_INPUTS);
+			return NULL;
+		}
+		in = &cfg->inputs[cfg->ninputs++];
+		memcpy(in->name, name, namelen);
+		in->line = ld->lineno;
+		return in;
+	default:
+		if (cfg->noutputs == CONFIG_MAX_OUTPUTS) {
+			diag_add(ld, ld->lineno, "too many outputs (at most "
+			    "%d)", CONFIG_MAX_OUTPUTS);
+			return NULL;
+		}
+		out = &cfg->outputs[cfg->noutputs++];
+		memcpy(out->name, name, namelen);
+		out->line = ld->lineno;
+		return out;
+	}
+}
+
 static void
 section_open(struct loader *ld, const char *hdr, size_t len)
 {
-	struct config *cfg = ld->cfg;
 	struct section *s, *n;
-	int kind = 0;
 	const char *name = NULL;
 	size_t namelen = 0;
-	void *obj = NULL;
+	void *obj;
+	int kind;
 
 	ld->cur = NULL;
 	ld->bad_section = true;
-	if (len == 5 && memcmp(hdr, "agent", 5) == 0) {
-		kind = SEC_AGENT;
-	} else if (len == 6 && memcmp(hdr, "buffer", 6) == 0) {
-		kind = SEC_BUFFER;
-	} else if (len == 8 && memcmp(hdr, "watchdog", 8) == 0) {
-		kind = SEC_WATCHDOG;
-	} else if (len == 7 && memcmp(hdr, "monitor", 7) == 0) {
-		kind = SEC_MONITOR;
-	} else if (len > 6 && memcmp(hdr, "input:", 6) == 0) {
-		kind = SEC_INPUT;
-		name = hdr + 6;
-		namelen = len - 6;
-	} else if (len > 7 && memcmp(hdr, "output:", 7) == 0) {
-		kind = SEC_OUTPUT;
-		name = hdr + 7;
-		namelen = len - 7;
-	} else {
+	if ((kind = section_kind(hdr, len, &name, &namelen)) == 0) {
 		diag_add(ld, ld->lineno, "[%.*s]: unknown section (expected "
 		    "[agent], [buffer], [input:NAME] or [output:NAME])",
 		    (int)len, hdr);
@@ -725,38 +808,8 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 			return;
 		}
 	}
-	if (kind == SEC_AGENT) {
-		obj = &cfg->agent;
-	} else if (kind == SEC_BUFFER) {
-		obj = &cfg->buffer;
-		cfg->buffer.line = ld->lineno;
-	} else if (kind == SEC_WATCHDOG) {
-		obj = &cfg->watchdog;
-	} else if (kind == SEC_MONITOR) {
-		obj = &cfg->monitor;
-	} else if (kind == SEC_INPUT) {
-		struct config_input *in;
-		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
-			diag_add(ld, ld->lineno, "too many inputs (at most %d)",
-			    CONFIG_MAX_INPUTS);
-			return;
-		}
-		in = &cfg->inputs[cfg->ninputs++];
-		memcpy(in->name, name, namelen);
-		in->line = ld->lineno;
-		obj = in;
-	} else {
-		struct config_output *out;
-		if (cfg->noutputs == CONFIG_MAX_OUTPUTS) {
-			diag_add(ld, ld->lineno, "too many outputs (at most "
-			    "%d)", CONFIG_MAX_OUTPUTS);
-			return;
-		}
-		out = &cfg->outputs[cfg->noutputs++];
-		memcpy(out->name, name, namelen);
-		out->line = ld->lineno;
-		obj = out;
-	}
+	if ((obj = section_obj(ld, kind, name, namelen)) == NULL)
+		return;
 	n = realloc(ld->sections, (ld->nsections + 1) * sizeof(*n));
 	if (n == NULL) {
 		ld->nomem = true;
@@ -770,7 +823,7 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	s->line = ld->lineno;
 	snprintf(s->label, sizeof(s->label), "[%.*s]", (int)len, hdr);
 	ld->bad_section = false;
-	/* The defaults of [agent] and [buffer] were applied before reading. */
+	/* The defaults of the other sections were applied before reading. */
 	if (kind == SEC_INPUT || kind == SEC_OUTPUT)
 		section_defaults(ld, s);
 	ld->cur = s;
@@ -981,20 +1034,23 @@ secret_pair(struct loader *ld, struct section *s, const char *key,
 	return kl != 0 || fl != 0;
 }
 
+/* A character Elasticsearch refuses in index and data stream names. */
+static bool
+bad_index_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || c < 0x20 ||
+	    strchr("\\/*?\"<>| ,#:", c) != NULL;
+}
+
 /* A data stream namespace as Elasticsearch accepts it. */
 static bool
 valid_namespace(const char *ns)
 {
 	if (ns[0] == '\0' || strlen(ns) > 100)
 		return false;
-	for (const char *p = ns; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-		if ((c >= 'A' && c <= 'Z') || c == '-' || c == '\\' ||
-		    c == '/' || c == '*' || c == '?' || c == '"' || c == '<' ||
-		    c == '>' || c == '|' || c == ' ' || c == ',' || c == '#' ||
-		    c == ':' || c < 0x20)
+	for (const char *p = ns; *p != '\0'; p++)
+		if (*p == '-' || bad_index_char((unsigned char)*p))
 			return false;
-	}
 	return true;
 }
 
@@ -1006,14 +1062,9 @@ valid_index(const char *ix)
 	    ix[0] == '_' || ix[0] == '+' || strcmp(ix, ".") == 0 ||
 	    strcmp(ix, "..") == 0)
 		return false;
-	for (const char *p = ix; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-		if ((c >= 'A' && c <= 'Z') || c == '\\' || c == '/' ||
-		    c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
-		    c == '|' || c == ' ' || c == ',' || c == '#' || c == ':' ||
-		    c < 0x20)
+	for (const char *p = ix; *p != '\0'; p++)
+		if (bad_index_char((unsigned char)*p))
 			return false;
-	}
 	return true;
 }
 
@@ -1205,9 +1256,11 @@ static int
 load(const char *file, const char *text, struct config **out,
     struct config_diag *diag)
 {
+	static const int singles[] = { SEC_AGENT, SEC_BUFFER, SEC_WATCHDOG,
+	    SEC_MONITOR };
 	struct loader ld;
 	struct config *cfg;
-	struct section agent_sec;
+	struct section one;
 	char host[256];
 	int rc;
 
@@ -1227,19 +1280,13 @@ load(const char *file, const char *text, struct config **out,
 	ld.cfg = cfg;
 	ld.diag = diag;
 
-	memset(&agent_sec, 0, sizeof(agent_sec));
-	agent_sec.kind = SEC_AGENT;
-	agent_sec.obj = &cfg->agent;
-	section_defaults(&ld, &agent_sec);
-	agent_sec.kind = SEC_BUFFER;
-	agent_sec.obj = &cfg->buffer;
-	section_defaults(&ld, &agent_sec);
-	agent_sec.kind = SEC_WATCHDOG;
-	agent_sec.obj = &cfg->watchdog;
-	section_defaults(&ld, &agent_sec);
-	agent_sec.kind = SEC_MONITOR;
-	agent_sec.obj = &cfg->monitor;
-	section_defaults(&ld, &agent_sec);
+	/* The sections a file need not have get their defaults now. */
+	for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
+		memset(&one, 0, sizeof(one));
+		one.kind = singles[i];
+		one.obj = section_obj(&ld, singles[i], NULL, 0);
+		section_defaults(&ld, &one);
+	}
 
 	rc = ini_parse_stream(ini_reader_lines, &ld, on_ini_pair, &ld);
 	if (rc < 0)
@@ -1303,7 +1350,6 @@ static int
 check_secret_file_mode(const char *path, const struct config *cfg,
     struct config_diag *diag)
 {
-	struct loader ld;
 	struct stat sb;
 
 	for (size_t i = 0; i < cfg->noutputs; i++) {
@@ -1315,12 +1361,9 @@ check_secret_file_mode(const char *path, const struct config *cfg,
 		if ((sb.st_mode & S_IROTH) == 0 && ((sb.st_mode & S_IRGRP) == 0 ||
 		    sb.st_gid == getegid()))
 			return 0;
-		memset(&ld, 0, sizeof(ld));
-		ld.file = path;
-		ld.diag = diag;
-		diag_add(&ld, 0, "holds the secret `%s` of [output:%s] but "
-		    "is readable by other users (mode %04o): run chmod 600 %s, "
-		    "or give it as ${VAR} or %s_file", o->inline_secret,
+		file_diag(path, diag, "holds the secret `%s` of [output:%s] "
+		    "but is readable by other users (mode %04o): run chmod 600 "
+		    "%s, or give it as ${VAR} or %s_file", o->inline_secret,
 		    o->name, (unsigned)(sb.st_mode & 07777), path,
 		    o->inline_secret);
 		return -EACCES;
@@ -1328,65 +1371,71 @@ check_secret_file_mode(const char *path, const struct config *cfg,
 	return 0;
 }
 
+/*
+ * Read the file at path into *text (NUL-terminated, the caller frees it).
+ * 0 or -errno; problems of the file itself are reported in diag.
+ */
+static int
+read_text(const char *path, struct config_diag *diag, char **text)
+{
+	FILE *f;
+	char *t = NULL, *n;
+	size_t len = 0, cap = 0, got;
+	int rc;
+
+	*text = NULL;
+	if ((f = fopen(path, "r")) == NULL) {
+		rc = -errno;
+		file_diag(path, diag, "cannot open: %s", strerror(-rc));
+		return rc;
+	}
+	do {
+		if (len + 4096 + 1 > cap) {
+			cap = cap == 0 ? 8192 : cap * 2;
+			if (cap > (16u << 20)) {
+				file_diag(path, diag, "file too large");
+				rc = -EFBIG;
+				goto out_free;
+			}
+			if ((n = realloc(t, cap)) == NULL) {
+				rc = -ENOMEM;
+				goto out_free;
+			}
+			t = n;
+		}
+		got = fread(t + len, 1, cap - len - 1, f);
+		len += got;
+	} while (got != 0);
+	if (ferror(f)) {
+		rc = -EIO;
+		goto out_free;
+	}
+	fclose(f);
+	t[len] = '\0';
+	if (strlen(t) != len) {
+		file_diag(path, diag, "file holds a NUL byte: not a text file");
+		free(t);
+		return -EINVAL;
+	}
+	*text = t;
+	return 0;
+
+out_free:
+	free(t);
+	fclose(f);
+	return rc;
+}
+
 int
 config_load_file(const char *path, struct config **out,
     struct config_diag *diag)
 {
-	struct loader ld;
-	FILE *f;
-	char *text = NULL;
-	size_t len = 0, cap = 0, n;
+	char *text;
 	int rc;
 
 	*out = NULL;
-	if ((f = fopen(path, "r")) == NULL) {
-		rc = -errno;
-		memset(&ld, 0, sizeof(ld));
-		ld.file = path;
-		ld.diag = diag;
-		diag_add(&ld, 0, "cannot open: %s", strerror(-rc));
+	if ((rc = read_text(path, diag, &text)) != 0)
 		return rc;
-	}
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			char *t;
-			cap = cap == 0 ? 8192 : cap * 2;
-			if (cap > (16u << 20)) {
-				free(text);
-				fclose(f);
-				memset(&ld, 0, sizeof(ld));
-				ld.file = path;
-				ld.diag = diag;
-				diag_add(&ld, 0, "file too large");
-				return -EFBIG;
-			}
-			if ((t = realloc(text, cap)) == NULL) {
-				free(text);
-				fclose(f);
-				return -ENOMEM;
-			}
-			text = t;
-		}
-		n = fread(text + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	rc = ferror(f) ? -EIO : 0;
-	fclose(f);
-	if (rc != 0) {
-		free(text);
-		return rc;
-	}
-	text[len] = '\0';
-	if (strlen(text) != len) {
-		memset(&ld, 0, sizeof(ld));
-		ld.file = path;
-		ld.diag = diag;
-		diag_add(&ld, 0, "file holds a NUL byte: not a text file");
-		free(text);
-		return -EINVAL;
-	}
 	rc = load(path, text, out, diag);
 	free(text);
 	if (rc == 0 && (rc = check_secret_file_mode(path, *out, diag)) != 0) {
@@ -1396,56 +1445,37 @@ config_load_file(const char *path, struct config **out,
 	return rc;
 }
 
+/* Free the strings of obj, a section of kind: the keys say which. */
+static void
+free_strings(int kind, void *obj)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &keys[i];
+		char **p = (char **)(void *)((char *)obj + k->offset);
+
+		if (k->section != kind || (k->type != K_STRING &&
+		    k->type != K_PATH && k->type != K_SECRET))
+			continue;
+		if (k->type == K_SECRET && *p != NULL)
+			explicit_bzero(*p, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}
+
 void
 config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
 	free(cfg->path);
-	free(cfg->agent.name);
-	free(cfg->agent.state_dir);
-	free(cfg->watchdog.sysmon_service);
-	free(cfg->monitor.listen);
-	for (size_t i = 0; i < cfg->ninputs; i++) {
-		free(cfg->inputs[i].path);
-		free(cfg->inputs[i].match);
-		free(cfg->inputs[i].journal_dir);
-		free(cfg->inputs[i].channel);
-		free(cfg->inputs[i].query);
-	}
-	for (size_t i = 0; i < cfg->noutputs; i++) {
-		struct config_output *o = &cfg->outputs[i];
-		free(o->path);
-		free(o->url);
-		if (o->token != NULL) {
-			explicit_bzero(o->token, strlen(o->token));
-			free(o->token);
-		}
-		free(o->token_file);
-		if (o->api_key != NULL) {
-			explicit_bzero(o->api_key, strlen(o->api_key));
-			free(o->api_key);
-		}
-		free(o->api_key_file);
-		free(o->user);
-		if (o->password != NULL) {
-			explicit_bzero(o->password, strlen(o->password));
-			free(o->password);
-		}
-		free(o->password_file);
-		free(o->namespace);
-		free(o->pipeline);
-		free(o->index);
-		free(o->source);
-		free(o->sourcetype);
-		free(o->host);
-		free(o->tls_ca_file);
-		free(o->tls_ca_path);
-		free(o->tls_client_cert);
-		free(o->tls_client_key);
-		free(o->tls_pinned_pubkey);
-		free(o->proxy);
-	}
+	free_strings(SEC_AGENT, &cfg->agent);
+	free_strings(SEC_WATCHDOG, &cfg->watchdog);
+	free_strings(SEC_MONITOR, &cfg->monitor);
+	for (size_t i = 0; i < cfg->ninputs; i++)
+		free_strings(SEC_INPUT, &cfg->inputs[i]);
+	for (size_t i = 0; i < cfg->noutputs; i++)
+		free_strings(SEC_OUTPUT, &cfg->outputs[i]);
 	free(cfg->inputs);
 	free(cfg->outputs);
 	free(cfg);
