@@ -4,8 +4,9 @@
  * patterns (several files followed at once, files appearing, rotating,
  * going away, the cap, positions kept per file across restarts).
  *
- * Each test gets a temporary directory with a ring (buffer_open) and one
- * cursor, reads with source_poll() and drains the ring with collect().
+ * Each test gets the fixture of unit_fixture.h (a temporary directory with
+ * a ring and one cursor), reads with source_poll() and drains the ring
+ * with collect().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,41 +24,16 @@
 #include "source.h"
 #include "render.h"
 #include "base.h"
+#include "unit_fixture.h"
 
-struct fixture {
-	char			 dir[64];
-	char			 logs[96];	/* dir/logs: the inputs */
-	char			 pattern[128];	/* dir/logs/sysmon*.log */
-	struct config_input	 in;
-	struct buffer		*buf;
-	struct buffer_cursor	*cur;
-};
-
+/* The fixture of unit_fixture.h, reading the pattern dir/logs/sysmon*.log
+ * with lines of at most 64 KiB. */
 static int
 fx_setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct buffer_opts bo;
-	char bdir[96];
+	struct fixture *f = fx_new("sysmonfwd-sf", 1 << 16);
 
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sysmonfwd-sf-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(bdir, sizeof(bdir), "%s/buffer", f->dir);
-	snprintf(f->logs, sizeof(f->logs), "%s/logs", f->dir);
-	assert_int_equal(mkdir(f->logs, 0700), 0);
-	snprintf(f->pattern, sizeof(f->pattern), "%s/sysmon*.log", f->logs);
-	buffer_opts_default(&bo);
-	bo.dir = bdir;
-	bo.fsync = BUFFER_FSYNC_NEVER;
-	snprintf(f->in.name, sizeof(f->in.name), "t");
-	f->in.type = CONFIG_INPUT_FILE;
 	f->in.path = f->pattern;
-	f->in.follow = false;
-	f->in.max_line_size = 1 << 16;
-	f->in.poll_interval_ms = 10;
-	assert_int_equal(buffer_open(&bo, &f->buf), 0);
-	assert_int_equal(buffer_cursor_open(f->buf, "o", &f->cur), 0);
 	*state = f;
 	return 0;
 }
@@ -65,13 +41,7 @@ fx_setup(void **state)
 static int
 fx_teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[128];
-
-	buffer_close(f->buf);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	fx_free(*state);
 	return 0;
 }
 
@@ -85,46 +55,6 @@ lpath(const struct fixture *f, const char *name)
 	i = !i;
 	snprintf(path[i], sizeof(path[i]), "%s/%s", f->logs, name);
 	return path[i];
-}
-
-static void
-write_file(const char *path, const char *text, const char *mode)
-{
-	FILE *fp = fopen(path, mode);
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
-}
-
-/* Drain every record the ring holds into out, each followed by '|'. */
-static size_t
-collect(struct fixture *f, char *out, size_t len)
-{
-	struct buffer_rec r[64];
-	size_t n, total = 0, used = 0;
-
-	out[0] = '\0';
-	while ((n = buffer_read(f->cur, r, 64, 1 << 20)) > 0) {
-		for (size_t i = 0; i < n; i++) {
-			int w = snprintf(out + used, len - used, "%.*s|",
-			    (int)r[i].len, r[i].data);
-			assert_true(w >= 0 && (size_t)w < len - used);
-			used += (size_t)w;
-		}
-		assert_int_equal(buffer_ack(f->cur, r[n - 1].seq), 0);
-		total += n;
-	}
-	return total;
-}
-
-/* Poll past a poll_interval, twice (a scan, then the reads it allows). */
-static void
-wait_poll(struct source *s, struct buffer *b)
-{
-	usleep(20 * 1000);
-	assert_true(source_poll(s, b, 1 << 20) >= 0);
-	assert_true(source_poll(s, b, 1 << 20) >= 0);
 }
 
 static int
@@ -490,9 +420,8 @@ static void
 glob_resumes_from_the_ring_checkpoint(void **state)
 {
 	struct fixture *f = *state;
-	struct buffer_opts bo;
 	struct source *s;
-	char out[4096], bdir[96];
+	char out[4096];
 
 	write_file(lpath(f, "sysmon-a.log"), "<Event>a1</Event>\n", "w");
 	write_file(lpath(f, "sysmon-b.log"), "<Event>b1</Event>\n", "w");
@@ -505,12 +434,7 @@ glob_resumes_from_the_ring_checkpoint(void **state)
 	source_close(s, NULL);
 	assert_int_equal(count_pos_files(f), 0);
 	buffer_close(f->buf);
-	snprintf(bdir, sizeof(bdir), "%s/buffer", f->dir);
-	buffer_opts_default(&bo);
-	bo.dir = bdir;
-	bo.fsync = BUFFER_FSYNC_NEVER;
-	assert_int_equal(buffer_open(&bo, &f->buf), 0);
-	assert_int_equal(buffer_cursor_open(f->buf, "o", &f->cur), 0);
+	fx_open_buffer(f);
 	assert_int_equal(collect(f, out, sizeof(out)), 2);
 
 	write_file(lpath(f, "sysmon-a.log"), "<Event>a2</Event>\n", "a");

@@ -1,0 +1,299 @@
+/*
+ * test_event.c - the event room (agent/event): the Sysmon event model
+ * (expat parser), the JSON writer, the string buffer and the time helpers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "event.h"
+#include "base.h"
+#include "unit_records.h"
+
+static const char *
+data_value(const struct sysmon_event *ev, const char *name)
+{
+	for (size_t i = 0; i < ev->ndata; i++)
+		if (strcmp(ev->data[i].name, name) == 0)
+			return ev->data[i].value;
+	return NULL;
+}
+
+static void
+event_parses_windows_record_exactly(void **state)
+{
+	struct event_parser *p;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	assert_int_equal(event_parse(p, win_line, strlen(win_line), &ev, err,
+	    sizeof(err)), 0);
+	assert_string_equal(ev.provider_name, "Microsoft-Windows-Sysmon");
+	assert_string_equal(ev.provider_guid,
+	    "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}");
+	assert_string_equal(ev.event_id, "1");
+	assert_string_equal(ev.version, "5");
+	assert_string_equal(ev.level, "4");
+	assert_string_equal(ev.task, "1");
+	assert_string_equal(ev.opcode, "0");
+	assert_string_equal(ev.keywords, "0x8000000000000000");
+	assert_string_equal(ev.time_created, "2019-04-30T20:26:51.793589000Z");
+	assert_string_equal(ev.record_id, "9804");
+	assert_string_equal(ev.pid, "1964");
+	assert_string_equal(ev.tid, "1664");
+	assert_string_equal(ev.channel, "Microsoft-Windows-Sysmon/Operational");
+	assert_string_equal(ev.computer, "IEWIN7");
+	assert_string_equal(ev.user_id, "S-1-5-18");
+	assert_null(ev.activity_id);
+	assert_false(ev.linux_sysmon);
+	assert_int_equal(ev.prefix_len, 0);
+	assert_int_equal(ev.ndata, 6);
+	assert_string_equal(data_value(&ev, "RuleName"), "");
+	assert_string_equal(data_value(&ev, "Image"),
+	    "C:\\Windows\\System32\\cmd.exe");
+	assert_string_equal(data_value(&ev, "CommandLine"),
+	    "cmd /c \"echo <x> & a\tb\nc\"");
+	/* A value that is only a newline is kept, not stripped. */
+	assert_string_equal(data_value(&ev, "SourceImage"), "\n");
+	assert_string_equal(data_value(&ev, "Description"),
+	    "\xC2\xAE \xEC\xA3\xBC\xEC\x8B\x9D");
+	assert_string_equal(data_value(&ev, "User"), "-");
+	event_parser_free(p);
+}
+
+static void
+event_parses_linux_syslog_line(void **state)
+{
+	struct event_parser *p;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	assert_int_equal(event_parse(p, linux_line, strlen(linux_line), &ev,
+	    err, sizeof(err)), 0);
+	assert_true(ev.linux_sysmon);
+	assert_string_equal(ev.user_id, "0");
+	assert_string_equal(ev.provider_name, "Linux-Sysmon");
+	assert_string_equal(ev.channel, "Linux-Sysmon/Operational");
+	assert_string_equal(ev.record_id, "1");
+	assert_int_equal(ev.prefix_len, strlen("Oct 24 17:05:38 "
+	    "james-ubuntu-demo sysmon: "));
+	assert_string_equal(data_value(&ev, "State"), "Started");
+	event_parser_free(p);
+}
+
+static void
+event_keeps_userdata_and_unnamed_data(void **state)
+{
+	static const char rec[] =
+	    "<Event><System><EventID>1102</EventID><Channel>Security</Channel>"
+	    "<Correlation ActivityID='{A}' RelatedActivityID='{B}'/></System>"
+	    "<UserData><LogFileCleared xmlns='x'><SubjectUserName>bob"
+	    "</SubjectUserName><SubjectDomainName>D</SubjectDomainName>"
+	    "</LogFileCleared></UserData>"
+	    "<RenderingInfo Culture='en-US'><Message>The log was cleared."
+	    "</Message></RenderingInfo></Event>";
+	static const char rec2[] =
+	    "<Event><System><EventID>7</EventID></System><EventData>"
+	    "<Data>first</Data><Data>second</Data><Binary>00FF</Binary>"
+	    "</EventData></Event>";
+	struct event_parser *p;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	assert_int_equal(event_parse(p, rec, strlen(rec), &ev, err,
+	    sizeof(err)), 0);
+	assert_true(ev.user_data);
+	assert_int_equal(ev.ndata, 2);
+	assert_string_equal(data_value(&ev, "SubjectUserName"), "bob");
+	assert_string_equal(ev.activity_id, "{A}");
+	assert_string_equal(ev.related_activity_id, "{B}");
+	assert_string_equal(ev.message, "The log was cleared.");
+	assert_int_equal(event_parse(p, rec2, strlen(rec2), &ev, err,
+	    sizeof(err)), 0);
+	assert_int_equal(ev.ndata, 3);
+	assert_string_equal(data_value(&ev, "param1"), "first");
+	assert_string_equal(data_value(&ev, "param2"), "second");
+	assert_string_equal(data_value(&ev, "Binary"), "00FF");
+	event_parser_free(p);
+}
+
+static void
+expect_parse_error(struct event_parser *p, const char *rec, size_t len,
+    const char *needle)
+{
+	struct sysmon_event ev;
+	char err[256];
+
+	assert_int_equal(event_parse(p, rec, len, &ev, err, sizeof(err)),
+	    -EINVAL);
+	if (strstr(err, needle) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", needle, err);
+}
+
+static void
+event_rejects_malformed_records_with_a_reason(void **state)
+{
+	struct event_parser *p;
+	char cut[200];
+	static const char bomb[] =
+	    "<!DOCTYPE Event [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;"
+	    "&a;&a;&a;&a;&a;&a;&a;\">]><Event><System><EventID>&b;</EventID>"
+	    "</System></Event>";
+	static const char bomb2[] =
+	    "<Event><!DOCTYPE x [<!ENTITY a \"x\">]><System></System></Event>";
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	memcpy(cut, win_line, 150);
+	expect_parse_error(p, cut, 150, "XML error at column");
+	expect_parse_error(p, "hello world", 11, "no <Event> element");
+	expect_parse_error(p, "<Events><x/></Events>", 21,
+	    "no <Event> element");
+	expect_parse_error(p, "<Event><System></System></Event>", 32,
+	    "has no <System><EventID>");
+	expect_parse_error(p, "<Event><System><EventID>1</EventID></Sys>"
+	    "</Event>", 49, "mismatched tag");
+	expect_parse_error(p, "<Event><System><EventID>1</EventID></System>"
+	    "</Event> trailing", 60, "junk after document element");
+	expect_parse_error(p, "x <Event>\xff\xfe</Event>", 19, "XML error");
+	expect_parse_error(p, "<Event>\0</Event>", 16, "NUL byte at column 8");
+	/* The DOCTYPE sits before <Event>: it is outside what we parse,
+	 * so the entity reference is undefined; never expanded. */
+	expect_parse_error(p, bomb, strlen(bomb), "XML error");
+	expect_parse_error(p, bomb2, strlen(bomb2), "XML error");
+	/* The parser is reusable after errors. */
+	{
+		struct sysmon_event ev;
+		char err[256];
+		assert_int_equal(event_parse(p, win_line, strlen(win_line), &ev,
+		    err, sizeof(err)), 0);
+		assert_string_equal(ev.record_id, "9804");
+	}
+	event_parser_free(p);
+}
+
+static void
+event_refuses_doctype_inside_record(void **state)
+{
+	struct event_parser *p;
+	static const char rec[] =
+	    "<Event xmlns='x'>"
+	    "</Event>";
+
+	(void)state;
+	assert_int_equal(event_parser_new(&p), 0);
+	/* DOCTYPE right at the start of what we parse is refused by name. */
+	expect_parse_error(p, "<Event/>", 8, "has no <System><EventID>");
+	expect_parse_error(p, rec, strlen(rec), "has no <System><EventID>");
+	event_parser_free(p);
+}
+
+static void
+event_find_start_needs_the_whole_tag(void **state)
+{
+	(void)state;
+	assert_int_equal(event_find_start("<EventData>", 11), -1);
+	assert_int_equal(event_find_start("ab <Event>", 10), 3);
+	assert_int_equal(event_find_start("<EventX> <Event xmlns='a'>", 26), 9);
+	assert_int_equal(event_find_start("<Event", 6), -1);
+}
+
+static void
+json_strings_are_valid_utf8_and_escaped(void **state)
+{
+	struct strbuf sb = { 0 };
+
+	(void)state;
+	assert_int_equal(json_add_str(&sb, "a\"b\\c\n\r\t\x01\x1f", 10), 0);
+	assert_string_equal(sb.s, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\"");
+	strbuf_reset(&sb);
+	/* Valid multi-byte UTF-8 passes through. */
+	assert_int_equal(json_add_str(&sb, "\xC2\xAE\xEC\xB5\x8D\xF0\x9F\x98\x80",
+	    9), 0);
+	assert_string_equal(sb.s, "\"\xC2\xAE\xEC\xB5\x8D\xF0\x9F\x98\x80\"");
+	strbuf_reset(&sb);
+	/* Invalid bytes, overlongs, surrogates, truncated sequences. */
+	assert_int_equal(json_add_str(&sb, "x\xff" "y\xC0\xAF" "z\xED\xA0\x80"
+	    "w\xE2\x82", 12), 0);
+	assert_string_equal(sb.s, "\"x\\ufffdy\\ufffd\\ufffdz\\ufffd\\ufffd"
+	    "\\ufffdw\\ufffd\\ufffd\"");
+	strbuf_reset(&sb);
+	assert_int_equal(json_add_str(&sb, "a\0b", 3), 0);
+	assert_string_equal(sb.s, "\"a\\u0000b\"");
+	strbuf_free(&sb);
+}
+
+static void
+strbuf_honours_its_cap(void **state)
+{
+	struct strbuf sb = { .max = 8 };
+
+	(void)state;
+	assert_int_equal(strbuf_adds(&sb, "12345678"), 0);
+	assert_int_equal(strbuf_addc(&sb, '9'), -ENOBUFS);
+	assert_true(sb.overflow);
+	assert_int_equal(sb.len, 8);
+	strbuf_reset(&sb);
+	assert_int_equal(strbuf_addf(&sb, "%d-%s", 12, "ab"), 0);
+	assert_string_equal(sb.s, "12-ab");
+	strbuf_free(&sb);
+	strbuf_free(NULL);
+}
+
+static void
+time_round_trips(void **state)
+{
+	int64_t ms;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(time_parse_rfc3339_ms("2019-04-30T20:26:51.793589000Z",
+	    &ms), 0);
+	assert_int_equal(ms, 1556656011793LL);
+	time_format_ms(ms, buf);
+	assert_string_equal(buf, "2019-04-30T20:26:51.793Z");
+	assert_int_equal(time_parse_rfc3339_ms("1970-01-01T00:00:00Z", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(time_parse_rfc3339_ms("2024-02-29T23:59:59.5+01:00",
+	    &ms), 0);
+	time_format_ms(ms, buf);
+	assert_string_equal(buf, "2024-02-29T22:59:59.500Z");
+	assert_int_not_equal(time_parse_rfc3339_ms("2019-13-01T00:00:00Z", &ms),
+	    0);
+	assert_int_not_equal(time_parse_rfc3339_ms("2019-04-30 20:26:51", &ms),
+	    0);
+	assert_int_not_equal(time_parse_rfc3339_ms("garbage", &ms), 0);
+	time_format_ms(-1, buf);
+	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(event_parses_windows_record_exactly),
+		cmocka_unit_test(event_parses_linux_syslog_line),
+		cmocka_unit_test(event_keeps_userdata_and_unnamed_data),
+		cmocka_unit_test(event_rejects_malformed_records_with_a_reason),
+		cmocka_unit_test(event_refuses_doctype_inside_record),
+		cmocka_unit_test(event_find_start_needs_the_whole_tag),
+		cmocka_unit_test(json_strings_are_valid_utf8_and_escaped),
+		cmocka_unit_test(strbuf_honours_its_cap),
+		cmocka_unit_test(time_round_trips),
+	};
+
+	log_init("test_event", LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
