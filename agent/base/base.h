@@ -61,6 +61,21 @@ int	fsync_dir(const char *dir) __attribute__((warn_unused_result));
 int	file_mkdirs(const char *path, int mode)
 	    __attribute__((warn_unused_result));
 
+/* ---- what the event loop waits on (agent/evloop.h) -------------------------
+ * A file descriptor on POSIX; a HANDLE (a waitable object) on Windows,
+ * where an input's "something arrived" is an event object and not an fd.
+ * Declared here, at the bottom, so that the rooms below agent/ (a source,
+ * the monitor) can hand one to the loop.  WAIT_HANDLE_NONE: nothing to
+ * wait on.
+ */
+#ifdef _WIN32
+typedef void	*wait_handle;	/* HANDLE, without <windows.h> */
+#define WAIT_HANDLE_NONE	NULL
+#else
+typedef int	 wait_handle;
+#define WAIT_HANDLE_NONE	(-1)
+#endif
+
 /* ---- memory (sys.c) --------------------------------------------------------- */
 
 /*

@@ -154,4 +154,56 @@ int	status_render_doc(const struct agent_status *st,
 	    const struct status_event *ev, const char *es_ns, bool wazuh,
 	    struct strbuf *out) __attribute__((warn_unused_result));
 
+/* ---- one output's wire form (render_dest.c) ---- */
+
+enum render_dest {
+	RENDER_DEST_FILE,	/* a file or stdout: NDJSON of render_ecs() */
+	RENDER_DEST_HEC,
+	RENDER_DEST_ES,
+	RENDER_DEST_WAZUH,
+};
+
+/*
+ * The longest event a Wazuh output sends: the manager's queue takes
+ * 65,535 bytes with the 14-byte "1:API-Webhook:" header.
+ */
+#define RENDER_WAZUH_MAX_EVENT	(65535 - 14)
+
+/* How one output renders: its destination and that one's options. */
+struct render_target {
+	enum render_dest		 dest;
+	struct render_ctx		 ctx;
+	struct render_hec_opts		 hec;	/* RENDER_DEST_HEC */
+	struct render_es_opts		 es;	/* RENDER_DEST_ES */
+	struct render_wazuh_opts	 wz;	/* RENDER_DEST_WAZUH */
+};
+
+/*
+ * Append rec in t's wire form to out: render_ecs(), render_hec(),
+ * render_es() or render_wazuh() (scratch: their working space).  Return
+ * like those.  Then render_record_end() once the record is final.
+ */
+int	render_record(struct event_parser *p, const struct render_target *t,
+	    const struct buffer_rec *rec, struct strbuf *out,
+	    struct strbuf *scratch);
+/*
+ * Close a record render_record() appended to out: the newline of a file's
+ * NDJSON; nothing for the others (HEC events go back to back, a bulk item
+ * ends with its own newline, a Wazuh event is one string of an array).
+ * 0 or -ENOBUFS.
+ */
+int	render_record_end(const struct render_target *t, struct strbuf *out)
+	    __attribute__((warn_unused_result));
+/*
+ * A heartbeat or an alert (status_render_doc()) in t's wire form, in place
+ * of out's contents: a HEC event of sourcetype sysmonfwd:heartbeat or
+ * sysmonfwd:alert, a bulk item into logs-sysmonfwd.{heartbeat,alert}-NS
+ * (or the index override) with the _id of render_es_status_id(), a Wazuh
+ * JSON string, an NDJSON line.  scratch: working space.  0 or -errno.
+ */
+int	render_status_for(const struct render_target *t,
+	    const struct agent_status *st, const struct status_event *ev,
+	    struct strbuf *out, struct strbuf *scratch)
+	    __attribute__((warn_unused_result));
+
 #endif
