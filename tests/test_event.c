@@ -16,15 +16,6 @@
 #include "base.h"
 #include "unit_records.h"
 
-static const char *
-data_value(const struct sysmon_event *ev, const char *name)
-{
-	for (size_t i = 0; i < ev->ndata; i++)
-		if (strcmp(ev->data[i].name, name) == 0)
-			return ev->data[i].value;
-	return NULL;
-}
-
 static void
 event_parses_windows_record_exactly(void **state)
 {

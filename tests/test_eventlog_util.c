@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "eventlog_util.h"
+#include "unit_records.h"
 
 /* UTF-16LE bytes of the units in u[0..n). */
 static size_t
@@ -160,15 +161,6 @@ one_line(const char *xml)
 	assert_null(strchr(sb.s, '\r'));
 	assert_null(strchr(sb.s, '\n'));
 	return sb.s;
-}
-
-static const char *
-data_value(const struct sysmon_event *ev, const char *name)
-{
-	for (size_t i = 0; i < ev->ndata; i++)
-		if (strcmp(ev->data[i].name, name) == 0)
-			return ev->data[i].value;
-	return NULL;
 }
 
 static void

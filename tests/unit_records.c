@@ -1,6 +1,8 @@
 /*
  * unit_records.c - the sample records of unit_records.h.
  */
+#include <string.h>
+
 #include "unit_records.h"
 
 const char win_line[] =
@@ -32,3 +34,12 @@ const char linux_line[] =
     "</Channel><Computer>james-ubuntu-demo</Computer><Security UserId=\"0\"/>"
     "</System><EventData><Data Name=\"UtcTime\">2021-10-24 17:05:38.412"
     "</Data><Data Name=\"State\">Started</Data></EventData></Event>\r";
+
+const char *
+data_value(const struct sysmon_event *ev, const char *name)
+{
+	for (size_t i = 0; i < ev->ndata; i++)
+		if (strcmp(ev->data[i].name, name) == 0)
+			return ev->data[i].value;
+	return NULL;
+}
