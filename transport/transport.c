@@ -570,10 +570,18 @@ transport_auth_header(const char *scheme, const char *user,
 		base64_encode(plain, n, enc, false);
 		if (asprintf(&hdr, "Authorization: %s %s", scheme, enc) < 0)
 			hdr = NULL;
-		explicit_bzero(enc, strlen(enc));
-		free(enc);
+		transport_free_secret(enc);
 	}
 	explicit_bzero(plain, n);
 	free(plain);
 	return hdr;
+}
+
+void
+transport_free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
 }

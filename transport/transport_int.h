@@ -124,6 +124,8 @@ int64_t	transport_mono_ms(void);
  * caller wipes and frees the header. */
 char	*transport_auth_header(const char *scheme, const char *user,
 	    const char *secret);
+/* Wipe and free a secret (a header holding one); NULL is a no-op. */
+void	transport_free_secret(char *s);
 
 /* ---- HTTP client (http.c) ------------------------------------------------ */
 
@@ -165,6 +167,227 @@ void	http_cancel(struct http_client *c);
 /* gzip len bytes of in into out (replacing it).  0 or -errno. */
 int	gzip_buf(const void *in, size_t len, char **out, size_t *outlen,
 	    size_t *outcap) __attribute__((warn_unused_result));
+
+/* ---- the delivery invariant (delivery.c) ---------------------------------
+ * The HTTPS outputs (HEC, Elasticsearch, Wazuh) share one machinery: a
+ * queue of batches taken from the agent, the choice of the records of
+ * each request, what to do with an answer, retries, dead letters, and
+ * the one number the agent sees, base.confirmed: every record up to it
+ * is done with (delivered, or dead-lettered and counted).  It never
+ * passes a record the destination did not confirm, and never moves back.
+ * Each output keeps only its protocol, in a struct delivery_ops: how to
+ * send the chosen records and how to read what the answer says of each.
+ * An output's struct starts with a struct delivery (which starts with
+ * the struct transport_output). */
+
+#define DL_SLOTS_MAX	16	/* batches taken, not yet done with */
+
+/* What an answer says of one record of the request. */
+enum dl_outcome {
+	DL_RETRY,	/* not known taken: sent again, after a backoff */
+	DL_DELIVERED,
+	DL_DUPLICATE,	/* the destination had it already: delivered */
+	DL_DEAD_LETTER,	/* refused for good: to the dead letters */
+	DL_ACCEPTED,	/* taken, but done only once acknowledged
+			   (delivery_acked()); sent again after
+			   ack_timeout_ms without it */
+};
+
+/* What an answer says of the whole request, first from its HTTP status
+ * (delivery_classify()); the output may say otherwise. */
+enum dl_class {
+	DL_ANSWERED,	/* 2xx: the output marked each record */
+	DL_TRY_AGAIN,	/* 0 (no answer), 408, 429, 5xx: later */
+	DL_AUTH,	/* 401, 403: later, as TRY_AGAIN without failover */
+	DL_TOO_LARGE,	/* 413: halve the request; one record: refused */
+	DL_REFUSED,	/* other answers: every record refused for good */
+	DL_HANDLED,	/* the output did all there is to do */
+};
+
+/* Requests on the output's connection; outputs number theirs from
+ * DL_REQ_OWN. */
+enum { DL_REQ_NONE, DL_REQ_SEND, DL_REQ_ACK, DL_REQ_OWN };
+
+/* Why a record is refused, for its dead letter. */
+struct dl_reason {
+	long		 status;
+	long		 code;		/* the destination's own, 0: none */
+	const char	*type;		/* Elasticsearch's error type, or "" */
+	const char	*why;
+};
+
+struct dl_verdict {
+	enum dl_class	 cls;
+	bool		 failover;	/* TRY_AGAIN from the status: another
+					   URL may be tried at once */
+	bool		 quiet;		/* REFUSED: the output said it */
+	const char	*why;		/* the answer in words (whybuf) */
+	char		 whybuf[700];
+	struct dl_reason dl;		/* for the next DL_DEAD_LETTER, and
+					   for every record on DL_REFUSED */
+	char		 first[700];	/* the first refusal, for the log */
+	int64_t		 at_least;	/* TRY_AGAIN: the least wait, ms */
+	int64_t		 ack_id;	/* for DL_ACCEPTED */
+	int64_t		 now;
+	size_t		 nrefused, ndup;
+};
+
+struct delivery;
+
+struct delivery_ops {
+	const char	*unit;		/* "documents", "events": for logs */
+	const char	*refused;	/* "refused for good" and the like */
+	const char	*not_taken;	/* "rejected for now" and the like */
+	const char	*too_large;	/* a hint after "request too large" */
+	struct dl_reason one_too_large;	/* 413 for one record alone */
+	size_t		 request_max;	/* records per request, 0: no cap */
+	/* Start the request for the records d->sent[0 .. d->nsent) of b
+	 * (delivery_post()).  0 or -errno. */
+	int	(*send)(struct delivery *d, const struct transport_batch *b);
+	/* Read the answer to it: v->cls and v->why are preset; mark the
+	 * records (delivery_mark()) and change v->cls as the answer says. */
+	void	(*answer)(struct delivery *d, const struct http_response *r,
+		    int64_t now, struct dl_verdict *v);
+	/* Optional, the rest. */
+	/* Write record i of b to the dead letters (default:
+	 * transport_dead_letter() of the record as it is). */
+	void	(*dead_letter)(struct delivery *d,
+		    const struct transport_batch *b, size_t i,
+		    const struct dl_reason *why);
+	/* "STATUS words" of an error answer, for logs (default: the status;
+	 * an answer of status 0 is always its error). */
+	void	(*describe)(long status, const char *body, size_t len,
+		    char *out, size_t outlen);
+	/* A request will be retried: true to retry at once (URL failover;
+	 * failover says whether the status allows it). */
+	bool	(*retrying)(struct delivery *d, int64_t now,
+		    const struct http_response *r, const char *what,
+		    bool failover);
+	/* Before a batch: start another request (login, info, template,
+	 * health) or wait (*wake).  true: stop here. */
+	bool	(*prepare)(struct delivery *d, int64_t now, bool pending,
+		    int64_t *wake);
+	/* Requests to the destination are paced: when may one start? */
+	int64_t	(*pace)(struct delivery *d, int64_t now);
+	/* The answer to a request of the output's own (DL_REQ_OWN...). */
+	void	(*done)(struct delivery *d, int req,
+		    const struct http_response *r, int64_t now);
+	/* Indexer acknowledgement (d->ack): ask about
+	 * d->acks[0 .. d->nacks) (DL_REQ_ACK); read the answer (status 200)
+	 * and call delivery_acked() for each id it confirms. */
+	int	(*ack_poll)(struct delivery *d);
+	void	(*ack_answer)(struct delivery *d,
+		    const struct http_response *r);
+	/* The priority lane: may a document go now (default: yes)?  Start
+	 * it (delivery_prio_http()), and read its answer. */
+	bool	(*prio_may)(struct delivery *d, int64_t now);
+	int	(*prio_send)(struct delivery *d, const char *doc, size_t len);
+	enum prio_result (*prio_answer)(struct delivery *d,
+		    const struct http_response *r, int64_t now, char *why,
+		    size_t whylen);
+	/* A batch was taken; the output's own teardown. */
+	void	(*submitted)(struct delivery *d,
+		    const struct transport_batch *b);
+	void	(*free)(struct delivery *d);
+};
+
+struct dl_slot {
+	struct transport_batch	*b;
+	size_t			 from;	/* first record not done with */
+	unsigned char		*state;	/* per record (delivery.c) */
+	unsigned char		*tries;	/* per record: answers not taking it */
+	int64_t			*ack;	/* per record accepted: its ackId */
+	size_t			 npending; /* records to send */
+	size_t			 limit;	/* records per request, 0: all (a
+					   413 halves it) */
+};
+
+struct dl_ack {
+	int64_t		 id;
+	int64_t		 sent_ms;
+	size_t		 n;		/* records it stands for */
+};
+
+struct delivery {
+	struct transport_output	 base;
+	const struct delivery_ops *ops;
+	struct transport_loop	*loop;
+	struct transport_tls	 tls;
+	int64_t			 timeout_ms;
+	struct http_client	*http;		/* batches and the rest */
+	struct http_client	*prio_http;	/* heartbeats, alerts */
+	struct dl_slot		 q[DL_SLOTS_MAX];
+	size_t			 head, count;
+	size_t			 slots;		/* taken at most (default 2) */
+	size_t			 ready_slots;	/* ready below (default 2) */
+	int			 req;		/* out now, DL_REQ_NONE: none */
+	size_t			 req_slot;
+	size_t			*sent;		/* record indices of the request */
+	size_t			 nsent, sentcap;
+	char			*body;		/* a request body built */
+	size_t			 bodylen, bodycap;
+	char			*gz;
+	size_t			 gzlen, gzcap;
+	int64_t			 retry_at;
+	bool			 ack;		/* indexer acknowledgement */
+	int64_t			 ack_timeout_ms;
+	int64_t			 ack_poll_ms;
+	int64_t			 next_ack_poll;
+	struct dl_ack		*acks;		/* awaited, oldest first */
+	size_t			 nacks, ackcap;
+};
+
+/* l NULL: no connection (tests).  tls is copied (not its strings). */
+int	delivery_init(struct delivery *d, const struct delivery_ops *ops,
+	    struct transport_loop *l, const char *name,
+	    const struct transport_tls *tls, int64_t timeout_ms,
+	    const struct transport_retry *retry, const char *deadletter_dir)
+	    __attribute__((warn_unused_result));
+/* Abandon what is in flight and free d and the output it starts. */
+void	delivery_free(struct delivery *d);
+enum dl_class delivery_classify(long status);
+/* An answer in words, for logs (ops->describe). */
+void	delivery_describe(const struct delivery *d,
+	    const struct http_response *r, char *out, size_t outlen);
+/* Start a request on d->http; its answer comes to delivery_done(). */
+int	delivery_http(struct delivery *d, int req, const char *method,
+	    const char *url, const char *const *headers, const void *body,
+	    size_t len) __attribute__((warn_unused_result));
+/* The http_done_fn of d's requests. */
+void	delivery_done(void *arg, const struct http_response *r);
+/*
+ * POST the records sent to url: each after frame[0] for the first and
+ * frame[1] for the others, then frame[2] (frame NULL: back to back, a
+ * slice of the batch when they are), gzip'd when gzip says (with its
+ * header), with the output's nheaders headers (at most 6; NULL ones
+ * are left out).  0 or -errno.
+ */
+int	delivery_post(struct delivery *d, const struct transport_batch *b,
+	    const char *url, const char *const *frame, bool gzip,
+	    const char *const *headers, size_t nheaders)
+	    __attribute__((warn_unused_result));
+/* Where record i is in its batch. */
+void	delivery_span(const struct transport_batch *b, size_t i,
+	    size_t *start, size_t *len);
+/* What the answer says of record k of the request (one not marked is
+ * DL_RETRY). */
+void	delivery_mark(struct delivery *d, struct dl_verdict *v, size_t k,
+	    enum dl_outcome o);
+/* How many answers did not take record k yet (the output counts). */
+unsigned char *delivery_tries(struct delivery *d, size_t k);
+/* The destination confirms ackId id: its records are delivered. */
+void	delivery_acked(struct delivery *d, int64_t id);
+/* Retry later: after the next backoff (at least at_least ms), or at
+ * once when ops->retrying says so. */
+void	delivery_retry_later(struct delivery *d, int64_t now,
+	    const struct http_response *r, const char *what, int64_t at_least,
+	    bool failover);
+/* Start the priority lane's document on d->prio_http. */
+int	delivery_prio_http(struct delivery *d, const char *url,
+	    const char *const *headers, const void *body, size_t len)
+	    __attribute__((warn_unused_result));
+/* The lane's usual reading of an HTTP status other than success. */
+enum prio_result delivery_prio_status(long status);
 
 /* ---- what the answers say (answer.c) -------------------------------------
  * Pure functions: len bytes of an answer body (not necessarily
