@@ -58,26 +58,22 @@ times each _id was sent, every item outcome, counters per HTTP status and
 per item status, authentication failures, TLS handshake failures and
 invalid data found.
 """
-import argparse
 import base64
 import collections
+import functools
 import gzip
 import hashlib
-import http.server
 import json
 import os
 import re
-import signal
-import socket
-import ssl
 import sys
-import threading
 import time
 import urllib.parse
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sysmonfwd_it  # noqa: E402  (ReservedPort)
+import sysmonfwd_it  # noqa: E402  (strict_decoder)
+import testserver  # noqa: E402
 
 DEFAULT_TEMPLATES = ("logs-windows.sysmon_operational",
                      "logs-sysmon_linux.log")
@@ -122,27 +118,9 @@ class _TooLarge(Exception):
     pass
 
 
-class _HandshakeFailed(Exception):
-    """A TLS handshake failure, already recorded in tls_failures."""
-
-
-def _no_dup_pairs(pairs):
-    seen = set()
-    for k, _ in pairs:
-        if k in seen:
-            raise BulkError("x_content_parse_exception",
-                            "Duplicate field '%s'" % k)
-        seen.add(k)
-    return dict(pairs)
-
-
-def _no_constant(c):
-    raise BulkError("x_content_parse_exception",
-                    "Non-standard token '%s'" % c)
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_dup_pairs,
-                            parse_constant=_no_constant)
+_DECODER = sysmonfwd_it.strict_decoder(
+    lambda msg: BulkError("x_content_parse_exception", msg),
+    dup="Duplicate field '%s'", constant="Non-standard token '%s'")
 
 
 def _uuid(name):
@@ -388,131 +366,23 @@ def _child_paths(paths, key):
     return out
 
 
-class Rule:
-    """One scripted behaviour for bulk requests: kind "answer" (answer the
-    whole request with status and body, storing nothing) or "drop" (close
-    the connection without an answer, after storing the items when store
-    is true).  It applies to the next count requests with at least
-    min_items items, or to every one until the monotonic time until."""
-
-    def __init__(self, kind, status=None, body=None, count=1, until=None,
-                 retry_after=None, store=False, min_items=0):
-        self.kind = kind
-        self.status = status
-        self.body = body
-        self.count = count
-        self.until = until
-        self.retry_after = retry_after
-        self.store = store
-        self.min_items = min_items
-        self.used = 0
-
-    def describe(self):
-        if self.kind == "drop":
-            return "drop%s" % (" after storing" if self.store else "")
-        s = "answer %s" % self.status
-        if self.retry_after is not None:
-            s += " Retry-After %s" % self.retry_after
-        return s
-
-
-class ItemFault:
+class ItemFault(testserver.Fault):
     """Items for which match(index, id, doc) is true (every item when
     match is None) fail with status and error type/reason: each _id at
     most times times (None: always), at most count items in all (None:
     no limit)."""
 
     def __init__(self, status, error_type, reason, match, times, count):
+        super().__init__(match, times, count)
         self.status = status
         self.error_type = error_type
         self.reason = reason or "scripted %s" % error_type
-        self.match = match
-        self.times = times
-        self.count = count
-        self.failed = collections.Counter()
-        self.used = 0
-
-    def take(self, doc_id):
-        """Use the fault for doc_id if it still applies (under the
-        server's lock)."""
-        if self.count is not None and self.used >= self.count:
-            return False
-        if self.times is not None and self.failed[doc_id] >= self.times:
-            return False
-        self.failed[doc_id] += 1
-        self.used += 1
-        return True
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def handle_error(self, request, client_address):
-        e = sys.exc_info()[1]
-        if not isinstance(e, _HandshakeFailed):
-            self.es._note_error(e)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(testserver.Handler):
     server_version = "es-test-server/1"
-    timeout = 120
-
-    # ---- connection ----
-
-    def setup(self):
-        es = self.server.es
-        es._track(self.request, True)
-        if es.ssl_ctx is not None:
-            raw = self.request
-            raw.settimeout(10)
-            try:
-                self.request = es.ssl_ctx.wrap_socket(raw, server_side=True)
-            except (ssl.SSLError, OSError) as e:
-                es._tls_failed(e)
-                es._track(raw, False)
-                raw.close()
-                raise _HandshakeFailed() from e
-            es._track(raw, False)
-            es._track(self.request, True)
-        super().setup()
-
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-        self.server.es._track(self.request, False)
-        try:
-            self.request.close()
-        except OSError:
-            pass
-
-    def log_message(self, fmt, *args):
-        if self.server.es.verbose:
-            sys.stderr.write("es_server: %s\n" % (fmt % args))
 
     # ---- helpers ----
-
-    def _read_body(self):
-        te = self.headers.get("Transfer-Encoding", "").lower()
-        if "chunked" in te:
-            parts = []
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n",
-                                                             b""):
-                        pass
-                    break
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(3)
-            return b"".join(parts)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
 
     def _send(self, status, body, headers=()):
         """Send body (a JSON value, bytes, or None/"" for no body)."""
@@ -524,26 +394,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             data = json.dumps(body, separators=(",", ":")).encode()
             ctype = "application/json; charset=UTF-8"
-        try:
-            self.send_response(status)
-            if not self.server.es.opensearch:
-                self.send_header("X-Elastic-Product", "Elasticsearch")
-            if ctype:
-                self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-            return True
-        except OSError:
-            self.close_connection = True
-            return False
+        return self._send_data(status, data, ctype, headers)
+
+    def _server_headers(self):
+        if self.server.owner.opensearch:
+            return ()
+        return (("X-Elastic-Product", "Elasticsearch"),)
 
     def _auth(self):
         """(scheme as sent or None, reason of refusal or None)."""
-        es = self.server.es
+        es = self.server.owner
         h = self.headers.get("Authorization")
         scheme, _, cred = (h or "").strip().partition(" ")
         scheme = scheme or None
@@ -569,7 +429,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _unauthorized(self, reason):
         """Answer 401 as Elasticsearch does; return (sent, status)."""
-        challenges = self.server.es.challenges()
+        challenges = self.server.owner.challenges()
         body = es_error(401, "security_exception", reason,
                         header={"WWW-Authenticate": challenges})
         return self._send(401, body, [("WWW-Authenticate", c)
@@ -577,7 +437,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _entry(self, kind, url):
         """A new request log entry (appended to the log)."""
-        es = self.server.es
+        es = self.server.owner
         req = {"n": None, "kind": kind, "t": time.monotonic(),
                "wall": time.time(), "method": self.command,
                "path": url.path, "query": url.query,
@@ -600,7 +460,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """Log the request, read its body and check its credential.
         Return (entry, body) when it may go on, (entry, None) when it was
         answered (401) or the connection is lost."""
-        es = self.server.es
+        es = self.server.owner
         req = self._entry(kind, url)
         scheme, refused = self._auth()
         req["auth"] = scheme
@@ -620,7 +480,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return req, body
 
     def _finish(self, req, sent, status):
-        es = self.server.es
+        es = self.server.owner
         with es._cond:
             req["status"] = status
             if sent:
@@ -630,16 +490,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _invalid(self, req, status, why, body):
         """Record invalid data and answer status with body."""
-        es = self.server.es
-        req["invalid"] = why
-        with es._lock:
-            es.invalid.append("request %d: %s" % (req["n"], why))
+        self.server.owner._note_invalid(req, why)
         self._finish(req, self._send(status, body), status)
 
     # ---- methods ----
 
     def do_GET(self):
-        es = self.server.es
+        es = self.server.owner
         url = urllib.parse.urlsplit(self.path)
         m = TEMPLATE_PATH_RE.fullmatch(url.path)
         kind = ("info" if url.path == "/" else "template" if m else
@@ -687,7 +544,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_PUT = do_POST
 
     def _bulk(self, req, raw, target):
-        es = self.server.es
+        es = self.server.owner
         enc = (req["content_encoding"] or "").strip().lower()
         try:
             body = decode_body(raw, enc, es.max_content_length)
@@ -727,9 +584,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req["n_items"] = len(items)
         with es._lock:
             es.sent.update(it["id"] for it in items)
-        rule = es._take_rule(len(items))
-        if rule is not None:
-            req["rule"] = rule.describe()
+        rule = self._take_rule(req, len(items))
         results = None
         if rule is None or (rule.kind == "drop" and rule.store):
             results = es._apply_items(req, items)
@@ -738,9 +593,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self._delay()
         if rule is not None:
-            headers = []
-            if rule.retry_after is not None:
-                headers.append(("Retry-After", str(rule.retry_after)))
+            headers = rule.headers()
             if rule.status == 401:
                 headers += [("WWW-Authenticate", c)
                             for c in es.challenges()]
@@ -761,25 +614,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 answer, compile_filter_path(req["filter_path"]))[0]
         self._finish(req, self._send(200, answer), 200)
 
-    def _delay(self):
-        d = self.server.es.delay
-        if d > 0:
-            time.sleep(d)
-
-    def _drop(self, req):
-        es = self.server.es
-        with es._cond:
-            req["status"] = "dropped"
-            es.dropped += 1
-            es._cond.notify_all()
-        self.close_connection = True
-        try:
-            self.request.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-class EsServer:
+class EsServer(testserver.Server):
     """The Elasticsearch test server; see the module docstring.
     certfile/keyfile: serve HTTPS (plain HTTP when None); client_ca:
     require client certificates signed by it; api_keys: (id, key) pairs
@@ -789,18 +624,17 @@ class EsServer:
     max_content_length: largest decoded bulk body; store_path: JSONL file
     of stored documents; tls_max_version: "1.2" to refuse TLS 1.3."""
 
+    name = "es_server"
+    handler = _Handler
+
     def __init__(self, certfile=None, keyfile=None, client_ca=None,
                  api_keys=(), users=None, templates=DEFAULT_TEMPLATES,
                  version="8.15.0", distribution=None,
                  max_content_length=100 * 1024 * 1024, store_path=None,
                  count_only=False, port=0, host="127.0.0.1",
                  tls_max_version=None, verbose=False):
-        self.host = host
-        self.port = port
-        self._held = None     # the port, held from reserve() to close()
-        # The clock of the scripted rules (fail_for): a self-test may set
-        # a fake one.
-        self.clock = time.monotonic
+        super().__init__(certfile, keyfile, client_ca, port, host,
+                         tls_max_version, store_path, verbose)
         self.api_keys = {tuple(k) for k in api_keys}
         self.users = dict(users or {})
         self.templates = set(templates)
@@ -808,111 +642,19 @@ class EsServer:
         self.opensearch = distribution == "opensearch"
         self.max_content_length = max_content_length
         self.count_only = count_only
-        self.verbose = verbose
-        self.ssl_ctx = None
-        if certfile is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certfile, keyfile)
-            if client_ca is not None:
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(client_ca)
-            if tls_max_version == "1.2":
-                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-            self.ssl_ctx = ctx
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._store_file = (open(store_path, "a", encoding="utf-8")
-                            if store_path else None)
-        self._httpd = None
-        self._thread = None
-        self._conns = set()
-        self._rules = []
-        self._faults = []
-        self.delay = 0.0
         self.reset_views()
 
-    def reset_views(self):
+    def _reset(self):
         """Forget what was seen, stored documents included (not the
         scripted rules)."""
-        with self._lock:
-            self.request_log = []
-            self.store = {}
-            self.sent = collections.Counter()
-            self.outcomes = []
-            self.seq_no = collections.Counter()
-            self.status_counts = collections.Counter()
-            self.item_status_counts = collections.Counter()
-            self.auth_failures = 0
-            self.tls_failures = []
-            self.invalid = []
-            self.errors = []
-            self.connections = 0
-            self.dropped = 0
-            self.counted = 0
-
-    # ---- life ----
-
-    @property
-    def url(self):
-        return "%s://127.0.0.1:%d" % ("https" if self.ssl_ctx else "http",
-                                      self.port)
-
-    def reserve(self):
-        """Take the port now (port 0: the kernel picks one; url names it)
-        without listening yet: connections are refused until start().
-        The port stays held by a socket that does not listen until
-        close(), so start() after stop() gets it back and no other
-        program can take it in between.  Return self."""
-        if self._held is None:
-            self._held = sysmonfwd_it.ReservedPort(self.host, self.port)
-            self.port = self._held.port
-        return self
-
-    def start(self):
-        """Listen (on the same port again after stop()) and serve in a
-        thread; return self."""
-        self.reserve()
-        httpd = _HTTPServer((self.host, self.port), _Handler)
-        httpd.es = self
-        self.port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stop listening and cut every open connection (the state is
-        kept, start() serves again on the same port)."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-        self._httpd = None
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop()
-        if self._held is not None:
-            self._held.close()
-            self._held = None
-        if self._store_file is not None:
-            self._store_file.close()
-            self._store_file = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
+        self.request_log = []
+        self.store = {}
+        self.sent = collections.Counter()
+        self.outcomes = []
+        self.seq_no = collections.Counter()
+        self.item_status_counts = collections.Counter()
+        self.auth_failures = 0
+        self.counted = 0
 
     # ---- answers ----
 
@@ -949,53 +691,6 @@ class EsServer:
         with self._lock:
             self._faults.append(ItemFault(status, error_type, reason, match,
                                           times, count))
-
-    def answer_next(self, count, status, body=None, retry_after=None,
-                    min_items=0):
-        """Answer the next count bulk requests (with at least min_items
-        items) with this whole-request status, storing nothing.  body: a
-        JSON value, bytes or str sent verbatim, or None for
-        Elasticsearch's error body for status (413: empty)."""
-        self._add_rule(Rule("answer", status, body, count=count,
-                            retry_after=retry_after, min_items=min_items))
-
-    def fail_for(self, seconds, status, body=None, retry_after=None):
-        """Answer every bulk request for the next seconds so."""
-        self._add_rule(Rule("answer", status, body, count=None,
-                            until=self.clock() + seconds,
-                            retry_after=retry_after))
-
-    def drop_next(self, count, store=False, min_items=0):
-        """Close the connection of the next count bulk requests without
-        answering, after storing their items when store is true."""
-        self._add_rule(Rule("drop", count=count, store=store,
-                            min_items=min_items))
-
-    def clear_rules(self):
-        """Forget every scripted whole-request rule and item fault."""
-        with self._lock:
-            self._rules = []
-            self._faults = []
-
-    def set_delay(self, seconds):
-        with self._lock:
-            self.delay = float(seconds)
-
-    def _add_rule(self, rule):
-        with self._lock:
-            self._rules.append(rule)
-
-    def _take_rule(self, n_items):
-        now = self.clock()
-        with self._lock:
-            self._rules = [r for r in self._rules
-                           if (r.until is None or now < r.until) and
-                           (r.count is None or r.used < r.count)]
-            for r in self._rules:
-                if n_items >= r.min_items:
-                    r.used += 1
-                    return r
-        return None
 
     # ---- bookkeeping used by the handler ----
 
@@ -1051,33 +746,11 @@ class EsServer:
                 self.item_status_counts[status] += 1
                 req["statuses"].append(status)
             req["stored"] += len(stored)
-            if self._store_file is not None and stored:
-                for e in stored:
-                    self._store_file.write(json.dumps(
-                        {k: e[k] for k in ("index", "id", "doc", "request",
-                                           "received")},
-                        separators=(",", ":")) + "\n")
-                self._store_file.flush()
+            self._write_store([{k: e[k] for k in ("index", "id", "doc",
+                                                  "request", "received")}
+                               for e in stored])
             self._cond.notify_all()
         return results
-
-    def _track(self, sock, add):
-        with self._lock:
-            if add:
-                if sock not in self._conns:
-                    self.connections += 1 if not isinstance(
-                        sock, ssl.SSLSocket) else 0
-                self._conns.add(sock)
-            else:
-                self._conns.discard(sock)
-
-    def _tls_failed(self, e):
-        with self._lock:
-            self.tls_failures.append(str(e))
-
-    def _note_error(self, e):
-        with self._lock:
-            self.errors.append(repr(e))
 
     # ---- views (copies, thread-safe) ----
 
@@ -1126,18 +799,6 @@ class EsServer:
         with self._lock:
             return list(self.outcomes)
 
-    def wait(self, pred, timeout):
-        """Wait until pred(self) is true (called under the lock, so it
-        must read attributes, not call the views)."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while not pred(self):
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.2))
-            return True
-
     def wait_docs(self, n, timeout):
         """Wait until at least n documents are stored."""
         return self.wait(lambda s: len(s.store) >= n, timeout)
@@ -1173,53 +834,7 @@ class EsServer:
 # ---- self-test with the curl command-line tool ----
 
 
-def _curl(server, pki, path, data=None, headers=(), gz=False, client=True,
-          ctype="application/x-ndjson", method=None, extra=()):
-    """Run curl against server; return (exit code, HTTP status, body JSON
-    or text, response headers text).  data (str or bytes) is POSTed with
-    Content-Type ctype (None: no Content-Type header)."""
-    import subprocess
-    import tempfile
-    argv = ["curl", "-sS", "--http1.1", "--max-time", "20",
-            "-D", "-", "-o", "-"]
-    if server.ssl_ctx is not None:
-        argv += ["--cacert", pki["ca"]]
-        if client:
-            argv += ["--cert", pki["client"], "--key", pki["client_key"]]
-    for h in headers:
-        argv += ["-H", h]
-    tmpname = None
-    if data is not None:
-        raw = data.encode() if isinstance(data, str) else data
-        if gz:
-            raw = gzip.compress(raw)
-            argv += ["-H", "Content-Encoding: gzip"]
-        argv += ["-H", "Content-Type:" + (" " + ctype if ctype else "")]
-        fd, tmpname = tempfile.mkstemp(suffix=".body")
-        os.write(fd, raw)
-        os.close(fd)
-        argv += ["--data-binary", "@" + tmpname]
-    if method:
-        argv += ["-X", method]
-    argv += list(extra)
-    argv.append(server.url + path)
-    try:
-        r = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=30)
-    finally:
-        if tmpname:
-            os.unlink(tmpname)
-    out = r.stdout.decode("utf-8", "replace")
-    head, _, body = out.partition("\r\n\r\n")
-    while body.startswith("HTTP/1.1 100"):
-        head, _, body = body.partition("\r\n\r\n")
-    m = re.match(r"HTTP/\S+ (\d+)", head)
-    status = int(m.group(1)) if m else None
-    try:
-        body = json.loads(body)
-    except ValueError:
-        pass
-    return r.returncode, status, body, head
+_curl = functools.partial(testserver.curl, ctype="application/x-ndjson")
 
 
 def _ndjson(*docs, index="logs-windows.sysmon_operational-default"):
@@ -1235,18 +850,8 @@ def _ndjson(*docs, index="logs-windows.sysmon_operational-default"):
 
 def self_test(verbose=False):
     """Check the server with curl; return a list of failures."""
-    import shutil
-    import tempfile
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import tlsutil
-    fails = []
-
-    def check(cond, msg):
-        if not cond:
-            fails.append(msg)
-            print("FAIL: es_server self-test: " + msg, flush=True)
-        elif verbose:
-            print("ok: " + msg, flush=True)
+    selftest = testserver.SelfTest("es_server", verbose)
+    check = selftest.check
 
     def expect(res, status, what, etype=None):
         """res is HTTP status (and error type etype when given)."""
@@ -1267,17 +872,16 @@ def self_test(verbose=False):
         except (TypeError, KeyError):
             return body
 
-    if shutil.which("curl") is None:
-        return ["curl is not installed"]
-    tmp = tempfile.mkdtemp(prefix="es-selftest-")
     key_id, key = "kid-1", "key-secret-1"
     api = "Authorization: ApiKey " + base64.b64encode(
         ("%s:%s" % (key_id, key)).encode()).decode()
     basic = "Authorization: Basic " + base64.b64encode(
         b"elastic:changeme").decode()
     fp = "?filter_path=errors,items.*.error,items.*.status"
-    try:
-        pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
+    with selftest.pki() as made:
+        if made is None:
+            return selftest.fails
+        tmp, pki = made
         store = os.path.join(tmp, "store.jsonl")
         s = EsServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
                      api_keys=[(key_id, key)], users={"elastic": "changeme"},
@@ -1628,29 +1232,12 @@ def self_test(verbose=False):
         finally:
             c.close()
         # TLS 1.2 at most.
-        t12 = EsServer(pki["server"], pki["server_key"],
-                       tls_max_version="1.2").start()
-        try:
-            rc, st, _, _ = _curl(t12, pki, "/", extra=["--tlsv1.3"])
-            check(rc != 0, "tls_max_version 1.2 refuses a TLS 1.3 client "
-                  "(curl exit %s)" % rc)
-            expect(_curl(t12, pki, "/", extra=["--tlsv1.2", "--tls-max",
-                                               "1.2"]), 200,
-                   "tls 1.2 client")
-        finally:
-            t12.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return fails
+        expect(selftest.tls12(EsServer, pki), 200, "tls 1.2 client")
+    return selftest.fails
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Elasticsearch _bulk test "
-                                 "server")
-    ap.add_argument("--cert", help="server certificate (PEM); none: HTTP")
-    ap.add_argument("--key", help="server key (PEM)")
-    ap.add_argument("--client-ca", help="require client certificates "
-                    "signed by this CA")
+    ap = testserver.arg_parser("Elasticsearch _bulk test server")
     ap.add_argument("--api-key", action="append", default=[],
                     metavar="ID:KEY", help="accepted API key (repeat)")
     ap.add_argument("--user", action="append", default=[],
@@ -1662,42 +1249,24 @@ def main():
     ap.add_argument("--opensearch", action="store_true")
     ap.add_argument("--max-content-length", type=int,
                     default=100 * 1024 * 1024)
-    ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--jsonl", help="append stored documents to this file")
-    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--count-only", action="store_true")
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--self-test", action="store_true",
-                    help="check the server with curl and exit")
     a = ap.parse_args()
     if a.self_test:
-        fails = self_test(a.verbose)
-        print("es_server self-test: %s" % ("%d failures" % len(fails)
-                                           if fails else "all passed"))
-        sys.exit(1 if fails else 0)
+        testserver.self_test_main("es_server", self_test, a.verbose)
     for v in a.api_key + a.user:
         if ":" not in v:
             ap.error("--api-key and --user take name:secret")
-    s = EsServer(a.cert, a.key, client_ca=a.client_ca,
-                 api_keys=[v.split(":", 1) for v in a.api_key],
-                 users=dict(v.split(":", 1) for v in a.user),
-                 templates=(DEFAULT_TEMPLATES if a.template is None
-                            else a.template),
-                 version=a.es_version,
-                 distribution="opensearch" if a.opensearch else None,
-                 max_content_length=a.max_content_length,
-                 store_path=a.jsonl, count_only=a.count_only, port=a.port,
-                 verbose=a.verbose)
-    s.set_delay(a.delay)
-    s.start()
-    print("es_server: listening on %s" % s.url, flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
-    s.close()
-    print(json.dumps(s.stats(), sort_keys=True), flush=True)
+    testserver.serve(EsServer(
+        a.cert, a.key, client_ca=a.client_ca,
+        api_keys=[v.split(":", 1) for v in a.api_key],
+        users=dict(v.split(":", 1) for v in a.user),
+        templates=(DEFAULT_TEMPLATES if a.template is None
+                   else a.template),
+        version=a.es_version,
+        distribution="opensearch" if a.opensearch else None,
+        max_content_length=a.max_content_length, store_path=a.jsonl,
+        count_only=a.count_only, port=a.port, verbose=a.verbose), a.delay)
 
 
 if __name__ == "__main__":

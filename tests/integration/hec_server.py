@@ -48,24 +48,19 @@ parsed batch of each event request, its answer and when it was answered),
 the stored and indexed events, counters per HTTP status and per HEC code,
 health and ack requests, TLS handshake failures and invalid data found.
 """
-import argparse
 import collections
+import functools
 import gzip
-import http.server
-import itertools
 import json
 import os
 import re
-import signal
-import socket
-import ssl
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sysmonfwd_it  # noqa: E402  (ReservedPort)
+import sysmonfwd_it  # noqa: E402  (strict_decoder)
+import testserver  # noqa: E402
 
 EVENT_PATHS = ("/services/collector/event", "/services/collector",
                "/services/collector/event/1.0")
@@ -106,21 +101,7 @@ class _Invalid(ValueError):
     pass
 
 
-def _no_dup_pairs(pairs):
-    seen = set()
-    for k, _ in pairs:
-        if k in seen:
-            raise _Invalid("duplicate key %r" % k)
-        seen.add(k)
-    return dict(pairs)
-
-
-def _no_constant(c):
-    raise _Invalid("non-standard JSON constant %s" % c)
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_dup_pairs,
-                            parse_constant=_no_constant)
+_DECODER = sysmonfwd_it.strict_decoder(_Invalid)
 
 
 def validate_event(obj, allowed_indexes=None):
@@ -182,128 +163,15 @@ def parse_batch(text, allowed_indexes=None):
         i = end
 
 
-class Rule:
-    """One scripted behaviour for event requests: kind "answer" (answer
-    with status/code, optionally storing the events before
-    invalid_event_number) or "drop" (close the connection without an
-    answer, after storing the events when store is true).  It applies to
-    the next count requests with at least min_events events, or to every
-    one until the monotonic time until."""
-
-    def __init__(self, kind, status=None, code=None, text=None, count=1,
-                 until=None, retry_after=None, invalid_event_number=None,
-                 store=False, min_events=0):
-        self.kind = kind
-        self.status = status
-        self.code = code
-        self.text = text
-        self.count = count
-        self.until = until
-        self.retry_after = retry_after
-        self.invalid_event_number = invalid_event_number
-        self.store = store
-        self.min_events = min_events
-        self.used = 0
-
-    def describe(self):
-        if self.kind == "drop":
-            return "drop%s" % (" after storing" if self.store else "")
-        s = "answer %s code %s" % (self.status, self.code)
-        if self.retry_after is not None:
-            s += " Retry-After %s" % self.retry_after
-        if self.invalid_event_number is not None:
-            s += " invalid-event-number %d" % self.invalid_event_number
-        return s
-
-
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def handle_error(self, request, client_address):
-        self.hec._note_error(sys.exc_info()[1])
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(testserver.Handler):
     server_version = "hec-test-server/1"
-    timeout = 120
-
-    # ---- connection ----
-
-    def setup(self):
-        hec = self.server.hec
-        # Which connection a request came on, and when the server began
-        # it (before the TLS handshake: no request on it can be older).
-        self.conn_id = next(hec._conn_ids)
-        self.conn_t = time.monotonic()
-        hec._track(self.request, True)
-        if hec.ssl_ctx is not None:
-            raw = self.request
-            raw.settimeout(10)
-            try:
-                self.request = hec.ssl_ctx.wrap_socket(raw, server_side=True)
-            except (ssl.SSLError, OSError) as e:
-                hec._tls_failed(e)
-                hec._track(raw, False)
-                raw.close()
-                raise
-            hec._track(raw, False)
-            hec._track(self.request, True)
-        super().setup()
-
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-        self.server.hec._track(self.request, False)
-        try:
-            self.request.close()
-        except OSError:
-            pass
-
-    def log_message(self, fmt, *args):
-        if self.server.hec.verbose:
-            sys.stderr.write("hec_server: %s\n" % (fmt % args))
 
     # ---- helpers ----
 
-    def _read_body(self):
-        te = self.headers.get("Transfer-Encoding", "").lower()
-        if "chunked" in te:
-            parts = []
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n",
-                                                             b""):
-                        pass
-                    break
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(3)
-            return b"".join(parts)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
     def _send(self, status, obj, headers=()):
         data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type",
-                             "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-            return True
-        except OSError:
-            self.close_connection = True
-            return False
+        return self._send_data(status, data,
+                               "application/json; charset=UTF-8", headers)
 
     def _answer(self, code, extra=None, status=None, headers=()):
         st, text = CODES.get(code, (status or 500, "Error"))
@@ -314,7 +182,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _auth(self):
         """None when the token is valid, else the HEC code to answer."""
-        hec = self.server.hec
+        hec = self.server.owner
         h = self.headers.get("Authorization")
         if h is None:
             return 2
@@ -338,7 +206,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # ---- methods ----
 
     def do_GET(self):
-        hec = self.server.hec
+        hec = self.server.owner
         url = urllib.parse.urlsplit(self.path)
         self._read_body()
         if url.path in HEALTH_PATHS:
@@ -352,7 +220,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         hec._count(404, 404)
 
     def do_POST(self):
-        hec = self.server.hec
+        hec = self.server.owner
         t0 = time.monotonic()
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
@@ -370,7 +238,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             hec._count(st, 404)
 
     def _event(self, t0, path, query, body):
-        hec = self.server.hec
+        hec = self.server.owner
         enc = self.headers.get("Content-Encoding", "").strip().lower()
         req = {"n": None, "t": t0, "wall": time.time(), "path": path,
                "gzip": enc == "gzip", "bytes": len(body),
@@ -398,14 +266,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             try:
                 body = gzip.decompress(body)
             except (OSError, EOFError, ValueError) as e:
-                req["invalid"] = "gzip body does not decode: %s" % e
-                hec._note_invalid(req)
+                hec._note_invalid(req, "gzip body does not decode: %s" %
+                                  e)
                 self._finish(req, *self._answer(
                     6, {"invalid-event-number": 0})[1:])
                 return
         elif enc not in ("", "identity"):
-            req["invalid"] = "unknown Content-Encoding %r" % enc
-            hec._note_invalid(req)
+            hec._note_invalid(req, "unknown Content-Encoding %r" % enc)
             self._finish(req, *self._answer(6)[1:])
             return
         if hec.count_only:
@@ -431,35 +298,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req["batch"] = objs
         req["n_events"] = len(objs) + (0 if bad2 is None else 1)
         if bad2 is not None:
-            req["invalid"] = "event %d: %s" % (bad2, why2)
-            hec._note_invalid(req)
+            hec._note_invalid(req, "event %d: %s" % (bad2, why2))
             self._store(req, objs[:bad2], raws[:bad2], ack=False)
             self._delay_then(req, lambda: self._answer(
                 6, {"invalid-event-number": bad2}))
             return
-        rule = hec._take_rule(len(objs))
+        rule = self._take_rule(req, len(objs))
         if rule is None:
             ack_id = self._store(req, objs, raws, ack=hec.ack)
             extra = {"ackId": ack_id} if hec.ack else None
             self._delay_then(req, lambda: self._answer(0, extra))
             return
-        req["rule"] = rule.describe()
         if rule.kind == "drop":
             if rule.store:
                 self._store(req, objs, raws, ack=hec.ack)
             self._drop(req)
             return
-        extra, headers = {}, []
+        extra = {}
         if rule.invalid_event_number is not None:
             k = rule.invalid_event_number
             extra["invalid-event-number"] = k
             self._store(req, objs[:k], raws[:k], ack=False)
-        if rule.retry_after is not None:
-            headers.append(("Retry-After", str(rule.retry_after)))
         st, text0 = CODES.get(rule.code, (rule.status, "Error"))
         self._delay_then(req, lambda: self._answer(
             rule.code, dict(extra, text=rule.text or text0),
-            status=rule.status or st, headers=headers))
+            status=rule.status or st, headers=rule.headers()))
 
     def _log_batch(self, req, body, enc):
         """Parse a refused request's body for the request log only."""
@@ -474,7 +337,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _store(self, req, objs, raws, ack):
         """Store objs for req; return the ackId given (ack mode) or None."""
-        hec = self.server.hec
+        hec = self.server.owner
         now, wall = time.monotonic(), time.time()
         entries = [{"envelope": o, "raw": r, "channel": req["channel"],
                     "received": wall, "t": now, "request": req["n"]}
@@ -500,25 +363,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if not ack:
                 hec.indexed.extend(entries)
             req["stored"] += len(entries)
-            if hec._store_file is not None and entries:
-                for e in entries:
-                    hec._store_file.write(json.dumps(
-                        {k: v for k, v in e.items() if k != "t"},
-                        separators=(",", ":")) + "\n")
-                hec._store_file.flush()
+            hec._write_store([{k: v for k, v in e.items() if k != "t"}
+                              for e in entries])
             hec._cond.notify_all()
         return ack_id
 
     def _delay_then(self, req, answer):
-        hec = self.server.hec
-        d = hec.delay
-        if d > 0:
-            time.sleep(d)
+        self._delay()
         ok, st, obj = answer()
         self._finish(req, ok, st, obj)
 
     def _finish(self, req, ok, status, obj):
-        hec = self.server.hec
+        hec = self.server.owner
         with hec._cond:
             req["status"] = status
             req["code"] = obj.get("code")
@@ -528,20 +384,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             hec._cond.notify_all()
         hec._count(status, obj.get("code"))
 
-    def _drop(self, req):
-        hec = self.server.hec
-        with hec._cond:
-            req["status"] = "dropped"
-            hec.dropped += 1
-            hec._cond.notify_all()
-        self.close_connection = True
-        try:
-            self.request.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
     def _ack(self, query, body):
-        hec = self.server.hec
+        hec = self.server.owner
         with hec._lock:
             hec.ack_requests += 1
         code = self._auth()
@@ -585,26 +429,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         hec._count(200, None)
 
 
-class HecServer:
+class HecServer(testserver.Server):
     """The HEC test server; see the module docstring.  certfile/keyfile:
     serve HTTPS (plain HTTP when None); client_ca: require client
     certificates signed by it; tokens / disabled_tokens: accepted and
     disabled tokens; ack: indexer acknowledgement; allowed_indexes: None
     (any) or a list; store_path: JSONL file of stored events;
-    tls_max_version: "1.2" to refuse TLS 1.3."""
+    tls_max_version: "1.2" to refuse TLS 1.3.  The rule clock (clock) is
+    the clock of the acknowledgements (ack_delay) too."""
+    name = "hec_server"
+    handler = _Handler
 
     def __init__(self, certfile=None, keyfile=None, client_ca=None,
                  tokens=(), disabled_tokens=(), ack=False, ack_delay=0.0,
                  allowed_indexes=None, store_path=None, count_only=False,
                  port=0, host="127.0.0.1", tls_max_version=None,
                  verbose=False):
-        self.host = host
-        self.port = port
-        self._held = None     # the port, held from reserve() to close()
-        self._conn_ids = itertools.count(1)
-        # The clock of the scripted rules (fail_for) and of the
-        # acknowledgements (ack_delay): a self-test may set a fake one.
-        self.clock = time.monotonic
+        super().__init__(certfile, keyfile, client_ca, port, host,
+                         tls_max_version, store_path, verbose)
         self.tokens = set(tokens)
         self.disabled_tokens = set(disabled_tokens)
         self.ack = ack
@@ -612,116 +454,25 @@ class HecServer:
         self.allowed_indexes = (None if allowed_indexes is None
                                 else list(allowed_indexes))
         self.count_only = count_only
-        self.verbose = verbose
-        self.ssl_ctx = None
-        if certfile is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certfile, keyfile)
-            if client_ca is not None:
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(client_ca)
-            if tls_max_version == "1.2":
-                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-            self.ssl_ctx = ctx
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._store_file = (open(store_path, "a", encoding="utf-8")
-                            if store_path else None)
-        self._httpd = None
-        self._thread = None
-        self._conns = set()
-        self._rules = []
         self._next_ack = {}
         self._pending = {}
         self._lose_acks = 0
-        self.delay = 0.0
         self.healthy = True
         self.reset_views()
 
-    def reset_views(self):
+    def _reset(self):
         """Forget what was seen (not the scripted rules or ack state)."""
-        with self._lock:
-            self.request_log = []
-            self.events = []
-            self.indexed = []
-            self.status_counts = collections.Counter()
-            self.code_counts = collections.Counter()
-            self.tokens_seen = collections.Counter()
-            self.health_times = []
-            self.ack_requests = 0
-            self.ack_queries = []
-            self.acked = []
-            self.lost_acks = []
-            self.tls_failures = []
-            self.invalid = []
-            self.errors = []
-            self.connections = 0
-            self.dropped = 0
-            self.counted = 0
-
-    # ---- life ----
-
-    @property
-    def url(self):
-        return "%s://127.0.0.1:%d" % ("https" if self.ssl_ctx else "http",
-                                      self.port)
-
-    def reserve(self):
-        """Take the port now (port 0: the kernel picks one; url names it)
-        without listening yet: connections are refused until start().
-        The port stays held by a socket that does not listen until
-        close(), so start() after stop() gets it back and no other
-        program can take it in between.  Return self."""
-        if self._held is None:
-            self._held = sysmonfwd_it.ReservedPort(self.host, self.port)
-            self.port = self._held.port
-        return self
-
-    def start(self):
-        """Listen (on the same port again after stop()) and serve in a
-        thread; return self."""
-        self.reserve()
-        httpd = _HTTPServer((self.host, self.port), _Handler)
-        httpd.hec = self
-        self.port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stop listening and cut every open connection (the state is
-        kept, start() serves again on the same port)."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-        self._httpd = None
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop()
-        if self._held is not None:
-            self._held.close()
-            self._held = None
-        if self._store_file is not None:
-            self._store_file.close()
-            self._store_file = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
+        self.request_log = []
+        self.events = []
+        self.indexed = []
+        self.code_counts = collections.Counter()
+        self.tokens_seen = collections.Counter()
+        self.health_times = []
+        self.ack_requests = 0
+        self.ack_queries = []
+        self.acked = []
+        self.lost_acks = []
+        self.counted = 0
 
     # ---- scripting (thread-safe) ----
 
@@ -729,30 +480,16 @@ class HecServer:
                     invalid_event_number=None, min_events=0):
         """Answer the next count event requests (with at least min_events
         events) with this status and HEC code."""
-        self._add_rule(Rule("answer", status, code, text, count=count,
-                            retry_after=retry_after,
-                            invalid_event_number=invalid_event_number,
-                            min_events=min_events))
+        self._add_rule(testserver.Rule(
+            "answer", count=count, status=status, code=code, text=text,
+            retry_after=retry_after,
+            invalid_event_number=invalid_event_number, min_n=min_events))
 
     def fail_for(self, seconds, status, code, text=None, retry_after=None):
         """Answer every event request for the next seconds so."""
-        self._add_rule(Rule("answer", status, code, text, count=None,
-                            until=self.clock() + seconds,
-                            retry_after=retry_after))
-
-    def drop_next(self, count, store=False, min_events=0):
-        """Close the connection of the next count event requests without
-        answering, after storing their events when store is true."""
-        self._add_rule(Rule("drop", count=count, store=store,
-                            min_events=min_events))
-
-    def clear_rules(self):
-        with self._lock:
-            self._rules = []
-
-    def set_delay(self, seconds):
-        with self._lock:
-            self.delay = float(seconds)
+        self._add_rule(testserver.Rule(
+            "answer", count=None, until=self.clock() + seconds,
+            status=status, code=code, text=text, retry_after=retry_after))
 
     def set_healthy(self, healthy):
         with self._lock:
@@ -768,57 +505,13 @@ class HecServer:
         with self._lock:
             self._lose_acks += count
 
-    def _add_rule(self, rule):
-        with self._lock:
-            self._rules.append(rule)
-
-    def _take_rule(self, n_events):
-        now = self.clock()
-        with self._lock:
-            keep = []
-            for r in self._rules:
-                if r.until is not None and now >= r.until:
-                    continue
-                if r.count is not None and r.used >= r.count:
-                    continue
-                keep.append(r)
-            self._rules = keep
-            for r in self._rules:
-                if n_events >= r.min_events:
-                    r.used += 1
-                    return r
-        return None
-
     # ---- bookkeeping used by the handler ----
-
-    def _track(self, sock, add):
-        with self._lock:
-            if add:
-                if sock not in self._conns:
-                    self.connections += 1 if not isinstance(
-                        sock, ssl.SSLSocket) else 0
-                self._conns.add(sock)
-            else:
-                self._conns.discard(sock)
 
     def _count(self, status, code):
         with self._lock:
             self.status_counts[status] += 1
             if code is not None:
                 self.code_counts[code] += 1
-
-    def _tls_failed(self, e):
-        with self._lock:
-            self.tls_failures.append(str(e))
-
-    def _note_invalid(self, req):
-        with self._lock:
-            self.invalid.append("request %d: %s" % (req["n"],
-                                                    req["invalid"]))
-
-    def _note_error(self, e):
-        with self._lock:
-            self.errors.append(repr(e))
 
     # ---- views (copies, thread-safe) ----
 
@@ -839,17 +532,6 @@ class HecServer:
     def indexed_events(self):
         with self._lock:
             return list(self.indexed)
-
-    def wait(self, pred, timeout):
-        """Wait until pred(self) is true (called under the lock)."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while not pred(self):
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.2))
-            return True
 
     def wait_events(self, n, timeout, indexed=False):
         return self.wait(lambda s: len(s.indexed if indexed else s.events)
@@ -882,67 +564,13 @@ class HecServer:
 # ---- self-test with the curl command-line tool ----
 
 
-def _curl(server, pki, path, data=None, headers=(), gz=False, client=True,
-          method=None, extra=()):
-    """Run curl against server; return (exit code, HTTP status, body JSON
-    or text, response headers text)."""
-    import subprocess
-    import tempfile
-    argv = ["curl", "-sS", "--http1.1", "--max-time", "20",
-            "-D", "-", "-o", "-"]
-    if server.ssl_ctx is not None:
-        argv += ["--cacert", pki["ca"]]
-        if client:
-            argv += ["--cert", pki["client"], "--key", pki["client_key"]]
-    for h in headers:
-        argv += ["-H", h]
-    tmpname = None
-    if data is not None:
-        raw = data.encode() if isinstance(data, str) else data
-        if gz:
-            raw = gzip.compress(raw)
-            argv += ["-H", "Content-Encoding: gzip"]
-        fd, tmpname = tempfile.mkstemp(suffix=".body")
-        os.write(fd, raw)
-        os.close(fd)
-        argv += ["--data-binary", "@" + tmpname]
-    if method:
-        argv += ["-X", method]
-    argv += list(extra)
-    argv.append(server.url + path)
-    try:
-        r = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=30)
-    finally:
-        if tmpname:
-            os.unlink(tmpname)
-    out = r.stdout.decode("utf-8", "replace")
-    head, _, body = out.partition("\r\n\r\n")
-    while body.startswith("HTTP/1.1 100"):
-        head, _, body = body.partition("\r\n\r\n")
-    m = re.match(r"HTTP/\S+ (\d+)", head)
-    status = int(m.group(1)) if m else None
-    try:
-        body = json.loads(body)
-    except ValueError:
-        pass
-    return r.returncode, status, body, head
+_curl = testserver.curl
 
 
 def self_test(verbose=False):
     """Check the server with curl; return a list of failures."""
-    import shutil
-    import tempfile
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import tlsutil
-    fails = []
-
-    def check(cond, msg):
-        if not cond:
-            fails.append(msg)
-            print("FAIL: hec_server self-test: " + msg, flush=True)
-        elif verbose:
-            print("ok: " + msg, flush=True)
+    selftest = testserver.SelfTest("hec_server", verbose)
+    check = selftest.check
 
     def expect(res, status, code, what, extra=None):
         rc, st, body, _ = res
@@ -954,13 +582,12 @@ def self_test(verbose=False):
               "HTTP %s, %r" % (what, status, code, extra or "", rc, st,
                                body))
 
-    if shutil.which("curl") is None:
-        return ["curl is not installed"]
-    tmp = tempfile.mkdtemp(prefix="hec-selftest-")
     tok, dis = "11111111-2222-3333-4444-555555555555", "dead-token"
     auth = "Authorization: Splunk " + tok
-    try:
-        pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
+    with selftest.pki() as made:
+        if made is None:
+            return selftest.fails
+        tmp, pki = made
         store = os.path.join(tmp, "store.jsonl")
         s = HecServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
                       tokens=[tok], disabled_tokens=[dis],
@@ -1170,63 +797,30 @@ def self_test(verbose=False):
         finally:
             c.close()
         # TLS 1.2 at most.
-        t12 = HecServer(pki["server"], pki["server_key"], tokens=[tok],
-                        tls_max_version="1.2").start()
-        try:
-            rc, st, _, _ = _curl(t12, pki, "/services/collector/health",
-                                 extra=["--tlsv1.3"])
-            check(rc != 0, "tls_max_version 1.2 refuses a TLS 1.3 client "
-                  "(curl exit %s)" % rc)
-            expect(_curl(t12, pki, "/services/collector/health",
-                         extra=["--tlsv1.2", "--tls-max", "1.2"]), 200, 17,
-                   "tls 1.2 client")
-        finally:
-            t12.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return fails
+        expect(selftest.tls12(functools.partial(HecServer, tokens=[tok]),
+                              pki, "/services/collector/health"), 200, 17,
+               "tls 1.2 client")
+    return selftest.fails
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Splunk HEC test server")
-    ap.add_argument("--cert", help="server certificate (PEM); none: HTTP")
-    ap.add_argument("--key", help="server key (PEM)")
-    ap.add_argument("--client-ca", help="require client certificates "
-                    "signed by this CA")
+    ap = testserver.arg_parser("Splunk HEC test server")
     ap.add_argument("--token", action="append", default=[])
     ap.add_argument("--disabled-token", action="append", default=[])
     ap.add_argument("--index", action="append", default=None,
                     help="allowed index (repeat); default: any")
     ap.add_argument("--ack", action="store_true")
     ap.add_argument("--ack-delay", type=float, default=0.0)
-    ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--store", help="append stored events to this JSONL")
-    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--count-only", action="store_true")
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--self-test", action="store_true",
-                    help="check the server with curl and exit")
     a = ap.parse_args()
     if a.self_test:
-        fails = self_test(a.verbose)
-        print("hec_server self-test: %s" % ("%d failures" % len(fails)
-                                            if fails else "all passed"))
-        sys.exit(1 if fails else 0)
-    s = HecServer(a.cert, a.key, client_ca=a.client_ca, tokens=a.token,
-                  disabled_tokens=a.disabled_token, ack=a.ack,
-                  ack_delay=a.ack_delay, allowed_indexes=a.index,
-                  store_path=a.store, count_only=a.count_only, port=a.port,
-                  verbose=a.verbose)
-    s.set_delay(a.delay)
-    s.start()
-    print("hec_server: listening on %s" % s.url, flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
-    s.close()
-    print(json.dumps(s.stats(), sort_keys=True), flush=True)
+        testserver.self_test_main("hec_server", self_test, a.verbose)
+    testserver.serve(HecServer(
+        a.cert, a.key, client_ca=a.client_ca, tokens=a.token,
+        disabled_tokens=a.disabled_token, ack=a.ack, ack_delay=a.ack_delay,
+        allowed_indexes=a.index, store_path=a.store,
+        count_only=a.count_only, port=a.port, verbose=a.verbose), a.delay)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -178,44 +177,20 @@ def action(doc):
     return doc.get("event", {}).get("action")
 
 
-class _Proc:
+class _Proc(it.Agent):
+    """The agent, in a UTS namespace of its own named hostname when one is
+    given."""
+
     def __init__(self, argv, err_path, hostname=None):
         if hostname is not None:
             argv = ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec '
                     '"$@"', hostname] + argv
-        self.err_path = err_path
-        self.log = open(err_path, "wb")
-        self.p = it.popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
+        super().__init__(argv, err_path)
 
-    def stop(self, signum=signal.SIGTERM, timeout=20):
-        if self.p.poll() is None and signum is not None:
-            self.p.send_signal(signum)
-        try:
-            rc = self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait()
-        self.log.close()
-        with open(self.err_path, "rb") as f:
-            return rc, f.read().decode("utf-8", "replace")
-
-
-class _Standin:
-    """A process named name: a copy of sleep."""
-
-    def __init__(self, tmp, name):
-        self.path = os.path.join(tmp, name)
-        shutil.copy("/bin/sleep", self.path)
-        self.p = None
-
-    def start(self):
-        self.p = it.popen([self.path, "1000"])
-
-    def kill(self):
-        if self.p is not None:
-            self.p.kill()
-            self.p.wait()
-            self.p = None
+    def end(self, signum=signal.SIGTERM, timeout=20):
+        """(exit code, stderr) after stop()."""
+        rc = self.stop(signum, timeout)
+        return rc, self.stderr()
 
 
 def _conf(path, lines, sections):
@@ -252,7 +227,7 @@ def _has(path, kind, pred=lambda d: True):
 
 
 def _run_a(s, binary, corpus, tmp, service, agent_name, hostname):
-    standin = _Standin(tmp, service)
+    standin = it.Standin(tmp, service)
     inp = os.path.join(tmp, "a-in.log")
     with open(inp, "wb") as f:
         f.writelines(it.unique_records(corpus, 7000, 3))
@@ -312,7 +287,7 @@ def _run_a(s, binary, corpus, tmp, service, agent_name, hostname):
                                     if e.startswith('{"sysmonfwd":')) >= 3,
                         WAIT, 0.05)
     finally:
-        rc, err = agent.stop()
+        rc, err = agent.end()
         standin.kill()
         if wz is not None:
             s.wazuh_events = [e for e in wz.events()
@@ -366,10 +341,10 @@ def _run_b(box, binary, corpus, tmp, service, agent_name, hostname):
             problems.append("run B: no heartbeat reporting the failing "
                             "output within %d s" % WAIT)
         os.rmdir(down)                  # "down" is back
-        rc, err = agent.stop(signum=None, timeout=30)
+        rc, err = agent.end(signum=None, timeout=30)
     finally:
         if rc is None:
-            rc, err = agent.stop()
+            rc, err = agent.end()
     if rc != 0:
         problems.append("run B: exit code %s: %s" % (rc, it.short(err, 500)))
     docs = []

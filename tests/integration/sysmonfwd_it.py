@@ -25,12 +25,16 @@ import ctypes
 import glob
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 import xml.etree.ElementTree as ET
 
 RECORD_ID_RE = re.compile(rb"<EventRecordID>[0-9]*</EventRecordID>")
@@ -54,7 +58,10 @@ def _on_sigterm(signum, frame):
     raise SystemExit("FAIL: stopped by signal %d" % signum)
 
 
-def parse_args(extra=None):
+def parse_args(extra=None, seed=False, source_dir=False):
+    """The command line: --bin, --corpus; --seed (args.rnd: a
+    random.Random seeded with it, or with the time, said on stdout) when
+    seed; --source-dir (required) when source_dir; extra(ap) adds more."""
     # SIGTERM (a ctest timeout) still runs the cleanups: temporary
     # directories are removed and agents killed.
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -62,6 +69,10 @@ def parse_args(extra=None):
     ap.add_argument("--bin", required=True, help="the sysmonfwd binary")
     ap.add_argument("--corpus", required=True,
                     help="the shared corpus directory (SYSMONFWD_CORPUS_DIR)")
+    if seed:
+        ap.add_argument("--seed", type=int, default=None)
+    if source_dir:
+        ap.add_argument("--source-dir", required=True)
     if extra is not None:
         extra(ap)
     args = ap.parse_args()
@@ -69,7 +80,25 @@ def parse_args(extra=None):
         sys.exit("FAIL: binary %r is not executable" % args.bin)
     if not os.path.isdir(os.path.join(args.corpus, "windows-xml")):
         sys.exit("FAIL: corpus %r has no windows-xml/" % args.corpus)
+    if seed:
+        n = args.seed if args.seed is not None else int(time.time())
+        print("random seed %d (rerun with --seed %d)" % (n, n))
+        args.rnd = random.Random(n)
     return args
+
+
+def run_parts(name, prefix, body, **parse):
+    """The frame of a test in parts: parse the command line (parse: what
+    parse_args() takes), then body(args, ck, tmp) with a Checker called
+    name and a temporary directory (prefix) removed afterwards; report."""
+    args = parse_args(**parse)
+    ck = Checker(name)
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        body(args, ck, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ck.finish()
 
 
 class Checker:
@@ -103,6 +132,17 @@ class Checker:
 
     def note(self, msg):
         print("note: " + msg, flush=True)
+
+    def problems(self, problems, what):
+        """Report what a helper found: "note: ..." as a note, "skip: ..."
+        as skip_or_fail(), anything else as a failure about what."""
+        for p in problems:
+            if p.startswith("note:"):
+                self.note(p[5:].strip())
+            elif p.startswith("skip:"):
+                self.skip_or_fail(p[5:].strip())
+            else:
+                self.fail("%s: %s" % (what, p))
 
     def skip_or_fail(self, reason):
         """A scenario cannot run here (a tool missing, not root, ...): a
@@ -235,10 +275,6 @@ def run(bin_path, argv, timeout=60, env=None, input=None):
                           preexec_fn=_die_with_parent)
 
 
-def _reject_constant(c):
-    raise ValueError("non-standard JSON constant %s" % c)
-
-
 def _check_str(s):
     s.encode("utf-8")   # raises on lone surrogates from \udXXX escapes
 
@@ -255,13 +291,25 @@ def _walk(v):
             _walk(x)
 
 
-def _pairs_no_dup(pairs):
-    seen = set()
-    for k, _ in pairs:
-        if k in seen:
-            raise ValueError("duplicate key %r" % k)
-        seen.add(k)
-    return dict(pairs)
+def strict_decoder(error=ValueError, dup="duplicate key %r",
+                   constant="non-standard JSON constant %s"):
+    """A json.JSONDecoder that refuses what a strict reader must: a
+    duplicate key (it raises error(dup % key)) and NaN or Infinity
+    (error(constant % name))."""
+    def pairs(items):
+        seen = set()
+        for k, _ in items:
+            if k in seen:
+                raise error(dup % k)
+            seen.add(k)
+        return dict(items)
+
+    def reject(c):
+        raise error(constant % c)
+    return json.JSONDecoder(object_pairs_hook=pairs, parse_constant=reject)
+
+
+STRICT_JSON = strict_decoder()
 
 
 def parse_ndjson_bytes(data):
@@ -280,8 +328,7 @@ def parse_ndjson_bytes(data):
     for i, line in enumerate(lines, 1):
         try:
             text = line.decode("utf-8")
-            doc = json.loads(text, object_pairs_hook=_pairs_no_dup,
-                             parse_constant=_reject_constant)
+            doc = STRICT_JSON.decode(text)
             if not isinstance(doc, dict):
                 raise ValueError("not a JSON object")
             _walk(doc)
@@ -395,8 +442,347 @@ def wait_read(pid, path, timeout, size=None):
                     timeout, 0.01)
 
 
+def wait_lines(path, n, timeout):
+    """Wait until the file at path (an output) holds n lines."""
+    return wait_for(lambda: count_lines(path) >= n, timeout, 0.05)
+
+
+def repair_torn_tail(path):
+    """Cut a torn last line (an agent killed while writing) off the file
+    at path; return whether there was one."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return False
+    if not data or data.endswith(b"\n"):
+        return False
+    with open(path, "r+b") as f:
+        f.truncate(data.rfind(b"\n") + 1)
+    return True
+
+
+# ---- processes in the background ----
+
+
+class Agent:
+    """A process running in the background (the agent: argv is [binary,
+    "-c", conf, ...]), stdout thrown away, stderr to the file err_path
+    (appended to when append).  texts: a list to which stderr() adds
+    ("stderr of PATH", text), for the tests that look for leaked
+    secrets."""
+
+    def __init__(self, argv, err_path, texts=None, append=False):
+        self.err_path = err_path
+        self.log = open(err_path, "ab" if append else "wb")
+        self.p = popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.t0 = time.monotonic()
+        self.texts = texts
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait(self, timeout):
+        """Exit code, or None when it did not exit in time (then killed)."""
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Send sig (None: none) unless it has exited, wait for the exit
+        and close the stderr file: the exit code, None when it did not
+        exit within timeout seconds (then killed)."""
+        if sig is not None and self.alive():
+            self.p.send_signal(sig)
+        rc = self.wait(timeout)
+        self.log.close()
+        return rc
+
+    def stop_ok(self, ck, what, timeout=20):
+        """stop(): a failure unless it exits 0 within timeout seconds of
+        SIGTERM (its stderr printed then); return its stderr."""
+        rc = self.stop(timeout=timeout)
+        if rc is None:
+            ck.fail("%s: agent did not stop within %d s of SIGTERM" %
+                    (what, timeout))
+        err = self.stderr()
+        if not ck.eq(rc, 0, "%s: exit code after SIGTERM" % what):
+            print(err)
+        return err
+
+    def kill9(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+
+    def close(self):
+        """Kill it if it still runs (a test's clean-up)."""
+        if self.alive():
+            self.p.kill()
+            self.p.wait()
+        self.log.close()
+
+    def stderr(self):
+        if not self.log.closed:
+            self.log.flush()
+        text = read_text(self.err_path)
+        if self.texts is not None:
+            self.texts.append(("stderr of %s" % self.err_path, text))
+        return text
+
+    def cpu_seconds(self):
+        """The CPU time (user and system) it used so far."""
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Standin:
+    """A process called name (a copy of sleep), for the Sysmon watchdog
+    to find."""
+
+    def __init__(self, tmp, name):
+        self.path = os.path.join(tmp, name)
+        if not os.path.exists(self.path):
+            shutil.copy("/bin/sleep", self.path)
+        self.p = None
+
+    def start(self):
+        self.p = popen([self.path, "1000"])
+
+    def kill(self):
+        if self.p is not None:
+            self.p.kill()
+            self.p.wait()
+            self.p = None
+
+
+# ---- the frame of the output tests (test servers, certificates) ----
+
+
+class Ctx:
+    """What the scenarios of an output test share: the command line
+    (args), the Checker (ck), a temporary directory (tmp) with test
+    certificates (pki, tlsutil.make_pki()), the agents and servers
+    started and the ports held (stopped at the end), and every text the
+    agent wrote (texts: (where, text)), for the leaked-secret checks."""
+
+    def __init__(self, args, ck, tmp, pki):
+        self.args = args
+        self.ck = ck
+        self.tmp = tmp
+        self.pki = pki
+        self.agents = []
+        self.servers = []
+        self.ports = []
+        self.texts = []
+
+    def dir(self, name):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        return d
+
+    def add_server(self, s, down=False):
+        """Start the test server s (stopped at the end); down=True: its
+        port is held but not listening (connections refused) until its
+        start()."""
+        self.servers.append(s)
+        return s.reserve() if down else s.start()
+
+    def begin(self, what, dirname, headline):
+        """The start of a scenario: say what it checks (headline, on
+        stdout) and make its directory; return (ck, what, directory)."""
+        print(headline, flush=True)
+        return self.ck, what, self.dir(dirname)
+
+    def port(self):
+        """A port held by the test until the end (see ReservedPort)."""
+        held = reserve_port()
+        self.ports.append(held)
+        return held.port
+
+    def agent(self, conf, once=True):
+        """The agent running on conf in the background (--once when
+        once), stderr to a file next to conf."""
+        a = Agent([self.args.bin, "-c", conf] + (["--once"] if once else []),
+                  conf + ".stderr.%d" % len(self.agents), self.texts)
+        self.agents.append(a)
+        return a
+
+    def run_once(self, conf, timeout=60):
+        """Run the agent on conf with --once; return (exit code or None
+        on timeout, stderr)."""
+        try:
+            r = run(self.args.bin, ["-c", conf, "--once"], timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            err = (e.stderr or b"").decode("utf-8", "replace")
+            self.texts.append(("stderr of " + conf, err))
+            return None, err
+        err = r.stderr.decode("utf-8", "replace")
+        self.texts.append(("stderr of " + conf, err))
+        self.texts.append(("stdout of " + conf,
+                           r.stdout.decode("utf-8", "replace")))
+        return r.returncode, err
+
+    def unique_input(self, d, first_id, n, name="in.log"):
+        """A file in d of n corpus records with the ids first_id...;
+        return (its path, its lines)."""
+        path = os.path.join(d, name)
+        lines = unique_records(self.args.corpus, first_id, n)
+        with open(path, "wb") as f:
+            f.writelines(lines)
+        return path, lines
+
+    def dead_letters(self, d, output, what):
+        """The dead letters of the output named output of the agent whose
+        state_dir is d/state (checked to be valid NDJSON)."""
+        path = os.path.join(d, "state", "deadletter", output + ".ndjson")
+        if not os.path.exists(path):
+            return []
+        docs, problems = read_ndjson(path)
+        self.ck.check(not problems, "%s: the dead-letter file is valid "
+                      "NDJSON: %s" % (what, problems[:3]))
+        self.texts.append(("dead letters " + path, read_text(path)))
+        return [x for x in docs if x is not None]
+
+    def run_scenarios(self, scenarios):
+        """Run each scenario(ctx), reporting how long it took and how many
+        failures it added; one that raises is a failure, and the next
+        runs."""
+        for sc in scenarios:
+            t = time.monotonic()
+            n = len(self.ck.failures)
+            try:
+                sc(self)
+            except Exception as e:  # report and go on with the next
+                traceback.print_exc()
+                self.ck.fail("%s raised %r" % (sc.__name__, e))
+            print("  %s: %.1f s, %d failures" %
+                  (sc.__name__, time.monotonic() - t,
+                   len(self.ck.failures) - n), flush=True)
+
+    def self_test(self, label, server_module):
+        """Scenario (0) of an output test: the test server's own
+        self-test with curl."""
+        if shutil.which("curl") is None:
+            self.ck.skip_or_fail("(0) curl is not installed: the test "
+                                 "server's self-test cannot run")
+            return
+        self.ck.eq(server_module.self_test(), [],
+                   "(0) %s self-test failures" % label)
+
+    def close(self):
+        for a in self.agents:
+            a.close()
+        for s in self.servers:
+            s.close()
+        for p in self.ports:
+            p.close()
+
+
+def output_test(name, prefix, body, ctx_class=Ctx, **parse):
+    """The frame of an output test: parse the command line (parse: what
+    parse_args() takes), make test certificates in a temporary directory
+    (prefix), run body(ctx) with a ctx_class (a Ctx), then stop every
+    agent and server, remove the directory and report."""
+    import tlsutil
+    args = parse_args(**parse)
+    ck = Checker(name)
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    ctx = None
+    t0 = time.monotonic()
+    try:
+        try:
+            pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
+        except (tlsutil.PkiError, OSError) as e:
+            ck.fail("cannot make test certificates: %s" % e)
+            ck.finish()
+        ctx = ctx_class(args, ck, tmp, pki)
+        body(ctx)
+    finally:
+        if ctx is not None:
+            ctx.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("total %.1f s" % (time.monotonic() - t0))
+    ck.finish()
+
+
+def output_config(d, inputs, name, out, overrides, mode=0o600,
+                  follow=False):
+    """d/agent.conf (of mode mode) with file inputs [(name, path)] (follow
+    or not) and one output called name with the keys out, overridden by
+    overrides (None removes a key); state_dir is d/state."""
+    out = dict(out)
+    for k, v in overrides.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    ins = [(n, {"type": "file", "path": p,
+                "follow": "true" if follow else "false"})
+           for n, p in inputs]
+    path = write_config(os.path.join(d, "agent.conf"), file_config(
+        os.path.join(d, "state"), ins, [(name, out)]))
+    os.chmod(path, mode)
+    return path
+
+
+def check_server_clean(ck, what, s):
+    """The test server s saw no invalid data and no handler error."""
+    ck.eq(s.invalid, [], what + ": invalid data seen by the server")
+    ck.eq(s.errors, [], what + ": server handler errors")
+
+
+# ---- the corpus ----
+
+
 def windows_files(corpus):
     return sorted(glob.glob(os.path.join(corpus, "windows-xml", "*.log")))
+
+
+def linux_files(corpus):
+    """The Sysmon for Linux syslog files of the corpus, in order."""
+    base = os.path.join(corpus, "linux-syslog")
+    sub = os.path.join(base, "wazuh-engine-sysmon-linux-tests")
+    return ([os.path.join(base, "elastic-integrations_sysmon_linux_sample_"
+                          "sysmon.log")] +
+            sorted(os.path.join(sub, n) for n in os.listdir(sub)))
+
+
+def linux_syslog_lines(corpus):
+    """(path, line) of every non-empty line (without CR) of linux_files()."""
+    for path in linux_files(corpus):
+        with open(path, "rb") as f:
+            for line in f.read().split(b"\n"):
+                line = line.rstrip(b"\r")
+                if line:
+                    yield path, line
+
+
+HAPPY_WINDOWS = ("DE_sysmon-3-rdp-tun.xml.log",
+                 "de_unmanagedpowershell_psinject_sysmon_7_8_10.xml.log",
+                 "babyshark_mimikatz_powershell.xml.log")
+HAPPY_LINUX = "elastic-integrations_sysmon_linux_sample_sysmon.log"
+
+
+def happy_inputs(corpus):
+    """The inputs [(name, path)] of the output tests' happy paths (three
+    Windows files and one Sysmon for Linux file of the corpus) and their
+    record lines (bytes), in order."""
+    inputs, lines = [], []
+    paths = [os.path.join(corpus, "windows-xml", n) for n in HAPPY_WINDOWS]
+    for i, p in enumerate(paths + [os.path.join(corpus, "linux-syslog",
+                                                HAPPY_LINUX)]):
+        inputs.append(("win%d" % i if i < len(paths) else "lin", p))
+        with open(p, "rb") as f:
+            lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
+    return inputs, lines
 
 
 def windows_lines(corpus):

@@ -16,7 +16,6 @@ the same order; @timestamp must be TimeCreated cut to milliseconds with a
 be 845, and the two Security-Auditing events (4624, 5145) of the
 ImpersonateUser file must be present like the Sysmon ones.
 """
-import glob
 import os
 import sys
 import tempfile
@@ -31,11 +30,7 @@ def main():
     ck = it.Checker("integration_conformance")
     corpus = args.corpus
     win = it.windows_files(corpus)
-    linux = [os.path.join(corpus, "linux-syslog",
-                          "elastic-integrations_sysmon_linux_sample_sysmon"
-                          ".log")]
-    linux += sorted(glob.glob(os.path.join(
-        corpus, "linux-syslog", "wazuh-engine-sysmon-linux-tests", "*")))
+    linux = it.linux_files(corpus)
     ck.eq(len(win), 13, "number of windows-xml/*.log files")
     ck.eq(len(linux), 9, "number of linux-syslog files")
 

@@ -723,13 +723,7 @@ def main():
     args = it.parse_args()
     ck = it.Checker("dashboards")
     docs, lines, problems = sample_documents(args)
-    for p in problems:
-        if p.startswith("note:"):
-            ck.note(p[5:].strip())
-        elif p.startswith("skip:"):
-            ck.skip_or_fail(p[5:].strip())
-        else:
-            ck.fail("sample documents: " + p)
+    ck.problems(problems, "sample documents")
     kinds = {k for k, _ in docs}
     ck.check({"heartbeat", "alert", "gap"} <= kinds,
              "sample documents lack a kind: have %s" % sorted(kinds))

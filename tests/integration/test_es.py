@@ -44,23 +44,16 @@ an _id it has.  Every scenario says in one sentence what it checks:
 Finally, no secret ever appears in the agent's stderr.
 """
 import base64
-import collections
 import hashlib
-import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
 import es_server  # noqa: E402
-import tlsutil  # noqa: E402
 
 KEY_ID, KEY_SECRET = "sysmonfwd-key-id", "s3cr3t-api-key-Zq9"
 USER, PASSWORD = "fwd_writer", "pa55-W0rd-Xk7"
@@ -73,75 +66,17 @@ WIN_DS = "logs-windows.sysmon_operational-default"
 LINUX_DS = "logs-sysmon_linux.log-default"
 FORWARDED_DS = "logs-windows.forwarded-default"    # other channels
 FILTER_PATH = "errors,items.*.error,items.*.status"
-HAPPY_WINDOWS = ("DE_sysmon-3-rdp-tun.xml.log",
-                 "de_unmanagedpowershell_psinject_sysmon_7_8_10.xml.log",
-                 "babyshark_mimikatz_powershell.xml.log")
-HAPPY_LINUX = "elastic-integrations_sysmon_linux_sample_sysmon.log"
 RID_RE = re.compile(r"<EventRecordID>(\d+)</EventRecordID>")
 WAIT = 60       # deadline (s) for a positive signal; never a measure
 
 
-class Ctx:
-    def __init__(self, args, ck, tmp, pki):
-        self.args = args
-        self.ck = ck
-        self.tmp = tmp
-        self.pki = pki
-        self.agents = []
-        self.servers = []
-        self.texts = []          # every stderr and dead letter seen
-
-    def dir(self, name):
-        d = os.path.join(self.tmp, name)
-        os.makedirs(d)
-        return d
-
+class Ctx(it.Ctx):
     def server(self, cert="server", down=False, **kw):
         """A started test server; down=True: its port is held but not
         listening (connections refused) until its start()."""
         kw.setdefault("api_keys", [(KEY_ID, KEY_SECRET)])
-        s = es_server.EsServer(self.pki[cert], self.pki[cert + "_key"], **kw)
-        self.servers.append(s)
-        return s.reserve() if down else s.start()
-
-
-class Agent:
-    """The binary running in the background, stderr to a file."""
-
-    def __init__(self, ctx, conf, once=True):
-        self.ctx = ctx
-        self.err_path = conf + ".stderr.%d" % len(ctx.agents)
-        self.log = open(self.err_path, "wb")
-        argv = [ctx.args.bin, "-c", conf] + (["--once"] if once else [])
-        self.p = it.popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
-        ctx.agents.append(self)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def wait(self, timeout):
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-    def term(self, timeout=20):
-        if self.alive():
-            self.p.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def kill9(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait()
-
-    def stderr(self):
-        self.log.flush()
-        with open(self.err_path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        self.ctx.texts.append(("stderr of %s" % self.err_path, text))
-        return text
+        return self.add_server(es_server.EsServer(
+            self.pki[cert], self.pki[cert + "_key"], **kw), down)
 
 
 # ---- configurations and inputs ----
@@ -150,44 +85,12 @@ class Agent:
 def es_config(ctx, d, url, inputs, mode=0o600, follow=False, **kv):
     """A configuration in d with inputs [(name, path)] and one output es;
     kv overrides output keys (None removes one)."""
-    out = {"type": "elasticsearch", "url": url,
-           "api_key": "%s:%s" % (KEY_ID, KEY_SECRET),
-           "tls_ca_file": ctx.pki["ca"], "batch_max_events": "50",
-           "flush_interval": "200ms", "retry_initial": "200ms",
-           "retry_max": "2s", "timeout": "10s"}
-    for k, v in kv.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    ins = [(name, {"type": "file", "path": p,
-                   "follow": "true" if follow else "false"})
-           for name, p in inputs]
-    path = os.path.join(d, "agent.conf")
-    it.write_config(path, it.file_config(os.path.join(d, "state"), ins,
-                                         [("es", out)]))
-    os.chmod(path, mode)
-    return path
-
-
-def unique_input(ctx, d, first_id, n, name="in.log"):
-    path = os.path.join(d, name)
-    lines = it.unique_records(ctx.args.corpus, first_id, n)
-    with open(path, "wb") as f:
-        f.writelines(lines)
-    return path, lines
-
-
-def run_once(ctx, conf, timeout=90):
-    try:
-        r = it.run(ctx.args.bin, ["-c", conf, "--once"], timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        err = (e.stderr or b"").decode("utf-8", "replace")
-        ctx.texts.append(("stderr of " + conf, err))
-        return None, err
-    err = r.stderr.decode("utf-8", "replace")
-    ctx.texts.append(("stderr of " + conf, err))
-    return r.returncode, err
+    return it.output_config(d, inputs, "es", {
+        "type": "elasticsearch", "url": url,
+        "api_key": "%s:%s" % (KEY_ID, KEY_SECRET),
+        "tls_ca_file": ctx.pki["ca"], "batch_max_events": "50",
+        "flush_interval": "200ms", "retry_initial": "200ms",
+        "retry_max": "2s", "timeout": "10s"}, kv, mode, follow)
 
 
 # ---- what must arrive ----
@@ -242,16 +145,7 @@ def sent_twice(s):
 
 
 def dead_letters(ctx, d, what):
-    path = os.path.join(d, "state", "deadletter", "es.ndjson")
-    if not os.path.exists(path):
-        return []
-    docs, problems = it.read_ndjson(path)
-    ctx.ck.check(not problems, "%s: the dead-letter file is valid NDJSON: "
-                 "%s" % (what, problems[:3]))
-    with open(path, "rb") as f:
-        ctx.texts.append(("dead letters " + path,
-                          f.read().decode("utf-8", "replace")))
-    return [x for x in docs if x is not None]
+    return ctx.dead_letters(d, "es", what)
 
 
 def check_requests(ck, what, s, auth, gzip=True, pipeline=None):
@@ -269,8 +163,7 @@ def check_requests(ck, what, s, auth, gzip=True, pipeline=None):
     if pipeline is not None:
         ck.check(all(("pipeline=" + pipeline) in r["query"] for r in reqs),
                  "%s: every request names pipeline=%s" % (what, pipeline))
-    ck.eq(s.invalid, [], what + ": invalid requests seen by the server")
-    ck.eq(s.errors, [], what + ": server handler errors")
+    it.check_server_clean(ck, what, s)
 
 
 # ---- scenarios ----
@@ -279,33 +172,19 @@ def check_requests(ck, what, s, auth, gzip=True, pipeline=None):
 def scenario_server(ctx):
     print("(0) the Elasticsearch test server answers like Elasticsearch "
           "(checked with curl)", flush=True)
-    if shutil.which("curl") is None:
-        ctx.ck.skip_or_fail("(0) curl is not installed: the test server's "
-                            "self-test cannot run")
-        return
-    fails = es_server.self_test()
-    ctx.ck.eq(fails, [], "(0) Elasticsearch test server self-test failures")
+    ctx.self_test("Elasticsearch test server", es_server)
 
 
 def scenario_happy(ctx):
-    print("(a) api_key id:key, gzip: corpus records stored once each, in "
-          "the integrations' data streams, with the integrations' document "
-          "shape and deterministic _ids", flush=True)
-    ck, what = ctx.ck, "(a) happy path"
-    d = ctx.dir("happy")
-    inputs, lines = [], []
-    for i, name in enumerate(HAPPY_WINDOWS):
-        p = os.path.join(ctx.args.corpus, "windows-xml", name)
-        inputs.append(("win%d" % i, p))
-        with open(p, "rb") as f:
-            lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
-    p = os.path.join(ctx.args.corpus, "linux-syslog", HAPPY_LINUX)
-    inputs.append(("lin", p))
-    with open(p, "rb") as f:
-        lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
+    ck, what, d = ctx.begin(
+        "(a) happy path", "happy",
+        "(a) api_key id:key, gzip: corpus records stored once each, in "
+        "the integrations' data streams, with the integrations' document "
+        "shape and deterministic _ids")
+    inputs, lines = it.happy_inputs(ctx.args.corpus)
     s = ctx.server()
     conf = es_config(ctx, d, s.url, inputs)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     want = exactly_once(ck, what, s, lines)
     stored = s.stored()
@@ -357,17 +236,17 @@ def scenario_happy(ctx):
 
 
 def scenario_basic(ctx):
-    print("(b) basic auth, compression = none, namespace, keep_original = "
-          "false, pipeline", flush=True)
-    ck, what = ctx.ck, "(b) basic auth"
-    d = ctx.dir("basic")
-    path, lines = unique_input(ctx, d, 1000, 120)
+    ck, what, d = ctx.begin(
+        "(b) basic auth", "basic",
+        "(b) basic auth, compression = none, namespace, keep_original = "
+        "false, pipeline")
+    path, lines = ctx.unique_input(d, 1000, 120)
     s = ctx.server(api_keys=(), users={USER: PASSWORD})
     conf = es_config(ctx, d, s.url, [("w", path)], api_key=None, user=USER,
                      password=PASSWORD, compression="none",
                      namespace="prod", keep_original="false",
                      pipeline="sysmon-custom.v1")
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     want = exactly_once(ck, what, s, lines, index="*-prod")
     docs = s.docs()
@@ -383,16 +262,16 @@ def scenario_basic(ctx):
 
 
 def scenario_override(ctx):
-    print("(c) encoded api_key sent as is, index override, missing "
-          "templates warned about", flush=True)
-    ck, what = ctx.ck, "(c) index override"
-    d = ctx.dir("override")
-    path, lines = unique_input(ctx, d, 2000, 60)
+    ck, what, d = ctx.begin(
+        "(c) index override", "override",
+        "(c) encoded api_key sent as is, index override, missing "
+        "templates warned about")
+    path, lines = ctx.unique_input(d, 2000, 60)
     s = ctx.server(templates=())
     enc = base64.b64encode(("%s:%s" % (KEY_ID, KEY_SECRET)).encode())
     conf = es_config(ctx, d, s.url, [("w", path)], api_key=enc.decode(),
                      index="sysmon-archive")
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, s, lines, index="sysmon-archive")
     ck.check(all("data_stream" not in doc for doc in s.docs().values()),
@@ -400,9 +279,9 @@ def scenario_override(ctx):
     check_requests(ck, what, s, "ApiKey")
     # The default data streams, without their templates: a warning.
     d2 = ctx.dir("override2")
-    path, lines = unique_input(ctx, d2, 2100, 20)
+    path, lines = ctx.unique_input(d2, 2100, 20)
     conf = es_config(ctx, d2, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code without templates")
     ck.check(re.search(r"no index template logs-windows\.sysmon_operational"
                        r".*Windows", err) is not None,
@@ -411,11 +290,11 @@ def scenario_override(ctx):
 
 
 def scenario_item_retries(ctx):
-    print("(d) items failing 429 or 500 once: stored once, only they are "
-          "sent again", flush=True)
-    ck, what = ctx.ck, "(d) item retries"
-    d = ctx.dir("items")
-    path, lines = unique_input(ctx, d, 3000, 200)
+    ck, what, d = ctx.begin(
+        "(d) item retries", "items",
+        "(d) items failing 429 or 500 once: stored once, only they are "
+        "sent again")
+    path, lines = ctx.unique_input(d, 3000, 200)
     s = ctx.server()
     fail429 = set(expected(l)[1] for l in lines[::7])
     fail500 = set(expected(l)[1] for l in lines[3::11]) - fail429
@@ -424,7 +303,7 @@ def scenario_item_retries(ctx):
     s.fail_items(500, "internal_server_error",
                  match=lambda ix, i, doc: i in fail500, times=1)
     conf = es_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, s, lines)
     ck.eq(sent_twice(s), sorted(fail429 | fail500),
@@ -438,11 +317,11 @@ def scenario_item_retries(ctx):
 
 
 def scenario_mapping(ctx):
-    print("(e) mapping errors: dead-lettered with type and reason, the rest "
-          "stored once", flush=True)
-    ck, what = ctx.ck, "(e) mapping errors"
-    d = ctx.dir("mapping")
-    path, lines = unique_input(ctx, d, 4000, 150)
+    ck, what, d = ctx.begin(
+        "(e) mapping errors", "mapping",
+        "(e) mapping errors: dead-lettered with type and reason, the rest "
+        "stored once")
+    path, lines = ctx.unique_input(d, 4000, 150)
     s = ctx.server()
     bad = {expected(l)[1]: l for l in lines[5::13]}
     s.fail_items(400, "document_parsing_exception",
@@ -450,7 +329,7 @@ def scenario_mapping(ctx):
                  "of type [long]",
                  match=lambda ix, i, doc: i in bad, times=None)
     conf = es_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     good = [l for l in lines if expected(l)[1] not in bad]
     exactly_once(ck, what, s, good)
@@ -488,18 +367,18 @@ def big_record(ctx, rid, pad):
 
 
 def scenario_too_large(ctx):
-    print("(f) 413: batches split in halves until they fit; a document "
-          "too large alone is dead-lettered", flush=True)
-    ck, what = ctx.ck, "(f) 413 split"
-    d = ctx.dir("large")
-    path, lines = unique_input(ctx, d, 5000, 160)
+    ck, what, d = ctx.begin(
+        "(f) 413 split", "large",
+        "(f) 413: batches split in halves until they fit; a document "
+        "too large alone is dead-lettered")
+    path, lines = ctx.unique_input(d, 5000, 160)
     huge = big_record(ctx, 5999, 40000)
     with open(path, "ab") as f:
         f.write(huge)
     s = ctx.server(max_content_length=24 * 1024)
     conf = es_config(ctx, d, s.url, [("w", path)], batch_max_events="100",
                      batch_max_bytes="512KiB")
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, s, lines)
     st = s.stats()
@@ -514,17 +393,17 @@ def scenario_too_large(ctx):
 
 
 def scenario_whole_request(ctx):
-    print("(g) whole-request 503 (Retry-After) and 429: retried, stored "
-          "once", flush=True)
-    ck, what = ctx.ck, "(g) whole-request retries"
-    d = ctx.dir("whole")
-    path, lines = unique_input(ctx, d, 6000, 100)
+    ck, what, d = ctx.begin(
+        "(g) whole-request retries", "whole",
+        "(g) whole-request 503 (Retry-After) and 429: retried, stored "
+        "once")
+    path, lines = ctx.unique_input(d, 6000, 100)
     s = ctx.server()
     s.answer_next(2, 503, retry_after=1)
     s.answer_next(1, 429)
     t0 = time.monotonic()
     conf = es_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, s, lines)
     ck.check(time.monotonic() - t0 >= 2.0,
@@ -538,15 +417,15 @@ def scenario_whole_request(ctx):
 
 
 def scenario_lost_answer(ctx):
-    print("(h) the connection cut after the batch was stored: the resend "
-          "gets 409s, each document stored once", flush=True)
-    ck, what = ctx.ck, "(h) lost answer"
-    d = ctx.dir("lost")
-    path, lines = unique_input(ctx, d, 7000, 150)
+    ck, what, d = ctx.begin(
+        "(h) lost answer", "lost",
+        "(h) the connection cut after the batch was stored: the resend "
+        "gets 409s, each document stored once")
+    path, lines = ctx.unique_input(d, 7000, 150)
     s = ctx.server()
     s.drop_next(1, store=True, min_items=10)
     conf = es_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, s, lines)
     twice = sent_twice(s)
@@ -562,11 +441,11 @@ def scenario_lost_answer(ctx):
 
 
 def scenario_failover(ctx):
-    print("(i) failover: the first URL refuses connections, the second "
-          "takes everything", flush=True)
-    ck, what = ctx.ck, "(i) failover"
-    d = ctx.dir("failover")
-    path, lines = unique_input(ctx, d, 8000, 100)
+    ck, what, d = ctx.begin(
+        "(i) failover", "failover",
+        "(i) failover: the first URL refuses connections, the second "
+        "takes everything")
+    path, lines = ctx.unique_input(d, 8000, 100)
     s = ctx.server()
     # A port held but not listening refuses connections for as long as
     # this scenario runs (nobody else can take it meanwhile).
@@ -576,7 +455,7 @@ def scenario_failover(ctx):
         # own log says which it did, on the first failure.
         conf = es_config(ctx, d, dead + ", " + s.url + "/", [("w", path)],
                          retry_initial="60s", retry_max="60s")
-        rc, err = run_once(ctx, conf)
+        rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, s, lines)
     ck.check(re.search(r"127\.0\.0\.1:%d\)?; trying %s" % (
@@ -588,46 +467,45 @@ def scenario_failover(ctx):
 
 
 def scenario_backlog(ctx):
-    print("(j) a backlog read while the server is down, delivered after a "
-          "restart; SIGKILL under a slow server: every document once",
-          flush=True)
-    ck, what = ctx.ck, "(j) backlog"
-    d = ctx.dir("backlog")
-    path, lines = unique_input(ctx, d, 9000, 400)
+    ck, what, d = ctx.begin(
+        "(j) backlog", "backlog",
+        "(j) a backlog read while the server is down, delivered after a "
+        "restart; SIGKILL under a slow server: every document once")
+    path, lines = ctx.unique_input(d, 9000, 400)
     s = ctx.server(down=True)
     conf = es_config(ctx, d, s.url, [("w", path)], follow=True)
-    a = Agent(ctx, conf, once=False)
+    a = ctx.agent(conf, once=False)
     # Until the agent has met the outage (its log names the host).
     it.wait_log(a.err_path, r"output es: .*127\.0\.0\.1", WAIT)
-    ck.eq(a.term(), 0, what + ": SIGTERM while the server is down: exit 0")
+    ck.eq(a.stop(), 0, what + ": SIGTERM while the server is down: exit 0")
     err = a.stderr()
     ck.check("127.0.0.1" in err, what + ": the failure names the host")
     s.start()
-    a = Agent(ctx, conf, once=False)
+    a = ctx.agent(conf, once=False)
     ok = s.wait_docs(len(lines), WAIT)
     ck.check(ok, what + ": every record arrives after the restart (%d of "
              "%d)" % (s.stored_count(), len(lines)))
-    ck.eq(a.term(), 0, what + ": exit code")
+    ck.eq(a.stop(), 0, what + ": exit code")
     exactly_once(ck, what, s, lines)
     ck.eq(sent_twice(s), [], what + ": documents sent twice")
 
     what = "(j2) SIGKILL"
     d = ctx.dir("kill")
-    path, lines = unique_input(ctx, d, 10000, 600)
+    path, lines = ctx.unique_input(d, 10000, 600)
     s = ctx.server()
     s.set_delay(0.7)
     conf = es_config(ctx, d, s.url, [("w", path)], follow=True)
-    a = Agent(ctx, conf, once=False)
+    a = ctx.agent(conf, once=False)
     ck.check(s.wait_docs(150, WAIT), what + ": 150 documents stored before "
              "the kill")
     a.kill9()
     a.stderr()
     s.set_delay(0)
-    a = Agent(ctx, conf, once=False)
+    a = ctx.agent(conf, once=False)
     ok = s.wait_docs(len(lines), WAIT)
     ck.check(ok, what + ": every record arrives after the restart (%d of "
              "%d)" % (s.stored_count(), len(lines)))
-    ck.eq(a.term(), 0, what + ": exit code")
+    ck.eq(a.stop(), 0, what + ": exit code")
     a.stderr()
     exactly_once(ck, what, s, lines)
     twice = sent_twice(s)
@@ -641,19 +519,19 @@ def scenario_backlog(ctx):
 
 
 def scenario_refusals(ctx):
-    print("(k) refused credentials, untrusted certificate, api_key_file, "
-          "readable inline password", flush=True)
-    ck, what = ctx.ck, "(k) refused credentials"
-    d = ctx.dir("refused")
-    path, lines = unique_input(ctx, d, 11000, 30)
+    ck, what, d = ctx.begin(
+        "(k) refused credentials", "refused",
+        "(k) refused credentials, untrusted certificate, api_key_file, "
+        "readable inline password")
+    path, lines = ctx.unique_input(d, 11000, 30)
     s = ctx.server()
     conf = es_config(ctx, d, s.url, [("w", path)],
                      api_key=KEY_ID + ":wrong-" + KEY_SECRET)
-    a = Agent(ctx, conf, once=True)
+    a = ctx.agent(conf, once=True)
     # Until the server has refused it twice (it retried), not a fixed time.
     s.wait(lambda srv: srv.auth_failures >= 2, WAIT)
     ck.check(a.alive(), what + ": the agent keeps trying")
-    ck.eq(a.term(), 0, what + ": SIGTERM: exit 0")
+    ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
     err = a.stderr()
     ck.eq(err.count("refused the credentials"), 1,
           what + ": the refusal is logged once")
@@ -664,13 +542,13 @@ def scenario_refusals(ctx):
 
     what = "(k2) untrusted certificate"
     d = ctx.dir("untrusted")
-    path, lines = unique_input(ctx, d, 11100, 10)
+    path, lines = ctx.unique_input(d, 11100, 10)
     s = ctx.server(cert="other_server")
     conf = es_config(ctx, d, s.url, [("w", path)])
-    a = Agent(ctx, conf, once=True)
+    a = ctx.agent(conf, once=True)
     it.wait_log(a.err_path, r"certificate of 127\.0\.0\.1(:\d+)? is not "
                 r"trusted", WAIT)
-    ck.eq(a.term(), 0, what + ": SIGTERM: exit 0")
+    ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
     err = a.stderr()
     ck.check(re.search(r"certificate of 127\.0\.0\.1(:\d+)? is not "
                        r"trusted", err) is not None, what + ": stderr names the host and the problem: "
@@ -679,7 +557,7 @@ def scenario_refusals(ctx):
 
     what = "(k3) api_key_file"
     d = ctx.dir("keyfile")
-    path, lines = unique_input(ctx, d, 11200, 40)
+    path, lines = ctx.unique_input(d, 11200, 40)
     kf = os.path.join(d, "es.apikey")
     with open(kf, "w") as f:
         f.write("%s:%s\n" % (KEY_ID, KEY_SECRET))
@@ -687,11 +565,11 @@ def scenario_refusals(ctx):
     s = ctx.server()
     conf = es_config(ctx, d, s.url, [("w", path)], api_key=None,
                      api_key_file=kf, mode=0o644)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
     exactly_once(ck, what, s, lines)
     os.chmod(kf, 0o644)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.check(rc == 2 and "api_key_file" in err and "chmod 600" in err,
              what + ": a key file others can read is refused (exit %s): %s"
              % (rc, err[-300:]))
@@ -700,7 +578,7 @@ def scenario_refusals(ctx):
     d = ctx.dir("inline")
     conf = es_config(ctx, d, s.url, [("w", path)], api_key=None, user=USER,
                      password=PASSWORD, mode=0o644)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 90)
     ck.check(rc == 2 and "`password`" in err and "0644" in err,
              what + ": a configuration holding a password that others can "
              "read is refused (exit %s): %s" % (rc, err[-300:]))
@@ -713,47 +591,14 @@ def check_no_secret_leak(ctx):
 
 
 def main():
-    args = it.parse_args()
-    ck = it.Checker("integration_es")
-    tmp = tempfile.mkdtemp(prefix="sysmonfwd-es-")
-    ctx = None
-    t0 = time.monotonic()
-    try:
-        try:
-            pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
-        except (tlsutil.PkiError, OSError) as e:
-            ck.fail("cannot make test certificates: %s" % e)
-            ck.finish()
-        ctx = Ctx(args, ck, tmp, pki)
-        for sc in (scenario_server, scenario_happy, scenario_basic,
-                   scenario_override, scenario_item_retries,
-                   scenario_mapping, scenario_too_large,
-                   scenario_whole_request, scenario_lost_answer,
-                   scenario_failover, scenario_backlog, scenario_refusals):
-            t = time.monotonic()
-            n = len(ck.failures)
-            try:
-                sc(ctx)
-            except Exception as e:  # report and go on with the next
-                import traceback
-                traceback.print_exc()
-                ck.fail("%s raised %r" % (sc.__name__, e))
-            print("  %s: %.1f s, %d failures" %
-                  (sc.__name__, time.monotonic() - t,
-                   len(ck.failures) - n), flush=True)
+    def body(ctx):
+        ctx.run_scenarios((
+            scenario_server, scenario_happy, scenario_basic,
+            scenario_override, scenario_item_retries, scenario_mapping,
+            scenario_too_large, scenario_whole_request, scenario_lost_answer,
+            scenario_failover, scenario_backlog, scenario_refusals))
         check_no_secret_leak(ctx)
-    finally:
-        if ctx is not None:
-            for a in ctx.agents:
-                if a.alive():
-                    a.p.kill()
-                    a.p.wait()
-                a.log.close()
-            for s in ctx.servers:
-                s.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("total %.1f s" % (time.monotonic() - t0))
-    ck.finish()
+    it.output_test("integration_es", "sysmonfwd-es-", body, ctx_class=Ctx)
 
 
 if __name__ == "__main__":

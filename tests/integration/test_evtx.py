@@ -61,13 +61,10 @@ leaks allocated by libevtx's internal helpers (libcdata, libfdata,
 libfvalue, libfwevt); a leak of ours still fails.
 """
 import os
-import random
 import re
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -409,16 +406,15 @@ class Follow:
         self.proc = None
 
     def start(self):
-        self.err = open(os.path.join(self.d, "stderr.txt"), "ab")
-        self.proc = it.popen([self.args.bin, "-c", self.cfg],
-                             stdout=subprocess.DEVNULL, stderr=self.err)
+        self.proc = it.Agent([self.args.bin, "-c", self.cfg],
+                             os.path.join(self.d, "stderr.txt"), append=True)
 
     def docs(self):
         docs, _ = it.read_ndjson(self.out)
         return docs
 
     def wait_count(self, n, what):
-        ok = it.wait_for(lambda: it.count_lines(self.out) >= n, WAIT)
+        ok = it.wait_lines(self.out, n, WAIT)
         self.ck.check(ok, "part 4: %s: %d documents expected, %d came" %
                       (what, n, it.count_lines(self.out)))
         return ok
@@ -426,14 +422,8 @@ class Follow:
     def stop(self):
         if self.proc is None:
             return None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        rc = self.proc.stop(timeout=30)
         self.proc = None
-        self.err.close()
         return rc
 
 
@@ -504,7 +494,7 @@ def part4(args, ck, tmp, cor):
     fo3.start()
     try:
         # Until the agent says it waits for the file.
-        it.wait_log(fo3.err.name, r"does not exist yet", WAIT)
+        it.wait_log(fo3.proc.err_path, r"does not exist yet", WAIT)
         with open(one, "wb") as g:
             g.write(data[:cut])
         it.wait_for(lambda: it.count_lines(fo3.out) > 0, WAIT)
@@ -612,21 +602,14 @@ def part5(args, ck, tmp, cor, rnd):
 
 
 def main():
-    def extra(ap):
-        ap.add_argument("--seed", type=int, default=None)
-    args = it.parse_args(extra)
-    seed = args.seed if args.seed is not None else int(time.time())
-    print("random seed %d (rerun with --seed %d)" % (seed, seed))
-    rnd = random.Random(seed)
-    ck = it.Checker("integration_evtx")
-    cor = Corpus(args.corpus)
-    with tempfile.TemporaryDirectory(prefix="sysmonfwd-evtx-") as tmp:
+    def body(args, ck, tmp):
+        cor = Corpus(args.corpus)
         part1(args, ck, tmp, cor)
         part2(args, ck, tmp, cor)
-        part3(args, ck, tmp, cor, rnd)
+        part3(args, ck, tmp, cor, args.rnd)
         part4(args, ck, tmp, cor)
-        part5(args, ck, tmp, cor, rnd)
-    ck.finish()
+        part5(args, ck, tmp, cor, args.rnd)
+    it.run_parts("integration_evtx", "sysmonfwd-evtx-", body, seed=True)
 
 
 if __name__ == "__main__":

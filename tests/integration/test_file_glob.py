@@ -37,12 +37,9 @@ file gets its own range of ids, so that the order within a file shows.
      ignored.
 """
 import os
-import random
 import re
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -69,30 +66,16 @@ class Agent:
                                     "poll_interval": "50ms"})],
                            [("out", {"type": "file", "path": self.out})]))
         self.proc = None
-        self.errfile = None
 
     def start(self):
-        self.errfile = open(os.path.join(self.d, "stderr%d.txt" %
-                                         time.monotonic_ns()), "w+b")
-        self.proc = it.popen([self.args.bin, "-c", self.cfg],
-                             stdout=subprocess.DEVNULL, stderr=self.errfile)
+        self.proc = it.Agent([self.args.bin, "-c", self.cfg], os.path.join(
+            self.d, "stderr%d.txt" % time.monotonic_ns()))
 
     def stderr(self):
-        self.errfile.seek(0)
-        return self.errfile.read().decode("utf-8", "replace")
+        return self.proc.stderr()
 
     def stop(self, what):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-            self.ck.fail("%s: agent did not stop within 20 s of SIGTERM" %
-                         what)
-        if not self.ck.eq(rc, 0, "%s: exit code after SIGTERM" % what):
-            print(self.stderr())
-        self.errfile.close()
+        self.proc.stop_ok(self.ck, what)
 
     def seen(self, *paths):
         """Wait until the agent has read each file up to its current size
@@ -106,9 +89,8 @@ class Agent:
                               it.read_offset(self.proc.pid, path)))
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            self.proc.close()
 
     def ids(self):
         if not os.path.exists(self.out):
@@ -298,16 +280,9 @@ def part3(args, ck, tmp, rnd):
         t.start()
         if run < kills:
             time.sleep(rnd.uniform(0.05, 0.4))
-            t.proc.send_signal(signal.SIGKILL)
-            t.proc.wait()
-            t.errfile.close()
-            if os.path.exists(t.out):
-                with open(t.out, "rb") as f:
-                    data = f.read()
-                if data and not data.endswith(b"\n"):
-                    repaired += 1
-                    with open(t.out, "r+b") as f:
-                        f.truncate(data.rfind(b"\n") + 1)
+            t.proc.stop(signal.SIGKILL)
+            if it.repair_torn_tail(t.out):
+                repaired += 1
         else:
             t.wait_ids(recs.all(), "part 3: the last run", timeout=2 * WAIT)
             t.stop("part 3 last run")
@@ -387,25 +362,15 @@ def part3(args, ck, tmp, rnd):
 
 def linux_lines(corpus):
     """(prefix, <Event...> record) of every line of the linux corpus."""
-    base = os.path.join(corpus, "linux-syslog")
-    files = [os.path.join(base, "elastic-integrations_sysmon_linux_sample_"
-                          "sysmon.log")]
-    w = os.path.join(base, "wazuh-engine-sysmon-linux-tests")
-    files += sorted(os.path.join(w, n) for n in os.listdir(w))
     out = []
-    for path in files:
-        with open(path, "rb") as f:
-            for line in f.read().split(b"\n"):
-                line = line.rstrip(b"\r")
-                if not line:
-                    continue
-                start = line.find(b"<Event")
-                if start < 0:
-                    # A banner line: "Oct 24 17:05:31 host sysmon[1]: msg"
-                    msg = line.split(b": ", 1)[-1]
-                    out.append((None, msg))
-                else:
-                    out.append((line[:start], line[start:]))
+    for _, line in it.linux_syslog_lines(corpus):
+        start = line.find(b"<Event")
+        if start < 0:
+            # A banner line: "Oct 24 17:05:31 host sysmon[1]: msg"
+            msg = line.split(b": ", 1)[-1]
+            out.append((None, msg))
+        else:
+            out.append((line[:start], line[start:]))
     return out
 
 
@@ -476,19 +441,12 @@ def part4(args, ck, tmp):
 
 
 def main():
-    def extra(ap):
-        ap.add_argument("--seed", type=int, default=None)
-    args = it.parse_args(extra)
-    seed = args.seed if args.seed is not None else int(time.time())
-    print("random seed %d (rerun with --seed %d)" % (seed, seed))
-    rnd = random.Random(seed)
-    ck = it.Checker("integration_file_glob")
-    with tempfile.TemporaryDirectory(prefix="sysmonfwd-glob-") as tmp:
+    def body(args, ck, tmp):
         part1(args, ck, tmp)
         part2(args, ck, tmp)
-        part3(args, ck, tmp, rnd)
+        part3(args, ck, tmp, args.rnd)
         part4(args, ck, tmp)
-    ck.finish()
+    it.run_parts("integration_file_glob", "sysmonfwd-glob-", body, seed=True)
 
 
 if __name__ == "__main__":

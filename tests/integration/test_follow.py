@@ -30,7 +30,6 @@ state_dir while one runs exits 1.
 """
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +56,6 @@ class Follow:
         self.sent = []          # record ids, in the order written
         self.pool = it.unique_records(args.corpus, 0, 40, shortest=True)
         self.proc = None
-        self.errfile = None
 
     def record(self):
         rid = self.next_id
@@ -72,27 +70,11 @@ class Follow:
                 f.write(self.record())
 
     def start(self):
-        self.errfile = open(os.path.join(self.tmp, "stderr%d.txt" %
-                                         time.monotonic_ns()), "w+b")
-        self.proc = it.popen([self.args.bin, "-c", self.cfg],
-                             stdout=subprocess.DEVNULL,
-                             stderr=self.errfile)
+        self.proc = it.Agent([self.args.bin, "-c", self.cfg], os.path.join(
+            self.tmp, "stderr%d.txt" % time.monotonic_ns()))
 
     def stop(self, what):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-            self.ck.fail("%s: agent did not stop within 20 s of SIGTERM" %
-                         what)
-        self.errfile.seek(0)
-        err = self.errfile.read().decode("utf-8", "replace")
-        self.errfile.close()
-        if not self.ck.eq(rc, 0, "%s: exit code after SIGTERM" % what):
-            print(err)
-        return err
+        return self.proc.stop_ok(self.ck, what)
 
     def docs(self):
         docs, _ = it.read_ndjson(self.out)
@@ -110,10 +92,10 @@ class Follow:
                           it.read_offset(self.proc.pid, path)))
 
     def err_path(self):
-        return self.errfile.name
+        return self.proc.err_path
 
     def wait_count(self, n, what, timeout=WAIT):
-        ok = it.wait_for(lambda: it.count_lines(self.out) >= n, timeout)
+        ok = it.wait_lines(self.out, n, timeout)
         if not ok:
             self.ck.fail("%s: expected %d documents within %d s, have %d" %
                          (what, n, timeout, it.count_lines(self.out)))
@@ -152,9 +134,7 @@ def main():
         try:
             scenario(t, ck)
         finally:
-            if t.proc.poll() is None:
-                t.proc.kill()
-                t.proc.wait()
+            t.proc.close()
 
         waiting_file(args, ck, os.path.join(tmp, "w"))
         rewrite_longer(args, ck, os.path.join(tmp, "r"))
@@ -193,8 +173,8 @@ def waiting_file(args, ck, d):
         it.wait_log(t.err_path(), r"does not exist yet; waiting for it",
                     WAIT)
         it.wait_log(t.err_path(), r"started: ", WAIT)
-        ck.check(t.proc.poll() is None, "missing file: the agent exited "
-                 "(%s) instead of waiting for the file" % t.proc.poll())
+        ck.check(t.proc.p.poll() is None, "missing file: the agent exited "
+                 "(%s) instead of waiting for the file" % t.proc.p.poll())
         t.append(t.path, 2)
         t.wait_count(2, "missing file: records of the file created later")
         t.append(t.path, 1)
@@ -202,9 +182,7 @@ def waiting_file(args, ck, d):
         t.stop("missing file")
         t.check_exact("missing file")
     finally:
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
+        t.proc.close()
 
 
 def sighup_reopen(args, ck, d):
@@ -220,7 +198,7 @@ def sighup_reopen(args, ck, d):
         ck.eq(res.returncode, 1, "second agent on the same state_dir: exit "
               "code (stderr %r)" % res.stderr[-300:])
         os.rename(t.out, t.out + ".1")
-        t.proc.send_signal(signal.SIGHUP)
+        t.proc.p.send_signal(signal.SIGHUP)
         ok = it.wait_for(lambda: os.path.exists(t.out), 10)
         ck.check(ok, "SIGHUP: the output file was not reopened at its path")
         t.append(t.path, 2)
@@ -233,9 +211,7 @@ def sighup_reopen(args, ck, d):
               (t.sent[:2], t.sent[2:]), "SIGHUP: record ids in the rotated "
               "and in the reopened output file")
     finally:
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
+        t.proc.close()
 
 
 def rewrite_longer(args, ck, d):
@@ -259,9 +235,7 @@ def rewrite_longer(args, ck, d):
         t.stop("rewrite longer")
         t.check_exact("file truncated and rewritten longer while followed")
     finally:
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
+        t.proc.close()
 
 
 def scenario(t, ck):

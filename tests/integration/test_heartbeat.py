@@ -23,11 +23,7 @@ name.  Every scenario says in one sentence what it checks:
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -37,19 +33,10 @@ import sysmonfwd_it as it  # noqa: E402
 import es_server  # noqa: E402
 import hec_server  # noqa: E402
 import wazuh_server  # noqa: E402
-import tlsutil  # noqa: E402
 
 HB = "sysmonfwd.heartbeat"
 ALERT = "sysmonfwd.alert"
 WAIT = 60       # deadline (s) for a positive signal; never a measure
-
-
-def monitor_port(ctx):
-    """A port for the agent's monitor, held by the test (libmicrohttpd
-    binds it with SO_REUSEADDR) so that nobody takes it meanwhile."""
-    held = it.reserve_port()
-    ctx.ports.append(held)
-    return held.port
 
 
 def agent_runtime(text):
@@ -57,47 +44,6 @@ def agent_runtime(text):
     summary line; None without one."""
     m = re.search(r"done: .* in ([0-9.]+) s \(", text)
     return float(m.group(1)) if m else None
-
-
-class Standin:
-    """A process called name (a copy of sleep)."""
-
-    def __init__(self, tmp, name):
-        self.path = os.path.join(tmp, name)
-        if not os.path.exists(self.path):
-            shutil.copy("/bin/sleep", self.path)
-        self.p = None
-
-    def start(self):
-        self.p = it.popen([self.path, "1000"])
-
-    def kill(self):
-        if self.p is not None:
-            self.p.kill()
-            self.p.wait()
-            self.p = None
-
-
-class Agent:
-    def __init__(self, conf, binary, texts):
-        self.err_path = conf + ".stderr"
-        self.log = open(self.err_path, "wb")
-        self.p = it.popen([binary, "-c", conf], stdout=subprocess.DEVNULL,
-                          stderr=self.log)
-        self.texts = texts
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait()
-        self.log.close()
-        with open(self.err_path, "rb") as f:
-            self.texts.append(f.read().decode("utf-8", "replace"))
-        return rc
 
 
 def conf_text(tmp, name, service, inputs, outputs, extra_agent="",
@@ -203,7 +149,7 @@ def scenario_file(ctx):
     print("(a) file output: heartbeats, stopped/running alerts, /health, "
           "/metrics", flush=True)
     ck, tmp, what = ctx.ck, ctx.tmp, "(a)"
-    sb = Standin(tmp, "sfwd-standin-a")
+    sb = it.Standin(tmp, "sfwd-standin-a")
     sb.start()
     inp = os.path.join(tmp, "a-in.log")
     recs = it.unique_records(ctx.args.corpus, 1000, 40)
@@ -214,13 +160,13 @@ def scenario_file(ctx):
     with open(inp, "wb") as f:
         f.writelines(recs[:20] + demo_lines[:2])
     out = os.path.join(tmp, "a-out.ndjson")
-    port = monitor_port(ctx)
+    port = ctx.port()
     conf = conf_text(tmp, "a", "sfwd-standin-a",
                      [("w", {"type": "file", "path": inp, "follow": "true",
                              "poll_interval": "100ms"})],
                      [("f", {"type": "file", "path": out})],
                      monitor="127.0.0.1:%d" % port)
-    a = Agent(conf, ctx.args.bin, ctx.texts)
+    a = ctx.agent(conf, once=False)
     ck.check(it.wait_for(lambda: len(status_docs(docs_of(out)[0], HB)) >=
                          1, WAIT), what + ": a first heartbeat")
     with open(inp, "ab") as f:
@@ -280,7 +226,7 @@ def scenario_file(ctx):
     ck.eq(health_of(port), 200, what + ": /health after Sysmon is back")
     ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
     sb.kill()
-    elapsed = agent_runtime(ctx.texts[-1])     # on the agent's own clock
+    elapsed = agent_runtime(a.stderr())     # on the agent's own clock
     docs, problems = docs_of(out)
     ck.eq(problems, [], what + ": output is valid NDJSON")
     hbs = status_docs(docs, HB)
@@ -337,7 +283,7 @@ def scenario_not_installed(ctx):
     conf = conf_text(tmp, "b", "sfwd-never-b",
                      [("w", {"type": "file", "path": inp, "follow": "true"})],
                      [("f", {"type": "file", "path": out})])
-    a = Agent(conf, ctx.args.bin, ctx.texts)
+    a = ctx.agent(conf, once=False)
     ck.check(it.wait_for(lambda: len(status_docs(docs_of(out)[0], HB)) >=
                          2, WAIT), what + ": two heartbeats")
     ck.eq(a.stop(), 0, what + ": exit code")
@@ -355,7 +301,7 @@ def scenario_not_installed(ctx):
 def scenario_silence(ctx):
     print("(c) silence_alert: running but silent for 3 s", flush=True)
     ck, tmp, what = ctx.ck, ctx.tmp, "(c)"
-    sb = Standin(tmp, "sfwd-standin-c")
+    sb = it.Standin(tmp, "sfwd-standin-c")
     sb.start()
     inp = os.path.join(tmp, "c-in.log")
     with open(inp, "wb") as f:
@@ -365,7 +311,7 @@ def scenario_silence(ctx):
                      [("w", {"type": "file", "path": inp, "follow": "true"})],
                      [("f", {"type": "file", "path": out})],
                      watchdog_extra="silence_alert = 3s")
-    a = Agent(conf, ctx.args.bin, ctx.texts)
+    a = ctx.agent(conf, once=False)
     got = it.wait_for(lambda: any(
         d["event"]["action"] == "sysmon-silent"
         for d in status_docs(docs_of(out)[0], ALERT)), WAIT)
@@ -393,17 +339,16 @@ def scenario_backlog(ctx):
     print("(d) Elasticsearch back after an outage: heartbeat before the "
           "backlog", flush=True)
     ck, tmp, what = ctx.ck, ctx.tmp, "(d)"
-    sb = Standin(tmp, "sfwd-standin-d")
+    sb = it.Standin(tmp, "sfwd-standin-d")
     sb.start()
     inp = os.path.join(tmp, "d-in.log")
     with open(inp, "wb") as f:
         f.writelines(it.unique_records(ctx.args.corpus, 4000, 1500))
     # The server's port is held, not listening: connections are refused
     # until s.start().
-    s = es_server.EsServer(ctx.pki["server"], ctx.pki["server_key"])
-    s.reserve()
-    ctx.servers.append(s)
-    mport = monitor_port(ctx)
+    s = ctx.add_server(es_server.EsServer(ctx.pki["server"],
+                                          ctx.pki["server_key"]), down=True)
+    mport = ctx.port()
     conf = conf_text(tmp, "d", "sfwd-standin-d",
                      [("w", {"type": "file", "path": inp, "follow": "true"})],
                      [("es", {"type": "elasticsearch",
@@ -412,7 +357,7 @@ def scenario_backlog(ctx):
                               "retry_initial": "200ms",
                               "retry_max": "1s"})],
                      monitor="127.0.0.1:%d" % mport)
-    a = Agent(conf, ctx.args.bin, ctx.texts)
+    a = ctx.agent(conf, once=False)
     # The outage as the agent sees it (its /metrics), not a fixed time:
     # every record read and in the backlog, the output down, both the
     # batches and a heartbeat tried and failed.
@@ -479,11 +424,10 @@ def scenario_formats(ctx):
     with open(inp, "wb") as f:
         f.writelines(it.unique_records(ctx.args.corpus, 5000, 5))
     token = "11111111-2222-3333-4444-555555555555"
-    h = hec_server.HecServer(ctx.pki["server"], ctx.pki["server_key"],
-                             tokens=[token]).start()
-    w = wazuh_server.WazuhServer(ctx.pki["server"], ctx.pki["server_key"],
-                                 users={"u": "p"}).start()
-    ctx.servers += [h, w]
+    h = ctx.add_server(hec_server.HecServer(
+        ctx.pki["server"], ctx.pki["server_key"], tokens=[token]))
+    w = ctx.add_server(wazuh_server.WazuhServer(
+        ctx.pki["server"], ctx.pki["server_key"], users={"u": "p"}))
     conf = conf_text(tmp, "e", "sfwd-never-e",
                      [("w", {"type": "file", "path": inp, "follow": "true"})],
                      [("hec", {"type": "splunk_hec", "url": h.url,
@@ -492,7 +436,7 @@ def scenario_formats(ctx):
                       ("wz", {"type": "wazuh", "url": w.url, "user": "u",
                               "password": "p",
                               "tls_ca_file": ctx.pki["ca"]})])
-    a = Agent(conf, ctx.args.bin, ctx.texts)
+    a = ctx.agent(conf, once=False)
 
     def hec_st(st):
         return [e for e in h.snapshot()[1]
@@ -530,45 +474,17 @@ def scenario_formats(ctx):
 
 
 def main():
-    def extra(ap):
-        ap.add_argument("--source-dir", required=True)
-    args = it.parse_args(extra)
-    ck = it.Checker("integration_heartbeat")
-    tmp = tempfile.mkdtemp(prefix="sysmonfwd-hb-")
-
-    class Ctx:
-        pass
-    ctx = Ctx()
-    ctx.args, ctx.ck, ctx.tmp, ctx.texts, ctx.servers = args, ck, tmp, [], []
-    ctx.samples, ctx.ports = [], []
-    t0 = time.monotonic()
-    try:
-        ctx.pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
-        for sc in (scenario_file, scenario_not_installed, scenario_silence,
-                   scenario_backlog, scenario_formats):
-            t = time.monotonic()
-            n = len(ck.failures)
-            try:
-                sc(ctx)
-            except Exception as e:
-                import traceback
-                traceback.print_exc()
-                ck.fail("%s raised %r" % (sc.__name__, e))
-            print("  %s: %.1f s, %d failures" %
-                  (sc.__name__, time.monotonic() - t,
-                   len(ck.failures) - n), flush=True)
+    def body(ctx):
+        ctx.samples = []
+        ctx.run_scenarios((scenario_file, scenario_not_installed,
+                           scenario_silence, scenario_backlog,
+                           scenario_formats))
         out = os.environ.get("SYSMONFWD_STATUS_SAMPLES")
         if out:
             with open(out, "w") as f:
                 json.dump(ctx.samples, f, indent=1)
-    finally:
-        for s in ctx.servers:
-            s.close()
-        for p in ctx.ports:
-            p.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("total %.1f s" % (time.monotonic() - t0))
-    ck.finish()
+    it.output_test("integration_heartbeat", "sysmonfwd-hb-", body,
+                   source_dir=True)
 
 
 if __name__ == "__main__":

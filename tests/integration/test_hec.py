@@ -62,7 +62,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -81,10 +80,6 @@ WIN_SOURCETYPE = "XmlWinEventLog"
 LINUX_SOURCE = "Syslog:Linux-Sysmon/Operational"
 LINUX_SOURCETYPE = "sysmon:linux"
 
-HAPPY_WINDOWS = ("DE_sysmon-3-rdp-tun.xml.log",
-                 "de_unmanagedpowershell_psinject_sysmon_7_8_10.xml.log",
-                 "babyshark_mimikatz_powershell.xml.log")
-HAPPY_LINUX = "elastic-integrations_sysmon_linux_sample_sysmon.log"
 
 RID_RE = re.compile(r"<EventRecordID>(\d+)</EventRecordID>")
 TIME_RE = re.compile(r'"time"\s*:\s*(-?[0-9][0-9.eE+-]*)')
@@ -93,119 +88,33 @@ SYSTIME_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)"
 WAIT = 60       # deadline (s) for a positive signal; never a measure
 
 
-class Ctx:
-    def __init__(self, args, ck, tmp, pki):
-        self.args = args
-        self.ck = ck
-        self.tmp = tmp
-        self.pki = pki
-        self.agents = []
-        self.servers = []
-        self.texts = []          # every stderr/stdout/dead letter seen
-
-    def dir(self, name):
-        d = os.path.join(self.tmp, name)
-        os.makedirs(d)
-        return d
-
+class Ctx(it.Ctx):
     def server(self, mtls=False, cert="server", down=False, **kw):
         """A started test server; down=True: its port is held but not
         listening (connections refused) until its start()."""
-        s = hec_server.HecServer(self.pki[cert], self.pki[cert + "_key"],
-                                 client_ca=self.pki["ca"] if mtls else None,
-                                 tokens=[TOKEN], **kw)
-        self.servers.append(s)
-        return s.reserve() if down else s.start()
-
-
-class Agent:
-    """The binary running in the background, stderr to a file."""
-
-    def __init__(self, ctx, conf, once=True):
-        self.ctx = ctx
-        self.err_path = conf + ".stderr.%d" % len(ctx.agents)
-        self.log = open(self.err_path, "wb")
-        argv = [ctx.args.bin, "-c", conf] + (["--once"] if once else [])
-        self.p = it.popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
-        self.t0 = time.monotonic()
-        ctx.agents.append(self)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def wait(self, timeout):
-        """Exit code, or None when it did not exit in time (then killed)."""
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-    def term(self, timeout=20):
-        if self.alive():
-            self.p.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def kill9(self):
-        self.p.send_signal(signal.SIGKILL)
-        self.p.wait()
-
-    def stderr(self):
-        self.log.flush()
-        with open(self.err_path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        self.ctx.texts.append(("stderr of %s" % self.err_path, text))
-        return text
+        return self.add_server(hec_server.HecServer(
+            self.pki[cert], self.pki[cert + "_key"],
+            client_ca=self.pki["ca"] if mtls else None, tokens=[TOKEN],
+            **kw), down)
 
 
 # ---- configurations ----
 
 
-def write_secret_config(path, text, mode=0o600):
-    it.write_config(path, text)
-    os.chmod(path, mode)
-    return path
-
-
 def hec_config(ctx, d, url, inputs, mode=0o600, **kv):
     """A configuration in d with the given inputs ([(name, path)]) and one
     HEC output named hec; kv overrides output keys (None removes one)."""
-    out = {"type": "splunk_hec", "url": url, "token": TOKEN,
-           "tls_ca_file": ctx.pki["ca"], "batch_max_events": "50",
-           "flush_interval": "200ms", "retry_initial": "200ms",
-           "retry_max": "2s", "timeout": "10s"}
-    for k, v in kv.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    ins = [(name, {"type": "file", "path": p, "follow": "false"})
-           for name, p in inputs]
-    text = it.file_config(os.path.join(d, "state"), ins, [("hec", out)])
-    return write_secret_config(os.path.join(d, "agent.conf"), text, mode)
+    return it.output_config(d, inputs, "hec", {
+        "type": "splunk_hec", "url": url, "token": TOKEN,
+        "tls_ca_file": ctx.pki["ca"], "batch_max_events": "50",
+        "flush_interval": "200ms", "retry_initial": "200ms",
+        "retry_max": "2s", "timeout": "10s"}, kv, mode)
 
 
 def unique_input(ctx, d, first_id, n):
-    path = os.path.join(d, "in.log")
-    with open(path, "wb") as f:
-        f.writelines(it.unique_records(ctx.args.corpus, first_id, n))
-    return path, list(range(first_id, first_id + n))
-
-
-def run_once(ctx, conf, timeout=60):
-    """Run with --once; return (exit code or None on timeout, stderr)."""
-    try:
-        r = it.run(ctx.args.bin, ["-c", conf, "--once"], timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        err = (e.stderr or b"").decode("utf-8", "replace")
-        ctx.texts.append(("stderr of " + conf, err))
-        return None, err
-    err = r.stderr.decode("utf-8", "replace")
-    ctx.texts.append(("stderr of " + conf, err))
-    ctx.texts.append(("stdout of " + conf,
-                      r.stdout.decode("utf-8", "replace")))
-    return r.returncode, err
+    """A file of n unique records in d: (its path, their ids)."""
+    return ctx.unique_input(d, first_id, n)[0], list(range(first_id,
+                                                          first_id + n))
 
 
 def unread_answers(reqs):
@@ -237,16 +146,7 @@ def rid_of(entry):
 
 
 def dead_letters(ctx, d, what):
-    path = os.path.join(d, "state", "deadletter", "hec.ndjson")
-    if not os.path.exists(path):
-        return []
-    docs, problems = it.read_ndjson(path)
-    ctx.ck.check(not problems, "%s: the dead-letter file is valid NDJSON: "
-                 "%s" % (what, problems[:3]))
-    with open(path, "rb") as f:
-        ctx.texts.append(("dead letters " + path,
-                          f.read().decode("utf-8", "replace")))
-    return [x for x in docs if x is not None]
+    return ctx.dead_letters(d, "hec", what)
 
 
 def ids_in(value):
@@ -358,23 +258,13 @@ def check_envelope(ck, what, entry, exp, index=None, overrides=None):
         ck.eq(env.get("index"), want_index, what + ": index")
 
 
-def check_server_clean(ck, what, s):
-    ck.eq(s.invalid, [], "%s: invalid data received by the server" % what)
-    ck.eq(s.errors, [], "%s: server handler errors" % what)
-
-
 # ---- scenarios ----
 
 
 def scenario_server(ctx):
     print("(0) the HEC test server answers like Splunk's HEC "
           "(checked with curl)", flush=True)
-    if shutil.which("curl") is None:
-        ctx.ck.skip_or_fail("(0) curl is not installed: the test server's "
-                            "self-test cannot run")
-        return
-    fails = hec_server.self_test()
-    ctx.ck.eq(fails, [], "(0) HEC test server self-test failures")
+    ctx.self_test("HEC test server", hec_server)
 
 
 def preflight(ctx):
@@ -389,21 +279,12 @@ def preflight(ctx):
 
 
 def scenario_happy(ctx):
-    print("(a) mutual TLS + gzip: every record of Windows and Linux corpus "
-          "files arrives once with the right HEC envelope; (k) health is "
-          "asked first", flush=True)
-    ck, what = ctx.ck, "(a) happy path"
-    d = ctx.dir("happy")
-    inputs, lines = [], []
-    for i, name in enumerate(HAPPY_WINDOWS):
-        p = os.path.join(ctx.args.corpus, "windows-xml", name)
-        inputs.append(("win%d" % i, p))
-        with open(p, "rb") as f:
-            lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
-    p = os.path.join(ctx.args.corpus, "linux-syslog", HAPPY_LINUX)
-    inputs.append(("lin", p))
-    with open(p, "rb") as f:
-        lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
+    ck, what, d = ctx.begin(
+        "(a) happy path", "happy",
+        "(a) mutual TLS + gzip: every record of Windows and Linux corpus "
+        "files arrives once with the right HEC envelope; (k) health is "
+        "asked first")
+    inputs, lines = it.happy_inputs(ctx.args.corpus)
     exps = [expected_envelope(l) for l in lines]
     by_event = {e["event"]: e for e in exps}
     s = ctx.server(mtls=True, allowed_indexes=["main"])
@@ -412,7 +293,7 @@ def scenario_happy(ctx):
                       tls_client_cert=ctx.pki["client"],
                       tls_client_key=ctx.pki["client_key"])
     t0 = time.monotonic()
-    rc, err = run_once(ctx, conf, 90)
+    rc, err = ctx.run_once(conf, 90)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
     got = [e["envelope"].get("event") for e in stored]
@@ -462,7 +343,7 @@ def scenario_happy(ctx):
              "%s: batch_max_events = 50 is respected (largest batch %d)" %
              (what, max((r["n_events"] for r in reqs), default=0)))
     ck.eq(len(s.tls_failures), 0, what + ": TLS handshake failures")
-    check_server_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
     # (k)
     ck.check(len(s.health_times) >= 1,
              "(k) health: /services/collector/health was requested at "
@@ -479,17 +360,17 @@ def scenario_happy(ctx):
 
 
 def scenario_json(ctx):
-    print("(a2) format = json: event is the JSON document, no index unless "
-          "configured", flush=True)
-    ck, what = ctx.ck, "(a2) format json"
-    d = ctx.dir("json")
+    ck, what, d = ctx.begin(
+        "(a2) format json", "json",
+        "(a2) format = json: event is the JSON document, no index unless "
+        "configured")
     inp, ids = unique_input(ctx, d, 7000, 60)
     with open(inp, "rb") as f:
         exps = {int(RID_RE.search(l.decode()).group(1)):
                 expected_envelope(l) for l in f.read().splitlines()}
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)], format="json")
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     stored = s.stored()
     exactly_once(ck, what, [rid_of(e) for e in stored], ids)
@@ -505,21 +386,21 @@ def scenario_json(ctx):
         ck.eq(ev["winlog"].get("computer_name"), exp["host"],
               "%s event %d: event.winlog.computer_name" % (what, n))
         check_envelope(ck, "%s event %d" % (what, n), entry, exp)
-    check_server_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_overrides(ctx):
-    print("(a3) index/source/sourcetype/host overrides win; compression = "
-          "none sends plain bodies", flush=True)
-    ck, what = ctx.ck, "(a3) overrides"
-    d = ctx.dir("overrides")
+    ck, what, d = ctx.begin(
+        "(a3) overrides", "overrides",
+        "(a3) index/source/sourcetype/host overrides win; compression = "
+        "none sends plain bodies")
     inp, ids = unique_input(ctx, d, 8000, 60)
     s = ctx.server(allowed_indexes=["main", "sysmon"])
     ov = {"index": "sysmon", "source": "custom:source",
           "sourcetype": "custom:sourcetype", "host": "override-host"}
     conf = hec_config(ctx, d, s.url, [("win", inp)], compression="none",
                       **ov)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
     exactly_once(ck, what, [rid_of(e) for e in stored], ids)
@@ -538,7 +419,7 @@ def scenario_overrides(ctx):
     ck.check(reqs and not any(r["gzip"] for r in reqs),
              "%s: compression = none: no gzip body (%d of %d gzip)" %
              (what, sum(1 for r in reqs if r["gzip"]), len(reqs)))
-    check_server_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_refusals(ctx):
@@ -564,7 +445,7 @@ def scenario_refusals(ctx):
         inp, _ = unique_input(ctx, d, 9000 + 100 * n, 40)
         s = ctx.server(**skw)
         conf = hec_config(ctx, d, s.url, [("win", inp)], **akw)
-        running.append((d, s, Agent(ctx, conf)))
+        running.append((d, s, ctx.agent(conf)))
     # Until every agent has come back at least once (a retry), not for a
     # fixed time.
     it.wait_for(lambda: all(s.connections >= 2 for _, s, _ in running),
@@ -597,14 +478,14 @@ def scenario_refusals(ctx):
 
 
 def scenario_verify_off(ctx):
-    print("(b2) tls_verify = false accepts an untrusted certificate and "
-          "warns", flush=True)
-    ck, what = ctx.ck, "(b2) tls_verify false"
-    d = ctx.dir("verifyoff")
+    ck, what, d = ctx.begin(
+        "(b2) tls_verify false", "verifyoff",
+        "(b2) tls_verify = false accepts an untrusted certificate and "
+        "warns")
     inp, ids = unique_input(ctx, d, 9900, 30)
     s = ctx.server(cert="other_server")
     conf = hec_config(ctx, d, s.url, [("win", inp)], tls_verify="false")
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, [rid_of(e) for e in s.stored()], ids)
     ck.check(re.search(r"warn", err, re.I) and "tls_verify" in err,
@@ -612,16 +493,16 @@ def scenario_verify_off(ctx):
 
 
 def scenario_busy(ctx):
-    print("(c) 503 code 9 with Retry-After: 2 for 3 s: the agent waits per "
-          "Retry-After, then everything arrives once", flush=True)
-    ck, what = ctx.ck, "(c) 503 storm"
-    d = ctx.dir("busy")
+    ck, what, d = ctx.begin(
+        "(c) 503 storm", "busy",
+        "(c) 503 code 9 with Retry-After: 2 for 3 s: the agent waits per "
+        "Retry-After, then everything arrives once")
     inp, ids = unique_input(ctx, d, 10000, 300)
     s = ctx.server()
     s.fail_for(3.0, 503, 9, retry_after=2)
     conf = hec_config(ctx, d, s.url, [("win", inp)])
     t0 = time.monotonic()
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     took = time.monotonic() - t0
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
@@ -650,20 +531,19 @@ def scenario_busy(ctx):
     print("%s: %d answers 503, next request %s s later, done in %.1f s" %
           (what, len(busy), gaps, took))
     ck.eq(dead_letters(ctx, d, what), [], what + ": dead letters")
-    check_server_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_too_large(ctx):
-    print("(e2) 413 for a batch of 50 or more events: the agent sends it in "
-          "halves, everything arrives once, nothing is dead-lettered",
-          flush=True)
-    ck, what = ctx.ck, "(e2) 413 split"
-    d = ctx.dir("toolarge")
+    ck, what, d = ctx.begin(
+        "(e2) 413 split", "toolarge",
+        "(e2) 413 for a batch of 50 or more events: the agent sends it in "
+        "halves, everything arrives once, nothing is dead-lettered")
     inp, ids = unique_input(ctx, d, 11000, 200)
     s = ctx.server()
     s.answer_next(2, 413, -1, text="Content too large", min_events=50)
     conf = hec_config(ctx, d, s.url, [("win", inp)])
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
     exactly_once(ck, what, [rid_of(e) for e in stored], ids)
@@ -740,17 +620,17 @@ class ConnectProxy:
 
 def scenario_options(ctx):
     ck = ctx.ck
-    print("(l1) batch_max_bytes = 8KiB (compression = none): no request "
-          "holds more than 8 KiB plus the one record that crossed the "
-          "limit, everything arrives once", flush=True)
-    what = "(l1) batch_max_bytes"
-    d = ctx.dir("maxbytes")
+    _, what, d = ctx.begin(
+        "(l1) batch_max_bytes", "maxbytes",
+        "(l1) batch_max_bytes = 8KiB (compression = none): no request "
+        "holds more than 8 KiB plus the one record that crossed the "
+        "limit, everything arrives once")
     inp, ids = unique_input(ctx, d, 40000, 120)
     longest = max(len(l) for l in open(inp, "rb"))
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)], batch_max_bytes="8KiB",
                       batch_max_events="500", compression="none")
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
     exactly_once(ck, what, [rid_of(e) for e in stored], ids)
@@ -759,25 +639,21 @@ def scenario_options(ctx):
     over = [r["bytes"] for r in ev if r["bytes"] > 8192 + 2 * longest]
     ck.eq(over, [], what + ": request bodies over the limit")
 
-    print("(l2) timeout = 1s against a server answering after 3 s, then on "
-          "time: the agent says the server did not answer in time, retries,"
-          " and everything arrives", flush=True)
-    what = "(l2) timeout"
-    d = ctx.dir("timeout")
+    _, what, d = ctx.begin(
+        "(l2) timeout", "timeout",
+        "(l2) timeout = 1s against a server answering after 3 s, then on "
+        "time: the agent says the server did not answer in time, retries,"
+        " and everything arrives")
     inp, ids = unique_input(ctx, d, 41000, 60)
     s = ctx.server()
     s.set_delay(3.0)
     conf = hec_config(ctx, d, s.url, [("win", inp)], timeout="1s")
-    a = Agent(ctx, conf)
+    a = ctx.agent(conf)
     # Until the agent has given up on a slow answer (its log), not for a
     # fixed time.
     it.wait_log(a.err_path, r"did not answer in time", WAIT)
     s.set_delay(0)
-    try:
-        rc = a.p.wait(timeout=WAIT)
-    except subprocess.TimeoutExpired:
-        rc = None
-        a.p.kill()
+    rc = a.wait(WAIT)
     err = a.stderr()
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
     got = set(rid_of(e) for e in s.stored())
@@ -786,10 +662,10 @@ def scenario_options(ctx):
     ck.check(re.search(r"did not answer in time", err), "%s: stderr says "
              "the server did not answer in time: %s" % (what, err[-600:]))
 
-    print("(l3) tls_ca_path, a hashed directory holding the CA, works like "
-          "tls_ca_file", flush=True)
-    what = "(l3) tls_ca_path"
-    d = ctx.dir("capath")
+    _, what, d = ctx.begin(
+        "(l3) tls_ca_path", "capath",
+        "(l3) tls_ca_path, a hashed directory holding the CA, works like "
+        "tls_ca_file")
     cadir = os.path.join(d, "cas")
     os.mkdir(cadir)
     shutil.copy(ctx.pki["ca"], os.path.join(cadir, "ca.pem"))
@@ -800,20 +676,20 @@ def scenario_options(ctx):
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)], tls_ca_file=None,
                       tls_ca_path=cadir)
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
     exactly_once(ck, what, [rid_of(e) for e in s.stored()], ids)
 
-    print("(l4) proxy: requests go through an HTTP CONNECT proxy, TLS "
-          "end to end, everything arrives once", flush=True)
-    what = "(l4) proxy"
-    d = ctx.dir("proxy")
+    _, what, d = ctx.begin(
+        "(l4) proxy", "proxy",
+        "(l4) proxy: requests go through an HTTP CONNECT proxy, TLS "
+        "end to end, everything arrives once")
     inp, ids = unique_input(ctx, d, 43000, 40)
     s = ctx.server()
     px = ConnectProxy()
     try:
         conf = hec_config(ctx, d, s.url, [("win", inp)], proxy=px.url)
-        rc, err = run_once(ctx, conf, 60)
+        rc, err = ctx.run_once(conf, 60)
     finally:
         px.stop()
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-600:])
@@ -841,7 +717,7 @@ def scenario_tokens(ctx):
         inp, ids = unique_input(ctx, d, 20000, 120)
         s = ctx.server(disabled_tokens=[DISABLED_TOKEN])
         conf = hec_config(ctx, d, s.url, [("win", inp)], token=tok)
-        rc, err = run_once(ctx, conf, 60)
+        rc, err = ctx.run_once(conf, 60)
         ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
         reqs, stored, _ = s.snapshot()
         ck.eq(len(stored), 0, what + ": events stored")
@@ -862,16 +738,16 @@ def scenario_tokens(ctx):
 
 
 def scenario_partial(ctx):
-    print("(e) a partial batch (code 6, invalid-event-number 7): events "
-          "before it stored once, event 7 dead-lettered, the rest resent "
-          "once", flush=True)
-    ck, what = ctx.ck, "(e) partial batch"
-    d = ctx.dir("partial")
+    ck, what, d = ctx.begin(
+        "(e) partial batch", "partial",
+        "(e) a partial batch (code 6, invalid-event-number 7): events "
+        "before it stored once, event 7 dead-lettered, the rest resent "
+        "once")
     inp, ids = unique_input(ctx, d, 30000, 120)
     s = ctx.server()
     s.answer_next(1, 400, 6, invalid_event_number=7, min_events=10)
     conf = hec_config(ctx, d, s.url, [("win", inp)])
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
     ruled = [r for r in reqs if r["rule"]]
@@ -899,16 +775,16 @@ def scenario_partial(ctx):
 
 def scenario_acks(ctx):
     ck = ctx.ck
-    print("(f) late acks (true after 2 s): all indexed exactly once, "
-          "nothing sent twice", flush=True)
-    what = "(f) late acks"
-    d = ctx.dir("acklate")
+    _, what, d = ctx.begin(
+        "(f) late acks", "acklate",
+        "(f) late acks (true after 2 s): all indexed exactly once, "
+        "nothing sent twice")
     inp, ids = unique_input(ctx, d, 40000, 150)
     s = ctx.server(ack=True, ack_delay=2.0)
     conf = hec_config(ctx, d, s.url, [("win", inp)], ack="true",
                       ack_timeout="30s", ack_poll_interval="500ms")
     t0 = time.monotonic()
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     took = time.monotonic() - t0
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, indexed = s.snapshot()
@@ -926,18 +802,18 @@ def scenario_acks(ctx):
              "%s: ack queries use the event requests' channel" % what)
     ck.check(took >= 2.0, "%s: --once waited for the acks (%.1f s)" %
              (what, took))
-    check_server_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
-    print("(f) a lost ack with ack_timeout = 3s: that batch alone is sent "
-          "again after the timeout, all indexed exactly once", flush=True)
-    what = "(f) lost ack"
-    d = ctx.dir("acklost")
+    _, what, d = ctx.begin(
+        "(f) lost ack", "acklost",
+        "(f) a lost ack with ack_timeout = 3s: that batch alone is sent "
+        "again after the timeout, all indexed exactly once")
     inp, ids = unique_input(ctx, d, 41000, 150)
     s = ctx.server(ack=True, ack_delay=0.3)
     s.lose_next_acks(1)
     conf = hec_config(ctx, d, s.url, [("win", inp)], ack="true",
                       ack_timeout="3s", ack_poll_interval="300ms")
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, indexed = s.snapshot()
     exactly_once(ck, what + " (indexed)", [rid_of(e) for e in indexed], ids)
@@ -959,19 +835,19 @@ def scenario_acks(ctx):
         gap = again[0]["t"] - lost_req["t"]
         ck.check(gap >= 2.7, "%s: resent %.1f s after the first send "
                  "(ack_timeout = 3s)" % (what, gap))
-    check_server_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_down(ctx):
     ck = ctx.ck
-    print("(g) the server is down when the agent starts and comes up 3 s "
-          "later: everything arrives once", flush=True)
-    what = "(g) down at start"
-    d = ctx.dir("down")
+    _, what, d = ctx.begin(
+        "(g) down at start", "down",
+        "(g) the server is down when the agent starts and comes up 3 s "
+        "later: everything arrives once")
     inp, ids = unique_input(ctx, d, 50000, 150)
     s = ctx.server(down=True)
     conf = hec_config(ctx, d, s.url, [("win", inp)])
-    a = Agent(ctx, conf)
+    a = ctx.agent(conf)
     # Until the agent has met the outage (its log names the host).
     it.wait_log(a.err_path, r"output hec: .*127\.0\.0\.1", WAIT)
     ck.check(a.alive(), "%s: the agent waits for the server (exit code %s)"
@@ -986,17 +862,17 @@ def scenario_down(ctx):
              "%s" % (what, err[-400:]))
     ck.eq(dead_letters(ctx, d, what), [], what + ": dead letters")
 
-    print("(g) the server stopped and restarted on the same port during a "
-          "stream: everything arrives, duplicates only from batches in "
-          "flight", flush=True)
-    what = "(g) restart"
-    d = ctx.dir("restart")
+    _, what, d = ctx.begin(
+        "(g) restart", "restart",
+        "(g) the server stopped and restarted on the same port during a "
+        "stream: everything arrives, duplicates only from batches in "
+        "flight")
     inp, ids = unique_input(ctx, d, 51000, 300)
     s = ctx.server()
     s.set_delay(0.3)
     conf = hec_config(ctx, d, s.url, [("win", inp)],
                       batch_max_events="25")
-    a = Agent(ctx, conf)
+    a = ctx.agent(conf)
     ok = s.wait_events(75, WAIT)
     ck.check(ok, what + ": 75 events arrived before the stop")
     # Stop with a batch in flight (received, its answer still delayed).
@@ -1035,11 +911,11 @@ def scenario_down(ctx):
 
 
 def scenario_kill(ctx):
-    print("(h) SIGKILL during a slow transfer, restart with the same "
-          "state_dir: everything arrives, duplicates only from batches in "
-          "flight", flush=True)
-    ck, what = ctx.ck, "(h) SIGKILL"
-    d = ctx.dir("kill")
+    ck, what, d = ctx.begin(
+        "(h) SIGKILL", "kill",
+        "(h) SIGKILL during a slow transfer, restart with the same "
+        "state_dir: everything arrives, duplicates only from batches in "
+        "flight")
     inp, ids = unique_input(ctx, d, 60000, 200)
     s = ctx.server(store_path=os.path.join(d, "hec-store.jsonl"))
     s.set_delay(2.0)
@@ -1050,7 +926,7 @@ def scenario_kill(ctx):
         rl = srv.request_log
         return (sum(1 for r in rl if r["answered"] is not None) >= 2 and
                 any(r["answered"] is None and r["stored"] for r in rl))
-    a = Agent(ctx, conf)
+    a = ctx.agent(conf)
     ok = s.wait(third_in_flight, WAIT)
     ck.check(ok, what + ": two batches answered and a third in flight")
     a.kill9()
@@ -1070,7 +946,7 @@ def scenario_kill(ctx):
             lenient |= rids
     n_before = len(s.stored())
     s.set_delay(0)
-    rc, err = run_once(ctx, conf, 60)
+    rc, err = ctx.run_once(conf, 60)
     ck.eq(rc, 0, what + ": exit code of the restarted agent (stderr: %s)"
           % err[-800:])
     stored = s.stored()
@@ -1096,28 +972,27 @@ def scenario_kill(ctx):
 
 
 def scenario_pin_ok(ctx):
-    print("(i) the right tls_pinned_pubkey works", flush=True)
-    ck, what = ctx.ck, "(i) right pin"
-    d = ctx.dir("pin")
+    ck, what, d = ctx.begin(
+        "(i) right pin", "pin",
+        "(i) the right tls_pinned_pubkey works")
     inp, ids = unique_input(ctx, d, 70000, 30)
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)],
                       tls_pinned_pubkey=tlsutil.pinned_pubkey(
                           ctx.pki["server"]))
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     exactly_once(ck, what, [rid_of(e) for e in s.stored()], ids)
 
 
 def scenario_secrets(ctx):
     ck = ctx.ck
-    print("(j) token_file (0600) works from a 0644 configuration; a "
-          "configuration holding token readable by others (or another "
-          "group), or a token_file readable by others, is refused with "
-          "exit 2",
-          flush=True)
-    what = "(j) token_file"
-    d = ctx.dir("tokenfile")
+    _, what, d = ctx.begin(
+        "(j) token_file", "tokenfile",
+        "(j) token_file (0600) works from a 0644 configuration; a "
+        "configuration holding token readable by others (or another "
+        "group), or a token_file readable by others, is refused with "
+        "exit 2")
     inp, ids = unique_input(ctx, d, 80000, 30)
     tf = os.path.join(d, "hec.token")
     with open(tf, "w") as f:
@@ -1126,7 +1001,7 @@ def scenario_secrets(ctx):
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)], mode=0o644,
                       token=None, token_file=tf)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     reqs, stored, _ = s.snapshot()
     exactly_once(ck, what, [rid_of(e) for e in stored], ids)
@@ -1161,7 +1036,7 @@ def scenario_secrets(ctx):
                           [("win", "/dev/null")], mode=mode, **kv)
         if mode == 0o640:
             os.chown(conf, -1, other_gid)
-        rc, err = run_once(ctx, conf, 20)
+        rc, err = ctx.run_once(conf, 20)
         path = conf if named == "conf" else tf
         ck.eq(rc, 2, "%s: exit code (stderr: %s)" % (what, err[-600:]))
         ck.check(path in err, "%s: stderr names %s: %s" %
@@ -1180,50 +1055,17 @@ def check_no_token_leak(ctx):
 
 
 def main():
-    args = it.parse_args()
-    ck = it.Checker("integration_hec")
-    tmp = tempfile.mkdtemp(prefix="sysmonfwd-hec-")
-    ctx = None
-    t0 = time.monotonic()
-    try:
-        try:
-            pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
-        except (tlsutil.PkiError, OSError) as e:
-            ck.fail("cannot make test certificates: %s" % e)
-            ck.finish()
-        ctx = Ctx(args, ck, tmp, pki)
+    def body(ctx):
         scenario_server(ctx)
         if preflight(ctx):
-            for sc in (scenario_happy, scenario_json, scenario_overrides,
-                       scenario_refusals, scenario_verify_off,
-                       scenario_busy, scenario_tokens, scenario_partial,
-                       scenario_too_large, scenario_acks, scenario_down,
-                       scenario_kill, scenario_pin_ok, scenario_secrets,
-                       scenario_options):
-                t = time.monotonic()
-                n = len(ck.failures)
-                try:
-                    sc(ctx)
-                except Exception as e:  # report and go on with the next
-                    import traceback
-                    traceback.print_exc()
-                    ck.fail("%s raised %r" % (sc.__name__, e))
-                print("  %s: %.1f s, %d failures" %
-                      (sc.__name__, time.monotonic() - t,
-                       len(ck.failures) - n), flush=True)
+            ctx.run_scenarios((
+                scenario_happy, scenario_json, scenario_overrides,
+                scenario_refusals, scenario_verify_off, scenario_busy,
+                scenario_tokens, scenario_partial, scenario_too_large,
+                scenario_acks, scenario_down, scenario_kill, scenario_pin_ok,
+                scenario_secrets, scenario_options))
         check_no_token_leak(ctx)
-    finally:
-        if ctx is not None:
-            for a in ctx.agents:
-                if a.alive():
-                    a.p.kill()
-                    a.p.wait()
-                a.log.close()
-            for s in ctx.servers:
-                s.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("total %.1f s" % (time.monotonic() - t0))
-    ck.finish()
+    it.output_test("integration_hec", "sysmonfwd-hec-", body, ctx_class=Ctx)
 
 
 if __name__ == "__main__":

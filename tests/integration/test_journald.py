@@ -50,12 +50,10 @@ not announced twice).
 import os
 import random
 import re
-import shutil
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -136,27 +134,16 @@ class Journal:
 
 def corpus_entries(corpus):
     """(host, ident, pid, message) of every line of linux-syslog/."""
-    base = os.path.join(corpus, "linux-syslog")
-    files = [os.path.join(base, "elastic-integrations_sysmon_linux_sample_"
-                          "sysmon.log")]
-    sub = os.path.join(base, "wazuh-engine-sysmon-linux-tests")
-    files += sorted(os.path.join(sub, f) for f in os.listdir(sub))
     out = []
-    for path in files:
-        with open(path, "rb") as f:
-            for line in f.read().split(b"\n"):
-                line = line.rstrip(b"\r")
-                if not line:
-                    continue
-                m = LINE_RE.match(line)
-                if m is None:
-                    raise ValueError("%s: not a syslog line: %r" %
-                                     (path, line[:80]))
-                msg = m.group(4)
-                if b"<Event" in msg:
-                    msg = msg[msg.find(b"<Event"):]
-                out.append((m.group(1).decode(), m.group(2).decode(),
-                            int(m.group(3) or 3099), msg))
+    for path, line in it.linux_syslog_lines(corpus):
+        m = LINE_RE.match(line)
+        if m is None:
+            raise ValueError("%s: not a syslog line: %r" % (path, line[:80]))
+        msg = m.group(4)
+        if b"<Event" in msg:
+            msg = msg[msg.find(b"<Event"):]
+        out.append((m.group(1).decode(), m.group(2).decode(),
+                    int(m.group(3) or 3099), msg))
     return out
 
 
@@ -204,38 +191,14 @@ def is_gap(doc):
             doc.get("event", {}).get("action") == "records-dropped")
 
 
-class Agent:
+def start_agent(args, tmp, cfg, tag):
     """The agent running in the background (follow)."""
-
-    def __init__(self, args, tmp, cfg, tag):
-        self.err_path = os.path.join(tmp, "agent-%s.err" % tag)
-        self.err = open(self.err_path, "wb")
-        self.proc = it.popen([args.bin, "-c", cfg], stdout=subprocess.DEVNULL,
-                             stderr=self.err)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.err.close()
-        return rc
-
-    def stderr(self):
-        with open(self.err_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def cpu_seconds(self):
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return it.Agent([args.bin, "-c", cfg],
+                    os.path.join(tmp, "agent-%s.err" % tag))
 
 
 def wait_docs(out, n, timeout=WAIT):
-    return it.wait_for(lambda: it.count_lines(out) >= n, timeout, step=0.05)
+    return it.wait_lines(out, n, timeout)
 
 
 # ---- part 1 ----------------------------------------------------------------
@@ -371,7 +334,7 @@ def part2(args, ck, tmp, rnd):
     msgs = unique_messages(args.corpus, 20000, 75)
     want = [it.expected_from_line(m)["record_id"] for m in msgs]
     jrn.write(jdir, "a.journal", with_noise(jrn, msgs[:20]))
-    agent = Agent(args, d, cfg, "p2")
+    agent = start_agent(args, d, cfg, "p2")
     ok = ck.check(wait_docs(out, 20), "part 2: the first file's 20 records "
                   "did not come (%d lines)" % it.count_lines(out))
     for name, lo, hi, in_place in (("b.journal", 20, 35, False),
@@ -395,7 +358,7 @@ def part2(args, ck, tmp, rnd):
         used = agent.cpu_seconds() - c0
         ck.check(used < 0.2, "part 2: the idle agent used %.2f s of CPU in "
                  "2 s" % used)
-    rc = agent.stop()
+    rc = agent.stop(timeout=30)
     ck.eq(rc, 0, "part 2: exit code after SIGTERM (stderr: %s)" %
           agent.stderr()[-400:])
     docs = docs_of(ck, "part 2", out)
@@ -456,7 +419,7 @@ def part3(args, ck, tmp, rnd):
         os.path.join(d2, "state"), jdir2, out2,
         extra_out={"flush_interval": "50ms"}))
     jrn.write(jdir2, "a.journal", with_noise(jrn, msgs[17:25]))
-    agent = Agent(args, d, cfg2, "p3")
+    agent = start_agent(args, d, cfg2, "p3")
     pos = os.path.join(d2, "state", "positions", "jrn.pos")
     ck.check(it.wait_for(lambda: os.path.exists(pos), WAIT),
              "part 3 follow: no position saved at the start")
@@ -467,7 +430,7 @@ def part3(args, ck, tmp, rnd):
     jrn.write(jdir2, "c.journal", with_noise(jrn, msgs[29:]))
     ck.check(wait_docs(out2, 5), "part 3 follow: the last record added "
              "did not come")
-    rc = agent.stop()
+    rc = agent.stop(timeout=30)
     ck.eq(rc, 0, "part 3 follow: exit code after SIGTERM")
     ck.eq(it.record_ids(docs_of(ck, "part 3 follow", out2)), ids[25:],
           "part 3 follow: only the entries added after the start")
@@ -507,13 +470,8 @@ def part4(args, ck, tmp, rnd):
                 p.send_signal(signal.SIGKILL)
                 kills += 1
             rc = p.wait()
-        if os.path.exists(out):
-            with open(out, "rb") as f:
-                data = f.read()
-            if data and not data.endswith(b"\n"):
-                repaired += 1
-                with open(out, "r+b") as f:
-                    f.truncate(data.rfind(b"\n") + 1)
+        if it.repair_torn_tail(out):
+            repaired += 1
         docs = docs_of(ck, "part 4", out)
         ids = it.record_ids(docs)[len(seen):]
         odd = [i for i in ids if i is None]
@@ -601,24 +559,19 @@ def part5(args, ck, tmp, rnd):
 
 
 def main():
-    args = it.parse_args()
-    ck = it.Checker("test_journald")
-    if not os.access(JOURNAL_REMOTE, os.X_OK):
-        sys.exit("FAIL: %s is missing (apt-get install "
-                 "systemd-journal-remote)" % JOURNAL_REMOTE)
-    seed = int(os.environ.get("SYSMONFWD_TEST_SEED", time.time()))
-    print("random seed %d (SYSMONFWD_TEST_SEED)" % seed)
-    rnd = random.Random(seed)
-    tmp = tempfile.mkdtemp(prefix="sysmonfwd-journald-")
-    try:
+    def body(args, ck, tmp):
+        if not os.access(JOURNAL_REMOTE, os.X_OK):
+            sys.exit("FAIL: %s is missing (apt-get install "
+                     "systemd-journal-remote)" % JOURNAL_REMOTE)
+        seed = int(os.environ.get("SYSMONFWD_TEST_SEED", time.time()))
+        print("random seed %d (SYSMONFWD_TEST_SEED)" % seed)
+        rnd = random.Random(seed)
         for part in (part1, part2, part3, part4, part5):
             t0 = time.monotonic()
             part(args, ck, tmp, rnd)
             print("%s done in %.1f s" % (part.__name__,
                                          time.monotonic() - t0), flush=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    ck.finish()
+    it.run_parts("test_journald", "sysmonfwd-journald-", body)
 
 
 if __name__ == "__main__":

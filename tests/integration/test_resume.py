@@ -39,12 +39,10 @@ exactly once, in order (from the input or from the buffer).
 """
 import os
 import shutil
-import random
 import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -222,13 +220,8 @@ def part3(args, ck, tmp, rnd):
         time.sleep(rnd.uniform(0.05, 0.5))
         p.send_signal(signal.SIGKILL)
         p.wait()
-        if os.path.exists(out):
-            with open(out, "rb") as f:
-                data = f.read()
-            if data and not data.endswith(b"\n"):
-                repaired += 1
-                with open(out, "r+b") as f:
-                    f.truncate(data.rfind(b"\n") + 1)
+        if it.repair_torn_tail(out):
+            repaired += 1
     res = it.run(args.bin, ["-c", cfg, "--once"], timeout=60)
     ck.eq(res.returncode, 0, "part 3: last run exit code")
     docs, problems = it.read_ndjson(out)
@@ -398,21 +391,15 @@ def report(ck, what, ids, total=BIG):
 
 
 def main():
-    def extra(ap):
-        ap.add_argument("--seed", type=int, default=None)
-    args = it.parse_args(extra)
-    seed = args.seed if args.seed is not None else int(time.time())
-    print("random seed %d (rerun with --seed %d)" % (seed, seed))
-    rnd = random.Random(seed)
-    ck = it.Checker("integration_resume")
-    with tempfile.TemporaryDirectory(prefix="sysmonfwd-resume-") as tmp:
+    def body(args, ck, tmp):
+        rnd = args.rnd
         part1(args, ck, tmp)
         part2(args, ck, tmp, rnd)
         part3(args, ck, tmp, rnd)
         part4(args, ck, tmp)
         part5(args, ck, tmp)
         part6(args, ck, tmp)
-    ck.finish()
+    it.run_parts("integration_resume", "sysmonfwd-resume-", body, seed=True)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,8 @@ and unmounted at the end.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
@@ -229,16 +226,11 @@ def scenario_enospc(args, ck, tmp, full):
 
 
 def main():
-    args = it.parse_args()
-    ck = it.Checker("integration_ring_faults")
-    tmp = tempfile.mkdtemp(prefix="sysmonfwd-ring-")
-    try:
+    def body(args, ck, tmp):
         scenario_evict(args, ck, tmp)
         scenario_enospc(args, ck, tmp, "drop_oldest")
         scenario_enospc(args, ck, tmp, "block")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    ck.finish()
+    it.run_parts("integration_ring_faults", "sysmonfwd-ring-", body)
 
 
 if __name__ == "__main__":

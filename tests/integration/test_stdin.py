@@ -16,7 +16,6 @@
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -129,13 +128,11 @@ def part3(args, ck, tmp):
 
 
 def main():
-    args = it.parse_args()
-    ck = it.Checker("integration_stdin")
-    with tempfile.TemporaryDirectory(prefix="sysmonfwd-stdin-") as tmp:
+    def body(args, ck, tmp):
         part1(args, ck, tmp)
         part2(args, ck, tmp)
         part3(args, ck, tmp)
-    ck.finish()
+    it.run_parts("integration_stdin", "sysmonfwd-stdin-", body)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,7 @@ Finally, no secret appears in the agent's output.
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -49,123 +45,29 @@ sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sysmonfwd_it as it  # noqa: E402
 import wazuh_server  # noqa: E402
-import tlsutil  # noqa: E402
 
 USER, PASSWORD = "sysmonfwd", "Wz-pa55-Q8r"
-HAPPY_WINDOWS = ("DE_sysmon-3-rdp-tun.xml.log",
-                 "de_unmanagedpowershell_psinject_sysmon_7_8_10.xml.log",
-                 "babyshark_mimikatz_powershell.xml.log")
-HAPPY_LINUX = "elastic-integrations_sysmon_linux_sample_sysmon.log"
 MAX_EVENT = 65535 - len("1:API-Webhook:")
 WAIT = 60       # deadline (s) for a positive signal; never a measure
 
 
-class Ctx:
-    def __init__(self, args, ck, tmp, pki):
-        self.args = args
-        self.ck = ck
-        self.tmp = tmp
-        self.pki = pki
-        self.agents = []
-        self.servers = []
-        self.texts = []
-
-    def dir(self, name):
-        d = os.path.join(self.tmp, name)
-        os.makedirs(d)
-        return d
-
+class Ctx(it.Ctx):
     def server(self, **kw):
         kw.setdefault("users", {USER: PASSWORD})
-        s = wazuh_server.WazuhServer(self.pki["server"],
-                                     self.pki["server_key"], **kw)
-        self.servers.append(s)
-        return s.start()
-
-
-class Agent:
-    def __init__(self, ctx, conf, once=True):
-        self.ctx = ctx
-        self.err_path = conf + ".stderr.%d" % len(ctx.agents)
-        self.log = open(self.err_path, "wb")
-        argv = [ctx.args.bin, "-c", conf] + (["--once"] if once else [])
-        self.p = it.popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
-        ctx.agents.append(self)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def wait(self, timeout):
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-    def term(self, timeout=20):
-        if self.alive():
-            self.p.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def stderr(self):
-        self.log.flush()
-        with open(self.err_path, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        self.ctx.texts.append(("stderr of %s" % self.err_path, text))
-        return text
+        return self.add_server(wazuh_server.WazuhServer(
+            self.pki["server"], self.pki["server_key"], **kw))
 
 
 def wz_config(ctx, d, url, inputs, mode=0o600, **kv):
-    out = {"type": "wazuh", "url": url, "user": USER, "password": PASSWORD,
-           "tls_ca_file": ctx.pki["ca"], "max_requests_per_minute": "600",
-           "flush_interval": "200ms", "retry_initial": "200ms",
-           "retry_max": "2s", "timeout": "10s"}
-    for k, v in kv.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = v
-    ins = [(name, {"type": "file", "path": p, "follow": "false"})
-           for name, p in inputs]
-    path = os.path.join(d, "agent.conf")
-    it.write_config(path, it.file_config(os.path.join(d, "state"), ins,
-                                         [("wz", out)]))
-    os.chmod(path, mode)
-    return path
-
-
-def unique_input(ctx, d, first_id, n, name="in.log"):
-    path = os.path.join(d, name)
-    lines = it.unique_records(ctx.args.corpus, first_id, n)
-    with open(path, "wb") as f:
-        f.writelines(lines)
-    return path, lines
-
-
-def run_once(ctx, conf, timeout=120):
-    try:
-        r = it.run(ctx.args.bin, ["-c", conf, "--once"], timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        err = (e.stderr or b"").decode("utf-8", "replace")
-        ctx.texts.append(("stderr of " + conf, err))
-        return None, err
-    err = r.stderr.decode("utf-8", "replace")
-    ctx.texts.append(("stderr of " + conf, err))
-    return r.returncode, err
+    return it.output_config(d, inputs, "wz", {
+        "type": "wazuh", "url": url, "user": USER, "password": PASSWORD,
+        "tls_ca_file": ctx.pki["ca"], "max_requests_per_minute": "600",
+        "flush_interval": "200ms", "retry_initial": "200ms",
+        "retry_max": "2s", "timeout": "10s"}, kv, mode)
 
 
 def dead_letters(ctx, d):
-    path = os.path.join(d, "state", "deadletter", "wz.ndjson")
-    if not os.path.exists(path):
-        return []
-    docs, problems = it.read_ndjson(path)
-    ctx.ck.check(not problems, "dead-letter file is valid NDJSON: %s" %
-                 problems[:3])
-    with open(path, "rb") as f:
-        ctx.texts.append(("dead letters " + path,
-                          f.read().decode("utf-8", "replace")))
-    return [x for x in docs if x is not None]
+    return ctx.dead_letters(d, "wz", "dead letters")
 
 
 # ---- an independent rendering of Wazuh's eventchannel decoding ----
@@ -318,21 +220,12 @@ def check_accepted(ck, what, s, lines, allow_dups=()):
     return got
 
 
-def check_clean(ck, what, s):
-    ck.eq(s.invalid, [], what + ": invalid requests seen by the server")
-    ck.eq(s.errors, [], what + ": server handler errors")
-
-
 # ---- scenarios ----
 
 
 def scenario_server(ctx):
     print("(0) the Wazuh API test server (checked with curl)", flush=True)
-    if shutil.which("curl") is None:
-        ctx.ck.skip_or_fail("(0) curl is not installed: the test server's "
-                            "self-test cannot run")
-        return
-    ctx.ck.eq(wazuh_server.self_test(), [], "(0) test server self-test")
+    ctx.self_test("test server", wazuh_server)
 
 
 class RateScenario:
@@ -341,13 +234,13 @@ class RateScenario:
     def __init__(self, ctx):
         self.ctx = ctx
         self.d = ctx.dir("rate")
-        self.path, self.lines = unique_input(ctx, self.d, 900000, 10000)
+        self.path, self.lines = ctx.unique_input(self.d, 900000, 10000)
         self.s = ctx.server(events_per_minute=10)
         self.conf = wz_config(ctx, self.d, self.s.url, [("w", self.path)],
                               max_requests_per_minute="10",
                               batch_max_events="500")
         self.t0 = time.monotonic()
-        self.a = Agent(ctx, self.conf)
+        self.a = ctx.agent(self.conf)
 
     def finish(self):
         ck, what, s = self.ctx.ck, "(c) rate limit", self.s
@@ -358,7 +251,7 @@ class RateScenario:
                     60 + 2 * WAIT)
         ck.check(ok, what + ": an 11th request came after the window")
         ck.check(self.a.alive(), what + ": the agent is still sending")
-        ck.eq(self.a.term(), 0, what + ": SIGTERM: exit 0")
+        ck.eq(self.a.stop(), 0, what + ": SIGTERM: exit 0")
         err = self.a.stderr()
         reqs = s.requests("events")
         times = [r["t"] for r in reqs]
@@ -410,7 +303,7 @@ class RateScenario:
                  what + ": at most 100 events per request")
         ck.check("429" not in err, what + ": no rate-limit failure in the "
                  "log")
-        check_clean(ck, what, s)
+        it.check_server_clean(ck, what, s)
 
 
 def send_bounds(reqs):
@@ -443,23 +336,14 @@ def pacing_report(s):
 
 
 def scenario_happy(ctx):
-    print("(a) corpus records accepted once, in the shape of Wazuh's "
-          "eventchannel decoding", flush=True)
-    ck, what = ctx.ck, "(a) happy path"
-    d = ctx.dir("happy")
-    inputs, lines = [], []
-    for i, name in enumerate(HAPPY_WINDOWS):
-        p = os.path.join(ctx.args.corpus, "windows-xml", name)
-        inputs.append(("win%d" % i, p))
-        with open(p, "rb") as f:
-            lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
-    p = os.path.join(ctx.args.corpus, "linux-syslog", HAPPY_LINUX)
-    inputs.append(("lin", p))
-    with open(p, "rb") as f:
-        lines += [l for l in f.read().split(b"\n") if b"<Event" in l]
+    ck, what, d = ctx.begin(
+        "(a) happy path", "happy",
+        "(a) corpus records accepted once, in the shape of Wazuh's "
+        "eventchannel decoding")
+    inputs, lines = it.happy_inputs(ctx.args.corpus)
     s = ctx.server()
     conf = wz_config(ctx, d, s.url, inputs)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     got = check_accepted(ck, what, s, lines)
     ck.check(len(got) == 226, what + ": 226 events (%d)" % len(got))
@@ -474,18 +358,17 @@ def scenario_happy(ctx):
     ck.check("Wazuh API 4.14.7" in err, what + ": the API version is "
              "logged: %s" % err[-400:])
     ck.eq(dead_letters(ctx, d), [], what + ": dead letters")
-    check_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
     sm = it.summary_numbers(err)
     if ck.check(sm is not None, what + ": summary line"):
         ck.eq(sm["delivered"], len(lines), what + ": summary delivered")
 
 
 def scenario_expiry(ctx):
-    print("(b) the token expires mid-stream: a new login, every event once",
-          flush=True)
-    ck, what = ctx.ck, "(b) token expiry"
-    d = ctx.dir("expiry")
-    path, lines = unique_input(ctx, d, 100000, 1200)
+    ck, what, d = ctx.begin(
+        "(b) token expiry", "expiry",
+        "(b) the token expires mid-stream: a new login, every event once")
+    path, lines = ctx.unique_input(d, 100000, 1200)
     s = ctx.server(token_lifetime=4)
     s.set_delay(0.5)        # 12 requests take longer than a token lives
     conf = wz_config(ctx, d, s.url, [("w", path)],
@@ -496,7 +379,7 @@ def scenario_expiry(ctx):
         s.expire_tokens()
     th = threading.Thread(target=revoke, daemon=True)
     th.start()
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     th.join(1)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     check_accepted(ck, what, s, lines)
@@ -505,15 +388,14 @@ def scenario_expiry(ctx):
              "expired and after it was revoked (%d logins)" % len(logins))
     ck.check(len(s.unauthorized()) <= 2, what + ": few 401s (%s)" %
              s.unauthorized()[:5])
-    check_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_failed_items(ctx):
-    print("(d) failed_items: retried once or dead-lettered (1012)",
-          flush=True)
-    ck, what = ctx.ck, "(d) failed items"
-    d = ctx.dir("failed")
-    path, lines = unique_input(ctx, d, 200000, 300)
+    ck, what, d = ctx.begin(
+        "(d) failed items", "failed",
+        "(d) failed_items: retried once or dead-lettered (1012)")
+    path, lines = ctx.unique_input(d, 200000, 300)
     retry_ids = set(range(200000, 200300, 17))
     bad_ids = set(range(200005, 200300, 41)) - retry_ids
     rid = re.compile(r"eventRecordID\":\"(\d+)\"")
@@ -527,7 +409,7 @@ def scenario_failed_items(ctx):
     s.fail_events(match=lambda ev: rec_id(ev) in bad_ids, code=1012,
                   message="Invalid message to queue", times=None)
     conf = wz_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     good = [l for l in lines
             if int(it.RECORD_ID_RE.search(l).group(0)[15:-16]) not in
@@ -541,16 +423,15 @@ def scenario_failed_items(ctx):
     ck.check(all("1012" in x.get("reason", "") and
                  "Invalid message" in x.get("reason", "") for x in dl),
              what + ": dead letters carry Wazuh's code and message")
-    check_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_failed_items_renamed(ctx):
-    print("(d2) failed_items naming events by a text we never sent: the "
-          "unnamed events of that request are sent again, nothing lost",
-          flush=True)
-    ck, what = ctx.ck, "(d2) unplaceable failures"
-    d = ctx.dir("renamed")
-    path, lines = unique_input(ctx, d, 250000, 120)
+    ck, what, d = ctx.begin(
+        "(d2) unplaceable failures", "renamed",
+        "(d2) failed_items naming events by a text we never sent: the "
+        "unnamed events of that request are sent again, nothing lost")
+    path, lines = ctx.unique_input(d, 250000, 120)
     fail_ids = set(range(250003, 250120, 29))
     rid = re.compile(r"eventRecordID\":\"(\d+)\"")
 
@@ -564,7 +445,7 @@ def scenario_failed_items_renamed(ctx):
                   rename=lambda ev: ev.replace("eventRecordID",
                                                "EventRecordId"))
     conf = wz_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     # Every record arrives; the others of the requests that had a failure
     # we could not place may arrive twice (the price of losing nothing).
@@ -577,26 +458,25 @@ def scenario_failed_items_renamed(ctx):
     ck.check(len(s.events()) <= 2 * len(lines), what + ": at most one "
              "resend per event (%d accepted for %d)" %
              (len(s.events()), len(lines)))
-    check_clean(ck, what, s)
+    it.check_server_clean(ck, what, s)
 
 
 def scenario_wrong_password(ctx):
-    print("(e) a wrong password: said once, logins at least 10 s apart",
-          flush=True)
-    ck, what = ctx.ck, "(e) wrong password"
-    d = ctx.dir("wrongpw")
-    path, lines = unique_input(ctx, d, 300000, 20)
+    ck, what, d = ctx.begin(
+        "(e) wrong password", "wrongpw",
+        "(e) a wrong password: said once, logins at least 10 s apart")
+    path, lines = ctx.unique_input(d, 300000, 20)
     s = ctx.server()
     conf = wz_config(ctx, d, s.url, [("w", path)],
                      password=PASSWORD + "-wrong")
-    a = Agent(ctx, conf)
+    a = ctx.agent(conf)
     # Until the second refused login (the agent tried again), not for a
     # fixed time.
     ck.check(s.wait(lambda srv: sum(1 for x in srv.login_log
                                     if not x["ok"]) >= 2, 10 + WAIT),
              what + ": the agent tries to log in again")
     ck.check(a.alive(), what + ": the agent keeps waiting")
-    ck.eq(a.term(), 0, what + ": SIGTERM: exit 0")
+    ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
     err = a.stderr()
     fails = [x for x in s.logins() if not x["ok"]]
     reqs = {r["n"]: r for r in s.requests()}
@@ -616,14 +496,13 @@ def scenario_wrong_password(ctx):
 
 
 def scenario_wazuh5(ctx):
-    print("(f) Wazuh 5 (404 at /events): said once, no spinning",
-          flush=True)
-    ck, what = ctx.ck, "(f) Wazuh 5"
-    d = ctx.dir("v5")
-    path, lines = unique_input(ctx, d, 400000, 20)
+    ck, what, d = ctx.begin(
+        "(f) Wazuh 5", "v5",
+        "(f) Wazuh 5 (404 at /events): said once, no spinning")
+    path, lines = ctx.unique_input(d, 400000, 20)
     s = ctx.server(version="v5.0.0")
     conf = wz_config(ctx, d, s.url, [("w", path)])
-    a = Agent(ctx, conf)
+    a = ctx.agent(conf)
     # First the positive signal: the agent has met the 404 and said so.
     ck.check(it.wait_log(a.err_path, r"Wazuh 5\.0 removed it", WAIT),
              what + ": the 404 is explained")
@@ -631,7 +510,7 @@ def scenario_wazuh5(ctx):
     # machine only makes such requests fewer): an observation window
     # after the signal, not a wait for one.
     time.sleep(5)
-    ck.eq(a.term(), 0, what + ": SIGTERM: exit 0")
+    ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
     err = a.stderr()
     ck.eq(len(s.requests("events")), 1, what + ": one request to /events "
           "in the 5 s after the 404")
@@ -641,10 +520,9 @@ def scenario_wazuh5(ctx):
 
 
 def scenario_oversized(ctx):
-    print("(g) an event over 65,535 bytes: cut, tagged, accepted",
-          flush=True)
-    ck, what = ctx.ck, "(g) oversized event"
-    d = ctx.dir("big")
+    ck, what, d = ctx.begin(
+        "(g) oversized event", "big",
+        "(g) an event over 65,535 bytes: cut, tagged, accepted")
     line = it.unique_records(ctx.args.corpus, 500000, 1)[0]
     big = line.replace(b"</EventData>", b"<Data Name='Pad'>" +
                        b"C:\\x" * 20000 + b"</Data></EventData>", 1)
@@ -653,7 +531,7 @@ def scenario_oversized(ctx):
         f.write(big)
     s = ctx.server()
     conf = wz_config(ctx, d, s.url, [("w", path)])
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     got = s.events()
     ck.eq(len(got), 1, what + ": accepted events")
@@ -672,15 +550,15 @@ def scenario_oversized(ctx):
 
 
 def scenario_lost_answer(ctx):
-    print("(h) an answer lost after the manager took the events: only "
-          "those arrive twice", flush=True)
-    ck, what = ctx.ck, "(h) lost answer"
-    d = ctx.dir("lost")
-    path, lines = unique_input(ctx, d, 600000, 250)
+    ck, what, d = ctx.begin(
+        "(h) lost answer", "lost",
+        "(h) an answer lost after the manager took the events: only "
+        "those arrive twice")
+    path, lines = ctx.unique_input(d, 600000, 250)
     s = ctx.server()
     s.drop_next(1, store=True)
     conf = wz_config(ctx, d, s.url, [("w", path)], batch_max_events="100")
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
     first = [l for l in lines[:100]]
     check_accepted(ck, what, s, lines, allow_dups=set(range(100)))
@@ -692,11 +570,10 @@ def scenario_lost_answer(ctx):
 
 
 def scenario_secrets(ctx):
-    print("(i) password_file; a readable inline password refused",
-          flush=True)
-    ck, what = ctx.ck, "(i) secrets"
-    d = ctx.dir("secrets")
-    path, lines = unique_input(ctx, d, 700000, 30)
+    ck, what, d = ctx.begin(
+        "(i) secrets", "secrets",
+        "(i) password_file; a readable inline password refused")
+    path, lines = ctx.unique_input(d, 700000, 30)
     pf = os.path.join(d, "wazuh.password")
     with open(pf, "w") as f:
         f.write(PASSWORD + "\n")
@@ -704,12 +581,12 @@ def scenario_secrets(ctx):
     s = ctx.server()
     conf = wz_config(ctx, d, s.url, [("w", path)], password=None,
                      password_file=pf, mode=0o644)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.eq(rc, 0, what + ": password_file: exit code (%s)" % err[-300:])
     check_accepted(ck, what, s, lines)
     d2 = ctx.dir("secrets2")
     conf = wz_config(ctx, d2, s.url, [("w", path)], mode=0o644)
-    rc, err = run_once(ctx, conf)
+    rc, err = ctx.run_once(conf, 120)
     ck.check(rc == 2 and "`password`" in err,
              what + ": an inline password readable by others is refused "
              "(exit %s): %s" % (rc, err[-300:]))
@@ -722,61 +599,26 @@ def check_no_secret_leak(ctx):
 
 
 def main():
-    args = it.parse_args()
-    ck = it.Checker("integration_wazuh")
-    tmp = tempfile.mkdtemp(prefix="sysmonfwd-wazuh-")
-    ctx = None
-    t0 = time.monotonic()
-    try:
-        try:
-            pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
-        except (tlsutil.PkiError, OSError) as e:
-            ck.fail("cannot make test certificates: %s" % e)
-            ck.finish()
-        ctx = Ctx(args, ck, tmp, pki)
+    def body(ctx):
         rate = None
         try:
             print("(c) 10,000 events at 10 requests a minute (in the "
                   "background)", flush=True)
             rate = RateScenario(ctx)
         except Exception as e:
-            ck.fail("rate scenario did not start: %r" % e)
-        for sc in (scenario_server, scenario_happy, scenario_expiry,
-                   scenario_failed_items, scenario_failed_items_renamed,
-                   scenario_wrong_password,
-                   scenario_wazuh5, scenario_oversized,
-                   scenario_lost_answer, scenario_secrets):
-            t = time.monotonic()
-            n = len(ck.failures)
-            try:
-                sc(ctx)
-            except Exception as e:  # report and go on with the next
-                import traceback
-                traceback.print_exc()
-                ck.fail("%s raised %r" % (sc.__name__, e))
-            print("  %s: %.1f s, %d failures" %
-                  (sc.__name__, time.monotonic() - t,
-                   len(ck.failures) - n), flush=True)
+            ctx.ck.fail("rate scenario did not start: %r" % e)
+        ctx.run_scenarios((
+            scenario_server, scenario_happy, scenario_expiry,
+            scenario_failed_items, scenario_failed_items_renamed,
+            scenario_wrong_password, scenario_wazuh5, scenario_oversized,
+            scenario_lost_answer, scenario_secrets))
         if rate is not None:
-            try:
+            def scenario_rate(ctx):     # (c), started at the beginning
                 rate.finish()
-            except Exception as e:
-                import traceback
-                traceback.print_exc()
-                ck.fail("rate scenario raised %r" % e)
+            ctx.run_scenarios((scenario_rate,))
         check_no_secret_leak(ctx)
-    finally:
-        if ctx is not None:
-            for a in ctx.agents:
-                if a.alive():
-                    a.p.kill()
-                    a.p.wait()
-                a.log.close()
-            for s in ctx.servers:
-                s.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("total %.1f s" % (time.monotonic() - t0))
-    ck.finish()
+    it.output_test("integration_wazuh", "sysmonfwd-wazuh-", body,
+                   ctx_class=Ctx)
 
 
 if __name__ == "__main__":

@@ -1268,13 +1268,7 @@ def main():
     try:
         samples = status_samples.collect(args.bin, args.corpus,
                                          tmp=os.path.join(tmp, "samples"))
-        for p in samples.problems:
-            if p.startswith("note:"):
-                ck.note(p[5:].strip())
-            elif p.startswith("skip:"):
-                ck.skip_or_fail(p[5:].strip())
-            else:
-                ck.fail("status samples: " + p)
+        ck.problems(samples.problems, "status samples")
         if samples.wazuh_events is not None:
             ck.note("%d heartbeats and alerts sent by the Wazuh output "
                     "equal their derived Wazuh form" %

@@ -85,27 +85,21 @@ each was accepted, the failed events, logins, 401s with their reason,
 requests seen in any 60 seconds), counters per status, TLS handshake
 failures and invalid data found.
 """
-import argparse
 import base64
 import collections
+import functools
 import hashlib
 import hmac
 import http
-import http.server
-import itertools
 import json
 import os
 import re
-import signal
-import socket
-import ssl
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sysmonfwd_it  # noqa: E402  (ReservedPort)
+import testserver  # noqa: E402
 
 MSG_HEADER = "1:API-Webhook:"
 MAX_MSG_SIZE = 65535
@@ -238,39 +232,7 @@ def parse_version(version):
     return tuple(nums + [0] * (3 - len(nums)))
 
 
-class _HandshakeFailed(Exception):
-    """A TLS handshake failure, already recorded in tls_failures."""
-
-
-class Rule:
-    """One scripted behaviour for valid /events requests: kind "answer"
-    (answer with status and body, storing nothing) or "drop" (close the
-    connection without an answer, after storing the events when store is
-    true).  It applies to the next count requests with at least min_events
-    events, or to every one until the monotonic time until."""
-
-    def __init__(self, kind, status=None, body=None, count=1, until=None,
-                 retry_after=None, store=False, min_events=0):
-        self.kind = kind
-        self.status = status
-        self.body = body
-        self.count = count
-        self.until = until
-        self.retry_after = retry_after
-        self.store = store
-        self.min_events = min_events
-        self.used = 0
-
-    def describe(self):
-        if self.kind == "drop":
-            return "drop%s" % (" after storing" if self.store else "")
-        s = "answer %s" % self.status
-        if self.retry_after is not None:
-            s += " Retry-After %s" % self.retry_after
-        return s
-
-
-class EventFault:
+class EventFault(testserver.Fault):
     """Events for which match(event) is true (every event when match is
     None) fail with Wazuh error code/message/remediation: each distinct
     event string at most times times (None: always), at most count events
@@ -278,7 +240,7 @@ class EventFault:
 
     def __init__(self, match, code, message, remediation, times, count,
                  rename=None):
-        self.match = match
+        super().__init__(match, times, count)
         self.rename = rename    # the id the answer gives instead of event
         self.code = code
         dflt_msg, dflt_rem = WAZUH_ERRORS.get(code, (None, None))
@@ -286,83 +248,20 @@ class EventFault:
             dflt_msg or "scripted error %d" % code)
         self.remediation = (remediation if remediation is not None
                             else dflt_rem)
-        self.times = times
-        self.count = count
-        self.failed = collections.Counter()
-        self.used = 0
-
-    def take(self, event):
-        """Use the fault for event if it still applies (under the lock)."""
-        if self.count is not None and self.used >= self.count:
-            return False
-        if self.times is not None and self.failed[event] >= self.times:
-            return False
-        self.failed[event] += 1
-        self.used += 1
-        return True
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def handle_error(self, request, client_address):
-        e = sys.exc_info()[1]
-        if not isinstance(e, _HandshakeFailed):
-            self.wz._note_error(e)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(testserver.Handler):
     server_version = "Wazuh"
-    timeout = 120
     _expect_refused = False
 
     # ---- connection ----
 
-    def setup(self):
-        wz = self.server.wz
-        # Which connection a request came on, and when the server began
-        # it (before the TLS handshake: no request on it can be older).
-        self.conn_id = next(wz._conn_ids)
-        self.conn_t = time.monotonic()
-        wz._track(self.request, True)
-        if wz.ssl_ctx is not None:
-            raw = self.request
-            raw.settimeout(10)
-            try:
-                self.request = wz.ssl_ctx.wrap_socket(raw, server_side=True)
-            except (ssl.SSLError, OSError) as e:
-                wz._tls_failed(e)
-                wz._track(raw, False)
-                raw.close()
-                raise _HandshakeFailed() from e
-            wz._track(raw, False)
-            wz._track(self.request, True)
-        super().setup()
-
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-        self.server.wz._track(self.request, False)
-        try:
-            self.request.close()
-        except OSError:
-            pass
-
     def version_string(self):
         return "Wazuh"
 
-    def log_message(self, fmt, *args):
-        if self.server.wz.verbose:
-            sys.stderr.write("wazuh_server: %s\n" % (fmt % args))
-
     def handle_expect_100(self):
         n = self._content_length()
-        if n is not None and n > self.server.wz.max_upload_size:
+        if n is not None and n > self.server.owner.max_upload_size:
             # Wazuh's CheckExpectHeaderMiddleware: 417, no 100 Continue.
             self._expect_refused = True
             return True
@@ -431,22 +330,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             data = json.dumps(body).encode()
             ctype = ctype or JSON_TYPE
-        try:
-            self.send_response(status)
-            if ctype:
-                self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers:
-                self.send_header(k, v)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-            return True
-        except OSError:
-            self.close_connection = True
-            return False
+        return self._send_data(status, data, ctype, headers)
 
     def _answer(self, req, status, body, ctype=None, headers=()):
         """Send and finish req; error bodies (dicts with a title) go as
@@ -458,7 +342,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._finish(req, sent, status, code)
 
     def _finish(self, req, sent, status, code=None):
-        wz = self.server.wz
+        wz = self.server.owner
         now = time.monotonic()
         with wz._cond:
             req["status"] = status
@@ -473,7 +357,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             wz._cond.notify_all()
 
     def _entry(self, kind, url, t0):
-        wz = self.server.wz
+        wz = self.server.owner
         h = self.headers.get("Authorization")
         req = {"n": None, "kind": kind, "t": t0, "wall": time.time(),
                "method": self.command, "path": url.path,
@@ -492,14 +376,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return req
 
     def _invalid(self, req, status, why, body):
-        wz = self.server.wz
-        req["invalid"] = why
-        with wz._lock:
-            wz.invalid.append("request %d: %s" % (req["n"], why))
+        self.server.owner._note_invalid(req, why)
         self._answer(req, status, body)
 
     def _unauthorized(self, req, reason, body):
-        wz = self.server.wz
+        wz = self.server.owner
         with wz._lock:
             wz.unauthorized_log.append((time.monotonic(), reason))
         self._answer(req, 401, body)
@@ -512,7 +393,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
     def _dispatch(self):
-        wz = self.server.wz
+        wz = self.server.owner
         t0 = time.monotonic()
         url = urllib.parse.urlsplit(self.path)
         path = url.path
@@ -578,7 +459,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # ---- login ----
 
     def _login(self, req, url):
-        wz = self.server.wz
+        wz = self.server.owner
         host = self.client_address[0]
         user, password = None, None
         h = self.headers.get("Authorization") or ""
@@ -634,7 +515,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # ---- events ----
 
     def _events(self, req, body, size):
-        wz = self.server.wz
+        wz = self.server.owner
         if body is None:
             self._answer(req, 413, problem(
                 "Content size exceeded.", "Maximum content size limit (%d) "
@@ -667,29 +548,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                               "Events bulk size exceeded", "The size of the "
                               "events bulk is exceeding the limit"))
             return
-        rule = wz._take_rule(len(events))
-        if rule is not None:
-            req["rule"] = rule.describe()
+        rule = self._take_rule(req, len(events))
         answer = None
         if rule is None or (rule.kind == "drop" and rule.store):
             answer = wz._apply_events(req, events)
         if rule is not None and rule.kind == "drop":
             self._drop(req)
             return
-        d = wz.delay
-        if d > 0:
-            time.sleep(d)
+        self._delay()
         if rule is not None:
-            headers = []
-            if rule.retry_after is not None:
-                headers.append(("Retry-After", str(rule.retry_after)))
             body = rule.body if rule.body is not None else default_body(
                 rule.status)
             if rule.status == 401:
                 with wz._lock:
                     wz.unauthorized_log.append((time.monotonic(),
                                                 "scripted"))
-            self._answer(req, rule.status, body, headers=headers)
+            self._answer(req, rule.status, body, headers=rule.headers())
             return
         if answer is None:
             self._answer(req, 500, default_body(500))
@@ -721,19 +595,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         (show(ev), i))
         return None, None
 
-    def _drop(self, req):
-        wz = self.server.wz
-        with wz._cond:
-            req["status"] = "dropped"
-            wz.dropped += 1
-            wz._cond.notify_all()
-        self.close_connection = True
-        try:
-            self.request.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
 def _sort_ids(ids):
     """Wazuh's sort_ids: numerically when every id is an int, else as
     strings."""
@@ -743,7 +604,7 @@ def _sort_ids(ids):
         return sorted(ids)
 
 
-class WazuhServer:
+class WazuhServer(testserver.Server):
     """The Wazuh server API test server; see the module docstring.
     certfile/keyfile: serve HTTPS (plain HTTP when None); client_ca:
     require client certificates signed by it; users: {user: password};
@@ -754,6 +615,8 @@ class WazuhServer:
     brute-force guard; version: "v4.14.7", or "v5..." for a Wazuh without
     POST /events; store_path: JSONL file of accepted events;
     tls_max_version: "1.2" to refuse TLS 1.3."""
+    name = "wazuh_server"
+    handler = _Handler
 
     def __init__(self, certfile=None, keyfile=None, client_ca=None,
                  users=None, token_lifetime=900, events_per_minute=30,
@@ -763,13 +626,8 @@ class WazuhServer:
                  host="127.0.0.1", max_login_attempts=50, block_time=300,
                  hostname="wazuh-manager", store_path=None,
                  tls_max_version=None, verbose=False):
-        self.host = host
-        self.port = port
-        self._held = None     # the port, held from reserve() to close()
-        self._conn_ids = itertools.count(1)
-        # The clock of the scripted rules (fail_for): a self-test may set
-        # a fake one.
-        self.clock = time.monotonic
+        super().__init__(certfile, keyfile, client_ca, port, host,
+                         tls_max_version, store_path, verbose)
         self.users = dict({"wazuh-wui": "pw"} if users is None else users)
         self.token_lifetime = int(token_lifetime)
         self.events_per_minute = int(events_per_minute)
@@ -783,56 +641,28 @@ class WazuhServer:
         self.version_tuple = parse_version(version)
         self.v5 = self.version_tuple[0] >= 5
         self.hostname = hostname
-        self.verbose = verbose
         self.secret = os.urandom(32)
-        self.ssl_ctx = None
-        if certfile is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certfile, keyfile)
-            if client_ca is not None:
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(client_ca)
-            if tls_max_version == "1.2":
-                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-            self.ssl_ctx = ctx
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._store_file = (open(store_path, "a", encoding="utf-8")
-                            if store_path else None)
-        self._httpd = None
-        self._thread = None
-        self._conns = set()
-        self._rules = []
-        self._faults = []
         self._tokens = {}
         self._revoked = set()
         self._clock_offset = 0.0
-        self.delay = 0.0
         self.reset_views()
         self.reset_rate_limits()
         self.unblock()
 
-    def reset_views(self):
+    def _reset(self):
         """Forget what was seen, accepted events included (not the
         scripted rules, tokens, rate-limit counters or blocked
         addresses)."""
-        with self._lock:
-            self.request_log = []
-            self.accepted_log = []
-            self.accepted = collections.Counter()
-            self.failed_log = []
-            self.login_log = []
-            self.unauthorized_log = []
-            self.rate_limit_log = []
-            self.blocked_log = []
-            self.events_times = []
-            self.status_counts = collections.Counter()
-            self.tls_failures = []
-            self.invalid = []
-            self.errors = []
-            self.connections = 0
-            self.dropped = 0
-            self.v5_not_found = 0
+        self.request_log = []
+        self.accepted_log = []
+        self.accepted = collections.Counter()
+        self.failed_log = []
+        self.login_log = []
+        self.unauthorized_log = []
+        self.rate_limit_log = []
+        self.blocked_log = []
+        self.events_times = []
+        self.v5_not_found = 0
 
     def reset_rate_limits(self):
         """Start the rate-limit windows afresh (as a Wazuh API restart)."""
@@ -844,70 +674,6 @@ class WazuhServer:
         with self._lock:
             self._ip_stats = {}
             self._ip_block = set()
-
-    # ---- life ----
-
-    @property
-    def url(self):
-        return "%s://127.0.0.1:%d" % ("https" if self.ssl_ctx else "http",
-                                      self.port)
-
-    def reserve(self):
-        """Take the port now (port 0: the kernel picks one; url names it)
-        without listening yet: connections are refused until start().
-        The port stays held by a socket that does not listen until
-        close(), so start() after stop() gets it back and no other
-        program can take it in between.  Return self."""
-        if self._held is None:
-            self._held = sysmonfwd_it.ReservedPort(self.host, self.port)
-            self.port = self._held.port
-        return self
-
-    def start(self):
-        """Listen (on the same port again after stop()) and serve in a
-        thread; return self."""
-        self.reserve()
-        httpd = _HTTPServer((self.host, self.port), _Handler)
-        httpd.wz = self
-        self.port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stop listening and cut every open connection (the state is
-        kept, start() serves again on the same port)."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-        self._httpd = None
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop()
-        if self._held is not None:
-            self._held.close()
-            self._held = None
-        if self._store_file is not None:
-            self._store_file.close()
-            self._store_file = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     # ---- answers ----
 
@@ -952,39 +718,6 @@ class WazuhServer:
                                            remediation, times, count,
                                            rename))
 
-    def answer_next(self, count, status, body=None, retry_after=None,
-                    min_events=0):
-        """Answer the next count valid /events requests (with at least
-        min_events events) with this status, storing nothing.  body: a
-        JSON value, or str/bytes sent as text, or None for Wazuh's error
-        body for status (429: code 6005)."""
-        self._add_rule(Rule("answer", status, body, count=count,
-                            retry_after=retry_after, min_events=min_events))
-
-    def fail_for(self, seconds, status, body=None, retry_after=None):
-        """Answer every valid /events request for the next seconds so."""
-        self._add_rule(Rule("answer", status, body, count=None,
-                            until=self.clock() + seconds,
-                            retry_after=retry_after))
-
-    def drop_next(self, count, store=False, min_events=0):
-        """Close the connection of the next count valid /events requests
-        without answering, after storing their events when store is
-        true."""
-        self._add_rule(Rule("drop", count=count, store=store,
-                            min_events=min_events))
-
-    def clear_rules(self):
-        """Forget every scripted whole-request rule and event fault."""
-        with self._lock:
-            self._rules = []
-            self._faults = []
-
-    def set_delay(self, seconds):
-        """Delay every /events answer (after storing) by seconds."""
-        with self._lock:
-            self.delay = float(seconds)
-
     def expire_tokens(self):
         """Revoke every token issued so far (they are refused 401 "Invalid
         token", reason "expired"); return how many.  A new login gets a
@@ -1028,22 +761,6 @@ class WazuhServer:
         tests."""
         user = user if user is not None else next(iter(self.users))
         return self._issue(user)[0]
-
-    def _add_rule(self, rule):
-        with self._lock:
-            self._rules.append(rule)
-
-    def _take_rule(self, n_events):
-        now = self.clock()
-        with self._lock:
-            self._rules = [r for r in self._rules
-                           if (r.until is None or now < r.until) and
-                           (r.count is None or r.used < r.count)]
-            for r in self._rules:
-                if n_events >= r.min_events:
-                    r.used += 1
-                    return r
-        return None
 
     # ---- bookkeeping used by the handler ----
 
@@ -1187,12 +904,9 @@ class WazuhServer:
                 self.accepted[ev] += 1
                 stored.append(entry)
             req["stored"] += len(stored)
-            if self._store_file is not None and stored:
-                for e in stored:
-                    self._store_file.write(json.dumps(
-                        {k: e[k] for k in ("event", "request", "received")},
-                        separators=(",", ":")) + "\n")
-                self._store_file.flush()
+            self._write_store([{k: e[k] for k in ("event", "request",
+                                                  "received")}
+                               for e in stored])
             self._cond.notify_all()
         if broken:
             return None
@@ -1218,24 +932,6 @@ class WazuhServer:
                          "total_failed_items": n_failed,
                          "failed_items": failed_items},
                 "message": message, "error": error}
-
-    def _track(self, sock, add):
-        with self._lock:
-            if add:
-                if sock not in self._conns:
-                    self.connections += 1 if not isinstance(
-                        sock, ssl.SSLSocket) else 0
-                self._conns.add(sock)
-            else:
-                self._conns.discard(sock)
-
-    def _tls_failed(self, e):
-        with self._lock:
-            self.tls_failures.append(str(e))
-
-    def _note_error(self, e):
-        with self._lock:
-            self.errors.append(repr(e))
 
     # ---- views (copies, thread-safe) ----
 
@@ -1315,18 +1011,6 @@ class WazuhServer:
             best = max(best, hi - lo + 1)
         return best
 
-    def wait(self, pred, timeout):
-        """Wait until pred(self) is true (called under the lock, so it
-        must read attributes, not call the views)."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while not pred(self):
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.2))
-            return True
-
     def wait_events(self, n, timeout):
         """Wait until at least n events were accepted."""
         return self.wait(lambda s: len(s.accepted_log) >= n, timeout)
@@ -1369,55 +1053,8 @@ class WazuhServer:
 # ---- self-test with the curl command-line tool ----
 
 
-def _curl(server, pki, path, data=None, headers=(), ctype="application/json",
-          user=None, token=None, method=None, client=True, extra=()):
-    """Run curl against server; return (exit code, HTTP status, body JSON
-    or text, response headers text).  data (str or bytes) is POSTed with
-    Content-Type ctype (None: no Content-Type header); user "name:pw" for
-    Basic; token for Bearer."""
-    import subprocess
-    import tempfile
-    argv = ["curl", "-sS", "--http1.1", "--max-time", "20",
-            "-D", "-", "-o", "-"]
-    if server.ssl_ctx is not None and pki is not None:
-        argv += ["--cacert", pki["ca"]]
-        if client:
-            argv += ["--cert", pki["client"], "--key", pki["client_key"]]
-    if user is not None:
-        argv += ["-u", user]
-    if token is not None:
-        argv += ["-H", "Authorization: Bearer " + token]
-    for h in headers:
-        argv += ["-H", h]
-    tmpname = None
-    if data is not None:
-        raw = data.encode() if isinstance(data, str) else data
-        argv += ["-H", "Content-Type:" + (" " + ctype if ctype else "")]
-        fd, tmpname = tempfile.mkstemp(suffix=".body")
-        os.write(fd, raw)
-        os.close(fd)
-        argv += ["--data-binary", "@" + tmpname]
-    if method:
-        argv += ["-X", method]
-    argv += list(extra)
-    argv.append(server.url + path)
-    try:
-        r = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
-    finally:
-        if tmpname:
-            os.unlink(tmpname)
-    out = r.stdout.decode("utf-8", "replace")
-    head, _, body = out.partition("\r\n\r\n")
-    while re.match(r"HTTP/\S+ 100", head):
-        head, _, body = body.partition("\r\n\r\n")
-    m = re.match(r"HTTP/\S+ (\d+)", head)
-    status = int(m.group(1)) if m else None
-    try:
-        body = json.loads(body)
-    except ValueError:
-        pass
-    return r.returncode, status, body, head
+_curl = functools.partial(testserver.curl, ctype="application/json",
+                          timeout=60)
 
 
 def _events_body(*events):
@@ -1426,18 +1063,8 @@ def _events_body(*events):
 
 def self_test(verbose=False):
     """Check the server with curl; return a list of failures."""
-    import shutil
-    import tempfile
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import tlsutil
-    fails = []
-
-    def check(cond, msg):
-        if not cond:
-            fails.append(msg)
-            print("FAIL: wazuh_server self-test: " + msg, flush=True)
-        elif verbose:
-            print("ok: " + msg, flush=True)
+    selftest = testserver.SelfTest("wazuh_server", verbose)
+    check = selftest.check
 
     def expect(res, status, what, title=None, code=None, detail=None):
         """res is HTTP status (and problem title, error code and detail
@@ -1463,11 +1090,10 @@ def self_test(verbose=False):
         except (TypeError, KeyError):
             return "none"
 
-    if shutil.which("curl") is None:
-        return ["curl is not installed"]
-    tmp = tempfile.mkdtemp(prefix="wazuh-selftest-")
-    try:
-        pki = tlsutil.make_pki(os.path.join(tmp, "pki"))
+    with selftest.pki() as made:
+        if made is None:
+            return selftest.fails
+        tmp, pki = made
         store = os.path.join(tmp, "store.jsonl")
         s = WazuhServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
                         users={"wazuh-wui": "pw", "ingest": "s3cr3t"},
@@ -1982,28 +1608,12 @@ def self_test(verbose=False):
         finally:
             u.close()
         # TLS 1.2 at most.
-        t12 = WazuhServer(pki["server"], pki["server_key"],
-                          tls_max_version="1.2").start()
-        try:
-            rc, st, _, _ = _curl(t12, pki, "/", extra=["--tlsv1.3"])
-            check(rc != 0, "tls_max_version 1.2 refuses a TLS 1.3 client "
-                  "(curl exit %s)" % rc)
-            expect(_curl(t12, pki, "/", extra=["--tlsv1.2", "--tls-max",
-                                               "1.2"]), 401,
-                   "tls 1.2 client")
-        finally:
-            t12.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return fails
+        expect(selftest.tls12(WazuhServer, pki), 401, "tls 1.2 client")
+    return selftest.fails
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Wazuh server API test server")
-    ap.add_argument("--cert", help="server certificate (PEM); none: HTTP")
-    ap.add_argument("--key", help="server key (PEM)")
-    ap.add_argument("--client-ca", help="require client certificates "
-                    "signed by this CA")
+    ap = testserver.arg_parser("Wazuh server API test server")
     ap.add_argument("--user", action="append", default=[],
                     metavar="USER:PASSWORD", help="API user (repeat); "
                     "default wazuh-wui:pw")
@@ -2016,42 +1626,23 @@ def main():
     ap.add_argument("--max-upload-size", type=int, default=10485760)
     ap.add_argument("--max-login-attempts", type=int, default=50)
     ap.add_argument("--block-time", type=float, default=300)
-    ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--jsonl", help="append accepted events to this file")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--self-test", action="store_true",
-                    help="check the server with curl and exit")
     a = ap.parse_args()
     if a.self_test:
-        fails = self_test(a.verbose)
-        print("wazuh_server self-test: %s" % ("%d failures" % len(fails)
-                                              if fails else "all passed"))
-        sys.exit(1 if fails else 0)
+        testserver.self_test_main("wazuh_server", self_test, a.verbose)
     for v in a.user:
         if ":" not in v:
             ap.error("--user takes name:password")
-    s = WazuhServer(a.cert, a.key, client_ca=a.client_ca,
-                    users=(dict(v.split(":", 1) for v in a.user)
-                           if a.user else None),
-                    token_lifetime=a.token_lifetime,
-                    events_per_minute=a.events_per_minute,
-                    general_per_minute=a.general_per_minute,
-                    max_events=a.max_events,
-                    max_upload_size=a.max_upload_size,
-                    max_login_attempts=a.max_login_attempts,
-                    block_time=a.block_time, version=a.wazuh_version,
-                    store_path=a.jsonl, port=a.port, verbose=a.verbose)
-    s.set_delay(a.delay)
-    s.start()
-    print("wazuh_server: listening on %s" % s.url, flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
-    s.close()
-    print(json.dumps(s.stats(), sort_keys=True), flush=True)
+    testserver.serve(WazuhServer(
+        a.cert, a.key, client_ca=a.client_ca,
+        users=dict(v.split(":", 1) for v in a.user) if a.user else None,
+        token_lifetime=a.token_lifetime,
+        events_per_minute=a.events_per_minute,
+        general_per_minute=a.general_per_minute, max_events=a.max_events,
+        max_upload_size=a.max_upload_size,
+        max_login_attempts=a.max_login_attempts, block_time=a.block_time,
+        version=a.wazuh_version, store_path=a.jsonl, port=a.port,
+        verbose=a.verbose), a.delay)
 
 
 if __name__ == "__main__":
