@@ -404,14 +404,9 @@ seg_push(struct buffer *b, uint64_t first_seq)
 {
 	struct segment *s;
 
-	if (b->nsegs == b->segs_cap) {
-		size_t cap = b->segs_cap != 0 ? b->segs_cap * 2 : 16;
-		struct segment *n = realloc(b->segs, cap * sizeof(*n));
-		if (n == NULL)
-			return NULL;
-		b->segs = n;
-		b->segs_cap = cap;
-	}
+	if (mem_grow(&b->segs, &b->segs_cap, b->nsegs + 1,
+	    sizeof(*b->segs)) != 0)
+		return NULL;
 	s = &b->segs[b->nsegs++];
 	memset(s, 0, sizeof(*s));
 	s->first_seq = first_seq;
@@ -848,14 +843,9 @@ pend_push(struct buffer *b, struct bbuf *frame)
 {
 	struct pending *p;
 
-	if (b->npend == b->pend_cap) {
-		size_t cap = b->pend_cap != 0 ? b->pend_cap * 2 : 8;
-		struct pending *n = realloc(b->pend, cap * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		b->pend = n;
-		b->pend_cap = cap;
-	}
+	if (mem_grow(&b->pend, &b->pend_cap, b->npend + 1,
+	    sizeof(*b->pend)) != 0)
+		return -ENOMEM;
 	p = &b->pend[b->npend];
 	memset(p, 0, sizeof(*p));
 	p->frame = *frame;
@@ -1129,6 +1119,27 @@ cursor_read_fast(int fd, uint64_t *acked, uint64_t *dropped)
 	return 0;
 }
 
+/*
+ * Open the fast note of the cursor file path (flags: O_RDONLY, or O_RDWR
+ * | O_CREAT) and read it: *ok when it holds a valid note.  Return the fd,
+ * or -1 when it cannot be opened.
+ */
+static int
+cursor_open_fast(const char *path, int flags, uint64_t *acked,
+    uint64_t *dropped, bool *ok)
+{
+	char fpath[PATH_MAX];
+	int fd;
+
+	*ok = false;
+	if (snprintf(fpath, sizeof(fpath), "%s.fast", path) >=
+	    (int)sizeof(fpath) || (fd = open(fpath, flags | O_CLOEXEC |
+	    O_NOFOLLOW, 0640)) < 0)
+		return -1;
+	*ok = cursor_read_fast(fd, acked, dropped) == 0;
+	return fd;
+}
+
 static int
 cursor_save_opt(struct buffer_cursor *c, bool durable)
 {
@@ -1195,7 +1206,8 @@ buffer_cursor_open(struct buffer *b, const char *name,
 {
 	struct buffer_cursor *c;
 	char dir[PATH_MAX], path[PATH_MAX];
-	uint64_t acked, dropped = 0;
+	uint64_t acked, dropped = 0, fast, fdropped;
+	bool fast_ok;
 	int rc;
 
 	*out = NULL;
@@ -1216,22 +1228,14 @@ buffer_cursor_open(struct buffer *b, const char *name,
 	}
 	rc = read_u64_file(path, "acked", &acked);
 	(void)read_u64_key(path, "dropped", &dropped);
-	{
-		char fpath[PATH_MAX];
-		uint64_t fast, fdropped;
-
-		c->fast_fd = -1;
-		if (snprintf(fpath, sizeof(fpath), "%s.fast", path) <
-		    (int)sizeof(fpath) && (c->fast_fd = open(fpath, O_RDWR |
-		    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) >= 0 &&
-		    cursor_read_fast(c->fast_fd, &fast, &fdropped) == 0 &&
-		    (rc != 0 || fast > acked)) {
-			/* The quick note is newer (an agent crash). */
-			acked = fast;
-			if (fdropped > dropped)
-				dropped = fdropped;
-			rc = 0;
-		}
+	c->fast_fd = cursor_open_fast(path, O_RDWR | O_CREAT, &fast, &fdropped,
+	    &fast_ok);
+	if (fast_ok && (rc != 0 || fast > acked)) {
+		/* The quick note is newer (an agent crash). */
+		acked = fast;
+		if (fdropped > dropped)
+			dropped = fdropped;
+		rc = 0;
 	}
 	if (rc == 0) {
 		if (acked >= b->next_seq)
@@ -1352,13 +1356,8 @@ cursor_index(struct buffer_cursor *c, uint64_t first_seq, uint32_t nrec,
 {
 	size_t off = at, srclen;
 
-	if (c->recs_cap < nrec) {
-		struct buffer_rec *n = realloc(c->recs, nrec * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		c->recs = n;
-		c->recs_cap = nrec;
-	}
+	if (mem_grow(&c->recs, &c->recs_cap, nrec, sizeof(*c->recs)) != 0)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < nrec; i++) {
 		struct buffer_rec *r = &c->recs[i];
 		if (block_next_rec(&c->arena, &off, first_seq + i, r,
@@ -1509,7 +1508,8 @@ seg_find(const struct buffer *b, uint64_t seq)
 	return NULL;
 }
 
-enum { LOAD_NONE, LOAD_OK, LOAD_DAMAGED };
+/* What cursor_load() found; LOAD_AGAIN only inside it (read on). */
+enum { LOAD_NONE, LOAD_OK, LOAD_DAMAGED, LOAD_AGAIN };
 
 /*
  * Reading segment s for cursor c failed with err (an I/O error, no
@@ -1538,6 +1538,148 @@ cursor_read_failed(struct buffer_cursor *c, const struct segment *s,
 	return now - c->rfail_since >= READ_GIVE_UP_MS;
 }
 
+/* The rest of segment s is lost to c (noted): read on after it. */
+static int
+cursor_skip_seg(struct buffer_cursor *c, const struct segment *s)
+{
+	c->rfail_since = 0;
+	c->roff = s->disk_bytes;
+	c->roff_seq = s->last_seq + 1;
+	return LOAD_DAMAGED;
+}
+
+/* Segment s could not be opened (rc): gone, or failing for too long. */
+static int
+cursor_seg_unopened(struct buffer_cursor *c, const struct segment *s,
+    int rc)
+{
+	/* Gone: lost.  Failing to open (EIO, EMFILE...): try again, for a
+	 * while. */
+	if (rc != -ENOENT && !cursor_read_failed(c, s, "cannot open", rc))
+		return LOAD_NONE;
+	log_warnx("buffer: output %s: cannot open segment %016" PRIx64 ": %s",
+	    c->name, s->first_seq, strerror(-rc));
+	lost_note(c->b, c->next, s->last_seq, s->first_ms, s->last_ms,
+	    s->sources, "segment file unreadable (%s)", strerror(-rc));
+	c->rfail_since = 0;
+	return LOAD_DAMAGED;
+}
+
+/*
+ * Reading or decoding the frame at c->roff failed with rc, which says
+ * nothing about the block: try again, until it has failed for too long.
+ */
+static int
+cursor_seg_unreadable(struct buffer_cursor *c, const struct segment *s,
+    int rc)
+{
+	if (!cursor_read_failed(c, s, "cannot read", rc))
+		return LOAD_NONE;
+	lost_note(c->b, c->next, s->last_seq, 0, 0, s->sources, "segment %016"
+	    PRIx64 " unreadable from byte %" PRIu64 " (%s)", s->first_seq,
+	    c->roff, strerror(-rc));
+	log_warnx("buffer: output %s: segment %016" PRIx64 " still unreadable "
+	    "from byte %" PRIu64 " after %d s: the rest of it is lost", c->name,
+	    s->first_seq, c->roff, READ_GIVE_UP_MS / 1000);
+	return cursor_skip_seg(c, s);
+}
+
+/*
+ * The frame at c->roff is damaged: find the next valid one (into h).
+ * Return LOAD_AGAIN (read on from it; the records between are noted
+ * lost), LOAD_DAMAGED (the rest of s is lost, noted) or LOAD_NONE (a read
+ * failed on the way: try again).
+ */
+static int
+cursor_seg_resync(struct buffer_cursor *c, const struct segment *s,
+    struct block_hdr *h)
+{
+	uint64_t bad = c->roff, to;
+	int err = 0;
+
+	to = frame_resync(c->rfd, c->roff, s->disk_bytes, c->roff_seq, h,
+	    &c->frame, &err);
+	if (err != 0 && !cursor_read_failed(c, s, "cannot read", err))
+		return LOAD_NONE;
+	c->b->st.corrupt_blocks++;
+	c->rfail_since = 0;
+	if (to == 0 || h->first_seq > s->last_seq) {
+		lost_note(c->b, c->roff_seq, s->last_seq, 0, 0, s->sources,
+		    "corrupt block in segment %016" PRIx64 " at byte %" PRIu64,
+		    s->first_seq, bad);
+		return cursor_skip_seg(c, s);
+	}
+	lost_note(c->b, c->roff_seq, h->first_seq - 1, 0, 0, s->sources,
+	    "corrupt block in segment %016" PRIx64 " at byte %" PRIu64,
+	    s->first_seq, bad);
+	log_warnx("buffer: output %s: corrupt block in segment %016" PRIx64
+	    " at byte %" PRIu64, c->name, s->first_seq, bad);
+	c->roff = to;
+	c->roff_seq = h->first_seq;
+	return LOAD_AGAIN;
+}
+
+/* cursor_load() from segment s, which holds c->next. */
+static int
+cursor_load_seg(struct buffer_cursor *c, const struct segment *s, size_t at)
+{
+	struct block_hdr h;
+	int rc;
+
+	if ((rc = cursor_open_seg(c, s)) != 0)
+		return cursor_seg_unopened(c, s, rc);
+	if (c->roff_seq > c->next) {
+		/* Behind our read position: start the segment over. */
+		c->roff = SEG_HEADER_LEN;
+		c->roff_seq = s->first_seq;
+	}
+	while (c->roff < s->disk_bytes) {
+		rc = frame_read(c->rfd, c->roff, s->disk_bytes, &h, &c->frame);
+		if (rc == 0 && h.first_seq != c->roff_seq)
+			rc = -EINVAL;
+		if (rc == 0 && h.first_seq + h.nrec <= c->next) {
+			/* Before what we want: skip, undecoded. */
+			c->roff += c->frame.len;
+			c->roff_seq = h.first_seq + h.nrec;
+			continue;
+		}
+		/* block_decode(): -EINVAL is damage; anything else (no
+		 * memory) is not. */
+		if (rc == 0)
+			rc = block_decode(&c->b->codec, &h,
+			    BLOCK_STORED(c->frame.p, &h), &c->arena, at);
+		/* A failed read or allocation says nothing about the block:
+		 * never a gap for it. */
+		if (READ_TRANSIENT(rc))
+			return cursor_seg_unreadable(c, s, rc);
+		if (rc != 0) {
+			if ((rc = cursor_seg_resync(c, s, &h)) != LOAD_AGAIN)
+				return rc;
+			continue;
+		}
+		c->roff += c->frame.len;
+		c->roff_seq = h.first_seq + h.nrec;
+		c->rfail_since = 0;
+		return cursor_index(c, h.first_seq, h.nrec, at) == 0 ?
+		    LOAD_OK : LOAD_NONE;
+	}
+	lost_note(c->b, c->next, s->last_seq, 0, 0, s->sources,
+	    "records missing from segment %016" PRIx64, s->first_seq);
+	return LOAD_DAMAGED;
+}
+
+/* cursor_load() from a copy of raw, a block kept uncompressed. */
+static int
+cursor_load_raw(struct buffer_cursor *c, const struct bbuf *raw,
+    uint64_t first_seq, uint32_t nrec, size_t at)
+{
+	c->arena.len = at;
+	if (bbuf_add(&c->arena, raw->p, raw->len) != 0 ||
+	    cursor_index(c, first_seq, nrec, at) != 0)
+		return LOAD_NONE;
+	return LOAD_OK;
+}
+
 /*
  * Decode into the arena at `at` the block holding c->next (which
  * first_available() found to be stored).  Return LOAD_OK, LOAD_NONE, or
@@ -1548,8 +1690,6 @@ cursor_load(struct buffer_cursor *c, size_t at)
 {
 	struct buffer *b = c->b;
 	const struct segment *s = seg_find(b, c->next);
-	struct block_hdr h;
-	int rc;
 
 	/* A block sealed a moment ago: no need to read and inflate it. */
 	for (size_t i = 0; i < RECENT_BLOCKS; i++) {
@@ -1557,123 +1697,19 @@ cursor_load(struct buffer_cursor *c, size_t at)
 		if (r->nrec == 0 || c->next < r->first_seq ||
 		    c->next >= r->first_seq + r->nrec)
 			continue;
-		c->arena.len = at;
-		if (bbuf_add(&c->arena, r->raw.p, r->raw.len) != 0 ||
-		    cursor_index(c, r->first_seq, r->nrec, at) != 0)
-			return LOAD_NONE;
-		return LOAD_OK;
+		return cursor_load_raw(c, &r->raw, r->first_seq, r->nrec, at);
 	}
-	if (s != NULL && s->first_seq <= c->next) {
-		if ((rc = cursor_open_seg(c, s)) != 0) {
-			/* Gone: lost.  Failing to open (EIO, EMFILE...):
-			 * try again, for a while. */
-			if (rc != -ENOENT && !cursor_read_failed(c, s,
-			    "cannot open", rc))
-				return LOAD_NONE;
-			log_warnx("buffer: output %s: cannot open segment %016"
-			    PRIx64 ": %s", c->name, s->first_seq,
-			    strerror(-rc));
-			lost_note(b, c->next, s->last_seq, s->first_ms,
-			    s->last_ms, s->sources, "segment file unreadable "
-			    "(%s)", strerror(-rc));
-			c->rfail_since = 0;
-			return LOAD_DAMAGED;
-		}
-		if (c->roff_seq > c->next) {
-			/* Behind our read position: start the segment over. */
-			c->roff = SEG_HEADER_LEN;
-			c->roff_seq = s->first_seq;
-		}
-		while (c->roff < s->disk_bytes) {
-			int err = 0;
-
-			rc = frame_read(c->rfd, c->roff, s->disk_bytes, &h,
-			    &c->frame);
-			if (rc == 0 && h.first_seq != c->roff_seq)
-				rc = -EINVAL;
-			if (rc == 0 && h.first_seq + h.nrec <= c->next) {
-				/* Before what we want: skip, undecoded. */
-				c->roff += c->frame.len;
-				c->roff_seq = h.first_seq + h.nrec;
-				continue;
-			}
-			/* block_decode(): -EINVAL is damage; anything else
-			 * (no memory) is not. */
-			if (rc == 0)
-				rc = block_decode(&b->codec, &h,
-				    BLOCK_STORED(c->frame.p, &h), &c->arena, at);
-			if (READ_TRANSIENT(rc)) {
-				/* A failed read or allocation says nothing
-				 * about the block: never a gap for it. */
-				if (!cursor_read_failed(c, s, "cannot read", rc))
-					return LOAD_NONE;
-				lost_note(b, c->next, s->last_seq, 0, 0,
-				    s->sources, "segment %016" PRIx64 " unreadable"
-				    " from byte %" PRIu64 " (%s)", s->first_seq,
-				    c->roff, strerror(-rc));
-				log_warnx("buffer: output %s: segment %016" PRIx64
-				    " still unreadable from byte %" PRIu64
-				    " after %d s: the rest of it is lost",
-				    c->name, s->first_seq, c->roff,
-				    READ_GIVE_UP_MS / 1000);
-				c->rfail_since = 0;
-				c->roff = s->disk_bytes;
-				c->roff_seq = s->last_seq + 1;
-				return LOAD_DAMAGED;
-			}
-			if (rc != 0) {
-				uint64_t bad = c->roff, to;
-
-				to = frame_resync(c->rfd, c->roff, s->disk_bytes,
-				    c->roff_seq, &h, &c->frame, &err);
-				if (err != 0 && !cursor_read_failed(c, s,
-				    "cannot read", err))
-					return LOAD_NONE;
-				b->st.corrupt_blocks++;
-				c->rfail_since = 0;
-				if (to == 0 || h.first_seq > s->last_seq) {
-					lost_note(b, c->roff_seq, s->last_seq,
-					    0, 0, s->sources, "corrupt block in "
-					    "segment %016" PRIx64 " at byte %"
-					    PRIu64, s->first_seq, bad);
-					c->roff = s->disk_bytes;
-					c->roff_seq = s->last_seq + 1;
-					return LOAD_DAMAGED;
-				}
-				lost_note(b, c->roff_seq, h.first_seq - 1, 0, 0,
-				    s->sources, "corrupt block in segment %016"
-				    PRIx64 " at byte %" PRIu64, s->first_seq,
-				    bad);
-				log_warnx("buffer: output %s: corrupt block in "
-				    "segment %016" PRIx64 " at byte %" PRIu64,
-				    c->name, s->first_seq, bad);
-				c->roff = to;
-				c->roff_seq = h.first_seq;
-				continue;
-			}
-			c->roff += c->frame.len;
-			c->roff_seq = h.first_seq + h.nrec;
-			c->rfail_since = 0;
-			return cursor_index(c, h.first_seq, h.nrec, at) == 0 ?
-			    LOAD_OK : LOAD_NONE;
-		}
-		lost_note(b, c->next, s->last_seq, 0, 0, s->sources,
-		    "records missing from segment %016" PRIx64, s->first_seq);
-		return LOAD_DAMAGED;
-	}
+	if (s != NULL && s->first_seq <= c->next)
+		return cursor_load_seg(c, s, at);
 	for (size_t i = 0; i < b->npend; i++) {
 		if (b->pend[i].last_seq < c->next)
 			continue;
 		return cursor_load_frame(c, b->pend[i].frame.p, at) == 0 ?
 		    LOAD_OK : LOAD_NONE;
 	}
-	if (b->bb.nrec > 0 && b->bb.first_seq + b->bb.nrec > c->next) {
-		c->arena.len = at;
-		if (bbuf_add(&c->arena, b->bb.raw.p, b->bb.raw.len) != 0 ||
-		    cursor_index(c, b->bb.first_seq, b->bb.nrec, at) != 0)
-			return LOAD_NONE;
-		return LOAD_OK;
-	}
+	if (b->bb.nrec > 0 && b->bb.first_seq + b->bb.nrec > c->next)
+		return cursor_load_raw(c, &b->bb.raw, b->bb.first_seq,
+		    b->bb.nrec, at);
 	return LOAD_NONE;
 }
 
@@ -1996,15 +2032,10 @@ list_segments(const char *dir, uint64_t **out, size_t *n)
 		if (sscanf(e->d_name, "seg-%16llx.%4s", &first, tail) != 2 ||
 		    strcmp(tail, "sfw") != 0 || strlen(e->d_name) != 24)
 			continue;
-		if (*n == cap) {
-			uint64_t *nv;
-			cap = cap != 0 ? cap * 2 : 32;
-			if ((nv = realloc(v, cap * sizeof(*nv))) == NULL) {
-				free(v);
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = nv;
+		if (mem_grow(&v, &cap, *n + 1, sizeof(*v)) != 0) {
+			free(v);
+			closedir(d);
+			return -ENOMEM;
 		}
 		v[(*n)++] = first;
 	}
@@ -2087,145 +2118,189 @@ quarantine(struct buffer *b, const char *path, const char *name)
 		log_warnx("buffer: %s is unreadable: moved to %s", name, qdir);
 }
 
+/*
+ * Call fn for each cursor file, NAME.cur, in dir/cursors: its path, its
+ * file name and the length of that.
+ */
+static void
+cursor_files(const char *dir, void (*fn)(void *arg, const char *path,
+    const char *file, size_t len), void *arg)
+{
+	char cdir[PATH_MAX], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if (path_of(cdir, sizeof(cdir), dir, "cursors") != 0 ||
+	    (d = opendir(cdir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		if (len < 5 || strcmp(e->d_name + len - 4, ".cur") != 0 ||
+		    path_of(path, sizeof(path), cdir, "%s", e->d_name) != 0)
+			continue;
+		fn(arg, path, e->d_name, len);
+	}
+	closedir(d);
+}
+
+/* cursor_files(): the highest acknowledgement bounds the sequence. */
+static void
+recover_cursor(void *arg, const char *path, const char *file, size_t len)
+{
+	struct buffer *b = arg;
+	uint64_t acked;
+
+	(void)file;
+	(void)len;
+	if (read_u64_file(path, "acked", &acked) == 0 &&
+	    acked > b->max_cursor_acked)
+		b->max_cursor_acked = acked;
+}
+
+/*
+ * The frames of segment s (fd, path, name) end before its file does:
+ * valid_end of size bytes.  next is the first seq of the segment after
+ * it, unless s is the newest.
+ */
+static void
+recover_torn(struct buffer *b, const struct segment *s, int fd,
+    const char *path, const char *name, bool newest, uint64_t next,
+    uint64_t size, uint64_t valid_end)
+{
+	if (!newest && s->last_seq + 1 < next) {
+		b->st.corrupt_blocks++;
+		lost_note(b, s->last_seq + 1, next - 1, 0, 0, "", "damaged end "
+		    "of segment %s", name);
+		log_warnx("buffer: segment %s is damaged from byte %" PRIu64
+		    "; the rest of it is reported as lost", name, valid_end);
+		return;
+	}
+	if (!newest)
+		/* Its records go on in the next segment: the tail is a frame
+		 * whose write was cut short and that could not be cut off
+		 * then (it was written again after it). */
+		log_info("buffer: segment %s ends with %" PRIu64 " bytes of a "
+		    "torn write, written again in the next segment: cut off",
+		    name, size - valid_end);
+	else
+		log_warnx("buffer: segment %s ends with %" PRIu64 " bytes of a "
+		    "torn write: cut off", name, size - valid_end);
+	if (ftruncate(fd, (off_t)valid_end) != 0)
+		log_warn("buffer: cannot truncate %s", path);
+}
+
+/*
+ * Recover segment i of the nfirst found (firsts, in order): move it to
+ * quarantine when its header is bad, else scan it and cut a torn tail;
+ * whatever is lost is noted.  *last is the highest seq accounted for.  0,
+ * or -errno when it cannot be read now.
+ */
+static int
+recover_segment(struct buffer *b, const uint64_t *firsts, size_t nfirst,
+    size_t i, uint64_t head, uint64_t *last, struct bbuf *buf)
+{
+	unsigned char hdr[SEG_HEADER_LEN];
+	char path[PATH_MAX], name[32];
+	uint64_t hfirst, valid_end;
+	struct segment *s;
+	struct stat sb;
+	bool newest = i + 1 == nfirst, torn;
+	int fd, rc;
+
+	snprintf(name, sizeof(name), SEG_NAME_FMT,
+	    (unsigned long long)firsts[i]);
+	seg_name(path, sizeof(path), b, firsts[i]);
+	/*
+	 * A segment that cannot be opened or read now (an I/O error, no
+	 * memory, no descriptor) is not known to be damaged: refuse to start
+	 * rather than call its records lost, or write new ones over its
+	 * sequence numbers.
+	 */
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &sb) != 0) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == -ENOENT)
+			return 0;	/* gone since listed */
+		log_errorx("buffer: cannot open %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (sb.st_size < SEG_HEADER_LEN && newest) {
+		/* Created but its header never made it: empty. */
+		close(fd);
+		unlink(path);
+		return 0;
+	}
+	if ((rc = pread_all(fd, hdr, sizeof(hdr), 0)) != 0 &&
+	    READ_TRANSIENT(rc)) {
+		log_errorx("buffer: cannot read %s: %s", path, strerror(-rc));
+		goto out_close;
+	}
+	if (rc != 0 || segment_header_check(hdr, &hfirst) != 0 ||
+	    hfirst != firsts[i] || firsts[i] <= *last) {
+		uint64_t until = i + 1 < nfirst ? firsts[i + 1] - 1 : head;
+
+		close(fd);
+		quarantine(b, path, name);
+		lost_note(b, firsts[i], until, 0, 0, "", "segment %s was "
+		    "unreadable and moved to quarantine", name);
+		if (until > *last)
+			*last = until;
+		return 0;
+	}
+	if ((s = seg_push(b, firsts[i])) == NULL) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	if ((rc = seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn,
+	    buf)) != 0) {
+		log_errorx("buffer: cannot read %s: %s", path, strerror(-rc));
+		goto out_close;
+	}
+	s->sealed = true;
+	if (torn)
+		recover_torn(b, s, fd, path, name, newest, newest ? 0 :
+		    firsts[i + 1], (uint64_t)sb.st_size, valid_end);
+	close(fd);
+	if (*last < s->first_seq - 1)
+		*last = s->first_seq - 1;
+	if (s->last_seq >= s->first_seq) {
+		*last = s->last_seq;
+	} else {
+		/* No records in it: nothing to keep. */
+		unlink(path);
+		b->nsegs--;
+	}
+	return 0;
+
+out_close:
+	close(fd);
+	return rc;
+}
+
 static int
 recover(struct buffer *b)
 {
-	uint64_t *firsts = NULL, head = 0;
+	uint64_t *firsts = NULL, head = 0, last = 0;
 	size_t nfirst = 0;
-	char path[PATH_MAX], cdir[PATH_MAX];
+	char path[PATH_MAX];
 	struct bbuf buf = { 0 };
-	uint64_t last = 0;
 	int rc;
-	DIR *d;
-	struct dirent *e;
 
 	if ((rc = list_segments(b->dir, &firsts, &nfirst)) != 0)
 		return rc;
 	if (path_of(path, sizeof(path), b->dir, "head") == 0 &&
 	    read_u64_file(path, "durable", &head) == 0)
 		b->head_saved = head;
-	for (size_t i = 0; i < nfirst; i++) {
-		unsigned char hdr[SEG_HEADER_LEN];
-		char name[32];
-		uint64_t hfirst, valid_end;
-		struct segment *s;
-		struct stat sb;
-		bool newest = i + 1 == nfirst, torn;
-		int fd;
-
-		snprintf(name, sizeof(name), SEG_NAME_FMT,
-		    (unsigned long long)firsts[i]);
-		seg_name(path, sizeof(path), b, firsts[i]);
-		/*
-		 * A segment that cannot be opened or read now (an I/O error,
-		 * no memory, no descriptor) is not known to be damaged:
-		 * refuse to start rather than call its records lost, or
-		 * write new ones over its sequence numbers.
-		 */
-		if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
-		    fstat(fd, &sb) != 0) {
-			rc = -errno;
-			if (fd >= 0)
-				close(fd);
-			if (rc == -ENOENT)
-				continue;	/* gone since listed */
-			log_errorx("buffer: cannot open %s: %s", path,
-			    strerror(-rc));
-			goto fail;
-		}
-		if (sb.st_size < SEG_HEADER_LEN && newest) {
-			/* Created but its header never made it: empty. */
-			close(fd);
-			unlink(path);
-			continue;
-		}
-		if ((rc = pread_all(fd, hdr, sizeof(hdr), 0)) != 0 &&
-		    READ_TRANSIENT(rc)) {
-			log_errorx("buffer: cannot read %s: %s", path,
-			    strerror(-rc));
-			close(fd);
-			goto fail;
-		}
-		if (rc != 0 || segment_header_check(hdr, &hfirst) != 0 ||
-		    hfirst != firsts[i] || firsts[i] <= last) {
-			uint64_t until = i + 1 < nfirst ? firsts[i + 1] - 1 :
-			    head;
-			close(fd);
-			quarantine(b, path, name);
-			lost_note(b, firsts[i], until, 0, 0, "", "segment %s "
-			    "was unreadable and moved to quarantine", name);
-			if (until > last)
-				last = until;
-			continue;
-		}
-		if ((s = seg_push(b, firsts[i])) == NULL) {
-			close(fd);
-			rc = -ENOMEM;
-			goto fail;
-		}
-		if ((rc = seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end,
-		    &torn, &buf)) != 0) {
-			log_errorx("buffer: cannot read %s: %s", path,
-			    strerror(-rc));
-			close(fd);
-			goto fail;
-		}
-		s->sealed = true;
-		if (torn && !newest && s->last_seq + 1 >= firsts[i + 1]) {
-			/* Its records go on in the next segment: the tail is
-			 * a frame whose write was cut short and that could not
-			 * be cut off then (it was written again after it). */
-			log_info("buffer: segment %s ends with %" PRIu64
-			    " bytes of a torn write, written again in the next "
-			    "segment: cut off", name,
-			    (uint64_t)sb.st_size - valid_end);
-			if (ftruncate(fd, (off_t)valid_end) != 0)
-				log_warn("buffer: cannot truncate %s", path);
-		} else if (torn && newest) {
-			log_warnx("buffer: segment %s ends with %" PRIu64
-			    " bytes of a torn write: cut off", name,
-			    (uint64_t)sb.st_size - valid_end);
-			if (ftruncate(fd, (off_t)valid_end) != 0)
-				log_warn("buffer: cannot truncate %s", path);
-		} else if (torn) {
-			b->st.corrupt_blocks++;
-			lost_note(b, s->last_seq + 1, firsts[i + 1] - 1, 0, 0,
-			    "", "damaged end of segment %s", name);
-			log_warnx("buffer: segment %s is damaged from byte %"
-			    PRIu64 "; the rest of it is reported as lost", name,
-			    valid_end);
-		}
-		close(fd);
-		if (last < s->first_seq - 1)
-			last = s->first_seq - 1;
-		if (s->last_seq >= s->first_seq) {
-			last = s->last_seq;
-		} else {
-			/* No records in it: nothing to keep. */
-			unlink(path);
-			b->nsegs--;
-		}
-	}
+	for (size_t i = 0; i < nfirst && rc == 0; i++)
+		rc = recover_segment(b, firsts, nfirst, i, head, &last, &buf);
 	free(firsts);
 	bbuf_free(&buf);
-	firsts = NULL;
-
-	/* Cursor files: the highest acknowledgement bounds the sequence. */
-	if (path_of(cdir, sizeof(cdir), b->dir, "cursors") == 0 &&
-	    (d = opendir(cdir)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			uint64_t acked;
-			size_t len = strlen(e->d_name);
-			if (len < 5 || strcmp(e->d_name + len - 4, ".cur") != 0 ||
-			    path_of(path, sizeof(path), cdir, "%s",
-			    e->d_name) != 0)
-				continue;
-			if (read_u64_file(path, "acked", &acked) == 0 &&
-			    acked > b->max_cursor_acked)
-				b->max_cursor_acked = acked;
-		}
-		closedir(d);
-	}
+	if (rc != 0)
+		return rc;
+	cursor_files(b->dir, recover_cursor, b);
 	if (head > last) {
 		lost_note(b, last + 1, head, 0, 0, "", "records that were on "
 		    "disk are missing from the buffer (damaged or deleted "
@@ -2240,10 +2315,6 @@ recover(struct buffer *b)
 	b->next_seq = last + 1;
 	b->written_seq = b->durable = last;
 	return 0;
-fail:
-	free(firsts);
-	bbuf_free(&buf);
-	return rc;
 }
 
 int
@@ -2348,24 +2419,72 @@ buffer_close(struct buffer *b)
 
 /* ---- inspection ------------------------------------------------------------- */
 
-/* The quick note of a running (or crashed) agent, when newer. */
-static void
-inspect_fast(const char *path, struct buffer_cursor *c)
+/* buffer_inspect(): scan the segment first, if it can be read. */
+static int
+inspect_segment(struct buffer *b, uint64_t first, struct bbuf *buf)
 {
-	char fpath[PATH_MAX];
+	unsigned char hdr[SEG_HEADER_LEN];
+	char path[PATH_MAX];
+	uint64_t hfirst, valid_end;
+	struct segment *s;
+	struct stat sb;
+	bool torn;
+	int fd, rc;
+
+	seg_name(path, sizeof(path), b, first);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (fstat(fd, &sb) != 0 || pread(fd, hdr, sizeof(hdr), 0) !=
+	    (ssize_t)sizeof(hdr) || segment_header_check(hdr,
+	    &hfirst) != 0 || (s = seg_push(b, first)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	rc = seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn, buf);
+	s->disk_bytes = (uint64_t)sb.st_size;
+	close(fd);
+	return rc;
+}
+
+/* What buffer_inspect() hands to cursor_files(). */
+struct inspect {
+	struct buffer	*b;
+	void		(*fn)(void *arg, const char *name,
+			    const struct buffer_cursor_stats *cs);
+	void		*arg;
+};
+
+/* cursor_files(): the stats of one cursor, as its files say. */
+static void
+inspect_cursor(void *arg, const char *path, const char *file, size_t len)
+{
+	const struct inspect *in = arg;
+	struct buffer_cursor c;
+	struct buffer_cursor_stats cs;
 	uint64_t acked, dropped;
+	char name[256];
+	bool ok;
 	int fd;
 
-	if (snprintf(fpath, sizeof(fpath), "%s.fast", path) >=
-	    (int)sizeof(fpath) || (fd = open(fpath, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW)) < 0)
+	if (len > 200)
 		return;
-	if (cursor_read_fast(fd, &acked, &dropped) == 0 && acked > c->acked) {
-		c->acked = acked;
-		if (dropped > c->dropped)
-			c->dropped = dropped;
+	memset(&c, 0, sizeof(c));
+	c.b = in->b;
+	if (read_u64_file(path, "acked", &c.acked) != 0)
+		return;
+	(void)read_u64_key(path, "dropped", &c.dropped);
+	/* The quick note of a running (or crashed) agent, when newer. */
+	fd = cursor_open_fast(path, O_RDONLY, &acked, &dropped, &ok);
+	if (ok && acked > c.acked) {
+		c.acked = acked;
+		if (dropped > c.dropped)
+			c.dropped = dropped;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	snprintf(name, sizeof(name), "%.*s", (int)(len - 4), file);
+	buffer_cursor_get_stats(&c, &cs);
+	in->fn(in->arg, name, &cs);
 }
 
 int
@@ -2374,12 +2493,11 @@ buffer_inspect(const char *dir, struct buffer_stats *st,
     const struct buffer_cursor_stats *cs), void *arg)
 {
 	struct buffer b;
+	struct inspect in = { &b, fn, arg };
 	uint64_t *firsts = NULL;
 	size_t nfirst = 0;
 	struct bbuf buf = { 0 };
-	char path[PATH_MAX], cdir[PATH_MAX];
-	DIR *d;
-	struct dirent *e;
+	char path[PATH_MAX];
 	int rc;
 
 	memset(&b, 0, sizeof(b));
@@ -2387,66 +2505,20 @@ buffer_inspect(const char *dir, struct buffer_stats *st,
 	b.lockfd = b.wfd = -1;
 	if ((rc = list_segments(dir, &firsts, &nfirst)) != 0)
 		return rc;
-	for (size_t i = 0; i < nfirst; i++) {
-		unsigned char hdr[SEG_HEADER_LEN];
-		uint64_t hfirst, valid_end;
-		struct segment *s;
-		struct stat sb;
-		bool torn;
-		int fd;
-
-		seg_name(path, sizeof(path), &b, firsts[i]);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		if (fstat(fd, &sb) != 0 || pread(fd, hdr, sizeof(hdr), 0) !=
-		    (ssize_t)sizeof(hdr) || segment_header_check(hdr,
-		    &hfirst) != 0 || (s = seg_push(&b, firsts[i])) == NULL) {
-			close(fd);
-			continue;
-		}
-		rc = seg_scan(&b, fd, (uint64_t)sb.st_size, s, &valid_end,
-		    &torn, &buf);
-		s->disk_bytes = (uint64_t)sb.st_size;
-		close(fd);
-		if (rc != 0) {
-			free(firsts);
-			bbuf_free(&buf);
-			free(b.segs);
-			return rc;
-		}
-	}
+	for (size_t i = 0; i < nfirst && rc == 0; i++)
+		rc = inspect_segment(&b, firsts[i], &buf);
 	free(firsts);
 	bbuf_free(&buf);
+	if (rc != 0) {
+		free(b.segs);
+		return rc;
+	}
 	b.next_seq = b.nsegs > 0 ? b.segs[b.nsegs - 1].last_seq + 1 : 1;
 	buffer_get_stats(&b, st);
 	if (path_of(path, sizeof(path), dir, "head") == 0)
 		(void)read_u64_file(path, "durable", &st->durable_seq);
-	if (fn != NULL && path_of(cdir, sizeof(cdir), dir, "cursors") == 0 &&
-	    (d = opendir(cdir)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			struct buffer_cursor c;
-			struct buffer_cursor_stats cs;
-			char name[256];
-			size_t len = strlen(e->d_name);
-
-			if (len < 5 || len > 200 ||
-			    strcmp(e->d_name + len - 4, ".cur") != 0 ||
-			    path_of(path, sizeof(path), cdir, "%s",
-			    e->d_name) != 0)
-				continue;
-			memset(&c, 0, sizeof(c));
-			c.b = &b;
-			if (read_u64_file(path, "acked", &c.acked) != 0)
-				continue;
-			(void)read_u64_key(path, "dropped", &c.dropped);
-			inspect_fast(path, &c);
-			snprintf(name, sizeof(name), "%.*s", (int)(len - 4),
-			    e->d_name);
-			buffer_cursor_get_stats(&c, &cs);
-			fn(arg, name, &cs);
-		}
-		closedir(d);
-	}
+	if (fn != NULL)
+		cursor_files(dir, inspect_cursor, &in);
 	free(b.segs);
 	return 0;
 }
