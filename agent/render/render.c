@@ -136,8 +136,9 @@ doc_open(struct jw *o, int64_t ms, const char *kind)
 }
 
 /*
- * Close the event object (with event.original when the output keeps it),
- * then "host", "agent" and, for a data stream, "data_stream".
+ * Close the event object (with event.original, the raw record, when rec is
+ * given and the output keeps it), then write "host", "agent" and, for a
+ * data stream, "data_stream".
  */
 static void
 doc_origin(struct jw *o, const struct render_ctx *ctx,
