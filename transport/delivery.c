@@ -209,7 +209,7 @@ delivery_post(struct delivery *d, const struct transport_batch *b,
 	return delivery_http(d, DL_REQ_SEND, "POST", url, hdrs, body, len);
 }
 
-/* ---- what an answer says of each record ------------------------------------ */
+/* ---- what an answer says of each record ---------------------------------- */
 
 static void
 dead_letter(struct delivery *d, const struct transport_batch *b, size_t i,
@@ -288,7 +288,7 @@ delivery_tries(struct delivery *d, size_t k)
 	return &d->q[d->req_slot].tries[d->sent[k]];
 }
 
-/* ---- indexer acknowledgement ------------------------------------------------ */
+/* ---- indexer acknowledgement --------------------------------------------- */
 
 /* The records awaiting ackId id become st; forget the id.  How many? */
 static size_t
@@ -366,7 +366,7 @@ ack_done(struct delivery *d, const struct http_response *r, int64_t now)
 	d->ops->ack_answer(d, r);
 }
 
-/* ---- what an answer says of the request -------------------------------------- */
+/* ---- what an answer says of the request ---------------------------------- */
 
 void
 delivery_retry_later(struct delivery *d, int64_t now,
@@ -422,7 +422,8 @@ answered(struct delivery *d, const struct http_response *r, int64_t now,
 		    "(none)");
 	if (v->ndup > 0)
 		log_debug("output %s: %zu %s were there already: a resend, "
-		    "counted as delivered", d->base.name, v->ndup, d->ops->unit);
+		    "counted as delivered", d->base.name, v->ndup,
+		    d->ops->unit);
 	if (nretry > 0) {
 		snprintf(what, sizeof(what), "%zu of %zu %s %s; sending only "
 		    "those again", nretry, d->nsent, d->ops->unit,
@@ -537,7 +538,7 @@ delivery_http(struct delivery *d, int req, const char *method,
 	return 0;
 }
 
-/* ---- the priority lane: its own connection, never behind a batch ---------- */
+/* ---- the priority lane: its own connection, never behind a batch --------- */
 
 enum prio_result
 delivery_prio_status(long status)
@@ -593,7 +594,7 @@ prio_tick(struct delivery *d, int64_t now)
 		    "cannot start a request");
 }
 
-/* ---- the output's verbs ------------------------------------------------------ */
+/* ---- the output's verbs -------------------------------------------------- */
 
 static int64_t
 dl_tick(struct transport_output *t, int64_t now)

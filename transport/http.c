@@ -94,6 +94,55 @@ transport_loop_free(struct transport_loop *l)
 	free(l);
 }
 
+/*
+ * The failures a user can fix, in plain words: each format takes the host
+ * and then curl's own words (it may leave them out).
+ */
+static const struct {
+	CURLcode	 code;
+	bool		 tls;
+	const char	*fmt;
+} failures[] = {
+	{ CURLE_SSL_PINNEDPUBKEYNOTMATCH, true, "TLS: the public key of %s "
+	    "does not match tls_pinned_pubkey" },
+	{ CURLE_SSL_CACERT_BADFILE, true, "TLS: cannot read the CA "
+	    "certificates given for %s (%s)" },
+	{ CURLE_SSL_CERTPROBLEM, true, "TLS: the client certificate for %s "
+	    "is unusable (%s)" },
+	{ CURLE_SSL_CONNECT_ERROR, true, "TLS: the handshake with %s failed "
+	    "(%s)" },
+	{ CURLE_COULDNT_CONNECT, false, "cannot connect to %s (%s)" },
+	{ CURLE_COULDNT_RESOLVE_HOST, false, "cannot resolve the host of %s "
+	    "(%s)" },
+	{ CURLE_COULDNT_RESOLVE_PROXY, false, "cannot resolve the host of %s "
+	    "(%s)" },
+	{ CURLE_OPERATION_TIMEDOUT, false, "%s did not answer in time (%s)" },
+};
+
+/* Put a failed transfer in words into out.  Was it TLS's doing? */
+static bool
+say_failure(CURLcode code, const char *host, const char *why, char *out,
+    size_t outlen)
+{
+	const char *fmt = "%s: %s";
+	bool tls = false;
+
+	if (code == CURLE_PEER_FAILED_VERIFICATION) {
+		tls = true;
+		fmt = strstr(why, "name") != NULL ? "TLS: the certificate of "
+		    "%s does not name that host (%s)" : "TLS: the certificate "
+		    "of %s is not trusted (%s); set tls_ca_file to the CA that "
+		    "signed it";
+	}
+	for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++)
+		if (failures[i].code == code) {
+			tls = failures[i].tls;
+			fmt = failures[i].fmt;
+		}
+	snprintf(out, outlen, fmt, host, why);
+	return tls;
+}
+
 static void
 finish(struct http_client *c, CURLcode code)
 {
@@ -112,58 +161,9 @@ finish(struct http_client *c, CURLcode code)
 	if (code == CURLE_OK)
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	r.status = status;
-	switch (code) {
-	case CURLE_OK:
-		break;
-	case CURLE_PEER_FAILED_VERIFICATION:
-		r.tls_error = true;
-		if (strstr(why, "name") != NULL)
-			snprintf(r.error, sizeof(r.error), "TLS: the "
-			    "certificate of %s does not name that host (%s)",
-			    host, why);
-		else
-			snprintf(r.error, sizeof(r.error), "TLS: the "
-			    "certificate of %s is not trusted (%s); set "
-			    "tls_ca_file to the CA that signed it", host,
-			    why);
-		break;
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		r.tls_error = true;
-		snprintf(r.error, sizeof(r.error), "TLS: the public key of %s "
-		    "does not match tls_pinned_pubkey", host);
-		break;
-	case CURLE_SSL_CACERT_BADFILE:
-		r.tls_error = true;
-		snprintf(r.error, sizeof(r.error), "TLS: cannot read the CA "
-		    "certificates given for %s (%s)", host, why);
-		break;
-	case CURLE_SSL_CERTPROBLEM:
-		r.tls_error = true;
-		snprintf(r.error, sizeof(r.error), "TLS: the client "
-		    "certificate for %s is unusable (%s)", host, why);
-		break;
-	case CURLE_SSL_CONNECT_ERROR:
-		r.tls_error = true;
-		snprintf(r.error, sizeof(r.error), "TLS: the handshake with %s "
-		    "failed (%s)", host, why);
-		break;
-	case CURLE_COULDNT_CONNECT:
-		snprintf(r.error, sizeof(r.error), "cannot connect to %s (%s)",
-		    host, why);
-		break;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		snprintf(r.error, sizeof(r.error), "cannot resolve the host of "
-		    "%s (%s)", host, why);
-		break;
-	case CURLE_OPERATION_TIMEDOUT:
-		snprintf(r.error, sizeof(r.error), "%s did not answer in time "
-		    "(%s)", host, why);
-		break;
-	default:
-		snprintf(r.error, sizeof(r.error), "%s: %s", host, why);
-		break;
-	}
+	if (code != CURLE_OK)
+		r.tls_error = say_failure(code, host, why, r.error,
+		    sizeof(r.error));
 	if (c->body == NULL || c->body_len == 0)
 		r.body = "";
 	else

@@ -107,7 +107,7 @@ wz_dead_letter(struct delivery *d, const struct transport_batch *b,
 	free(ev);
 }
 
-/* ---- pacing ---------------------------------------------------------------- */
+/* ---- pacing -------------------------------------------------------------- */
 
 /* When may the next request to /events start? */
 static int64_t
@@ -159,7 +159,7 @@ rate_done(struct wazuh *w, size_t i, int64_t now)
 		w->win[i] = now;
 }
 
-/* ---- requests --------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------ */
 
 static int
 wz_send(struct delivery *d, const struct transport_batch *b)
@@ -301,7 +301,7 @@ wz_done(struct delivery *d, int req, const struct http_response *r,
 		on_info_done((struct wazuh *)d, r, now);
 }
 
-/* ---- what the manager says of the events ------------------------------------ */
+/* ---- what the manager says of the events --------------------------------- */
 
 struct failed_read {
 	struct wazuh		*w;
@@ -422,8 +422,8 @@ wz_answer(struct delivery *d, const struct http_response *r, int64_t now,
 		return;
 	case 403:
 		if (!w->forbidden_logged)
-			log_errorx("output %s: the Wazuh API forbids user %s to "
-			    "send events (%s): give it the events_ingest "
+			log_errorx("output %s: the Wazuh API forbids user %s "
+			    "to send events (%s): give it the events_ingest "
 			    "policy (action event:ingest); the records wait in "
 			    "the buffer", d->base.name, w->o.user, v->why);
 		w->forbidden_logged = true;
@@ -442,7 +442,7 @@ wz_answer(struct delivery *d, const struct http_response *r, int64_t now,
 		v->cls = DL_REFUSED;	/* 400, 406 and the like: for good */
 }
 
-/* ---- the priority lane, within the same pace -------------------------------- */
+/* ---- the priority lane, within the same pace ----------------------------- */
 
 static bool
 wz_prio_may(struct delivery *d, int64_t now)
@@ -559,7 +559,8 @@ transport_wazuh_open(struct transport_loop *l, const char *name,
 	if (asprintf(&w->url_login, "%s/security/user/authenticate", base) <
 	    0 || asprintf(&w->url_events, "%s/events", base) < 0 ||
 	    asprintf(&w->url_info, "%s/", base) < 0 ||
-	    (w->basic = transport_auth_header("Basic", o->user, o->password)) == NULL) {
+	    (w->basic = transport_auth_header("Basic", o->user,
+	    o->password)) == NULL) {
 		rc = -ENOMEM;
 		goto err;
 	}

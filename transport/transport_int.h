@@ -1,6 +1,8 @@
 /*
- * transport_int.h - private to transport/: the output vtable, the HTTP
- * client over libcurl's multi interface, and helpers shared by outputs.
+ * transport_int.h - private to transport/: the output vtable, helpers
+ * shared by outputs, the HTTP client over libcurl's multi interface, the
+ * delivery machinery the HTTPS outputs share (delivery.c), and what the
+ * destinations' answers say (answer.c).
  */
 #ifndef SYSMONFWD_TRANSPORT_INT_H
 #define SYSMONFWD_TRANSPORT_INT_H
