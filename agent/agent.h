@@ -1,7 +1,8 @@
 /*
  * agent.h - the pipeline: sources append to the ring, each output reads
  * it through its own cursor, renders and sends, and the ring is
- * acknowledged only up to what the destination confirmed.
+ * acknowledged only up to what the destination confirmed.  One thread,
+ * one event loop (loop.c, waiting through evloop.h).
  */
 #ifndef SYSMONFWD_AGENT_H
 #define SYSMONFWD_AGENT_H
@@ -35,10 +36,13 @@ struct agent_summary {
 };
 
 /*
- * Run the agent with cfg until a stop signal, or until --once is done, or
- * until every input is finished (non-follow files at their end, standard
- * input closed) and every output caught up.  Return 0, or -errno on a
- * runtime failure (the reason was logged).  Fills *sum when not NULL.
+ * Run the agent with cfg until a stop signal (SIGTERM, SIGINT), or until
+ * --once is done, or until every input is finished (non-follow files at
+ * their end, standard input closed) and every output caught up; then give
+ * the outputs up to 5 s to deliver what is buffered.  SIGHUP reopens the
+ * output files.  Return 0, or -errno when the agent could not start or an
+ * input failed (the reason was logged).  *sum (not NULL) is filled once
+ * the agent started, even when an input failed; left alone otherwise.
  */
 int	agent_run(const struct config *cfg, const struct agent_opts *opts,
 	    struct agent_summary *sum);

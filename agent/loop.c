@@ -1,17 +1,19 @@
 /*
- * loop.c - the agent's single-threaded event loop.
+ * loop.c - the agent's single-threaded event loop, and its wiring.
  *
  * Each turn: sources read what is available and append records to the
- * ring; every output reads records through its own cursor, renders them
- * into its wire form and hands batches to its transport, which sends them
- * (asynchronously for HTTP) and reports how far the destination confirmed;
- * the ring is acknowledged up to there; sources then checkpoint up to
- * buffer_durable_seq().  transport_loop_wait() waits on curl's sockets,
- * standard input, the signal self-pipe, or the next timer (a followed
- * file's next look, a retry, an acknowledgement poll, a batch's
- * flush_interval).  Signals only write a byte to the self-pipe.
+ * ring (the read phase); every output reads records through its own
+ * cursor, renders them into its wire form (render_record()) and hands
+ * batches to its transport, which sends them (asynchronously for HTTP)
+ * and reports how far the destination confirmed; the ring is acknowledged
+ * up to there; sources then checkpoint up to buffer_durable_seq() (the
+ * write phase).  When nothing moved, the loop sleeps in evloop_wait() on
+ * the inputs, the monitor, curl's sockets and stop requests, or until the
+ * next timer (a followed file's next look, a retry, an acknowledgement
+ * poll, a batch's flush_interval).
  */
 #include "agent.h"
+#include "evloop.h"
 #include "health.h"
 #include "render.h"
 #include "source.h"
@@ -19,10 +21,7 @@
 #include "base.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,13 +36,7 @@ struct output {
 	const struct config_output	*cfg;
 	struct transport_output		*t;
 	struct buffer_cursor		*cur;
-	struct render_ctx		 rctx;
-	struct render_hec_opts		 hec;
-	struct render_es_opts		 es;
-	struct render_wazuh_opts	 wz;
-	bool				 is_hec;
-	bool				 is_es;
-	bool				 is_wazuh;
+	struct render_target		 rt;	/* its wire form */
 	bool				 local;	/* file/stdout: no waiting */
 	struct transport_batch		*building;
 	int64_t				 started;	/* building's first */
@@ -65,7 +58,7 @@ struct agent {
 	struct output		*outputs;
 	size_t			 noutputs;
 	struct buffer_rec	*recs;
-	struct transport_loop	*loop;
+	struct evloop		*ev;
 	char			 host[256];
 	bool			 failed;
 	bool			 flush_now;	/* no more input is coming: send
@@ -85,72 +78,6 @@ struct agent {
 	struct status_output	*st_out;
 	struct strbuf		 sdoc, swrap;
 };
-
-static int sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t sig_stop, sig_hup;
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	char c = (char)sig;
-
-	if (sig == SIGHUP)
-		sig_hup = 1;
-	else
-		sig_stop = 1;
-	if (sig_pipe[1] >= 0)
-		(void)!write(sig_pipe[1], &c, 1);
-	errno = saved;
-}
-
-static int
-signals_setup(void)
-{
-	struct sigaction sa;
-
-	if (sig_pipe[0] < 0) {
-		if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-			return -errno;
-	}
-	sig_stop = sig_hup = 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	/* A file size limit makes write() fail with EFBIG, handled like a
-	 * full disk, instead of killing the agent. */
-	sigaction(SIGXFSZ, &sa, NULL);
-	return 0;
-}
-
-static void
-signals_drain(void)
-{
-	char buf[64];
-
-	while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
-		;
-}
-
-/* Render r in o's wire form, appended to o->one. */
-static int
-render_for(struct agent *a, struct output *o, const struct buffer_rec *r)
-{
-	if (o->is_hec)
-		return render_hec(a->parser, &o->rctx, &o->hec, r, &o->one,
-		    &o->scratch);
-	if (o->is_es)
-		return render_es(a->parser, &o->rctx, &o->es, r, &o->one);
-	if (o->is_wazuh)
-		return render_wazuh(a->parser, &o->rctx, &o->wz, r, &o->one,
-		    &o->scratch);
-	return render_ecs(a->parser, &o->rctx, r, &o->one);
-}
 
 /* Render one record into o->one; on failure, a stand-in that says so. */
 static int
@@ -178,7 +105,7 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 	}
 
 	strbuf_reset(&o->one);
-	rc = render_for(a, o, r);
+	rc = render_record(a->parser, &o->rt, r, &o->one, &o->scratch);
 	if (rc == -ENOMEM)
 		return rc;	/* says nothing about the record: retried */
 	if (rc < 0) {
@@ -191,7 +118,8 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 		cut.len = cut.len > 65536 ? 65536 : cut.len;
 		cut.flags |= BUFFER_REC_TRUNCATED;
 		strbuf_reset(&o->one);
-		rc = render_for(a, o, &cut);
+		rc = render_record(a->parser, &o->rt, &cut, &o->one,
+		    &o->scratch);
 		if (rc < 0)
 			return rc;
 	}
@@ -215,10 +143,7 @@ render_one(struct agent *a, struct output *o, const struct buffer_rec *r)
 			    "could read them (%.*s); a gap document says so",
 			    o->cfg->name, r->gap_count, (int)r->len, r->data);
 	}
-	if (!o->is_hec && !o->is_es && !o->is_wazuh &&
-	    strbuf_addc(&o->one, '\n') != 0)
-		return -ENOBUFS;
-	return 0;
+	return render_record_end(&o->rt, &o->one);
 }
 
 /* Acknowledge in the ring what o's destination confirmed since last time. */
@@ -361,80 +286,17 @@ outputs_idle(const struct agent *a)
 	return true;
 }
 
-static void
-agent_teardown(struct agent *a)
-{
-	int rc;
-
-	/* Ring first: sources may then checkpoint all they appended. */
-	if (a->buf != NULL && (rc = buffer_sync(a->buf)) != 0)
-		log_warnx("buffer: final sync failed: %s; positions stay where "
-		    "the records are safe", strerror(-rc));
-	for (size_t i = 0; i < a->nsources; i++)
-		source_close(a->sources[i], a->buf);
-	for (size_t i = 0; i < a->noutputs; i++) {
-		struct output *o = &a->outputs[i];
-		if (o->t != NULL && transport_flush(o->t) != 0)
-			log_warn("output %s: fsync", o->cfg->name);
-		transport_close(o->t);
-		transport_batch_free(o->building);
-		strbuf_free(&o->one);
-		strbuf_free(&o->scratch);
-	}
-	transport_loop_free(a->loop);
-	watchdog_close(a->wd);
-	monitor_close(a->mon);
-	free(a->src_last);
-	free(a->st_src);
-	free(a->st_out);
-	strbuf_free(&a->sdoc);
-	strbuf_free(&a->swrap);
-	free(a->sources);
-	free(a->outputs);
-	free(a->recs);
-	event_parser_free(a->parser);
-	buffer_close(a->buf);
-}
-
-/* The TLS options every HTTPS output takes from its section. */
-static struct transport_tls
-output_tls(const struct config_output *oc)
-{
-	struct transport_tls t = {
-		.ca_file = oc->tls_ca_file,
-		.ca_path = oc->tls_ca_path,
-		.client_cert = oc->tls_client_cert,
-		.client_key = oc->tls_client_key,
-		.pinned_pubkey = oc->tls_pinned_pubkey,
-		.proxy = oc->proxy,
-		.min_version = oc->tls_min_version,
-		.verify = oc->tls_verify,
-	};
-
-	return t;
-}
-
+/* Open the ring in state_dir/buffer, as the [buffer] section says. */
 static int
-agent_setup(struct agent *a, const struct config *cfg)
+ring_open(struct agent *a)
 {
-	const struct config_buffer *cb = &cfg->buffer;
+	const struct config_buffer *cb = &a->cfg->buffer;
 	struct buffer_opts bo;
-	char bdir[4096], dlq[4096];
-	size_t maxbatch = 1;
+	char bdir[4096];
 	int rc;
 
-	memset(a, 0, sizeof(*a));
-	a->cfg = cfg;
-	if (gethostname(a->host, sizeof(a->host)) != 0 || a->host[0] == '\0')
-		snprintf(a->host, sizeof(a->host), "localhost");
-	a->host[sizeof(a->host) - 1] = '\0';
-	if ((rc = file_mkdirs(cfg->agent.state_dir, 0750)) != 0) {
-		log_errorx("cannot create state_dir %s: %s",
-		    cfg->agent.state_dir, strerror(-rc));
-		return rc;
-	}
-	if (snprintf(bdir, sizeof(bdir), "%s/buffer", cfg->agent.state_dir) >=
-	    (int)sizeof(bdir))
+	if (snprintf(bdir, sizeof(bdir), "%s/buffer",
+	    a->cfg->agent.state_dir) >= (int)sizeof(bdir))
 		return -ENAMETOOLONG;
 	buffer_opts_default(&bo);
 	bo.dir = bdir;
@@ -461,117 +323,175 @@ agent_setup(struct agent *a, const struct config *cfg)
 		a->failed = true;
 		return rc;
 	}
-	if ((rc = event_parser_new(&a->parser)) != 0)
-		return rc;
-	a->sources = calloc(cfg->ninputs, sizeof(*a->sources));
-	a->outputs = calloc(cfg->noutputs, sizeof(*a->outputs));
-	if (a->sources == NULL || a->outputs == NULL)
-		return -ENOMEM;
-	if ((rc = transport_loop_new(&a->loop)) != 0)
-		return rc;
-	if (snprintf(dlq, sizeof(dlq), "%s/deadletter", cfg->agent.state_dir) >=
-	    (int)sizeof(dlq))
-		return -ENAMETOOLONG;
-	for (size_t i = 0; i < cfg->noutputs; i++) {
-		const struct config_output *oc = &cfg->outputs[i];
-		struct output *o = &a->outputs[a->noutputs];
-		struct transport_retry retry = {
-			.initial_ms = (int64_t)oc->retry_initial_ms,
-			.max_ms = (int64_t)oc->retry_max_ms,
-			.after_max_ms = (int64_t)oc->retry_after_max_ms,
-		};
+	return 0;
+}
 
-		o->cfg = oc;
-		o->rctx.agent_name = cfg->agent.name;
-		o->rctx.host_name = a->host;
-		o->rctx.keep_original = oc->keep_original;
-		o->one.max = RENDER_MAX;
-		o->scratch.max = RENDER_MAX;
-		if ((o->building = transport_batch_new(NULL)) == NULL)
-			return -ENOMEM;
-		if (oc->type == CONFIG_OUTPUT_SPLUNK_HEC) {
-			struct transport_hec_opts ho = {
-				.url = oc->url,
-				.token = oc->token,
-				.ack = oc->ack,
-				.ack_timeout_ms = (int64_t)oc->ack_timeout_ms,
-				.ack_poll_ms = (int64_t)oc->ack_poll_interval_ms,
-				.timeout_ms = (int64_t)oc->timeout_ms,
-				.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
-				.tls = output_tls(oc),
-				.retry = retry,
-			};
-			o->is_hec = true;
-			o->hec.json = oc->format == CONFIG_FORMAT_JSON;
-			o->hec.index = oc->index;
-			o->hec.source = oc->source;
-			o->hec.sourcetype = oc->sourcetype;
-			o->hec.host = oc->host;
-			rc = transport_hec_open(a->loop, oc->name, &ho, dlq,
-			    &o->t);
-		} else if (oc->type == CONFIG_OUTPUT_ELASTICSEARCH) {
-			struct transport_es_opts eo = {
-				.urls = oc->url,
-				.api_key = oc->api_key,
-				.user = oc->user,
-				.password = oc->password,
-				.pipeline = oc->pipeline,
-				.timeout_ms = (int64_t)oc->timeout_ms,
-				.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
-				.tls = output_tls(oc),
-				.retry = retry,
-			};
-			o->is_es = true;
-			o->es.index = oc->index;
-			o->es.ns = oc->namespace;
-			rc = transport_es_open(a->loop, oc->name, &eo, dlq,
-			    &o->t);
-		} else if (oc->type == CONFIG_OUTPUT_WAZUH) {
-			struct transport_wazuh_opts wo = {
-				.url = oc->url,
-				.user = oc->user,
-				.password = oc->password,
-				.requests_per_minute =
-				    (int)oc->max_requests_per_minute,
-				.timeout_ms = (int64_t)oc->timeout_ms,
-				.tls = output_tls(oc),
-				.retry = retry,
-			};
-			o->is_wazuh = true;
-			/* The manager's queue takes 65,535 bytes with the
-			 * 14-byte "1:API-Webhook:" header. */
-			o->wz.max_event = 65535 - 14;
-			rc = transport_wazuh_open(a->loop, oc->name, &wo, dlq,
-			    &o->t);
-		} else {
-			o->local = true;
-			rc = transport_file_open(oc->name,
-			    oc->type == CONFIG_OUTPUT_FILE ? oc->path : NULL,
-			    &retry, &o->t);
-		}
-		if (rc != 0) {
-			transport_batch_free(o->building);
-			return rc;
-		}
-		a->noutputs++;
-		if ((rc = buffer_cursor_open(a->buf, oc->name, &o->cur)) != 0)
-			return rc;
-		{
-			struct buffer_cursor_stats cs;
-			buffer_cursor_get_stats(o->cur, &cs);
-			o->acked = cs.acked;
-		}
+/* The TLS options every HTTPS output takes from its section. */
+static struct transport_tls
+output_tls(const struct config_output *oc)
+{
+	struct transport_tls t = {
+		.ca_file = oc->tls_ca_file,
+		.ca_path = oc->tls_ca_path,
+		.client_cert = oc->tls_client_cert,
+		.client_key = oc->tls_client_key,
+		.pinned_pubkey = oc->tls_pinned_pubkey,
+		.proxy = oc->proxy,
+		.min_version = oc->tls_min_version,
+		.verify = oc->tls_verify,
+	};
+
+	return t;
+}
+
+/* o's wire form: which renderer, with what its section says. */
+static void
+output_target(struct output *o)
+{
+	const struct config_output *oc = o->cfg;
+
+	switch (oc->type) {
+	case CONFIG_OUTPUT_SPLUNK_HEC:
+		o->rt.dest = RENDER_DEST_HEC;
+		o->rt.hec.json = oc->format == CONFIG_FORMAT_JSON;
+		o->rt.hec.index = oc->index;
+		o->rt.hec.source = oc->source;
+		o->rt.hec.sourcetype = oc->sourcetype;
+		o->rt.hec.host = oc->host;
+		break;
+	case CONFIG_OUTPUT_ELASTICSEARCH:
+		o->rt.dest = RENDER_DEST_ES;
+		o->rt.es.index = oc->index;
+		o->rt.es.ns = oc->namespace;
+		break;
+	case CONFIG_OUTPUT_WAZUH:
+		o->rt.dest = RENDER_DEST_WAZUH;
+		o->rt.wz.max_event = RENDER_WAZUH_MAX_EVENT;
+		break;
+	default:
+		o->rt.dest = RENDER_DEST_FILE;
+		break;
 	}
-	maxbatch = READ_CHUNK;
-	if ((a->recs = calloc(maxbatch, sizeof(*a->recs))) == NULL)
+}
+
+/*
+ * o's transport, opened on tl with the dead-letter directory dlq, as its
+ * section says.
+ */
+static int
+output_transport(struct output *o, struct transport_loop *tl,
+    const struct transport_retry *retry, const char *dlq)
+{
+	const struct config_output *oc = o->cfg;
+	struct transport_tls tls = output_tls(oc);
+	bool gzip = oc->compression == CONFIG_COMPRESS_GZIP;
+
+	if (oc->type == CONFIG_OUTPUT_SPLUNK_HEC) {
+		struct transport_hec_opts ho = {
+			.url = oc->url,
+			.token = oc->token,
+			.ack = oc->ack,
+			.ack_timeout_ms = (int64_t)oc->ack_timeout_ms,
+			.ack_poll_ms = (int64_t)oc->ack_poll_interval_ms,
+			.timeout_ms = (int64_t)oc->timeout_ms,
+			.gzip = gzip,
+			.tls = tls,
+			.retry = *retry,
+		};
+		return transport_hec_open(tl, oc->name, &ho, dlq, &o->t);
+	}
+	if (oc->type == CONFIG_OUTPUT_ELASTICSEARCH) {
+		struct transport_es_opts eo = {
+			.urls = oc->url,
+			.api_key = oc->api_key,
+			.user = oc->user,
+			.password = oc->password,
+			.pipeline = oc->pipeline,
+			.timeout_ms = (int64_t)oc->timeout_ms,
+			.gzip = gzip,
+			.tls = tls,
+			.retry = *retry,
+		};
+		return transport_es_open(tl, oc->name, &eo, dlq, &o->t);
+	}
+	if (oc->type == CONFIG_OUTPUT_WAZUH) {
+		struct transport_wazuh_opts wo = {
+			.url = oc->url,
+			.user = oc->user,
+			.password = oc->password,
+			.requests_per_minute =
+			    (int)oc->max_requests_per_minute,
+			.timeout_ms = (int64_t)oc->timeout_ms,
+			.tls = tls,
+			.retry = *retry,
+		};
+		return transport_wazuh_open(tl, oc->name, &wo, dlq, &o->t);
+	}
+	/* A file, or standard output (no path): nothing to wait for. */
+	o->local = true;
+	return transport_file_open(oc->name,
+	    oc->type == CONFIG_OUTPUT_FILE ? oc->path : NULL, retry, &o->t);
+}
+
+/*
+ * Open output oc as a->outputs[a->noutputs]: its transport and wire form,
+ * then its cursor.  It counts in a->noutputs (and teardown closes it) from
+ * the moment its transport is open.
+ */
+static int
+output_open(struct agent *a, const struct config_output *oc, const char *dlq)
+{
+	struct output *o = &a->outputs[a->noutputs];
+	struct transport_loop *tl = evloop_transport(a->ev);
+	struct transport_retry retry = {
+		.initial_ms = (int64_t)oc->retry_initial_ms,
+		.max_ms = (int64_t)oc->retry_max_ms,
+		.after_max_ms = (int64_t)oc->retry_after_max_ms,
+	};
+	struct buffer_cursor_stats cs;
+	int rc;
+
+	o->cfg = oc;
+	o->rt.ctx.agent_name = a->cfg->agent.name;
+	o->rt.ctx.host_name = a->host;
+	o->rt.ctx.keep_original = oc->keep_original;
+	o->one.max = RENDER_MAX;
+	o->scratch.max = RENDER_MAX;
+	if ((o->building = transport_batch_new(NULL)) == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < cfg->ninputs; i++) {
-		if ((rc = source_open(&cfg->inputs[i],
-		    cfg->agent.state_dir, a->buf, &a->sources[a->nsources])) !=
-		    0)
-			return rc;
-		a->nsources++;
+	output_target(o);
+	if ((rc = output_transport(o, tl, &retry, dlq)) != 0) {
+		transport_batch_free(o->building);
+		o->building = NULL;
+		return rc;
 	}
+	a->noutputs++;
+	if ((rc = buffer_cursor_open(a->buf, oc->name, &o->cur)) != 0)
+		return rc;
+	buffer_cursor_get_stats(o->cur, &cs);
+	o->acked = cs.acked;
+	return 0;
+}
+
+/* Write out what o holds and release it (a file's data is fsynced). */
+static void
+output_close(struct output *o)
+{
+	if (o->t != NULL && transport_flush(o->t) != 0)
+		log_warn("output %s: fsync", o->cfg->name);
+	transport_close(o->t);
+	transport_batch_free(o->building);
+	strbuf_free(&o->one);
+	strbuf_free(&o->scratch);
+}
+
+/* What heartbeats, alerts and the monitor need: figures, watchdog, monitor. */
+static int
+status_setup(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	int rc;
+
 	a->started_wall = time_now_ms();
 	a->src_last = calloc(cfg->ninputs + 1, sizeof(*a->src_last));
 	a->st_src = calloc(cfg->ninputs + 1, sizeof(*a->st_src));
@@ -591,9 +511,96 @@ agent_setup(struct agent *a, const struct config *cfg)
 	return 0;
 }
 
+/* What heartbeats, alerts and the monitor hold (status_setup()). */
+static void
+status_close(struct agent *a)
+{
+	watchdog_close(a->wd);
+	monitor_close(a->mon);
+	free(a->src_last);
+	free(a->st_src);
+	free(a->st_out);
+	strbuf_free(&a->sdoc);
+	strbuf_free(&a->swrap);
+}
+
+/*
+ * Everything cfg describes, waiting through ev: the ring, the outputs,
+ * the inputs, the status side.  On failure a is left for agent_teardown().
+ */
+static int
+agent_setup(struct agent *a, const struct config *cfg, struct evloop *ev)
+{
+	char dlq[4096];
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->cfg = cfg;
+	a->ev = ev;
+	if (gethostname(a->host, sizeof(a->host)) != 0 || a->host[0] == '\0')
+		snprintf(a->host, sizeof(a->host), "localhost");
+	a->host[sizeof(a->host) - 1] = '\0';
+	if ((rc = file_mkdirs(cfg->agent.state_dir, 0750)) != 0) {
+		log_errorx("cannot create state_dir %s: %s",
+		    cfg->agent.state_dir, strerror(-rc));
+		return rc;
+	}
+	if ((rc = ring_open(a)) != 0)
+		return rc;
+	if ((rc = event_parser_new(&a->parser)) != 0)
+		return rc;
+	a->sources = calloc(cfg->ninputs, sizeof(*a->sources));
+	a->outputs = calloc(cfg->noutputs, sizeof(*a->outputs));
+	if (a->sources == NULL || a->outputs == NULL)
+		return -ENOMEM;
+	if (snprintf(dlq, sizeof(dlq), "%s/deadletter", cfg->agent.state_dir) >=
+	    (int)sizeof(dlq))
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < cfg->noutputs; i++)
+		if ((rc = output_open(a, &cfg->outputs[i], dlq)) != 0)
+			return rc;
+	if ((a->recs = calloc(READ_CHUNK, sizeof(*a->recs))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->ninputs; i++) {
+		if ((rc = source_open(&cfg->inputs[i],
+		    cfg->agent.state_dir, a->buf, &a->sources[a->nsources])) !=
+		    0)
+			return rc;
+		a->nsources++;
+	}
+	return status_setup(a);
+}
+
+/* Release all agent_setup() opened, as far as it went. */
+static void
+agent_teardown(struct agent *a)
+{
+	int rc;
+
+	/* Ring first: sources may then checkpoint all they appended. */
+	if (a->buf != NULL && (rc = buffer_sync(a->buf)) != 0)
+		log_warnx("buffer: final sync failed: %s; positions stay where "
+		    "the records are safe", strerror(-rc));
+	for (size_t i = 0; i < a->nsources; i++)
+		source_close(a->sources[i], a->buf);
+	for (size_t i = 0; i < a->noutputs; i++)
+		output_close(&a->outputs[i]);
+	/* After the outputs: their transfers are on its transport loop. */
+	evloop_close(a->ev);
+	status_close(a);
+	free(a->sources);
+	free(a->outputs);
+	free(a->recs);
+	event_parser_free(a->parser);
+	buffer_close(a->buf);
+}
+
+/* The run's figures (agent.h), but for elapsed_ms. */
 static void
 summarize(const struct agent *a, struct agent_summary *sum)
 {
+	struct buffer_stats bs;
+
 	memset(sum, 0, sizeof(*sum));
 	for (size_t i = 0; i < a->nsources; i++) {
 		struct source_stats st;
@@ -616,6 +623,10 @@ summarize(const struct agent *a, struct agent_summary *sum)
 	}
 	if (a->noutputs == 0)
 		sum->delivered = 0;
+	buffer_get_stats(a->buf, &bs);
+	sum->evicted = bs.evicted;
+	sum->dropped_io = bs.dropped_io;
+	sum->corrupt_blocks = bs.corrupt_blocks;
 }
 
 
@@ -704,93 +715,22 @@ status_fill(struct agent *a)
 	return st;
 }
 
-/* A heartbeat or alert for output o, in o's wire form, into a->swrap. */
-static int
-status_wrap(struct agent *a, struct output *o, const struct agent_status *st,
-    const struct status_event *ev)
-{
-	bool alert = ev->kind != STATUS_HEARTBEAT;
-	const char *what = alert ? "alert" : "heartbeat";
-	struct strbuf *d = &a->sdoc, *w = &a->swrap;
-	char id[RENDER_ES_ID_LEN + 1];
-	int rc;
-
-	strbuf_reset(d);
-	strbuf_reset(w);
-	if (o->is_wazuh) {
-		if ((rc = status_render_doc(st, ev, NULL, true, d)) != 0)
-			return rc;
-		return json_add_str(w, d->s, d->len);
-	}
-	if ((rc = status_render_doc(st, ev, o->is_es && o->es.index == NULL ?
-	    (o->es.ns != NULL ? o->es.ns : "default") : NULL, false, d)) != 0)
-		return rc;
-	if (o->is_hec) {
-		rc = strbuf_addf(w, "{\"time\":%lld.%03d,\"host\":",
-		    (long long)(st->now_ms / 1000), (int)(st->now_ms % 1000));
-		if (rc == 0)
-			rc = json_add_str(w, o->hec.host != NULL ? o->hec.host :
-			    st->host, strlen(o->hec.host != NULL ? o->hec.host :
-			    st->host));
-		if (rc == 0)
-			rc = strbuf_addf(w, ",\"source\":\"sysmonfwd\","
-			    "\"sourcetype\":\"sysmonfwd:%s\"", what);
-		if (rc == 0 && o->hec.index != NULL) {
-			rc = strbuf_adds(w, ",\"index\":");
-			if (rc == 0)
-				rc = json_add_str(w, o->hec.index,
-				    strlen(o->hec.index));
-		}
-		if (rc == 0)
-			rc = strbuf_adds(w, ",\"event\":");
-		if (rc == 0)
-			rc = strbuf_add(w, d->s, d->len);
-		if (rc == 0)
-			rc = strbuf_addc(w, '}');
-		return rc;
-	}
-	if (o->is_es) {
-		if ((rc = render_es_status_id(st->agent_name, what, st->now_ms,
-		    alert ? (uint64_t)ev->changed_ms : st->heartbeat_seq,
-		    id)) != 0)
-			return rc;
-		if (o->es.index != NULL)
-			rc = strbuf_adds(w, "{\"create\":{\"_index\":");
-		else
-			rc = strbuf_addf(w, "{\"create\":{\"_index\":"
-			    "\"logs-sysmonfwd.%s-%s\"", what, o->es.ns != NULL ?
-			    o->es.ns : "default");
-		if (rc == 0 && o->es.index != NULL)
-			rc = json_add_str(w, o->es.index, strlen(o->es.index));
-		if (rc == 0)
-			rc = strbuf_addf(w, ",\"_id\":\"%s\"}}\n", id);
-		if (rc == 0)
-			rc = strbuf_add(w, d->s, d->len);
-		if (rc == 0)
-			rc = strbuf_addc(w, '\n');
-		return rc;
-	}
-	if ((rc = strbuf_add(w, d->s, d->len)) == 0)
-		rc = strbuf_addc(w, '\n');
-	return rc;
-}
-
 /* Send a heartbeat or an alert to every output, on the priority lane. */
 static void
 status_send(struct agent *a, const struct status_event *ev, int64_t now)
 {
 	const struct agent_status *st = status_fill(a);
+	bool hb = ev->kind == STATUS_HEARTBEAT;
 
 	for (size_t i = 0; i < a->noutputs; i++) {
 		struct output *o = &a->outputs[i];
 
-		if (status_wrap(a, o, st, ev) != 0 ||
-		    transport_send_priority(o->t, ev->kind == STATUS_HEARTBEAT ?
-		    TRANSPORT_HEARTBEAT : TRANSPORT_ALERT, a->swrap.s,
-		    a->swrap.len, now) != 0)
+		if (render_status_for(&o->rt, st, ev, &a->swrap,
+		    &a->sdoc) != 0 ||
+		    transport_send_priority(o->t, hb ? TRANSPORT_HEARTBEAT :
+		    TRANSPORT_ALERT, a->swrap.s, a->swrap.len, now) != 0)
 			log_warnx("output %s: cannot queue a %s", o->cfg->name,
-			    ev->kind == STATUS_HEARTBEAT ? "heartbeat" :
-			    "alert");
+			    hb ? "heartbeat" : "alert");
 	}
 }
 
@@ -870,8 +810,6 @@ alerts_pending(const struct agent *a)
 static void
 drain(struct agent *a, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = sig_pipe[0], .events = POLLIN };
-
 	a->flush_now = true;
 	while ((!outputs_idle(a) || alerts_pending(a)) &&
 	    mono_now_ms() < deadline) {
@@ -883,14 +821,171 @@ drain(struct agent *a, int64_t deadline)
 		if (!progress) {
 			if (wake > deadline)
 				wake = deadline;
-			if (wake < now)
-				wake = now;
-			(void)transport_loop_wait(a->loop, &pfd, 1,
-			    (int)(wake - now));
+			/* Transfers and a further signal only. */
+			evloop_clear(a->ev);
+			(void)evloop_wait(a->ev, now, wake);
 		} else {
-			transport_loop_run(a->loop);
+			evloop_run(a->ev);
 		}
 	}
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/*
+ * The read phase: every input that may have something (it has a wait
+ * handle, or its next look is due) appends up to READ_BUDGET to the ring.
+ * *progress is set when one read anything.  0, or -errno when an input
+ * failed for good (said in the log).
+ */
+static int
+read_phase(struct agent *a, int64_t now, bool *progress)
+{
+	for (size_t i = 0; i < a->nsources; i++) {
+		struct source *s = a->sources[i];
+		uint64_t before = a->st_src[i].records;
+		struct source_stats ss;
+		ssize_t got;
+
+		if (source_finished(s))
+			continue;
+		if (source_wait_fd(s) < 0 && source_next_poll(s, now) > now)
+			continue;
+		got = source_poll(s, a->buf, READ_BUDGET);
+		source_get_stats(s, &ss);
+		if (ss.records != before) {
+			a->st_src[i].records = ss.records;
+			a->src_last[i] = a->last_record_wall = time_now_ms();
+			a->silent_alerted = false;
+		}
+		if (got < 0) {
+			log_errorx("input %s stopped after an error",
+			    source_name(s));
+			a->failed = true;
+			return (int)got;
+		}
+		*progress |= got > 0;
+	}
+	return 0;
+}
+
+/*
+ * The write phase: heartbeats and alerts, every output moved forward,
+ * then the ring's timers, and the inputs checkpoint what the ring holds
+ * durably.  True when anything moved; *wake gets the next timer.
+ */
+static bool
+write_phase(struct agent *a, int64_t now, int64_t *wake)
+{
+	bool progress = false;
+	uint64_t durable;
+	int64_t t;
+
+	if ((t = status_tick(a, now)) < *wake)
+		*wake = t;
+	for (size_t i = 0; i < a->noutputs; i++)
+		progress |= output_pump(a, &a->outputs[i], now, wake);
+	t = buffer_tick(a->buf, mono_now_ms());
+	durable = buffer_durable_seq(a->buf);
+	if (t < *wake)
+		*wake = t;
+	for (size_t i = 0; i < a->nsources; i++)
+		source_checkpoint(a->sources[i], durable, false);
+	return progress;
+}
+
+/* No more input is coming: every input finished, or with once, at its end. */
+static bool
+inputs_done(const struct agent *a, bool once)
+{
+	bool all_finished = true, all_at_end = true;
+
+	for (size_t i = 0; i < a->nsources; i++) {
+		all_finished &= source_finished(a->sources[i]);
+		all_at_end &= source_at_end(a->sources[i]);
+	}
+	return all_finished || (once && all_at_end);
+}
+
+/*
+ * Nothing moved: sleep until something can (a second at most), then
+ * answer the monitor when it asked or every 100 ms.
+ */
+static void
+wait_phase(struct agent *a, int64_t now, int64_t wake)
+{
+	int mon_slot = -1;
+
+	evloop_clear(a->ev);
+	if (a->mon != NULL) {
+		int64_t mt = monitor_timeout(a->mon);
+
+		mon_slot = evloop_add(a->ev, monitor_fd(a->mon));
+		if (mt >= 0 && now + mt < wake)
+			wake = now + mt;
+	}
+	for (size_t i = 0; i < a->nsources; i++) {
+		struct source *s = a->sources[i];
+		int64_t t = source_next_poll(s, now);
+
+		(void)evloop_add(a->ev, source_wait_fd(s));
+		if (t < wake)
+			wake = t;
+	}
+	if (wake < now)
+		wake = now;
+	if (wake - now > 1000)
+		wake = now + 1000;
+	(void)evloop_wait(a->ev, now, wake);
+	if (a->mon != NULL && (evloop_ready(a->ev, mon_slot) ||
+	    mono_now_ms() >= a->mon_next)) {
+		monitor_run(a->mon, status_fill(a));
+		a->mon_next = mono_now_ms() + 100;
+	}
+}
+
+/*
+ * Turn until a stop is requested, the inputs are done and the outputs
+ * caught up, or an input fails (its -errno).  A reopen request reopens
+ * the output files at the top of a turn.
+ */
+static int
+agent_loop(struct agent *a, const struct agent_opts *opts)
+{
+	int rc;
+
+	while (!evloop_stopping(a->ev)) {
+		int64_t now = mono_now_ms(), wake = now + 1000;
+		bool progress = false, done;
+
+		if (evloop_take_reopen(a->ev)) {
+			for (size_t i = 0; i < a->noutputs; i++)
+				transport_reopen(a->outputs[i].t);
+			log_info("SIGHUP: output files reopened");
+		}
+		if ((rc = read_phase(a, now, &progress)) != 0)
+			return rc;
+		progress |= write_phase(a, now, &wake);
+		done = inputs_done(a, opts->once);
+		if (outputs_idle(a) && done)
+			break;
+		if (!a->flush_now && done) {
+			/* Partial batches go at once from now on. */
+			a->flush_now = true;
+			continue;
+		}
+		if (progress) {
+			evloop_run(a->ev);
+			/* Busy: still answer the monitor now and then. */
+			if (a->mon != NULL && now >= a->mon_next) {
+				monitor_run(a->mon, status_fill(a));
+				a->mon_next = now + 100;
+			}
+			continue;
+		}
+		wait_phase(a, now, wake);
+	}
+	return 0;
 }
 
 int
@@ -898,140 +993,21 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
     struct agent_summary *sum)
 {
 	struct agent a;
-	struct pollfd *pfds = NULL;
+	struct evloop *ev;
 	int64_t start = mono_now_ms();
 	int rc;
 
-	if ((rc = signals_setup()) != 0) {
-		log_errorx("cannot set up signal handling: %s", strerror(-rc));
+	/* First, so that a stop during the setup is a stop, not a kill. */
+	if ((rc = evloop_open(cfg->ninputs + 1, &ev)) != 0) {
+		log_errorx("cannot set up the event loop: %s", strerror(-rc));
 		return rc;
 	}
-	if ((rc = agent_setup(&a, cfg)) != 0)
+	if ((rc = agent_setup(&a, cfg, ev)) != 0)
 		goto out;
-	if ((pfds = calloc(a.nsources + 2, sizeof(*pfds))) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	log_info("started: %zu input(s), %zu output(s), state in %s",
 	    a.nsources, a.noutputs, cfg->agent.state_dir);
-
-	while (!sig_stop) {
-		int64_t now = mono_now_ms(), wake = now + 1000;
-		bool progress = false, all_finished = true, all_at_end = true;
-		size_t nfds = 0;
-		int n;
-
-		if (sig_hup) {
-			sig_hup = 0;
-			for (size_t i = 0; i < a.noutputs; i++)
-				transport_reopen(a.outputs[i].t);
-			log_info("SIGHUP: output files reopened");
-		}
-		for (size_t i = 0; i < a.nsources; i++) {
-			struct source *s = a.sources[i];
-			ssize_t got;
-
-			if (source_finished(s))
-				continue;
-			if (source_wait_fd(s) >= 0 ||
-			    source_next_poll(s, now) <= now) {
-				uint64_t before = a.st_src[i].records;
-				struct source_stats ss;
-
-				got = source_poll(s, a.buf, READ_BUDGET);
-				source_get_stats(s, &ss);
-				if (ss.records != before) {
-					a.st_src[i].records = ss.records;
-					a.src_last[i] = a.last_record_wall =
-					    time_now_ms();
-					a.silent_alerted = false;
-				}
-				if (got < 0) {
-					log_errorx("input %s stopped after an "
-					    "error", source_name(s));
-					a.failed = true;
-					rc = (int)got;
-					goto stop;
-				}
-				progress |= got > 0;
-			}
-		}
-		{
-			int64_t t = status_tick(&a, now);
-			if (t < wake)
-				wake = t;
-		}
-		for (size_t i = 0; i < a.noutputs; i++)
-			progress |= output_pump(&a, &a.outputs[i], now, &wake);
-		{
-			int64_t t = buffer_tick(a.buf, mono_now_ms());
-			uint64_t durable = buffer_durable_seq(a.buf);
-
-			if (t < wake)
-				wake = t;
-			for (size_t i = 0; i < a.nsources; i++)
-				source_checkpoint(a.sources[i], durable, false);
-		}
-		for (size_t i = 0; i < a.nsources; i++) {
-			struct source *s = a.sources[i];
-			all_finished &= source_finished(s);
-			all_at_end &= source_at_end(s);
-		}
-		if (outputs_idle(&a) && (all_finished ||
-		    (opts->once && all_at_end)))
-			break;
-		if (!a.flush_now && (all_finished || (opts->once &&
-		    all_at_end))) {
-			a.flush_now = true;
-			continue;
-		}
-		if (progress) {
-			transport_loop_run(a.loop);
-			/* Busy: still answer the monitor now and then. */
-			if (a.mon != NULL && now >= a.mon_next) {
-				monitor_run(a.mon, status_fill(&a));
-				a.mon_next = now + 100;
-			}
-			continue;
-		}
-
-		/* Nothing moved: sleep until something can. */
-		pfds[nfds].fd = sig_pipe[0];
-		pfds[nfds++].events = POLLIN;
-		if (a.mon != NULL) {
-			int64_t mt = monitor_timeout(a.mon);
-			pfds[nfds].fd = monitor_fd(a.mon);
-			pfds[nfds++].events = POLLIN;
-			if (mt >= 0 && now + mt < wake)
-				wake = now + mt;
-		}
-		for (size_t i = 0; i < a.nsources; i++) {
-			struct source *s = a.sources[i];
-			int64_t t = source_next_poll(s, now);
-			int fd = source_wait_fd(s);
-
-			if (fd >= 0) {
-				pfds[nfds].fd = fd;
-				pfds[nfds++].events = POLLIN;
-			}
-			if (t < wake)
-				wake = t;
-		}
-		if (wake < now)
-			wake = now;
-		if (wake - now > 1000)
-			wake = now + 1000;
-		n = transport_loop_wait(a.loop, pfds, nfds, (int)(wake - now));
-		if (n > 0 && (pfds[0].revents & POLLIN))
-			signals_drain();
-		if (a.mon != NULL && ((n > 0 && (pfds[1].revents & POLLIN)) ||
-		    mono_now_ms() >= a.mon_next)) {
-			monitor_run(a.mon, status_fill(&a));
-			a.mon_next = mono_now_ms() + 100;
-		}
-	}
-stop:
-	if (sig_stop)
+	rc = agent_loop(&a, opts);
+	if (evloop_stopping(a.ev))
 		log_info("stopping on signal: flushing and saving positions");
 	/* Local outputs finish at once; bounded for those that do not. */
 	drain(&a, mono_now_ms() + 5000);
@@ -1039,18 +1015,10 @@ stop:
 		log_warnx("stopping with records not delivered; they stay in "
 		    "the buffer and go out at the next start");
 	summarize(&a, sum);
-	{
-		struct buffer_stats bs;
-		buffer_get_stats(a.buf, &bs);
-		sum->evicted = bs.evicted;
-		sum->dropped_io = bs.dropped_io;
-		sum->corrupt_blocks = bs.corrupt_blocks;
-	}
 	sum->elapsed_ms = (uint64_t)(mono_now_ms() - start);
 out:
 	if (rc != 0 && !a.failed)
 		log_errorx("cannot start: %s", strerror(-rc));
-	free(pfds);
 	agent_teardown(&a);
 	return rc;
 }

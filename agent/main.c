@@ -236,8 +236,20 @@ print_diag(const struct config_diag *d)
 		fprintf(stderr, "%s\n", d->msgs[i]);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asks for. */
+struct cli {
+	const char		*cfgpath;	/* NULL: default file or demo */
+	bool			 check;		/* --check-config */
+	bool			 bstat;		/* --buffer-stat */
+	struct agent_opts	 opts;
+};
+
+/*
+ * Read the command line into *cli.  Return -1 to go on, or the exit code
+ * when there is nothing more to do (--version, --help, a usage error).
+ */
+static int
+cli_parse(int argc, char **argv, struct cli *cli)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -248,29 +260,22 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL;
-	bool check = false, demo = false, bstat = false;
-	struct agent_opts opts = { .once = false };
-	struct agent_summary sum;
-	struct config_diag diag = { 0 };
-	struct config *cfg = NULL;
-	char *demo_text = NULL, demo_out[PATH_MAX];
-	int ch, rc;
+	int ch;
 
-	log_init("sysmonfwd", LOG_LEVEL_INFO);
+	memset(cli, 0, sizeof(*cli));
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			cfgpath = optarg;
+			cli->cfgpath = optarg;
 			break;
 		case 'o':
-			opts.once = true;
+			cli->opts.once = true;
 			break;
 		case 'n':
-			check = true;
+			cli->check = true;
 			break;
 		case 'b':
-			bstat = true;
+			cli->bstat = true;
 			break;
 		case 'V':
 			printf("sysmonfwd %s\n", SYSMONFWD_VERSION);
@@ -289,25 +294,36 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (cfgpath == NULL) {
-		if (access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
-			cfgpath = CONFIG_DEFAULT_PATH;
-		} else {
-			demo = true;
-			if ((rc = demo_setup(&demo_text, demo_out,
-			    sizeof(demo_out))) != 0) {
-				if (rc != -ENOENT)
-					log_errorx("cannot prepare the demo: %s",
-					    strerror(-rc));
-				return rc == -ENOENT ? EXIT_USAGE : EXIT_RUNTIME;
-			}
-		}
+	return -1;
+}
+
+/*
+ * Load the configuration into *cfg: cfgpath, else the default file, else
+ * the embedded demo (then *demo is set and demo_out names its output).
+ * Return -1 to go on, or the exit code.
+ */
+static int
+config_get(const char *cfgpath, struct config **cfg, bool *demo,
+    char *demo_out, size_t outlen)
+{
+	struct config_diag diag = { 0 };
+	char *demo_text = NULL;
+	int rc;
+
+	if (cfgpath == NULL && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+		cfgpath = CONFIG_DEFAULT_PATH;
+	*demo = cfgpath == NULL;
+	if (*demo && (rc = demo_setup(&demo_text, demo_out, outlen)) != 0) {
+		if (rc != -ENOENT)
+			log_errorx("cannot prepare the demo: %s",
+			    strerror(-rc));
+		return rc == -ENOENT ? EXIT_USAGE : EXIT_RUNTIME;
 	}
-	if (demo)
-		rc = config_load_string("<embedded demo>", demo_text, &cfg,
+	if (*demo)
+		rc = config_load_string("<embedded demo>", demo_text, cfg,
 		    &diag);
 	else
-		rc = config_load_file(cfgpath, &cfg, &diag);
+		rc = config_load_file(cfgpath, cfg, &diag);
 	free(demo_text);
 	if (rc == -ENOMEM) {
 		/* Not a configuration error: nothing to fix in the file. */
@@ -321,33 +337,58 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	config_diag_free(&diag);
-	if (check) {
-		printf("configuration OK\n");
-		config_free(cfg);
-		return 0;
-	}
-	if (bstat) {
-		rc = buffer_stat(cfg);
-		config_free(cfg);
-		return rc == 0 ? 0 : EXIT_RUNTIME;
-	}
-	log_set_level((enum log_level)cfg->agent.log_level);
+	return -1;
+}
+
+/* Run the agent on cfg and say what it did (demo_out: the demo's file). */
+static int
+run(const struct config *cfg, const struct agent_opts *opts,
+    const char *demo_out)
+{
+	struct agent_summary sum;
+	double secs;
 
 	memset(&sum, 0, sizeof(sum));
-	rc = agent_run(cfg, &opts, &sum);
-	if (rc == 0) {
-		double secs = (double)sum.elapsed_ms / 1000.0;
-		log_info("done: %" PRIu64 " records read, %" PRIu64
-		    " delivered to every output, %" PRIu64 " parse errors "
-		    "(forwarded tagged), %" PRIu64 " cut at max_line_size, %"
-		    PRIu64 " non-record lines ignored, in %.2f s (%.0f "
-		    "records/s)", sum.records_read, sum.delivered,
-		    sum.parse_errors, sum.truncated, sum.lines_ignored, secs,
-		    secs > 0 ? (double)sum.records_read / secs : 0.0);
-		if (demo)
-			printf("demo: %" PRIu64 " documents written to %s\n",
-			    sum.delivered, demo_out);
+	if (agent_run(cfg, opts, &sum) != 0)
+		return EXIT_RUNTIME;
+	secs = (double)sum.elapsed_ms / 1000.0;
+	log_info("done: %" PRIu64 " records read, %" PRIu64
+	    " delivered to every output, %" PRIu64 " parse errors "
+	    "(forwarded tagged), %" PRIu64 " cut at max_line_size, %"
+	    PRIu64 " non-record lines ignored, in %.2f s (%.0f "
+	    "records/s)", sum.records_read, sum.delivered,
+	    sum.parse_errors, sum.truncated, sum.lines_ignored, secs,
+	    secs > 0 ? (double)sum.records_read / secs : 0.0);
+	if (demo_out != NULL)
+		printf("demo: %" PRIu64 " documents written to %s\n",
+		    sum.delivered, demo_out);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli;
+	struct config *cfg = NULL;
+	char demo_out[PATH_MAX];
+	bool demo;
+	int code;
+
+	log_init("sysmonfwd", LOG_LEVEL_INFO);
+	if ((code = cli_parse(argc, argv, &cli)) >= 0)
+		return code;
+	if ((code = config_get(cli.cfgpath, &cfg, &demo, demo_out,
+	    sizeof(demo_out))) >= 0)
+		return code;
+	if (cli.check) {
+		printf("configuration OK\n");
+		code = 0;
+	} else if (cli.bstat) {
+		code = buffer_stat(cfg) == 0 ? 0 : EXIT_RUNTIME;
+	} else {
+		log_set_level((enum log_level)cfg->agent.log_level);
+		code = run(cfg, &cli.opts, demo ? demo_out : NULL);
 	}
 	config_free(cfg);
-	return rc == 0 ? 0 : EXIT_RUNTIME;
+	return code;
 }
