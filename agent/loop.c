@@ -383,8 +383,12 @@ output_transport(struct output *o, struct transport_loop *tl,
     const struct transport_retry *retry, const char *dlq)
 {
 	const struct config_output *oc = o->cfg;
-	struct transport_tls tls = output_tls(oc);
-	bool gzip = oc->compression == CONFIG_COMPRESS_GZIP;
+	struct transport_http http = {
+		.timeout_ms = (int64_t)oc->timeout_ms,
+		.gzip = oc->compression == CONFIG_COMPRESS_GZIP,
+		.tls = output_tls(oc),
+		.retry = *retry,
+	};
 
 	if (oc->type == CONFIG_OUTPUT_SPLUNK_HEC) {
 		struct transport_hec_opts ho = {
@@ -393,10 +397,7 @@ output_transport(struct output *o, struct transport_loop *tl,
 			.ack = oc->ack,
 			.ack_timeout_ms = (int64_t)oc->ack_timeout_ms,
 			.ack_poll_ms = (int64_t)oc->ack_poll_interval_ms,
-			.timeout_ms = (int64_t)oc->timeout_ms,
-			.gzip = gzip,
-			.tls = tls,
-			.retry = *retry,
+			.http = http,
 		};
 		return transport_hec_open(tl, oc->name, &ho, dlq, &o->t);
 	}
@@ -407,10 +408,7 @@ output_transport(struct output *o, struct transport_loop *tl,
 			.user = oc->user,
 			.password = oc->password,
 			.pipeline = oc->pipeline,
-			.timeout_ms = (int64_t)oc->timeout_ms,
-			.gzip = gzip,
-			.tls = tls,
-			.retry = *retry,
+			.http = http,
 		};
 		return transport_es_open(tl, oc->name, &eo, dlq, &o->t);
 	}
@@ -421,9 +419,7 @@ output_transport(struct output *o, struct transport_loop *tl,
 			.password = oc->password,
 			.requests_per_minute =
 			    (int)oc->max_requests_per_minute,
-			.timeout_ms = (int64_t)oc->timeout_ms,
-			.tls = tls,
-			.retry = *retry,
+			.http = http,
 		};
 		return transport_wazuh_open(tl, oc->name, &wo, dlq, &o->t);
 	}

@@ -115,10 +115,11 @@ static struct fake *
 fake_new(bool ack)
 {
 	struct fake *f = calloc(1, sizeof(*f));
+	struct transport_http http = { .timeout_ms = 1000, .retry = fast };
 
 	assert_non_null(f);
-	assert_int_equal(delivery_init(&f->d, &fake_ops, NULL, "fake", NULL,
-	    1000, &fast, NULL), 0);
+	assert_int_equal(delivery_init(&f->d, &fake_ops, NULL, "fake", &http,
+	    NULL), 0);
 	if (ack) {
 		f->d.slots = f->d.ready_slots = DL_SLOTS_MAX;
 		f->d.ack = true;

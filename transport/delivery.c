@@ -583,7 +583,7 @@ prio_tick(struct delivery *d, int64_t now)
 	    (d->ops->prio_may != NULL && !d->ops->prio_may(d, now)))
 		return;
 	if (d->prio_http == NULL && (d->loop == NULL ||
-	    http_client_new(d->loop, d->base.name, &d->tls, d->timeout_ms,
+	    http_client_new(d->loop, d->base.name, &d->o.tls, d->o.timeout_ms,
 	    &d->prio_http) != 0))
 		return;
 	if (http_busy(d->prio_http) ||
@@ -698,22 +698,19 @@ static const struct transport_ops dl_transport_ops = {
 int
 delivery_init(struct delivery *d, const struct delivery_ops *ops,
     struct transport_loop *l, const char *name,
-    const struct transport_tls *tls, int64_t timeout_ms,
-    const struct transport_retry *retry, const char *deadletter_dir)
+    const struct transport_http *http, const char *deadletter_dir)
 {
 	int rc;
 
 	d->ops = ops;
 	d->loop = l;
-	if (tls != NULL)
-		d->tls = *tls;
-	d->timeout_ms = timeout_ms;
+	d->o = *http;
 	d->slots = d->ready_slots = 2;
 	if ((rc = transport_base_init(&d->base, &dl_transport_ops, name,
-	    retry, deadletter_dir)) != 0)
+	    &http->retry, deadletter_dir)) != 0)
 		return rc;
-	if (l != NULL && (rc = http_client_new(l, name, tls, timeout_ms,
-	    &d->http)) != 0)
+	if (l != NULL && (rc = http_client_new(l, name, &http->tls,
+	    http->timeout_ms, &d->http)) != 0)
 		return rc;
 	return 0;
 }

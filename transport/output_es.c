@@ -167,7 +167,7 @@ es_send(struct delivery *d, const struct transport_batch *b)
 
 	snprintf(e->req_url, sizeof(e->req_url), "%s%s", e->urls[e->cur],
 	    e->bulk_path);
-	return delivery_post(d, b, e->req_url, NULL, e->o.gzip, hdrs, 2);
+	return delivery_post(d, b, e->req_url, NULL, e->o.http.gzip, hdrs, 2);
 }
 
 static int
@@ -522,8 +522,8 @@ transport_es_open(struct transport_loop *l, const char *name,
 		return -EINVAL;
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return -ENOMEM;
-	if ((rc = delivery_init(&e->d, &es_ops, l, name, &o->tls,
-	    o->timeout_ms, &o->retry, deadletter_dir)) != 0)
+	if ((rc = delivery_init(&e->d, &es_ops, l, name, &o->http,
+	    deadletter_dir)) != 0)
 		goto err;
 	e->o = *o;
 	e->o.api_key = e->o.password = NULL;	/* only inside the header */

@@ -59,7 +59,7 @@ hec_send(struct delivery *d, const struct transport_batch *b)
 	const char *hdrs[3] = { h->auth, h->chan,
 	    "Content-Type: application/json" };
 
-	return delivery_post(d, b, h->url_event, NULL, h->o.gzip, hdrs, 3);
+	return delivery_post(d, b, h->url_event, NULL, h->o.http.gzip, hdrs, 3);
 }
 
 static int
@@ -353,8 +353,8 @@ transport_hec_open(struct transport_loop *l, const char *name,
 		return -EINVAL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return -ENOMEM;
-	if ((rc = delivery_init(&h->d, &hec_ops, l, name, &o->tls,
-	    o->timeout_ms, &o->retry, deadletter_dir)) != 0)
+	if ((rc = delivery_init(&h->d, &hec_ops, l, name, &o->http,
+	    deadletter_dir)) != 0)
 		goto err;
 	/* With acknowledgement, batches wait for it: take more of them. */
 	h->d.slots = DL_SLOTS_MAX;

@@ -547,8 +547,8 @@ transport_wazuh_open(struct transport_loop *l, const char *name,
 		return -EINVAL;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return -ENOMEM;
-	if ((rc = delivery_init(&w->d, &wz_ops, l, name, &o->tls,
-	    o->timeout_ms, &o->retry, deadletter_dir)) != 0)
+	if ((rc = delivery_init(&w->d, &wz_ops, l, name, &o->http,
+	    deadletter_dir)) != 0)
 		goto err;
 	w->o = *o;
 	w->o.password = NULL;	/* only inside the header */

@@ -92,6 +92,14 @@ struct transport_retry {
 	int64_t		after_max_ms;	/* a server's Retry-After, capped */
 };
 
+/* What every HTTPS output takes: the connection and the pace of retries. */
+struct transport_http {
+	int64_t			 timeout_ms;	/* per request */
+	bool			 gzip;		/* compress request bodies */
+	struct transport_tls	 tls;
+	struct transport_retry	 retry;
+};
+
 enum transport_hec_format {
 	TRANSPORT_HEC_XML = 0,
 	TRANSPORT_HEC_JSON,
@@ -103,10 +111,7 @@ struct transport_hec_opts {
 	bool			 ack;
 	int64_t			 ack_timeout_ms;
 	int64_t			 ack_poll_ms;
-	int64_t			 timeout_ms;	/* per request */
-	bool			 gzip;
-	struct transport_tls	 tls;
-	struct transport_retry	 retry;
+	struct transport_http	 http;
 };
 
 struct transport_es_opts {
@@ -115,10 +120,7 @@ struct transport_es_opts {
 	const char		*user;		/* basic, with password */
 	const char		*password;	/* secret */
 	const char		*pipeline;	/* ?pipeline= override, or NULL */
-	int64_t			 timeout_ms;	/* per request */
-	bool			 gzip;
-	struct transport_tls	 tls;
-	struct transport_retry	 retry;
+	struct transport_http	 http;
 };
 
 /*
@@ -137,9 +139,8 @@ struct transport_wazuh_opts {
 	const char		*user;
 	const char		*password;	/* secret */
 	int			 requests_per_minute; /* to /events */
-	int64_t			 timeout_ms;
-	struct transport_tls	 tls;
-	struct transport_retry	 retry;
+	struct transport_http	 http;		/* gzip: not taken by
+						   the manager, ignored */
 };
 
 /*

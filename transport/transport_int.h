@@ -314,8 +314,7 @@ struct delivery {
 	struct transport_output	 base;
 	const struct delivery_ops *ops;
 	struct transport_loop	*loop;
-	struct transport_tls	 tls;
-	int64_t			 timeout_ms;
+	struct transport_http	 o;		/* connection, retries */
 	struct http_client	*http;		/* batches and the rest */
 	struct http_client	*prio_http;	/* heartbeats, alerts */
 	struct dl_slot		 q[DL_SLOTS_MAX];
@@ -342,8 +341,7 @@ struct delivery {
 /* l NULL: no connection (tests).  tls is copied (not its strings). */
 int	delivery_init(struct delivery *d, const struct delivery_ops *ops,
 	    struct transport_loop *l, const char *name,
-	    const struct transport_tls *tls, int64_t timeout_ms,
-	    const struct transport_retry *retry, const char *deadletter_dir)
+	    const struct transport_http *http, const char *deadletter_dir)
 	    __attribute__((warn_unused_result));
 /* Abandon what is in flight and free d and the output it starts. */
 void	delivery_free(struct delivery *d);
