@@ -437,24 +437,16 @@ class _Handler(testserver.Handler):
 
     def _entry(self, kind, url):
         """A new request log entry (appended to the log)."""
-        es = self.server.owner
-        req = {"n": None, "kind": kind, "t": time.monotonic(),
-               "wall": time.time(), "method": self.command,
-               "path": url.path, "query": url.query,
-               "filter_path": None, "content_type":
-               self.headers.get("Content-Type"), "content_encoding":
-               self.headers.get("Content-Encoding"), "user_agent":
-               self.headers.get("User-Agent"), "auth": None,
-               "auth_ok": None, "bytes": 0, "body_bytes": None,
-               "n_items": None, "statuses": [], "stored": 0, "rule": None,
-               "status": None, "answered": None, "invalid": None}
         fp = urllib.parse.parse_qs(url.query).get("filter_path")
-        if fp:
-            req["filter_path"] = fp[-1]
-        with es._lock:
-            req["n"] = len(es.request_log)
-            es.request_log.append(req)
-        return req
+        return self._log_request({
+            "kind": kind, "t": time.monotonic(), "wall": time.time(),
+            "method": self.command, "path": url.path, "query": url.query,
+            "filter_path": fp[-1] if fp else None,
+            "content_type": self.headers.get("Content-Type"),
+            "content_encoding": self.headers.get("Content-Encoding"),
+            "user_agent": self.headers.get("User-Agent"), "auth": None,
+            "auth_ok": None, "bytes": 0, "body_bytes": None,
+            "n_items": None, "statuses": [], "stored": 0})
 
     def _begin(self, kind, url):
         """Log the request, read its body and check its credential.
@@ -584,14 +576,10 @@ class _Handler(testserver.Handler):
         req["n_items"] = len(items)
         with es._lock:
             es.sent.update(it["id"] for it in items)
-        rule = self._take_rule(req, len(items))
-        results = None
-        if rule is None or (rule.kind == "drop" and rule.store):
-            results = es._apply_items(req, items)
-        if rule is not None and rule.kind == "drop":
-            self._drop(req)
+        rule, results, dropped = self._scripted(
+            req, len(items), lambda: es._apply_items(req, items))
+        if dropped:
             return
-        self._delay()
         if rule is not None:
             headers = rule.headers()
             if rule.status == 401:
@@ -803,32 +791,26 @@ class EsServer(testserver.Server):
         """Wait until at least n documents are stored."""
         return self.wait(lambda s: len(s.store) >= n, timeout)
 
-    def stats(self):
-        with self._lock:
-            reqs = self.request_log
-            bulk = [r for r in reqs if r["kind"] == "bulk"]
-            return {
-                "requests": len(reqs),
-                "bulk_requests": len(bulk),
-                "gzip_requests": sum(
-                    1 for r in bulk if (r["content_encoding"] or "").strip()
-                    .lower() in ("gzip", "x-gzip")),
-                "info_requests": sum(1 for r in reqs
-                                     if r["kind"] == "info"),
-                "template_requests": sum(1 for r in reqs
-                                         if r["kind"] == "template"),
-                "docs_stored": len(self.store),
-                "items_counted": self.counted,
-                "status_counts": {str(k): v for k, v in
-                                  self.status_counts.items()},
-                "item_status_counts": {str(k): v for k, v in
-                                       self.item_status_counts.items()},
-                "auth_failures": self.auth_failures,
-                "dropped": self.dropped,
-                "connections": self.connections,
-                "tls_failures": len(self.tls_failures),
-                "invalid": len(self.invalid),
-            }
+    def _stats(self):
+        """Its own counters (under the lock)."""
+        reqs = self.request_log
+        bulk = [r for r in reqs if r["kind"] == "bulk"]
+        return {
+            "requests": len(reqs),
+            "bulk_requests": len(bulk),
+            "gzip_requests": sum(
+                1 for r in bulk if (r["content_encoding"] or "").strip()
+                .lower() in ("gzip", "x-gzip")),
+            "info_requests": sum(1 for r in reqs
+                                 if r["kind"] == "info"),
+            "template_requests": sum(1 for r in reqs
+                                     if r["kind"] == "template"),
+            "docs_stored": len(self.store),
+            "items_counted": self.counted,
+            "item_status_counts": {str(k): v for k, v in
+                                   self.item_status_counts.items()},
+            "auth_failures": self.auth_failures,
+        }
 
 
 # ---- self-test with the curl command-line tool ----
@@ -850,7 +832,10 @@ def _ndjson(*docs, index="logs-windows.sysmon_operational-default"):
 
 def self_test(verbose=False):
     """Check the server with curl; return a list of failures."""
-    selftest = testserver.SelfTest("es_server", verbose)
+    return testserver.SelfTest("es_server", verbose).run(_self_test)
+
+
+def _self_test(selftest, tmp, pki):
     check = selftest.check
 
     def expect(res, status, what, etype=None):
@@ -878,362 +863,357 @@ def self_test(verbose=False):
     basic = "Authorization: Basic " + base64.b64encode(
         b"elastic:changeme").decode()
     fp = "?filter_path=errors,items.*.error,items.*.status"
-    with selftest.pki() as made:
-        if made is None:
-            return selftest.fails
-        tmp, pki = made
-        store = os.path.join(tmp, "store.jsonl")
-        s = EsServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
-                     api_keys=[(key_id, key)], users={"elastic": "changeme"},
-                     store_path=store).start()
-        try:
-            # Cluster information, TLS and authentication.
-            rc, st, body, head = _curl(s, pki, "/", headers=[api])
-            check(st == 200 and body["version"]["number"] == "8.15.0" and
-                  body["version"]["build_flavor"] == "default" and
-                  body["tagline"] == "You Know, for Search" and
-                  "distribution" not in body["version"],
-                  "GET /: HTTP %s %r" % (st, body))
-            check(re.search(r"(?im)^X-Elastic-Product: Elasticsearch\s*$",
-                            head), "X-Elastic-Product header: %r" % head)
-            rc, st, body, _ = _curl(s, pki, "/", headers=[api],
-                                    client=False)
-            check(rc != 0 and st is None, "a client without certificate "
-                  "is refused (curl exit %s, HTTP %s)" % (rc, st))
-            check(len(s.tls_failures) >= 1, "the refused handshake is "
-                  "counted: %r" % s.tls_failures)
-            res = _curl(s, pki, "/")
-            body = expect(res, 401, "GET / without credentials",
-                          "security_exception")
-            check(re.search(r"(?im)^WWW-Authenticate: ApiKey\s*$", res[3])
-                  and re.search(r"(?im)^WWW-Authenticate: Basic ", res[3]),
-                  "WWW-Authenticate headers: %r" % res[3])
-            check("missing authentication credentials" in
-                  str(body.get("error", {}).get("reason")),
-                  "401 reason: %r" % (body,))
-            wrong_key = "Authorization: ApiKey " + base64.b64encode(
-                ("%s:nope" % key_id).encode()).decode()
-            body = expect(_curl(s, pki, "/_bulk", _ndjson("w1"),
-                                [wrong_key]), 401, "wrong API key",
-                          "security_exception")
-            check(body.get("error", {}).get("reason", "").startswith(
-                "unable to authenticate"), "401 reason: %r" % (body,))
-            expect(_curl(s, pki, "/_bulk", _ndjson("w1"),
-                         ["Authorization: Basic " + base64.b64encode(
-                             b"elastic:wrong").decode()]),
-                   401, "wrong password", "security_exception")
-            expect(_curl(s, pki, "/_bulk", _ndjson("w1"),
-                         ["Authorization: Bearer abc"]), 401,
-                   "an unknown scheme", "security_exception")
-            check(s.auth_failures == 4 and s.stored_count() == 0,
-                  "auth failures counted (%d), nothing stored" %
-                  s.auth_failures)
-            # Bulk: filter_path shape, full form, 409, gzip.
-            body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson("a", "b"),
-                                [api]), 200, "ApiKey bulk")
-            check(body == {"errors": False, "items": [
-                {"create": {"status": 201}}, {"create": {"status": 201}}]},
-                "filter_path answer: %r" % (body,))
-            last = s.requests()[-1]
-            check(last["auth"] == "ApiKey" and last["auth_ok"] and
-                  last["query"] == fp[1:] and last["filter_path"] ==
-                  "errors,items.*.error,items.*.status" and
-                  last["statuses"] == [201, 201] and last["status"] == 200
-                  and last["content_type"] == "application/x-ndjson",
-                  "request log: %r" % last)
-            check(key not in repr(s.requests(None)) and api.split()[-1]
-                  not in repr(s.requests(None)),
-                  "no credential in the request log")
-            body = expect(_curl(s, pki, "/_bulk", _ndjson("c", "a"),
-                                [basic], ctype="application/json; "
-                                "charset=UTF-8"), 200,
-                          "Basic bulk, full form, a resent _id")
-            check(body.get("errors") is True and isinstance(
-                body.get("took"), int) and item_statuses(body) == [201, 409],
-                "full form with a 409: %r" % (body,))
-            c0, c1 = body["items"][0]["create"], body["items"][1]["create"]
-            check(c0["_index"] == "logs-windows.sysmon_operational-default"
-                  and c0["_id"] == "c" and c0["_version"] == 1 and
-                  c0["result"] == "created", "created item: %r" % c0)
-            check(c1["error"] == {
-                "type": "version_conflict_engine_exception",
-                "reason": "[a]: version conflict, document already exists "
-                "(current version [1])", "index_uuid": c1["error"].get(
-                    "index_uuid"), "shard": "0",
-                "index": "logs-windows.sysmon_operational-default"},
-                "409 item: %r" % c1)
-            check(s.requests()[-1]["auth"] == "Basic", "Basic recorded")
-            check(s.sent_counts() == {"a": 2, "b": 1, "c": 1},
-                  "sent counts: %r" % s.sent_counts())
+    store = os.path.join(tmp, "store.jsonl")
+    s = EsServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
+                 api_keys=[(key_id, key)], users={"elastic": "changeme"},
+                 store_path=store).start()
+    try:
+        # Cluster information, TLS and authentication.
+        rc, st, body, head = _curl(s, pki, "/", headers=[api])
+        check(st == 200 and body["version"]["number"] == "8.15.0" and
+              body["version"]["build_flavor"] == "default" and
+              body["tagline"] == "You Know, for Search" and
+              "distribution" not in body["version"],
+              "GET /: HTTP %s %r" % (st, body))
+        check(re.search(r"(?im)^X-Elastic-Product: Elasticsearch\s*$",
+                        head), "X-Elastic-Product header: %r" % head)
+        rc, st, body, _ = _curl(s, pki, "/", headers=[api],
+                                client=False)
+        check(rc != 0 and st is None, "a client without certificate "
+              "is refused (curl exit %s, HTTP %s)" % (rc, st))
+        check(len(s.tls_failures) >= 1, "the refused handshake is "
+              "counted: %r" % s.tls_failures)
+        res = _curl(s, pki, "/")
+        body = expect(res, 401, "GET / without credentials",
+                      "security_exception")
+        check(re.search(r"(?im)^WWW-Authenticate: ApiKey\s*$", res[3])
+              and re.search(r"(?im)^WWW-Authenticate: Basic ", res[3]),
+              "WWW-Authenticate headers: %r" % res[3])
+        check("missing authentication credentials" in
+              str(body.get("error", {}).get("reason")),
+              "401 reason: %r" % (body,))
+        wrong_key = "Authorization: ApiKey " + base64.b64encode(
+            ("%s:nope" % key_id).encode()).decode()
+        body = expect(_curl(s, pki, "/_bulk", _ndjson("w1"),
+                            [wrong_key]), 401, "wrong API key",
+                      "security_exception")
+        check(body.get("error", {}).get("reason", "").startswith(
+            "unable to authenticate"), "401 reason: %r" % (body,))
+        expect(_curl(s, pki, "/_bulk", _ndjson("w1"),
+                     ["Authorization: Basic " + base64.b64encode(
+                         b"elastic:wrong").decode()]),
+               401, "wrong password", "security_exception")
+        expect(_curl(s, pki, "/_bulk", _ndjson("w1"),
+                     ["Authorization: Bearer abc"]), 401,
+               "an unknown scheme", "security_exception")
+        check(s.auth_failures == 4 and s.stored_count() == 0,
+              "auth failures counted (%d), nothing stored" %
+              s.auth_failures)
+        # Bulk: filter_path shape, full form, 409, gzip.
+        body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson("a", "b"),
+                            [api]), 200, "ApiKey bulk")
+        check(body == {"errors": False, "items": [
+            {"create": {"status": 201}}, {"create": {"status": 201}}]},
+            "filter_path answer: %r" % (body,))
+        last = s.requests()[-1]
+        check(last["auth"] == "ApiKey" and last["auth_ok"] and
+              last["query"] == fp[1:] and last["filter_path"] ==
+              "errors,items.*.error,items.*.status" and
+              last["statuses"] == [201, 201] and last["status"] == 200
+              and last["content_type"] == "application/x-ndjson",
+              "request log: %r" % last)
+        check(key not in repr(s.requests(None)) and api.split()[-1]
+              not in repr(s.requests(None)),
+              "no credential in the request log")
+        body = expect(_curl(s, pki, "/_bulk", _ndjson("c", "a"),
+                            [basic], ctype="application/json; "
+                            "charset=UTF-8"), 200,
+                      "Basic bulk, full form, a resent _id")
+        check(body.get("errors") is True and isinstance(
+            body.get("took"), int) and item_statuses(body) == [201, 409],
+            "full form with a 409: %r" % (body,))
+        c0, c1 = body["items"][0]["create"], body["items"][1]["create"]
+        check(c0["_index"] == "logs-windows.sysmon_operational-default"
+              and c0["_id"] == "c" and c0["_version"] == 1 and
+              c0["result"] == "created", "created item: %r" % c0)
+        check(c1["error"] == {
+            "type": "version_conflict_engine_exception",
+            "reason": "[a]: version conflict, document already exists "
+            "(current version [1])", "index_uuid": c1["error"].get(
+                "index_uuid"), "shard": "0",
+            "index": "logs-windows.sysmon_operational-default"},
+            "409 item: %r" % c1)
+        check(s.requests()[-1]["auth"] == "Basic", "Basic recorded")
+        check(s.sent_counts() == {"a": 2, "b": 1, "c": 1},
+              "sent counts: %r" % s.sent_counts())
+        body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson(
+            ("g1", {"x": "é"}), "g2"), [api], gz=True), 200,
+            "gzip body")
+        check(item_statuses(body) == [201, 201] and
+              s.docs()[("logs-windows.sysmon_operational-default",
+                        "g1")]["x"] == "é", "gzip body stored")
+        check(s.stats()["gzip_requests"] == 1 and
+              s.requests()[-1]["content_encoding"] == "gzip",
+              "gzip request recorded")
+        body = expect(_curl(s, pki, "/logs-sysmon_linux.log-default/"
+                            "_bulk" + fp, '{"create":{"_id":"t1"}}\n'
+                            '{"@timestamp":"2024-01-01T00:00:00Z"}\n',
+                            [api]), 200, "target in the path")
+        check(("logs-sysmon_linux.log-default", "t1") in s.docs(),
+              "_index from the path: %r" % list(s.docs()))
+        body = expect(_curl(s, pki, "/_bulk?filter_path=items.*._id,"
+                            "took", _ndjson("f1"), [api]), 200,
+                      "generic filter_path")
+        check(set(body) == {"took", "items"} and
+              body["items"] == [{"create": {"_id": "f1"}}],
+              "generic filter_path answer: %r" % (body,))
+        body = expect(_curl(s, pki, "/_bulk?filter_path=**.result",
+                            _ndjson("f2"), [api]), 200,
+                      "filter_path with **")
+        check(body == {"items": [{"create": {"result": "created"}}]},
+              "** filter_path answer: %r" % (body,))
+        check(s.wait_docs(8, 1) and s.stored_count() == 8,
+              "8 documents stored: %d" % s.stored_count())
+        # Invalid bodies: whole-request errors, nothing stored.
+        n0, inv0 = s.stored_count(), len(s.invalid)
+        ok_line = '{"create":{"_index":"logs-x","_id":"v1"}}\n'
+        src = '{"@timestamp":"2024-01-01T00:00:00Z"}\n'
+        for body, etype, what in (
+                (ok_line + src.rstrip("\n"),
+                 "illegal_argument_exception", "no final newline"),
+                ('{"index":{"_index":"logs-x","_id":"v1"}}\n' + src,
+                 "illegal_argument_exception", "an index action"),
+                ('{"create":{"_index":"logs-x","_id":"v1",'
+                 '"_id":"v2"}}\n' + src, "x_content_parse_exception",
+                 "a duplicate key in the action"),
+                ('{"create":{"_index":"logs-x","_id":"v1"},'
+                 '"index":{}}\n' + src, "illegal_argument_exception",
+                 "two actions on a line"),
+                (ok_line + '{"@timestamp":"2024","a":1,"a":2}\n',
+                 "x_content_parse_exception",
+                 "a duplicate key in the source"),
+                (ok_line + '{"@timestamp":"2024","n":{"m":1,"m":1}}\n',
+                 "x_content_parse_exception", "a nested duplicate key"),
+                (ok_line + '{"@timestamp":"2024","a":NaN}\n',
+                 "x_content_parse_exception", "NaN"),
+                (ok_line + '{"a":1}\n', "illegal_argument_exception",
+                 "no @timestamp"),
+                (ok_line + '{"@timestamp":5}\n',
+                 "illegal_argument_exception", "a number @timestamp"),
+                (ok_line + "\n" + ok_line + src,
+                 "illegal_argument_exception", "an empty line"),
+                (ok_line, "illegal_argument_exception",
+                 "no source line"),
+                ('{"create":{"_index":"logs-x","_id":"v1","x":1}}\n' +
+                 src, "illegal_argument_exception", "an unknown key"),
+                ('{"create":{"_index":"logs-x"}}\n' + src,
+                 "illegal_argument_exception", "no _id"),
+                ('{"create":{"_index":"logs-x","_id":""}}\n' + src,
+                 "illegal_argument_exception", "an empty _id"),
+                ('{"create":{"_index":"logs-x","_id":"%s"}}\n' %
+                 ("i" * 513) + src, "illegal_argument_exception",
+                 "a 513-byte _id"),
+                ('{"create":{"_id":"v1"}}\n' + src,
+                 "illegal_argument_exception", "no _index"),
+                ('{"create":{"_index":"Logs-X","_id":"v1"}}\n' + src,
+                 "illegal_argument_exception", "an upper-case index"),
+                ('{"create":{"_index":"logs-x","_id":"v1"}}{}\n' + src,
+                 "x_content_parse_exception", "two objects on a line"),
+                ("", "parse_exception", "an empty body")):
+            res = expect(_curl(s, pki, "/_bulk" + fp, body, [api]), 400,
+                         what, etype)
+        check("The bulk request must be terminated by a newline [\\n]"
+              in s.invalid[inv0], "newline reason: %r" %
+              s.invalid[inv0])
+        check(len(s.invalid) == inv0 + 19 and s.stored_count() == n0,
+              "invalid bodies recorded (%d), nothing stored" %
+              (len(s.invalid) - inv0))
+        body = expect(_curl(s, pki, "/_bulk", _ndjson("v3"), [api],
+                            ctype="text/plain"), 406,
+                      "a text/plain Content-Type")
+        check(body == {"error": "Content-Type header [text/plain] is "
+                       "not supported", "status": 406}, "406: %r" %
+              (body,))
+        expect(_curl(s, pki, "/_bulk", _ndjson("v3"), [api],
+                     ctype=None), 406, "no Content-Type")
+        check(s.stored_count() == n0 and len(s.invalid) == inv0 + 21,
+              "Content-Type refusals recorded")
+        # Item faults.
+        s.fail_items(429, "es_rejected_execution_exception")
+        body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson("r1", "r2"),
+                            [api]), 200, "429 items")
+        check(body.get("errors") is True and item_statuses(body) ==
+              [429, 429] and body["items"][0]["create"]["error"][
+                  "type"] == "es_rejected_execution_exception" and
+              set(body["items"][0]["create"]) == {"status", "error"},
+              "429 items with filter_path: %r" % (body,))
+        body = expect(_curl(s, pki, "/_bulk" + fp,
+                            _ndjson("r1", "r2", "r3"), [api]), 200,
+                      "429 once per _id")
+        check(item_statuses(body) == [201, 201, 429],
+              "429 once per _id: %r" % (body,))
+        s.clear_rules()
+        s.fail_items(400, "document_parsing_exception",
+                     "[1:2] failed to parse", times=None,
+                     match=lambda i, d, doc: doc.get("bad") is True)
+        s.fail_items(500, "internal_server_error", count=1)
+        for _ in range(2):
             body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson(
-                ("g1", {"x": "é"}), "g2"), [api], gz=True), 200,
-                "gzip body")
-            check(item_statuses(body) == [201, 201] and
-                  s.docs()[("logs-windows.sysmon_operational-default",
-                            "g1")]["x"] == "é", "gzip body stored")
-            check(s.stats()["gzip_requests"] == 1 and
-                  s.requests()[-1]["content_encoding"] == "gzip",
-                  "gzip request recorded")
-            body = expect(_curl(s, pki, "/logs-sysmon_linux.log-default/"
-                                "_bulk" + fp, '{"create":{"_id":"t1"}}\n'
-                                '{"@timestamp":"2024-01-01T00:00:00Z"}\n',
-                                [api]), 200, "target in the path")
-            check(("logs-sysmon_linux.log-default", "t1") in s.docs(),
-                  "_index from the path: %r" % list(s.docs()))
-            body = expect(_curl(s, pki, "/_bulk?filter_path=items.*._id,"
-                                "took", _ndjson("f1"), [api]), 200,
-                          "generic filter_path")
-            check(set(body) == {"took", "items"} and
-                  body["items"] == [{"create": {"_id": "f1"}}],
-                  "generic filter_path answer: %r" % (body,))
-            body = expect(_curl(s, pki, "/_bulk?filter_path=**.result",
-                                _ndjson("f2"), [api]), 200,
-                          "filter_path with **")
-            check(body == {"items": [{"create": {"result": "created"}}]},
-                  "** filter_path answer: %r" % (body,))
-            check(s.wait_docs(8, 1) and s.stored_count() == 8,
-                  "8 documents stored: %d" % s.stored_count())
-            # Invalid bodies: whole-request errors, nothing stored.
-            n0, inv0 = s.stored_count(), len(s.invalid)
-            ok_line = '{"create":{"_index":"logs-x","_id":"v1"}}\n'
-            src = '{"@timestamp":"2024-01-01T00:00:00Z"}\n'
-            for body, etype, what in (
-                    (ok_line + src.rstrip("\n"),
-                     "illegal_argument_exception", "no final newline"),
-                    ('{"index":{"_index":"logs-x","_id":"v1"}}\n' + src,
-                     "illegal_argument_exception", "an index action"),
-                    ('{"create":{"_index":"logs-x","_id":"v1",'
-                     '"_id":"v2"}}\n' + src, "x_content_parse_exception",
-                     "a duplicate key in the action"),
-                    ('{"create":{"_index":"logs-x","_id":"v1"},'
-                     '"index":{}}\n' + src, "illegal_argument_exception",
-                     "two actions on a line"),
-                    (ok_line + '{"@timestamp":"2024","a":1,"a":2}\n',
-                     "x_content_parse_exception",
-                     "a duplicate key in the source"),
-                    (ok_line + '{"@timestamp":"2024","n":{"m":1,"m":1}}\n',
-                     "x_content_parse_exception", "a nested duplicate key"),
-                    (ok_line + '{"@timestamp":"2024","a":NaN}\n',
-                     "x_content_parse_exception", "NaN"),
-                    (ok_line + '{"a":1}\n', "illegal_argument_exception",
-                     "no @timestamp"),
-                    (ok_line + '{"@timestamp":5}\n',
-                     "illegal_argument_exception", "a number @timestamp"),
-                    (ok_line + "\n" + ok_line + src,
-                     "illegal_argument_exception", "an empty line"),
-                    (ok_line, "illegal_argument_exception",
-                     "no source line"),
-                    ('{"create":{"_index":"logs-x","_id":"v1","x":1}}\n' +
-                     src, "illegal_argument_exception", "an unknown key"),
-                    ('{"create":{"_index":"logs-x"}}\n' + src,
-                     "illegal_argument_exception", "no _id"),
-                    ('{"create":{"_index":"logs-x","_id":""}}\n' + src,
-                     "illegal_argument_exception", "an empty _id"),
-                    ('{"create":{"_index":"logs-x","_id":"%s"}}\n' %
-                     ("i" * 513) + src, "illegal_argument_exception",
-                     "a 513-byte _id"),
-                    ('{"create":{"_id":"v1"}}\n' + src,
-                     "illegal_argument_exception", "no _index"),
-                    ('{"create":{"_index":"Logs-X","_id":"v1"}}\n' + src,
-                     "illegal_argument_exception", "an upper-case index"),
-                    ('{"create":{"_index":"logs-x","_id":"v1"}}{}\n' + src,
-                     "x_content_parse_exception", "two objects on a line"),
-                    ("", "parse_exception", "an empty body")):
-                res = expect(_curl(s, pki, "/_bulk" + fp, body, [api]), 400,
-                             what, etype)
-            check("The bulk request must be terminated by a newline [\\n]"
-                  in s.invalid[inv0], "newline reason: %r" %
-                  s.invalid[inv0])
-            check(len(s.invalid) == inv0 + 19 and s.stored_count() == n0,
-                  "invalid bodies recorded (%d), nothing stored" %
-                  (len(s.invalid) - inv0))
-            body = expect(_curl(s, pki, "/_bulk", _ndjson("v3"), [api],
-                                ctype="text/plain"), 406,
-                          "a text/plain Content-Type")
-            check(body == {"error": "Content-Type header [text/plain] is "
-                           "not supported", "status": 406}, "406: %r" %
-                  (body,))
-            expect(_curl(s, pki, "/_bulk", _ndjson("v3"), [api],
-                         ctype=None), 406, "no Content-Type")
-            check(s.stored_count() == n0 and len(s.invalid) == inv0 + 21,
-                  "Content-Type refusals recorded")
-            # Item faults.
-            s.fail_items(429, "es_rejected_execution_exception")
-            body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson("r1", "r2"),
-                                [api]), 200, "429 items")
-            check(body.get("errors") is True and item_statuses(body) ==
-                  [429, 429] and body["items"][0]["create"]["error"][
-                      "type"] == "es_rejected_execution_exception" and
-                  set(body["items"][0]["create"]) == {"status", "error"},
-                  "429 items with filter_path: %r" % (body,))
-            body = expect(_curl(s, pki, "/_bulk" + fp,
-                                _ndjson("r1", "r2", "r3"), [api]), 200,
-                          "429 once per _id")
-            check(item_statuses(body) == [201, 201, 429],
-                  "429 once per _id: %r" % (body,))
-            s.clear_rules()
-            s.fail_items(400, "document_parsing_exception",
-                         "[1:2] failed to parse", times=None,
-                         match=lambda i, d, doc: doc.get("bad") is True)
-            s.fail_items(500, "internal_server_error", count=1)
-            for _ in range(2):
-                body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson(
-                    ("p1", {"bad": True}), "p2", "p3"), [api]), 200,
-                    "permanent and counted item faults")
-            check(item_statuses(body) == [400, 201, 409],
-                  "400 forever, 500 once in all: %r" % (body,))
-            check([o["status"] for o in s.item_outcomes()[-6:]] ==
-                  [400, 500, 201, 400, 201, 409] and
-                  s.item_outcomes()[-6]["error"] ==
-                  "document_parsing_exception", "item outcomes: %r" %
-                  s.item_outcomes()[-6:])
-            s.clear_rules()
-            # Whole-request answers, drops, delay.
-            n0 = s.stored_count()
-            s.answer_next(1, 429, retry_after=3)
-            res = _curl(s, pki, "/_bulk" + fp, _ndjson("q1"), [api])
-            expect(res, 429, "scripted 429",
-                   "es_rejected_execution_exception")
-            check(re.search(r"(?im)^Retry-After: 3\s*$", res[3]),
-                  "Retry-After header: %r" % res[3])
-            s.answer_next(1, 503)
-            expect(_curl(s, pki, "/_bulk" + fp, _ndjson("q1"), [api]), 503,
-                   "scripted 503", "unavailable_shards_exception")
-            s.answer_next(1, 413, min_items=2)
-            expect(_curl(s, pki, "/_bulk" + fp, _ndjson("q1"), [api]), 200,
-                   "413 rule waits for 2 items")
-            res = _curl(s, pki, "/_bulk" + fp, _ndjson("q2", "q3"), [api])
-            check(res[1] == 413 and res[2] == "", "scripted 413: %r" %
-                  (res[:3],))
-            s.answer_next(1, 401)
-            expect(_curl(s, pki, "/_bulk" + fp, _ndjson("q2"), [api]), 401,
-                   "scripted 401", "security_exception")
-            check(s.stored_count() == n0 + 1, "scripted answers store "
-                  "nothing")
-            s.drop_next(1, store=True)
-            rc, st, body, _ = _curl(s, pki, "/_bulk" + fp, _ndjson("d1"),
-                                    [api])
-            check(rc == 52 and s.stored_count() == n0 + 2 and
-                  s.requests()[-1]["status"] == "dropped",
-                  "drop after storing: curl exit %s (52 expected)" % rc)
-            body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d1"),
-                                [api]), 200, "resend after the drop")
-            check(item_statuses(body) == [409], "resend after the drop "
-                  "is a 409: %r" % (body,))
-            s.drop_next(1)
-            rc, st, body, _ = _curl(s, pki, "/_bulk" + fp, _ndjson("d2"),
-                                    [api])
-            check(rc == 52 and s.stored_count() == n0 + 2,
-                  "drop without storing: curl exit %s" % rc)
-            # fail_for on the rule clock, faked here: no wall-clock window
-            # that a slow curl could miss on a loaded machine.
-            fake = [time.monotonic()]
-            s.clock = lambda: fake[0]
-            s.fail_for(0.5, 500)
-            expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d2"), [api]), 500,
-                   "fail_for")
-            fake[0] += 0.6
-            expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d2"), [api]), 200,
-                   "fail_for expired")
-            s.clock = time.monotonic
-            s.set_delay(1.0)
-            t = time.monotonic()
-            expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d3"), [api]), 200,
-                   "delayed")
-            check(time.monotonic() - t >= 1.0, "the answer was delayed")
-            s.set_delay(0)
-            # Templates, keep-alive, other paths, restart.
-            expect(_curl(s, pki, "/_index_template/logs-windows."
-                         "sysmon_operational", headers=[basic]), 200,
-                   "known template")
-            body = expect(_curl(s, pki, "/_index_template/logs-sysmon_"
-                                "linux.log", headers=[api]), 200,
-                          "known Linux template")
-            check(body["index_templates"][0]["index_template"] == {
-                "index_patterns": ["logs-sysmon_linux.log-*"],
-                "data_stream": {}}, "template answer: %r" % (body,))
-            body = expect(_curl(s, pki, "/_index_template/logs-nope",
-                                headers=[api]), 404, "unknown template",
-                          "resource_not_found_exception")
-            check(body["error"]["reason"] == "index template matching "
-                  "[logs-nope] not found", "404 reason: %r" % (body,))
-            expect(_curl(s, pki, "/_index_template/logs-nope"), 401,
-                   "template without credentials", "security_exception")
-            check([r["template"] for r in s.requests("template")
-                   if r["status"] != 401] ==
-                  ["logs-windows.sysmon_operational",
-                   "logs-sysmon_linux.log", "logs-nope"],
-                  "template requests recorded")
-            c0 = s.connections
-            rc, st, body, head = _curl(s, pki, "/", headers=[api], extra=[
-                "--next", "--cacert", pki["ca"], "--cert", pki["client"],
-                "--key", pki["client_key"], "-H", api, s.url + "/"])
-            check(rc == 0 and s.connections == c0 + 1,
-                  "keep-alive: %d connections for 2 requests" %
-                  (s.connections - c0))
-            expect(_curl(s, pki, "/_search", "{}", [api]), 400,
-                   "unknown path")
-            expect(_curl(s, pki, "/_bulk", headers=[api]), 405,
-                   "GET /_bulk")
-            port = s.port
-            s.stop()
-            rc, st, _, _ = _curl(s, pki, "/", headers=[api])
-            check(rc == 7, "stopped: connection refused (curl exit %s)" % rc)
-            s.start()
-            check(s.port == port, "restarted on the same port")
-            expect(_curl(s, pki, "/", headers=[api]), 200,
-                   "GET / after restart")
-            lines = open(store).read().splitlines()
-            check(len(lines) == s.stored_count() and
-                  json.loads(lines[0])["id"] == "a",
-                  "store file: %d lines for %d documents" %
-                  (len(lines), s.stored_count()))
-            st = s.stats()
-            check(st["item_status_counts"].get("409", 0) >= 3 and
-                  st["status_counts"].get("400", 0) >= 18 and
-                  st["auth_failures"] == 5 and not s.errors,
-                  "counters: %r, errors %r" % (st, s.errors))
-        finally:
-            s.close()
-        # Plain HTTP, no authentication, OpenSearch, a small
-        # max_content_length.
-        o = EsServer(distribution="opensearch", version="2.11.0",
-                     max_content_length=300).start()
-        try:
-            rc, st, body, head = _curl(o, pki, "/")
-            check(st == 200 and body["version"]["distribution"] ==
-                  "opensearch" and body["version"]["number"] == "2.11.0" and
-                  "X-Elastic-Product" not in head,
-                  "OpenSearch GET / without auth: %r" % (body,))
-            body = expect(_curl(o, pki, "/_bulk" + fp, _ndjson("z1"),
-                                ["Authorization: ApiKey eDp5"]), 200,
-                          "no auth configured: any credential passes")
-            check(o.requests()[-1]["auth"] == "ApiKey", "scheme recorded "
-                  "without auth")
-            big = _ndjson(*["big%d" % i for i in range(6)])
-            res = _curl(o, pki, "/_bulk" + fp, big)
-            check(len(big) > 300 and res[1] == 413 and res[2] == "" and
-                  re.search(r"(?im)^Content-Length: 0\s*$", res[3]),
-                  "413 with an empty body: %r" % (res[1:],))
-            res = _curl(o, pki, "/_bulk" + fp, big, gz=True)
-            check(len(gzip.compress(big.encode())) < 300 and res[1] == 413,
-                  "413 is checked after decompression: %r" % (res[1:3],))
-            check(o.stored_count() == 1 and not o.invalid,
-                  "413 stores nothing and is not invalid data")
-        finally:
-            o.close()
-        # Counting mode.
-        c = EsServer(count_only=True).start()
-        try:
-            body = expect(_curl(c, pki, "/_bulk" + fp, _ndjson(
-                "a", "b", "c"), gz=True), 200, "count mode")
-            check(body == {"errors": False} and c.counted == 3 and
-                  not c.stored(), "counted %d: %r" % (c.counted, body))
-        finally:
-            c.close()
-        # TLS 1.2 at most.
-        expect(selftest.tls12(EsServer, pki), 200, "tls 1.2 client")
-    return selftest.fails
+                ("p1", {"bad": True}), "p2", "p3"), [api]), 200,
+                "permanent and counted item faults")
+        check(item_statuses(body) == [400, 201, 409],
+              "400 forever, 500 once in all: %r" % (body,))
+        check([o["status"] for o in s.item_outcomes()[-6:]] ==
+              [400, 500, 201, 400, 201, 409] and
+              s.item_outcomes()[-6]["error"] ==
+              "document_parsing_exception", "item outcomes: %r" %
+              s.item_outcomes()[-6:])
+        s.clear_rules()
+        # Whole-request answers, drops, delay.
+        n0 = s.stored_count()
+        s.answer_next(1, 429, retry_after=3)
+        res = _curl(s, pki, "/_bulk" + fp, _ndjson("q1"), [api])
+        expect(res, 429, "scripted 429",
+               "es_rejected_execution_exception")
+        check(re.search(r"(?im)^Retry-After: 3\s*$", res[3]),
+              "Retry-After header: %r" % res[3])
+        s.answer_next(1, 503)
+        expect(_curl(s, pki, "/_bulk" + fp, _ndjson("q1"), [api]), 503,
+               "scripted 503", "unavailable_shards_exception")
+        s.answer_next(1, 413, min_items=2)
+        expect(_curl(s, pki, "/_bulk" + fp, _ndjson("q1"), [api]), 200,
+               "413 rule waits for 2 items")
+        res = _curl(s, pki, "/_bulk" + fp, _ndjson("q2", "q3"), [api])
+        check(res[1] == 413 and res[2] == "", "scripted 413: %r" %
+              (res[:3],))
+        s.answer_next(1, 401)
+        expect(_curl(s, pki, "/_bulk" + fp, _ndjson("q2"), [api]), 401,
+               "scripted 401", "security_exception")
+        check(s.stored_count() == n0 + 1, "scripted answers store "
+              "nothing")
+        s.drop_next(1, store=True)
+        rc, st, body, _ = _curl(s, pki, "/_bulk" + fp, _ndjson("d1"),
+                                [api])
+        check(rc == 52 and s.stored_count() == n0 + 2 and
+              s.requests()[-1]["status"] == "dropped",
+              "drop after storing: curl exit %s (52 expected)" % rc)
+        body = expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d1"),
+                            [api]), 200, "resend after the drop")
+        check(item_statuses(body) == [409], "resend after the drop "
+              "is a 409: %r" % (body,))
+        s.drop_next(1)
+        rc, st, body, _ = _curl(s, pki, "/_bulk" + fp, _ndjson("d2"),
+                                [api])
+        check(rc == 52 and s.stored_count() == n0 + 2,
+              "drop without storing: curl exit %s" % rc)
+        # fail_for on the rule clock, faked here: no wall-clock window
+        # that a slow curl could miss on a loaded machine.
+        fake = [time.monotonic()]
+        s.clock = lambda: fake[0]
+        s.fail_for(0.5, 500)
+        expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d2"), [api]), 500,
+               "fail_for")
+        fake[0] += 0.6
+        expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d2"), [api]), 200,
+               "fail_for expired")
+        s.clock = time.monotonic
+        s.set_delay(1.0)
+        t = time.monotonic()
+        expect(_curl(s, pki, "/_bulk" + fp, _ndjson("d3"), [api]), 200,
+               "delayed")
+        check(time.monotonic() - t >= 1.0, "the answer was delayed")
+        s.set_delay(0)
+        # Templates, keep-alive, other paths, restart.
+        expect(_curl(s, pki, "/_index_template/logs-windows."
+                     "sysmon_operational", headers=[basic]), 200,
+               "known template")
+        body = expect(_curl(s, pki, "/_index_template/logs-sysmon_"
+                            "linux.log", headers=[api]), 200,
+                      "known Linux template")
+        check(body["index_templates"][0]["index_template"] == {
+            "index_patterns": ["logs-sysmon_linux.log-*"],
+            "data_stream": {}}, "template answer: %r" % (body,))
+        body = expect(_curl(s, pki, "/_index_template/logs-nope",
+                            headers=[api]), 404, "unknown template",
+                      "resource_not_found_exception")
+        check(body["error"]["reason"] == "index template matching "
+              "[logs-nope] not found", "404 reason: %r" % (body,))
+        expect(_curl(s, pki, "/_index_template/logs-nope"), 401,
+               "template without credentials", "security_exception")
+        check([r["template"] for r in s.requests("template")
+               if r["status"] != 401] ==
+              ["logs-windows.sysmon_operational",
+               "logs-sysmon_linux.log", "logs-nope"],
+              "template requests recorded")
+        c0 = s.connections
+        rc, st, body, head = _curl(s, pki, "/", headers=[api], extra=[
+            "--next", "--cacert", pki["ca"], "--cert", pki["client"],
+            "--key", pki["client_key"], "-H", api, s.url + "/"])
+        check(rc == 0 and s.connections == c0 + 1,
+              "keep-alive: %d connections for 2 requests" %
+              (s.connections - c0))
+        expect(_curl(s, pki, "/_search", "{}", [api]), 400,
+               "unknown path")
+        expect(_curl(s, pki, "/_bulk", headers=[api]), 405,
+               "GET /_bulk")
+        port = s.port
+        s.stop()
+        rc, st, _, _ = _curl(s, pki, "/", headers=[api])
+        check(rc == 7, "stopped: connection refused (curl exit %s)" % rc)
+        s.start()
+        check(s.port == port, "restarted on the same port")
+        expect(_curl(s, pki, "/", headers=[api]), 200,
+               "GET / after restart")
+        lines = open(store).read().splitlines()
+        check(len(lines) == s.stored_count() and
+              json.loads(lines[0])["id"] == "a",
+              "store file: %d lines for %d documents" %
+              (len(lines), s.stored_count()))
+        st = s.stats()
+        check(st["item_status_counts"].get("409", 0) >= 3 and
+              st["status_counts"].get("400", 0) >= 18 and
+              st["auth_failures"] == 5 and not s.errors,
+              "counters: %r, errors %r" % (st, s.errors))
+    finally:
+        s.close()
+    # Plain HTTP, no authentication, OpenSearch, a small
+    # max_content_length.
+    o = EsServer(distribution="opensearch", version="2.11.0",
+                 max_content_length=300).start()
+    try:
+        rc, st, body, head = _curl(o, pki, "/")
+        check(st == 200 and body["version"]["distribution"] ==
+              "opensearch" and body["version"]["number"] == "2.11.0" and
+              "X-Elastic-Product" not in head,
+              "OpenSearch GET / without auth: %r" % (body,))
+        body = expect(_curl(o, pki, "/_bulk" + fp, _ndjson("z1"),
+                            ["Authorization: ApiKey eDp5"]), 200,
+                      "no auth configured: any credential passes")
+        check(o.requests()[-1]["auth"] == "ApiKey", "scheme recorded "
+              "without auth")
+        big = _ndjson(*["big%d" % i for i in range(6)])
+        res = _curl(o, pki, "/_bulk" + fp, big)
+        check(len(big) > 300 and res[1] == 413 and res[2] == "" and
+              re.search(r"(?im)^Content-Length: 0\s*$", res[3]),
+              "413 with an empty body: %r" % (res[1:],))
+        res = _curl(o, pki, "/_bulk" + fp, big, gz=True)
+        check(len(gzip.compress(big.encode())) < 300 and res[1] == 413,
+              "413 is checked after decompression: %r" % (res[1:3],))
+        check(o.stored_count() == 1 and not o.invalid,
+              "413 stores nothing and is not invalid data")
+    finally:
+        o.close()
+    # TLS 1.2 at most.
+    expect(selftest.tls12(EsServer, pki), 200, "tls 1.2 client")
+    # Counting mode.
+    c = EsServer(count_only=True).start()
+    try:
+        body = expect(_curl(c, pki, "/_bulk" + fp, _ndjson(
+            "a", "b", "c"), gz=True), 200, "count mode")
+        check(body == {"errors": False} and c.counted == 3 and
+              not c.stored(), "counted %d: %r" % (c.counted, body))
+    finally:
+        c.close()
 
 
 def main():

@@ -240,17 +240,12 @@ class _Handler(testserver.Handler):
     def _event(self, t0, path, query, body):
         hec = self.server.owner
         enc = self.headers.get("Content-Encoding", "").strip().lower()
-        req = {"n": None, "t": t0, "wall": time.time(), "path": path,
-               "gzip": enc == "gzip", "bytes": len(body),
-               "channel": self._channel(query),
-               "authorization": self.headers.get("Authorization"),
-               "batch": [], "n_events": 0, "stored": 0, "ack_id": None,
-               "rule": None, "status": None, "code": None,
-               "answered": None, "invalid": None,
-               "conn": self.conn_id, "conn_t": self.conn_t}
-        with hec._lock:
-            req["n"] = len(hec.request_log)
-            hec.request_log.append(req)
+        req = self._log_request({
+            "t": t0, "wall": time.time(), "path": path,
+            "gzip": enc == "gzip", "bytes": len(body),
+            "channel": self._channel(query),
+            "authorization": self.headers.get("Authorization"),
+            "batch": [], "n_events": 0, "stored": 0, "ack_id": None})
         code = self._auth()
         if code is None and hec.ack and req["channel"] is None:
             code = 10
@@ -522,43 +517,34 @@ class HecServer(testserver.Server):
                     list(self.indexed))
 
     def event_requests(self):
-        with self._lock:
-            return [dict(r) for r in self.request_log]
+        return self._view("request_log", testserver.dicts)
 
     def stored(self):
-        with self._lock:
-            return list(self.events)
+        return self._view("events")
 
     def indexed_events(self):
-        with self._lock:
-            return list(self.indexed)
+        return self._view("indexed")
 
     def wait_events(self, n, timeout, indexed=False):
         return self.wait(lambda s: len(s.indexed if indexed else s.events)
                          >= n, timeout)
 
-    def stats(self):
-        with self._lock:
-            reqs = self.request_log
-            return {
-                "requests": len(reqs) + len(self.health_times) +
-                self.ack_requests,
-                "event_requests": len(reqs),
-                "gzip_requests": sum(1 for r in reqs if r["gzip"]),
-                "health_requests": len(self.health_times),
-                "ack_requests": self.ack_requests,
-                "events_stored": len(self.events),
-                "events_indexed": len(self.indexed),
-                "events_counted": self.counted,
-                "status_counts": {str(k): v for k, v in
-                                  self.status_counts.items()},
-                "code_counts": {str(k): v for k, v in
-                                self.code_counts.items()},
-                "dropped": self.dropped,
-                "connections": self.connections,
-                "tls_failures": len(self.tls_failures),
-                "invalid": len(self.invalid),
-            }
+    def _stats(self):
+        """Its own counters (under the lock)."""
+        reqs = self.request_log
+        return {
+            "requests": len(reqs) + len(self.health_times) +
+            self.ack_requests,
+            "event_requests": len(reqs),
+            "gzip_requests": sum(1 for r in reqs if r["gzip"]),
+            "health_requests": len(self.health_times),
+            "ack_requests": self.ack_requests,
+            "events_stored": len(self.events),
+            "events_indexed": len(self.indexed),
+            "events_counted": self.counted,
+            "code_counts": {str(k): v for k, v in
+                            self.code_counts.items()},
+        }
 
 
 # ---- self-test with the curl command-line tool ----
@@ -569,7 +555,10 @@ _curl = testserver.curl
 
 def self_test(verbose=False):
     """Check the server with curl; return a list of failures."""
-    selftest = testserver.SelfTest("hec_server", verbose)
+    return testserver.SelfTest("hec_server", verbose).run(_self_test)
+
+
+def _self_test(selftest, tmp, pki):
     check = selftest.check
 
     def expect(res, status, code, what, extra=None):
@@ -584,223 +573,218 @@ def self_test(verbose=False):
 
     tok, dis = "11111111-2222-3333-4444-555555555555", "dead-token"
     auth = "Authorization: Splunk " + tok
-    with selftest.pki() as made:
-        if made is None:
-            return selftest.fails
-        tmp, pki = made
-        store = os.path.join(tmp, "store.jsonl")
-        s = HecServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
-                      tokens=[tok], disabled_tokens=[dis],
-                      allowed_indexes=["main"], store_path=store).start()
-        try:
-            expect(_curl(s, pki, "/services/collector/health"), 200, 17,
-                   "health")
-            rc, st, body, _ = _curl(s, pki, "/services/collector/health",
-                                    client=False)
-            check(rc != 0 and st is None, "a client without certificate "
-                  "is refused (curl exit %s, HTTP %s)" % (rc, st))
-            check(len(s.tls_failures) >= 1, "the refused handshake is "
-                  "counted: %r" % s.tls_failures)
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"a"}\n {"event":{"x":1},"time":1.5,'
-                         '"index":"main"}', [auth]), 200, 0, "two events")
-            check([e["envelope"]["event"] for e in s.stored()] ==
-                  ["a", {"x": 1}], "two events stored: %r" % s.stored())
-            expect(_curl(s, pki, "/services/collector",
-                         '{"event":"c"}{"event":"d"}', [auth], gz=True),
-                   200, 0, "gzip body")
-            check(s.stats()["gzip_requests"] == 1, "gzip request counted")
-            check(len(s.stored()) == 4, "gzip events stored")
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"a"}'), 401, 2, "no Authorization")
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"a"}', ["Authorization: Basic eDp5"]),
-                   401, 3, "no Splunk prefix")
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"a"}', ["Authorization: Splunk nope"]),
-                   403, 4, "unknown token")
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"a"}', ["Authorization: Splunk " + dis]),
-                   403, 1, "disabled token")
-            expect(_curl(s, pki, "/services/collector/event", " ", [auth]),
-                   400, 5, "no data")
+    store = os.path.join(tmp, "store.jsonl")
+    s = HecServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
+                  tokens=[tok], disabled_tokens=[dis],
+                  allowed_indexes=["main"], store_path=store).start()
+    try:
+        expect(_curl(s, pki, "/services/collector/health"), 200, 17,
+               "health")
+        rc, st, body, _ = _curl(s, pki, "/services/collector/health",
+                                client=False)
+        check(rc != 0 and st is None, "a client without certificate "
+              "is refused (curl exit %s, HTTP %s)" % (rc, st))
+        check(len(s.tls_failures) >= 1, "the refused handshake is "
+              "counted: %r" % s.tls_failures)
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"a"}\n {"event":{"x":1},"time":1.5,'
+                     '"index":"main"}', [auth]), 200, 0, "two events")
+        check([e["envelope"]["event"] for e in s.stored()] ==
+              ["a", {"x": 1}], "two events stored: %r" % s.stored())
+        expect(_curl(s, pki, "/services/collector",
+                     '{"event":"c"}{"event":"d"}', [auth], gz=True),
+               200, 0, "gzip body")
+        check(s.stats()["gzip_requests"] == 1, "gzip request counted")
+        check(len(s.stored()) == 4, "gzip events stored")
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"a"}'), 401, 2, "no Authorization")
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"a"}', ["Authorization: Basic eDp5"]),
+               401, 3, "no Splunk prefix")
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"a"}', ["Authorization: Splunk nope"]),
+               403, 4, "unknown token")
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"a"}', ["Authorization: Splunk " + dis]),
+               403, 1, "disabled token")
+        expect(_curl(s, pki, "/services/collector/event", " ", [auth]),
+               400, 5, "no data")
+        n0 = len(s.stored())
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"e"} {"event":""} {"event":"f"}',
+                     [auth]), 400, 6, "blank event",
+               {"invalid-event-number": 1})
+        check(len(s.stored()) == n0 + 1, "events before the invalid "
+              "one are stored")
+        for body, what in (('[{"event":"a"}]', "an array"),
+                           ('{"event":"a","index":"other"}',
+                            "an index not allowed"),
+                           ('{"event":"a","time":"1.5"}',
+                            "a string time"),
+                           ('{"event":"a","event":"b"}',
+                            "a duplicate key"),
+                           ('{"event":"a"},{"event":"b"}', "a comma"),
+                           ('{"event":7}', "a number event"),
+                           ('{"time":1}', "no event")):
             n0 = len(s.stored())
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"e"} {"event":""} {"event":"f"}',
-                         [auth]), 400, 6, "blank event",
-                   {"invalid-event-number": 1})
-            check(len(s.stored()) == n0 + 1, "events before the invalid "
-                  "one are stored")
-            for body, what in (('[{"event":"a"}]', "an array"),
-                               ('{"event":"a","index":"other"}',
-                                "an index not allowed"),
-                               ('{"event":"a","time":"1.5"}',
-                                "a string time"),
-                               ('{"event":"a","event":"b"}',
-                                "a duplicate key"),
-                               ('{"event":"a"},{"event":"b"}', "a comma"),
-                               ('{"event":7}', "a number event"),
-                               ('{"time":1}', "no event")):
-                n0 = len(s.stored())
-                want = 1 if what == "a comma" else 0
-                expect(_curl(s, pki, "/services/collector/event", body,
-                             [auth]), 400, 6, what,
-                       {"invalid-event-number": want})
-                check(len(s.stored()) == n0 + want, "%s: %d stored" %
-                      (what, want))
-            check(len(s.invalid) >= 8, "invalid data is recorded")
-            s.answer_next(1, 503, 9, retry_after=2)
-            res = _curl(s, pki, "/services/collector/event", '{"event":"g"}',
-                        [auth])
-            expect(res, 503, 9, "scripted busy")
-            check(re.search(r"(?im)^Retry-After: 2\s*$", res[3]),
-                  "Retry-After header: %r" % res[3])
-            expect(_curl(s, pki, "/services/collector/event", '{"event":"g"}',
-                         [auth]), 200, 0, "after the scripted answer")
-            n0 = len(s.stored())
-            s.answer_next(1, 400, 6, invalid_event_number=2, min_events=3)
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"h"}', [auth]), 200, 0,
-                   "rule waits for min_events")
-            expect(_curl(s, pki, "/services/collector/event",
-                         '{"event":"i"}{"event":"j"}{"event":"k"}', [auth]),
-                   400, 6, "scripted partial batch",
-                   {"invalid-event-number": 2})
-            check([e["envelope"]["event"] for e in s.stored()[n0:]] ==
-                  ["h", "i", "j"], "partial: events before N stored")
-            n0 = len(s.stored())
-            s.drop_next(1, store=True)
-            rc, st, body, _ = _curl(s, pki, "/services/collector/event",
-                                    '{"event":"l"}', [auth])
-            check(rc == 52 and len(s.stored()) == n0 + 1,
-                  "drop after storing: curl exit %s (52 expected), stored "
-                  "%d" % (rc, len(s.stored()) - n0))
-            s.drop_next(1)
-            rc, st, body, _ = _curl(s, pki, "/services/collector/event",
-                                    '{"event":"m"}', [auth])
-            check(rc == 52 and len(s.stored()) == n0 + 1,
-                  "drop without storing: curl exit %s" % rc)
-            # fail_for on the rule clock, faked here: no wall-clock window
-            # that a slow curl could miss on a loaded machine.
-            fake = [time.monotonic()]
-            s.clock = lambda: fake[0]
-            s.fail_for(0.5, 500, 8)
-            expect(_curl(s, pki, "/services/collector/event", '{"event":"n"}',
-                         [auth]), 500, 8, "fail_for")
-            fake[0] += 0.6
-            expect(_curl(s, pki, "/services/collector/event", '{"event":"n"}',
-                         [auth]), 200, 0, "fail_for expired")
-            s.clock = time.monotonic
-            s.set_delay(1.0)
-            t = time.monotonic()
-            expect(_curl(s, pki, "/services/collector/event", '{"event":"o"}',
-                         [auth]), 200, 0, "delayed")
-            check(time.monotonic() - t >= 1.0, "the answer was delayed")
-            s.set_delay(0)
-            c0 = s.connections
-            # Two requests in one curl run share one connection.
-            rc, st, body, head = _curl(
-                s, pki, "/services/collector/health", extra=[
-                    "--next", "--cacert", pki["ca"], "--cert",
-                    pki["client"], "--key", pki["client_key"],
-                    s.url + "/services/collector/health"])
-            check(rc == 0 and s.connections == c0 + 1 and
-                  len(s.health_times) >= 3,
-                  "keep-alive: %d connections for 2 requests" %
-                  (s.connections - c0))
-            s.set_healthy(False)
-            expect(_curl(s, pki, "/services/collector/health"), 503, 18,
-                   "unhealthy")
-            s.set_healthy(True)
-            expect(_curl(s, pki, "/services/collector/ack", '{"acks":[0]}',
-                         [auth, "X-Splunk-Request-Channel: "
-                          "00000000-0000-0000-0000-000000000000"]),
-                   400, 14, "ack disabled")
-            expect(_curl(s, pki, "/services/collector/raw", "x", [auth]),
-                   404, 404, "unknown path")
-            port = s.port
-            s.stop()
-            rc, st, _, _ = _curl(s, pki, "/services/collector/health")
-            check(rc == 7, "stopped: connection refused (curl exit %s)" % rc)
-            s.start()
-            check(s.port == port, "restarted on the same port")
-            expect(_curl(s, pki, "/services/collector/health"), 200, 17,
-                   "health after restart")
-            check(not any(t in l for l in open(store).read().splitlines()
-                          for t in ("\"t\":",)), "store file has no "
-                  "monotonic times")
-            lines = open(store).read().splitlines()
-            check(len(lines) == len(s.stored()),
-                  "store file: %d lines for %d events" %
-                  (len(lines), len(s.stored())))
-            check(s.status_counts[200] >= 8 and s.code_counts[6] >= 8,
-                  "counters: %r %r" % (s.status_counts, s.code_counts))
-        finally:
-            s.close()
-        # Indexer acknowledgement.
-        a = HecServer(pki["server"], pki["server_key"], tokens=[tok],
-                      ack=True, ack_delay=1.0).start()
-        # The acknowledgements on a fake clock: "not yet" and "after the
-        # delay" do not depend on how fast curl runs.
+            want = 1 if what == "a comma" else 0
+            expect(_curl(s, pki, "/services/collector/event", body,
+                         [auth]), 400, 6, what,
+                   {"invalid-event-number": want})
+            check(len(s.stored()) == n0 + want, "%s: %d stored" %
+                  (what, want))
+        check(len(s.invalid) >= 8, "invalid data is recorded")
+        s.answer_next(1, 503, 9, retry_after=2)
+        res = _curl(s, pki, "/services/collector/event", '{"event":"g"}',
+                    [auth])
+        expect(res, 503, 9, "scripted busy")
+        check(re.search(r"(?im)^Retry-After: 2\s*$", res[3]),
+              "Retry-After header: %r" % res[3])
+        expect(_curl(s, pki, "/services/collector/event", '{"event":"g"}',
+                     [auth]), 200, 0, "after the scripted answer")
+        n0 = len(s.stored())
+        s.answer_next(1, 400, 6, invalid_event_number=2, min_events=3)
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"h"}', [auth]), 200, 0,
+               "rule waits for min_events")
+        expect(_curl(s, pki, "/services/collector/event",
+                     '{"event":"i"}{"event":"j"}{"event":"k"}', [auth]),
+               400, 6, "scripted partial batch",
+               {"invalid-event-number": 2})
+        check([e["envelope"]["event"] for e in s.stored()[n0:]] ==
+              ["h", "i", "j"], "partial: events before N stored")
+        n0 = len(s.stored())
+        s.drop_next(1, store=True)
+        rc, st, body, _ = _curl(s, pki, "/services/collector/event",
+                                '{"event":"l"}', [auth])
+        check(rc == 52 and len(s.stored()) == n0 + 1,
+              "drop after storing: curl exit %s (52 expected), stored "
+              "%d" % (rc, len(s.stored()) - n0))
+        s.drop_next(1)
+        rc, st, body, _ = _curl(s, pki, "/services/collector/event",
+                                '{"event":"m"}', [auth])
+        check(rc == 52 and len(s.stored()) == n0 + 1,
+              "drop without storing: curl exit %s" % rc)
+        # fail_for on the rule clock, faked here: no wall-clock window
+        # that a slow curl could miss on a loaded machine.
         fake = [time.monotonic()]
-        a.clock = lambda: fake[0]
-        try:
-            ch = "X-Splunk-Request-Channel: 6f1c2b8e-0d4f-4a57-9e1b-" \
-                 "3c5d7e9f1a2b"
-            expect(_curl(a, pki, "/services/collector/event", '{"event":"a"}',
-                         [auth]), 400, 10, "ack mode without channel")
-            expect(_curl(a, pki, "/services/collector/event", '{"event":"a"}',
-                         [auth, "X-Splunk-Request-Channel: x"]), 400, 11,
-                   "ack mode with a channel that is not a GUID")
-            expect(_curl(a, pki, "/services/collector/event", '{"event":"a"}',
-                         [auth, ch], client=False), 200, 0, "ackId 0",
-                   {"ackId": 0})
-            a.lose_next_acks(1)
-            expect(_curl(a, pki, "/services/collector/event",
-                         '{"event":"b"}{"event":"c"}', [auth, ch],
-                         gz=True), 200, 0, "ackId 1", {"ackId": 1})
-            expect(_curl(a, pki,
-                         "/services/collector/event?channel=6f1c2b8e-0d4f-"
-                         "4a57-9e1b-000000000000", '{"event":"d"}', [auth]),
-                   200, 0, "channel in the query", {"ackId": 0})
-            rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
-                                    '{"acks":[0,1,7]}', [auth, ch])
-            check(st == 200 and body == {"acks": {"0": False, "1": False,
-                                                  "7": False}},
-                  "acks before the delay: %r" % (body,))
-            check(len(a.indexed_events()) == 0, "nothing indexed yet")
-            fake[0] += 1.1
-            rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
-                                    '{"acks":[0,1]}', [auth, ch])
-            check(st == 200 and body == {"acks": {"0": True, "1": False}},
-                  "acks after the delay (1 lost): %r" % (body,))
-            check([e["envelope"]["event"] for e in a.indexed_events()] ==
-                  ["a"], "indexed view: %r" % a.indexed_events())
-            rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
-                                    '{"acks":[0]}', [auth, ch])
-            check(body == {"acks": {"0": False}}, "an ackId reported true "
-                  "is forgotten: %r" % (body,))
-            expect(_curl(a, pki, "/services/collector/ack", '{"acks":[0]}',
-                         [auth]), 400, 10, "ack query without channel")
-            check(len(a.stored()) == 4, "ack mode stores: %d" %
-                  len(a.stored()))
-        finally:
-            a.close()
-        # Counting mode, plain HTTP.
-        c = HecServer(tokens=[tok], count_only=True).start()
-        try:
-            expect(_curl(c, pki, "/services/collector/event",
-                         '{"event":"a"}{"event" : "b"}{"event":"\\"event\\""}',
-                         [auth], gz=True), 200, 0, "count mode")
-            check(c.counted == 3 and not c.stored(), "counted %d" %
-                  c.counted)
-        finally:
-            c.close()
-        # TLS 1.2 at most.
-        expect(selftest.tls12(functools.partial(HecServer, tokens=[tok]),
-                              pki, "/services/collector/health"), 200, 17,
-               "tls 1.2 client")
-    return selftest.fails
+        s.clock = lambda: fake[0]
+        s.fail_for(0.5, 500, 8)
+        expect(_curl(s, pki, "/services/collector/event", '{"event":"n"}',
+                     [auth]), 500, 8, "fail_for")
+        fake[0] += 0.6
+        expect(_curl(s, pki, "/services/collector/event", '{"event":"n"}',
+                     [auth]), 200, 0, "fail_for expired")
+        s.clock = time.monotonic
+        s.set_delay(1.0)
+        t = time.monotonic()
+        expect(_curl(s, pki, "/services/collector/event", '{"event":"o"}',
+                     [auth]), 200, 0, "delayed")
+        check(time.monotonic() - t >= 1.0, "the answer was delayed")
+        s.set_delay(0)
+        c0 = s.connections
+        # Two requests in one curl run share one connection.
+        rc, st, body, head = _curl(
+            s, pki, "/services/collector/health", extra=[
+                "--next", "--cacert", pki["ca"], "--cert",
+                pki["client"], "--key", pki["client_key"],
+                s.url + "/services/collector/health"])
+        check(rc == 0 and s.connections == c0 + 1 and
+              len(s.health_times) >= 3,
+              "keep-alive: %d connections for 2 requests" %
+              (s.connections - c0))
+        s.set_healthy(False)
+        expect(_curl(s, pki, "/services/collector/health"), 503, 18,
+               "unhealthy")
+        s.set_healthy(True)
+        expect(_curl(s, pki, "/services/collector/ack", '{"acks":[0]}',
+                     [auth, "X-Splunk-Request-Channel: "
+                      "00000000-0000-0000-0000-000000000000"]),
+               400, 14, "ack disabled")
+        expect(_curl(s, pki, "/services/collector/raw", "x", [auth]),
+               404, 404, "unknown path")
+        port = s.port
+        s.stop()
+        rc, st, _, _ = _curl(s, pki, "/services/collector/health")
+        check(rc == 7, "stopped: connection refused (curl exit %s)" % rc)
+        s.start()
+        check(s.port == port, "restarted on the same port")
+        expect(_curl(s, pki, "/services/collector/health"), 200, 17,
+               "health after restart")
+        check(not any(t in l for l in open(store).read().splitlines()
+                      for t in ("\"t\":",)), "store file has no "
+              "monotonic times")
+        lines = open(store).read().splitlines()
+        check(len(lines) == len(s.stored()),
+              "store file: %d lines for %d events" %
+              (len(lines), len(s.stored())))
+        check(s.status_counts[200] >= 8 and s.code_counts[6] >= 8,
+              "counters: %r %r" % (s.status_counts, s.code_counts))
+    finally:
+        s.close()
+    # Indexer acknowledgement.
+    a = HecServer(pki["server"], pki["server_key"], tokens=[tok],
+                  ack=True, ack_delay=1.0).start()
+    # The acknowledgements on a fake clock: "not yet" and "after the
+    # delay" do not depend on how fast curl runs.
+    fake = [time.monotonic()]
+    a.clock = lambda: fake[0]
+    try:
+        ch = "X-Splunk-Request-Channel: 6f1c2b8e-0d4f-4a57-9e1b-" \
+             "3c5d7e9f1a2b"
+        expect(_curl(a, pki, "/services/collector/event", '{"event":"a"}',
+                     [auth]), 400, 10, "ack mode without channel")
+        expect(_curl(a, pki, "/services/collector/event", '{"event":"a"}',
+                     [auth, "X-Splunk-Request-Channel: x"]), 400, 11,
+               "ack mode with a channel that is not a GUID")
+        expect(_curl(a, pki, "/services/collector/event", '{"event":"a"}',
+                     [auth, ch], client=False), 200, 0, "ackId 0",
+               {"ackId": 0})
+        a.lose_next_acks(1)
+        expect(_curl(a, pki, "/services/collector/event",
+                     '{"event":"b"}{"event":"c"}', [auth, ch],
+                     gz=True), 200, 0, "ackId 1", {"ackId": 1})
+        expect(_curl(a, pki,
+                     "/services/collector/event?channel=6f1c2b8e-0d4f-"
+                     "4a57-9e1b-000000000000", '{"event":"d"}', [auth]),
+               200, 0, "channel in the query", {"ackId": 0})
+        rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
+                                '{"acks":[0,1,7]}', [auth, ch])
+        check(st == 200 and body == {"acks": {"0": False, "1": False,
+                                              "7": False}},
+              "acks before the delay: %r" % (body,))
+        check(len(a.indexed_events()) == 0, "nothing indexed yet")
+        fake[0] += 1.1
+        rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
+                                '{"acks":[0,1]}', [auth, ch])
+        check(st == 200 and body == {"acks": {"0": True, "1": False}},
+              "acks after the delay (1 lost): %r" % (body,))
+        check([e["envelope"]["event"] for e in a.indexed_events()] ==
+              ["a"], "indexed view: %r" % a.indexed_events())
+        rc, st, body, _ = _curl(a, pki, "/services/collector/ack",
+                                '{"acks":[0]}', [auth, ch])
+        check(body == {"acks": {"0": False}}, "an ackId reported true "
+              "is forgotten: %r" % (body,))
+        expect(_curl(a, pki, "/services/collector/ack", '{"acks":[0]}',
+                     [auth]), 400, 10, "ack query without channel")
+        check(len(a.stored()) == 4, "ack mode stores: %d" %
+              len(a.stored()))
+    finally:
+        a.close()
+    # Counting mode, plain HTTP.
+    c = HecServer(tokens=[tok], count_only=True).start()
+    try:
+        expect(_curl(c, pki, "/services/collector/event",
+                     '{"event":"a"}{"event" : "b"}{"event":"\\"event\\""}',
+                     [auth], gz=True), 200, 0, "count mode")
+        check(c.counted == 3 and not c.stored(), "counted %d" %
+              c.counted)
+    finally:
+        c.close()
+    # TLS 1.2 at most.
+    expect(selftest.tls12(functools.partial(HecServer, tokens=[tok]),
+                          pki, "/services/collector/health"), 200, 17,
+           "tls 1.2 client")
 
 
 def main():

@@ -229,9 +229,13 @@ def short(v, n=300):
     return s
 
 
-def write_config(path, text):
+def write_config(path, text, mode=None):
+    """Write text (a configuration, a secret) to path, then give the file
+    mode when one is given; return path."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
     return path
 
 
@@ -595,10 +599,13 @@ class Ctx:
         self.servers.append(s)
         return s.reserve() if down else s.start()
 
-    def begin(self, what, dirname, headline):
-        """The start of a scenario: say what it checks (headline, on
-        stdout) and make its directory; return (ck, what, directory)."""
-        print(headline, flush=True)
+    def begin(self, what, dirname, headline=None):
+        """The start of a scenario (or of a part of one): say what it
+        checks (headline, on stdout; run_scenarios() says a scenario's
+        docstring) and make its directory; return (ck, what,
+        directory)."""
+        if headline is not None:
+            print(headline, flush=True)
         return self.ck, what, self.dir(dirname)
 
     def port(self):
@@ -652,10 +659,12 @@ class Ctx:
         return [x for x in docs if x is not None]
 
     def run_scenarios(self, scenarios):
-        """Run each scenario(ctx), reporting how long it took and how many
-        failures it added; one that raises is a failure, and the next
-        runs."""
+        """Run each scenario(ctx) after saying its docstring (what it
+        checks), reporting how long it took and how many failures it
+        added; one that raises is a failure, and the next runs."""
         for sc in scenarios:
+            if sc.__doc__:
+                print(" ".join(sc.__doc__.split()), flush=True)
             t = time.monotonic()
             n = len(self.ck.failures)
             try:
@@ -666,6 +675,18 @@ class Ctx:
             print("  %s: %.1f s, %d failures" %
                   (sc.__name__, time.monotonic() - t,
                    len(self.ck.failures) - n), flush=True)
+
+    def happy_run(self, what, dirname, config, timeout):
+        """The output tests' happy path: the files of happy_inputs() sent
+        with --once to a test server (self.server()) by the configuration
+        config(directory, url, inputs); return (ck, what, directory,
+        server, record lines, stderr)."""
+        ck, what, d = self.begin(what, dirname)
+        inputs, lines = happy_inputs(self.args.corpus)
+        s = self.server()
+        rc, err = self.run_once(config(d, s.url, inputs), timeout)
+        ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+        return ck, what, d, s, lines, err
 
     def self_test(self, label, server_module):
         """Scenario (0) of an output test: the test server's own

@@ -176,16 +176,12 @@ def scenario_server(ctx):
 
 
 def scenario_happy(ctx):
-    ck, what, d = ctx.begin(
+    """(a) api_key id:key, gzip: corpus records stored once each, in the
+    integrations' data streams, with the integrations' document shape and
+    deterministic _ids"""
+    ck, what, d, s, lines, err = ctx.happy_run(
         "(a) happy path", "happy",
-        "(a) api_key id:key, gzip: corpus records stored once each, in "
-        "the integrations' data streams, with the integrations' document "
-        "shape and deterministic _ids")
-    inputs, lines = it.happy_inputs(ctx.args.corpus)
-    s = ctx.server()
-    conf = es_config(ctx, d, s.url, inputs)
-    rc, err = ctx.run_once(conf, 90)
-    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+        lambda d, url, inputs: es_config(ctx, d, url, inputs), 90)
     want = exactly_once(ck, what, s, lines)
     stored = s.stored()
     nlinux = sum(1 for k in want if k[0] == LINUX_DS)
@@ -236,10 +232,9 @@ def scenario_happy(ctx):
 
 
 def scenario_basic(ctx):
-    ck, what, d = ctx.begin(
-        "(b) basic auth", "basic",
-        "(b) basic auth, compression = none, namespace, keep_original = "
-        "false, pipeline")
+    """(b) basic auth, compression = none, namespace, keep_original = false,
+    pipeline"""
+    ck, what, d = ctx.begin("(b) basic auth", "basic")
     path, lines = ctx.unique_input(d, 1000, 120)
     s = ctx.server(api_keys=(), users={USER: PASSWORD})
     conf = es_config(ctx, d, s.url, [("w", path)], api_key=None, user=USER,
@@ -262,10 +257,9 @@ def scenario_basic(ctx):
 
 
 def scenario_override(ctx):
-    ck, what, d = ctx.begin(
-        "(c) index override", "override",
-        "(c) encoded api_key sent as is, index override, missing "
-        "templates warned about")
+    """(c) encoded api_key sent as is, index override, missing templates
+    warned about"""
+    ck, what, d = ctx.begin("(c) index override", "override")
     path, lines = ctx.unique_input(d, 2000, 60)
     s = ctx.server(templates=())
     enc = base64.b64encode(("%s:%s" % (KEY_ID, KEY_SECRET)).encode())
@@ -290,10 +284,9 @@ def scenario_override(ctx):
 
 
 def scenario_item_retries(ctx):
-    ck, what, d = ctx.begin(
-        "(d) item retries", "items",
-        "(d) items failing 429 or 500 once: stored once, only they are "
-        "sent again")
+    """(d) items failing 429 or 500 once: stored once, only they are sent
+    again"""
+    ck, what, d = ctx.begin("(d) item retries", "items")
     path, lines = ctx.unique_input(d, 3000, 200)
     s = ctx.server()
     fail429 = set(expected(l)[1] for l in lines[::7])
@@ -317,10 +310,9 @@ def scenario_item_retries(ctx):
 
 
 def scenario_mapping(ctx):
-    ck, what, d = ctx.begin(
-        "(e) mapping errors", "mapping",
-        "(e) mapping errors: dead-lettered with type and reason, the rest "
-        "stored once")
+    """(e) mapping errors: dead-lettered with type and reason, the rest
+    stored once"""
+    ck, what, d = ctx.begin("(e) mapping errors", "mapping")
     path, lines = ctx.unique_input(d, 4000, 150)
     s = ctx.server()
     bad = {expected(l)[1]: l for l in lines[5::13]}
@@ -367,10 +359,9 @@ def big_record(ctx, rid, pad):
 
 
 def scenario_too_large(ctx):
-    ck, what, d = ctx.begin(
-        "(f) 413 split", "large",
-        "(f) 413: batches split in halves until they fit; a document "
-        "too large alone is dead-lettered")
+    """(f) 413: batches split in halves until they fit; a document too large
+    alone is dead-lettered"""
+    ck, what, d = ctx.begin("(f) 413 split", "large")
     path, lines = ctx.unique_input(d, 5000, 160)
     huge = big_record(ctx, 5999, 40000)
     with open(path, "ab") as f:
@@ -393,10 +384,8 @@ def scenario_too_large(ctx):
 
 
 def scenario_whole_request(ctx):
-    ck, what, d = ctx.begin(
-        "(g) whole-request retries", "whole",
-        "(g) whole-request 503 (Retry-After) and 429: retried, stored "
-        "once")
+    """(g) whole-request 503 (Retry-After) and 429: retried, stored once"""
+    ck, what, d = ctx.begin("(g) whole-request retries", "whole")
     path, lines = ctx.unique_input(d, 6000, 100)
     s = ctx.server()
     s.answer_next(2, 503, retry_after=1)
@@ -417,10 +406,9 @@ def scenario_whole_request(ctx):
 
 
 def scenario_lost_answer(ctx):
-    ck, what, d = ctx.begin(
-        "(h) lost answer", "lost",
-        "(h) the connection cut after the batch was stored: the resend "
-        "gets 409s, each document stored once")
+    """(h) the connection cut after the batch was stored: the resend gets
+    409s, each document stored once"""
+    ck, what, d = ctx.begin("(h) lost answer", "lost")
     path, lines = ctx.unique_input(d, 7000, 150)
     s = ctx.server()
     s.drop_next(1, store=True, min_items=10)
@@ -441,10 +429,9 @@ def scenario_lost_answer(ctx):
 
 
 def scenario_failover(ctx):
-    ck, what, d = ctx.begin(
-        "(i) failover", "failover",
-        "(i) failover: the first URL refuses connections, the second "
-        "takes everything")
+    """(i) failover: the first URL refuses connections, the second takes
+    everything"""
+    ck, what, d = ctx.begin("(i) failover", "failover")
     path, lines = ctx.unique_input(d, 8000, 100)
     s = ctx.server()
     # A port held but not listening refuses connections for as long as
@@ -467,10 +454,9 @@ def scenario_failover(ctx):
 
 
 def scenario_backlog(ctx):
-    ck, what, d = ctx.begin(
-        "(j) backlog", "backlog",
-        "(j) a backlog read while the server is down, delivered after a "
-        "restart; SIGKILL under a slow server: every document once")
+    """(j) a backlog read while the server is down, delivered after a
+    restart; SIGKILL under a slow server: every document once"""
+    ck, what, d = ctx.begin("(j) backlog", "backlog")
     path, lines = ctx.unique_input(d, 9000, 400)
     s = ctx.server(down=True)
     conf = es_config(ctx, d, s.url, [("w", path)], follow=True)
@@ -519,10 +505,9 @@ def scenario_backlog(ctx):
 
 
 def scenario_refusals(ctx):
-    ck, what, d = ctx.begin(
-        "(k) refused credentials", "refused",
-        "(k) refused credentials, untrusted certificate, api_key_file, "
-        "readable inline password")
+    """(k) refused credentials, untrusted certificate, api_key_file, readable
+    inline password"""
+    ck, what, d = ctx.begin("(k) refused credentials", "refused")
     path, lines = ctx.unique_input(d, 11000, 30)
     s = ctx.server()
     conf = es_config(ctx, d, s.url, [("w", path)],
@@ -558,11 +543,9 @@ def scenario_refusals(ctx):
     what = "(k3) api_key_file"
     d = ctx.dir("keyfile")
     path, lines = ctx.unique_input(d, 11200, 40)
-    kf = os.path.join(d, "es.apikey")
-    with open(kf, "w") as f:
-        f.write("%s:%s\n" % (KEY_ID, KEY_SECRET))
-    os.chmod(kf, 0o600)
     s = ctx.server()
+    kf = it.write_config(os.path.join(d, "es.apikey"),
+                         "%s:%s\n" % (KEY_ID, KEY_SECRET), 0o600)
     conf = es_config(ctx, d, s.url, [("w", path)], api_key=None,
                      api_key_file=kf, mode=0o644)
     rc, err = ctx.run_once(conf, 90)

@@ -68,8 +68,7 @@ def conf_text(tmp, name, service, inputs, outputs, extra_agent="",
     d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "agent.conf")
-    it.write_config(path, "\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
+    it.write_config(path, "\n".join(lines) + "\n", 0o600)
     return path
 
 

@@ -279,11 +279,9 @@ def preflight(ctx):
 
 
 def scenario_happy(ctx):
-    ck, what, d = ctx.begin(
-        "(a) happy path", "happy",
-        "(a) mutual TLS + gzip: every record of Windows and Linux corpus "
-        "files arrives once with the right HEC envelope; (k) health is "
-        "asked first")
+    """(a) mutual TLS + gzip: every record of Windows and Linux corpus files
+    arrives once with the right HEC envelope; (k) health is asked first"""
+    ck, what, d = ctx.begin("(a) happy path", "happy")
     inputs, lines = it.happy_inputs(ctx.args.corpus)
     exps = [expected_envelope(l) for l in lines]
     by_event = {e["event"]: e for e in exps}
@@ -360,10 +358,9 @@ def scenario_happy(ctx):
 
 
 def scenario_json(ctx):
-    ck, what, d = ctx.begin(
-        "(a2) format json", "json",
-        "(a2) format = json: event is the JSON document, no index unless "
-        "configured")
+    """(a2) format = json: event is the JSON document, no index unless
+    configured"""
+    ck, what, d = ctx.begin("(a2) format json", "json")
     inp, ids = unique_input(ctx, d, 7000, 60)
     with open(inp, "rb") as f:
         exps = {int(RID_RE.search(l.decode()).group(1)):
@@ -390,10 +387,9 @@ def scenario_json(ctx):
 
 
 def scenario_overrides(ctx):
-    ck, what, d = ctx.begin(
-        "(a3) overrides", "overrides",
-        "(a3) index/source/sourcetype/host overrides win; compression = "
-        "none sends plain bodies")
+    """(a3) index/source/sourcetype/host overrides win; compression = none
+    sends plain bodies"""
+    ck, what, d = ctx.begin("(a3) overrides", "overrides")
     inp, ids = unique_input(ctx, d, 8000, 60)
     s = ctx.server(allowed_indexes=["main", "sysmon"])
     ov = {"index": "sysmon", "source": "custom:source",
@@ -478,10 +474,8 @@ def scenario_refusals(ctx):
 
 
 def scenario_verify_off(ctx):
-    ck, what, d = ctx.begin(
-        "(b2) tls_verify false", "verifyoff",
-        "(b2) tls_verify = false accepts an untrusted certificate and "
-        "warns")
+    """(b2) tls_verify = false accepts an untrusted certificate and warns"""
+    ck, what, d = ctx.begin("(b2) tls_verify false", "verifyoff")
     inp, ids = unique_input(ctx, d, 9900, 30)
     s = ctx.server(cert="other_server")
     conf = hec_config(ctx, d, s.url, [("win", inp)], tls_verify="false")
@@ -493,10 +487,9 @@ def scenario_verify_off(ctx):
 
 
 def scenario_busy(ctx):
-    ck, what, d = ctx.begin(
-        "(c) 503 storm", "busy",
-        "(c) 503 code 9 with Retry-After: 2 for 3 s: the agent waits per "
-        "Retry-After, then everything arrives once")
+    """(c) 503 code 9 with Retry-After: 2 for 3 s: the agent waits per
+    Retry-After, then everything arrives once"""
+    ck, what, d = ctx.begin("(c) 503 storm", "busy")
     inp, ids = unique_input(ctx, d, 10000, 300)
     s = ctx.server()
     s.fail_for(3.0, 503, 9, retry_after=2)
@@ -535,10 +528,9 @@ def scenario_busy(ctx):
 
 
 def scenario_too_large(ctx):
-    ck, what, d = ctx.begin(
-        "(e2) 413 split", "toolarge",
-        "(e2) 413 for a batch of 50 or more events: the agent sends it in "
-        "halves, everything arrives once, nothing is dead-lettered")
+    """(e2) 413 for a batch of 50 or more events: the agent sends it in
+    halves, everything arrives once, nothing is dead-lettered"""
+    ck, what, d = ctx.begin("(e2) 413 split", "toolarge")
     inp, ids = unique_input(ctx, d, 11000, 200)
     s = ctx.server()
     s.answer_next(2, 413, -1, text="Content too large", min_events=50)
@@ -738,11 +730,9 @@ def scenario_tokens(ctx):
 
 
 def scenario_partial(ctx):
-    ck, what, d = ctx.begin(
-        "(e) partial batch", "partial",
-        "(e) a partial batch (code 6, invalid-event-number 7): events "
-        "before it stored once, event 7 dead-lettered, the rest resent "
-        "once")
+    """(e) a partial batch (code 6, invalid-event-number 7): events before it
+    stored once, event 7 dead-lettered, the rest resent once"""
+    ck, what, d = ctx.begin("(e) partial batch", "partial")
     inp, ids = unique_input(ctx, d, 30000, 120)
     s = ctx.server()
     s.answer_next(1, 400, 6, invalid_event_number=7, min_events=10)
@@ -911,11 +901,9 @@ def scenario_down(ctx):
 
 
 def scenario_kill(ctx):
-    ck, what, d = ctx.begin(
-        "(h) SIGKILL", "kill",
-        "(h) SIGKILL during a slow transfer, restart with the same "
-        "state_dir: everything arrives, duplicates only from batches in "
-        "flight")
+    """(h) SIGKILL during a slow transfer, restart with the same state_dir:
+    everything arrives, duplicates only from batches in flight"""
+    ck, what, d = ctx.begin("(h) SIGKILL", "kill")
     inp, ids = unique_input(ctx, d, 60000, 200)
     s = ctx.server(store_path=os.path.join(d, "hec-store.jsonl"))
     s.set_delay(2.0)
@@ -972,9 +960,8 @@ def scenario_kill(ctx):
 
 
 def scenario_pin_ok(ctx):
-    ck, what, d = ctx.begin(
-        "(i) right pin", "pin",
-        "(i) the right tls_pinned_pubkey works")
+    """(i) the right tls_pinned_pubkey works"""
+    ck, what, d = ctx.begin("(i) right pin", "pin")
     inp, ids = unique_input(ctx, d, 70000, 30)
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)],
@@ -994,10 +981,8 @@ def scenario_secrets(ctx):
         "group), or a token_file readable by others, is refused with "
         "exit 2")
     inp, ids = unique_input(ctx, d, 80000, 30)
-    tf = os.path.join(d, "hec.token")
-    with open(tf, "w") as f:
-        f.write(TOKEN + "\n")
-    os.chmod(tf, 0o600)
+    tf = it.write_config(os.path.join(d, "hec.token"),
+                         TOKEN + "\n", 0o600)
     s = ctx.server()
     conf = hec_config(ctx, d, s.url, [("win", inp)], mode=0o644,
                       token=None, token_file=tf)

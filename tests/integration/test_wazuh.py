@@ -336,15 +336,11 @@ def pacing_report(s):
 
 
 def scenario_happy(ctx):
-    ck, what, d = ctx.begin(
+    """(a) corpus records accepted once, in the shape of Wazuh's eventchannel
+    decoding"""
+    ck, what, d, s, lines, err = ctx.happy_run(
         "(a) happy path", "happy",
-        "(a) corpus records accepted once, in the shape of Wazuh's "
-        "eventchannel decoding")
-    inputs, lines = it.happy_inputs(ctx.args.corpus)
-    s = ctx.server()
-    conf = wz_config(ctx, d, s.url, inputs)
-    rc, err = ctx.run_once(conf, 120)
-    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+        lambda d, url, inputs: wz_config(ctx, d, url, inputs), 120)
     got = check_accepted(ck, what, s, lines)
     ck.check(len(got) == 226, what + ": 226 events (%d)" % len(got))
     reqs = s.requests("events")
@@ -365,9 +361,8 @@ def scenario_happy(ctx):
 
 
 def scenario_expiry(ctx):
-    ck, what, d = ctx.begin(
-        "(b) token expiry", "expiry",
-        "(b) the token expires mid-stream: a new login, every event once")
+    """(b) the token expires mid-stream: a new login, every event once"""
+    ck, what, d = ctx.begin("(b) token expiry", "expiry")
     path, lines = ctx.unique_input(d, 100000, 1200)
     s = ctx.server(token_lifetime=4)
     s.set_delay(0.5)        # 12 requests take longer than a token lives
@@ -392,9 +387,8 @@ def scenario_expiry(ctx):
 
 
 def scenario_failed_items(ctx):
-    ck, what, d = ctx.begin(
-        "(d) failed items", "failed",
-        "(d) failed_items: retried once or dead-lettered (1012)")
+    """(d) failed_items: retried once or dead-lettered (1012)"""
+    ck, what, d = ctx.begin("(d) failed items", "failed")
     path, lines = ctx.unique_input(d, 200000, 300)
     retry_ids = set(range(200000, 200300, 17))
     bad_ids = set(range(200005, 200300, 41)) - retry_ids
@@ -427,10 +421,9 @@ def scenario_failed_items(ctx):
 
 
 def scenario_failed_items_renamed(ctx):
-    ck, what, d = ctx.begin(
-        "(d2) unplaceable failures", "renamed",
-        "(d2) failed_items naming events by a text we never sent: the "
-        "unnamed events of that request are sent again, nothing lost")
+    """(d2) failed_items naming events by a text we never sent: the unnamed
+    events of that request are sent again, nothing lost"""
+    ck, what, d = ctx.begin("(d2) unplaceable failures", "renamed")
     path, lines = ctx.unique_input(d, 250000, 120)
     fail_ids = set(range(250003, 250120, 29))
     rid = re.compile(r"eventRecordID\":\"(\d+)\"")
@@ -462,9 +455,8 @@ def scenario_failed_items_renamed(ctx):
 
 
 def scenario_wrong_password(ctx):
-    ck, what, d = ctx.begin(
-        "(e) wrong password", "wrongpw",
-        "(e) a wrong password: said once, logins at least 10 s apart")
+    """(e) a wrong password: said once, logins at least 10 s apart"""
+    ck, what, d = ctx.begin("(e) wrong password", "wrongpw")
     path, lines = ctx.unique_input(d, 300000, 20)
     s = ctx.server()
     conf = wz_config(ctx, d, s.url, [("w", path)],
@@ -496,9 +488,8 @@ def scenario_wrong_password(ctx):
 
 
 def scenario_wazuh5(ctx):
-    ck, what, d = ctx.begin(
-        "(f) Wazuh 5", "v5",
-        "(f) Wazuh 5 (404 at /events): said once, no spinning")
+    """(f) Wazuh 5 (404 at /events): said once, no spinning"""
+    ck, what, d = ctx.begin("(f) Wazuh 5", "v5")
     path, lines = ctx.unique_input(d, 400000, 20)
     s = ctx.server(version="v5.0.0")
     conf = wz_config(ctx, d, s.url, [("w", path)])
@@ -520,9 +511,8 @@ def scenario_wazuh5(ctx):
 
 
 def scenario_oversized(ctx):
-    ck, what, d = ctx.begin(
-        "(g) oversized event", "big",
-        "(g) an event over 65,535 bytes: cut, tagged, accepted")
+    """(g) an event over 65,535 bytes: cut, tagged, accepted"""
+    ck, what, d = ctx.begin("(g) oversized event", "big")
     line = it.unique_records(ctx.args.corpus, 500000, 1)[0]
     big = line.replace(b"</EventData>", b"<Data Name='Pad'>" +
                        b"C:\\x" * 20000 + b"</Data></EventData>", 1)
@@ -550,10 +540,9 @@ def scenario_oversized(ctx):
 
 
 def scenario_lost_answer(ctx):
-    ck, what, d = ctx.begin(
-        "(h) lost answer", "lost",
-        "(h) an answer lost after the manager took the events: only "
-        "those arrive twice")
+    """(h) an answer lost after the manager took the events: only those
+    arrive twice"""
+    ck, what, d = ctx.begin("(h) lost answer", "lost")
     path, lines = ctx.unique_input(d, 600000, 250)
     s = ctx.server()
     s.drop_next(1, store=True)
@@ -570,14 +559,11 @@ def scenario_lost_answer(ctx):
 
 
 def scenario_secrets(ctx):
-    ck, what, d = ctx.begin(
-        "(i) secrets", "secrets",
-        "(i) password_file; a readable inline password refused")
+    """(i) password_file; a readable inline password refused"""
+    ck, what, d = ctx.begin("(i) secrets", "secrets")
     path, lines = ctx.unique_input(d, 700000, 30)
-    pf = os.path.join(d, "wazuh.password")
-    with open(pf, "w") as f:
-        f.write(PASSWORD + "\n")
-    os.chmod(pf, 0o600)
+    pf = it.write_config(os.path.join(d, "wazuh.password"),
+                         PASSWORD + "\n", 0o600)
     s = ctx.server()
     conf = wz_config(ctx, d, s.url, [("w", path)], password=None,
                      password_file=pf, mode=0o644)

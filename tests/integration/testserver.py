@@ -24,7 +24,6 @@ sysmonfwd_it.py): the servers import it.  It holds
 """
 import argparse
 import collections
-import contextlib
 import gzip
 import http.server
 import itertools
@@ -117,6 +116,11 @@ class Fault:
         return True
 
 
+def dicts(items):
+    """Copies of the dicts items (a view of a log)."""
+    return [dict(e) for e in items]
+
+
 def ssl_context(certfile, keyfile, client_ca=None, tls_max_version=None):
     """The server's TLS context (None without a certificate): client_ca
     requires client certificates signed by it; tls_max_version "1.2"
@@ -192,22 +196,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                            fmt % args))
 
     def _read_body(self):
+        return self._read_body_sized(float("inf"))[0]
+
+    def _read_body_sized(self, limit):
+        """(body, size): the body, or None when it is larger than limit
+        bytes (then read and thrown away, to keep the connection)."""
         te = self.headers.get("Transfer-Encoding", "").lower()
+        parts, size = [], 0
         if "chunked" in te:
-            parts = []
             while True:
                 line = self.rfile.readline(65537)
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
+                if not line:
+                    raise ValueError("connection closed in a chunk size")
+                n = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if n == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n",
                                                              b""):
                         pass
                     break
-                parts.append(self.rfile.read(size))
+                size += self._read_exactly(n, size, limit, parts)
                 self.rfile.readline(3)
-            return b"".join(parts)
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
+        else:
+            n = int(self.headers.get("Content-Length") or 0)
+            if n < 0:
+                raise ValueError("negative Content-Length")
+            size += self._read_exactly(n, size, limit, parts)
+        return (b"".join(parts) if size <= limit else None), size
+
+    def _read_exactly(self, n, size, limit, parts):
+        """Read n bytes of the body (size read before), keeping them in
+        parts while the body is within limit; return n."""
+        left = n
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                raise ValueError("connection closed in the body")
+            left -= len(chunk)
+            size += len(chunk)
+            if size <= limit:
+                parts.append(chunk)
+        return n
 
     def _send_data(self, status, data, ctype, headers=()):
         """Send an answer with body data (bytes) of Content-Type ctype
@@ -236,6 +264,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Headers every answer of the server carries."""
         return ()
 
+    def _log_request(self, req):
+        """Append the request log entry req (a dict) to the log, with its
+        number (n), its connection (conn, conn_t) and, when absent, what
+        the answer fills in (rule, status, code, answered, invalid)."""
+        for k in ("rule", "status", "code", "answered", "invalid"):
+            req.setdefault(k, None)
+        req.update(conn=self.conn_id, conn_t=self.conn_t)
+        srv = self.server.owner
+        with srv._lock:
+            req["n"] = len(srv.request_log)
+            srv.request_log.append(req)
+        return req
+
     def _take_rule(self, req, n):
         """The scripted rule for a request req with n events (items), or
         None; noted in the request log."""
@@ -243,6 +284,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if rule is not None:
             req["rule"] = rule.describe()
         return rule
+
+    def _scripted(self, req, n, store):
+        """What the scripted rules say for the request req with n events
+        (items): store() stores them unless a rule answers instead; a drop
+        rule drops the connection (after storing when it says so), else
+        the delay is waited out.  Return (the rule or None, what store()
+        returned or None, whether the connection was dropped)."""
+        rule = self._take_rule(req, n)
+        stored = None
+        if rule is None or (rule.kind == "drop" and rule.store):
+            stored = store()
+        if rule is not None and rule.kind == "drop":
+            self._drop(req)
+            return rule, stored, True
+        self._delay()
+        return rule, stored, False
 
     def _delay(self):
         d = self.server.owner.delay
@@ -460,6 +517,23 @@ class Server:
 
     # ---- views ----
 
+    def _view(self, attr, copy=list):
+        """A copy of attribute attr, taken under the lock."""
+        with self._lock:
+            return copy(getattr(self, attr))
+
+    def stats(self):
+        """The counters, for a report (a server run as a script prints
+        them when it stops)."""
+        with self._lock:
+            out = {"status_counts": {str(k): v for k, v in
+                                     self.status_counts.items()},
+                   "dropped": self.dropped, "connections": self.connections,
+                   "tls_failures": len(self.tls_failures),
+                   "invalid": len(self.invalid), "errors": len(self.errors)}
+            out.update(self._stats())
+            return out
+
     def wait(self, pred, timeout):
         """Wait until pred(self) is true (called under the lock, so it
         must read attributes, not call the views)."""
@@ -549,21 +623,19 @@ class SelfTest:
             print("ok: " + msg, flush=True)
         return bool(cond)
 
-    @contextlib.contextmanager
-    def pki(self):
-        """A temporary directory with test certificates (tlsutil), removed
-        afterwards: yields (tmp, pki); None when curl is not installed
-        (then a failure is recorded)."""
+    def run(self, body):
+        """body(self, tmp, pki) with a temporary directory tmp holding test
+        certificates (tlsutil.make_pki()), removed afterwards; return the
+        failures (curl not installed: that one)."""
         if shutil.which("curl") is None:
-            self.fails.append("curl is not installed")
-            yield None
-            return
+            return ["curl is not installed"]
         import tlsutil
         tmp = tempfile.mkdtemp(prefix="%s-selftest-" % self.name)
         try:
-            yield tmp, tlsutil.make_pki(os.path.join(tmp, "pki"))
+            body(self, tmp, tlsutil.make_pki(os.path.join(tmp, "pki")))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        return self.fails
 
     def tls12(self, make, pki, path="/"):
         """The server make(certfile, keyfile, tls_max_version="1.2")

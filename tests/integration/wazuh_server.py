@@ -278,47 +278,6 @@ class _Handler(testserver.Handler):
             return None
         return n if n >= 0 else None
 
-    def _read_body(self, limit):
-        """(body, size): the body, or None when it is larger than limit
-        bytes (then read and thrown away, to keep the connection)."""
-        te = self.headers.get("Transfer-Encoding", "").lower()
-        parts, size = [], 0
-        if "chunked" in te:
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise ValueError("connection closed in a chunk size")
-                n = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if n == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n",
-                                                             b""):
-                        pass
-                    break
-                left = n
-                while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 16))
-                    if not chunk:
-                        raise ValueError("connection closed in a chunk")
-                    left -= len(chunk)
-                    size += len(chunk)
-                    if size <= limit:
-                        parts.append(chunk)
-                self.rfile.readline(3)
-        else:
-            n = int(self.headers.get("Content-Length") or 0)
-            if n < 0:
-                raise ValueError("negative Content-Length")
-            left = n
-            while left > 0:
-                chunk = self.rfile.read(min(left, 1 << 16))
-                if not chunk:
-                    raise ValueError("connection closed in the body")
-                left -= len(chunk)
-                size += len(chunk)
-                if size <= limit:
-                    parts.append(chunk)
-        return (b"".join(parts) if size <= limit else None), size
-
     def _send(self, status, body, ctype=None, headers=()):
         """Send body: a JSON value (Content-Type JSON, or ctype), str or
         bytes (ctype, default text/plain), or None for no body."""
@@ -357,23 +316,15 @@ class _Handler(testserver.Handler):
             wz._cond.notify_all()
 
     def _entry(self, kind, url, t0):
-        wz = self.server.owner
         h = self.headers.get("Authorization")
-        req = {"n": None, "kind": kind, "t": t0, "wall": time.time(),
-               "method": self.command, "path": url.path,
-               "query": url.query,
-               "content_type": self.headers.get("Content-Type"),
-               "user_agent": self.headers.get("User-Agent"),
-               "auth": (h.strip().partition(" ")[0] or None) if h else None,
-               "user": None, "token_issued": None, "token_status": None,
-               "bytes": 0, "n_events": None, "stored": 0, "failed": 0,
-               "rule": None, "status": None, "code": None,
-               "answered": None, "invalid": None,
-               "conn": self.conn_id, "conn_t": self.conn_t}
-        with wz._lock:
-            req["n"] = len(wz.request_log)
-            wz.request_log.append(req)
-        return req
+        return self._log_request({
+            "kind": kind, "t": t0, "wall": time.time(),
+            "method": self.command, "path": url.path, "query": url.query,
+            "content_type": self.headers.get("Content-Type"),
+            "user_agent": self.headers.get("User-Agent"),
+            "auth": (h.strip().partition(" ")[0] or None) if h else None,
+            "user": None, "token_issued": None, "token_status": None,
+            "bytes": 0, "n_events": None, "stored": 0, "failed": 0})
 
     def _invalid(self, req, status, why, body):
         self.server.owner._note_invalid(req, why)
@@ -412,7 +363,7 @@ class _Handler(testserver.Handler):
                     "Expectation failed", "Unknown Expect", error=417))
             return
         try:
-            body, size = self._read_body(wz.max_upload_size)
+            body, size = self._read_body_sized(wz.max_upload_size)
         except (OSError, ValueError):
             self.close_connection = True
             self._finish(req, False, "aborted")
@@ -548,14 +499,10 @@ class _Handler(testserver.Handler):
                               "Events bulk size exceeded", "The size of the "
                               "events bulk is exceeding the limit"))
             return
-        rule = self._take_rule(req, len(events))
-        answer = None
-        if rule is None or (rule.kind == "drop" and rule.store):
-            answer = wz._apply_events(req, events)
-        if rule is not None and rule.kind == "drop":
-            self._drop(req)
+        rule, answer, dropped = self._scripted(
+            req, len(events), lambda: wz._apply_events(req, events))
+        if dropped:
             return
-        self._delay()
         if rule is not None:
             body = rule.body if rule.body is not None else default_body(
                 rule.status)
@@ -950,8 +897,7 @@ class WazuhServer(testserver.Server):
     def accepted_entries(self):
         """Every accepted event as a dict: event, request (number), index
         (in its request), t (monotonic), received (epoch)."""
-        with self._lock:
-            return [dict(e) for e in self.accepted_log]
+        return self._view("accepted_log", testserver.dicts)
 
     def accepted_counts(self):
         """Counter: event string -> how many times it was accepted."""
@@ -961,22 +907,19 @@ class WazuhServer(testserver.Server):
     def failed_events(self):
         """Every event that failed in failed_items: dicts event, request,
         index, code, message, t."""
-        with self._lock:
-            return [dict(e) for e in self.failed_log]
+        return self._view("failed_log", testserver.dicts)
 
     def logins(self):
         """Every login request: dicts t, wall, user, ok, status (200, 401
         or 403), raw, request and, when ok, token_issued and
         token_expires (epoch seconds of the server clock)."""
-        with self._lock:
-            return [dict(e) for e in self.login_log]
+        return self._view("login_log", testserver.dicts)
 
     def unauthorized(self):
         """Every 401 sent, as (monotonic time, reason): "missing",
         "invalid", "expired" (bearer checks), "credentials" (a refused
         login) or "scripted" (answer_next/fail_for 401)."""
-        with self._lock:
-            return list(self.unauthorized_log)
+        return self._view("unauthorized_log")
 
     def rate_limited(self):
         """The monotonic times of every 429 sent (scripted ones too)."""
@@ -986,18 +929,15 @@ class WazuhServer(testserver.Server):
     def rate_limit_details(self):
         """Every 429 sent: dicts t, request, path, code (6001/6005),
         scripted."""
-        with self._lock:
-            return [dict(e) for e in self.rate_limit_log]
+        return self._view("rate_limit_log", testserver.dicts)
 
     def blocked(self):
         """The monotonic times of the logins refused 403 (blocked)."""
-        with self._lock:
-            return list(self.blocked_log)
+        return self._view("blocked_log")
 
     def events_request_times(self):
         """The monotonic arrival times of every request to /events."""
-        with self._lock:
-            return list(self.events_times)
+        return self._view("events_times")
 
     def max_events_requests_per_60s(self, window=60.0):
         """The most requests to /events (any answer) that arrived within
@@ -1015,39 +955,32 @@ class WazuhServer(testserver.Server):
         """Wait until at least n events were accepted."""
         return self.wait(lambda s: len(s.accepted_log) >= n, timeout)
 
-    def stats(self):
-        with self._lock:
-            reqs = self.request_log
-            reasons = collections.Counter(r for _, r in
-                                          self.unauthorized_log)
-            return {
-                "requests": len(reqs),
-                "events_requests": sum(1 for r in reqs
-                                       if r["kind"] == "events"),
-                "auth_requests": sum(1 for r in reqs if r["kind"] == "auth"),
-                "info_requests": sum(1 for r in reqs if r["kind"] == "info"),
-                "other_requests": sum(1 for r in reqs
-                                      if r["kind"] == "other"),
-                "events_accepted": len(self.accepted_log),
-                "distinct_events": len(self.accepted),
-                "duplicate_events": sum(c - 1 for c in
-                                        self.accepted.values()),
-                "events_failed": len(self.failed_log),
-                "logins_ok": sum(1 for e in self.login_log if e["ok"]),
-                "logins_failed": sum(1 for e in self.login_log
-                                     if not e["ok"]),
-                "blocked": len(self.blocked_log),
-                "unauthorized": dict(reasons),
-                "rate_limited": len(self.rate_limit_log),
-                "status_counts": {str(k): v for k, v in
-                                  self.status_counts.items()},
-                "dropped": self.dropped,
-                "v5_not_found": self.v5_not_found,
-                "connections": self.connections,
-                "tls_failures": len(self.tls_failures),
-                "invalid": len(self.invalid),
-                "errors": len(self.errors),
-            }
+    def _stats(self):
+        """Its own counters (under the lock)."""
+        reqs = self.request_log
+        reasons = collections.Counter(r for _, r in
+                                      self.unauthorized_log)
+        return {
+            "requests": len(reqs),
+            "events_requests": sum(1 for r in reqs
+                                   if r["kind"] == "events"),
+            "auth_requests": sum(1 for r in reqs if r["kind"] == "auth"),
+            "info_requests": sum(1 for r in reqs if r["kind"] == "info"),
+            "other_requests": sum(1 for r in reqs
+                                  if r["kind"] == "other"),
+            "events_accepted": len(self.accepted_log),
+            "distinct_events": len(self.accepted),
+            "duplicate_events": sum(c - 1 for c in
+                                    self.accepted.values()),
+            "events_failed": len(self.failed_log),
+            "logins_ok": sum(1 for e in self.login_log if e["ok"]),
+            "logins_failed": sum(1 for e in self.login_log
+                                 if not e["ok"]),
+            "blocked": len(self.blocked_log),
+            "unauthorized": dict(reasons),
+            "rate_limited": len(self.rate_limit_log),
+            "v5_not_found": self.v5_not_found,
+        }
 
 
 # ---- self-test with the curl command-line tool ----
@@ -1063,7 +996,10 @@ def _events_body(*events):
 
 def self_test(verbose=False):
     """Check the server with curl; return a list of failures."""
-    selftest = testserver.SelfTest("wazuh_server", verbose)
+    return testserver.SelfTest("wazuh_server", verbose).run(_self_test)
+
+
+def _self_test(selftest, tmp, pki):
     check = selftest.check
 
     def expect(res, status, what, title=None, code=None, detail=None):
@@ -1090,526 +1026,521 @@ def self_test(verbose=False):
         except (TypeError, KeyError):
             return "none"
 
-    with selftest.pki() as made:
-        if made is None:
-            return selftest.fails
-        tmp, pki = made
-        store = os.path.join(tmp, "store.jsonl")
-        s = WazuhServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
-                        users={"wazuh-wui": "pw", "ingest": "s3cr3t"},
-                        events_per_minute=1000, general_per_minute=1000,
-                        store_path=store).start()
-        try:
-            # TLS.
-            rc, st, _, _ = _curl(s, pki, "/", client=False)
-            check(rc != 0 and st is None and len(s.tls_failures) >= 1,
-                  "a client without certificate is refused and counted "
-                  "(curl exit %s, %r)" % (rc, s.tls_failures))
-            rc, st, _, _ = _curl(s, None, "/")
-            check(rc != 0 and st is None, "a client that does not trust "
-                  "the CA fails (curl exit %s)" % rc)
-            # GET / needs a token.
-            res = _curl(s, pki, "/")
-            expect(res, 401, "GET / without a token", "Unauthorized",
-                   detail="No authorization token provided")
-            check("application/problem+json" in res[3] and
-                  re.search(r"(?im)^Server: Wazuh\s*$", res[3]),
-                  "problem+json and Server: Wazuh: %r" % res[3])
-            # Logins.
-            expect(_curl(s, pki, LOGIN_PATH, method="POST",
-                         user="wazuh-wui:nope"), 401, "wrong password",
-                   "Unauthorized", detail="Invalid credentials")
-            expect(_curl(s, pki, LOGIN_PATH, method="POST"), 401,
-                   "login without credentials", "Unauthorized",
-                   detail="Invalid credentials")
-            expect(_curl(s, pki, LOGIN_PATH, method="POST",
-                         user="nobody:pw"), 401, "unknown user",
-                   "Unauthorized")
-            expect(_curl(s, pki, LOGIN_PATH, method="GET",
-                         user="wazuh-wui:pw"), 405, "GET login")
-            t_before = int(time.time())
-            rc, st, body, head = _curl(s, pki, LOGIN_PATH, method="POST",
-                                       user="wazuh-wui:pw")
-            token = (body.get("data", {}).get("token")
-                     if isinstance(body, dict) else None)
-            check(st == 200 and body.get("error") == 0 and
-                  isinstance(token, str) and set(body) == {"data", "error"},
-                  "login answer: HTTP %s %r" % (st, body))
-            token = token or "none"
-            parts = token.split(".")
-            head_json = json.loads(_b64u_decode(parts[0])) \
-                if len(parts) == 3 else None
-            claims = jwt_claims(token, s.secret)
-            check(head_json == {"alg": "HS256", "typ": "JWT"} and
-                  claims is not None and set(claims) == {
-                      "iss", "aud", "nbf", "exp", "sub", "run_as",
-                      "rbac_roles", "rbac_mode"} and
-                  claims["iss"] == "wazuh" and
-                  claims["aud"] == "Wazuh API REST" and
-                  claims["sub"] == "wazuh-wui" and
-                  claims["exp"] - claims["nbf"] == 900 and
-                  t_before <= claims["nbf"] <= time.time() and
-                  claims["run_as"] is False and
-                  claims["rbac_roles"] == [1] and
-                  claims["rbac_mode"] == "white" and
-                  "=" not in token and jwt_claims(token, b"x") is None,
-                  "JWT: %r %r" % (head_json, claims))
-            rc, st, raw, head = _curl(s, pki, LOGIN_PATH + "?raw=true",
-                                      method="POST", user="ingest:s3cr3t")
-            check(st == 200 and isinstance(raw, str) and
-                  jwt_claims(raw, s.secret) is not None and
-                  jwt_claims(raw)["sub"] == "ingest" and
-                  re.search(r"(?im)^Content-Type: text/plain", head),
-                  "raw token: HTTP %s %r" % (st, raw))
-            lg = s.logins()
-            check([(e["user"], e["ok"], e["status"]) for e in lg] == [
-                ("wazuh-wui", False, 401), (None, False, 401),
-                ("nobody", False, 401), ("wazuh-wui", True, 200),
-                ("ingest", True, 200)] and lg[-1]["raw"] and
-                lg[-2]["token_issued"] == claims["nbf"],
-                "logins recorded: %r" % lg)
-            check("pw" not in repr([r["auth"] for r in s.requests()]) and
-                  token not in repr(s.requests()) and
-                  s.requests("auth")[-1]["auth"] == "Basic",
-                  "schemes recorded, never secrets")
-            # GET / with the token.
-            body = expect(_curl(s, pki, "/", token=token), 200, "GET /")
-            d = body.get("data", {}) if isinstance(body, dict) else {}
-            check(body.get("error") == 0 and d.get("title") ==
-                  "Wazuh API REST" and d.get("api_version") == "4.14.7" and
-                  d.get("revision") == 41407 and
-                  d.get("license_name") == "GPL 2.0" and
-                  d.get("hostname") == "wazuh-manager" and
-                  re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
-                               d.get("timestamp", "")),
-                  "GET / answer: %r" % (body,))
-            info = s.requests("info")[-1]
-            check(info["auth"] == "Bearer" and info["user"] == "wazuh-wui"
-                  and info["token_issued"] == claims["nbf"] and
-                  info["token_status"] == "valid", "info log: %r" % info)
-            # Bad tokens.
-            bad = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
-            expect(_curl(s, pki, "/", token=bad), 401, "tampered token",
-                   "Unauthorized", detail="Invalid token")
-            expect(_curl(s, pki, "/", token="garbage"), 401, "garbage "
-                   "token", "Unauthorized", detail="Invalid token")
-            other = make_jwt(dict(claims), b"another secret")
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
-                         token=other), 401, "token of another server",
-                   "Unauthorized", detail="Invalid token")
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
-                         headers=["Authorization: Basic " +
-                                  base64.b64encode(b"wazuh-wui:pw")
-                                  .decode()]), 401,
-                   "Basic credentials at /events", "Unauthorized",
-                   detail="No authorization token provided")
-            check([r for _, r in s.unauthorized()] == [
-                "missing", "credentials", "credentials", "credentials",
-                "invalid", "invalid", "invalid", "missing"] and not
-                s.events(), "401 reasons: %r" % s.unauthorized())
-            # Events accepted.
-            res = _curl(s, pki, EVENTS_PATH, _events_body(
-                "first event", '{"win":{"x":"\\\\d"}}', "é"), token=token)
-            body = expect(res, 200, "POST /events")
-            check(body == {"data": {"affected_items": [
-                "first event", '{"win":{"x":"\\\\d"}}', "é"],
-                "total_affected_items": 3, "total_failed_items": 0,
-                "failed_items": []}, "message": ALL_MSG, "error": 0},
-                "events answer: %r" % (body,))
-            check(re.search(r"(?im)^Content-Type: application/json", res[3]),
-                  "JSON Content-Type: %r" % res[3])
-            check(s.events() == ["first event", '{"win":{"x":"\\\\d"}}',
-                                 "é"] and s.wait_events(3, 1),
-                  "events stored: %r" % s.events())
-            last = s.requests("events")[-1]
-            check(last["auth"] == "Bearer" and last["user"] == "wazuh-wui"
-                  and last["token_issued"] == claims["nbf"] and
-                  last["n_events"] == 3 and last["stored"] == 3 and
-                  last["status"] == 200 and last["code"] == 0 and
-                  last["content_type"] == "application/json" and
-                  last["method"] == "POST" and last["answered"] >= last["t"],
-                  "events log: %r" % last)
+    store = os.path.join(tmp, "store.jsonl")
+    s = WazuhServer(pki["server"], pki["server_key"], client_ca=pki["ca"],
+                    users={"wazuh-wui": "pw", "ingest": "s3cr3t"},
+                    events_per_minute=1000, general_per_minute=1000,
+                    store_path=store).start()
+    try:
+        # TLS.
+        rc, st, _, _ = _curl(s, pki, "/", client=False)
+        check(rc != 0 and st is None and len(s.tls_failures) >= 1,
+              "a client without certificate is refused and counted "
+              "(curl exit %s, %r)" % (rc, s.tls_failures))
+        rc, st, _, _ = _curl(s, None, "/")
+        check(rc != 0 and st is None, "a client that does not trust "
+              "the CA fails (curl exit %s)" % rc)
+        # GET / needs a token.
+        res = _curl(s, pki, "/")
+        expect(res, 401, "GET / without a token", "Unauthorized",
+               detail="No authorization token provided")
+        check("application/problem+json" in res[3] and
+              re.search(r"(?im)^Server: Wazuh\s*$", res[3]),
+              "problem+json and Server: Wazuh: %r" % res[3])
+        # Logins.
+        expect(_curl(s, pki, LOGIN_PATH, method="POST",
+                     user="wazuh-wui:nope"), 401, "wrong password",
+               "Unauthorized", detail="Invalid credentials")
+        expect(_curl(s, pki, LOGIN_PATH, method="POST"), 401,
+               "login without credentials", "Unauthorized",
+               detail="Invalid credentials")
+        expect(_curl(s, pki, LOGIN_PATH, method="POST",
+                     user="nobody:pw"), 401, "unknown user",
+               "Unauthorized")
+        expect(_curl(s, pki, LOGIN_PATH, method="GET",
+                     user="wazuh-wui:pw"), 405, "GET login")
+        t_before = int(time.time())
+        rc, st, body, head = _curl(s, pki, LOGIN_PATH, method="POST",
+                                   user="wazuh-wui:pw")
+        token = (body.get("data", {}).get("token")
+                 if isinstance(body, dict) else None)
+        check(st == 200 and body.get("error") == 0 and
+              isinstance(token, str) and set(body) == {"data", "error"},
+              "login answer: HTTP %s %r" % (st, body))
+        token = token or "none"
+        parts = token.split(".")
+        head_json = json.loads(_b64u_decode(parts[0])) \
+            if len(parts) == 3 else None
+        claims = jwt_claims(token, s.secret)
+        check(head_json == {"alg": "HS256", "typ": "JWT"} and
+              claims is not None and set(claims) == {
+                  "iss", "aud", "nbf", "exp", "sub", "run_as",
+                  "rbac_roles", "rbac_mode"} and
+              claims["iss"] == "wazuh" and
+              claims["aud"] == "Wazuh API REST" and
+              claims["sub"] == "wazuh-wui" and
+              claims["exp"] - claims["nbf"] == 900 and
+              t_before <= claims["nbf"] <= time.time() and
+              claims["run_as"] is False and
+              claims["rbac_roles"] == [1] and
+              claims["rbac_mode"] == "white" and
+              "=" not in token and jwt_claims(token, b"x") is None,
+              "JWT: %r %r" % (head_json, claims))
+        rc, st, raw, head = _curl(s, pki, LOGIN_PATH + "?raw=true",
+                                  method="POST", user="ingest:s3cr3t")
+        check(st == 200 and isinstance(raw, str) and
+              jwt_claims(raw, s.secret) is not None and
+              jwt_claims(raw)["sub"] == "ingest" and
+              re.search(r"(?im)^Content-Type: text/plain", head),
+              "raw token: HTTP %s %r" % (st, raw))
+        lg = s.logins()
+        check([(e["user"], e["ok"], e["status"]) for e in lg] == [
+            ("wazuh-wui", False, 401), (None, False, 401),
+            ("nobody", False, 401), ("wazuh-wui", True, 200),
+            ("ingest", True, 200)] and lg[-1]["raw"] and
+            lg[-2]["token_issued"] == claims["nbf"],
+            "logins recorded: %r" % lg)
+        check("pw" not in repr([r["auth"] for r in s.requests()]) and
+              token not in repr(s.requests()) and
+              s.requests("auth")[-1]["auth"] == "Basic",
+              "schemes recorded, never secrets")
+        # GET / with the token.
+        body = expect(_curl(s, pki, "/", token=token), 200, "GET /")
+        d = body.get("data", {}) if isinstance(body, dict) else {}
+        check(body.get("error") == 0 and d.get("title") ==
+              "Wazuh API REST" and d.get("api_version") == "4.14.7" and
+              d.get("revision") == 41407 and
+              d.get("license_name") == "GPL 2.0" and
+              d.get("hostname") == "wazuh-manager" and
+              re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+                           d.get("timestamp", "")),
+              "GET / answer: %r" % (body,))
+        info = s.requests("info")[-1]
+        check(info["auth"] == "Bearer" and info["user"] == "wazuh-wui"
+              and info["token_issued"] == claims["nbf"] and
+              info["token_status"] == "valid", "info log: %r" % info)
+        # Bad tokens.
+        bad = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+        expect(_curl(s, pki, "/", token=bad), 401, "tampered token",
+               "Unauthorized", detail="Invalid token")
+        expect(_curl(s, pki, "/", token="garbage"), 401, "garbage "
+               "token", "Unauthorized", detail="Invalid token")
+        other = make_jwt(dict(claims), b"another secret")
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
+                     token=other), 401, "token of another server",
+               "Unauthorized", detail="Invalid token")
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
+                     headers=["Authorization: Basic " +
+                              base64.b64encode(b"wazuh-wui:pw")
+                              .decode()]), 401,
+               "Basic credentials at /events", "Unauthorized",
+               detail="No authorization token provided")
+        check([r for _, r in s.unauthorized()] == [
+            "missing", "credentials", "credentials", "credentials",
+            "invalid", "invalid", "invalid", "missing"] and not
+            s.events(), "401 reasons: %r" % s.unauthorized())
+        # Events accepted.
+        res = _curl(s, pki, EVENTS_PATH, _events_body(
+            "first event", '{"win":{"x":"\\\\d"}}', "é"), token=token)
+        body = expect(res, 200, "POST /events")
+        check(body == {"data": {"affected_items": [
+            "first event", '{"win":{"x":"\\\\d"}}', "é"],
+            "total_affected_items": 3, "total_failed_items": 0,
+            "failed_items": []}, "message": ALL_MSG, "error": 0},
+            "events answer: %r" % (body,))
+        check(re.search(r"(?im)^Content-Type: application/json", res[3]),
+              "JSON Content-Type: %r" % res[3])
+        check(s.events() == ["first event", '{"win":{"x":"\\\\d"}}',
+                             "é"] and s.wait_events(3, 1),
+              "events stored: %r" % s.events())
+        last = s.requests("events")[-1]
+        check(last["auth"] == "Bearer" and last["user"] == "wazuh-wui"
+              and last["token_issued"] == claims["nbf"] and
+              last["n_events"] == 3 and last["stored"] == 3 and
+              last["status"] == 200 and last["code"] == 0 and
+              last["content_type"] == "application/json" and
+              last["method"] == "POST" and last["answered"] >= last["t"],
+              "events log: %r" % last)
+        body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
+            "first event", "second"), token=token,
+            ctype="application/json; charset=utf-8"), 200,
+            "a resent event, with a charset")
+        check(s.accepted_counts() == collections.Counter({
+            "first event": 2, '{"win":{"x":"\\\\d"}}': 1, "é": 1,
+            "second": 1}), "accepted counts: %r" % s.accepted_counts())
+        body = expect(_curl(s, pki, EVENTS_PATH, _events_body(),
+                            token=token), 200, "no events")
+        check(body.get("message") == NONE_MSG and body.get("error") == 0,
+              "empty events: %r" % (body,))
+        # Invalid bodies.
+        inv0, n0 = len(s.invalid), len(s.events())
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
+                     token=token, ctype="text/plain"), 406,
+               "text/plain", "Not Acceptable", 6002)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
+                     token=token, ctype=None), 406, "no Content-Type",
+               "Not Acceptable", 6002)
+        for data, what in (
+                ('{"events":["a",1]}', "a number item"),
+                ('{"events":["a",{"b":1}]}', "an object item"),
+                ('{"events":[null]}', "a null item"),
+                ('{"events":"a"}', "events a string"),
+                ('{"event":["a"]}', "no events"),
+                ('["a"]', "an array body"),
+                ('{"events":["a"', "broken JSON"),
+                (b'{"events":["\xff"]}', "bad UTF-8")):
+            body = expect(_curl(s, pki, EVENTS_PATH, data, token=token),
+                          400, what, "Bad Request")
+        check(body.get("detail") == "Request body is not valid JSON",
+              "400 detail: %r" % (body,))
+        body = expect(_curl(s, pki, EVENTS_PATH, '{"events":[1]}',
+                            token=token), 400, "item 0 not a string")
+        check(body.get("detail") == "1 is not of type 'string' - "
+              "'events.0'", "schema detail: %r" % (body,))
+        body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
+            *["e%d" % i for i in range(100)]), token=token), 200,
+            "100 events")
+        check(body.get("data", {}).get("total_affected_items") == 100,
+              "100 events accepted")
+        n0 += 100
+        expect(_curl(s, pki, EVENTS_PATH, _events_body(
+            *["f%d" % i for i in range(101)]), token=token), 400,
+            "101 events", "Events bulk size exceeded",
+            detail="The size of the events bulk is exceeding the limit")
+        check(len(s.invalid) == inv0 + 12 and len(s.events()) == n0,
+              "invalid requests recorded (%d), nothing stored: %r" %
+              (len(s.invalid) - inv0, s.invalid[inv0:]))
+        check(s.requests("events")[-1]["invalid"] ==
+              "101 events in one request (at most 100)",
+              "invalid reason in the log")
+        # Oversized events: 1012 in failed_items, still 200.
+        fit = "a" * (65535 - len(MSG_HEADER))
+        big = "b" * (65535 - len(MSG_HEADER) + 1)
+        big_utf8 = "é" * ((65535 - len(MSG_HEADER)) // 2 + 1)
+        body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
+            "ok-1", big, fit, big_utf8, big), token=token), 200,
+            "oversized events")
+        msg1012 = ("Invalid message to queue: The event is too large to "
+                   "be sent to analysisd (maximum is 65535B)")
+        check(isinstance(body, dict) and body.get("error") == 2 and
+              body.get("message") == SOME_MSG and
+              body["data"]["affected_items"] == ["ok-1", fit] and
+              body["data"]["total_affected_items"] == 2 and
+              body["data"]["total_failed_items"] == 2 and
+              body["data"]["failed_items"] == [{
+                  "error": {"code": 1012, "message": msg1012},
+                  "id": sorted([big, big_utf8])}],
+              "oversized answer: %r" % (str(body)[:300],))
+        check(s.events()[-2:] == ["ok-1", fit] and
+              [(f["code"], f["index"]) for f in s.failed_events()] ==
+              [(1012, 1), (1012, 3), (1012, 4)], "failed events: %r" %
+              [(f["code"], f["index"]) for f in s.failed_events()])
+        # Scripted event faults.
+        s.fail_events(lambda e: e.startswith("bad"), code=1014)
+        body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
+            "bad-1", "good-1", "bad-2"), token=token), 200,
+            "fail_events once")
+        check(body.get("error") == 2 and
+              body["data"]["affected_items"] == ["good-1"] and
+              body["data"]["failed_items"] == [{"error": {
+                  "code": 1014, "message": "Error communicating with "
+                  "socket", "remediation": "Please, restart Wazuh to "
+                  "restore sockets"}, "id": ["bad-1", "bad-2"]}],
+              "fail_events answer: %r" % (body,))
+        body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
+            "bad-1", "bad-2"), token=token), 200, "fail_events spent")
+        check(body.get("error") == 0 and
+              body["data"]["affected_items"] == ["bad-1", "bad-2"],
+              "each event fails once: %r" % (body,))
+        s.clear_rules()
+        s.fail_events(lambda e: e.startswith("x"), times=None,
+                      message="scripted")
+        s.fail_events(lambda e: e == "y", code=1010, times=None)
+        for _ in range(2):
             body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                "first event", "second"), token=token,
-                ctype="application/json; charset=utf-8"), 200,
-                "a resent event, with a charset")
-            check(s.accepted_counts() == collections.Counter({
-                "first event": 2, '{"win":{"x":"\\\\d"}}': 1, "é": 1,
-                "second": 1}), "accepted counts: %r" % s.accepted_counts())
-            body = expect(_curl(s, pki, EVENTS_PATH, _events_body(),
-                                token=token), 200, "no events")
-            check(body.get("message") == NONE_MSG and body.get("error") == 0,
-                  "empty events: %r" % (body,))
-            # Invalid bodies.
-            inv0, n0 = len(s.invalid), len(s.events())
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
-                         token=token, ctype="text/plain"), 406,
-                   "text/plain", "Not Acceptable", 6002)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("x"),
-                         token=token, ctype=None), 406, "no Content-Type",
-                   "Not Acceptable", 6002)
-            for data, what in (
-                    ('{"events":["a",1]}', "a number item"),
-                    ('{"events":["a",{"b":1}]}', "an object item"),
-                    ('{"events":[null]}', "a null item"),
-                    ('{"events":"a"}', "events a string"),
-                    ('{"event":["a"]}', "no events"),
-                    ('["a"]', "an array body"),
-                    ('{"events":["a"', "broken JSON"),
-                    (b'{"events":["\xff"]}', "bad UTF-8")):
-                body = expect(_curl(s, pki, EVENTS_PATH, data, token=token),
-                              400, what, "Bad Request")
-            check(body.get("detail") == "Request body is not valid JSON",
-                  "400 detail: %r" % (body,))
-            body = expect(_curl(s, pki, EVENTS_PATH, '{"events":[1]}',
-                                token=token), 400, "item 0 not a string")
-            check(body.get("detail") == "1 is not of type 'string' - "
-                  "'events.0'", "schema detail: %r" % (body,))
-            body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                *["e%d" % i for i in range(100)]), token=token), 200,
-                "100 events")
-            check(body.get("data", {}).get("total_affected_items") == 100,
-                  "100 events accepted")
-            n0 += 100
-            expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                *["f%d" % i for i in range(101)]), token=token), 400,
-                "101 events", "Events bulk size exceeded",
-                detail="The size of the events bulk is exceeding the limit")
-            check(len(s.invalid) == inv0 + 12 and len(s.events()) == n0,
-                  "invalid requests recorded (%d), nothing stored: %r" %
-                  (len(s.invalid) - inv0, s.invalid[inv0:]))
-            check(s.requests("events")[-1]["invalid"] ==
-                  "101 events in one request (at most 100)",
-                  "invalid reason in the log")
-            # Oversized events: 1012 in failed_items, still 200.
-            fit = "a" * (65535 - len(MSG_HEADER))
-            big = "b" * (65535 - len(MSG_HEADER) + 1)
-            big_utf8 = "é" * ((65535 - len(MSG_HEADER)) // 2 + 1)
-            body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                "ok-1", big, fit, big_utf8, big), token=token), 200,
-                "oversized events")
-            msg1012 = ("Invalid message to queue: The event is too large to "
-                       "be sent to analysisd (maximum is 65535B)")
-            check(isinstance(body, dict) and body.get("error") == 2 and
-                  body.get("message") == SOME_MSG and
-                  body["data"]["affected_items"] == ["ok-1", fit] and
-                  body["data"]["total_affected_items"] == 2 and
-                  body["data"]["total_failed_items"] == 2 and
-                  body["data"]["failed_items"] == [{
-                      "error": {"code": 1012, "message": msg1012},
-                      "id": sorted([big, big_utf8])}],
-                  "oversized answer: %r" % (str(body)[:300],))
-            check(s.events()[-2:] == ["ok-1", fit] and
-                  [(f["code"], f["index"]) for f in s.failed_events()] ==
-                  [(1012, 1), (1012, 3), (1012, 4)], "failed events: %r" %
-                  [(f["code"], f["index"]) for f in s.failed_events()])
-            # Scripted event faults.
-            s.fail_events(lambda e: e.startswith("bad"), code=1014)
-            body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                "bad-1", "good-1", "bad-2"), token=token), 200,
-                "fail_events once")
-            check(body.get("error") == 2 and
-                  body["data"]["affected_items"] == ["good-1"] and
-                  body["data"]["failed_items"] == [{"error": {
-                      "code": 1014, "message": "Error communicating with "
-                      "socket", "remediation": "Please, restart Wazuh to "
-                      "restore sockets"}, "id": ["bad-1", "bad-2"]}],
-                  "fail_events answer: %r" % (body,))
-            body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                "bad-1", "bad-2"), token=token), 200, "fail_events spent")
-            check(body.get("error") == 0 and
-                  body["data"]["affected_items"] == ["bad-1", "bad-2"],
-                  "each event fails once: %r" % (body,))
-            s.clear_rules()
-            s.fail_events(lambda e: e.startswith("x"), times=None,
-                          message="scripted")
-            s.fail_events(lambda e: e == "y", code=1010, times=None)
-            for _ in range(2):
-                body = expect(_curl(s, pki, EVENTS_PATH, _events_body(
-                    "y", "x2", "x1", "x1"), token=token), 200,
-                    "all events failing")
-            check(body.get("error") == 1 and body.get("message") ==
-                  NONE_MSG and body["data"]["total_failed_items"] == 3 and
-                  body["data"]["failed_items"] == [
-                      {"error": {"code": 1010, "message":
-                                 "Unable to connect to queue"}, "id": ["y"]},
-                      {"error": {"code": 1012, "message": "scripted"},
-                       "id": ["x1", "x2"]}],
-                  "failed forever, grouped by code: %r" % (body,))
-            s.clear_rules()
-            # Whole-request answers, drops, delay.
-            n0 = len(s.events())
-            s.answer_next(1, 429, retry_after=3)
-            res = _curl(s, pki, EVENTS_PATH, _events_body("q1"), token=token)
-            expect(res, 429, "scripted 429", "Too Many Requests", 6005)
-            check(re.search(r"(?im)^Retry-After: 3\s*$", res[3]) and
-                  s.rate_limit_details()[-1]["scripted"],
-                  "Retry-After and the 429 recorded: %r" % res[3])
-            s.answer_next(1, 503)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("q1"),
-                         token=token), 503, "scripted 503",
-                   "Service Unavailable")
-            s.answer_next(1, 500, min_events=2)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("q1"),
-                         token=token), 200, "the 500 rule waits for 2 "
-                   "events")
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("q2", "q3"),
-                         token=token), 500, "scripted 500",
-                   "Wazuh Internal Error", 1000)
-            s.answer_next(1, 401)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("q2"),
-                         token=token), 401, "scripted 401", "Unauthorized")
-            check(s.unauthorized()[-1][1] == "scripted" and
-                  len(s.events()) == n0 + 1, "scripted answers store "
-                  "nothing; scripted 401 recorded")
-            s.drop_next(1, store=True)
-            rc, st, _, _ = _curl(s, pki, EVENTS_PATH, _events_body("d1"),
-                                 token=token)
-            check(rc == 52 and s.events()[-1] == "d1" and
-                  s.requests("events")[-1]["status"] == "dropped",
-                  "drop after storing: curl exit %s (52 expected)" % rc)
-            s.drop_next(1)
-            rc, st, _, _ = _curl(s, pki, EVENTS_PATH, _events_body("d2"),
-                                 token=token)
-            check(rc == 52 and len(s.events()) == n0 + 2,
-                  "drop without storing: curl exit %s" % rc)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("d1"),
-                         token=token), 200, "resend after the drop")
-            check(s.accepted_counts()["d1"] == 2 and
-                  s.stats()["dropped"] == 2, "d1 accepted twice")
-            # fail_for on the rule clock, faked here: no wall-clock window
-            # that a slow curl could miss on a loaded machine.
-            fake = [time.monotonic()]
-            s.clock = lambda: fake[0]
-            s.fail_for(0.5, 500)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("d2"),
-                         token=token), 500, "fail_for")
-            fake[0] += 0.6
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("d2"),
-                         token=token), 200, "fail_for expired")
-            s.clock = time.monotonic
-            s.set_delay(1.0)
-            t = time.monotonic()
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("d3"),
-                         token=token), 200, "delayed")
-            check(time.monotonic() - t >= 1.0, "the answer was delayed")
-            s.set_delay(0)
-            # Forced re-login.
-            check(s.expire_tokens() == 2, "two tokens revoked")
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("r1"),
-                         token=token), 401, "revoked token",
-                   "Unauthorized", detail="Invalid token")
-            check(s.unauthorized()[-1][1] == "expired" and
-                  s.requests("events")[-1]["token_status"] == "expired",
-                  "revoked token recorded as expired")
-            token2 = login(s, pki)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("r1"),
-                         token=token2), 200, "new token after expire_tokens "
-                   "(same second)")
-            s.set_token_lifetime(600)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("r2"),
-                         token=token2), 401, "token of another lifetime",
-                   "Unauthorized")
-            token3 = login(s, pki)
-            check(jwt_claims(token3)["exp"] - jwt_claims(token3)["nbf"] ==
-                  600, "new lifetime")
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("r2"),
-                         token=token3), 200, "token of the new lifetime")
-            s.advance_clock(601)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("r3"),
-                         token=token3), 401, "expired by the server clock",
-                   "Unauthorized")
-            token3 = login(s, pki)
-            expect(_curl(s, pki, EVENTS_PATH, _events_body("r3"),
-                         token=token3), 200, "new token, moved clock")
-            s.set_password("wazuh-wui", "new")
-            expect(_curl(s, pki, LOGIN_PATH, method="POST",
-                         user="wazuh-wui:pw"), 401, "old password")
-            token3 = login(s, pki, "wazuh-wui:new")
-            s.set_password("ingest", None)
-            expect(_curl(s, pki, LOGIN_PATH, method="POST",
-                         user="ingest:s3cr3t"), 401, "removed user")
-            expect(_curl(s, pki, "/", token=raw), 401, "token of a removed "
-                   "user", "Unauthorized", detail="Invalid token")
-            # Routing, keep-alive, restart.
-            expect(_curl(s, pki, EVENTS_PATH, token=token3), 405,
-                   "GET /events", "Method Not Allowed")
-            expect(_curl(s, pki, "/agents", token=token3), 404,
-                   "unknown path", "Not Found", detail="404: Not Found")
-            expect(_curl(s, pki, "/nope"), 404, "unknown path without a "
-                   "token", "Not Found")
-            c0 = s.connections
-            rc, st, _, _ = _curl(s, pki, "/", token=token3, extra=[
-                "--next", "--cacert", pki["ca"], "--cert", pki["client"],
-                "--key", pki["client_key"], "-H",
-                "Authorization: Bearer " + token3, s.url + "/"])
-            check(rc == 0 and s.connections == c0 + 1,
-                  "keep-alive: %d connections for 2 requests" %
-                  (s.connections - c0))
-            port = s.port
-            s.stop()
-            rc, st, _, _ = _curl(s, pki, "/", token=token3)
-            check(rc == 7, "stopped: connection refused (curl exit %s)" % rc)
-            s.start()
-            check(s.port == port, "restarted on the same port")
-            expect(_curl(s, pki, "/", token=token3), 200,
-                   "GET / after restart: tokens survive")
-            lines = open(store).read().splitlines()
-            check(len(lines) == len(s.events()) and
-                  json.loads(lines[0])["event"] == "first event",
-                  "store file: %d lines for %d events" %
-                  (len(lines), len(s.events())))
-            st = s.stats()
-            check(st["unauthorized"].get("expired") == 3 and
-                  st["dropped"] == 2 and st["tls_failures"] >= 1 and
-                  st["duplicate_events"] == 2 and not s.errors,
-                  "stats: %r, errors %r" % (st, s.errors))
-        finally:
-            s.close()
-        # Expiry by the real clock (plain HTTP).
-        e = WazuhServer(token_lifetime=3).start()
-        try:
-            time.sleep(1 - time.time() % 1)     # log in early in a second
-            tok = login(e, None)
-            expect(_curl(e, None, EVENTS_PATH, _events_body("e1"),
-                         token=tok), 200, "fresh 3-second token")
-            # Until the token's exp has passed on the server's clock.
-            exp = (jwt_claims(tok, e.secret) or {}).get("exp", 0)
-            while e.now() < exp:
-                time.sleep(0.05)
-            expect(_curl(e, None, EVENTS_PATH, _events_body("e2"),
-                         token=tok), 401, "expired token", "Unauthorized",
-                   detail="Invalid token")
-            check(e.unauthorized() and e.unauthorized()[-1][1] == "expired"
-                  and e.events() == ["e1"], "expiry recorded: %r" %
-                  e.unauthorized())
-        finally:
-            e.close()
-        # The /events rate limit.
-        r = WazuhServer(events_per_minute=3).start()
-        try:
-            tok = login(r, None)
-            for i in range(3):
-                expect(_curl(r, None, EVENTS_PATH, _events_body("m%d" % i),
-                             token=tok), 200, "/events request %d" % (i + 1))
-            for i in range(2):
-                res = _curl(r, None, EVENTS_PATH, _events_body("n%d" % i),
-                            token=tok)
-                expect(res, 429, "/events request %d" % (i + 4),
-                       "Too Many Requests", 6005, RATE_MSG)
-            expect(_curl(r, None, "/", token=tok), 200,
-                   "GET / is under the general limit")
-            check(len(r.rate_limited()) == 2 and
-                  r.max_events_requests_per_60s() == 5 and
-                  len(r.events_request_times()) == 5 and
-                  r.events() == ["m0", "m1", "m2"] and not r.invalid and
-                  [d["code"] for d in r.rate_limit_details()] == [6005,
-                                                                  6005],
-                  "rate limit: %d 429s, max %d per 60 s, events %r" %
-                  (len(r.rate_limited()), r.max_events_requests_per_60s(),
-                   r.events()))
-            check(r.max_events_requests_per_60s(0.0001) == 1,
-                  "sliding window of 0.1 ms")
-            # A new window: the counter restarts at 0, so limit + 1 pass.
-            r.reset_rate_limits()
-            r._window("events", 3, 6005, time.monotonic() - 61)
-            for i in range(4):
-                expect(_curl(r, None, EVENTS_PATH, _events_body("w%d" % i),
-                             token=tok), 200, "second window request %d" %
-                       (i + 1))
-            expect(_curl(r, None, EVENTS_PATH, _events_body("w4"),
-                         token=tok), 429, "second window request 5",
-                   "Too Many Requests", 6005)
-        finally:
-            r.close()
-        # The general rate limit (and /events judged by its own only).
-        g = WazuhServer(general_per_minute=4).start()
-        try:
-            tok = login(g, None)
-            for i in range(3):
-                expect(_curl(g, None, "/", token=tok), 200,
-                       "general request %d" % (i + 2))
-            body = expect(_curl(g, None, "/", token=tok), 429,
-                          "general request 5", "Too Many Requests", 6001,
-                          RATE_MSG)
-            check("api.yaml" in str(body.get("remediation")),
-                  "6001 remediation: %r" % (body,))
-            expect(_curl(g, None, LOGIN_PATH, method="POST",
-                         user="wazuh-wui:pw"), 429, "login over the general "
-                   "limit", "Too Many Requests", 6001)
-            expect(_curl(g, None, EVENTS_PATH, _events_body("g1"),
-                         token=tok), 200, "/events is judged by the /events "
-                   "counter only (as in Wazuh)")
-        finally:
-            g.close()
-        # The brute-force guard.
-        b = WazuhServer(max_login_attempts=3, block_time=60).start()
-        try:
-            for i in range(3):
-                expect(_curl(b, None, LOGIN_PATH, method="POST",
-                             user="wazuh-wui:bad"), 401,
-                       "failed login %d" % (i + 1), "Unauthorized")
+                "y", "x2", "x1", "x1"), token=token), 200,
+                "all events failing")
+        check(body.get("error") == 1 and body.get("message") ==
+              NONE_MSG and body["data"]["total_failed_items"] == 3 and
+              body["data"]["failed_items"] == [
+                  {"error": {"code": 1010, "message":
+                             "Unable to connect to queue"}, "id": ["y"]},
+                  {"error": {"code": 1012, "message": "scripted"},
+                   "id": ["x1", "x2"]}],
+              "failed forever, grouped by code: %r" % (body,))
+        s.clear_rules()
+        # Whole-request answers, drops, delay.
+        n0 = len(s.events())
+        s.answer_next(1, 429, retry_after=3)
+        res = _curl(s, pki, EVENTS_PATH, _events_body("q1"), token=token)
+        expect(res, 429, "scripted 429", "Too Many Requests", 6005)
+        check(re.search(r"(?im)^Retry-After: 3\s*$", res[3]) and
+              s.rate_limit_details()[-1]["scripted"],
+              "Retry-After and the 429 recorded: %r" % res[3])
+        s.answer_next(1, 503)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("q1"),
+                     token=token), 503, "scripted 503",
+               "Service Unavailable")
+        s.answer_next(1, 500, min_events=2)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("q1"),
+                     token=token), 200, "the 500 rule waits for 2 "
+               "events")
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("q2", "q3"),
+                     token=token), 500, "scripted 500",
+               "Wazuh Internal Error", 1000)
+        s.answer_next(1, 401)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("q2"),
+                     token=token), 401, "scripted 401", "Unauthorized")
+        check(s.unauthorized()[-1][1] == "scripted" and
+              len(s.events()) == n0 + 1, "scripted answers store "
+              "nothing; scripted 401 recorded")
+        s.drop_next(1, store=True)
+        rc, st, _, _ = _curl(s, pki, EVENTS_PATH, _events_body("d1"),
+                             token=token)
+        check(rc == 52 and s.events()[-1] == "d1" and
+              s.requests("events")[-1]["status"] == "dropped",
+              "drop after storing: curl exit %s (52 expected)" % rc)
+        s.drop_next(1)
+        rc, st, _, _ = _curl(s, pki, EVENTS_PATH, _events_body("d2"),
+                             token=token)
+        check(rc == 52 and len(s.events()) == n0 + 2,
+              "drop without storing: curl exit %s" % rc)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("d1"),
+                     token=token), 200, "resend after the drop")
+        check(s.accepted_counts()["d1"] == 2 and
+              s.stats()["dropped"] == 2, "d1 accepted twice")
+        # fail_for on the rule clock, faked here: no wall-clock window
+        # that a slow curl could miss on a loaded machine.
+        fake = [time.monotonic()]
+        s.clock = lambda: fake[0]
+        s.fail_for(0.5, 500)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("d2"),
+                     token=token), 500, "fail_for")
+        fake[0] += 0.6
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("d2"),
+                     token=token), 200, "fail_for expired")
+        s.clock = time.monotonic
+        s.set_delay(1.0)
+        t = time.monotonic()
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("d3"),
+                     token=token), 200, "delayed")
+        check(time.monotonic() - t >= 1.0, "the answer was delayed")
+        s.set_delay(0)
+        # Forced re-login.
+        check(s.expire_tokens() == 2, "two tokens revoked")
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("r1"),
+                     token=token), 401, "revoked token",
+               "Unauthorized", detail="Invalid token")
+        check(s.unauthorized()[-1][1] == "expired" and
+              s.requests("events")[-1]["token_status"] == "expired",
+              "revoked token recorded as expired")
+        token2 = login(s, pki)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("r1"),
+                     token=token2), 200, "new token after expire_tokens "
+               "(same second)")
+        s.set_token_lifetime(600)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("r2"),
+                     token=token2), 401, "token of another lifetime",
+               "Unauthorized")
+        token3 = login(s, pki)
+        check(jwt_claims(token3)["exp"] - jwt_claims(token3)["nbf"] ==
+              600, "new lifetime")
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("r2"),
+                     token=token3), 200, "token of the new lifetime")
+        s.advance_clock(601)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("r3"),
+                     token=token3), 401, "expired by the server clock",
+               "Unauthorized")
+        token3 = login(s, pki)
+        expect(_curl(s, pki, EVENTS_PATH, _events_body("r3"),
+                     token=token3), 200, "new token, moved clock")
+        s.set_password("wazuh-wui", "new")
+        expect(_curl(s, pki, LOGIN_PATH, method="POST",
+                     user="wazuh-wui:pw"), 401, "old password")
+        token3 = login(s, pki, "wazuh-wui:new")
+        s.set_password("ingest", None)
+        expect(_curl(s, pki, LOGIN_PATH, method="POST",
+                     user="ingest:s3cr3t"), 401, "removed user")
+        expect(_curl(s, pki, "/", token=raw), 401, "token of a removed "
+               "user", "Unauthorized", detail="Invalid token")
+        # Routing, keep-alive, restart.
+        expect(_curl(s, pki, EVENTS_PATH, token=token3), 405,
+               "GET /events", "Method Not Allowed")
+        expect(_curl(s, pki, "/agents", token=token3), 404,
+               "unknown path", "Not Found", detail="404: Not Found")
+        expect(_curl(s, pki, "/nope"), 404, "unknown path without a "
+               "token", "Not Found")
+        c0 = s.connections
+        rc, st, _, _ = _curl(s, pki, "/", token=token3, extra=[
+            "--next", "--cacert", pki["ca"], "--cert", pki["client"],
+            "--key", pki["client_key"], "-H",
+            "Authorization: Bearer " + token3, s.url + "/"])
+        check(rc == 0 and s.connections == c0 + 1,
+              "keep-alive: %d connections for 2 requests" %
+              (s.connections - c0))
+        port = s.port
+        s.stop()
+        rc, st, _, _ = _curl(s, pki, "/", token=token3)
+        check(rc == 7, "stopped: connection refused (curl exit %s)" % rc)
+        s.start()
+        check(s.port == port, "restarted on the same port")
+        expect(_curl(s, pki, "/", token=token3), 200,
+               "GET / after restart: tokens survive")
+        lines = open(store).read().splitlines()
+        check(len(lines) == len(s.events()) and
+              json.loads(lines[0])["event"] == "first event",
+              "store file: %d lines for %d events" %
+              (len(lines), len(s.events())))
+        st = s.stats()
+        check(st["unauthorized"].get("expired") == 3 and
+              st["dropped"] == 2 and st["tls_failures"] >= 1 and
+              st["duplicate_events"] == 2 and not s.errors,
+              "stats: %r, errors %r" % (st, s.errors))
+    finally:
+        s.close()
+    # Expiry by the real clock (plain HTTP).
+    e = WazuhServer(token_lifetime=3).start()
+    try:
+        time.sleep(1 - time.time() % 1)     # log in early in a second
+        tok = login(e, None)
+        expect(_curl(e, None, EVENTS_PATH, _events_body("e1"),
+                     token=tok), 200, "fresh 3-second token")
+        # Until the token's exp has passed on the server's clock.
+        exp = (jwt_claims(tok, e.secret) or {}).get("exp", 0)
+        while e.now() < exp:
+            time.sleep(0.05)
+        expect(_curl(e, None, EVENTS_PATH, _events_body("e2"),
+                     token=tok), 401, "expired token", "Unauthorized",
+               detail="Invalid token")
+        check(e.unauthorized() and e.unauthorized()[-1][1] == "expired"
+              and e.events() == ["e1"], "expiry recorded: %r" %
+              e.unauthorized())
+    finally:
+        e.close()
+    # The /events rate limit.
+    r = WazuhServer(events_per_minute=3).start()
+    try:
+        tok = login(r, None)
+        for i in range(3):
+            expect(_curl(r, None, EVENTS_PATH, _events_body("m%d" % i),
+                         token=tok), 200, "/events request %d" % (i + 1))
+        for i in range(2):
+            res = _curl(r, None, EVENTS_PATH, _events_body("n%d" % i),
+                        token=tok)
+            expect(res, 429, "/events request %d" % (i + 4),
+                   "Too Many Requests", 6005, RATE_MSG)
+        expect(_curl(r, None, "/", token=tok), 200,
+               "GET / is under the general limit")
+        check(len(r.rate_limited()) == 2 and
+              r.max_events_requests_per_60s() == 5 and
+              len(r.events_request_times()) == 5 and
+              r.events() == ["m0", "m1", "m2"] and not r.invalid and
+              [d["code"] for d in r.rate_limit_details()] == [6005,
+                                                              6005],
+              "rate limit: %d 429s, max %d per 60 s, events %r" %
+              (len(r.rate_limited()), r.max_events_requests_per_60s(),
+               r.events()))
+        check(r.max_events_requests_per_60s(0.0001) == 1,
+              "sliding window of 0.1 ms")
+        # A new window: the counter restarts at 0, so limit + 1 pass.
+        r.reset_rate_limits()
+        r._window("events", 3, 6005, time.monotonic() - 61)
+        for i in range(4):
+            expect(_curl(r, None, EVENTS_PATH, _events_body("w%d" % i),
+                         token=tok), 200, "second window request %d" %
+                   (i + 1))
+        expect(_curl(r, None, EVENTS_PATH, _events_body("w4"),
+                     token=tok), 429, "second window request 5",
+               "Too Many Requests", 6005)
+    finally:
+        r.close()
+    # The general rate limit (and /events judged by its own only).
+    g = WazuhServer(general_per_minute=4).start()
+    try:
+        tok = login(g, None)
+        for i in range(3):
+            expect(_curl(g, None, "/", token=tok), 200,
+                   "general request %d" % (i + 2))
+        body = expect(_curl(g, None, "/", token=tok), 429,
+                      "general request 5", "Too Many Requests", 6001,
+                      RATE_MSG)
+        check("api.yaml" in str(body.get("remediation")),
+              "6001 remediation: %r" % (body,))
+        expect(_curl(g, None, LOGIN_PATH, method="POST",
+                     user="wazuh-wui:pw"), 429, "login over the general "
+               "limit", "Too Many Requests", 6001)
+        expect(_curl(g, None, EVENTS_PATH, _events_body("g1"),
+                     token=tok), 200, "/events is judged by the /events "
+               "counter only (as in Wazuh)")
+    finally:
+        g.close()
+    # The brute-force guard.
+    b = WazuhServer(max_login_attempts=3, block_time=60).start()
+    try:
+        for i in range(3):
             expect(_curl(b, None, LOGIN_PATH, method="POST",
-                         user="wazuh-wui:pw"), 403, "blocked login",
-                   "Permission Denied", detail=BLOCKED_DETAIL)
-            check(len(b.blocked()) == 1 and
-                  b.logins()[-1]["status"] == 403, "block recorded")
-            b.advance_clock(61)     # block_time is over (server clock)
-            login(b, None)
-            check(b.stats()["logins_ok"] == 1 and
-                  b.stats()["logins_failed"] == 4, "logins counted: %r" %
-                  b.stats())
-        finally:
-            b.close()
-        # Wazuh 5: no POST /events.
-        v = WazuhServer(version="v5.0.0").start()
-        try:
-            tok = login(v, None)
-            body = expect(_curl(v, None, "/", token=tok), 200, "v5 GET /")
-            check(body.get("data", {}).get("api_version") == "5.0.0" and
-                  body["data"]["revision"] == 50000,
-                  "v5 version: %r" % (body,))
-            expect(_curl(v, None, EVENTS_PATH, _events_body("v"),
-                         token=tok), 404, "v5 POST /events", "Not Found",
-                   detail="404: Not Found")
-            expect(_curl(v, None, EVENTS_PATH, _events_body("v")), 404,
-                   "v5 POST /events without a token", "Not Found")
-            check(v.v5_not_found == 2 and not v.events() and not v.invalid,
-                  "v5 404s counted: %d" % v.v5_not_found)
-        finally:
-            v.close()
-        # A small upload limit; Expect: 100-continue.
-        u = WazuhServer(max_upload_size=1000).start()
-        try:
-            tok = login(u, None)
-            big = _events_body("z" * 2000)
-            expect(_curl(u, None, EVENTS_PATH, big, token=tok), 413,
-                   "body over max_upload_size", "Content size exceeded.")
-            expect(_curl(u, None, EVENTS_PATH, big, token=tok,
-                         headers=["Expect: 100-continue"]), 417,
-                   "Expect with a body over max_upload_size",
-                   "Expectation failed")
-            expect(_curl(u, None, EVENTS_PATH, _events_body("small"),
-                         token=tok, headers=["Expect: 100-continue"]), 200,
-                   "Expect: 100-continue")
-            expect(_curl(u, None, EVENTS_PATH, _events_body("c1"),
-                         token=tok, headers=["Transfer-Encoding: chunked"]),
-                   200, "chunked body")
-            check(u.events() == ["small", "c1"] and not u.invalid and
-                  not u.errors, "upload limit: %r %r" % (u.events(),
-                                                          u.errors))
-            expect(_curl(u, None, EVENTS_PATH, '{"events":["s1","\\ud800",'
-                         '"s2"]}', token=tok), 500, "a lone surrogate",
-                   "Wazuh Internal Error", 1000)
-            check(u.events() == ["small", "c1", "s1"] and
-                  len(u.invalid) == 1 and "UTF-8" in u.invalid[0],
-                  "events before the lone surrogate stored: %r %r" %
-                  (u.events(), u.invalid))
-        finally:
-            u.close()
-        # TLS 1.2 at most.
-        expect(selftest.tls12(WazuhServer, pki), 401, "tls 1.2 client")
-    return selftest.fails
+                         user="wazuh-wui:bad"), 401,
+                   "failed login %d" % (i + 1), "Unauthorized")
+        expect(_curl(b, None, LOGIN_PATH, method="POST",
+                     user="wazuh-wui:pw"), 403, "blocked login",
+               "Permission Denied", detail=BLOCKED_DETAIL)
+        check(len(b.blocked()) == 1 and
+              b.logins()[-1]["status"] == 403, "block recorded")
+        b.advance_clock(61)     # block_time is over (server clock)
+        login(b, None)
+        check(b.stats()["logins_ok"] == 1 and
+              b.stats()["logins_failed"] == 4, "logins counted: %r" %
+              b.stats())
+    finally:
+        b.close()
+    # Wazuh 5: no POST /events.
+    v = WazuhServer(version="v5.0.0").start()
+    try:
+        tok = login(v, None)
+        body = expect(_curl(v, None, "/", token=tok), 200, "v5 GET /")
+        check(body.get("data", {}).get("api_version") == "5.0.0" and
+              body["data"]["revision"] == 50000,
+              "v5 version: %r" % (body,))
+        expect(_curl(v, None, EVENTS_PATH, _events_body("v"),
+                     token=tok), 404, "v5 POST /events", "Not Found",
+               detail="404: Not Found")
+        expect(_curl(v, None, EVENTS_PATH, _events_body("v")), 404,
+               "v5 POST /events without a token", "Not Found")
+        check(v.v5_not_found == 2 and not v.events() and not v.invalid,
+              "v5 404s counted: %d" % v.v5_not_found)
+    finally:
+        v.close()
+    # A small upload limit; Expect: 100-continue.
+    u = WazuhServer(max_upload_size=1000).start()
+    try:
+        tok = login(u, None)
+        big = _events_body("z" * 2000)
+        expect(_curl(u, None, EVENTS_PATH, big, token=tok), 413,
+               "body over max_upload_size", "Content size exceeded.")
+        expect(_curl(u, None, EVENTS_PATH, big, token=tok,
+                     headers=["Expect: 100-continue"]), 417,
+               "Expect with a body over max_upload_size",
+               "Expectation failed")
+        expect(_curl(u, None, EVENTS_PATH, _events_body("small"),
+                     token=tok, headers=["Expect: 100-continue"]), 200,
+               "Expect: 100-continue")
+        expect(_curl(u, None, EVENTS_PATH, _events_body("c1"),
+                     token=tok, headers=["Transfer-Encoding: chunked"]),
+               200, "chunked body")
+        check(u.events() == ["small", "c1"] and not u.invalid and
+              not u.errors, "upload limit: %r %r" % (u.events(),
+                                                      u.errors))
+        expect(_curl(u, None, EVENTS_PATH, '{"events":["s1","\\ud800",'
+                     '"s2"]}', token=tok), 500, "a lone surrogate",
+               "Wazuh Internal Error", 1000)
+        check(u.events() == ["small", "c1", "s1"] and
+              len(u.invalid) == 1 and "UTF-8" in u.invalid[0],
+              "events before the lone surrogate stored: %r %r" %
+              (u.events(), u.invalid))
+    finally:
+        u.close()
+    # TLS 1.2 at most.
+    expect(selftest.tls12(WazuhServer, pki), 401, "tls 1.2 client")
 
 
 def main():
