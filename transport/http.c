@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,20 @@ host_of(const char *url, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(end - p), p);
 }
 
+/* The TLS settings that are strings curl takes as they are, when set. */
+static const struct {
+	CURLoption	 opt;
+	size_t		 off;
+} tls_paths[] = {
+	{ CURLOPT_CAINFO, offsetof(struct transport_tls, ca_file) },
+	{ CURLOPT_CAPATH, offsetof(struct transport_tls, ca_path) },
+	{ CURLOPT_SSLCERT, offsetof(struct transport_tls, client_cert) },
+	{ CURLOPT_SSLKEY, offsetof(struct transport_tls, client_key) },
+	{ CURLOPT_PINNEDPUBLICKEY, offsetof(struct transport_tls,
+	    pinned_pubkey) },
+	{ CURLOPT_PROXY, offsetof(struct transport_tls, proxy) },
+};
+
 int
 http_client_new(struct transport_loop *l, const char *name,
     const struct transport_tls *tls, int64_t timeout_ms,
@@ -353,18 +368,12 @@ http_client_new(struct transport_loop *l, const char *name,
 	SET(CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
 	SET(CURLOPT_SSLVERSION, tls->min_version >= 13 ?
 	    CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
-	if (tls->ca_file != NULL)
-		SET(CURLOPT_CAINFO, tls->ca_file);
-	if (tls->ca_path != NULL)
-		SET(CURLOPT_CAPATH, tls->ca_path);
-	if (tls->client_cert != NULL)
-		SET(CURLOPT_SSLCERT, tls->client_cert);
-	if (tls->client_key != NULL)
-		SET(CURLOPT_SSLKEY, tls->client_key);
-	if (tls->pinned_pubkey != NULL)
-		SET(CURLOPT_PINNEDPUBLICKEY, tls->pinned_pubkey);
-	if (tls->proxy != NULL)
-		SET(CURLOPT_PROXY, tls->proxy);
+	for (size_t i = 0; i < sizeof(tls_paths) / sizeof(tls_paths[0]); i++) {
+		const char *v = *(const char *const *)(const void *)
+		    ((const char *)tls + tls_paths[i].off);
+		if (v != NULL)
+			SET(tls_paths[i].opt, v);
+	}
 #undef SET
 	if (cc != CURLE_OK) {
 		log_warnx("output %s: cannot set up the HTTP client: %s", name,

@@ -96,23 +96,24 @@ struct sysmon_data {
  * a field absent from the record is NULL.
  */
 struct sysmon_event {
-	const char	*provider_name;
-	const char	*provider_guid;
-	const char	*event_id;
-	const char	*qualifiers;
-	const char	*version;
-	const char	*level;
-	const char	*task;
-	const char	*opcode;
-	const char	*keywords;
+	/* From <System>: */
+	const char	*provider_name;	/* Provider/@Name */
+	const char	*provider_guid;	/* Provider/@Guid */
+	const char	*event_id;	/* EventID */
+	const char	*qualifiers;	/* EventID/@Qualifiers */
+	const char	*version;	/* Version */
+	const char	*level;		/* Level (4: information) */
+	const char	*task;		/* Task: Sysmon's task is its event id */
+	const char	*opcode;	/* Opcode */
+	const char	*keywords;	/* Keywords, 0x8000000000000000 */
 	const char	*time_created;	/* TimeCreated/@SystemTime */
-	const char	*record_id;
-	const char	*activity_id;
-	const char	*related_activity_id;
-	const char	*pid;
-	const char	*tid;
-	const char	*channel;
-	const char	*computer;
+	const char	*record_id;	/* EventRecordID */
+	const char	*activity_id;	/* Correlation/@ActivityID */
+	const char	*related_activity_id; /* Correlation/@Related... */
+	const char	*pid;		/* Execution/@ProcessID (Sysmon's) */
+	const char	*tid;		/* Execution/@ThreadID */
+	const char	*channel;	/* Channel, the log it was written to */
+	const char	*computer;	/* Computer, as Windows names the host */
 	const char	*user_id;	/* Security/@UserID (Windows: UserID,
 					   Sysmon for Linux: UserId) */
 	const char	*message;	/* RenderingInfo/Message, if any */
