@@ -5,8 +5,8 @@
  * line naming the data stream and a deterministic _id, then the document.
  * It goes as one POST /_bulk (NDJSON, gzip by default) with
  * filter_path=errors,items.*.error,items.*.status, as Beats sends it.
- * Answers are read as PROTOCOLS.md section 1.4 says Elastic's own clients
- * read them:
+ * Answers are read as ../shared/docs/PROTOCOLS.md section 1.4 says
+ * Elastic's own clients read them:
  *   - 200: every item has a status.  2xx is delivered (an item without
  *     a valid status is sent again: transport/answer.c); 409 means the
  *     _id is there already (a resend of a record that was indexed): also

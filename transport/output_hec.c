@@ -4,8 +4,8 @@
  * A batch is the concatenated HEC event objects the agent rendered, sent
  * as one POST /services/collector/event (gzip by default) with
  * "Authorization: Splunk <token>" and a fixed channel per output in
- * X-Splunk-Request-Channel.  Answers are read as PROTOCOLS.md section 2.5
- * classifies HEC codes:
+ * X-Splunk-Request-Channel.  Answers are read as
+ * ../shared/docs/PROTOCOLS.md section 2.5 classifies HEC codes:
  *   - 200 code 0 (transport/answer.c): the batch is taken; a 200 that
  *     says anything else, or nothing readable, is retried, never
  *     delivered.  Without indexer acknowledgement it is confirmed at
