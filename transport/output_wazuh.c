@@ -2,8 +2,9 @@
  * output_wazuh.c - the Wazuh manager output, through its server API.
  *
  * Wazuh 4.6 to 4.14 take events at POST /events
- * (../shared/docs/PROTOCOLS.md section 3.1): {"events": [string, ...]}, at most 100 per request and, by
- * default, 30 requests a minute for that endpoint.  The agent renders each
+ * (../shared/docs/PROTOCOLS.md section 3.1): {"events": [string, ...]},
+ * at most 100 per request and, by default, 30 requests a minute for that
+ * endpoint.  The agent renders each
  * record as one JSON string (render_wazuh()); a batch is those strings
  * joined with commas.
  *

@@ -38,7 +38,7 @@ void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- clocks and files (sys.c) ---------------------------------------------- */
+/* ---- clocks and files (sys.c) -------------------------------------------- */
 
 /* Milliseconds of the monotonic clock: every timer and deadline. */
 int64_t	mono_now_ms(void);
@@ -76,7 +76,7 @@ typedef int	 wait_handle;
 #define WAIT_HANDLE_NONE	(-1)
 #endif
 
-/* ---- memory (sys.c) --------------------------------------------------------- */
+/* ---- memory (sys.c) ------------------------------------------------------ */
 
 /*
  * Make the array *pp (of *cap elements of size bytes) hold at least need
@@ -86,7 +86,7 @@ typedef int	 wait_handle;
 int	mem_grow(void *pp, size_t *cap, size_t need, size_t size)
 	    __attribute__((warn_unused_result));
 
-/* ---- base64 (base64.c) ------------------------------------------------------ */
+/* ---- base64 (base64.c) --------------------------------------------------- */
 
 /* Characters base64_encode() writes for n bytes, padded form (the url
  * form writes at most this many). */

@@ -103,7 +103,7 @@ struct sysmon_event {
 	const char	*qualifiers;	/* EventID/@Qualifiers */
 	const char	*version;	/* Version */
 	const char	*level;		/* Level (4: information) */
-	const char	*task;		/* Task: Sysmon's task is its event id */
+	const char	*task;		/* Task (Sysmon: its event id) */
 	const char	*opcode;	/* Opcode */
 	const char	*keywords;	/* Keywords, 0x8000000000000000 */
 	const char	*time_created;	/* TimeCreated/@SystemTime */
@@ -113,7 +113,7 @@ struct sysmon_event {
 	const char	*pid;		/* Execution/@ProcessID (Sysmon's) */
 	const char	*tid;		/* Execution/@ThreadID */
 	const char	*channel;	/* Channel, the log it was written to */
-	const char	*computer;	/* Computer, as Windows names the host */
+	const char	*computer;	/* Computer: the host's name */
 	const char	*user_id;	/* Security/@UserID (Windows: UserID,
 					   Sysmon for Linux: UserId) */
 	const char	*message;	/* RenderingInfo/Message, if any */

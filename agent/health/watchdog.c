@@ -216,7 +216,8 @@ save_state(struct watchdog *w)
 
 	n = snprintf(buf, sizeof(buf), "%s %" PRId64 " %d\n",
 	    sysmon_state_name(w->state), w->since_ms, w->seen_running ? 1 : 0);
-	if ((rc = file_write_atomic(w->state_path, buf, (size_t)n, 0640, true)) != 0)
+	if ((rc = file_write_atomic(w->state_path, buf, (size_t)n, 0640,
+	    true)) != 0)
 		log_warnx("watchdog: cannot save %s: %s", w->state_path,
 		    strerror(-rc));
 }
