@@ -68,7 +68,7 @@ ACK_PATHS = ("/services/collector/ack", "/services/collector/ack/1.0")
 HEALTH_PATHS = ("/services/collector/health",
                 "/services/collector/health/1.0")
 
-# HEC code -> (HTTP status, text), PROTOCOLS.md section 2.5.
+# HEC code -> (HTTP status, text), ../shared/docs/PROTOCOLS.md section 2.5.
 CODES = {
     0: (200, "Success"),
     1: (403, "Token disabled"),
