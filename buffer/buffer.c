@@ -30,20 +30,14 @@
 #include "buffer_int.h"
 #include "base.h"
 
-#include <dirent.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAX_CURSORS	32
 #define MAX_LOST	64
@@ -109,7 +103,7 @@ struct buffer_cursor {
 	size_t		 nnames;
 	/* Where it reads in the segments. */
 	uint64_t	 rseg;		/* first_seq of the segment open */
-	int		 rfd;
+	fs_handle	 rfd;
 	uint64_t	 roff;		/* offset of the next frame */
 	uint64_t	 roff_seq;	/* first seq of that frame */
 	struct bbuf	 frame;
@@ -126,7 +120,7 @@ struct buffer_cursor {
 	size_t		 ngapq;
 	bool		 durable_saved;	/* saved_acked was fsynced */
 	int64_t		 last_quick;	/* last quick note (monotonic ms) */
-	int		 fast_fd;	/* NAME.cur.fast, rewritten in place */
+	fs_handle	 fast_fd;	/* NAME.cur.fast, rewritten in place */
 	uint64_t	 fast_acked;	/* what it says */
 	/* Reads of the ring failing at c->next (an I/O error, no memory):
 	 * since when, and when it was last said. */
@@ -156,10 +150,10 @@ struct recent {
 struct buffer {
 	struct buffer_opts	 o;
 	char			*dir;
-	int			 lockfd;
+	fs_handle		 lockfd;
 	struct segment		*segs;
 	size_t			 nsegs, segs_cap;
-	int			 wfd;		/* newest segment, for writing */
+	fs_handle		 wfd;		/* newest segment, to write */
 	struct block_builder	 bb;
 	char			 bb_sources[SOURCES_LEN];
 	int64_t			 bb_started;	/* monotonic ms */
@@ -240,7 +234,7 @@ static int
 read_u64_file(const char *path, const char *key, uint64_t *v)
 {
 	char line[128], fmt[32];
-	FILE *f = fopen(path, "r");
+	FILE *f = fs_fopen(path, "r");
 	uint64_t x;
 	int rc = -EINVAL;
 
@@ -264,7 +258,7 @@ static int
 read_u64_key(const char *path, const char *key, uint64_t *v)
 {
 	char line[128], fmt[32];
-	FILE *f = fopen(path, "r");
+	FILE *f = fs_fopen(path, "r");
 	int rc = -ENOENT;
 
 	if (f == NULL)
@@ -432,9 +426,8 @@ cursors_leave_segment(struct buffer *b, uint64_t first)
 	for (size_t i = 0; i < b->ncursors; i++) {
 		struct buffer_cursor *c = b->cursors[i];
 		if (c->rseg == first) {
-			if (c->rfd >= 0)
-				close(c->rfd);
-			c->rfd = -1;
+			fs_close(c->rfd);
+			c->rfd = FS_HANDLE_NONE;
 			c->rseg = 0;
 		}
 	}
@@ -475,7 +468,8 @@ cursors_note_in_place(struct buffer *b)
 
 		if (c->fast_acked != c->acked)
 			cursor_note_fast(c);
-		if (c->fast_fd < 0 || c->fast_acked != c->acked)
+		if (c->fast_fd == FS_HANDLE_NONE ||
+		    c->fast_acked != c->acked)
 			return -EIO;
 	}
 	return 0;
@@ -519,8 +513,8 @@ seg_delete_oldest(struct buffer *b, const char *why)
 	}
 	cursors_leave_segment(b, s->first_seq);
 	seg_name(path, sizeof(path), b, s->first_seq);
-	if (unlink(path) != 0 && errno != ENOENT)
-		log_warn("buffer: cannot delete %s", path);
+	if ((rc = fs_remove(path)) != 0 && rc != -ENOENT)
+		log_warnx("buffer: cannot delete %s: %s", path, strerror(-rc));
 	memmove(b->segs, b->segs + 1, (b->nsegs - 1) * sizeof(*s));
 	b->nsegs--;
 	return 0;
@@ -543,25 +537,26 @@ seg_create(struct buffer *b, uint64_t first_seq)
 {
 	unsigned char hdr[SEG_HEADER_LEN];
 	char path[PATH_MAX];
-	int fd;
+	fs_handle fd;
+	ssize_t n;
+	int rc;
 
 	seg_name(path, sizeof(path), b, first_seq);
-	/* O_APPEND: after a torn write is cut back, the next frame must go
-	 * to the new end, not past a hole. */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0640);
-	if (fd < 0)
-		return -errno;
+	/* FS_APPEND: after a torn write is cut back, the next frame must
+	 * go to the new end, not past a hole. */
+	if ((rc = fs_open(path, FS_APPEND | FS_CREATE | FS_EXCL,
+	    0640, &fd)) != 0)
+		return rc;
 	segment_header_make(hdr, first_seq);
-	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
-		int rc = errno != 0 ? -errno : -EIO;
-		close(fd);
-		unlink(path);
+	if ((n = fs_append(fd, hdr, sizeof(hdr))) != (ssize_t)sizeof(hdr)) {
+		rc = n < 0 ? (int)n : -EIO;
+		fs_close(fd);
+		fs_remove(path);
 		return rc;
 	}
 	if (seg_push(b, first_seq) == NULL) {
-		close(fd);
-		unlink(path);
+		fs_close(fd);
+		fs_remove(path);
 		return -ENOMEM;
 	}
 	/* Without it the new file may vanish in a power cut: until the
@@ -572,7 +567,7 @@ seg_create(struct buffer *b, uint64_t first_seq)
 	return 0;
 }
 
-static int	frame_read(int fd, uint64_t off, uint64_t end,
+static int	frame_read(fs_handle fd, uint64_t off, uint64_t end,
 		    struct block_hdr *h, struct bbuf *buf);
 
 /*
@@ -581,29 +576,32 @@ static int	frame_read(int fd, uint64_t off, uint64_t end,
  * once), so a later fsync that succeeds proves nothing about them.  Write
  * every frame after the last good fsync again, from what the page cache
  * still holds and only after its CRC checks out, so that the next fsync
- * really covers them; with fsync_fd >= 0 (the segment being written),
+ * really covers them; with fsync_fd open (the segment being written),
  * fsync there, else through a descriptor of its own.  Frames that no
  * longer check out were lost in the failed writeback: they are not
  * written back over good data, and the segment stays unsynced (durable_seq
  * never passes them; recovery will find the damage).  0 or -errno.
  */
 static int
-seg_sync_again(struct buffer *b, struct segment *s, int fsync_fd)
+seg_sync_again(struct buffer *b, struct segment *s, fs_handle fsync_fd)
 {
 	char path[PATH_MAX];
 	unsigned char hdr[SEG_HEADER_LEN];
 	struct block_hdr h;
 	uint64_t off = s->synced_bytes;
-	int fd, rc = 0;
+	fs_handle fd;
+	ssize_t n;
+	int rc;
 
 	seg_name(path, sizeof(path), b, s->first_seq);
-	/* Not O_APPEND: pwrite() must go where it is told. */
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
-		return -errno;
+	/* Not FS_APPEND: fs_pwrite() must go where it is told. */
+	if ((rc = fs_open(path, FS_RDWR, 0, &fd)) != 0)
+		return rc;
 	if (off < SEG_HEADER_LEN) {
 		segment_header_make(hdr, s->first_seq);
-		if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-			rc = errno != 0 ? -errno : -EIO;
+		if ((n = fs_pwrite(fd, hdr, sizeof(hdr), 0)) !=
+		    (ssize_t)sizeof(hdr))
+			rc = n < 0 ? (int)n : -EIO;
 		off = SEG_HEADER_LEN;
 	}
 	while (rc == 0 && off < s->disk_bytes) {
@@ -618,16 +616,17 @@ seg_sync_again(struct buffer *b, struct segment *s, int fsync_fd)
 			}
 			break;
 		}
-		if (pwrite(fd, b->rewrite.p, b->rewrite.len, (off_t)off) !=
+		if ((n = fs_pwrite(fd, b->rewrite.p, b->rewrite.len, off)) !=
 		    (ssize_t)b->rewrite.len) {
-			rc = errno != 0 ? -errno : -EIO;
+			rc = n < 0 ? (int)n : -EIO;
 			break;
 		}
 		off += b->rewrite.len;
 	}
-	if (rc == 0 && fdatasync(fsync_fd >= 0 ? fsync_fd : fd) != 0)
-		rc = -errno;
-	close(fd);
+	if (rc == 0)
+		rc = fs_datasync(fsync_fd != FS_HANDLE_NONE ? fsync_fd :
+		    fd);
+	fs_close(fd);
 	if (rc == 0) {
 		s->unsynced = false;
 		s->synced_bytes = s->disk_bytes;
@@ -647,17 +646,16 @@ do_fsync(struct buffer *b)
 	int rc;
 
 	if (b->written_seq > b->durable) {
-		struct segment *w = b->wfd >= 0 && b->nsegs > 0 ?
-		    &b->segs[b->nsegs - 1] : NULL;
+		struct segment *w = b->wfd != FS_HANDLE_NONE &&
+		    b->nsegs > 0 ? &b->segs[b->nsegs - 1] : NULL;
 
 		for (size_t i = 0; i < b->nsegs; i++)
 			if (b->segs[i].unsynced &&
 			    (rc = seg_sync_again(b, &b->segs[i],
-			    &b->segs[i] == w ? b->wfd : -1)) != 0)
+			    &b->segs[i] == w ? b->wfd : FS_HANDLE_NONE)) != 0)
 				return rc;
 		if (w != NULL && w->synced_bytes < w->disk_bytes) {
-			if (fdatasync(b->wfd) != 0) {
-				rc = -errno;
+			if ((rc = fs_datasync(b->wfd)) != 0) {
 				w->unsynced = true;	/* write it again */
 				return rc;
 			}
@@ -703,15 +701,15 @@ seg_seal_newest(struct buffer *b)
 	bool unsynced = false;
 	int rc;
 
-	if (b->wfd >= 0) {
+	if (b->wfd != FS_HANDLE_NONE) {
 		if (b->o.fsync != BUFFER_FSYNC_NEVER &&
 		    (rc = do_fsync(b)) != 0) {
 			log_warnx("buffer: fsync: %s; trying again later",
 			    strerror(-rc));
 			unsynced = true;
 		}
-		close(b->wfd);
-		b->wfd = -1;
+		fs_close(b->wfd);
+		b->wfd = FS_HANDLE_NONE;
 	}
 	if (b->nsegs > 0) {
 		b->segs[b->nsegs - 1].sealed = true;
@@ -748,11 +746,11 @@ frame_write(struct buffer *b, const unsigned char *frame, size_t len,
 	ssize_t n;
 	int rc;
 
-	if (b->nsegs > 0 && b->wfd >= 0 &&
+	if (b->nsegs > 0 && b->wfd != FS_HANDLE_NONE &&
 	    b->segs[b->nsegs - 1].disk_bytes + len > b->o.segment_size &&
 	    b->segs[b->nsegs - 1].last_seq >= b->segs[b->nsegs - 1].first_seq)
 		seg_seal_newest(b);
-	need = len + (b->wfd < 0 ? SEG_HEADER_LEN : 0);
+	need = len + (b->wfd == FS_HANDLE_NONE ? SEG_HEADER_LEN : 0);
 	while (disk_total(b) + need > b->o.max_size && b->nsegs > 0 &&
 	    b->segs[0].sealed) {
 		if (b->o.full == BUFFER_FULL_BLOCK && b->segs[0].last_seq >
@@ -763,15 +761,15 @@ frame_write(struct buffer *b, const unsigned char *frame, size_t len,
 		    != 0)
 			return rc;
 	}
-	if (b->wfd < 0) {
+	if (b->wfd == FS_HANDLE_NONE) {
 		if ((rc = seg_create(b, first_seq)) != 0)
 			return rc;
 	}
 	s = &b->segs[b->nsegs - 1];
-	n = write(b->wfd, frame, len);
+	n = fs_append(b->wfd, frame, len);
 	if (n != (ssize_t)len) {
-		rc = n < 0 ? -errno : -ENOSPC;
-		if (n > 0 && ftruncate(b->wfd, (off_t)s->disk_bytes) != 0) {
+		rc = n < 0 ? (int)n : -ENOSPC;
+		if (n > 0 && fs_truncate(b->wfd, s->disk_bytes) != 0) {
 			/* Cannot cut it back: append elsewhere from now on. */
 			log_warn("buffer: cannot cut back a torn frame");
 			seg_seal_newest(b);
@@ -1084,24 +1082,24 @@ cursor_note_fast(struct buffer_cursor *c)
 	char text[80];
 	int n;
 
-	if (c->fast_fd < 0)
+	if (c->fast_fd == FS_HANDLE_NONE)
 		return;
 	n = snprintf(text, sizeof(text), "acked %020" PRIu64 " dropped %020"
 	    PRIu64, c->acked, c->dropped);
 	n += snprintf(text + n, sizeof(text) - (size_t)n, " %08x\n",
 	    (unsigned)crc32(0L, (const Bytef *)text, (uInt)n));
-	if (pwrite(c->fast_fd, text, (size_t)n, 0) == n) {
+	if (fs_pwrite(c->fast_fd, text, (size_t)n, 0) == n) {
 		c->fast_acked = c->acked;
 		c->last_quick = mono_now_ms();
 	}
 }
 
 static int
-cursor_read_fast(int fd, uint64_t *acked, uint64_t *dropped)
+cursor_read_fast(fs_handle fd, uint64_t *acked, uint64_t *dropped)
 {
 	char text[80];
 	unsigned crc;
-	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	ssize_t n = fs_pread(fd, text, sizeof(text) - 1, 0);
 
 	if (n < 36)
 		return -EINVAL;
@@ -1120,22 +1118,22 @@ cursor_read_fast(int fd, uint64_t *acked, uint64_t *dropped)
 }
 
 /*
- * Open the fast note of the cursor file path (flags: O_RDONLY, or O_RDWR
- * | O_CREAT) and read it: *ok when it holds a valid note.  Return the fd,
- * or -1 when it cannot be opened.
+ * Open the fast note of the cursor file path (flags: FS_READ, or
+ * FS_RDWR | FS_CREATE) and read it: *ok when it holds a valid note.
+ * Return the handle, or FS_HANDLE_NONE when it cannot be opened.
  */
-static int
+static fs_handle
 cursor_open_fast(const char *path, int flags, uint64_t *acked,
     uint64_t *dropped, bool *ok)
 {
 	char fpath[PATH_MAX];
-	int fd;
+	fs_handle fd;
 
 	*ok = false;
 	if (snprintf(fpath, sizeof(fpath), "%s.fast", path) >=
-	    (int)sizeof(fpath) || (fd = open(fpath, flags | O_CLOEXEC |
-	    O_NOFOLLOW, 0640)) < 0)
-		return -1;
+	    (int)sizeof(fpath) || fs_open(fpath, flags | FS_NOFOLLOW, 0640,
+	    &fd) != 0)
+		return FS_HANDLE_NONE;
 	*ok = cursor_read_fast(fd, acked, dropped) == 0;
 	return fd;
 }
@@ -1218,7 +1216,7 @@ buffer_cursor_open(struct buffer *b, const char *name,
 		return rc;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
-	c->rfd = -1;
+	c->rfd = FS_HANDLE_NONE;
 	c->b = b;
 	if ((c->name = strdup(name)) == NULL ||
 	    (c->path = strdup(path)) == NULL) {
@@ -1228,8 +1226,8 @@ buffer_cursor_open(struct buffer *b, const char *name,
 	}
 	rc = read_u64_file(path, "acked", &acked);
 	(void)read_u64_key(path, "dropped", &dropped);
-	c->fast_fd = cursor_open_fast(path, O_RDWR | O_CREAT, &fast, &fdropped,
-	    &fast_ok);
+	c->fast_fd = cursor_open_fast(path, FS_RDWR | FS_CREATE, &fast,
+	    &fdropped, &fast_ok);
 	if (fast_ok && (rc != 0 || fast > acked)) {
 		/* The quick note is newer (an agent crash). */
 		acked = fast;
@@ -1391,16 +1389,16 @@ static int
 cursor_open_seg(struct buffer_cursor *c, const struct segment *s)
 {
 	char path[PATH_MAX];
+	int rc;
 
-	if (c->rseg == s->first_seq && c->rfd >= 0)
+	if (c->rseg == s->first_seq && c->rfd != FS_HANDLE_NONE)
 		return 0;
-	if (c->rfd >= 0)
-		close(c->rfd);
-	c->rfd = -1;
+	fs_close(c->rfd);
+	c->rfd = FS_HANDLE_NONE;
 	c->rseg = 0;
 	seg_name(path, sizeof(path), c->b, s->first_seq);
-	if ((c->rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
+	if ((rc = fs_open(path, FS_READ, 0, &c->rfd)) != 0)
+		return rc;
 	c->rseg = s->first_seq;
 	c->roff = SEG_HEADER_LEN;
 	c->roff_seq = s->first_seq;
@@ -1413,12 +1411,12 @@ cursor_open_seg(struct buffer_cursor *c, const struct segment *s)
  * about the data: try again).
  */
 static int
-pread_all(int fd, void *p, size_t n, uint64_t off)
+pread_all(fs_handle fd, void *p, size_t n, uint64_t off)
 {
-	ssize_t r = pread(fd, p, n, (off_t)off);
+	ssize_t r = fs_pread(fd, p, n, off);
 
 	if (r < 0)
-		return errno != 0 && errno != EINVAL ? -errno : -EIO;
+		return r != -EINVAL ? (int)r : -EIO;
 	return (size_t)r == n ? 0 : -EINVAL;
 }
 
@@ -1429,7 +1427,7 @@ pread_all(int fd, void *p, size_t n, uint64_t off)
  * damage: the frame may well be intact (see READ_TRANSIENT()).
  */
 static int
-frame_read(int fd, uint64_t off, uint64_t end, struct block_hdr *h,
+frame_read(fs_handle fd, uint64_t off, uint64_t end, struct block_hdr *h,
     struct bbuf *buf)
 {
 	size_t flen;
@@ -1465,16 +1463,16 @@ frame_read(int fd, uint64_t off, uint64_t end, struct block_hdr *h,
  * way (READ_TRANSIENT: nothing is known then).
  */
 static uint64_t
-frame_resync(int fd, uint64_t off, uint64_t end, uint64_t min_seq,
+frame_resync(fs_handle fd, uint64_t off, uint64_t end, uint64_t min_seq,
     struct block_hdr *h, struct bbuf *buf, int *err)
 {
 	unsigned char chunk[16384];
 
 	*err = 0;
 	for (uint64_t pos = off + 1; pos + BLOCK_HEADER_LEN <= end;) {
-		ssize_t n = pread(fd, chunk, sizeof(chunk), (off_t)pos);
+		ssize_t n = fs_pread(fd, chunk, sizeof(chunk), pos);
 		if (n < 0) {
-			*err = errno != 0 && errno != EINVAL ? -errno : -EIO;
+			*err = n != -EINVAL ? (int)n : -EIO;
 			return 0;
 		}
 		if (n < 4)
@@ -2013,36 +2011,47 @@ seg_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The first seqs of the segment files found, as list_segments() grows
+ * them. */
+struct seg_list {
+	uint64_t	*v;
+	size_t		 n, cap;
+};
+
+/* fs_list(): keep the name if it is a segment's.  0 or -ENOMEM. */
+static int
+seg_list_add(void *arg, const char *name)
+{
+	struct seg_list *l = arg;
+	unsigned long long first;
+	char tail[8];
+
+	if (sscanf(name, "seg-%16llx.%4s", &first, tail) != 2 ||
+	    strcmp(tail, "sfw") != 0 || strlen(name) != 24)
+		return 0;
+	if (mem_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) != 0)
+		return -ENOMEM;
+	l->v[l->n++] = first;
+	return 0;
+}
+
 /* List the first seqs of the segment files in dir, sorted. */
 static int
 list_segments(const char *dir, uint64_t **out, size_t *n)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	uint64_t *v = NULL;
-	size_t cap = 0;
+	struct seg_list l = { NULL, 0, 0 };
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (d == NULL)
-		return -errno;
-	while ((e = readdir(d)) != NULL) {
-		unsigned long long first;
-		char tail[8];
-		if (sscanf(e->d_name, "seg-%16llx.%4s", &first, tail) != 2 ||
-		    strcmp(tail, "sfw") != 0 || strlen(e->d_name) != 24)
-			continue;
-		if (mem_grow(&v, &cap, *n + 1, sizeof(*v)) != 0) {
-			free(v);
-			closedir(d);
-			return -ENOMEM;
-		}
-		v[(*n)++] = first;
+	if ((rc = fs_list(dir, seg_list_add, &l)) != 0) {
+		free(l.v);
+		return rc;
 	}
-	closedir(d);
-	if (*n > 1)
-		qsort(v, *n, sizeof(*v), seg_cmp);
-	*out = v;
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), seg_cmp);
+	*out = l.v;
+	*n = l.n;
 	return 0;
 }
 
@@ -2054,7 +2063,7 @@ list_segments(const char *dir, uint64_t **out, size_t *n)
  * may be concluded about the segment, and nothing was noted.
  */
 static int
-seg_scan(struct buffer *b, int fd, uint64_t size, struct segment *s,
+seg_scan(struct buffer *b, fs_handle fd, uint64_t size, struct segment *s,
     uint64_t *valid_end, bool *torn, struct bbuf *buf)
 {
 	uint64_t off = SEG_HEADER_LEN, expect = s->first_seq;
@@ -2107,15 +2116,39 @@ static void
 quarantine(struct buffer *b, const char *path, const char *name)
 {
 	char qdir[PATH_MAX], dst[PATH_MAX];
+	int rc;
 
 	if (path_of(qdir, sizeof(qdir), b->dir, "quarantine") != 0 ||
 	    path_of(dst, sizeof(dst), qdir, "%s", name) != 0)
 		return;
-	if ((mkdir(qdir, 0750) != 0 && errno != EEXIST) ||
-	    rename(path, dst) != 0)
-		log_warn("buffer: cannot move %s to %s", path, qdir);
+	if ((rc = fs_mkdir(qdir, 0750)) != 0 ||
+	    (rc = fs_rename(path, dst)) != 0)
+		log_warnx("buffer: cannot move %s to %s: %s", path, qdir,
+		    strerror(-rc));
 	else
 		log_warnx("buffer: %s is unreadable: moved to %s", name, qdir);
+}
+
+/* What cursor_files() hands to fs_list(). */
+struct cursor_walk {
+	const char	*cdir;
+	void		(*fn)(void *arg, const char *path, const char *file,
+			    size_t len);
+	void		*arg;
+};
+
+/* fs_list(): call the walk's fn if name is a cursor file's. */
+static int
+cursor_file(void *arg, const char *name)
+{
+	const struct cursor_walk *w = arg;
+	char path[PATH_MAX];
+	size_t len = strlen(name);
+
+	if (len >= 5 && strcmp(name + len - 4, ".cur") == 0 &&
+	    path_of(path, sizeof(path), w->cdir, "%s", name) == 0)
+		w->fn(w->arg, path, name, len);
+	return 0;
 }
 
 /*
@@ -2126,22 +2159,13 @@ static void
 cursor_files(const char *dir, void (*fn)(void *arg, const char *path,
     const char *file, size_t len), void *arg)
 {
-	char cdir[PATH_MAX], path[PATH_MAX];
-	struct dirent *e;
-	DIR *d;
+	char cdir[PATH_MAX];
+	struct cursor_walk w = { cdir, fn, arg };
 
-	if (path_of(cdir, sizeof(cdir), dir, "cursors") != 0 ||
-	    (d = opendir(cdir)) == NULL)
+	if (path_of(cdir, sizeof(cdir), dir, "cursors") != 0)
 		return;
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-
-		if (len < 5 || strcmp(e->d_name + len - 4, ".cur") != 0 ||
-		    path_of(path, sizeof(path), cdir, "%s", e->d_name) != 0)
-			continue;
-		fn(arg, path, e->d_name, len);
-	}
-	closedir(d);
+	/* A directory that cannot be read has no cursors to tell of. */
+	(void)!fs_list(cdir, cursor_file, &w);
 }
 
 /* cursor_files(): the highest acknowledgement bounds the sequence. */
@@ -2164,10 +2188,12 @@ recover_cursor(void *arg, const char *path, const char *file, size_t len)
  * it, unless s is the newest.
  */
 static void
-recover_torn(struct buffer *b, const struct segment *s, int fd,
+recover_torn(struct buffer *b, const struct segment *s, fs_handle fd,
     const char *path, const char *name, bool newest, uint64_t next,
     uint64_t size, uint64_t valid_end)
 {
+	int rc;
+
 	if (!newest && s->last_seq + 1 < next) {
 		b->st.corrupt_blocks++;
 		lost_note(b, s->last_seq + 1, next - 1, 0, 0, "", "damaged end "
@@ -2186,8 +2212,9 @@ recover_torn(struct buffer *b, const struct segment *s, int fd,
 	else
 		log_warnx("buffer: segment %s ends with %" PRIu64 " bytes of a "
 		    "torn write: cut off", name, size - valid_end);
-	if (ftruncate(fd, (off_t)valid_end) != 0)
-		log_warn("buffer: cannot truncate %s", path);
+	if ((rc = fs_truncate(fd, valid_end)) != 0)
+		log_warnx("buffer: cannot truncate %s: %s", path,
+		    strerror(-rc));
 }
 
 /*
@@ -2202,11 +2229,11 @@ recover_segment(struct buffer *b, const uint64_t *firsts, size_t nfirst,
 {
 	unsigned char hdr[SEG_HEADER_LEN];
 	char path[PATH_MAX], name[32];
-	uint64_t hfirst, valid_end;
+	uint64_t hfirst, valid_end, size;
 	struct segment *s;
-	struct stat sb;
 	bool newest = i + 1 == nfirst, torn;
-	int fd, rc;
+	fs_handle fd;
+	int rc;
 
 	snprintf(name, sizeof(name), SEG_NAME_FMT,
 	    (unsigned long long)firsts[i]);
@@ -2217,20 +2244,18 @@ recover_segment(struct buffer *b, const uint64_t *firsts, size_t nfirst,
 	 * rather than call its records lost, or write new ones over its
 	 * sequence numbers.
 	 */
-	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0 ||
-	    fstat(fd, &sb) != 0) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
+	if ((rc = fs_open(path, FS_RDWR, 0, &fd)) != 0 ||
+	    (rc = fs_size(fd, &size)) != 0) {
+		fs_close(fd);
 		if (rc == -ENOENT)
 			return 0;	/* gone since listed */
 		log_errorx("buffer: cannot open %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (sb.st_size < SEG_HEADER_LEN && newest) {
+	if (size < SEG_HEADER_LEN && newest) {
 		/* Created but its header never made it: empty. */
-		close(fd);
-		unlink(path);
+		fs_close(fd);
+		fs_remove(path);
 		return 0;
 	}
 	if ((rc = pread_all(fd, hdr, sizeof(hdr), 0)) != 0 &&
@@ -2242,7 +2267,7 @@ recover_segment(struct buffer *b, const uint64_t *firsts, size_t nfirst,
 	    hfirst != firsts[i] || firsts[i] <= *last) {
 		uint64_t until = i + 1 < nfirst ? firsts[i + 1] - 1 : head;
 
-		close(fd);
+		fs_close(fd);
 		quarantine(b, path, name);
 		lost_note(b, firsts[i], until, 0, 0, "", "segment %s was "
 		    "unreadable and moved to quarantine", name);
@@ -2254,29 +2279,28 @@ recover_segment(struct buffer *b, const uint64_t *firsts, size_t nfirst,
 		rc = -ENOMEM;
 		goto out_close;
 	}
-	if ((rc = seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn,
-	    buf)) != 0) {
+	if ((rc = seg_scan(b, fd, size, s, &valid_end, &torn, buf)) != 0) {
 		log_errorx("buffer: cannot read %s: %s", path, strerror(-rc));
 		goto out_close;
 	}
 	s->sealed = true;
 	if (torn)
 		recover_torn(b, s, fd, path, name, newest, newest ? 0 :
-		    firsts[i + 1], (uint64_t)sb.st_size, valid_end);
-	close(fd);
+		    firsts[i + 1], size, valid_end);
+	fs_close(fd);
 	if (*last < s->first_seq - 1)
 		*last = s->first_seq - 1;
 	if (s->last_seq >= s->first_seq) {
 		*last = s->last_seq;
 	} else {
 		/* No records in it: nothing to keep. */
-		unlink(path);
+		fs_remove(path);
 		b->nsegs--;
 	}
 	return 0;
 
 out_close:
-	close(fd);
+	fs_close(fd);
 	return rc;
 }
 
@@ -2333,7 +2357,7 @@ buffer_open(const struct buffer_opts *opts, struct buffer **out)
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return -ENOMEM;
 	b->o = *opts;
-	b->lockfd = b->wfd = -1;
+	b->lockfd = b->wfd = FS_HANDLE_NONE;
 	if ((b->dir = strdup(opts->dir)) == NULL) {
 		free(b);
 		return -ENOMEM;
@@ -2341,27 +2365,14 @@ buffer_open(const struct buffer_opts *opts, struct buffer **out)
 	b->o.dir = b->dir;
 	if ((rc = codec_init(&b->codec, opts->compression_level)) != 0)
 		goto err;
-	/* (path_of() sets no errno: its result is the error.) */
-	if (mkdir(b->dir, 0750) != 0 && errno != EEXIST) {
-		rc = -errno;
+	if ((rc = fs_mkdir(b->dir, 0750)) != 0 ||
+	    (rc = path_of(path, sizeof(path), b->dir, "cursors")) != 0 ||
+	    (rc = fs_mkdir(path, 0750)) != 0 ||
+	    (rc = path_of(path, sizeof(path), b->dir, "lock")) != 0 ||
+	    (rc = fs_open(path, FS_RDWR | FS_CREATE, 0640,
+	    &b->lockfd)) != 0 ||
+	    (rc = fs_lock(b->lockfd)) != 0)
 		goto err;
-	}
-	if ((rc = path_of(path, sizeof(path), b->dir, "cursors")) != 0)
-		goto err;
-	if (mkdir(path, 0750) != 0 && errno != EEXIST) {
-		rc = -errno;
-		goto err;
-	}
-	if ((rc = path_of(path, sizeof(path), b->dir, "lock")) != 0)
-		goto err;
-	if ((b->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
-		rc = -errno;
-		goto err;
-	}
-	if (flock(b->lockfd, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		goto err;
-	}
 	b->last_fsync = b->last_save = mono_now_ms();
 	if ((rc = recover(b)) != 0)
 		goto err;
@@ -2378,21 +2389,18 @@ buffer_close(struct buffer *b)
 {
 	if (b == NULL)
 		return;
-	if (b->lockfd >= 0 && b->next_seq > 0) {
+	if (b->lockfd != FS_HANDLE_NONE && b->next_seq > 0) {
 		int rc = buffer_sync(b);
 		if (rc != 0)
 			log_warnx("buffer: closing with %" PRIu64 " records not "
 			    "written: %s", b->next_seq - 1 - b->written_seq,
 			    strerror(-rc));
 	}
-	if (b->wfd >= 0)
-		close(b->wfd);
+	fs_close(b->wfd);
 	for (size_t i = 0; i < b->ncursors; i++) {
 		struct buffer_cursor *c = b->cursors[i];
-		if (c->rfd >= 0)
-			close(c->rfd);
-		if (c->fast_fd >= 0)
-			close(c->fast_fd);
+		fs_close(c->rfd);
+		fs_close(c->fast_fd);
 		bbuf_free(&c->arena);
 		bbuf_free(&c->frame);
 		free(c->recs);
@@ -2411,8 +2419,7 @@ buffer_close(struct buffer *b)
 		bbuf_free(&b->recent[i].raw);
 	codec_free(&b->codec);
 	free(b->segs);
-	if (b->lockfd >= 0)
-		close(b->lockfd);
+	fs_close(b->lockfd);
 	free(b->dir);
 	free(b);
 }
@@ -2425,24 +2432,24 @@ inspect_segment(struct buffer *b, uint64_t first, struct bbuf *buf)
 {
 	unsigned char hdr[SEG_HEADER_LEN];
 	char path[PATH_MAX];
-	uint64_t hfirst, valid_end;
+	uint64_t hfirst, valid_end, size;
 	struct segment *s;
-	struct stat sb;
+	fs_handle fd;
 	bool torn;
-	int fd, rc;
+	int rc;
 
 	seg_name(path, sizeof(path), b, first);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (fs_open(path, FS_READ, 0, &fd) != 0)
 		return 0;
-	if (fstat(fd, &sb) != 0 || pread(fd, hdr, sizeof(hdr), 0) !=
+	if (fs_size(fd, &size) != 0 || fs_pread(fd, hdr, sizeof(hdr), 0) !=
 	    (ssize_t)sizeof(hdr) || segment_header_check(hdr,
 	    &hfirst) != 0 || (s = seg_push(b, first)) == NULL) {
-		close(fd);
+		fs_close(fd);
 		return 0;
 	}
-	rc = seg_scan(b, fd, (uint64_t)sb.st_size, s, &valid_end, &torn, buf);
-	s->disk_bytes = (uint64_t)sb.st_size;
-	close(fd);
+	rc = seg_scan(b, fd, size, s, &valid_end, &torn, buf);
+	s->disk_bytes = size;
+	fs_close(fd);
 	return rc;
 }
 
@@ -2463,8 +2470,8 @@ inspect_cursor(void *arg, const char *path, const char *file, size_t len)
 	struct buffer_cursor_stats cs;
 	uint64_t acked, dropped;
 	char name[256];
+	fs_handle fd;
 	bool ok;
-	int fd;
 
 	if (len > 200)
 		return;
@@ -2474,14 +2481,13 @@ inspect_cursor(void *arg, const char *path, const char *file, size_t len)
 		return;
 	(void)read_u64_key(path, "dropped", &c.dropped);
 	/* The quick note of a running (or crashed) agent, when newer. */
-	fd = cursor_open_fast(path, O_RDONLY, &acked, &dropped, &ok);
+	fd = cursor_open_fast(path, FS_READ, &acked, &dropped, &ok);
 	if (ok && acked > c.acked) {
 		c.acked = acked;
 		if (dropped > c.dropped)
 			c.dropped = dropped;
 	}
-	if (fd >= 0)
-		close(fd);
+	fs_close(fd);
 	snprintf(name, sizeof(name), "%.*s", (int)(len - 4), file);
 	buffer_cursor_get_stats(&c, &cs);
 	in->fn(in->arg, name, &cs);
@@ -2502,7 +2508,7 @@ buffer_inspect(const char *dir, struct buffer_stats *st,
 
 	memset(&b, 0, sizeof(b));
 	b.dir = (char *)(uintptr_t)dir;
-	b.lockfd = b.wfd = -1;
+	b.lockfd = b.wfd = FS_HANDLE_NONE;
 	if ((rc = list_segments(dir, &firsts, &nfirst)) != 0)
 		return rc;
 	for (size_t i = 0; i < nfirst && rc == 0; i++)

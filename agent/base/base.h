@@ -7,9 +7,12 @@
 #ifndef SYSMONFWD_BASE_H
 #define SYSMONFWD_BASE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #define SYSMONFWD_VERSION	"0.1.0"
 
@@ -38,7 +41,7 @@ void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- clocks and files (sys.c) -------------------------------------------- */
+/* ---- clocks and files (sys.c; sys_win.c on Windows) ---------------------- */
 
 /* Milliseconds of the monotonic clock: every timer and deadline. */
 int64_t	mono_now_ms(void);
@@ -55,11 +58,91 @@ int64_t	time_now_ms(void);
  */
 int	file_write_atomic(const char *path, const void *data, size_t len,
 	    int mode, bool durable) __attribute__((warn_unused_result));
-/* fsync the directory dir (after creating, renaming or removing in it). */
+/*
+ * fsync the directory dir (after creating, renaming or removing in it).
+ * A no-op on Windows, where a directory cannot be flushed (sys_win.c).
+ */
 int	fsync_dir(const char *dir) __attribute__((warn_unused_result));
 /* mkdir -p with mode for the directories it creates.  0 or -errno. */
 int	file_mkdirs(const char *path, int mode)
 	    __attribute__((warn_unused_result));
+
+/* ---- open files (sys.c; sys_win.c on Windows) -----------------------------
+ * What the disk ring (buffer/) does with its files, the same on every
+ * system: paths are UTF-8 ('/' separates on Windows too), results are 0
+ * or -errno, byte counts are ssize_t (<0: -errno).  On POSIX each call is
+ * the one libc call named, so that the fault tests that interpose libc
+ * (tests/torture/, tests/test_buffer_faults.c) see what they always saw.
+ * On Windows a file is opened sharing read, write and delete, so that a
+ * reader, a writer and a rename or delete of the file coexist as they do
+ * on POSIX, and its handle is never inherited (O_CLOEXEC).  fs_, not
+ * file_: several rooms have static file_open() and file_close().
+ */
+#ifdef _WIN32
+typedef void	*fs_handle;	/* HANDLE, without <windows.h> */
+#define FS_HANDLE_NONE	((void *)(intptr_t)-1)	/* INVALID_HANDLE_VALUE */
+#ifndef EDQUOT
+#define EDQUOT		ENOSPC	/* not in the CRT's errno.h: no quotas */
+#endif
+#else
+typedef int	 fs_handle;
+#define FS_HANDLE_NONE	(-1)
+#endif
+
+/* fs_open()'s flags: one of READ, RDWR and APPEND, with any of the rest. */
+#define FS_READ		0x01	/* read only */
+#define FS_RDWR		0x02	/* read and write (fs_pwrite()) */
+#define FS_APPEND	0x04	/* write only, with fs_append() */
+#define FS_CREATE	0x10	/* create it when missing, with mode */
+#define FS_EXCL		0x20	/* with CREATE: -EEXIST if it exists */
+#define FS_NOFOLLOW	0x40	/* -ELOOP if it is a symbolic link */
+
+/* Open path into *fh (FS_HANDLE_NONE on failure).  mode: the POSIX
+ * permissions of a created file (on Windows, the directory's ACL). */
+int	fs_open(const char *path, int flags, int mode, fs_handle *fh)
+	    __attribute__((warn_unused_result));
+/* Close fh; FS_HANDLE_NONE is ignored. */
+void	fs_close(fs_handle fh);
+/* One read of up to n bytes at off: the bytes read (0 at the end). */
+ssize_t	fs_pread(fs_handle fh, void *p, size_t n, uint64_t off);
+/* One write of up to n bytes at off (FS_RDWR): the bytes written. */
+ssize_t	fs_pwrite(fs_handle fh, const void *p, size_t n, uint64_t off);
+/* One write of up to n bytes at the end of fh (FS_APPEND): the bytes
+ * written. */
+ssize_t	fs_append(fs_handle fh, const void *p, size_t n);
+/* fsync, and fdatasync (the data and what is needed to read it back). */
+int	fs_sync(fs_handle fh) __attribute__((warn_unused_result));
+int	fs_datasync(fs_handle fh) __attribute__((warn_unused_result));
+/* Cut fh (opened for writing) to len bytes. */
+int	fs_truncate(fs_handle fh, uint64_t len)
+	    __attribute__((warn_unused_result));
+/* The size of fh in bytes, into *size. */
+int	fs_size(fs_handle fh, uint64_t *size)
+	    __attribute__((warn_unused_result));
+/*
+ * Take the exclusive lock of fh without waiting: -EBUSY when another
+ * handle, in this process or another, holds it.  It lasts until fh is
+ * closed or the process ends, a crash included.
+ */
+int	fs_lock(fs_handle fh) __attribute__((warn_unused_result));
+/* Rename from over to, atomically replacing to if it exists. */
+int	fs_rename(const char *from, const char *to)
+	    __attribute__((warn_unused_result));
+/* Delete path (-ENOENT when it does not exist). */
+int	fs_remove(const char *path);
+/* fopen(), for reading small text files: NULL with errno set. */
+FILE	*fs_fopen(const char *path, const char *how);
+/* Make the directory path (one level) with mode: 0 when it was made or
+ * already exists. */
+int	fs_mkdir(const char *path, int mode)
+	    __attribute__((warn_unused_result));
+/*
+ * Call fn with the name of each entry of the directory dir ("." and ".."
+ * left out), in no particular order, until fn returns non-zero: return
+ * that, 0 when every entry was seen, or -errno when dir cannot be read.
+ */
+int	fs_list(const char *dir, int (*fn)(void *arg, const char *name),
+	    void *arg) __attribute__((warn_unused_result));
 
 /* ---- what the event loop waits on (agent/evloop.h) -------------------------
  * A file descriptor on POSIX; a HANDLE (a waitable object) on Windows,
@@ -76,7 +159,7 @@ typedef int	 wait_handle;
 #define WAIT_HANDLE_NONE	(-1)
 #endif
 
-/* ---- memory (sys.c) ------------------------------------------------------ */
+/* ---- memory (mem.c) ------------------------------------------------------ */
 
 /*
  * Make the array *pp (of *cap elements of size bytes) hold at least need

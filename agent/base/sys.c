@@ -1,11 +1,14 @@
 /*
- * sys.c - the clocks, and small durable files (read positions, cursors,
- * the watchdog's state): written whole to a temporary file, renamed over
- * the old one, fsynced on request, so a crash leaves either the old or
- * the new contents, never a mix.
+ * sys.c - the clocks, and files on POSIX (sys_win.c is the same for
+ * Windows).  Small durable files (read positions, cursors, the watchdog's
+ * state) are written whole to a temporary file, renamed over the old one,
+ * fsynced on request, so a crash leaves either the old or the new
+ * contents, never a mix.  The open-file calls of the disk ring are thin:
+ * each is the libc call it names, which the fault tests interpose.
  */
 #include "base.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,20 +121,152 @@ file_mkdirs(const char *path, int mode)
 }
 
 int
-mem_grow(void *pp, size_t *cap, size_t need, size_t size)
+fs_open(const char *path, int flags, int mode, fs_handle *fh)
 {
-	void *old, *n;
-	size_t want = *cap * 2 > need ? *cap * 2 : need;
+	int o = O_CLOEXEC;
 
-	if (need <= *cap)
-		return 0;
-	if (size != 0 && want > SIZE_MAX / size)
-		return -ENOMEM;
-	/* Through memcpy: *pp is a T *, not a void *. */
-	memcpy(&old, pp, sizeof(old));
-	if ((n = realloc(old, want * size)) == NULL)
-		return -ENOMEM;
-	memcpy(pp, &n, sizeof(n));
-	*cap = want;
+	if (flags & FS_RDWR)
+		o |= O_RDWR;
+	else if (flags & FS_APPEND)
+		/* After a torn write is cut back, the next write goes to the
+		 * new end, not past a hole. */
+		o |= O_WRONLY | O_APPEND;
+	else
+		o |= O_RDONLY;
+	if (flags & FS_CREATE)
+		o |= O_CREAT;
+	if (flags & FS_EXCL)
+		o |= O_EXCL;
+	if (flags & FS_NOFOLLOW)
+		o |= O_NOFOLLOW;
+	if ((*fh = open(path, o, (mode_t)mode)) < 0)
+		return -errno;
 	return 0;
+}
+
+void
+fs_close(fs_handle fh)
+{
+	if (fh >= 0)
+		close(fh);
+}
+
+/* A failed call's -errno (-EIO should errno be 0). */
+static ssize_t
+neg_errno(void)
+{
+	return errno != 0 ? -(ssize_t)errno : -EIO;
+}
+
+ssize_t
+fs_pread(fs_handle fh, void *p, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if (off > INT64_MAX)
+		return -EINVAL;
+	r = pread(fh, p, n, (off_t)off);
+	return r < 0 ? neg_errno() : r;
+}
+
+ssize_t
+fs_pwrite(fs_handle fh, const void *p, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if (off > INT64_MAX)
+		return -EINVAL;
+	r = pwrite(fh, p, n, (off_t)off);
+	return r < 0 ? neg_errno() : r;
+}
+
+ssize_t
+fs_append(fs_handle fh, const void *p, size_t n)
+{
+	ssize_t r = write(fh, p, n);
+
+	return r < 0 ? neg_errno() : r;
+}
+
+int
+fs_sync(fs_handle fh)
+{
+	return fsync(fh) != 0 ? (int)neg_errno() : 0;
+}
+
+int
+fs_datasync(fs_handle fh)
+{
+	return fdatasync(fh) != 0 ? (int)neg_errno() : 0;
+}
+
+int
+fs_truncate(fs_handle fh, uint64_t len)
+{
+	if (len > INT64_MAX)
+		return -EINVAL;
+	return ftruncate(fh, (off_t)len) != 0 ? (int)neg_errno() : 0;
+}
+
+int
+fs_size(fs_handle fh, uint64_t *size)
+{
+	struct stat sb;
+
+	if (fstat(fh, &sb) != 0)
+		return (int)neg_errno();
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+int
+fs_lock(fs_handle fh)
+{
+	/* flock(), not fcntl() locks: those of a process do not exclude
+	 * each other, and a second open in the same process must fail. */
+	if (flock(fh, LOCK_EX | LOCK_NB) != 0)
+		return errno == EWOULDBLOCK ? -EBUSY : (int)neg_errno();
+	return 0;
+}
+
+int
+fs_rename(const char *from, const char *to)
+{
+	return rename(from, to) != 0 ? (int)neg_errno() : 0;
+}
+
+int
+fs_remove(const char *path)
+{
+	return unlink(path) != 0 ? (int)neg_errno() : 0;
+}
+
+FILE *
+fs_fopen(const char *path, const char *how)
+{
+	return fopen(path, how);
+}
+
+int
+fs_mkdir(const char *path, int mode)
+{
+	if (mkdir(path, (mode_t)mode) != 0 && errno != EEXIST)
+		return (int)neg_errno();
+	return 0;
+}
+
+int
+fs_list(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (d == NULL)
+		return (int)neg_errno();
+	while (rc == 0 && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			rc = fn(arg, e->d_name);
+	closedir(d);
+	return rc;
 }
