@@ -159,7 +159,7 @@ typedef int	 wait_handle;
 #define WAIT_HANDLE_NONE	(-1)
 #endif
 
-/* ---- memory (mem.c) ------------------------------------------------------ */
+/* ---- memory (sys.c) ------------------------------------------------------ */
 
 /*
  * Make the array *pp (of *cap elements of size bytes) hold at least need

@@ -1,21 +1,46 @@
 /*
- * sys.c - the clocks, and files on POSIX (sys_win.c is the same for
- * Windows).  Small durable files (read positions, cursors, the watchdog's
- * state) are written whole to a temporary file, renamed over the old one,
- * fsynced on request, so a crash leaves either the old or the new
- * contents, never a mix.  The open-file calls of the disk ring are thin:
- * each is the libc call it names, which the fault tests interpose.
+ * sys.c - the clocks, and files on POSIX; mem_grow(), the same on every
+ * system.  On Windows only mem_grow() is compiled from here: sys_win.c
+ * has the rest.  Small durable files (read positions, cursors, the
+ * watchdog's state) are written whole to a temporary file, renamed over
+ * the old one, fsynced on request, so a crash leaves either the old or
+ * the new contents, never a mix.  The open-file calls of the disk ring
+ * are thin: each is the libc call it names, which the fault tests
+ * interpose.
  */
 #include "base.h"
 
-#include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+mem_grow(void *pp, size_t *cap, size_t need, size_t size)
+{
+	void *old, *n;
+	size_t want = *cap * 2 > need ? *cap * 2 : need;
+
+	if (need <= *cap)
+		return 0;
+	if (size != 0 && want > SIZE_MAX / size)
+		return -ENOMEM;
+	/* Through memcpy: *pp is a T *, not a void *. */
+	memcpy(&old, pp, sizeof(old));
+	if ((n = realloc(old, want * size)) == NULL)
+		return -ENOMEM;
+	memcpy(pp, &n, sizeof(n));
+	*cap = want;
+	return 0;
+}
+
+#ifndef _WIN32
+
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -270,3 +295,5 @@ fs_list(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
 	closedir(d);
 	return rc;
 }
+
+#endif /* !_WIN32 */

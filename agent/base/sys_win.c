@@ -1,0 +1,564 @@
+/*
+ * sys_win.c - sys.c for Windows: the clocks, small durable files and the
+ * disk ring's open files, over the Win32 wide-character calls.  Paths
+ * come in UTF-8 (what the config and the ring's names are) and go to
+ * Windows in UTF-16; failures come back as -errno, as from sys.c, so
+ * that buffer/ reads the same on both.  The files written are the same
+ * bytes as on POSIX: a ring copied between the two systems reads.
+ */
+/* GetSystemTimePreciseAsFileTime() is Windows 8 and later. */
+#if !defined(_WIN32_WINNT) || _WIN32_WINNT < 0x0602
+#undef _WIN32_WINNT
+#define _WIN32_WINNT	0x0602
+#endif
+
+#include "base.h"
+
+#include <windows.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 100 ns intervals from 1601-01-01 (FILETIME) to 1970-01-01. */
+#define FILETIME_UNIX_EPOCH	116444736000000000LL
+
+/* Sharing that lets a reader, a writer and a rename or delete of the
+ * file go on at once, as on POSIX. */
+#define SHARE_ALL	(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+
+/* ---- clocks ------------------------------------------------------------- */
+
+int64_t
+mono_now_ms(void)
+{
+	/* Never goes back; 10 to 16 ms steps, plenty for timers.  Unlike
+	 * CLOCK_MONOTONIC it runs on while the machine sleeps: a timer
+	 * due during the sleep fires at wakeup, which is what we want. */
+	return (int64_t)GetTickCount64();
+}
+
+int64_t
+time_now_ms(void)
+{
+	FILETIME ft;
+	ULARGE_INTEGER t;
+
+	GetSystemTimePreciseAsFileTime(&ft);
+	t.LowPart = ft.dwLowDateTime;
+	t.HighPart = ft.dwHighDateTime;
+	return ((int64_t)t.QuadPart - FILETIME_UNIX_EPOCH) / 10000;
+}
+
+/* ---- errors and paths ---------------------------------------------------- */
+
+/* The errno closest to a Windows error: what buffer/ and the rest test
+ * for (ENOENT, ENOSPC, EEXIST, EBUSY) first; EIO when nothing fits. */
+static int
+win_errno(DWORD e)
+{
+	switch (e) {
+	case ERROR_FILE_NOT_FOUND:
+	case ERROR_PATH_NOT_FOUND:
+	case ERROR_INVALID_DRIVE:
+	case ERROR_BAD_NETPATH:
+	case ERROR_BAD_NET_NAME:
+		return ENOENT;
+	case ERROR_ACCESS_DENIED:
+	case ERROR_WRITE_PROTECT:
+	case ERROR_PRIVILEGE_NOT_HELD:
+		return EACCES;
+	case ERROR_DISK_FULL:
+	case ERROR_HANDLE_DISK_FULL:
+		return ENOSPC;
+	case ERROR_LOCK_VIOLATION:
+	case ERROR_SHARING_VIOLATION:
+		/* Another handle holds a lock on it or refused to share it. */
+		return EBUSY;
+	case ERROR_ALREADY_EXISTS:
+	case ERROR_FILE_EXISTS:
+		return EEXIST;
+	case ERROR_NOT_ENOUGH_MEMORY:
+	case ERROR_OUTOFMEMORY:
+		return ENOMEM;
+	case ERROR_TOO_MANY_OPEN_FILES:
+		return EMFILE;
+	case ERROR_FILENAME_EXCED_RANGE:
+		return ENAMETOOLONG;
+	case ERROR_DIRECTORY:
+		return ENOTDIR;
+	case ERROR_DIR_NOT_EMPTY:
+		return ENOTEMPTY;
+	case ERROR_INVALID_HANDLE:
+		return EBADF;
+	case ERROR_INVALID_NAME:
+	case ERROR_BAD_PATHNAME:
+	case ERROR_INVALID_PARAMETER:
+	case ERROR_NEGATIVE_SEEK:
+		return EINVAL;
+	default:
+		return EIO;
+	}
+}
+
+/* -errno of the last failed call. */
+static int
+fail(void)
+{
+	return -win_errno(GetLastError());
+}
+
+/*
+ * path (UTF-8) as UTF-16, with '/' turned into '\': *out, which the
+ * caller frees.  A drive path too long for the classic calls (MAX_PATH)
+ * gets the "\\?\" prefix, which lifts the limit where the system allows
+ * it; such a path is taken as it is, so it must not hold "." or ".."
+ * parts.  0, -EINVAL (not UTF-8) or -ENOMEM.
+ */
+static int
+wpath(const char *path, wchar_t **out)
+{
+	static const wchar_t longp[] = L"\\\\?\\";
+	size_t plen = sizeof(longp) / sizeof(longp[0]) - 1;
+	wchar_t *w;
+	int n;
+
+	*out = NULL;
+	n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
+	    NULL, 0);
+	if (n <= 0)
+		return -EINVAL;
+	if ((w = malloc(((size_t)n + plen) * sizeof(*w))) == NULL)
+		return -ENOMEM;
+	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
+	    w + plen, n) != n) {
+		free(w);
+		return -EINVAL;
+	}
+	for (wchar_t *p = w + plen; *p != L'\0'; p++)
+		if (*p == L'/')
+			*p = L'\\';
+	/* 248: CreateDirectoryW's limit, below MAX_PATH. */
+	if (n - 1 >= 248 && w[plen + 1] == L':' && w[plen + 2] == L'\\')
+		memcpy(w, longp, plen * sizeof(*w));
+	else
+		memmove(w, w + plen, (size_t)n * sizeof(*w));
+	*out = w;
+	return 0;
+}
+
+/* ---- open files ---------------------------------------------------------- */
+
+int
+fs_open(const char *path, int flags, int mode, fs_handle *fh)
+{
+	FILE_ATTRIBUTE_TAG_INFO tag;
+	DWORD access, disp, attrs = FILE_ATTRIBUTE_NORMAL;
+	wchar_t *w;
+	HANDLE h;
+	int rc;
+
+	/* No mode bits: a new file takes the ACL of its directory (the
+	 * service's install restricts the state directory). */
+	(void)mode;
+	*fh = FS_HANDLE_NONE;
+	if ((rc = wpath(path, &w)) != 0)
+		return rc;
+	if (flags & FS_RDWR)
+		access = GENERIC_READ | GENERIC_WRITE;
+	else if (flags & FS_APPEND)
+		/* Not FILE_APPEND_DATA alone: a torn write must be cut back
+		 * (SetEndOfFile needs GENERIC_WRITE).  fs_append() writes at
+		 * the end by itself. */
+		access = GENERIC_WRITE;
+	else
+		access = GENERIC_READ;
+	if ((flags & (FS_CREATE | FS_EXCL)) == (FS_CREATE | FS_EXCL))
+		disp = CREATE_NEW;
+	else if (flags & FS_CREATE)
+		disp = OPEN_ALWAYS;
+	else
+		disp = OPEN_EXISTING;
+	if (flags & FS_NOFOLLOW)
+		/* Open the link itself, not what it points to. */
+		attrs |= FILE_FLAG_OPEN_REPARSE_POINT;
+	/* No SECURITY_ATTRIBUTES: the handle is not inherited. */
+	h = CreateFileW(w, access, SHARE_ALL, NULL, disp, attrs, NULL);
+	rc = h == INVALID_HANDLE_VALUE ? fail() : 0;
+	free(w);
+	if (rc != 0)
+		return rc;
+	if ((flags & FS_NOFOLLOW) && GetFileInformationByHandleEx(h,
+	    FileAttributeTagInfo, &tag, sizeof(tag)) &&
+	    (tag.FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) &&
+	    (tag.ReparseTag == IO_REPARSE_TAG_SYMLINK ||
+	    tag.ReparseTag == IO_REPARSE_TAG_MOUNT_POINT)) {
+		CloseHandle(h);
+		return -ELOOP;
+	}
+	*fh = h;
+	return 0;
+}
+
+void
+fs_close(fs_handle fh)
+{
+	if (fh != FS_HANDLE_NONE)
+		CloseHandle(fh);
+}
+
+/* An OVERLAPPED that only says where: the handles are synchronous. */
+static void
+at_offset(OVERLAPPED *ov, uint64_t off)
+{
+	memset(ov, 0, sizeof(*ov));
+	ov->Offset = (DWORD)off;
+	ov->OffsetHigh = (DWORD)(off >> 32);
+}
+
+/* One call moves at most this much (DWORD, and ssize_t on the way out). */
+static DWORD
+io_len(size_t n)
+{
+	return n > 0x40000000 ? 0x40000000 : (DWORD)n;
+}
+
+ssize_t
+fs_pread(fs_handle fh, void *p, size_t n, uint64_t off)
+{
+	OVERLAPPED ov;
+	DWORD got;
+
+	at_offset(&ov, off);
+	if (!ReadFile(fh, p, io_len(n), &got, &ov))
+		return GetLastError() == ERROR_HANDLE_EOF ? 0 : fail();
+	return (ssize_t)got;
+}
+
+ssize_t
+fs_pwrite(fs_handle fh, const void *p, size_t n, uint64_t off)
+{
+	OVERLAPPED ov;
+	DWORD put;
+
+	at_offset(&ov, off);
+	if (!WriteFile(fh, p, io_len(n), &put, &ov))
+		return fail();
+	return (ssize_t)put;
+}
+
+ssize_t
+fs_append(fs_handle fh, const void *p, size_t n)
+{
+	OVERLAPPED ov;
+	DWORD put;
+
+	/* Both halves 0xFFFFFFFF: at the end of the file, as O_APPEND
+	 * (WriteFile's documentation), wherever the last cut left it. */
+	memset(&ov, 0, sizeof(ov));
+	ov.Offset = ov.OffsetHigh = 0xFFFFFFFF;
+	if (!WriteFile(fh, p, io_len(n), &put, &ov))
+		return fail();
+	return (ssize_t)put;
+}
+
+int
+fs_sync(fs_handle fh)
+{
+	/* The data and the metadata, as fsync. */
+	return FlushFileBuffers(fh) ? 0 : fail();
+}
+
+int
+fs_datasync(fs_handle fh)
+{
+	/* Windows has no data-only flush. */
+	return fs_sync(fh);
+}
+
+int
+fs_truncate(fs_handle fh, uint64_t len)
+{
+	LARGE_INTEGER li;
+
+	if (len > INT64_MAX)
+		return -EINVAL;
+	li.QuadPart = (LONGLONG)len;
+	/* Moving the file pointer is harmless: every read and write here
+	 * says where it goes. */
+	if (!SetFilePointerEx(fh, li, NULL, FILE_BEGIN) || !SetEndOfFile(fh))
+		return fail();
+	return 0;
+}
+
+int
+fs_size(fs_handle fh, uint64_t *size)
+{
+	LARGE_INTEGER li;
+
+	if (!GetFileSizeEx(fh, &li))
+		return fail();
+	*size = (uint64_t)li.QuadPart;
+	return 0;
+}
+
+int
+fs_lock(fs_handle fh)
+{
+	OVERLAPPED ov;
+
+	/*
+	 * The whole range, exclusive, without waiting.  A lock belongs to
+	 * the handle, so a second open in the same process is refused too
+	 * (as flock() does); Windows drops it when the handle is closed or
+	 * the process ends.  The lock file is never read: that a lock here
+	 * is mandatory (it stops reads and writes) does not matter.
+	 */
+	at_offset(&ov, 0);
+	if (!LockFileEx(fh, LOCKFILE_EXCLUSIVE_LOCK |
+	    LOCKFILE_FAIL_IMMEDIATELY, 0, MAXDWORD, MAXDWORD, &ov)) {
+		DWORD e = GetLastError();
+
+		return e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING ?
+		    -EBUSY : -win_errno(e);
+	}
+	return 0;
+}
+
+/* Rename from over to (flags: MoveFileExW's, beside REPLACE_EXISTING). */
+static int
+move_file(const char *from, const char *to, DWORD flags)
+{
+	wchar_t *wf, *wt;
+	int rc;
+
+	if ((rc = wpath(from, &wf)) != 0)
+		return rc;
+	if ((rc = wpath(to, &wt)) != 0) {
+		free(wf);
+		return rc;
+	}
+	/*
+	 * Atomic within a volume.  WRITE_THROUGH: it returns only once
+	 * the rename is on disk, which is what fsync_dir() would do after
+	 * a rename on POSIX.  It fails (-EACCES) while to is open by a
+	 * handle that does not share delete: never one of ours.
+	 */
+	if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | flags))
+		rc = fail();
+	free(wf);
+	free(wt);
+	return rc;
+}
+
+int
+fs_rename(const char *from, const char *to)
+{
+	return move_file(from, to, MOVEFILE_WRITE_THROUGH);
+}
+
+int
+fs_remove(const char *path)
+{
+	wchar_t *w;
+	int rc;
+
+	if ((rc = wpath(path, &w)) != 0)
+		return rc;
+	/* A file still open elsewhere (sharing delete) goes when the last
+	 * handle closes; its name stays taken until then.  The ring never
+	 * reuses a segment's name, and closes its own handles first. */
+	if (!DeleteFileW(w))
+		rc = fail();
+	free(w);
+	return rc;
+}
+
+FILE *
+fs_fopen(const char *path, const char *how)
+{
+	wchar_t *w;
+	HANDLE h;
+	FILE *f;
+	int rc, fd;
+
+	/* For reading only: what the ring does with it. */
+	if (how[0] != 'r' || strchr(how, '+') != NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((rc = wpath(path, &w)) != 0) {
+		errno = -rc;
+		return NULL;
+	}
+	/* Not _wfopen(): it does not share delete, and a cursor file being
+	 * read (--buffer-stat) must not stop the agent renaming over it. */
+	h = CreateFileW(w, GENERIC_READ, SHARE_ALL, NULL, OPEN_EXISTING,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	rc = h == INVALID_HANDLE_VALUE ? fail() : 0;
+	free(w);
+	if (rc != 0) {
+		errno = -rc;
+		return NULL;
+	}
+	if ((fd = _open_osfhandle((intptr_t)h, _O_RDONLY |
+	    (strchr(how, 'b') != NULL ? _O_BINARY : _O_TEXT))) < 0) {
+		CloseHandle(h);
+		errno = EMFILE;
+		return NULL;
+	}
+	if ((f = _fdopen(fd, how)) == NULL) {
+		rc = errno;
+		_close(fd);		/* and the handle */
+		errno = rc;
+	}
+	return f;
+}
+
+int
+fs_mkdir(const char *path, int mode)
+{
+	wchar_t *w;
+	int rc;
+
+	(void)mode;	/* the ACL of the parent directory applies */
+	if ((rc = wpath(path, &w)) != 0)
+		return rc;
+	if (!CreateDirectoryW(w, NULL) && GetLastError() !=
+	    ERROR_ALREADY_EXISTS)
+		rc = fail();
+	free(w);
+	return rc;
+}
+
+int
+fs_list(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
+{
+	char name[MAX_PATH * 4];	/* UTF-8 of a name: 4 bytes a unit */
+	WIN32_FIND_DATAW fd;
+	size_t len = strlen(dir);
+	char *pattern;
+	wchar_t *w;
+	HANDLE h;
+	int rc;
+
+	if ((pattern = malloc(len + 3)) == NULL)
+		return -ENOMEM;
+	snprintf(pattern, len + 3, "%s/*", dir);
+	rc = wpath(pattern, &w);
+	free(pattern);
+	if (rc != 0)
+		return rc;
+	h = FindFirstFileW(w, &fd);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE)
+		/* No entry at all (not even "."): an empty volume root. */
+		return GetLastError() == ERROR_FILE_NOT_FOUND ? 0 : fail();
+	do {
+		if (WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name,
+		    (int)sizeof(name), NULL, NULL) <= 0)
+			continue;	/* cannot be one of ours */
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		rc = fn(arg, name);
+	} while (rc == 0 && FindNextFileW(h, &fd));
+	if (rc == 0 && GetLastError() != ERROR_NO_MORE_FILES)
+		rc = fail();
+	FindClose(h);
+	return rc;
+}
+
+/* ---- small durable files ------------------------------------------------- */
+
+int
+fsync_dir(const char *dir)
+{
+	/*
+	 * Nothing to do, and nothing that could be done: FlushFileBuffers
+	 * needs a handle open for writing, which a directory gets only
+	 * with the backup privilege.  NTFS keeps directory changes in its
+	 * journal; a rename here is made with MOVEFILE_WRITE_THROUGH (on
+	 * disk when it returns), and the entry of a new file goes to disk
+	 * with the file's own FlushFileBuffers.
+	 */
+	(void)dir;
+	return 0;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len, int mode,
+    bool durable)
+{
+	char tmp[PATH_MAX];
+	const char *p = data;
+	fs_handle fh;
+	int rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* Never written through a link: whatever is at tmp goes first. */
+	(void)fs_remove(tmp);
+	if ((rc = fs_open(tmp, FS_APPEND | FS_CREATE | FS_EXCL, mode,
+	    &fh)) != 0)
+		return rc;
+	while (rc == 0 && len > 0) {
+		ssize_t n = fs_append(fh, p, len);
+
+		if (n <= 0)
+			rc = n < 0 ? (int)n : -EIO;
+		else {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	if (rc == 0 && durable)
+		rc = fs_sync(fh);
+	fs_close(fh);
+	if (rc == 0)
+		rc = move_file(tmp, path, durable ? MOVEFILE_WRITE_THROUGH :
+		    0);
+	if (rc != 0)
+		(void)fs_remove(tmp);
+	return rc;
+}
+
+int
+file_mkdirs(const char *path, int mode)
+{
+	char buf[PATH_MAX];
+	size_t len, root = 0;
+	int rc;
+
+	if ((len = (size_t)snprintf(buf, sizeof(buf), "%s", path)) >=
+	    sizeof(buf))
+		return -ENAMETOOLONG;
+#define IS_SEP(c)	((c) == '/' || (c) == '\\')
+	/* What is not to be made: "C:", "C:\", "\", or "\\server\share\". */
+	if (len >= 2 && buf[1] == ':')
+		root = len >= 3 && IS_SEP(buf[2]) ? 3 : 2;
+	else if (len >= 2 && IS_SEP(buf[0]) && IS_SEP(buf[1])) {
+		int seps = 0;
+
+		for (root = 2; root < len && seps < 2; root++)
+			if (IS_SEP(buf[root]))
+				seps++;
+	} else if (len >= 1 && IS_SEP(buf[0]))
+		root = 1;
+	for (size_t i = root + 1; i <= len; i++) {
+		char c = buf[i];
+
+		if ((!IS_SEP(c) && c != '\0') || IS_SEP(buf[i - 1]))
+			continue;
+		buf[i] = '\0';
+		rc = fs_mkdir(buf, mode);
+		buf[i] = c;
+		if (rc != 0)
+			return rc;
+	}
+#undef IS_SEP
+	return 0;
+}
