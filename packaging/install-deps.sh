@@ -8,7 +8,10 @@
 # for a missing tool fails instead (shellcheck lints the Wazuh install
 # script, gcc-mingw-w64 cross-compiles the Windows sources, curl checks
 # the test servers; stress-ng keeps the cores busy for the runs that
-# prove the suite deterministic under load).
+# prove the suite deterministic under load). The Windows build also needs
+# what packaging/windows/build-deps.sh fetches and builds its libraries
+# with (apt-get source, dpkg-source, make, perl, mingw zlib and
+# pkg-config) and wine64 to run the result (libgnutls30 for Wine's TLS).
 # Runs apt-get through sudo when not run as root.
 #
 set -euo pipefail
@@ -36,6 +39,16 @@ packages=(
 	clang
 	libclang-rt-14-dev
 	gcc-mingw-w64-x86-64-win32
+	libz-mingw-w64-dev
+	mingw-w64-tools
+	dpkg-dev
+	debian-archive-keyring
+	xz-utils
+	make
+	perl
+	wine64
+	wine
+	libgnutls30
 	shellcheck
 	stress-ng
 )
