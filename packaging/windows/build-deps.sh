@@ -293,8 +293,14 @@ build_curl() {
 		-DENABLE_THREADED_RESOLVER=ON -DENABLE_UNIX_SOCKETS=OFF \
 		-DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none -DCURL_CA_FALLBACK=OFF \
 		-DPICKY_COMPILER=OFF
+	# threads of the resolver: Win32's; the -lpthread curl's CMake writes
+	# into libcurl.pc is not needed (and would pull in winpthread's DLL
+	# where a consumer resolves it to libpthread.dll.a)
+	grep -q '^#define USE_THREADS_WIN32 1' build/lib/curl_config.h ||
+		{ say "curl: not configured for Win32 threads"; exit 1; }
 	run curl cmake --build build -j "$jobs"
 	run curl cmake --install build
+	sed -i '/^Libs/s/ -lpthread\b//g' "$prefix/lib/pkgconfig/libcurl.pc"
 }
 
 build_expat() {

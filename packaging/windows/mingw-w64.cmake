@@ -14,7 +14,9 @@
 # the Cflags of libcurl, expat and libcjson) and deps.cmake, included here
 # (versions, OPENSSL_ROOT_DIR, ZLIB_ROOT). pkg-config and find_* see only
 # that prefix and the mingw-w64 sysroot, never the build machine's libraries.
-# Executables link with -static (libgcc and winpthread included).
+# Executables link with -static (libgcc and winpthread included), and
+# static-libs.cmake (run after each project()) makes find_library take
+# static archives only.
 
 set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)
@@ -44,7 +46,7 @@ if(NOT SYSMONFWD_WIN_DEPS)
 			message(FATAL_ERROR
 				"The Windows libraries are not built: run\n"
 				"  bash ${CMAKE_CURRENT_LIST_DIR}/build-deps.sh\n"
-				"(about 10 minutes cold on 2 cores, seconds once cached), "
+				"(about 6 minutes cold on 2 cores, seconds once cached), "
 				"or pass -DSYSMONFWD_WIN_DEPS=PREFIX.\n"
 				"${_sysmonfwd_win_err}")
 		endif()
@@ -66,8 +68,10 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
-# static archives only (libz.dll.a and the like are never picked)
-set(CMAKE_FIND_LIBRARY_SUFFIXES .a)
+# Static archives only, never an import library (libz.dll.a,
+# libpthread.dll.a): CMake's Windows-GNU platform file sets the suffixes
+# after this file is read, so they are set again once project() is done.
+set(CMAKE_PROJECT_INCLUDE "${CMAKE_CURRENT_LIST_DIR}/static-libs.cmake")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 
 # pkg-config: only the prefix's .pc files
