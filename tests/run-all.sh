@@ -33,6 +33,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run build-asan -DSYSMONFWD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 bash tests/cross/cross-build.sh	# the Windows-only sources (mingw-w64)
+# The ring on Windows, under Wine (a fresh prefix: about 10 s): the file
+# calls of agent/base/sys_win.c, and the same on-disk format both ways.
+wine_prefix=$(mktemp -d)
+WINEPREFIX=$wine_prefix bash tests/cross/ring-wine.sh
+WINEPREFIX=$wine_prefix wineserver -k 2>/dev/null || true
+rm -rf "$wine_prefix"
 
 # Short libFuzzer runs (30 s each) over whatever reads text the agent does
 # not control: records (the parser and every renderer, seeded with the real

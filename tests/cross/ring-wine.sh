@@ -21,8 +21,8 @@
 #      both systems, record by record (seq, source, time, length, CRC),
 #      and the dumps compared.
 #
-# Not part of tests/run-all.sh (a first Wine start takes a minute);
-# about 15 s once the Wine prefix exists.  WINEPREFIX (default
+# Run by tests/run-all.sh after cross-build.sh, in a fresh prefix (about
+# 10 s, the prefix's creation included).  WINEPREFIX (default
 # /tmp/wine-ring) is created when missing.  Exits non-zero on any
 # failure; skips (exit 0) when mingw-w64, its zlib or Wine is missing,
 # except under CI (CI=true), where that fails.
