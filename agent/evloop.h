@@ -16,15 +16,17 @@
  * transport_loop_wait(), curl's multi wait with the registered fds and a
  * self-pipe written by the signal handler added.
  *
- * Windows (evloop_win.c, not written yet): a wait_handle is a HANDLE and
- * the same interface holds.  The stop request becomes an event object set
- * by the console control handler or the service's stop control.  curl's
+ * Windows (evloop_win.c): a wait_handle is a HANDLE and the same
+ * interface holds.  The stop request becomes an event object set by the
+ * console control handler (and, once it exists, the service's stop
+ * control).  curl's
  * sockets are not HANDLEs, so the wait is split in two without polling:
  * the loop thread sleeps in curl_multi_poll() (transport_loop_wait() with
  * no extra handle) while a helper thread sleeps in
  * WaitForMultipleObjects() on the registered handles and the stop event
  * and, when one is signalled, records which and calls curl_multi_wakeup()
- * (a transport_loop_wakeup() to be added to transport/).  evloop_wait()
+ * (transport_loop_wakeup()).  Without an HTTP output (no multi handle)
+ * the loop thread waits in WaitForMultipleObjects() itself.  evloop_wait()
  * hands the helper the wait set before and collects it after, so a
  * registration stays valid for exactly one wait, as here.
  * WaitForMultipleObjects() takes 64 handles; transport_loop_wait() takes

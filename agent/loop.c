@@ -533,7 +533,7 @@ agent_setup(struct agent *a, const struct config *cfg, struct evloop *ev)
 	memset(a, 0, sizeof(*a));
 	a->cfg = cfg;
 	a->ev = ev;
-	if (gethostname(a->host, sizeof(a->host)) != 0 || a->host[0] == '\0')
+	if (host_name(a->host, sizeof(a->host)) != 0 || a->host[0] == '\0')
 		snprintf(a->host, sizeof(a->host), "localhost");
 	a->host[sizeof(a->host) - 1] = '\0';
 	if ((rc = file_mkdirs(cfg->agent.state_dir, 0750)) != 0) {
@@ -845,7 +845,8 @@ read_phase(struct agent *a, int64_t now, bool *progress)
 
 		if (source_finished(s))
 			continue;
-		if (source_wait_fd(s) < 0 && source_next_poll(s, now) > now)
+		if (source_wait_fd(s) == WAIT_HANDLE_NONE &&
+		    source_next_poll(s, now) > now)
 			continue;
 		got = source_poll(s, a->buf, READ_BUDGET);
 		source_get_stats(s, &ss);

@@ -99,6 +99,25 @@ demo_setup(char **text, char *outpath, size_t outlen)
 		    "found; give one with -c FILE", CONFIG_DEFAULT_PATH);
 		return -ENOENT;
 	}
+#ifdef _WIN32
+	/*
+	 * TODO (issue 14): the demo on Windows: a directory under %TEMP%
+	 * (the user's own, private by its ACL); that ACL is not checked yet,
+	 * only that it is a directory.
+	 */
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = getenv("TEMP");
+	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 512)
+		tmp = ".";
+	if (snprintf(dir, sizeof(dir), "%s/sysmonfwd-demo", tmp) >=
+	    (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	if (stat(dir, &sb) != 0)
+		return -errno;
+	if (!S_ISDIR(sb.st_mode)) {
+#else
 	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 512)
 		tmp = "/tmp";
 	if (snprintf(dir, sizeof(dir), "%s/sysmonfwd-demo-%u", tmp,
@@ -110,6 +129,7 @@ demo_setup(char **text, char *outpath, size_t outlen)
 		return -errno;
 	if (!S_ISDIR(sb.st_mode) || sb.st_uid != getuid() ||
 	    (sb.st_mode & 0077) != 0) {
+#endif
 		log_errorx("%s is not a private directory of ours; remove it "
 		    "and try again", dir);
 		return -EPERM;
@@ -375,6 +395,12 @@ main(int argc, char **argv)
 	int code;
 
 	log_init("sysmonfwd", LOG_LEVEL_INFO);
+#ifdef _WIN32
+	/* Documents are bytes: no "\r\n" for "\n" on standard output, and
+	 * none taken away from standard input (path = -). */
+	(void)_setmode(_fileno(stdout), _O_BINARY);
+	(void)_setmode(_fileno(stdin), _O_BINARY);
+#endif
 	if ((code = cli_parse(argc, argv, &cli)) >= 0)
 		return code;
 	if ((code = config_get(cli.cfgpath, &cfg, &demo, demo_out,

@@ -10,6 +10,7 @@
  * and in range (a status of 1e300 or -1 is no status at all).
  */
 #include "transport_int.h"
+#include "base.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

@@ -6,7 +6,9 @@
  * output owns one http_client: one easy handle, reused, so its connection
  * stays alive (HTTP/1.1, one request at a time).  The event loop waits in
  * transport_loop_wait(), which is curl_multi_wait() with the agent's own
- * fds added: no thread, no busy loop.
+ * fds added: no thread, no busy loop.  On Windows it is curl_multi_poll()
+ * alone, and agent/evloop_win.c's waiter thread ends it early with
+ * transport_loop_wakeup() (curl_multi_wakeup()) when a HANDLE is ready.
  *
  * TLS is verified by default (peer and host name), with the system store
  * unless tls_ca_file/tls_ca_path say otherwise; client certificates, a
@@ -20,7 +22,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <stddef.h>
+#ifndef _WIN32
 #include <poll.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +207,37 @@ transport_loop_run(struct transport_loop *l)
 	run(l);
 }
 
+#ifdef _WIN32
+int
+transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
+    size_t nextra, int timeout_ms)
+{
+	int numfds = 0;
+
+	/* No fds to add on Windows: the HANDLEs are the waiter thread's. */
+	(void)extra;
+	if (l->multi == NULL || nextra != 0)
+		return -EINVAL;
+	if (curl_multi_poll(l->multi, NULL, 0, timeout_ms, &numfds) !=
+	    CURLM_OK)
+		return -EIO;
+	run(l);
+	return 0;
+}
+
+bool
+transport_loop_active(const struct transport_loop *l)
+{
+	return l->multi != NULL;
+}
+
+void
+transport_loop_wakeup(struct transport_loop *l)
+{
+	if (l->multi != NULL)
+		(void)curl_multi_wakeup(l->multi);
+}
+#else
 int
 transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
     size_t nextra, int timeout_ms)
@@ -234,6 +269,7 @@ transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
 	run(l);
 	return ready;
 }
+#endif
 
 /* ---- clients ---------------------------------------------------------------- */
 

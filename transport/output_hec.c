@@ -325,7 +325,7 @@ make_channel(struct hec *h, char *out, size_t len)
 	uint64_t a = 1469598103934665603ULL, b = 1099511628211ULL * 7;
 	const char *parts[3] = { host, h->d.base.name, h->o.url };
 
-	gethostname(host, sizeof(host) - 1);
+	(void)host_name(host, sizeof(host) - 1);
 	for (int k = 0; k < 3; k++)
 		for (const unsigned char *p = (const unsigned char *)parts[k];
 		    *p != '\0'; p++) {

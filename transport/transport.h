@@ -21,7 +21,11 @@
 #ifndef SYSMONFWD_TRANSPORT_H
 #define SYSMONFWD_TRANSPORT_H
 
+#ifdef _WIN32
+struct pollfd;		/* transport_loop_wait() takes none on Windows */
+#else
 #include <poll.h>
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +76,17 @@ int	transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
 	    size_t nextra, int timeout_ms);
 /* Move transfers forward without waiting (after other work). */
 void	transport_loop_run(struct transport_loop *l);
+#ifdef _WIN32
+/*
+ * Windows (agent/evloop_win.c): transport_loop_wait() takes no extra fds
+ * (nextra 0) and sleeps in curl_multi_poll(); it needs an HTTP output
+ * opened (-EINVAL otherwise), which transport_loop_active() tells.
+ * transport_loop_wakeup(), from any thread, ends that sleep early
+ * (curl_multi_wakeup(); a wake-up sent before the sleep ends the next).
+ */
+bool	transport_loop_active(const struct transport_loop *l);
+void	transport_loop_wakeup(struct transport_loop *l);
+#endif
 
 /* ---- outputs ------------------------------------------------------------------ */
 

@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#ifdef _WIN32
+#include "compat_win.h"
+#endif
+
 #define SYSMONFWD_VERSION	"0.1.0"
 
 /* ---- the log (log.c) -------------------------------------------------------
@@ -63,6 +67,11 @@ int	file_write_atomic(const char *path, const void *data, size_t len,
  * A no-op on Windows, where a directory cannot be flushed (sys_win.c).
  */
 int	fsync_dir(const char *dir) __attribute__((warn_unused_result));
+/*
+ * The host's name into buf (len bytes, NUL-terminated): gethostname(); on
+ * Windows the DNS host name (GetComputerNameExA()).  0, or -1 with errno.
+ */
+int	host_name(char *buf, size_t len);
 /* mkdir -p with mode for the directories it creates.  0 or -errno. */
 int	file_mkdirs(const char *path, int mode)
 	    __attribute__((warn_unused_result));

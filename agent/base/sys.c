@@ -68,6 +68,12 @@ time_now_ms(void)
 }
 
 int
+host_name(char *buf, size_t len)
+{
+	return gethostname(buf, len);
+}
+
+int
 fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;

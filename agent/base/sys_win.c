@@ -12,6 +12,7 @@
 #define _WIN32_WINNT	0x0602
 #endif
 
+#define _CRT_RAND_S	/* rand_s() */
 #include "base.h"
 
 #include <windows.h>
@@ -561,4 +562,355 @@ file_mkdirs(const char *path, int mode)
 	}
 #undef IS_SEP
 	return 0;
+}
+
+/* compat_win.h: pread() on a C runtime fd. */
+ssize_t
+pread(int fd, void *p, size_t n, off_t off)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+	LARGE_INTEGER zero = { .QuadPart = 0 }, pos;
+	ssize_t r;
+
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = EBADF;
+		return -1;
+	}
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* ReadFile() at an offset moves a synchronous handle's position;
+	 * pread() must not: put it back. */
+	if (!SetFilePointerEx(h, zero, &pos, FILE_CURRENT)) {
+		errno = -fail();
+		return -1;
+	}
+	r = fs_pread(h, p, n, (uint64_t)off);
+	if (!SetFilePointerEx(h, pos, NULL, FILE_BEGIN) && r >= 0)
+		r = fail();
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* compat_win.h: what the Windows C runtime lacks. */
+void
+explicit_bzero(void *p, size_t n)
+{
+	SecureZeroMemory(p, n);
+}
+
+char *
+strndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d;
+
+	if ((d = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+long
+random(void)
+{
+	unsigned int r = 0;
+
+	if (rand_s(&r) != 0)
+		r = (unsigned int)rand();
+	return (long)(r & 0x7fffffff);
+}
+
+ssize_t
+getrandom(void *p, size_t n, unsigned int flags)
+{
+	unsigned char *b = p;
+
+	(void)flags;
+	for (size_t i = 0; i < n; i += sizeof(unsigned int)) {
+		unsigned int r;
+		size_t k = n - i < sizeof(r) ? n - i : sizeof(r);
+
+		if (rand_s(&r) != 0) {
+			errno = EIO;
+			return -1;
+		}
+		memcpy(b + i, &r, k);
+	}
+	return (ssize_t)n;
+}
+
+FILE *
+open_memstream(char **p, size_t *n)
+{
+	/* TODO (issue 14): see compat_win.h. */
+	*p = NULL;
+	*n = 0;
+	errno = ENOSYS;
+	return NULL;
+}
+
+int
+host_name(char *buf, size_t len)
+{
+	DWORD n = len > 0xffff ? 0xffff : (DWORD)len;
+
+	if (len == 0 || !GetComputerNameExA(ComputerNameDnsHostname, buf,
+	    &n)) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+void *
+memmem(const void *hay, size_t hlen, const void *needle, size_t nlen)
+{
+	const char *h = hay;
+
+	if (nlen == 0)
+		return (void *)h;
+	for (size_t i = 0; nlen <= hlen && i <= hlen - nlen; i++)
+		if (h[i] == *(const char *)needle &&
+		    memcmp(h + i, needle, nlen) == 0)
+			return (void *)(h + i);
+	return NULL;
+}
+
+/* The identity of the open file h (compat_win.h). */
+static int
+handle_id(HANDLE h, uint64_t *dev, uint64_t *ino)
+{
+	BY_HANDLE_FILE_INFORMATION bi;
+
+	if (!GetFileInformationByHandle(h, &bi)) {
+		errno = -fail();
+		return -1;
+	}
+	*dev = bi.dwVolumeSerialNumber;
+	*ino = (uint64_t)bi.nFileIndexHigh << 32 | bi.nFileIndexLow;
+	return 0;
+}
+
+int
+win_fd_id(int fd, uint64_t *dev, uint64_t *ino)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = EBADF;
+		return -1;
+	}
+	return handle_id(h, dev, ino);
+}
+
+int
+win_path_id(const char *path, uint64_t *dev, uint64_t *ino)
+{
+	wchar_t *w;
+	HANDLE h;
+	int rc;
+
+	if ((rc = wpath(path, &w)) != 0) {
+		errno = -rc;
+		return -1;
+	}
+	/* No access asked: the attributes only, whoever holds the file. */
+	h = CreateFileW(w, 0, SHARE_ALL, NULL, OPEN_EXISTING,
+	    FILE_FLAG_BACKUP_SEMANTICS, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = -fail();
+		return -1;
+	}
+	rc = handle_id(h, dev, ino);
+	CloseHandle(h);
+	return rc;
+}
+
+bool
+win_fd_readable(int fd)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+	DWORD avail = 0;
+
+	if (h == INVALID_HANDLE_VALUE ||
+	    !PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL))
+		return false;
+	return avail > 0;
+}
+
+/* fnmatch() of one name: * ? [set] [!set] [a-z], no escapes. */
+static bool
+name_match(const char *p, const char *s)
+{
+	for (; *p != '\0'; p++, s++) {
+		if (*p == '*') {
+			while (p[1] == '*')
+				p++;
+			for (const char *t = s;; t++) {
+				if (name_match(p + 1, t))
+					return true;
+				if (*t == '\0')
+					return false;
+			}
+		}
+		if (*s == '\0')
+			return false;
+		if (*p == '?')
+			continue;
+		if (*p == '[' && strchr(p + 1, ']') != NULL) {
+			bool neg = p[1] == '!' || p[1] == '^', in = false;
+			const char *q = p + 1 + (neg ? 1 : 0);
+
+			do {
+				unsigned char c = (unsigned char)*s;
+
+				if (q[1] == '-' && q[2] != ']' &&
+				    q[2] != '\0') {
+					if (c >= (unsigned char)q[0] &&
+					    c <= (unsigned char)q[2])
+						in = true;
+					q += 3;
+				} else {
+					if (*q == *s)
+						in = true;
+					q++;
+				}
+			} while (*q != ']' && *q != '\0');
+			if (*q == '\0' || in == neg)
+				return false;
+			p = q;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+	}
+	return *s == '\0';
+}
+
+struct glob_scan {
+	const char	*dir;	/* with its separator, or "" */
+	size_t		 dirlen;
+	const char	*pat;	/* the last component */
+	glob_t		*g;
+	size_t		 cap;
+};
+
+static int
+glob_one(void *arg, const char *name)
+{
+	struct glob_scan *gs = arg;
+	glob_t *g = gs->g;
+	char *path;
+
+	if (name[0] == '.' && gs->pat[0] != '.')
+		return 0;
+	if (!name_match(gs->pat, name))
+		return 0;
+	if (g->gl_pathc + 1 >= gs->cap) {
+		size_t cap = gs->cap == 0 ? 16 : gs->cap * 2;
+		char **v = realloc(g->gl_pathv, cap * sizeof(*v));
+		if (v == NULL)
+			return GLOB_NOSPACE;
+		g->gl_pathv = v;
+		gs->cap = cap;
+	}
+	if ((path = malloc(gs->dirlen + strlen(name) + 1)) == NULL)
+		return GLOB_NOSPACE;
+	memcpy(path, gs->dir, gs->dirlen);
+	strcpy(path + gs->dirlen, name);
+	g->gl_pathv[g->gl_pathc++] = path;
+	g->gl_pathv[g->gl_pathc] = NULL;
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+glob(const char *pattern, int flags, int (*errfunc)(const char *, int),
+    glob_t *g)
+{
+	struct glob_scan gs = { .g = g };
+	const char *slash = NULL;
+	char *dir;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	if (flags != 0 || errfunc != NULL)
+		return GLOB_ABORTED;
+	for (const char *p = pattern; *p != '\0'; p++)
+		if (*p == '/' || *p == '\\')
+			slash = p;
+	gs.dirlen = slash != NULL ? (size_t)(slash - pattern) + 1 : 0;
+	gs.pat = pattern + gs.dirlen;
+	if (strpbrk(gs.pat, "*?[") == NULL ||
+	    (gs.dirlen > 0 && strcspn(pattern, "*?[") < gs.dirlen))
+		return GLOB_ABORTED;	/* wildcards in the last part only */
+	if ((dir = malloc(gs.dirlen + 2)) == NULL)
+		return GLOB_NOSPACE;
+	if (gs.dirlen == 0)
+		strcpy(dir, ".");
+	else {
+		memcpy(dir, pattern, gs.dirlen);
+		dir[gs.dirlen] = '\0';
+	}
+	gs.dir = pattern;
+	rc = fs_list(dir, glob_one, &gs);
+	free(dir);
+	if (rc < 0 && g->gl_pathc == 0) {
+		globfree(g);
+		return rc == -ENOENT ? GLOB_NOMATCH : GLOB_ABORTED;
+	}
+	if (rc > 0) {
+		globfree(g);
+		return rc;
+	}
+	if (g->gl_pathc == 0) {
+		globfree(g);
+		return GLOB_NOMATCH;
+	}
+	qsort(g->gl_pathv, g->gl_pathc, sizeof(*g->gl_pathv), cmp_str);
+	return 0;
+}
+
+void
+globfree(glob_t *g)
+{
+	for (size_t i = 0; i < g->gl_pathc; i++)
+		free(g->gl_pathv[i]);
+	free(g->gl_pathv);
+	memset(g, 0, sizeof(*g));
+}
+
+ssize_t
+win_read(int fd, void *p, size_t n)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+	DWORD got;
+
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!ReadFile(h, p, n > 0x40000000 ? 0x40000000 : (DWORD)n, &got,
+	    NULL)) {
+		DWORD e = GetLastError();
+
+		/* A pipe whose writer is gone: the end, as read(2) says. */
+		if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF)
+			return 0;
+		errno = win_errno(e);
+		return -1;
+	}
+	return (ssize_t)got;
 }

@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/random.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 

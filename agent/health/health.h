@@ -108,7 +108,7 @@ struct monitor;
 int	monitor_open(const char *listen, struct monitor **out)
 	    __attribute__((warn_unused_result));
 /* The fd to poll for readability (the daemon's epoll fd). */
-int	monitor_fd(const struct monitor *m);
+wait_handle monitor_fd(const struct monitor *m);
 /* How long until the daemon needs monitor_run() anyway (ms), or -1. */
 int64_t	monitor_timeout(const struct monitor *m);
 /* Serve what is ready, answering from st. */
@@ -124,7 +124,22 @@ int	status_render_prometheus(const struct agent_status *st,
 int	status_render_health(const struct agent_status *st, struct strbuf *out,
 	    bool *ok) __attribute__((warn_unused_result));
 
-#ifdef _WIN32
+#ifndef _WIN32
+/* What the Linux probe keeps between checks (watchdog_linux.c). */
+struct watchdog_linux {
+	struct sd_bus	*bus;		/* systemd's, once reached */
+	bool		 bus_failed_logged;
+};
+/*
+ * Ask systemd about the unit (when it is the init system), else /proc
+ * about a process called service: running, stopped (none, but Sysmon was
+ * seen_running before), not installed, or unknown.
+ */
+enum sysmon_state watchdog_linux_probe(struct watchdog_linux *w,
+	    const char *service, const char *unit, bool seen_running);
+/* Close the connection to systemd. */
+void	watchdog_linux_close(struct watchdog_linux *w);
+#else
 /*
  * Ask the Service Control Manager about Sysmon (watchdog_win.c).  service
  * is the configured name; NULL, "" or the default "sysmon" mean: Sysmon64,

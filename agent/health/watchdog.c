@@ -12,7 +12,8 @@
  *     zombie) process whose name is sysmon_service means running.  None
  *     means stopped when Sysmon was seen running before (in this run or,
  *     as the state file says, an earlier one), else not installed.
- * The Windows Service Control Manager part belongs to the Windows build.
+ * Those two questions are watchdog_linux.c's; on Windows the Service
+ * Control Manager answers (watchdog_win.c).  This file keeps the states.
  *
  * The last state is kept in state_dir/watchdog.state, so that a change
  * that happened while the agent was down (Sysmon stopped, then the agent
@@ -21,21 +22,11 @@
 #include "health.h"
 #include "base.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#ifdef _WIN32
-#else
-#include <systemd/sd-bus.h>
-#endif
 
 struct watchdog {
 	char			 service[256];	/* as configured */
@@ -47,8 +38,9 @@ struct watchdog {
 	int64_t			 since_ms;	/* wall clock */
 	bool			 checked;	/* at least once */
 	bool			 seen_running;	/* ever, as far as we know */
-	bool			 bus_failed_logged;
-	sd_bus			*bus;
+#ifndef _WIN32
+	struct watchdog_linux	 sys;	/* the systemd connection */
+#endif
 };
 
 const char *
@@ -78,134 +70,15 @@ state_from_name(const char *s)
 	return SYSMON_UNKNOWN;
 }
 
-/* Is a live process called name running?  -1 when /proc cannot be read. */
-static int
-proc_running(const char *name)
-{
-	char path[300], buf[512], want[16];
-	DIR *d;
-	struct dirent *de;
-	int found = 0;
-
-	/* The kernel keeps 15 bytes of a process name. */
-	snprintf(want, sizeof(want), "%.15s", name);
-	if ((d = opendir("/proc")) == NULL)
-		return -1;
-	while (!found && (de = readdir(d)) != NULL) {
-		char *lp, *rp;
-		ssize_t n;
-		int fd;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%.255s/stat", de->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		/* "PID (COMM) S ...": COMM may hold spaces and parentheses. */
-		if ((lp = strchr(buf, '(')) == NULL ||
-		    (rp = strrchr(buf, ')')) == NULL || rp < lp)
-			continue;
-		*rp = '\0';
-		if (strcmp(lp + 1, want) != 0)
-			continue;
-		if (rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
-			continue;	/* a zombie is not running */
-		found = 1;
-	}
-	closedir(d);
-	return found;
-}
-
-/* Ask systemd.  The state, or SYSMON_UNKNOWN when it cannot tell. */
-static enum sysmon_state
-systemd_state(struct watchdog *w, bool *known)
-{
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	const char *path;
-	char *load = NULL, *active = NULL;
-	enum sysmon_state st = SYSMON_UNKNOWN;
-	int rc;
-
-	*known = false;
-	if (w->bus == NULL) {
-		if ((rc = sd_bus_open_system(&w->bus)) < 0) {
-			if (!w->bus_failed_logged)
-				log_warnx("watchdog: cannot reach systemd over "
-				    "D-Bus (%s): looking at /proc instead",
-				    strerror(-rc));
-			w->bus_failed_logged = true;
-			w->bus = NULL;
-			return SYSMON_UNKNOWN;
-		}
-		/* Never stall the event loop for long. */
-		(void)sd_bus_set_method_call_timeout(w->bus, 2000000);
-	}
-	rc = sd_bus_call_method(w->bus, "org.freedesktop.systemd1",
-	    "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-	    "LoadUnit", &err, &reply, "s", w->unit);
-	if (rc < 0 || sd_bus_message_read(reply, "o", &path) < 0) {
-		if (!w->bus_failed_logged)
-			log_warnx("watchdog: systemd did not answer about %s "
-			    "(%s): looking at /proc instead", w->unit,
-			    err.message != NULL ? err.message : strerror(-rc));
-		w->bus_failed_logged = true;
-		sd_bus_error_free(&err);
-		sd_bus_message_unref(reply);
-		/* A broken connection is opened again next time. */
-		w->bus = sd_bus_flush_close_unref(w->bus);
-		return SYSMON_UNKNOWN;
-	}
-	if (sd_bus_get_property_string(w->bus, "org.freedesktop.systemd1",
-	    path, "org.freedesktop.systemd1.Unit", "LoadState", &err,
-	    &load) >= 0 && sd_bus_get_property_string(w->bus,
-	    "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
-	    "ActiveState", &err, &active) >= 0) {
-		*known = true;
-		if (strcmp(load, "not-found") == 0)
-			st = SYSMON_NOT_INSTALLED;
-		else if (strcmp(active, "active") == 0 ||
-		    strcmp(active, "activating") == 0 ||
-		    strcmp(active, "reloading") == 0)
-			st = SYSMON_RUNNING;
-		else
-			st = SYSMON_STOPPED;
-	}
-	free(load);
-	free(active);
-	sd_bus_error_free(&err);
-	sd_bus_message_unref(reply);
-	return st;
-}
-
 static enum sysmon_state
 probe(struct watchdog *w)
 {
 #ifdef _WIN32
 	return watchdog_win_probe(w->service);
+#else
+	return watchdog_linux_probe(&w->sys, w->service, w->unit,
+	    w->seen_running);
 #endif
-	struct stat sb;
-	enum sysmon_state st = SYSMON_UNKNOWN;
-	bool known = false;
-	int pr;
-
-	if (stat("/run/systemd/system", &sb) == 0)
-		st = systemd_state(w, &known);
-	if (known && st != SYSMON_NOT_INSTALLED)
-		return st;
-	/* No systemd, or a unit it does not know: look for the process. */
-	if ((pr = proc_running(w->service)) < 0)
-		return known ? st : SYSMON_UNKNOWN;
-	if (pr > 0)
-		return SYSMON_RUNNING;
-	if (known)
-		return st;	/* not installed, as systemd says */
-	return w->seen_running ? SYSMON_STOPPED : SYSMON_NOT_INSTALLED;
 }
 
 static void
@@ -267,8 +140,9 @@ watchdog_close(struct watchdog *w)
 {
 	if (w == NULL)
 		return;
-	if (w->bus != NULL)
-		sd_bus_flush_close_unref(w->bus);
+#ifndef _WIN32
+	watchdog_linux_close(&w->sys);
+#endif
 	free(w->state_path);
 	free(w);
 }

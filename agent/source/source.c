@@ -18,8 +18,10 @@ source_open(const struct config_input *cfg, const char *state_dir,
 	switch (cfg->type) {
 	case CONFIG_INPUT_FILE:
 		return source_file_open(cfg, state_dir, b, out);
+#ifndef _WIN32
 	case CONFIG_INPUT_JOURNALD:
 		return source_journald_open(cfg, state_dir, b, out);
+#endif
 	case CONFIG_INPUT_EVTX:
 		return source_evtx_open(cfg, state_dir, b, out);
 #ifdef _WIN32
@@ -44,7 +46,7 @@ source_new(size_t size, const struct source_ops *ops,
 		return NULL;
 	s->ops = ops;
 	s->name = cfg->name;
-	s->fd = -1;
+	s->fd = WAIT_HANDLE_NONE;
 	return s;
 }
 
@@ -60,10 +62,10 @@ source_poll(struct source *s, struct buffer *b, size_t budget)
 	return s->ops->poll(s, b, budget);
 }
 
-int
+wait_handle
 source_wait_fd(const struct source *s)
 {
-	return s->finished ? -1 : s->fd;
+	return s->finished ? WAIT_HANDLE_NONE : s->fd;
 }
 
 int64_t

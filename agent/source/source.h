@@ -65,9 +65,10 @@ void	source_close(struct source *s, const struct buffer *b);
  * error that ends this source (logged).
  */
 ssize_t	source_poll(struct source *s, struct buffer *b, size_t budget);
-/* The fd to wait on for readability, or -1 when the source is polled by
- * time (regular files). */
-int	source_wait_fd(const struct source *s);
+/* The fd (a HANDLE on Windows) to wait on for readability, or
+ * WAIT_HANDLE_NONE (-1 on POSIX) when the source is polled by time
+ * (regular files). */
+wait_handle source_wait_fd(const struct source *s);
 /* When the source wants source_poll() next (monotonic ms), or -1: "as
  * soon as possible" when it has not reached its end. */
 int64_t	source_next_poll(const struct source *s, int64_t now_ms);

@@ -225,10 +225,17 @@ cur_path(const struct evtx_source *s, char *buf, size_t len)
 static bool
 same_file(const struct stat *a, const struct stat *b)
 {
+#ifdef _WIN32
+	/* TODO (issue 14): no inode in a Windows struct stat, and whole
+	 * seconds only; the file index (win_path_id()) is to be added. */
+	return a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	    a->st_mtime == b->st_mtime;
+#else
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
 	    a->st_size == b->st_size &&
 	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
 	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+#endif
 }
 
 /* ---- the position -------------------------------------------------------- */
@@ -988,11 +995,16 @@ dir_pick(const struct evtx_source *s, const char *after, bool last,
 {
 	DIR *d;
 	struct dirent *de;
-	int dfd, found = 0;
+	int found = 0;
+#ifndef _WIN32
+	int dfd;
+#endif
 
 	if ((d = opendir(s->cfg->path)) == NULL)
 		return -errno;
+#ifndef _WIN32
 	dfd = dirfd(d);
+#endif
 	while ((de = readdir(d)) != NULL) {
 		struct stat sb;
 
@@ -1005,9 +1017,20 @@ dir_pick(const struct evtx_source *s, const char *after, bool last,
 		    (found && strcmp(de->d_name, name) >= 0)) {
 			continue;
 		}
+#ifdef _WIN32
+		{
+			char p[PATH_MAX];
+
+			if (snprintf(p, sizeof(p), "%s/%s", s->cfg->path,
+			    de->d_name) >= (int)sizeof(p) ||
+			    stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
+				continue;
+		}
+#else
 		if (fstatat(dfd, de->d_name, &sb, 0) != 0 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
+#endif
 		snprintf(name, len, "%s", de->d_name);
 		found = 1;
 	}

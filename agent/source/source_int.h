@@ -34,7 +34,8 @@ struct source_ops {
 struct source {
 	const struct source_ops *ops;
 	const char	*name;		/* the input's (its cfg outlives it) */
-	int		 fd;		/* to wait on; -1: polled by time */
+	wait_handle	 fd;		/* to wait on; WAIT_HANDLE_NONE:
+					 * polled by time */
 	bool		 finished;	/* no more records will come */
 	struct source_stats st;
 	struct source_pos *pos;		/* a text position, or NULL */

@@ -9,9 +9,9 @@
 # Windows) and the disk ring (buffer/*.c, with zlib's headers from
 # libz-mingw-w64-dev).
 #
-# It compiles (-c): the rest of the Windows build (an event loop on
-# WaitForMultipleObjects, linking with wevtapi and advapi32, expat for
-# Windows) is not written yet.  Each object is then checked to be a
+# It compiles (-c) these sources alone, without the Windows libraries;
+# the whole sysmonfwd.exe is built and run under Wine by
+# tests/cross/agent-wine.sh.  Each object is then checked to be a
 # PE/COFF x86-64 object that defines what it should, and they are linked
 # into one relocatable object (ld -r).  Then the ring's smoke test
 # (tests/cross/ring_smoke.c) is linked into an .exe with base, buffer and

@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+#
+# agent-wine.sh - the whole agent on Windows, run under Wine: builds
+# build-win/sysmonfwd.exe (cmake with packaging/windows/mingw-w64.cmake,
+# against the cached libraries of packaging/windows/build-deps.sh) and
+# checks, under Wine:
+#
+#   1. it is a static x86-64 PE executable importing only system DLLs;
+#   2. --version and --help (exit 0);
+#   3. --check-config: a valid config (exit 0, "configuration OK"), and an
+#      invalid one (exit 2, "FILE:LINE: key: problem" lines, among them
+#      "type: journald is Linux only");
+#   4. file -> file with --once, for each Windows XML file of the corpus
+#      (../shared/corpus/windows-xml/*.xml.log, or SYSMONFWD_CORPUS_DIR):
+#      every record forwarded, and, when a Linux build is at hand
+#      (SYSMONFWD=path, else build/sysmonfwd, else build-exe/sysmonfwd),
+#      the documents equal to the Linux build's for the same input once
+#      the fields that carry the wall clock of the run are set aside (the
+#      agent's own alert and heartbeat documents: @timestamp and
+#      sysmonfwd.sysmon.changed / last_record); the fields set aside are
+#      printed;
+#   5. the stdout output: the same bytes as the file output (no "\r\n");
+#   6. follow mode: lines appended while the agent runs reach the output
+#      within a few seconds, and the idle agent uses (almost) no CPU time
+#      (no busy polling).  The agent is then killed: Wine gives a process
+#      started without a console no Ctrl+C, so the console stop request
+#      (SetConsoleCtrlHandler) is not exercised here.
+#
+# Not in tests/run-all.sh or .ci/run yet.  WINEPREFIX (default
+# /tmp/wine-agent) is created when missing; WINE picks the Wine loader
+# (default /usr/lib/wine/wine64, else wine).  Exits non-zero on any
+# failure; skips (exit 0) when mingw-w64, Wine or the built Windows
+# libraries are missing, except under CI (CI=true), where that fails.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+top=$PWD
+
+in_ci() {
+	case ${CI:-} in
+	'' | 0 | false | FALSE | False | no) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+need() {
+	if in_ci; then
+		echo "agent-wine.sh: FAILED: $1 is missing under CI ($2)" >&2
+		exit 1
+	fi
+	echo "agent-wine.sh: SKIPPED: $1 is missing ($2)" >&2
+	exit 0
+}
+
+fails=0
+fail() {
+	echo "agent-wine.sh: FAILED: $*" >&2
+	fails=$((fails + 1))
+}
+
+cc=${CC_MINGW:-x86_64-w64-mingw32-gcc}
+command -v "$cc" >/dev/null 2>&1 ||
+	need "$cc" "apt-get install gcc-mingw-w64-x86-64-win32"
+if [ -n "${WINE:-}" ]; then
+	wine=$WINE
+elif [ -x /usr/lib/wine/wine64 ]; then
+	wine=/usr/lib/wine/wine64
+else
+	wine=wine
+fi
+command -v "$wine" >/dev/null 2>&1 || need "$wine" "apt-get install wine64"
+
+# The Windows libraries: built once by build-deps.sh (minutes), cached.
+if ! bash packaging/windows/build-deps.sh --print-prefix >/dev/null 2>&1; then
+	need "the Windows libraries" "build them once with: bash "\
+"packaging/windows/build-deps.sh, about 6 minutes cold"
+fi
+
+build=${SYSMONFWD_WIN_BUILD:-$top/build-win}
+blog=$build/agent-wine-build.log
+echo "agent-wine.sh: building $build/sysmonfwd.exe"
+mkdir -p "$build"
+if ! { cmake -S . -B "$build" \
+    -DCMAKE_TOOLCHAIN_FILE=packaging/windows/mingw-w64.cmake &&
+    cmake --build "$build" -j2; } >"$blog" 2>&1; then
+	tail -40 "$blog" >&2
+	echo "agent-wine.sh: FAILED: the Windows build (log: $blog)" >&2
+	exit 1
+fi
+exe=$build/sysmonfwd.exe
+
+# 1. what was built
+desc=$(file -b "$exe")
+case $desc in
+*PE32+*x86-64*) ;;
+*) fail "$exe is not a PE32+ x86-64 executable: $desc" ;;
+esac
+dlls=$(x86_64-w64-mingw32-objdump -p "$exe" | awk '/DLL Name:/ {print $3}' |
+    tr 'A-Z' 'a-z' | sort -u | tr '\n' ' ')
+echo "agent-wine.sh: $exe imports: $dlls"
+for d in $dlls; do
+	case $d in
+	msvcrt.dll | kernel32.dll | advapi32.dll | bcrypt.dll | crypt32.dll | \
+	    user32.dll | ws2_32.dll | wevtapi.dll) ;;
+	*) fail "$exe needs $d, which is not a system DLL (not static?)" ;;
+	esac
+done
+
+export WINEPREFIX=${WINEPREFIX:-/tmp/wine-agent}
+export WINEDEBUG=${WINEDEBUG:--all}
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+	echo "agent-wine.sh: creating the Wine prefix $WINEPREFIX"
+	wineboot -i >/dev/null 2>&1
+fi
+
+work=$(mktemp -d)
+follow_pid=
+cleanup() {
+	if [ -n "$follow_pid" ]; then
+		kill "$follow_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Run the exe in directory $1 with the rest as arguments; the output
+# with Wine's "\r\n" made "\n" in $work/out.txt, the exit code in rc.
+run() {
+	local dir=$1
+	shift
+	rc=0
+	(cd "$dir" && "$wine" "$exe" "$@") >"$work/out.txt" 2>&1 || rc=$?
+	tr -d '\r' <"$work/out.txt" >"$work/out.tmp"
+	mv "$work/out.tmp" "$work/out.txt"
+}
+
+# 2. --version, --help
+run "$work" --version
+if [ "$rc" != 0 ] || ! grep -q '^sysmonfwd [0-9]' "$work/out.txt"; then
+	fail "--version: exit $rc: $(cat "$work/out.txt")"
+else
+	echo "agent-wine.sh: --version: $(cat "$work/out.txt")"
+fi
+run "$work" --help
+if [ "$rc" != 0 ] || ! grep -q -- '--check-config' "$work/out.txt"; then
+	fail "--help: exit $rc"
+else
+	echo "agent-wine.sh: --help: exit 0, $(wc -l <"$work/out.txt") lines"
+fi
+
+# 3. --check-config
+mkdir -p "$work/cfg"
+cat >"$work/cfg/good.conf" <<'EOF'
+[agent]
+name = wine-check
+state_dir = state
+[input:corpus]
+type = file
+path = in.log
+follow = false
+[output:out]
+type = file
+path = out.ndjson
+EOF
+cat >"$work/cfg/bad.conf" <<'EOF'
+[agent]
+state_dir = state
+[input:journal]
+type = journald
+[input:x]
+type = file
+bogus = 1
+[output:out]
+type = file
+EOF
+run "$work/cfg" --check-config -c good.conf
+if [ "$rc" != 0 ] || ! grep -q 'configuration OK' "$work/out.txt"; then
+	fail "--check-config of a valid config: exit $rc:" \
+	    "$(cat "$work/out.txt")"
+else
+	echo "agent-wine.sh: --check-config (valid): exit 0"
+fi
+run "$work/cfg" --check-config -c bad.conf
+echo "agent-wine.sh: --check-config (invalid): exit $rc:"
+sed 's/^/    /' "$work/out.txt"
+[ "$rc" = 2 ] || fail "--check-config of an invalid config: exit $rc, not 2"
+for want in 'bad.conf:4: type: journald is Linux only' \
+    'bad.conf:7: bogus: unknown key in \[input:x\]' \
+    'bad.conf:8: path: missing in \[output:out\]'; do
+	grep -q "^$want" "$work/out.txt" || fail "--check-config: no '$want'"
+done
+
+# 4. file -> file, the corpus's Windows records
+corpus=${SYSMONFWD_CORPUS_DIR:-$top/../shared/corpus}/windows-xml
+linux=${SYSMONFWD:-}
+if [ -z "$linux" ]; then
+	for b in build/sysmonfwd build-exe/sysmonfwd; do
+		if [ -x "$b" ]; then
+			linux=$top/$b
+			break
+		fi
+	done
+fi
+[ -n "$linux" ] || echo "agent-wine.sh: no Linux build (build/sysmonfwd):" \
+    "the documents are not compared with Linux's"
+
+# The documents of two runs, equal but for the wall-clock fields of the
+# agent's own documents; prints what was set aside.  Exit 1 on a
+# difference.
+compare() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+
+CLOCK = {"@timestamp", "sysmonfwd.sysmon.changed",
+    "sysmonfwd.sysmon.last_record"}
+
+def flat(d, pre=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, pre + k + "."))
+        else:
+            out[pre + k] = v
+    return out
+
+def docs(path):
+    return [json.loads(l) for l in open(path, encoding="utf-8")]
+
+w, l = docs(sys.argv[1]), docs(sys.argv[2])
+bad = 0
+aside = set()
+if len(w) != len(l):
+    print(f"    {len(w)} documents under Wine, {len(l)} on Linux")
+    bad = 1
+for i, (a, b) in enumerate(zip(w, l)):
+    fa, fb = flat(a), flat(b)
+    own = fa.get("event.kind") in ("alert", "metric")
+    for k in sorted(set(fa) | set(fb)):
+        if fa.get(k) == fb.get(k):
+            continue
+        if own and k in CLOCK:
+            aside.add(f"{fa.get('event.kind')}: {k}")
+            continue
+        print(f"    document {i + 1}: {k}: Wine {fa.get(k)!r},"
+              f" Linux {fb.get(k)!r}")
+        bad = 1
+for a in sorted(aside):
+    print(f"    differs (wall clock of the run, set aside): {a}")
+sys.exit(bad)
+EOF
+}
+
+n=0
+for f in "$corpus"/*.xml.log; do
+	[ -f "$f" ] || continue
+	n=$((n + 1))
+	name=$(basename "$f" .xml.log)
+	for side in win lin; do
+		mkdir -p "$work/$side/$n"
+		cp "$f" "$work/$side/$n/in.log"
+		cp "$work/cfg/good.conf" "$work/$side/$n/"
+	done
+	records=$(grep -c '<Event[ >]' "$f" || true)
+	run "$work/win/$n" --once -c good.conf
+	got=$(grep -c '"kind":"event"' "$work/win/$n/out.ndjson" 2>/dev/null ||
+	    true)
+	if [ "$rc" != 0 ]; then
+		fail "$name: --once under Wine: exit $rc:" \
+		    "$(tail -3 "$work/out.txt")"
+		continue
+	fi
+	if [ -z "$linux" ]; then
+		echo "agent-wine.sh: $name: exit 0, $got documents of events"
+		continue
+	fi
+	(cd "$work/lin/$n" && "$linux" --once -c good.conf) \
+	    >"$work/lin.txt" 2>&1 ||
+	    fail "$name: --once on Linux: $(tail -3 "$work/lin.txt")"
+	if compare "$work/win/$n/out.ndjson" "$work/lin/$n/out.ndjson" \
+	    >"$work/cmp.txt"; then
+		echo "agent-wine.sh: $name: exit 0, $got documents of" \
+		    "events ($records <Event> lines), the same as Linux's"
+		sort -u "$work/cmp.txt" >>"$work/aside.txt"
+	else
+		fail "$name: documents differ from Linux's:"
+		cat "$work/cmp.txt" >&2
+	fi
+done
+[ "$n" -gt 0 ] || fail "no corpus file in $corpus"
+if [ -s "$work/aside.txt" ]; then
+	sort -u "$work/aside.txt"
+fi
+
+# 5. stdout: the same bytes as the file output
+if [ "$n" -gt 0 ]; then
+	mkdir -p "$work/so"
+	cp "$work/win/1/in.log" "$work/so/"
+	sed -e '/^\[output:out\]$/,$s/^type = file$/type = stdout/' \
+	    -e '/^path = out.ndjson$/d' "$work/cfg/good.conf" \
+	    >"$work/so/good.conf"
+	rc=0
+	(cd "$work/so" && "$wine" "$exe" --once -c good.conf) \
+	    >"$work/so/stdout.ndjson" 2>"$work/so/err.txt" || rc=$?
+	if [ "$rc" != 0 ]; then
+		fail "stdout output: exit $rc: $(cat "$work/so/err.txt")"
+	elif grep -q $'\r' "$work/so/stdout.ndjson"; then
+		fail "stdout output: \\r in the documents (text mode)"
+	elif ! diff <(grep '"kind":"event"' "$work/so/stdout.ndjson") \
+	    <(grep '"kind":"event"' "$work/win/1/out.ndjson") >/dev/null; then
+		fail "stdout output: not the file output's documents"
+	else
+		echo "agent-wine.sh: stdout output: the file output's" \
+		    "documents, byte for byte"
+	fi
+fi
+
+# 6. follow: appended lines arrive; the idle agent does not spin
+if [ "$n" -gt 0 ]; then
+	mkdir -p "$work/fo"
+	f=$(ls "$corpus"/*.xml.log | head -1)
+	head -3 "$f" >"$work/fo/in.log"
+	sed 's/^follow = false$/follow = true/' "$work/cfg/good.conf" \
+	    >"$work/fo/good.conf"
+	(cd "$work/fo" && exec "$wine" "$exe" -c good.conf) \
+	    >"$work/fo/err.txt" 2>&1 &
+	follow_pid=$!
+	ticks() {
+		awk '{print $14 + $15}' "/proc/$follow_pid/stat" 2>/dev/null ||
+		    echo 0
+	}
+	count() {
+		local c
+		c=$(grep -c '"kind":"event"' "$work/fo/out.ndjson" \
+		    2>/dev/null || true)
+		echo "${c:-0}"
+	}
+	for _ in $(seq 50); do
+		[ "$(count)" -ge 3 ] && break
+		sleep 0.2
+	done
+	t0=$(ticks)
+	sleep 3
+	t1=$(ticks)
+	hz=$(getconf CLK_TCK)
+	sed -n '4,6p' "$f" >>"$work/fo/in.log"
+	for _ in $(seq 50); do
+		[ "$(count)" -ge 6 ] && break
+		sleep 0.2
+	done
+	got=$(count)
+	kill "$follow_pid" 2>/dev/null || true
+	wait "$follow_pid" 2>/dev/null || true
+	follow_pid=
+	echo "agent-wine.sh: follow: CPU time idle for 3 s:" \
+	    "$((t1 - t0)) ticks of 1/$hz s; $got of 6 records forwarded" \
+	    "(3 appended while running)"
+	[ "$got" -ge 6 ] || fail "follow: $got of 6 records forwarded"
+	# More than 10 % of a CPU while idle is polling.
+	[ $((t1 - t0)) -le $((3 * hz / 10)) ] ||
+	    fail "follow: $((t1 - t0)) ticks of CPU in 3 s idle (polling?)"
+fi
+
+if [ "$fails" -gt 0 ]; then
+	echo "agent-wine.sh: $fails check(s) FAILED" >&2
+	exit 1
+fi
+echo "agent-wine.sh: OK"
