@@ -73,32 +73,24 @@ signals_setup(void)
 int
 evloop_open(size_t max_handles, struct evloop **out)
 {
-	struct evloop *ev;
-	int rc;
+	struct evloop *ev = calloc(1, sizeof(*ev));
+	int rc = ev == NULL ? -ENOMEM : signals_setup();
 
 	*out = NULL;
-	if ((rc = signals_setup()) != 0)
-		return rc;
-	if ((ev = calloc(1, sizeof(*ev))) == NULL)
-		return -ENOMEM;
-	ev->cap = max_handles + 1;
-	if ((ev->pfds = calloc(ev->cap, sizeof(*ev->pfds))) == NULL)
-		rc = -ENOMEM;
-	else
-		rc = transport_loop_new(&ev->tl);
-	if (rc != 0) {
-		evloop_close(ev);
-		return rc;
+	if (rc == 0) {
+		ev->cap = max_handles + 1;
+		if ((ev->pfds = calloc(ev->cap, sizeof(*ev->pfds))) == NULL)
+			rc = -ENOMEM;
+		else
+			rc = transport_loop_new(&ev->tl);
 	}
-	evloop_clear(ev);
-	*out = ev;
-	return 0;
-}
-
-struct transport_loop *
-evloop_transport(struct evloop *ev)
-{
-	return ev->tl;
+	if (rc == 0) {
+		evloop_clear(ev);
+		*out = ev;
+	} else {
+		evloop_close(ev);
+	}
+	return rc;
 }
 
 void
@@ -174,4 +166,10 @@ void
 evloop_run(struct evloop *ev)
 {
 	transport_loop_run(ev->tl);
+}
+
+struct transport_loop *
+evloop_transport(struct evloop *ev)
+{
+	return ev->tl;
 }

@@ -189,26 +189,29 @@ neg_errno(void)
 	return errno != 0 ? -(ssize_t)errno : -EIO;
 }
 
-ssize_t
-fs_pread(fs_handle fh, void *p, size_t n, uint64_t off)
+/* One pread() or pwrite(): n bytes at off. */
+static ssize_t
+at_offset(fs_handle fh, void *rp, const void *wp, size_t n, uint64_t off)
 {
 	ssize_t r;
 
 	if (off > INT64_MAX)
 		return -EINVAL;
-	r = pread(fh, p, n, (off_t)off);
+	r = rp != NULL ? pread(fh, rp, n, (off_t)off) :
+	    pwrite(fh, wp, n, (off_t)off);
 	return r < 0 ? neg_errno() : r;
+}
+
+ssize_t
+fs_pread(fs_handle fh, void *p, size_t n, uint64_t off)
+{
+	return at_offset(fh, p, NULL, n, off);
 }
 
 ssize_t
 fs_pwrite(fs_handle fh, const void *p, size_t n, uint64_t off)
 {
-	ssize_t r;
-
-	if (off > INT64_MAX)
-		return -EINVAL;
-	r = pwrite(fh, p, n, (off_t)off);
-	return r < 0 ? neg_errno() : r;
+	return at_offset(fh, NULL, p, n, off);
 }
 
 ssize_t

@@ -11,29 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The input types this build reads, and how each opens. */
+static const struct {
+	int			 type;	/* enum config_input_type */
+	int	(*open)(const struct config_input *, const char *,
+		    const struct buffer *, struct source **);
+} openers[] = {
+	{ CONFIG_INPUT_FILE, source_file_open },
+	{ CONFIG_INPUT_EVTX, source_evtx_open },
+#ifdef _WIN32
+	{ CONFIG_INPUT_EVENTLOG, source_eventlog_open },
+#else
+	{ CONFIG_INPUT_JOURNALD, source_journald_open },
+#endif
+};
+
 int
 source_open(const struct config_input *cfg, const char *state_dir,
     const struct buffer *b, struct source **out)
 {
-	switch (cfg->type) {
-	case CONFIG_INPUT_FILE:
-		return source_file_open(cfg, state_dir, b, out);
-#ifndef _WIN32
-	case CONFIG_INPUT_JOURNALD:
-		return source_journald_open(cfg, state_dir, b, out);
-#endif
-	case CONFIG_INPUT_EVTX:
-		return source_evtx_open(cfg, state_dir, b, out);
-#ifdef _WIN32
-	case CONFIG_INPUT_EVENTLOG:
-		return source_eventlog_open(cfg, state_dir, b, out);
-#endif
-	default:
-		log_errorx("input %s: type %s is not available in this build",
-		    cfg->name, config_input_type_name(cfg->type));
-		*out = NULL;
-		return -ENOTSUP;
-	}
+	for (size_t i = 0; i < sizeof(openers) / sizeof(openers[0]); i++)
+		if (openers[i].type == cfg->type)
+			return openers[i].open(cfg, state_dir, b, out);
+	log_errorx("input %s: type %s is not available in this build",
+	    cfg->name, config_input_type_name(cfg->type));
+	*out = NULL;
+	return -ENOTSUP;
 }
 
 void *
