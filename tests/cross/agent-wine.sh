@@ -35,21 +35,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
 
-in_ci() {
-	case ${CI:-} in
-	'' | 0 | false | FALSE | False | no) return 1 ;;
-	*) return 0 ;;
-	esac
-}
-
-need() {
-	if in_ci; then
-		echo "agent-wine.sh: FAILED: $1 is missing under CI ($2)" >&2
-		exit 1
-	fi
-	echo "agent-wine.sh: SKIPPED: $1 is missing ($2)" >&2
-	exit 0
-}
+# in_ci, need
+# shellcheck source=tests/cross/common.sh
+. tests/cross/common.sh
 
 fails=0
 fail() {
@@ -71,8 +59,8 @@ command -v "$wine" >/dev/null 2>&1 || need "$wine" "apt-get install wine64"
 
 # The Windows libraries: built once by build-deps.sh (minutes), cached.
 if ! bash packaging/windows/build-deps.sh --print-prefix >/dev/null 2>&1; then
-	need "the Windows libraries" "build them once with: bash "\
-"packaging/windows/build-deps.sh, about 6 minutes cold"
+	need "the Windows libraries" "build them once with: bash\
+ packaging/windows/build-deps.sh, about 6 minutes cold"
 fi
 
 build=${SYSMONFWD_WIN_BUILD:-$top/build-win}

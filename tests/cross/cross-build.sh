@@ -25,14 +25,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# Under CI (CI set to anything but empty, 0, false or no) nothing may be
-# skipped.
-in_ci() {
-	case ${CI:-} in
-	'' | 0 | false | FALSE | False | no) return 1 ;;
-	*) return 0 ;;
-	esac
-}
+# in_ci, need
+# shellcheck source=tests/cross/common.sh
+. tests/cross/common.sh
 
 cc=${CC_MINGW:-x86_64-w64-mingw32-gcc}
 if ! command -v "$cc" >/dev/null 2>&1; then

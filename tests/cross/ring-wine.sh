@@ -29,21 +29,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-in_ci() {
-	case ${CI:-} in
-	'' | 0 | false | FALSE | False | no) return 1 ;;
-	*) return 0 ;;
-	esac
-}
-
-need() {
-	if in_ci; then
-		echo "ring-wine.sh: FAILED: $1 is missing under CI ($2)" >&2
-		exit 1
-	fi
-	echo "ring-wine.sh: SKIPPED: $1 is missing ($2)" >&2
-	exit 0
-}
+# in_ci, need
+# shellcheck source=tests/cross/common.sh
+. tests/cross/common.sh
 
 cc=${CC_MINGW:-x86_64-w64-mingw32-gcc}
 wine=${WINE:-wine}
