@@ -45,36 +45,8 @@ fail() {
 	fails=$((fails + 1))
 }
 
-cc=${CC_MINGW:-x86_64-w64-mingw32-gcc}
-command -v "$cc" >/dev/null 2>&1 ||
-	need "$cc" "apt-get install gcc-mingw-w64-x86-64-win32"
-if [ -n "${WINE:-}" ]; then
-	wine=$WINE
-elif [ -x /usr/lib/wine/wine64 ]; then
-	wine=/usr/lib/wine/wine64
-else
-	wine=wine
-fi
-command -v "$wine" >/dev/null 2>&1 || need "$wine" "apt-get install wine64"
-
-# The Windows libraries: built once by build-deps.sh (minutes), cached.
-if ! bash packaging/windows/build-deps.sh --print-prefix >/dev/null 2>&1; then
-	need "the Windows libraries" "build them once with: bash\
- packaging/windows/build-deps.sh, about 6 minutes cold"
-fi
-
-build=${SYSMONFWD_WIN_BUILD:-$top/build-win}
-blog=$build/agent-wine-build.log
-echo "agent-wine.sh: building $build/sysmonfwd.exe"
-mkdir -p "$build"
-if ! { cmake -S . -B "$build" \
-    -DCMAKE_TOOLCHAIN_FILE=packaging/windows/mingw-w64.cmake &&
-    cmake --build "$build" -j2; } >"$blog" 2>&1; then
-	tail -40 "$blog" >&2
-	echo "agent-wine.sh: FAILED: the Windows build (log: $blog)" >&2
-	exit 1
-fi
-exe=$build/sysmonfwd.exe
+# wine, cc, build, exe, linux, WINEPREFIX (default /tmp/wine-agent)
+win_setup agent-wine.sh
 
 # 1. what was built
 desc=$(file -b "$exe")
@@ -92,13 +64,6 @@ for d in $dlls; do
 	*) fail "$exe needs $d, which is not a system DLL (not static?)" ;;
 	esac
 done
-
-export WINEPREFIX=${WINEPREFIX:-/tmp/wine-agent}
-export WINEDEBUG=${WINEDEBUG:--all}
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-	echo "agent-wine.sh: creating the Wine prefix $WINEPREFIX"
-	wineboot -i >/dev/null 2>&1
-fi
 
 work=$(mktemp -d)
 follow_pid=
@@ -179,15 +144,6 @@ done
 
 # 4. file -> file, the corpus's Windows records
 corpus=${SYSMONFWD_CORPUS_DIR:-$top/../shared/corpus}/windows-xml
-linux=${SYSMONFWD:-}
-if [ -z "$linux" ]; then
-	for b in build/sysmonfwd build-exe/sysmonfwd; do
-		if [ -x "$b" ]; then
-			linux=$top/$b
-			break
-		fi
-	done
-fi
 [ -n "$linux" ] || echo "agent-wine.sh: no Linux build (build/sysmonfwd):" \
     "the documents are not compared with Linux's"
 
