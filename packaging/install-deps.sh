@@ -36,6 +36,7 @@ packages=(
 	openssl
 	ca-certificates
 	procps
+	file
 	clang
 	libclang-rt-14-dev
 	gcc-mingw-w64-x86-64-win32
