@@ -2,7 +2,8 @@
  * test_transport.c - batches, the local file output (whole batches only:
  * a write that fails half way, the file size limit standing in for a full
  * disk, is cut back and retried until it succeeds), backoff with jitter,
- * dead letters, and gzip of request bodies.
+ * dead letters (and the text buffer they are composed in), and gzip of
+ * request bodies.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -225,6 +226,73 @@ transport_dead_letters_are_json_lines(void **state)
 }
 
 /*
+ * The text buffer that replaced open_memstream(): it grows from nothing
+ * across many appends, escapes what JSON needs, and stays NUL-terminated.
+ */
+static void
+transport_tbuf_grows_and_escapes(void **state)
+{
+	struct tbuf b = { 0 };
+	char want[64];
+
+	(void)state;
+	for (int i = 0; i < 10000; i++)
+		tbuf_printf(&b, "%s%d", i > 0 ? "," : "", i);
+	assert_false(b.oom);
+	assert_int_equal(strlen(b.s), b.len);
+	assert_memory_equal(b.s, "0,1,2,", 6);
+	snprintf(want, sizeof(want), ",%d", 9999);
+	assert_string_equal(b.s + b.len - strlen(want), want);
+	assert_true(b.cap > b.len);
+	b.len = 0;
+	tbuf_json_str(&b, "a\"b\\c\n\x01" "d", 8);
+	assert_string_equal(b.s, "\"a\\\"b\\\\c\\u000a\\u0001d\"");
+	free(b.s);
+}
+
+/*
+ * A dead letter far longer than any first guess (a 200 KiB record that is
+ * not JSON, every third byte escaped) is written whole, as one line.
+ */
+static void
+transport_dead_letter_of_a_long_record_is_whole(void **state)
+{
+	struct transport_output t;
+	struct transport_retry r = { .initial_ms = 10, .max_ms = 10 };
+	const struct transport_ops ops = { 0 };
+	size_t n = 200 * 1024, got = 0;
+	char path[160], *rec, *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	cJSON *j;
+
+	(void)state;
+	rec = malloc(n);
+	assert_non_null(rec);
+	for (size_t i = 0; i < n; i++)
+		rec[i] = i % 3 == 0 ? '"' : (char)('a' + i % 26);
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(transport_base_init(&t, &ops, "long", &r, dir), 0);
+	transport_dead_letter(&t, 7, "too long", 413, 0, rec, n);
+	snprintf(path, sizeof(path), "%s/long.ndjson", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_true(getline(&line, &cap, f) > 0);
+	assert_int_equal(getline(&line, &cap, f), -1);	/* one line */
+	fclose(f);
+	j = cJSON_Parse(line);
+	assert_non_null(j);
+	got = strlen(cJSON_GetObjectItem(j, "record")->valuestring);
+	assert_int_equal(got, n);
+	assert_memory_equal(cJSON_GetObjectItem(j, "record")->valuestring, rec,
+	    n);
+	cJSON_Delete(j);
+	free(line);
+	free(rec);
+	transport_base_free(&t);
+}
+
+/*
  * A batch the output cannot take stays the caller's, whole: its records
  * are submitted again later, never confirmed unsent.
  */
@@ -394,6 +462,9 @@ main(void)
 		    transport_file_unopenable_is_retried_until_it_opens),
 		cmocka_unit_test(transport_backoff_grows_to_its_cap_with_jitter),
 		cmocka_unit_test(transport_dead_letters_are_json_lines),
+		cmocka_unit_test(transport_tbuf_grows_and_escapes),
+		cmocka_unit_test(
+		    transport_dead_letter_of_a_long_record_is_whole),
 		cmocka_unit_test(transport_gzip_round_trips),
 	};
 	int rc;

@@ -48,8 +48,7 @@ struct hec {
 	int64_t			 last_health_log;
 	bool			 token_logged;
 	bool			 noack_logged;
-	char			*ack_body;
-	size_t			 ack_len, ack_cap;
+	struct tbuf		 ack_body;	/* the last ack poll's */
 };
 
 static int
@@ -68,19 +67,21 @@ hec_ack_poll(struct delivery *d)
 	struct hec *h = (struct hec *)d;
 	const char *hdrs[4] = { h->auth, h->chan,
 	    "Content-Type: application/json", NULL };
-	FILE *f;
 
-	free(h->ack_body);
-	h->ack_body = NULL;
-	if ((f = open_memstream(&h->ack_body, &h->ack_len)) == NULL)
-		return -ENOMEM;
-	fputs("{\"acks\":[", f);
+	/* The body lives until the next poll: curl sends it from here. */
+	h->ack_body.len = 0;
+	tbuf_add(&h->ack_body, "{\"acks\":[", 9);
 	for (size_t i = 0; i < d->nacks; i++)
-		fprintf(f, "%s%" PRId64, i > 0 ? "," : "", d->acks[i].id);
-	fputs("]}", f);
-	fclose(f);
+		tbuf_printf(&h->ack_body, "%s%" PRId64, i > 0 ? "," : "",
+		    d->acks[i].id);
+	tbuf_add(&h->ack_body, "]}", 2);
+	if (h->ack_body.oom) {
+		free(h->ack_body.s);
+		memset(&h->ack_body, 0, sizeof(h->ack_body));
+		return -ENOMEM;
+	}
 	return delivery_http(d, DL_REQ_ACK, "POST", h->url_ack, hdrs,
-	    h->ack_body, h->ack_len);
+	    h->ack_body.s, h->ack_body.len);
 }
 
 /* Splunk reports ackId id indexed. */
@@ -295,7 +296,7 @@ hec_free(struct delivery *d)
 	free(h->url_ack);
 	free(h->url_health);
 	transport_free_secret(h->auth);
-	free(h->ack_body);
+	free(h->ack_body.s);
 }
 
 static const struct delivery_ops hec_ops = {

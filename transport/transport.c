@@ -299,22 +299,61 @@ transport_recovered(struct transport_output *t)
 	transport_backoff_reset(t);
 }
 
-/* Append s as a JSON string (quotes included) to f; bytes < 0x20 escaped,
- * invalid UTF-8 is the caller's business (records here are JSON text). */
-static void
-json_str(FILE *f, const char *s, size_t n)
+/* ---- text in memory (transport_int.h) ------------------------------------- */
+
+void
+tbuf_add(struct tbuf *b, const char *p, size_t n)
 {
-	fputc('"', f);
+	if (b->oom)
+		return;
+	if (n >= SIZE_MAX - b->len || mem_grow(&b->s, &b->cap,
+	    b->len + n + 1 < 256 ? 256 : b->len + n + 1, 1) != 0) {
+		b->oom = true;
+		return;
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
+tbuf_printf(struct tbuf *b, const char *fmt, ...)
+{
+	char small[128];
+	va_list ap;
+	int n;
+
+	/* Short texts only (numbers, a time stamp): no second pass needed. */
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(small)) {
+		b->oom = true;
+		return;
+	}
+	tbuf_add(b, small, (size_t)n);
+}
+
+void
+tbuf_json_str(struct tbuf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+
+	tbuf_add(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		tbuf_add(b, s + run, i - run);
 		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
+			tbuf_printf(b, "\\%c", c);
 		else
-			fputc(c, f);
+			tbuf_printf(b, "\\u%04x", c);
+		run = i + 1;
 	}
-	fputc('"', f);
+	tbuf_add(b, s + run, n - run);
+	tbuf_add(b, "\"", 1);
 }
 
 void
@@ -329,9 +368,7 @@ transport_dead_letter_x(struct transport_output *t, uint64_t seq,
     const char *reason, long status, long code, const char *extra,
     const char *rec, size_t len)
 {
-	char *line = NULL;
-	size_t linelen = 0;
-	FILE *f;
+	struct tbuf line = { 0 };
 	time_t now = time(NULL);
 	struct tm tm;
 	char ts[32];
@@ -358,30 +395,32 @@ transport_dead_letter_x(struct transport_output *t, uint64_t seq,
 			return;
 		}
 	}
-	if ((f = open_memstream(&line, &linelen)) == NULL)
-		return;
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(f, "{\"time\":\"%s\",\"output\":", ts);
-	json_str(f, t->name, strlen(t->name));
-	fprintf(f, ",\"seq\":%" PRIu64 ",\"reason\":", seq);
-	json_str(f, reason, strlen(reason));
-	fprintf(f, ",\"status\":%ld,\"code\":%ld,", status, code);
-	if (extra != NULL && extra[0] != '\0')
-		fprintf(f, "%s,", extra);
-	fputs("\"record\":", f);
+	tbuf_printf(&line, "{\"time\":\"%s\",\"output\":", ts);
+	tbuf_json_str(&line, t->name, strlen(t->name));
+	tbuf_printf(&line, ",\"seq\":%" PRIu64 ",\"reason\":", seq);
+	tbuf_json_str(&line, reason, strlen(reason));
+	tbuf_printf(&line, ",\"status\":%ld,\"code\":%ld,", status, code);
+	if (extra != NULL && extra[0] != '\0') {
+		tbuf_add(&line, extra, strlen(extra));
+		tbuf_add(&line, ",", 1);
+	}
+	tbuf_add(&line, "\"record\":", 9);
 	while (len > 0 && (rec[len - 1] == '\n' || rec[len - 1] == ' '))
 		len--;
 	if (len > 0 && rec[0] == '{' && rec[len - 1] == '}')
-		fwrite(rec, 1, len, f);		/* rendered JSON: embed it */
+		tbuf_add(&line, rec, len);	/* rendered JSON: embed it */
 	else
-		json_str(f, rec, len);
-	fputs("}\n", f);
-	fclose(f);
-	if (write(t->dlq_fd, line, linelen) != (ssize_t)linelen)
+		tbuf_json_str(&line, rec, len);
+	tbuf_add(&line, "}\n", 2);
+	if (line.oom)
+		log_warnx("output %s: no memory for the dead letter of record "
+		    "%" PRIu64 "; it is only counted", t->name, seq);
+	else if (write(t->dlq_fd, line.s, line.len) != (ssize_t)line.len)
 		log_warn("output %s: cannot write the dead-letter file %s",
 		    t->name, t->dlq_path);
-	free(line);
+	free(line.s);
 }
 
 /* ---- the priority lane ------------------------------------------------------ */

@@ -121,6 +121,28 @@ void	transport_dead_letter_x(struct transport_output *t, uint64_t seq,
 	    const char *rec, size_t len);
 int64_t	transport_mono_ms(void);
 
+/*
+ * A text composed in memory: a growable NUL-terminated string for the few
+ * texts transport/ writes itself (a dead-letter line, a HEC ack poll's
+ * body).  It stands where open_memstream() stood, which the Windows C
+ * runtime does not have.  Start from { 0 }; the caller owns s and frees
+ * it (free(), or keep it and set len to 0 to write again).  An allocation
+ * that fails is sticky: oom is set, later appends do nothing, and the
+ * caller checks once at the end, as with ferror() on a FILE.
+ */
+struct tbuf {
+	char	*s;
+	size_t	 len, cap;
+	bool	 oom;
+};
+
+void	tbuf_add(struct tbuf *b, const char *p, size_t n);
+void	tbuf_printf(struct tbuf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* s (n bytes) as a JSON string, quotes included; bytes < 0x20, '"' and
+ * '\\' escaped, the rest as they are (records here are UTF-8 already). */
+void	tbuf_json_str(struct tbuf *b, const char *s, size_t n);
+
 /* "Authorization: SCHEME base64(USER:SECRET)" (user NULL: of SECRET
  * alone), or NULL (no memory).  The copies made on the way are wiped; the
  * caller wipes and frees the header. */

@@ -15,10 +15,8 @@
  *     getrandom(): rand_s() (RtlGenRandom, the system's CSPRNG);
  *   gethostname(): not declared here (winsock2.h has one that needs
  *     WSAStartup()): host_name() in base.h is the portable call.
- *   open_memstream(): TODO (issue 14): the Windows C runtime has no
- *     memory stream; this one fails with ENOSYS, so a dead-letter line
- *     (transport.c) is only counted and a HEC ack poll (output_hec.c)
- *     fails, until those two callers build their text without a FILE.
+ *   open_memstream() is not here: the Windows C runtime has no memory
+ *     stream, so transport/ composes its texts in a struct tbuf.
  * off_t is 64 bits: CMakeLists.txt sets _FILE_OFFSET_BITS=64 on Windows.
  */
 #ifndef SYSMONFWD_COMPAT_WIN_H
@@ -50,7 +48,6 @@ void	explicit_bzero(void *p, size_t n);
 char	*strndup(const char *s, size_t n);
 long	random(void);
 ssize_t	getrandom(void *p, size_t n, unsigned int flags);
-FILE	*open_memstream(char **p, size_t *n);
 void	*memmem(const void *hay, size_t hlen, const void *needle, size_t nlen);
 
 /*

@@ -645,16 +645,6 @@ getrandom(void *p, size_t n, unsigned int flags)
 	return (ssize_t)n;
 }
 
-FILE *
-open_memstream(char **p, size_t *n)
-{
-	/* TODO (issue 14): see compat_win.h. */
-	*p = NULL;
-	*n = 0;
-	errno = ENOSYS;
-	return NULL;
-}
-
 int
 host_name(char *buf, size_t len)
 {
