@@ -5,8 +5,10 @@
  * Reading.  A pull subscription: EvtSubscribe() on `channel`
  * (Microsoft-Windows-Sysmon/Operational unless configured) with the XPath
  * `query`, no callback, and a manual-reset event that the service sets
- * when records are waiting.  A poll that finds it set resets it first and
- * then drains the subscription with EvtNext() in batches until
+ * when records are waiting.  That event is this source's wait handle: the
+ * agent's loop sleeps on it among its other handles (evloop_win.c) and
+ * polls the source when it is set.  A poll that finds it set resets it
+ * first and then drains the subscription with EvtNext() in batches until
  * ERROR_NO_MORE_ITEMS, so a record arriving while we drain sets it again
  * and is never missed.  Each record is rendered with
  * EvtRender(EvtRenderEventXml), converted from UTF-16 to UTF-8 and put on
@@ -34,20 +36,26 @@
  * `start` picks the oldest record (beginning) or only new ones (end, the
  * default for this input).
  *
+ * Every subscription is strict, a first run's too: besides failing
+ * EvtSubscribe() on a lost bookmark, the flag makes EvtNext() report
+ * records that went missing before we read them (Microsoft's
+ * EVT_SUBSCRIBE_FLAGS page), which would otherwise pass unnoticed when the
+ * log wraps while a first run is still reading it.
+ *
  * Errors.  Only a query Windows rejects and missing rights stop the
  * input, when it opens.  Any other subscription that cannot be made (the
  * event log service not up yet, the channel not there until Sysmon is
  * installed) or that fails later is logged and tried again every RETRY_MS
- * from the bookmark.  A record that cannot be rendered is logged and skipped (the
- * bookmark moves past it, so it cannot block the input).
+ * from the bookmark.  A record that cannot be rendered is logged and
+ * skipped (the bookmark moves past it, so it cannot block the input).
  *
- * The event loop.  The agent's loop (loop.c) waits on file descriptors and
- * a Windows HANDLE is not one, so for now wait_fd() says -1 and the loop
- * polls this source every POLL_MS (WaitForSingleObject(signal, 0) tells
- * whether anything is waiting; it costs no system call into the event
- * log service).  The later step is a Windows event loop built on
- * WaitForMultipleObjects() with each source's signal among its handles;
- * this source would then expose its signal and poll only when it is set.
+ * Waiting.  Nothing here polls.  Subscribed, the source waits on its
+ * signal only (next_poll says "never" when idle).  Without a subscription
+ * it has no wait handle and asks for a poll at the retry time.  When the
+ * ring refuses a record it asks again after BLOCKED_MS: the back pressure
+ * of a full ring, not an idle poll.  The signal is reset at every poll
+ * that finds it set, even in the middle of a drain, so records arriving
+ * while the ring is full cannot keep the loop's wait returning at once.
  *
  * Links with wevtapi (and kernel32).
  */
@@ -67,7 +75,7 @@
 #include <string.h>
 
 #define BATCH		64		/* event handles per EvtNext() */
-#define POLL_MS		250		/* idle poll of the signal */
+#define BLOCKED_MS	50		/* the ring refused: look again */
 #define RETRY_MS	5000		/* a failed subscription, again */
 #define RENDER_MAX	(8u << 20)	/* bytes of UTF-16 EvtRender may use */
 #define LINE_MAX_DEFAULT (1u << 20)	/* when max_line_size is 0 */
@@ -89,7 +97,8 @@ struct eventlog_source {
 	DWORD		 nhandles, next;
 	bool		 draining;	/* signal reset, EvtNext() not empty */
 	bool		 blocked;	/* the ring refused the last record */
-	int64_t		 next_look_ms;	/* monotonic: poll the signal again */
+	bool		 opened;	/* source_eventlog_open() returned */
+	int64_t		 next_look_ms;	/* monotonic: blocked, try again */
 	int64_t		 retry_ms;	/* monotonic: subscribe again */
 	DWORD		 last_error;	/* logged once until it changes */
 	bool		 gap_pending;	/* say what was lost at next record */
@@ -307,8 +316,7 @@ subscribe(struct eventlog_source *s, const char *xml, DWORD fresh,
 			    EvtSubscribeStartAfterBookmark | EvtSubscribeStrict);
 			if (s->sub != NULL) {
 				s->bookmark = bm;
-				s->last_error = 0;
-				return 0;
+				goto done;
 			}
 			e = GetLastError();
 			EvtClose(bm);
@@ -325,22 +333,32 @@ subscribe(struct eventlog_source *s, const char *xml, DWORD fresh,
 		e = GetLastError();
 		goto fail;
 	}
-	if ((s->sub = subscribe_raw(s, NULL, fresh)) == NULL) {
+	if ((s->sub = subscribe_raw(s, NULL, fresh | EvtSubscribeStrict)) ==
+	    NULL) {
 		e = GetLastError();
 		goto fail;
 	}
 	s->fresh_flags = fresh;
+done:
 	s->last_error = 0;
+	s->base.fd = s->signal;
 	return 0;
 
 fail:
-	if (e != s->last_error)
+	s->sub = NULL;
+	s->base.fd = WAIT_HANDLE_NONE;
+	/* At open, a bad query or missing rights end the input (see there). */
+	if (!s->opened && (win_errno(e) == -EINVAL ||
+	    win_errno(e) == -EACCES))
+		log_errorx("input %s: cannot subscribe to %s (query %s): %s",
+		    s->cfg->name, s->cfg->channel, s->cfg->query,
+		    win_strerror(e, why, sizeof(why)));
+	else if (e != s->last_error)
 		log_errorx("input %s: cannot subscribe to %s (query %s): %s; "
 		    "trying again every %d s", s->cfg->name, s->cfg->channel,
 		    s->cfg->query, win_strerror(e, why, sizeof(why)),
 		    RETRY_MS / 1000);
 	s->last_error = e;
-	s->sub = NULL;
 	return win_errno(e);
 }
 
@@ -549,20 +567,23 @@ evl_poll(struct source *src, struct buffer *b, size_t budget)
 	s->blocked = false;
 	if (s->sub == NULL) {
 		if (now < s->retry_ms)
-			goto idle;
+			return 0;
 		if (resubscribe(s, "when subscribing again") != 0) {
 			s->retry_ms = now + RETRY_MS;
-			goto idle;
+			return 0;
 		}
 	}
-	if (!s->draining && s->next == s->nhandles) {
-		if (WaitForSingleObject(s->signal, 0) != WAIT_OBJECT_0)
-			goto idle;
-		/* Reset before draining: a record arriving meanwhile sets it
-		 * again. */
+	/*
+	 * Reset before draining: a record arriving meanwhile sets it again.
+	 * Reset in a drain too (the ring full), or the loop's wait on it
+	 * would return at once until the drain is over.
+	 */
+	if (WaitForSingleObject(s->signal, 0) == WAIT_OBJECT_0) {
 		ResetEvent(s->signal);
 		s->draining = true;
 	}
+	if (!s->draining && s->next == s->nhandles)
+		return 0;
 	while (consumed < budget) {
 		if (s->next == s->nhandles) {
 			if (!s->draining || s->sub == NULL ||
@@ -583,13 +604,9 @@ evl_poll(struct source *src, struct buffer *b, size_t budget)
 	}
 	if (rc == -ENOBUFS) {
 		s->blocked = true;
-		s->next_look_ms = now + POLL_MS / 5;
+		s->next_look_ms = now + BLOCKED_MS;
 	}
 	return (ssize_t)consumed;
-
-idle:
-	s->next_look_ms = now + POLL_MS;
-	return 0;
 }
 
 /* ---- the source interface --------------------------------------------------------- */
@@ -605,14 +622,21 @@ evl_at_end(const struct source *s)
 	    WaitForSingleObject(e->signal, 0) != WAIT_OBJECT_0;
 }
 
+/*
+ * Subscribed and idle: never (the signal wakes the loop).  Otherwise the
+ * retry, the ring's back pressure, or now (more to drain).
+ */
 static int64_t
 evl_next_poll(const struct source *s, int64_t now_ms)
 {
 	const struct eventlog_source *e = CES(s);
 
-	if (e->blocked || evl_at_end(s))
-		return e->sub == NULL && e->retry_ms > e->next_look_ms ?
-		    e->retry_ms : e->next_look_ms;
+	if (e->sub == NULL)
+		return e->retry_ms;
+	if (e->blocked)
+		return e->next_look_ms;
+	if (evl_at_end(s))
+		return INT64_MAX;
 	return now_ms;
 }
 
@@ -649,8 +673,8 @@ evl_close(struct source *s)
 }
 
 /*
- * A HANDLE, not an fd: polled (see the top).  A subscription never ends.
- * The bookmark is a text position (s->pos).
+ * The wait handle (base.fd) is the signal while subscribed (see the top).
+ * A subscription never ends.  The bookmark is a text position (s->pos).
  */
 static const struct source_ops eventlog_ops = {
 	.poll = evl_poll,
@@ -750,6 +774,7 @@ source_eventlog_open(const struct config_input *cfg, const char *state_dir,
 			goto err_free;
 		s->retry_ms = mono_now_ms() + RETRY_MS;
 	}
+	s->opened = true;
 	if (s->sub != NULL)
 		log_info("input %s: subscribed to %s (query %s), %s",
 		    cfg->name, cfg->channel, cfg->query,
