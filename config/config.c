@@ -28,6 +28,7 @@
 #define WIN32_LEAN_AND_MEAN
 #define NOMINMAX
 #include <windows.h>
+#include <aclapi.h>
 #undef IN		/* windows.h's; config.c has its own */
 #undef OUT
 
@@ -44,6 +45,111 @@ gethostname(char *name, size_t len)
 	DWORD n = len > 0xffff ? 0xffff : (DWORD)len;
 
 	return GetComputerNameExA(ComputerNameDnsHostname, name, &n) ? 0 : -1;
+}
+
+/*
+ * Windows rules for secrets.  Mode bits mean nothing there: who may read
+ * a file is its DACL.  "Other users" are the three groups every local
+ * account is in, whatever the host: Everyone (S-1-1-0), Authenticated
+ * Users (S-1-5-11) and Users (S-1-5-32-545).  A grant to the owner, to
+ * SYSTEM or to Administrators is not a leak; a grant to any of the three
+ * is, as a world- or group-readable mode is on Linux.
+ */
+#define ACL_READ_BITS	(FILE_READ_DATA | GENERIC_READ | GENERIC_ALL)
+
+static const struct {
+	WELL_KNOWN_SID_TYPE	 type;
+	const char		*name;
+} acl_others[] = {
+	{ WinWorldSid, "Everyone" },
+	{ WinAuthenticatedUserSid, "Authenticated Users" },
+	{ WinBuiltinUsersSid, "Users" },
+};
+
+/*
+ * Whether dacl lets sid read.  The ACEs are taken in order, as Windows
+ * evaluates them: the first that says anything about reading for sid
+ * decides, and a deny to Everyone speaks for every sid.  Inherit-only
+ * ACEs apply to the children of a directory, not to the object.
+ */
+static bool
+acl_lets_read(PACL dacl, PSID sid, PSID world)
+{
+	for (DWORD i = 0; i < dacl->AceCount; i++) {
+		ACE_HEADER *h;
+		ACCESS_MASK mask;
+		PSID who;
+
+		if (!GetAce(dacl, i, (void **)&h) ||
+		    (h->AceFlags & INHERIT_ONLY_ACE) != 0)
+			continue;
+		if (h->AceType == ACCESS_ALLOWED_ACE_TYPE) {
+			ACCESS_ALLOWED_ACE *a = (ACCESS_ALLOWED_ACE *)h;
+			mask = a->Mask;
+			who = &a->SidStart;
+			if ((mask & ACL_READ_BITS) != 0 && EqualSid(who, sid))
+				return true;
+		} else if (h->AceType == ACCESS_DENIED_ACE_TYPE) {
+			ACCESS_DENIED_ACE *a = (ACCESS_DENIED_ACE *)h;
+			mask = a->Mask;
+			who = &a->SidStart;
+			if ((mask & ACL_READ_BITS) != 0 && (EqualSid(who, sid) ||
+			    EqualSid(who, world)))
+				return false;
+		}
+	}
+	return false;
+}
+
+/*
+ * Who among the "other users" may read path, by its ACL: their names,
+ * joined with " and ", into who (len bytes; "" when none).  0, or -errno
+ * when the ACL cannot be read (the caller then refuses: a secret it
+ * cannot vouch for is not used).
+ */
+static int
+acl_other_readers(const char *path, char *who, size_t len)
+{
+	BYTE sids[3][SECURITY_MAX_SID_SIZE];
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL dacl = NULL;
+	wchar_t *wpath;
+	DWORD rc;
+	int n;
+
+	who[0] = '\0';
+	if ((n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
+	    NULL, 0)) <= 0)
+		return -EINVAL;
+	if ((wpath = calloc((size_t)n, sizeof(*wpath))) == NULL)
+		return -ENOMEM;
+	(void)MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
+	    wpath, n);
+	rc = GetNamedSecurityInfoW(wpath, SE_FILE_OBJECT,
+	    DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
+	free(wpath);
+	if (rc != ERROR_SUCCESS)
+		return rc == ERROR_FILE_NOT_FOUND ? -ENOENT : -EACCES;
+	for (size_t i = 0; i < 3; i++) {
+		DWORD sl = sizeof(sids[i]);
+		bool reads;
+
+		if (!CreateWellKnownSid(acl_others[i].type, NULL, sids[i],
+		    &sl)) {
+			LocalFree(sd);
+			return -EIO;
+		}
+		/* No DACL at all: everyone may do everything. */
+		reads = dacl == NULL || acl_lets_read(dacl, sids[i], sids[0]);
+		if (reads && strlen(who) + strlen(acl_others[i].name) + 6 <
+		    len) {
+			if (who[0] != '\0')
+				strncat(who, " and ", len - strlen(who) - 1);
+			strncat(who, acl_others[i].name, len - strlen(who) - 1);
+		}
+	}
+	LocalFree(sd);
+	return 0;
 }
 #endif
 
@@ -1010,13 +1116,28 @@ read_secret_file(struct loader *ld, int line, const char *key,
 		return;
 	}
 #else
-	/*
-	 * TODO (issue 14, "Windows rules for secrets"): refuse a secret file
-	 * whose ACL lets Everyone, Users or Authenticated Users read it.  Mode
-	 * bits mean nothing on Windows and the ACL check is not written yet:
-	 * nothing is checked here for now.
-	 */
-	(void)sb;
+	{
+		char who[64];
+		int rc;
+
+		(void)sb;
+		if ((rc = acl_other_readers(path, who, sizeof(who))) != 0) {
+			diag_add(ld, line, "%s: cannot read the ACL of %s (%s): "
+			    "a secret file must be one only its owner, SYSTEM "
+			    "and Administrators may read", key, path,
+			    strerror(-rc));
+			fclose(f);
+			return;
+		}
+		if (who[0] != '\0') {
+			diag_add(ld, line, "%s: %s is readable by other users "
+			    "(its ACL lets %s read it): run icacls \"%s\" "
+			    "/inheritance:r /grant:r SYSTEM:F Administrators:F",
+			    key, path, who, path);
+			fclose(f);
+			return;
+		}
+	}
 #endif
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
@@ -1228,13 +1349,6 @@ section_finish(struct loader *ld, struct section *s)
 			diag_add(ld, key_line(s, "listen"), "listen: expected "
 			    "ADDRESS:PORT, for example 127.0.0.1:2020 or "
 			    "[::1]:2020");
-#ifdef _WIN32
-		/* TODO (issue 14): the monitor on Windows. */
-		else if (m->listen != NULL)
-			diag_add(ld, key_line(s, "listen"), "listen: the "
-			    "monitor (/health, /metrics) is not in the "
-			    "Windows build yet");
-#endif
 		return;
 	}
 	if (s->kind == SEC_BUFFER) {
@@ -1388,22 +1502,40 @@ config_load_string(const char *name, const char *text, struct config **out,
 
 /*
  * A file that holds a secret itself must not be readable by other users:
- * world-readable never, group-readable only by the agent's own group.
+ * world-readable never, group-readable only by the agent's own group.  On
+ * Windows: no ACL grant of reading to Everyone, Users or Authenticated
+ * Users (acl_other_readers()).
  */
 static int
 check_secret_file_mode(const char *path, const struct config *cfg,
     struct config_diag *diag)
 {
 #ifdef _WIN32
-	/*
-	 * TODO (issue 14, "Windows rules for secrets"): refuse a config that
-	 * holds a secret inline when its ACL lets Everyone, Users or
-	 * Authenticated Users read it, with the same message.  Not written
-	 * yet: on Windows nothing is checked for now.
-	 */
-	(void)path;
-	(void)cfg;
-	(void)diag;
+	char who[64];
+	int rc;
+
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		const struct config_output *o = &cfg->outputs[i];
+		if (o->inline_secret == NULL)
+			continue;
+		/* The file was read a moment ago: an unreadable ACL is odd,
+		 * and a secret nobody can vouch for is refused. */
+		if ((rc = acl_other_readers(path, who, sizeof(who))) != 0) {
+			file_diag(path, diag, "holds the secret `%s` of "
+			    "[output:%s] but its ACL cannot be read (%s): give "
+			    "it as ${VAR} or %s_file", o->inline_secret,
+			    o->name, strerror(-rc), o->inline_secret);
+			return -EACCES;
+		}
+		if (who[0] == '\0')
+			return 0;
+		file_diag(path, diag, "holds the secret `%s` of [output:%s] "
+		    "but is readable by other users (its ACL lets %s read it): "
+		    "run icacls \"%s\" /inheritance:r /grant:r SYSTEM:F "
+		    "Administrators:F, or give it as ${VAR} or %s_file",
+		    o->inline_secret, o->name, who, path, o->inline_secret);
+		return -EACCES;
+	}
 	return 0;
 #else
 	struct stat sb;
