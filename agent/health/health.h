@@ -107,7 +107,11 @@ struct monitor;
  */
 int	monitor_open(const char *listen, struct monitor **out)
 	    __attribute__((warn_unused_result));
-/* The fd to poll for readability (the daemon's epoll fd). */
+/*
+ * What the loop waits on: the daemon's epoll fd; on Windows an event
+ * that its sockets set (WSAEventSelect()).  Either way, ready means "call
+ * monitor_run()".
+ */
 wait_handle monitor_fd(const struct monitor *m);
 /* How long until the daemon needs monitor_run() anyway (ms), or -1. */
 int64_t	monitor_timeout(const struct monitor *m);

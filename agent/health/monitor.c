@@ -2,14 +2,27 @@
  * monitor.c - the local health and metrics endpoint, and the two status
  * renderers behind it (the /health JSON and the Prometheus exposition).
  *
- * libmicrohttpd runs in its "external polling" mode with epoll and no
- * threads of its own: the daemon keeps one epoll fd that stands for its
- * listening socket and every connection, the agent's poll loop waits on
- * that fd with monitor_timeout() as a deadline, and monitor_run() serves
- * whatever is ready without blocking.  The agent stays single-threaded, so
- * the status the answers are built from needs no locking: the loop lends
- * a snapshot for the length of one monitor_run() and no request sees it
- * after that call returns.
+ * libmicrohttpd runs in its "external polling" mode with no threads of
+ * its own: the agent's loop waits on one handle that stands for the
+ * listening socket and every connection, with monitor_timeout() as a
+ * deadline, and monitor_run() serves whatever is ready without blocking.
+ * The agent stays single-threaded, so the status the answers are built
+ * from needs no locking: the loop lends a snapshot for the length of one
+ * monitor_run() and no request sees it after that call returns.
+ *
+ * On Linux that handle is the daemon's epoll fd.  On Windows
+ * libmicrohttpd has no epoll (our build has select() and WSAPoll()), and
+ * the loop waits on HANDLEs, not sockets: every socket of the daemon is
+ * tied with WSAEventSelect() to one manual-reset event, which is the
+ * handle.  Winsock sets it when a connection comes (FD_ACCEPT), data or
+ * a close arrives (FD_READ, FD_CLOSE) or a send that would have blocked
+ * can go on (FD_WRITE).  Those are edges, not levels: FD_READ comes again
+ * only after a recv(), FD_WRITE only after a send() that would block.  So
+ * monitor_run() clears the event before MHD_run() (whatever arrives from
+ * then on sets it again), and after it asks select(), without waiting,
+ * whether a socket the daemon still wants is ready already (an answer
+ * queued and not yet sent, bytes left unread): then it sets the event
+ * itself and the loop comes straight back.  Nothing polls on a timer.
  *
  * The endpoint is meant for a local scraper and a health check, so it is
  * small on purpose: numeric addresses only (no resolver in the loop), at
@@ -55,7 +68,14 @@
 
 struct monitor {
 	struct MHD_Daemon		*d;
+#ifdef _WIN32
+	WSAEVENT			 ev;	/* the loop's wait handle */
+	/* The sockets tied to ev (a socket is tied once, see arm()). */
+	SOCKET				 tied[MONITOR_MAX_CONNS + 1];
+	size_t				 ntied;
+#else
 	int				 epfd;
+#endif
 	bool				 starting; /* inside MHD_start_daemon */
 	const struct agent_status	*st;	/* lent during monitor_run() */
 };
@@ -652,34 +672,83 @@ monitor_access(void *cls, struct MHD_Connection *c, const char *url,
 	return answer_status(m, c, health);
 }
 
+#ifdef _WIN32
+static bool
+was_tied(const struct monitor *m, SOCKET s)
+{
+	for (size_t i = 0; i < m->ntied; i++)
+		if (m->tied[i] == s)
+			return true;
+	return false;
+}
+
+/*
+ * Tie every socket the daemon waits on to m->ev, each once: tying again
+ * would clear the record of what already happened on it.  A socket the
+ * daemon no longer lists (closed) is forgotten, so that a new one given
+ * the same number is tied in its turn.  Then, if a socket is ready now,
+ * set the event: the edge that announced it may be spent (see the top).
+ * 0, or -errno when a socket cannot be tied (the caller sets the event,
+ * so the loop comes back and tries again rather than sleeping on it).
+ */
+static int
+arm(struct monitor *m)
+{
+	const long what = FD_ACCEPT | FD_READ | FD_WRITE | FD_CLOSE;
+	fd_set rs, ws, es;
+	SOCKET tied[MONITOR_MAX_CONNS + 1];
+	size_t n = 0;
+	MHD_socket max = MHD_INVALID_SOCKET;
+	struct timeval zero = { 0, 0 };
+
+	FD_ZERO(&rs);
+	FD_ZERO(&ws);
+	FD_ZERO(&es);
+	if (MHD_get_fdset2(m->d, &rs, &ws, &es, &max, FD_SETSIZE) != MHD_YES)
+		return -EIO;
+	for (int set = 0; set < 2; set++) {
+		const fd_set *fs = set == 0 ? &rs : &ws;
+
+		for (u_int i = 0; i < fs->fd_count; i++) {
+			SOCKET s = fs->fd_array[i];
+			bool dup = false;
+
+			for (size_t k = 0; k < n; k++)
+				dup |= tied[k] == s;
+			if (dup || n == sizeof(tied) / sizeof(tied[0]))
+				continue;
+			if (!was_tied(m, s) && WSAEventSelect(s, m->ev, what) !=
+			    0) {
+				log_warnx("monitor: WSAEventSelect: Winsock "
+				    "error %d", WSAGetLastError());
+				return -EIO;
+			}
+			tied[n++] = s;
+		}
+	}
+	memcpy(m->tied, tied, n * sizeof(tied[0]));
+	m->ntied = n;
+	if (n > 0 && select(0, &rs, &ws, NULL, &zero) > 0)
+		WSASetEvent(m->ev);
+	return 0;
+}
+#endif
+
 int
 monitor_open(const char *listen, struct monitor **out)
 {
 	struct addrinfo hints, *ai = NULL;
 	const union MHD_DaemonInfo *info;
 	struct monitor *m;
+#ifdef _WIN32
+	unsigned int flags = MHD_USE_ERROR_LOG;		/* select() inside */
+#else
 	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+#endif
 	char host[256], portstr[8];
 	int port, rc;
 
 	*out = NULL;
-#ifdef _WIN32
-	/*
-	 * TODO (issue 14): libmicrohttpd has no epoll on Windows; its sockets
-	 * are to be handed to the loop as events (WSAEventSelect()).  The
-	 * config check refuses [monitor] listen on Windows meanwhile.
-	 */
-	(void)info;
-	(void)flags;
-	(void)hints;
-	(void)host;
-	(void)portstr;
-	(void)port;
-	(void)rc;
-	log_errorx("monitor: listen %s: the monitor is not in the Windows "
-	    "build yet", listen);
-	return -ENOTSUP;
-#endif
 	if (config_parse_listen(listen, host, sizeof(host), &port) != 0) {
 		log_warnx("monitor: listen %s: expected ADDRESS:PORT, for "
 		    "example 127.0.0.1:2020 or [::1]:2020", listen);
@@ -724,6 +793,22 @@ monitor_open(const char *listen, struct monitor **out)
 		goto out_free_monitor;
 	}
 	m->starting = false;
+#ifdef _WIN32
+	if ((info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_LISTEN_FD)) ==
+	    NULL || info->listen_fd == INVALID_SOCKET) {
+		log_errorx("monitor: libmicrohttpd has no listening socket");
+		rc = -ENOTSUP;
+		goto out_stop;
+	}
+	if ((m->ev = WSACreateEvent()) == WSA_INVALID_EVENT) {
+		log_errorx("monitor: cannot create an event: Winsock error %d",
+		    WSAGetLastError());
+		rc = -ENOMEM;
+		goto out_stop;
+	}
+	if ((rc = arm(m)) != 0)
+		goto out_close_event;
+#else
 	if ((info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD)) ==
 	    NULL || info->epoll_fd < 0) {
 		log_errorx("monitor: libmicrohttpd has no epoll fd");
@@ -731,12 +816,17 @@ monitor_open(const char *listen, struct monitor **out)
 		goto out_stop;
 	}
 	m->epfd = info->epoll_fd;
+#endif
 	log_info("monitor: listening on %s for GET /health and /metrics",
 	    listen);
 	freeaddrinfo(ai);
 	*out = m;
 	return 0;
 
+#ifdef _WIN32
+out_close_event:
+	WSACloseEvent(m->ev);
+#endif
 out_stop:
 	MHD_stop_daemon(m->d);
 out_free_monitor:
@@ -751,8 +841,7 @@ wait_handle
 monitor_fd(const struct monitor *m)
 {
 #ifdef _WIN32
-	(void)m;
-	return WAIT_HANDLE_NONE;
+	return m->ev;
 #else
 	return m->epfd;
 #endif
@@ -771,10 +860,18 @@ monitor_timeout(const struct monitor *m)
 void
 monitor_run(struct monitor *m, const struct agent_status *st)
 {
+#ifdef _WIN32
+	/* Before the run: what arrives during it sets the event again. */
+	WSAResetEvent(m->ev);
+#endif
 	m->st = st;
 	if (MHD_run(m->d) != MHD_YES)
 		log_debug("monitor: MHD_run failed");
 	m->st = NULL;
+#ifdef _WIN32
+	if (arm(m) != 0)
+		WSASetEvent(m->ev);	/* no tie: try again next turn */
+#endif
 }
 
 void
@@ -783,5 +880,8 @@ monitor_close(struct monitor *m)
 	if (m == NULL)
 		return;
 	MHD_stop_daemon(m->d);
+#ifdef _WIN32
+	WSACloseEvent(m->ev);
+#endif
 	free(m);
 }
