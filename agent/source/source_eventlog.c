@@ -340,6 +340,10 @@ subscribe(struct eventlog_source *s, const char *xml, DWORD fresh,
 	}
 	s->fresh_flags = fresh;
 done:
+	/* After failures (the channel missing, say): say that it works now. */
+	if (s->opened && s->last_error != 0)
+		log_info("input %s: subscribed to %s (query %s) again",
+		    s->cfg->name, s->cfg->channel, s->cfg->query);
 	s->last_error = 0;
 	s->base.fd = s->signal;
 	return 0;
