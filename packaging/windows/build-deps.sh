@@ -512,6 +512,17 @@ done
 	"$host-gcc" --version | head -n 1
 } >"$prefix/VERSIONS"
 
+# The licences that travel with a binary linking these libraries
+# (packaging/windows/make-zip.sh puts them in the release zip): each
+# source package's debian/copyright, and zlib's from its binary package.
+for pin in "${pins[@]}"; do
+	name=${pin%% *}
+	mkdir -p "$prefix/share/licenses/$name"
+	cp "$src/$name/debian/copyright" "$prefix/share/licenses/$name/copyright"
+done
+mkdir -p "$prefix/share/licenses/zlib"
+cp "/usr/share/doc/$zlib_package/copyright" "$prefix/share/licenses/zlib/copyright"
+
 cp -r "$logs" "$prefix/build-logs"
 rm -rf "$work"
 touch "$prefix/.complete"
