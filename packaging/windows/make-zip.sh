@@ -56,7 +56,9 @@ root=$stage/$name
 mkdir -p "$root/licenses"
 "$host-strip" -o "$root/sysmonfwd.exe" "$exe"
 cp "$conf" "$root/sysmonfwd.conf"
-cp "$here/README-windows.txt" "$root/README.txt"
+# The commands in the README name this version's folder.
+sed "s/sysmonfwd-VERSION-win64/$name/g" "$here/README-windows.txt" \
+    >"$root/README.txt"
 if [ -d "$top/packaging/sysmon" ]; then
 	mkdir -p "$root/sysmon"
 	cp "$top"/packaging/sysmon/*.xml "$root/sysmon/"
