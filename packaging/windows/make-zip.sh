@@ -54,7 +54,6 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/$name
 mkdir -p "$root/licenses"
-"$host-strip" -o "$root/sysmonfwd.exe" "$exe"
 cp "$conf" "$root/sysmonfwd.conf"
 # The commands in the README name this version's folder.
 sed "s/sysmonfwd-VERSION-win64/$name/g" "$here/README-windows.txt" \
@@ -73,6 +72,8 @@ cp "$prefix/VERSIONS" "$root/licenses/VERSIONS.txt"
 
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$top" log -1 --format=%ct 2>/dev/null ||
     date +%s)}
+# strip stamps the PE header with the time, unless SOURCE_DATE_EPOCH.
+SOURCE_DATE_EPOCH=$epoch "$host-strip" -o "$root/sysmonfwd.exe" "$exe"
 zip=$build/$name.zip
 python3 - "$stage" "$name" "$zip" "$epoch" <<'PY'
 import os, sys, time, zipfile
