@@ -154,7 +154,7 @@ DllMain(HINSTANCE inst, DWORD reason, LPVOID reserved)
 	return TRUE;
 }
 
-/* ---- the directory ------------------------------------------------------ */
+/* ---- the directory ------------------------------------------------------- */
 
 /* Read SYSMONFWD_WEVT_DIR once.  FALSE when it is not set. */
 static BOOL
@@ -379,7 +379,7 @@ waiting(const struct sub *s)
 	return find_from(max_u64(s->next, first)) < nrecs;
 }
 
-/* ---- handles ---------------------------------------------------------------- */
+/* ---- handles ------------------------------------------------------------- */
 
 static void *
 obj_new(size_t size, enum kind kind)
@@ -408,7 +408,7 @@ obj_get(EVT_HANDLE h, enum kind kind)
 	return o;
 }
 
-/* ---- subscribing --------------------------------------------------------------- */
+/* ---- subscribing --------------------------------------------------------- */
 
 /*
  * One per subscription: sleep until the directory changes, then set the
@@ -562,7 +562,7 @@ EvtSubscribe(EVT_HANDLE session, HANDLE signal, LPCWSTR path, LPCWSTR query,
 	return s;
 }
 
-/* ---- reading ------------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------- */
 
 BOOL WINAPI
 EvtNext(EVT_HANDLE result, DWORD size, EVT_HANDLE *events, DWORD timeout,
@@ -619,7 +619,7 @@ EvtNext(EVT_HANDLE result, DWORD size, EVT_HANDLE *events, DWORD timeout,
 	return FALSE;
 }
 
-/* ---- rendering ----------------------------------------------------------------- */
+/* ---- rendering ----------------------------------------------------------- */
 
 /*
  * The event's XML as Windows renders it: &#13; and &#10; (and their hex
@@ -741,7 +741,7 @@ EvtRender(EVT_HANDLE context, EVT_HANDLE fragment, DWORD flags, DWORD size,
 	return TRUE;
 }
 
-/* ---- bookmarks ----------------------------------------------------------------- */
+/* ---- bookmarks ----------------------------------------------------------- */
 
 /* The value of attribute name in the element at s (up to its '>'). */
 static BOOL
