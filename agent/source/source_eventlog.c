@@ -32,7 +32,9 @@
  * that happens while we read; both are announced as a gap (logged at once
  * with the bookmark's record id, and again with the range of record ids
  * lost once the next record shows where reading went on) and reading
- * starts again at the oldest record still in the log.  On a first run,
+ * starts again at the oldest record still in the log.  A stale result
+ * before any record was read has no bookmark to measure the loss by: its
+ * gap is of unknown size.  On a first run,
  * `start` picks the oldest record (beginning) or only new ones (end, the
  * default for this input).
  *
@@ -102,6 +104,7 @@ struct eventlog_source {
 	int64_t		 retry_ms;	/* monotonic: subscribe again */
 	DWORD		 last_error;	/* logged once until it changes */
 	bool		 gap_pending;	/* say what was lost at next record */
+	bool		 gap_unknown;	/* lost before any record was read */
 	uint64_t	 gap_after;	/* the bookmark's record id */
 	uint64_t	 gaps;		/* gaps announced */
 	uint64_t	 render_errors;	/* records skipped */
@@ -268,6 +271,7 @@ announce_gap(struct eventlog_source *s, const char *xml, const char *when)
 		memset(&bm, 0, sizeof(bm));
 	s->gaps++;
 	s->gap_pending = true;
+	s->gap_unknown = false;
 	s->gap_after = bm.record_id;
 	log_warnx("input %s: GAP: the last record read from %s (record id %"
 	    PRIu64 ") is no longer in the event log %s (the log wrapped or was "
@@ -441,6 +445,15 @@ fetch(struct eventlog_source *s)
 		    "subscribing again after the last record read, and a gap "
 		    "is reported if records were lost", s->cfg->name,
 		    s->cfg->channel);
+		if (bookmark_xml(s) == NULL && s->resume_xml == NULL) {
+			/* Nothing read yet: no bookmark to tell the loss by. */
+			s->gaps++;
+			s->gap_pending = true;
+			s->gap_unknown = true;
+			log_warnx("input %s: GAP: records of %s were lost before "
+			    "the first one was read; how many is not known",
+			    s->cfg->name, s->cfg->channel);
+		}
 		if (resubscribe(s, "after the subscription went stale") != 0)
 			s->retry_ms = mono_now_ms() + RETRY_MS;
 		return -1;
@@ -462,9 +475,13 @@ gap_report(struct eventlog_source *s, struct buffer *b)
 	char why[512];
 
 	s->gap_pending = false;
-	if (id == 0)
-		return;
-	if (id > s->gap_after + 1)
+	if (s->gap_unknown || id == 0) {
+		/* No bookmark, or no record id to measure with. */
+		snprintf(why, sizeof(why), "records of %s were lost before "
+		    "this input read them (the log wrapped or was cleared); how "
+		    "many is not known", s->cfg->channel);
+		id = 0;
+	} else if (id > s->gap_after + 1)
 		snprintf(why, sizeof(why), "the event-log bookmark rolled off: "
 		    "record ids %" PRIu64 " to %" PRIu64 " of %s were lost",
 		    s->gap_after + 1, id - 1, s->cfg->channel);
@@ -476,6 +493,9 @@ gap_report(struct eventlog_source *s, struct buffer *b)
 	    s->gap_after + 1 ? id - 1 - s->gap_after : 0, why, NULL) != 0)
 		log_warnx("input %s: cannot report the gap in the buffer",
 		    s->cfg->name);
+	s->gap_unknown = false;
+	if (id == 0)
+		return;
 	if (id > s->gap_after + 1)
 		log_warnx("input %s: GAP: record ids %" PRIu64 " to %" PRIu64
 		    " of %s were lost (at most %" PRIu64 " records; fewer when "

@@ -38,7 +38,9 @@
 #      document, nothing lost; and the log wrapping under the agent (a
 #      strict subscription's next record gone): EvtNext() says stale, the
 #      agent resubscribes after its bookmark, finds it gone, and a second
-#      gap document says what was lost.
+#      gap document says what was lost.  And a first run whose log wraps
+#      before it read anything (nothing to measure by): stale, a gap
+#      document of unknown size (records 0), then the records left.
 #   e. the channel missing (no `log`: Sysmon not installed): the agent
 #      logs it, keeps running and retrying, and reads once the channel
 #      appears; access denied (`denied`): the input does not open, the
@@ -472,6 +474,37 @@ if wait_for 120 check has "$d/out.ndjson" "$src" 48 55; then
 else
 	fail "d. wrapped while reading: records 48 to 55 did not arrive:" \
 	    "$(tr -d '\r' <"$d/err.txt" | tail -3)"
+fi
+kill_agent
+
+# The log wraps before a first run read anything: no bookmark to measure
+# the loss by, so a gap document of unknown size.
+d=$work/d0
+mkdir -p "$d/ch"
+: >"$d/ch/log"
+conf "$d"
+start_agent "$d"
+if wait_for 120 logged "$d" "subscribed to"; then
+	put "$d/ch/first" "$(nth_id "$src" 5)"
+	sed -n 1,10p "$src" >>"$d/ch/log"
+	if wait_for 120 check has "$d/out.ndjson" "$src" 5 10; then
+		gap=$(check gaps "$d/out.ndjson" | tr '\n' ' ')
+		lost=$(check count "$d/out.ndjson")
+		if [ "$gap" != "0 " ] || [ "$lost" != 6 ]; then
+			fail "d. wrapped before the first read: gap documents" \
+			    "'$gap' (expected one, of unknown size: 0)," \
+			    "$lost records (expected 6)"
+		else
+			say "d. wrapped before the first read: stale, a gap" \
+			    "document of unknown size, then the 6 records left"
+			check reasons "$d/out.ndjson"
+		fi
+	else
+		fail "d. wrapped before the first read: records 5 to 10 did" \
+		    "not arrive: $(tr -d '\r' <"$d/err.txt" | tail -3)"
+	fi
+else
+	fail "d. wrapped before the first read: the agent did not subscribe"
 fi
 kill_agent
 
