@@ -34,9 +34,8 @@
  * lost once the next record shows where reading went on) and reading
  * starts again at the oldest record still in the log.  A stale result
  * before any record was read has no bookmark to measure the loss by: its
- * gap is of unknown size.  On a first run,
- * `start` picks the oldest record (beginning) or only new ones (end, the
- * default for this input).
+ * gap is of unknown size.  On a first run, `start` picks the oldest record
+ * (beginning) or only new ones (end, the default for this input).
  *
  * Every subscription is strict, a first run's too: besides failing
  * EvtSubscribe() on a lost bookmark, the flag makes EvtNext() report
