@@ -410,6 +410,17 @@ http_client_new(struct transport_loop *l, const char *name,
 		if (v != NULL)
 			SET(tls_paths[i].opt, v);
 	}
+#ifdef _WIN32
+	/*
+	 * No CA given: trust what Windows trusts (the ROOT store, read by
+	 * curl into OpenSSL's), as Linux trusts the system bundle.  The exe's
+	 * curl has no bundle of its own (built with CURL_CA_BUNDLE=none), so
+	 * without this every certificate would be refused.  A CA that is
+	 * given replaces the store, as on Linux.
+	 */
+	if (tls->ca_file == NULL && tls->ca_path == NULL)
+		SET(CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
+#endif
 #undef SET
 	if (cc != CURLE_OK) {
 		log_warnx("output %s: cannot set up the HTTP client: %s", name,
