@@ -45,6 +45,11 @@
 #      logs it, keeps running and retrying, and reads once the channel
 #      appears; access denied (`denied`): the input does not open, the
 #      agent exits 1 with "cannot subscribe to ... (Windows error 5 ...)".
+#   f. with an HTTP output too (Splunk HEC over plain HTTP, to
+#      tests/integration/hec_server.py), where the loop sleeps in
+#      curl_multi_poll() and a helper thread waits on the signal: records
+#      reach HEC and the file, the idle agent uses (almost) no CPU, and
+#      appended records reach HEC.
 #
 # Behaviours checked here only against the stand-in (not Windows): the
 # signal's timing, EvtNext() batches, the bookmark's XML form, ERROR_NOT_FOUND
@@ -95,8 +100,10 @@ fi
 work=$(mktemp -d "/tmp/$me.XXXXXX")
 agent_pid=
 writer_pid=
+hec_pid=
 cleanup() {
 	[ -z "$writer_pid" ] || kill "$writer_pid" 2>/dev/null || true
+	[ -z "$hec_pid" ] || kill "$hec_pid" 2>/dev/null || true
 	[ -z "$agent_pid" ] || kill -9 "$agent_pid" 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -252,6 +259,16 @@ put() {
 nth_id() {
 	sed -n "${2}p" "$1" | sed 's/.*<EventRecordID>\([0-9]*\)<.*/\1/'
 }
+# The agent's CPU time (ticks of 1/hz s) and its wake-ups (the voluntary
+# context switches of all its threads).
+hz=$(getconf CLK_TCK)
+ticks() {
+	awk '{print $14 + $15}' "/proc/$agent_pid/stat" 2>/dev/null || echo 0
+}
+switches() {
+	cat "/proc/$agent_pid/task/"*/status 2>/dev/null |
+	    awk '/^voluntary_ctxt_switches/ {s += $2} END {print s + 0}'
+}
 t_start=$SECONDS
 
 # a. eventlog -> file, every corpus record, equal to Linux's documents --
@@ -319,21 +336,11 @@ if ! wait_for 120 count_ge "$d/out.ndjson" 10; then
 	fail "b. the first 10 records did not arrive:" \
 	    "$(tr -d '\r' <"$d/err.txt" | tail -3)"
 else
-	ticks() {
-		awk '{print $14 + $15}' "/proc/$agent_pid/stat" 2>/dev/null ||
-		    echo 0
-	}
-	# Wake-ups: the voluntary context switches of all its threads.
-	switches() {
-		cat "/proc/$agent_pid/task/"*/status 2>/dev/null |
-		    awk '/^voluntary_ctxt_switches/ {s += $2} END {print s + 0}'
-	}
 	t0=$(ticks)
 	s0=$(switches)
 	sleep 3
 	t1=$(ticks)
 	s1=$(switches)
-	hz=$(getconf CLK_TCK)
 	say "b. idle for 3 s: $((t1 - t0)) ticks of 1/$hz s of CPU," \
 	    "$((s1 - s0)) context switches (the loop's once-a-second" \
 	    "status turn, about 5 Wine server calls each)"
@@ -549,6 +556,67 @@ if [ "$rc" = 1 ] && [ -n "$msg" ] && ! grep -q 'trying again' <<<"$msg" &&
 else
 	fail "e. access denied: exit $rc: $(tr -d '\r' <"$d/err.txt")"
 fi
+
+# f. with an HTTP output: the loop sleeps in curl_multi_poll() and a helper
+# thread waits on the signal (evloop_win.c's split wait) ----------------
+d=$work/f
+mkdir -p "$d/ch"
+head -10 "$big" >"$d/ch/log"
+conf "$d"
+python3 tests/integration/hec_server.py --token "$me-token" \
+    --store "$d/hec.jsonl" >"$d/hec.txt" 2>&1 &
+hec_pid=$!
+hec_url() {
+	sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$d/hec.txt"
+}
+hec_count() {
+	[ -f "$d/hec.jsonl" ] && [ "$(wc -l <"$d/hec.jsonl")" -ge "$1" ]
+}
+hec_up() {
+	[ -n "$(hec_url)" ]
+}
+if wait_for 60 hec_up; then
+	# The agent expands ${SYSMONFWD_HEC_TOKEN}, not the shell.
+	# shellcheck disable=SC2016
+	printf '[output:hec]\ntype = splunk_hec\nurl = %s\n%s\n' \
+	    "$(hec_url)" 'token = ${SYSMONFWD_HEC_TOKEN}' >>"$d/a.conf"
+	SYSMONFWD_HEC_TOKEN=$me-token start_agent "$d"
+	if wait_for 120 hec_count 10 && wait_for 60 count_ge "$d/out.ndjson" 10
+	then
+		t0=$(ticks)
+		s0=$(switches)
+		sleep 3
+		t1=$(ticks)
+		s1=$(switches)
+		say "f. HEC and file outputs, idle for 3 s: $((t1 - t0))" \
+		    "ticks, $((s1 - s0)) context switches"
+		[ $((t1 - t0)) -le $((3 * hz / 10)) ] ||
+		    fail "f. $((t1 - t0)) ticks of CPU in 3 s idle (polling?)"
+		[ $((s1 - s0)) -le 600 ] ||
+		    fail "f. $((s1 - s0)) context switches in 3 s idle"
+		sed -n 11,20p "$big" >>"$d/ch/log"
+		t=$(date +%s%N)
+		if wait_for 60 count_ge "$d/out.ndjson" 20 &&
+		    tf=$((($(date +%s%N) - t) / 1000000)) &&
+		    wait_for 60 hec_count 20; then
+			say "f. 10 records appended: in the file after $tf ms," \
+			    "at the HEC server after" \
+			    "$((($(date +%s%N) - t) / 1000000)) ms (a HEC batch" \
+			    "waits flush_interval, 1 s, for more records)"
+		else
+			fail "f. appended records did not reach the HEC server"
+		fi
+	else
+		fail "f. the first 10 records did not reach HEC and the file:" \
+		    "$(tr -d '\r' <"$d/err.txt" | tail -3)"
+	fi
+	kill_agent
+else
+	fail "f. the HEC test server did not start: $(cat "$d/hec.txt")"
+fi
+kill "$hec_pid" 2>/dev/null || true
+wait "$hec_pid" 2>/dev/null || true
+hec_pid=
 
 if [ "$fails" -gt 0 ]; then
 	echo "$me: $fails check(s) FAILED ($((SECONDS - t_start)) s)" >&2
