@@ -93,8 +93,8 @@ acl_lets_read(PACL dacl, PSID sid, PSID world)
 			ACCESS_DENIED_ACE *a = (ACCESS_DENIED_ACE *)h;
 			mask = a->Mask;
 			who = &a->SidStart;
-			if ((mask & ACL_READ_BITS) != 0 && (EqualSid(who, sid) ||
-			    EqualSid(who, world)))
+			if ((mask & ACL_READ_BITS) != 0 &&
+			    (EqualSid(who, sid) || EqualSid(who, world)))
 				return false;
 		}
 	}
@@ -1122,9 +1122,9 @@ read_secret_file(struct loader *ld, int line, const char *key,
 
 		(void)sb;
 		if ((rc = acl_other_readers(path, who, sizeof(who))) != 0) {
-			diag_add(ld, line, "%s: cannot read the ACL of %s (%s): "
-			    "a secret file must be one only its owner, SYSTEM "
-			    "and Administrators may read", key, path,
+			diag_add(ld, line, "%s: cannot read the ACL of %s "
+			    "(%s): a secret file must be one only its owner, "
+			    "SYSTEM and Administrators may read", key, path,
 			    strerror(-rc));
 			fclose(f);
 			return;

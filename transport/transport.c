@@ -299,7 +299,7 @@ transport_recovered(struct transport_output *t)
 	transport_backoff_reset(t);
 }
 
-/* ---- text in memory (transport_int.h) ------------------------------------- */
+/* ---- text in memory (transport_int.h) ------------------------------------ */
 
 void
 tbuf_add(struct tbuf *b, const char *p, size_t n)

@@ -37,7 +37,10 @@
 #     CA is added to the prefix's ROOT store (certstore.exe, compiled
 #     here with mingw-w64), the same configuration delivers; the CA is
 #     then removed again.
-#   Monitor: [monitor] listen under Wine; curl from Linux gets /health
+#   Monitor: [monitor] listen under Wine, beside a file output (the loop
+#     waits in WaitForMultipleObjects()) and beside HEC (it sleeps in curl
+#     while a helper thread waits on the monitor's event); curl from
+#     Linux gets /health
 #     (JSON, the output named) and /metrics (Prometheus text, records read
 #     and backlog 0 once delivered), 404 for another path, two requests on
 #     one kept-alive connection, and records appended to a followed file
@@ -347,29 +350,68 @@ def metric(text, name, label=None):
     return None
 
 
-def scenario_monitor(ctx):
-    """Monitor: /health and /metrics answer curl from Linux while the agent
-    runs under Wine, keep-alive, records counted, no polling when idle"""
-    ck_, what, d = ctx.begin("(m) monitor", "monitor")
-    path, lines = ctx.unique_input(d, 64000, 30)
-    s = ctx.server()
+def monitored(ctx, d, write_conf):
+    """The agent on the configuration write_conf(path) gives, with
+    [monitor] listen on a free port and follow = true (it keeps running):
+    (agent, port) once the monitor listens.  A port taken between the
+    choice and the listen: another one."""
     a = port = None
     for _ in range(3):
         port = free_port()
-        conf = test_hec.hec_config(ctx, d, s.url, [("w", path)])
-        with open(conf, "a") as f:
-            f.write("[monitor]\nlisten = 127.0.0.1:%d\n" % port)
-        # follow = true: it keeps running, the input is watched.
+        conf = write_conf()
         text = open(conf).read().replace("follow = false", "follow = true")
-        it.write_config(conf, text, 0o600)
+        it.write_config(conf, text + "[monitor]\nlisten = 127.0.0.1:%d\n" %
+                        port, 0o600)
         a = ctx.agent(conf, once=False)
         up = it.wait_log(a.err_path, r"monitor: listening on|cannot listen",
                          WAIT)
         if up and "cannot listen" not in a.stderr():
             break
-        a.kill9()      # the port was taken meanwhile: another one
+        a.kill9()
     ck.check("listening on 127.0.0.1:%d" % port in a.stderr(),
-             what + ": the monitor listens: %s" % a.stderr()[-400:])
+             "the monitor listens: %s" % a.stderr()[-400:])
+    return a, port
+
+
+def scenario_monitor_file(ctx):
+    """Monitor with only a file output (the loop then waits in
+    WaitForMultipleObjects() itself, no curl): /health and /metrics
+    answer, the records counted"""
+    ck_, what, d = ctx.begin("(m1) monitor, file output", "monitor-file")
+    path, lines = ctx.unique_input(d, 65000, 20)
+    out = os.path.join(d, "out.ndjson")
+    a, port = monitored(ctx, d, lambda: it.write_config(
+        os.path.join(d, "agent.conf"), it.file_config(
+            os.path.join(d, "state"),
+            [("w", {"type": "file", "path": path, "follow": "false"})],
+            [("out", {"type": "file", "path": out})])))
+    ck.check(it.wait_for(lambda: it.count_lines(out) >= len(lines), WAIT,
+                         0.05), what + ": the records are written")
+    st, ct, body = get(port, "/health")
+    ck.eq(st, 200, what + ": /health status: %s" % it.short(body, 300))
+    ck.check(it.wait_for(lambda: metric(get(port, "/metrics")[2],
+                                        "sysmonfwd_records_read_total") ==
+                         len(lines), WAIT, 0.2),
+             what + ": /metrics counts %d records read" % len(lines))
+    t0 = a.cpu_seconds()
+    time.sleep(3)       # a measure over 3 s, not a wait
+    used = a.cpu_seconds() - t0
+    ck.check(used < 0.3, "%s: %.2f CPU seconds in 3 s idle (polling?)" %
+             (what, used))
+    print("  monitor, file output: idle CPU %.2f s in 3 s" % used)
+    a.kill9()
+
+
+def scenario_monitor(ctx):
+    """Monitor beside an HTTPS output (the loop sleeps in curl while a
+    helper thread waits on the monitor's event): /health and /metrics
+    answer curl from Linux, keep-alive, records counted, no polling when
+    idle"""
+    ck_, what, d = ctx.begin("(m2) monitor, HEC output", "monitor")
+    path, lines = ctx.unique_input(d, 64000, 30)
+    s = ctx.server()
+    a, port = monitored(ctx, d, lambda: test_hec.hec_config(
+        ctx, d, s.url, [("w", path)]))
     ck.check(it.wait_for(lambda: len(s.stored()) >= len(lines), WAIT, 0.05),
              what + ": the records reach HEC (%d)" % len(s.stored()))
     # curl, the tool a health check would use.
@@ -509,7 +551,7 @@ try:
             test_hec.scenario_happy, test_hec.scenario_tokens,
             test_hec.scenario_partial, test_hec.scenario_acks,
             scenario_hec_wrong_ca, scenario_hec_native_store,
-            scenario_monitor, scenario_acl)))
+            scenario_monitor_file, scenario_monitor, scenario_acl)))
     test_hec.check_no_token_leak(hec)
     es = ctx_of(test_es, "es")
     es.run_scenarios(chosen((test_es.scenario_happy,
