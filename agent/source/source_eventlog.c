@@ -53,10 +53,13 @@
  * Waiting.  Nothing here polls.  Subscribed, the source waits on its
  * signal only (next_poll says "never" when idle).  Without a subscription
  * it has no wait handle and asks for a poll at the retry time.  When the
- * ring refuses a record it asks again after BLOCKED_MS: the back pressure
- * of a full ring, not an idle poll.  The signal is reset at every poll
- * that finds it set, even in the middle of a drain, so records arriving
- * while the ring is full cannot keep the loop's wait returning at once.
+ * ring refuses a record (full, under full = block) it asks for nothing
+ * either: the ring makes room when an output acknowledges, the loop turns
+ * again after every acknowledgement (and at least once a second), and it
+ * polls a source with a wait handle at every turn.  The signal is reset at
+ * every poll that finds it set, even in the middle of a drain, so records
+ * arriving while the ring is full cannot keep the loop's wait returning at
+ * once.
  *
  * Links with wevtapi (and kernel32).
  */
@@ -76,7 +79,6 @@
 #include <string.h>
 
 #define BATCH		64		/* event handles per EvtNext() */
-#define BLOCKED_MS	50		/* the ring refused: look again */
 #define RETRY_MS	5000		/* a failed subscription, again */
 #define RENDER_MAX	(8u << 20)	/* bytes of UTF-16 EvtRender may use */
 #define LINE_MAX_DEFAULT (1u << 20)	/* when max_line_size is 0 */
@@ -99,7 +101,6 @@ struct eventlog_source {
 	bool		 draining;	/* signal reset, EvtNext() not empty */
 	bool		 blocked;	/* the ring refused the last record */
 	bool		 opened;	/* source_eventlog_open() returned */
-	int64_t		 next_look_ms;	/* monotonic: blocked, try again */
 	int64_t		 retry_ms;	/* monotonic: subscribe again */
 	DWORD		 last_error;	/* logged once until it changes */
 	bool		 gap_pending;	/* say what was lost at next record */
@@ -625,10 +626,8 @@ evl_poll(struct source *src, struct buffer *b, size_t budget)
 		log_errorx("input %s: out of memory", s->cfg->name);
 		return rc;
 	}
-	if (rc == -ENOBUFS) {
+	if (rc == -ENOBUFS)
 		s->blocked = true;
-		s->next_look_ms = now + BLOCKED_MS;
-	}
 	return (ssize_t)consumed;
 }
 
@@ -646,8 +645,8 @@ evl_at_end(const struct source *s)
 }
 
 /*
- * Subscribed and idle: never (the signal wakes the loop).  Otherwise the
- * retry, the ring's back pressure, or now (more to drain).
+ * Subscribed and idle: never (the signal wakes the loop); blocked by a
+ * full ring: never either (see the top).  Otherwise the retry, or now.
  */
 static int64_t
 evl_next_poll(const struct source *s, int64_t now_ms)
@@ -656,9 +655,7 @@ evl_next_poll(const struct source *s, int64_t now_ms)
 
 	if (e->sub == NULL)
 		return e->retry_ms;
-	if (e->blocked)
-		return e->next_look_ms;
-	if (evl_at_end(s))
+	if (e->blocked || evl_at_end(s))
 		return INT64_MAX;
 	return now_ms;
 }

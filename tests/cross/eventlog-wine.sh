@@ -54,6 +54,12 @@
 #      curl_multi_poll() and a helper thread waits on the signal: records
 #      reach HEC and the file, the idle agent uses (almost) no CPU, and
 #      appended records reach HEC.
+#   g. back pressure: a 1 MiB ring with full = block and the HEC output
+#      down fills up and the source stops; 100 records appended then set
+#      the signal in the middle of its drain, and the blocked agent still
+#      uses (almost) no CPU (the signal is reset at each poll); once the
+#      HEC server is up, all 8480 records (16 renumbered copies of
+#      Sysmon_UACME_64, 13 MB) reach it, 0 lost.
 #
 # Behaviours checked here only against the stand-in, that is against our
 # reading of Microsoft's documentation, not Windows: when the signal is
@@ -624,6 +630,88 @@ else
 	fail "f. the HEC test server did not start: $(cat "$d/hec.txt")"
 fi
 kill "$hec_pid" 2>/dev/null || true
+wait "$hec_pid" 2>/dev/null || true
+hec_pid=
+
+# g. the ring full (full = block, 1 MiB) while HEC is down: the source
+# stops reading and waits; records arriving then set the signal in the
+# middle of its drain, and the loop must not spin on it; once HEC is up,
+# every record arrives ---------------------------------------------------
+d=$work/g
+mkdir -p "$d/ch"
+# 16 copies of Sysmon_UACME_64, renumbered 1..8480: 13 MB of XML, about
+# 1.5 MiB compressed, more than the ring takes.
+for _ in $(seq 16); do cat "$big"; done | awk '{
+	n++
+	sub(/<EventRecordID>[0-9]+<\/EventRecordID>/,
+	    "<EventRecordID>" n "</EventRecordID>")
+	print
+}' >"$d/all.log"
+head -7000 "$d/all.log" >"$d/ch/log"
+port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+conf "$d"
+# shellcheck disable=SC2016
+printf '%s\n' '[buffer]' 'max_size = 1MiB' 'segment_size = 256KiB' \
+    'full = block' '[output:hec]' 'type = splunk_hec' \
+    "url = http://127.0.0.1:$port" 'token = ${SYSMONFWD_HEC_TOKEN}' \
+    'retry_initial = 200ms' 'retry_max = 1s' >>"$d/a.conf"
+# No file output here: it would acknowledge at once.
+sed -i '/^\[output:out\]$/,/^path = out.ndjson$/d' "$d/a.conf"
+ring_kib() {
+	du -sk "$d/state/buffer" 2>/dev/null | awk '{print $1}' | grep . ||
+	    echo 0
+}
+ring_full() {
+	[ "$(ring_kib)" -ge 900 ]
+}
+full_or_dead() {
+	ring_full || ! alive
+}
+stored_all() {
+	python3 - "$d/hec.jsonl" "$1" <<'EOF'
+import re, sys
+try:
+    got = {m.group(1) for l in open(sys.argv[1])
+           for m in [re.search(r"<EventRecordID>(\d+)<", l)] if m}
+except FileNotFoundError:
+    got = set()
+sys.exit(0 if all(str(i) in got for i in range(1, int(sys.argv[2]) + 1))
+         else 1)
+EOF
+}
+SYSMONFWD_HEC_TOKEN=$me-token start_agent "$d"
+if wait_for 180 full_or_dead && ring_full && alive; then
+	t0=$(ticks)
+	s0=$(switches)
+	sed -n 7001,7100p "$d/all.log" >>"$d/ch/log"
+	sleep 3
+	t1=$(ticks)
+	s1=$(switches)
+	say "g. ring full ($(ring_kib) KiB), HEC down, 100 records" \
+	    "appended: $((t1 - t0)) ticks, $((s1 - s0)) context switches" \
+	    "in 3 s"
+	[ $((t1 - t0)) -le $((3 * hz / 10)) ] ||
+	    fail "g. $((t1 - t0)) ticks of CPU in 3 s blocked (spinning?)"
+	[ $((s1 - s0)) -le 600 ] ||
+	    fail "g. $((s1 - s0)) context switches in 3 s blocked"
+	sed -n '7101,$p' "$d/all.log" >>"$d/ch/log"
+	python3 tests/integration/hec_server.py --token "$me-token" \
+	    --port "$port" --store "$d/hec.jsonl" >"$d/hec.txt" 2>&1 &
+	hec_pid=$!
+	if wait_for 300 stored_all 8480; then
+		say "g. HEC up: all 8480 records delivered through the full" \
+		    "ring, 0 lost"
+	else
+		fail "g. records lost or stuck: $(wc -l <"$d/hec.jsonl")" \
+		    "stored of 8480; $(tr -d '\r' <"$d/err.txt" | tail -2)"
+	fi
+else
+	fail "g. the ring did not fill: $(ring_kib) KiB;" \
+	    "$(tr -d '\r' <"$d/err.txt" | tail -3)"
+fi
+kill_agent
+[ -z "$hec_pid" ] || kill "$hec_pid" 2>/dev/null || true
 wait "$hec_pid" 2>/dev/null || true
 hec_pid=
 
