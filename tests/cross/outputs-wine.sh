@@ -12,6 +12,10 @@
 # records come from the corpus (../shared/corpus, or
 # SYSMONFWD_CORPUS_DIR), read in place.  It checks:
 #
+#   For each of the three, (l) the same inputs sent by the Linux build
+#     (SYSMONFWD, else build/sysmonfwd or build-exe/sysmonfwd) to a second
+#     server of the same kind: the server took the same, byte for byte
+#     (HEC envelopes, Elasticsearch _ids and documents, Wazuh events).
 #   HEC: (a) every record of three Windows corpus files and one Sysmon for
 #     Linux file arrives once over mutual TLS with gzip, in the envelope
 #     the Splunk add-ons expect, health asked first; (d) an unknown and a
@@ -75,7 +79,8 @@ for tool in python3 openssl curl; do
 		need "$tool" "bash packaging/install-deps.sh"
 done
 
-# wine, cc, build, exe, WINEPREFIX (default /tmp/wine-outputs-wine.sh)
+# wine, cc, build, exe, linux (a Linux build to compare with, or
+# empty), WINEPREFIX (default /tmp/wine-outputs-wine.sh)
 win_setup outputs-wine.sh
 
 corpus=${SYSMONFWD_CORPUS_DIR:-$top/../shared/corpus}
@@ -154,7 +159,7 @@ main(int argc, char **argv)
 EOF
 "$cc" -O2 -o "$work/certstore.exe" "$work/certstore.c" -lcrypt32
 
-python3 - "$top" "$work" "$corpus" "$wine" <<'PYEOF'
+python3 - "$top" "$work" "$corpus" "$wine" "$linux" <<'PYEOF'
 import http.client
 import json
 import os
@@ -165,7 +170,7 @@ import subprocess
 import sys
 import time
 
-top, work, corpus, wine = sys.argv[1:5]
+top, work, corpus, wine, LINUX = sys.argv[1:6]
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(top, "tests", "integration"))
 import sysmonfwd_it as it  # noqa: E402
@@ -316,6 +321,68 @@ def scenario_wazuh_wrong_ca(ctx):
                            "wrongca", test_wazuh.wz_config, "wz",
                            lambda s: len(s.events()), 63000,
                            pki["other_ca"])
+
+
+# ---- the same as Linux ----
+
+
+def same_as_linux(ctx, label, dirname, config, bodies):
+    """The happy inputs sent by the exe under Wine and by the Linux build
+    (LINUX) to two test servers of the same kind, each configured alike:
+    what each server took (bodies(s): a sorted list of texts) is the
+    same, byte for byte."""
+    ck_, what, d = ctx.begin(label, dirname, label)
+    if not LINUX:
+        ck.skip_or_fail(what + ": no Linux build (SYSMONFWD, build/sysmonfwd"
+                        " or build-exe/sysmonfwd) to compare with")
+        return
+    inputs, lines = it.happy_inputs(corpus)
+    got = {}
+    for side in ("wine", "linux"):
+        sd = os.path.join(d, side)
+        os.makedirs(sd)
+        s = ctx.server()
+        conf = config(ctx, sd, s.url, inputs)
+        if side == "wine":
+            rc, err = ctx.run_once(conf, WAIT)
+        else:
+            r = it.run(LINUX, ["-c", conf, "--once"], timeout=WAIT)
+            rc, err = r.returncode, r.stderr.decode("utf-8", "replace")
+        ck.eq(rc, 0, "%s: %s: exit code (stderr: %s)" % (what, side,
+                                                          err[-600:]))
+        got[side] = bodies(s)
+    w, l = got["wine"], got["linux"]
+    ck.eq(len(w), len(lines), what + ": records the server took from Wine")
+    if not ck.check(w == l, "%s: the server took the same from Wine as "
+                    "from Linux" % what):
+        diff = [(a, b) for a, b in zip(w, l) if a != b][:1]
+        print("    Wine:  %s\n    Linux: %s" % (
+            it.short(diff[0][0] if diff else w[len(l):][:1], 600),
+            it.short(diff[0][1] if diff else l[len(w):][:1], 600)))
+    print("  %s: %d records, Wine and Linux alike: %s" %
+          (what, len(w), w == l))
+
+
+def scenario_hec_same_as_linux(ctx):
+    """HEC: the events Splunk gets from Wine are Linux's, byte for byte"""
+    same_as_linux(ctx, "(l1) HEC, the same as Linux", "same-linux",
+                  test_hec.hec_config, lambda s: sorted(
+                      e["raw"] for e in s.stored()))
+
+
+def scenario_es_same_as_linux(ctx):
+    """Elasticsearch: the documents stored from Wine are Linux's, _ids
+    and all"""
+    same_as_linux(ctx, "(l2) Elasticsearch, the same as Linux",
+                  "same-linux", test_es.es_config, lambda s: sorted(
+                      json.dumps(k) + " " + e["raw"]
+                      for k, e in s.stored().items()))
+
+
+def scenario_wazuh_same_as_linux(ctx):
+    """Wazuh: the events accepted from Wine are Linux's, byte for byte"""
+    same_as_linux(ctx, "(l3) Wazuh, the same as Linux", "same-linux",
+                  test_wazuh.wz_config, lambda s: sorted(s.events()))
 
 
 # ---- the monitor ----
@@ -548,18 +615,21 @@ try:
     hec = ctx_of(test_hec, "hec")
     if test_hec.preflight(hec):
         hec.run_scenarios(chosen((
-            test_hec.scenario_happy, test_hec.scenario_tokens,
+            test_hec.scenario_happy, scenario_hec_same_as_linux,
+            test_hec.scenario_tokens,
             test_hec.scenario_partial, test_hec.scenario_acks,
             scenario_hec_wrong_ca, scenario_hec_native_store,
             scenario_monitor_file, scenario_monitor, scenario_acl)))
     test_hec.check_no_token_leak(hec)
     es = ctx_of(test_es, "es")
     es.run_scenarios(chosen((test_es.scenario_happy,
+                             scenario_es_same_as_linux,
                              test_es.scenario_mapping,
                              scenario_es_wrong_ca)))
     test_es.check_no_secret_leak(es)
     wz = ctx_of(test_wazuh, "wz")
     wz.run_scenarios(chosen((test_wazuh.scenario_happy,
+                             scenario_wazuh_same_as_linux,
                              test_wazuh.scenario_failed_items,
                              scenario_wazuh_wrong_ca)))
     test_wazuh.check_no_secret_leak(wz)
