@@ -41,7 +41,10 @@
  * EvtSubscribe() on a lost bookmark, the flag makes EvtNext() report
  * records that went missing before we read them (Microsoft's
  * EVT_SUBSCRIBE_FLAGS page), which would otherwise pass unnoticed when the
- * log wraps while a first run is still reading it.
+ * log wraps while a first run is still reading it.  That it is taken
+ * without a bookmark is checked only against our stand-in
+ * (tests/windows/wevtapi/); should Windows refuse it there
+ * (ERROR_INVALID_PARAMETER), we say so and subscribe without it.
  *
  * Errors.  Only a query Windows rejects and missing rights stop the
  * input, when it opens.  Any other subscription that cannot be made (the
@@ -94,6 +97,7 @@ struct eventlog_source {
 	EVT_HANDLE	 bookmark;	/* after the last record appended */
 	bool		 bookmark_moved; /* since its XML was last noted */
 	DWORD		 fresh_flags;	/* where to start without a bookmark */
+	bool		 fresh_plain;	/* Windows refused it strict */
 	char		*resume_xml;	/* saved bookmark not yet subscribed
 					   after (NULL: none, or gone) */
 	EVT_HANDLE	 handles[BATCH]; /* from EvtNext(), not yet appended */
@@ -337,11 +341,24 @@ subscribe(struct eventlog_source *s, const char *xml, DWORD fresh,
 		e = GetLastError();
 		goto fail;
 	}
-	if ((s->sub = subscribe_raw(s, NULL, fresh | EvtSubscribeStrict)) ==
-	    NULL) {
-		e = GetLastError();
-		goto fail;
+	s->sub = subscribe_raw(s, NULL, fresh | (s->fresh_plain ? 0 :
+	    EvtSubscribeStrict));
+	e = s->sub == NULL ? GetLastError() : 0;
+	if (s->sub == NULL && e == ERROR_INVALID_PARAMETER && !s->fresh_plain) {
+		/*
+		 * Microsoft documents the flag with any start; should a
+		 * Windows refuse it without a bookmark, go without (a wrap
+		 * before the first record read then passes unnoticed).
+		 */
+		s->fresh_plain = true;
+		log_warnx("input %s: Windows refuses EvtSubscribeStrict without "
+		    "a bookmark; subscribing without it until the first "
+		    "record is read", s->cfg->name);
+		s->sub = subscribe_raw(s, NULL, fresh);
+		e = s->sub == NULL ? GetLastError() : 0;
 	}
+	if (s->sub == NULL)
+		goto fail;
 	s->fresh_flags = fresh;
 done:
 	/* After failures (the channel missing, say): say that it works now. */

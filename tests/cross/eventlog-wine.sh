@@ -49,6 +49,8 @@
 #      logs it, keeps running and retrying, and reads once the channel
 #      appears; access denied (`denied`): the input does not open, the
 #      agent exits 1 with "cannot subscribe to ... (Windows error 5 ...)".
+#      And a what-if (`strict-needs-bookmark`): a Windows refusing the
+#      strict flag without a bookmark; the input says so and reads.
 #   f. with an HTTP output too (Splunk HEC over plain HTTP, to
 #      tests/integration/hec_server.py), where the loop sleeps in
 #      curl_multi_poll() and a helper thread waits on the signal: records
@@ -570,6 +572,26 @@ if [ "$rc" = 1 ] && [ -n "$msg" ] && ! grep -q 'trying again' <<<"$msg" &&
 	say "e. access denied: exit 1: ${msg#sysmonfwd: }"
 else
 	fail "e. access denied: exit $rc: $(tr -d '\r' <"$d/err.txt")"
+fi
+
+# A Windows that refused the strict flag without a bookmark (a what-if:
+# the documents allow it with any start): the input says so and reads.
+d=$work/e3
+mkdir -p "$d/ch"
+sed -n 1,5p "$src" >"$d/ch/log"
+: >"$d/ch/strict-needs-bookmark"
+conf "$d"
+rc=0
+(cd "$d" && SYSMONFWD_WEVT_DIR=$d/ch timeout 300 "$wine" \
+    "$work/bin/sysmonfwd.exe" --once -c a.conf) >"$d/err.txt" 2>&1 || rc=$?
+if [ "$rc" = 0 ] && [ "$(check count "$d/out.ndjson")" = 5 ] &&
+    logged "$d" "refuses EvtSubscribeStrict"; then
+	say "e. strict refused without a bookmark: said, and the 5 records" \
+	    "read without it"
+else
+	fail "e. strict refused without a bookmark: exit $rc," \
+	    "$(check count "$d/out.ndjson") records:" \
+	    "$(tr -d '\r' <"$d/err.txt" | tail -3)"
 fi
 
 # f. with an HTTP output: the loop sleeps in curl_multi_poll() and a helper

@@ -25,6 +25,11 @@
  *            ERROR_EVT_QUERY_RESULT_STALE, and the file is deleted
  *            (one shot: the test may wait for it to go).
  *   denied   present: EvtSubscribe() fails with ERROR_ACCESS_DENIED.
+ *   strict-needs-bookmark
+ *            present: EvtSubscribe() with EvtSubscribeStrict and a start
+ *            other than EvtSubscribeStartAfterBookmark fails with
+ *            ERROR_INVALID_PARAMETER (what a Windows that took the flag
+ *            for bookmarks only might do: not documented, a what-if).
  *
  * Record ids.  A record's id is its <EventRecordID>, so that a bookmark
  * and the record it names agree as on Windows.  Ids must increase line by
@@ -519,6 +524,10 @@ EvtSubscribe(EVT_HANDLE session, HANDLE signal, LPCWSTR path, LPCWSTR query,
 	EnterCriticalSection(&lock);
 	if (exists(L"denied"))
 		e = ERROR_ACCESS_DENIED;
+	else if ((flags & EvtSubscribeStrict) && (flags &
+	    EvtSubscribeOriginMask) != EvtSubscribeStartAfterBookmark &&
+	    exists(L"strict-needs-bookmark"))
+		e = ERROR_INVALID_PARAMETER;
 	else if (!refresh())
 		e = ERROR_EVT_CHANNEL_NOT_FOUND;
 	else
