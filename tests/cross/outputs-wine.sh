@@ -55,7 +55,12 @@
 #     ACE) are refused by --check-config (exit 2, "is readable by other
 #     users (its ACL lets Everyone read it): run icacls ..."); mode 600
 #     (no Everyone ACE) is accepted; on the Z: drive (/tmp) and on the
-#     prefix's C: drive.  No secret appears in any output of the agent.
+#     prefix's C: drive.  Wine keeps a file's ACL as its Unix mode, so
+#     Everyone is all a file there can show: config.c's DACL walk is run
+#     besides on ACLs built in memory (acl_walk.exe, config.c included
+#     whole): Users and Authenticated Users grants, GENERIC_READ and
+#     GENERIC_ALL, a deny before a grant and after it, inherit-only ACEs.
+#     No secret appears in any output of the agent.
 #
 # All of it is Wine's Windows, not Windows: Winsock, the ACLs Wine makes
 # from Unix modes, Wine's crypt32 ROOT store.  Waits are for positive
@@ -158,6 +163,101 @@ main(int argc, char **argv)
 }
 EOF
 "$cc" -O2 -o "$work/certstore.exe" "$work/certstore.c" -lcrypt32
+
+# acl_walk.exe: config.c's DACL walk (acl_lets_read(), static) run on
+# ACLs built in memory, the cases Wine's files cannot hold (Wine keeps a
+# file's ACL as its Unix mode, so only Everyone is ever seen there).
+# config.c is included whole, as curl's unit tests reach static functions.
+cat >"$work/acl_walk.c" <<'EOF'
+#include "config.c"
+
+static int fails;
+
+static void
+expect(bool ok, const char *what)
+{
+	printf("%s: %s\n", ok ? "ok" : "FAIL", what);
+	fails += !ok;
+}
+
+static PSID
+sid(WELL_KNOWN_SID_TYPE t, BYTE *buf)
+{
+	DWORD n = SECURITY_MAX_SID_SIZE;
+
+	return CreateWellKnownSid(t, NULL, buf, &n) ? buf : NULL;
+}
+
+/* Whether any of the three "other users" groups may read by acl. */
+static bool
+others_read(PACL acl, PSID world, PSID users, PSID auth)
+{
+	return acl_lets_read(acl, world, world) ||
+	    acl_lets_read(acl, users, world) || acl_lets_read(acl, auth, world);
+}
+
+int
+main(void)
+{
+	BYTE w[SECURITY_MAX_SID_SIZE], u[SECURITY_MAX_SID_SIZE];
+	BYTE au[SECURITY_MAX_SID_SIZE], ad[SECURITY_MAX_SID_SIZE];
+	BYTE sy[SECURITY_MAX_SID_SIZE], buf[1024];
+	PSID world = sid(WinWorldSid, w), users = sid(WinBuiltinUsersSid, u);
+	PSID auth = sid(WinAuthenticatedUserSid, au);
+	PSID admins = sid(WinBuiltinAdministratorsSid, ad);
+	PSID system = sid(WinLocalSystemSid, sy);
+	PACL acl = (PACL)buf;
+	ACCESS_ALLOWED_ACE *ace;
+
+#define FRESH()	InitializeAcl(acl, sizeof(buf), ACL_REVISION)
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_ALL_ACCESS, system);
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_ALL_ACCESS, admins);
+	expect(!others_read(acl, world, users, auth),
+	    "SYSTEM and Administrators only: no other user reads");
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_GENERIC_READ, users);
+	expect(acl_lets_read(acl, users, world) &&
+	    !acl_lets_read(acl, world, world), "Users:R: Users read");
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, GENERIC_READ, auth);
+	expect(acl_lets_read(acl, auth, world),
+	    "Authenticated Users GENERIC_READ: they read");
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, world);
+	expect(acl_lets_read(acl, world, world), "Everyone GENERIC_ALL: reads");
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_WRITE_DATA |
+	    FILE_READ_ATTRIBUTES, world);
+	expect(!acl_lets_read(acl, world, world),
+	    "Everyone may write and read attributes, not the data: no read");
+	FRESH();
+	AddAccessDeniedAce(acl, ACL_REVISION, FILE_READ_DATA, world);
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_GENERIC_READ, users);
+	expect(!others_read(acl, world, users, auth),
+	    "a deny of reading to Everyone first: Users' grant after it void");
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_GENERIC_READ, users);
+	AddAccessDeniedAce(acl, ACL_REVISION, FILE_READ_DATA, world);
+	expect(acl_lets_read(acl, users, world),
+	    "a grant to Users before a deny: Users read (first ACE decides)");
+	FRESH();
+	AddAccessAllowedAceEx(acl, ACL_REVISION, INHERIT_ONLY_ACE |
+	    OBJECT_INHERIT_ACE, FILE_GENERIC_READ, world);
+	expect(!acl_lets_read(acl, world, world),
+	    "an inherit-only grant to Everyone: not for this object");
+	FRESH();
+	AddAccessAllowedAce(acl, ACL_REVISION, FILE_GENERIC_READ, world);
+	ace = NULL;
+	expect(GetAce(acl, 0, (void **)&ace) && acl_lets_read(acl, world,
+	    world), "Everyone:R: Everyone reads");
+	return fails != 0;
+}
+EOF
+deps=$(bash packaging/windows/build-deps.sh --print-prefix)
+"$cc" -O1 -Wall -Wno-unused-function -I"$top/config" -I"$deps/include" \
+    -o "$work/acl_walk.exe" "$work/acl_walk.c" -L"$deps/lib" -linih \
+    -ladvapi32
 
 python3 - "$top" "$work" "$corpus" "$wine" "$linux" <<'PYEOF'
 import http.client
@@ -610,6 +710,20 @@ def chosen(scenarios):
                  if not ONLY or re.search(ONLY, sc.__name__))
 
 
+def scenario_acl_walk(ctx):
+    """Secrets: config.c's DACL walk on ACLs Wine's files cannot hold
+    (Users, Authenticated Users, deny order, inherit-only, GENERIC_*)"""
+    r = subprocess.run([wine, os.path.join(work, "acl_walk.exe")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=WAIT)
+    out = r.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    oks = [l for l in out.splitlines() if l.startswith("ok: ")]
+    ck.check(r.returncode == 0 and len(oks) == 9 and "FAIL" not in out,
+             "(s2) the DACL walk: exit %d, %d of 9 cases right:\n%s" %
+             (r.returncode, len(oks), out))
+    print("  (s2) the DACL walk: %d of 9 cases right" % len(oks))
+
+
 t0 = time.monotonic()
 try:
     hec = ctx_of(test_hec, "hec")
@@ -619,7 +733,8 @@ try:
             test_hec.scenario_tokens,
             test_hec.scenario_partial, test_hec.scenario_acks,
             scenario_hec_wrong_ca, scenario_hec_native_store,
-            scenario_monitor_file, scenario_monitor, scenario_acl)))
+            scenario_monitor_file, scenario_monitor, scenario_acl,
+            scenario_acl_walk)))
     test_hec.check_no_token_leak(hec)
     es = ctx_of(test_es, "es")
     es.run_scenarios(chosen((test_es.scenario_happy,
