@@ -18,8 +18,8 @@
  *
  * Windows (evloop_win.c): a wait_handle is a HANDLE and the same
  * interface holds.  The stop request becomes an event object set by the
- * console control handler (and, once it exists, the service's stop
- * control).  curl's
+ * console control handler or by the service's stop and shutdown controls
+ * (evloop_request_stop(), service_win.c).  curl's
  * sockets are not HANDLEs, so the wait is split in two without polling:
  * the loop thread sleeps in curl_multi_poll() (transport_loop_wait() with
  * no extra handle) while a helper thread sleeps in
@@ -82,5 +82,47 @@ int	evloop_wait(struct evloop *ev, int64_t now_ms, int64_t until_ms);
 bool	evloop_ready(const struct evloop *ev, int slot);
 /* Move the transfers forward without sleeping (after a busy turn). */
 void	evloop_run(struct evloop *ev);
+
+/*
+ * The agent's setup is done and its loop starts turning.  On Windows it
+ * sets the event of evloop_running_event(), on which the service reports
+ * SERVICE_RUNNING; nothing on POSIX (no sd_notify yet).
+ */
+#ifdef _WIN32
+void	evloop_started(struct evloop *ev);
+#else
+static inline void
+evloop_started(struct evloop *ev)
+{
+	(void)ev;
+}
+#endif
+
+#ifdef _WIN32
+/*
+ * What the Windows service (service_win.c) needs of the loop.
+ *
+ * evloop_request_stop(): stop the agent as Ctrl+C does, from any thread
+ * (the service's control handler), at any moment, an evloop open or not.
+ * Unlike a console's request it is for the process, not for one loop: a
+ * later evloop_open() keeps it, so that a stop that arrives while the
+ * service is still starting is not lost.
+ *
+ * evloop_as_service(): the process is a service.  Windows sends a
+ * service process CTRL_LOGOFF_EVENT whenever any user logs off and
+ * CTRL_SHUTDOWN_EVENT at shutdown; the console handler then ignores
+ * both (the SCM's stop and shutdown controls stop the agent), and a
+ * process without a console may go on without the handler.  Call before
+ * evloop_open().
+ *
+ * evloop_running_event(): a manual-reset event, signalled from
+ * evloop_started() until the loop closes: the service reports RUNNING
+ * when it is.  Created at the first call (before any loop opens), never
+ * closed.  NULL when it cannot be created.
+ */
+void	evloop_request_stop(void);
+void	evloop_as_service(void);
+wait_handle evloop_running_event(void);
+#endif
 
 #endif

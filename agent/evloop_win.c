@@ -2,7 +2,8 @@
  * evloop_win.c - the agent's waiting on Windows (evloop.h says the
  * design).  A wait_handle is a HANDLE; the stop request is a manual-reset
  * event set by the console control handler (Ctrl+C, Ctrl+Break, closing
- * the console, logoff, shutdown).  There is no reopen request (no SIGHUP).
+ * the console, logoff, shutdown) or by the service's stop and shutdown
+ * controls.  There is no reopen request (no SIGHUP).
  *
  * Without an HTTP output (no curl multi handle) the loop thread waits
  * itself: WaitForMultipleObjects() on the stop event and the registered
@@ -21,8 +22,15 @@
  * (checked with a zero timeout, so an auto-reset event is consumed, as a
  * read would consume an fd's data), or when the wait ended on it.
  *
- * TODO (issue 14): the service's stop control sets the same stop event
- * once the Windows service exists.
+ * Stopping.  A console's Ctrl+C or Ctrl+Break only sets the stop event:
+ * the loop drains and returns, and main() exits.  For CTRL_CLOSE_EVENT,
+ * CTRL_LOGOFF_EVENT and CTRL_SHUTDOWN_EVENT Windows ends the process as
+ * soon as the handler returns (and after about 5 s anyway), so the
+ * handler, on its own thread, also waits for the loop to be closed (the
+ * positions saved) before it returns, for at most CLOSE_WAIT_MS.  A
+ * service is stopped by the SCM's controls instead (evloop_request_stop()
+ * from service_win.c's handler), and ignores the logoff and shutdown
+ * events every service process receives.
  */
 #define WIN32_LEAN_AND_MEAN
 #define NOMINMAX
@@ -53,11 +61,53 @@ struct evloop {
 #define SLOT_FIRST	2
 
 /*
- * Process-wide, as signals are: the handler may run (on a thread of its
- * own) at any moment, so the event is created once and never closed.
+ * Windows gives a console's close, logoff and shutdown handler 5 s before
+ * it ends the process; the agent's drain is bounded at 5 s too, so this
+ * leaves what the drain has done saved rather than cut in the middle.
  */
-static HANDLE stop_event;
-static volatile LONG stop_flag;
+#define CLOSE_WAIT_MS	4500
+
+/*
+ * Process-wide, as signals are: the handlers may run (on threads of their
+ * own) at any moment, so the events are created once (events_init()) and
+ * never closed.
+ *   stop_event   manual-reset: a stop was requested (wakes the wait);
+ *   loop_done    manual-reset: no loop is open (set from the start, reset
+ *                by evloop_open(), set by evloop_close());
+ *   running      manual-reset: a loop runs (evloop_started() to
+ *                evloop_close()): the service reports RUNNING on it.
+ * stop_flag is the console's request, cleared by evloop_open();
+ * stop_sticky the service's, kept for the life of the process.
+ */
+static INIT_ONCE events_once = INIT_ONCE_STATIC_INIT;
+static HANDLE stop_event, loop_done, running;
+static volatile LONG stop_flag, stop_sticky, as_service;
+
+static BOOL CALLBACK
+events_create(INIT_ONCE *once, void *arg, void **ctx)
+{
+	(void)once;
+	(void)arg;
+	(void)ctx;
+	stop_event = CreateEventW(NULL, TRUE, FALSE, NULL);
+	loop_done = CreateEventW(NULL, TRUE, TRUE, NULL);
+	running = CreateEventW(NULL, TRUE, FALSE, NULL);
+	return stop_event != NULL && loop_done != NULL && running != NULL;
+}
+
+static bool
+events_init(void)
+{
+	return InitOnceExecuteOnce(&events_once, events_create, NULL, NULL) &&
+	    stop_event != NULL;
+}
+
+static void
+stop_now(void)
+{
+	InterlockedExchange(&stop_flag, 1);
+	SetEvent(stop_event);
+}
 
 static BOOL WINAPI
 on_console(DWORD type)
@@ -65,20 +115,49 @@ on_console(DWORD type)
 	switch (type) {
 	case CTRL_C_EVENT:
 	case CTRL_BREAK_EVENT:
-	case CTRL_CLOSE_EVENT:
+		stop_now();
+		return TRUE;
 	case CTRL_LOGOFF_EVENT:
 	case CTRL_SHUTDOWN_EVENT:
-		InterlockedExchange(&stop_flag, 1);
-		SetEvent(stop_event);
-		/*
-		 * TODO (issue 14): for CLOSE, LOGOFF and SHUTDOWN Windows ends
-		 * the process when the handler returns (after about 5 s at
-		 * most): wait here, bounded, for the loop to finish.
-		 */
+		/* Any user's logoff reaches a service: not a stop. */
+		if (InterlockedCompareExchange(&as_service, 0, 0) != 0)
+			return TRUE;
+		/* FALLTHROUGH */
+	case CTRL_CLOSE_EVENT:
+		stop_now();
+		/* The process ends when this returns: let the loop finish. */
+		WaitForSingleObject(loop_done, CLOSE_WAIT_MS);
 		return TRUE;
 	default:
 		return FALSE;
 	}
+}
+
+void
+evloop_request_stop(void)
+{
+	InterlockedExchange(&stop_sticky, 1);
+	if (events_init())
+		stop_now();
+}
+
+void
+evloop_as_service(void)
+{
+	InterlockedExchange(&as_service, 1);
+}
+
+wait_handle
+evloop_running_event(void)
+{
+	return events_init() ? running : NULL;
+}
+
+void
+evloop_started(struct evloop *ev)
+{
+	(void)ev;
+	SetEvent(running);
 }
 
 static int
@@ -98,13 +177,22 @@ errno_of(DWORD e)
 static int
 stop_setup(void)
 {
-	if (stop_event == NULL &&
-	    (stop_event = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL)
+	if (!events_init())
 		return -errno_of(GetLastError());
+	/* Clear the console's request, then put back the service's: a
+	 * request racing this is either seen here or sets the flag itself. */
 	InterlockedExchange(&stop_flag, 0);
 	ResetEvent(stop_event);
-	if (!SetConsoleCtrlHandler(on_console, TRUE))
+	if (InterlockedCompareExchange(&stop_sticky, 0, 0) != 0)
+		stop_now();
+	ResetEvent(running);
+	ResetEvent(loop_done);
+	/* A service may have no console to take a handler. */
+	if (!SetConsoleCtrlHandler(on_console, TRUE) &&
+	    InterlockedCompareExchange(&as_service, 0, 0) == 0) {
+		SetEvent(loop_done);
 		return -errno_of(GetLastError());
+	}
 	return 0;
 }
 
@@ -139,8 +227,10 @@ evloop_open(size_t max_handles, struct evloop **out)
 	*out = NULL;
 	if ((rc = stop_setup()) != 0)
 		return rc;
-	if ((ev = calloc(1, sizeof(*ev))) == NULL)
+	if ((ev = calloc(1, sizeof(*ev))) == NULL) {
+		SetEvent(loop_done);
 		return -ENOMEM;
+	}
 	/* WaitForMultipleObjects() takes MAXIMUM_WAIT_OBJECTS (64). */
 	ev->cap = max_handles + SLOT_FIRST;
 	if (ev->cap > MAXIMUM_WAIT_OBJECTS)
@@ -191,6 +281,9 @@ evloop_close(struct evloop *ev)
 	free(ev->objs);
 	free(ev->ready);
 	free(ev);
+	/* The sources were closed before: the positions are saved. */
+	ResetEvent(running);
+	SetEvent(loop_done);
 }
 
 bool

@@ -1003,6 +1003,7 @@ agent_run(const struct config *cfg, const struct agent_opts *opts,
 		goto out;
 	log_info("started: %zu input(s), %zu output(s), state in %s",
 	    a.nsources, a.noutputs, cfg->agent.state_dir);
+	evloop_started(a.ev);
 	rc = agent_loop(&a, opts);
 	if (evloop_stopping(a.ev))
 		log_info("stopping on signal: flushing and saving positions");

@@ -2,20 +2,30 @@
  * main.c - command line, configuration, the embedded demo, exit codes.
  *
  *   sysmonfwd [-c FILE] [--once] [--check-config] [--buffer-stat]
- *             [--version] [--help]
+ *             [--log-file FILE] [--version] [--help]
+ *   sysmonfwd.exe [-c FILE] --install-service | --uninstall-service
+ *   sysmonfwd.exe --service -c FILE          (what the SCM runs)
  *
  * Exit codes: 0 success, 1 runtime failure, 2 usage or configuration
- * error.  Without -c the agent reads /etc/sysmonfwd/sysmonfwd.conf; when
- * that file does not exist either, it runs its embedded default: a replay
- * of the demo events shipped in packaging/demo into a local NDJSON file.
+ * error.  Without -c the agent reads /etc/sysmonfwd/sysmonfwd.conf
+ * (%ProgramData%\sysmonfwd\sysmonfwd.conf on Windows); when that file does
+ * not exist either, it runs its embedded default: a replay of the demo
+ * events shipped in packaging/demo into a private NDJSON file under
+ * $TMPDIR (%TEMP% on Windows).  The Windows service's side is
+ * service_win.c.
  */
 #include "agent.h"
 #include "buffer.h"
 #include "event.h"
 #include "base.h"
+#ifdef _WIN32
+#include "service.h"
+#endif
 
 #include <errno.h>
+#ifndef _WIN32
 #include <ftw.h>
+#endif
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -36,12 +46,37 @@
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
 
+/* --log-file: the same cap as the Windows service's log. */
+#define LOG_FILE_MAX	(10ULL * 1024 * 1024)
+#define LOG_FILE_KEEP	5
+
+/* The configuration read without -c. */
+static const char *
+default_config(void)
+{
+#ifdef _WIN32
+	static char path[PATH_MAX];
+
+	if (path[0] == '\0' && service_data_path("sysmonfwd.conf", path,
+	    sizeof(path)) != 0)
+		snprintf(path, sizeof(path), "%s",
+		    "C:\\ProgramData\\sysmonfwd\\sysmonfwd.conf");
+	return path;
+#else
+	return CONFIG_DEFAULT_PATH;
+#endif
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sysmonfwd [-c FILE] [--once] [--check-config] [--buffer-stat]"
-	    " [--version] [--help]\n"
+	    " [--log-file FILE] [--version] [--help]\n"
+#ifdef _WIN32
+	    "       sysmonfwd [-c FILE] --install-service | "
+	    "--uninstall-service\n"
+#endif
 	    "  -c, --config FILE  configuration file (default %s;\n"
 	    "                     when it does not exist: the embedded demo)\n"
 	    "      --once         exit once every input is at its end and\n"
@@ -49,11 +84,71 @@ usage(FILE *f)
 	    "      --check-config validate the configuration and exit\n"
 	    "      --buffer-stat  print the disk buffer's state as JSON and "
 	    "exit\n"
+	    "      --log-file FILE  log to FILE (UTC time on each line, cut "
+	    "at 10 MiB,\n"
+	    "                     FILE.1 to FILE.4 kept) instead of standard "
+	    "error\n"
+#ifdef _WIN32
+	    "      --install-service  (as an administrator) install the "
+	    "Windows service\n"
+	    "                     sysmonfwd: automatic delayed start, "
+	    "restarted on failure,\n"
+	    "                     running this exe with -c FILE (default: the "
+	    "file above,\n"
+	    "                     written when missing); makes "
+	    "%%ProgramData%%\\sysmonfwd\\\n"
+	    "                     (state\\, log\\) for SYSTEM and "
+	    "Administrators only\n"
+	    "      --uninstall-service  stop and remove the service; the "
+	    "data stays\n"
+	    "      --service      run as the service (what the Service "
+	    "Control Manager\n"
+	    "                     starts; from a console: in the "
+	    "foreground); logs to\n"
+	    "                     %%ProgramData%%\\sysmonfwd\\log\\"
+	    "sysmonfwd.log\n"
+#endif
 	    "      --version      print the version and exit\n"
 	    "      --help         print this help and exit\n"
 	    "exit codes: 0 success, 1 runtime failure, 2 usage or "
-	    "configuration error\n", CONFIG_DEFAULT_PATH);
+	    "configuration error\n", default_config());
 }
+
+#ifdef _WIN32
+#define SEP	"\\"
+
+static int rm_tree(const char *path);
+
+static int
+rm_child(void *arg, const char *name)
+{
+	char sub[PATH_MAX];
+
+	if (snprintf(sub, sizeof(sub), "%s" SEP "%s", (const char *)arg,
+	    name) >= (int)sizeof(sub))
+		return -ENAMETOOLONG;
+	return rm_tree(sub);
+}
+
+/*
+ * Remove path and all below it.  The C runtime's remove() takes files
+ * only, and mingw-w64's nftw() does not report a failure: the entries
+ * are listed (fs_list()), then each directory removed once empty.  A
+ * link is removed, not entered: fs_list() fails on it as on a file.
+ */
+static int
+rm_tree(const char *path)
+{
+	int rc;
+
+	if (fs_remove(path) == 0)
+		return 0;
+	if ((rc = fs_list(path, rm_child, (void *)path)) != 0)
+		return rc == -ENOTDIR ? -EACCES : rc;
+	return _rmdir(path) == 0 ? 0 : -errno;
+}
+#else
+#define SEP	"/"
 
 static int
 rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -63,6 +158,7 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	(void)ftw;
 	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
+#endif
 
 /* Find the demo events: next to the sources, or installed. */
 static const char *
@@ -75,6 +171,17 @@ demo_data_path(void)
 
 	if (env != NULL && access(env, R_OK) == 0)
 		return env;
+#ifdef _WIN32
+	{
+		/* Installed from the zip: demo\ next to the exe. */
+		char exe[PATH_MAX];
+
+		if (win_exe_dir(exe, sizeof(exe)) == 0 &&
+		    snprintf(path, sizeof(path), "%s\\demo\\" DEMO_FILE,
+		    exe) < (int)sizeof(path) && access(path, R_OK) == 0)
+			return path;
+	}
+#endif
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s/" DEMO_FILE, dirs[i]) <
 		    (int)sizeof(path) && access(path, R_OK) == 0)
@@ -93,30 +200,32 @@ demo_setup(char **text, char *outpath, size_t outlen)
 	const char *tmp = getenv("TMPDIR"), *data;
 	char dir[600], pos[700];
 	struct stat sb;
+#ifdef _WIN32
+	char tdir[520];
+	int rc;
+#endif
 
 	if ((data = demo_data_path()) == NULL) {
 		log_errorx("no configuration file (%s) and no demo data "
-		    "found; give one with -c FILE", CONFIG_DEFAULT_PATH);
+		    "found; give one with -c FILE", default_config());
 		return -ENOENT;
 	}
 #ifdef _WIN32
 	/*
-	 * TODO (issue 14): the demo on Windows: a directory under %TEMP%
-	 * (the user's own, private by its ACL); that ACL is not checked yet,
-	 * only that it is a directory.
+	 * %TEMP% (the user's own) \sysmonfwd-demo, made with a DACL for
+	 * this user alone, or refused when it exists and others may use it
+	 * or it is a link.  TMPDIR is not a Windows name: not asked.
 	 */
-	if (tmp == NULL || tmp[0] == '\0')
-		tmp = getenv("TEMP");
-	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 512)
-		tmp = ".";
-	if (snprintf(dir, sizeof(dir), "%s/sysmonfwd-demo", tmp) >=
+	(void)tmp;
+	(void)sb;
+	if ((rc = win_temp_dir(tdir, sizeof(tdir))) != 0)
+		return rc;
+	if (snprintf(dir, sizeof(dir), "%ssysmonfwd-demo", tdir) >=
 	    (int)sizeof(dir))
 		return -ENAMETOOLONG;
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	if (stat(dir, &sb) != 0)
-		return -errno;
-	if (!S_ISDIR(sb.st_mode)) {
+	if ((rc = win_private_dir(dir)) != 0 && rc != -EPERM)
+		return rc;
+	if (rc == -EPERM) {
 #else
 	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 512)
 		tmp = "/tmp";
@@ -135,18 +244,26 @@ demo_setup(char **text, char *outpath, size_t outlen)
 		return -EPERM;
 	}
 	/* A demo replays from the start every time: fresh state. */
-	if (snprintf(outpath, outlen, "%s/events.ndjson", dir) >= (int)outlen ||
-	    snprintf(pos, sizeof(pos), "%s/state", dir) >= (int)sizeof(pos))
+	if (snprintf(outpath, outlen, "%s" SEP "events.ndjson", dir) >=
+	    (int)outlen || snprintf(pos, sizeof(pos), "%s" SEP "state", dir) >=
+	    (int)sizeof(pos))
 		return -ENAMETOOLONG;
 	unlink(outpath);
+#ifdef _WIN32
+	if ((rc = rm_tree(pos)) != 0 && rc != -ENOENT) {
+		errno = -rc;
+		log_warn("cannot clear %s", pos);
+	}
+#else
 	if (nftw(pos, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
 	    errno != ENOENT)
 		log_warn("cannot clear %s", pos);
+#endif
 	if (asprintf(text,
 	    "# sysmonfwd embedded demo configuration\n"
 	    "[agent]\n"
 	    "name = sysmonfwd-demo\n"
-	    "state_dir = %s/state\n"
+	    "state_dir = %s" SEP "state\n"
 	    "[input:demo]\n"
 	    "type = file\n"
 	    "path = %s\n"
@@ -156,7 +273,7 @@ demo_setup(char **text, char *outpath, size_t outlen)
 	    "path = %s\n", dir, data, outpath) < 0)
 		return -ENOMEM;
 	log_info("no configuration file (%s): running the embedded demo, "
-	    "a replay of %s", CONFIG_DEFAULT_PATH, data);
+	    "a replay of %s", default_config(), data);
 	return 0;
 }
 
@@ -252,15 +369,24 @@ buffer_stat(const struct config *cfg)
 static void
 print_diag(const struct config_diag *d)
 {
-	for (size_t i = 0; i < d->n; i++)
-		fprintf(stderr, "%s\n", d->msgs[i]);
+	for (size_t i = 0; i < d->n; i++) {
+		/* A service has no stderr: the log file has them. */
+		if (log_to_file())
+			log_errorx("%s", d->msgs[i]);
+		else
+			fprintf(stderr, "%s\n", d->msgs[i]);
+	}
 }
 
 /* What the command line asks for. */
 struct cli {
 	const char		*cfgpath;	/* NULL: default file or demo */
+	const char		*logfile;	/* --log-file; NULL: stderr */
 	bool			 check;		/* --check-config */
 	bool			 bstat;		/* --buffer-stat */
+	bool			 service;	/* --service (Windows) */
+	bool			 install;	/* --install-service */
+	bool			 uninstall;	/* --uninstall-service */
 	struct agent_opts	 opts;
 };
 
@@ -276,6 +402,12 @@ cli_parse(int argc, char **argv, struct cli *cli)
 		{ "once", no_argument, NULL, 'o' },
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "buffer-stat", no_argument, NULL, 'b' },
+		{ "log-file", required_argument, NULL, 'l' },
+#ifdef _WIN32
+		{ "service", no_argument, NULL, 'S' },
+		{ "install-service", no_argument, NULL, 'I' },
+		{ "uninstall-service", no_argument, NULL, 'U' },
+#endif
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -297,6 +429,18 @@ cli_parse(int argc, char **argv, struct cli *cli)
 		case 'b':
 			cli->bstat = true;
 			break;
+		case 'l':
+			cli->logfile = optarg;
+			break;
+		case 'S':
+			cli->service = true;
+			break;
+		case 'I':
+			cli->install = true;
+			break;
+		case 'U':
+			cli->uninstall = true;
+			break;
 		case 'V':
 			printf("sysmonfwd %s\n", SYSMONFWD_VERSION);
 			return 0;
@@ -312,6 +456,14 @@ cli_parse(int argc, char **argv, struct cli *cli)
 		fprintf(stderr, "sysmonfwd: unexpected argument: %s\n",
 		    argv[optind]);
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((cli->install || cli->uninstall) && (cli->install +
+	    cli->uninstall + cli->service + cli->check + cli->bstat +
+	    cli->opts.once > 1 || cli->logfile != NULL ||
+	    (cli->uninstall && cli->cfgpath != NULL))) {
+		fprintf(stderr, "sysmonfwd: --install-service takes only -c "
+		    "FILE, --uninstall-service nothing else\n");
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -330,8 +482,8 @@ config_get(const char *cfgpath, struct config **cfg, bool *demo,
 	char *demo_text = NULL;
 	int rc;
 
-	if (cfgpath == NULL && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
-		cfgpath = CONFIG_DEFAULT_PATH;
+	if (cfgpath == NULL && access(default_config(), F_OK) == 0)
+		cfgpath = default_config();
 	*demo = cfgpath == NULL;
 	if (*demo && (rc = demo_setup(&demo_text, demo_out, outlen)) != 0) {
 		if (rc != -ENOENT)
@@ -385,14 +537,37 @@ run(const struct config *cfg, const struct agent_opts *opts,
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Load the configuration and do what the command line asks. */
+static int
+agent_main(void *arg)
 {
-	struct cli cli;
+	const struct cli *cli = arg;
 	struct config *cfg = NULL;
 	char demo_out[PATH_MAX];
 	bool demo;
 	int code;
+
+	if ((code = config_get(cli->cfgpath, &cfg, &demo, demo_out,
+	    sizeof(demo_out))) >= 0)
+		return code;
+	if (cli->check) {
+		printf("configuration OK\n");
+		code = 0;
+	} else if (cli->bstat) {
+		code = buffer_stat(cfg) == 0 ? 0 : EXIT_RUNTIME;
+	} else {
+		log_set_level((enum log_level)cfg->agent.log_level);
+		code = run(cfg, &cli->opts, demo ? demo_out : NULL);
+	}
+	config_free(cfg);
+	return code;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli;
+	int code, rc;
 
 	log_init("sysmonfwd", LOG_LEVEL_INFO);
 #ifdef _WIN32
@@ -403,18 +578,24 @@ main(int argc, char **argv)
 #endif
 	if ((code = cli_parse(argc, argv, &cli)) >= 0)
 		return code;
-	if ((code = config_get(cli.cfgpath, &cfg, &demo, demo_out,
-	    sizeof(demo_out))) >= 0)
+#ifdef _WIN32
+	if (cli.install)
+		return service_install(cli.cfgpath);
+	if (cli.uninstall)
+		return service_uninstall();
+	/* The service opens its own log (--log-file or ProgramData's). */
+	if (cli.service && (code = service_run(agent_main, &cli,
+	    cli.logfile)) >= 0)
 		return code;
-	if (cli.check) {
-		printf("configuration OK\n");
-		code = 0;
-	} else if (cli.bstat) {
-		code = buffer_stat(cfg) == 0 ? 0 : EXIT_RUNTIME;
-	} else {
-		log_set_level((enum log_level)cfg->agent.log_level);
-		code = run(cfg, &cli.opts, demo ? demo_out : NULL);
+	if (cli.service)
+		log_warnx("--service: not started by the Service Control "
+		    "Manager: running in the foreground");
+#endif
+	if (cli.logfile != NULL && (rc = log_open_file(cli.logfile,
+	    LOG_FILE_MAX, LOG_FILE_KEEP)) != 0) {
+		log_errorx("cannot open the log file %s: %s", cli.logfile,
+		    strerror(-rc));
+		return EXIT_RUNTIME;
 	}
-	config_free(cfg);
-	return code;
+	return agent_main(&cli);
 }

@@ -22,7 +22,8 @@
 
 /* ---- the log (log.c) -------------------------------------------------------
  * The agent's own diagnostics, to stderr, one line each: "sysmonfwd:
- * warn: message".  systemd's journal stamps them with time and unit.
+ * warn: message".  systemd's journal stamps them with time and unit; a
+ * log file (log_open_file()) gets the time on each line.
  * Every function preserves errno.  Payloads (record contents) and secrets
  * are never logged above debug, and secrets never at all.
  */
@@ -36,6 +37,22 @@ enum log_level {
 /* Set the program name printed before each line and the threshold. */
 void	log_init(const char *progname, enum log_level level);
 void	log_set_level(enum log_level level);
+
+/*
+ * Send the log to the file path instead of stderr (a Windows service has
+ * neither a console nor a journal): each line stamped with the UTC time,
+ * "2026-12-07T10:35:35.123Z sysmonfwd: warn: message".  Before a line
+ * would take the file past max_bytes it is renamed path.1 (path.1 to
+ * path.2, ..., keep files in all, the oldest dropped) and a new one
+ * begun.  A line that cannot be written goes to stderr.  Safe to call
+ * from several threads.  0, or -errno (the log stays on stderr).
+ */
+int	log_open_file(const char *path, uint64_t max_bytes, int keep)
+	    __attribute__((warn_unused_result));
+/* Back to stderr.  Lines are written at once: nothing to flush. */
+void	log_close_file(void);
+/* The log goes to a file (log_open_file()). */
+bool	log_to_file(void);
 
 /* log_warn and log_error append ": strerror(errno)"; the x forms do not. */
 void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
