@@ -2,8 +2,10 @@
 #
 # run-all.sh - build sysmonfwd and run every test (unit, integration, fault)
 # twice: a normal build with warnings as errors, then a build under
-# AddressSanitizer + UndefinedBehaviorSanitizer.  This is the README's test
-# command (after packaging/install-deps.sh) and what .ci/run runs.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then short fuzz runs,
+# then the Windows agent under Wine (tests/cross/windows-all.sh).  This is
+# the README's test command (after packaging/install-deps.sh) and what
+# .ci/run runs.
 #
 # The tests read the shared Sysmon corpus from ../shared/corpus (next to
 # the repository); set SYSMONFWD_CORPUS_DIR to use another place.
@@ -100,3 +102,13 @@ fuzz fuzz_answer_es "transport/answer.c -lcjson" tests/fuzz/seeds/answer_es
 fuzz fuzz_answer_hec "transport/answer.c -lcjson" tests/fuzz/seeds/answer_hec
 fuzz fuzz_answer_wazuh "transport/answer.c -lcjson" \
 	tests/fuzz/seeds/answer_wazuh
+
+# The Windows agent, after the Linux suite (tests/cross/windows-all.sh):
+# the Windows libraries from Debian's source packages (about 6 minutes
+# cold, cached after), sysmonfwd.exe, the Wine scenarios (the agent, the
+# Event Log against the wevtapi.dll stand-in, HEC, Elasticsearch and Wazuh
+# over TLS, the monitor, the secrets' ACLs, the service, the watchdog), the
+# release zip.  The documents are compared with the Linux build's above.
+echo "== windows (tests/cross/windows-all.sh)"
+SYSMONFWD=$PWD/build/sysmonfwd SYSMONFWD_CORPUS_DIR=$corpus \
+	bash tests/cross/windows-all.sh

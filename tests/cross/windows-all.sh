@@ -39,7 +39,10 @@ t0=$SECONDS
 echo "== windows: sysmonfwd.exe"
 export SYSMONFWD_WIN_BUILD=${SYSMONFWD_WIN_BUILD:-$PWD/build-win}
 # win_setup builds the exe; its prefix is not used here.
-WINEPREFIX=$(mktemp -d) win_setup windows-all.sh
+setup_prefix=$(mktemp -d)
+WINEPREFIX=$setup_prefix win_setup windows-all.sh
+WINEPREFIX=$setup_prefix wineserver -k 2>/dev/null || true
+rm -rf "$setup_prefix"
 echo "windows-all.sh: $exe built in $((SECONDS - t0)) s"
 
 failed=()
