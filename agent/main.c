@@ -10,9 +10,9 @@
  * error.  Without -c the agent reads /etc/sysmonfwd/sysmonfwd.conf
  * (%ProgramData%\sysmonfwd\sysmonfwd.conf on Windows); when that file does
  * not exist either, it runs its embedded default: a replay of the demo
- * events shipped in packaging/demo into a private NDJSON file under
- * $TMPDIR (%TEMP% on Windows).  The Windows service's side is
- * service_win.c.
+ * events shipped in packaging/demo (on Windows, the exe's own copy of
+ * them) into a private NDJSON file under $TMPDIR (%TEMP% on Windows).
+ * The Windows service's side is service_win.c.
  */
 #include "agent.h"
 #include "buffer.h"
@@ -160,6 +160,30 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 }
 #endif
 
+#ifdef _WIN32
+#include "demo_records_win.h"
+
+/*
+ * Find the demo events: SYSMONFWD_DEMO_DATA, or demo\ next to the exe.
+ * NULL: the exe's own copy (demo_records_win), written out by
+ * demo_setup(), serves; a build tree's path means nothing on a host.
+ */
+static const char *
+demo_data_path(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("SYSMONFWD_DEMO_DATA");
+	char exe[PATH_MAX];
+
+	if (env != NULL && access(env, R_OK) == 0)
+		return env;
+	if (win_exe_dir(exe, sizeof(exe)) == 0 && snprintf(path, sizeof(path),
+	    "%s\\demo\\" DEMO_FILE, exe) < (int)sizeof(path) &&
+	    access(path, R_OK) == 0)
+		return path;
+	return NULL;
+}
+#else
 /* Find the demo events: next to the sources, or installed. */
 static const char *
 demo_data_path(void)
@@ -171,17 +195,6 @@ demo_data_path(void)
 
 	if (env != NULL && access(env, R_OK) == 0)
 		return env;
-#ifdef _WIN32
-	{
-		/* Installed from the zip: demo\ next to the exe. */
-		char exe[PATH_MAX];
-
-		if (win_exe_dir(exe, sizeof(exe)) == 0 &&
-		    snprintf(path, sizeof(path), "%s\\demo\\" DEMO_FILE,
-		    exe) < (int)sizeof(path) && access(path, R_OK) == 0)
-			return path;
-	}
-#endif
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s/" DEMO_FILE, dirs[i]) <
 		    (int)sizeof(path) && access(path, R_OK) == 0)
@@ -189,6 +202,7 @@ demo_data_path(void)
 	}
 	return NULL;
 }
+#endif
 
 /*
  * Prepare the demo's private directory (mode 0700, ours, not a link) and
@@ -201,20 +215,17 @@ demo_setup(char **text, char *outpath, size_t outlen)
 	char dir[600], pos[700];
 	struct stat sb;
 #ifdef _WIN32
-	char tdir[520];
+	char tdir[520], own[700];
 	int rc;
 #endif
 
-	if ((data = demo_data_path()) == NULL) {
-		log_errorx("no configuration file (%s) and no demo data "
-		    "found; give one with -c FILE", default_config());
-		return -ENOENT;
-	}
+	data = demo_data_path();
 #ifdef _WIN32
 	/*
 	 * %TEMP% (the user's own) \sysmonfwd-demo, made with a DACL for
 	 * this user alone, or refused when it exists and others may use it
-	 * or it is a link.  TMPDIR is not a Windows name: not asked.
+	 * or it is a link.  TMPDIR is not a Windows name: not asked.  The
+	 * records are the exe's own copy unless found on disk.
 	 */
 	(void)tmp;
 	(void)sb;
@@ -227,6 +238,11 @@ demo_setup(char **text, char *outpath, size_t outlen)
 		return rc;
 	if (rc == -EPERM) {
 #else
+	if (data == NULL) {
+		log_errorx("no configuration file (%s) and no demo data "
+		    "found; give one with -c FILE", default_config());
+		return -ENOENT;
+	}
 	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 512)
 		tmp = "/tmp";
 	if (snprintf(dir, sizeof(dir), "%s/sysmonfwd-demo-%u", tmp,
@@ -253,6 +269,16 @@ demo_setup(char **text, char *outpath, size_t outlen)
 	if ((rc = rm_tree(pos)) != 0 && rc != -ENOENT) {
 		errno = -rc;
 		log_warn("cannot clear %s", pos);
+	}
+	if (data == NULL) {
+		/* The exe's own copy, into the private directory. */
+		if (snprintf(own, sizeof(own), "%s" SEP DEMO_FILE, dir) >=
+		    (int)sizeof(own))
+			return -ENAMETOOLONG;
+		if ((rc = file_write_atomic(own, demo_records_win,
+		    strlen(demo_records_win), 0600, false)) != 0)
+			return rc;
+		data = own;
 	}
 #else
 	if (nftw(pos, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&

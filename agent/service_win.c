@@ -446,9 +446,12 @@ install_data(const char *cfgpath, char *cfg, size_t cfglen)
 			return EXIT_RUNTIME;
 	}
 	if (cfgpath == NULL) {
-		if (service_data_path("sysmonfwd.conf", cfg, cfglen) != 0)
+		if (service_data_path("sysmonfwd.conf", cfg, cfglen) != 0 ||
+		    (w = wide(cfg)) == NULL)
 			return EXIT_RUNTIME;
-		if (GetFileAttributesA(cfg) != INVALID_FILE_ATTRIBUTES) {
+		e = GetFileAttributesW(w);
+		free(w);
+		if (e != INVALID_FILE_ATTRIBUTES) {
 			printf("configuration: kept the existing %s\n", cfg);
 		} else if ((rc = file_write_atomic(cfg, default_conf_win,
 		    strlen(default_conf_win), 0600, true)) != 0) {
@@ -789,7 +792,8 @@ service_uninstall(void)
 		    WERR(e, eb));
 	} else {
 		if (service_data_path(NULL, top, sizeof(top)) != 0)
-			snprintf(top, sizeof(top), "%%ProgramData%%\\sysmonfwd");
+			snprintf(top, sizeof(top),
+			    "%%ProgramData%%\\sysmonfwd");
 		printf("removed the service " SERVICE_NAME "; kept %s (the "
 		    "configuration, state and log): delete it to remove "
 		    "them too\n", top);

@@ -34,8 +34,8 @@ static struct {
 	char		*path;
 	uint64_t	 size;		/* bytes in the file, as far as known */
 	uint64_t	 max;		/* rotate past this */
-	uint64_t	 next_try;	/* after a failed rotation: not before */
-	int		 keep;		/* files kept, the current one included */
+	uint64_t	 next_try;	/* after a failed rotation */
+	int		 keep;		/* files kept, the current one too */
 	bool		 open;
 } lf = { ATOMIC_FLAG_INIT, FS_HANDLE_NONE, NULL, 0, 0, 0, 0, false };
 

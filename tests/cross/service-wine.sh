@@ -7,7 +7,8 @@
 # log rotation check (tests/windows/log_rotate/), then checks:
 #
 #   1. the demo: sysmonfwd.exe with no -c and no configuration under
-#      %ProgramData% replays packaging/demo into %TEMP%\sysmonfwd-demo
+#      %ProgramData% replays packaging/demo (the exe's own copy, written
+#      into %TEMP%\sysmonfwd-demo, equal to the file) into that directory
 #      (exit 0, one document per demo line, "demo: N documents written
 #      to ..."); a second run replays from the start (N again, not 2N);
 #      once that directory is opened to others (mode 755, which Wine shows
@@ -50,7 +51,10 @@
 #   8. --uninstall-service while it runs: it is stopped first (exit code
 #      0), then removed (sc query: no such service, no registry key); the
 #      data is kept (configuration, log); the output still N + M, each
-#      once.
+#      once;
+#   9. a configuration broken after the install: sc start, and the
+#      service ends STOPPED with ERROR_SERVICE_SPECIFIC_ERROR (1066) and
+#      its exit code 2, the configuration's error in its log.
 #
 # Wine 8's service manager, and what this script does about it:
 #   - it does not store delayed automatic start, failure-action flags,
@@ -219,6 +223,13 @@ for round in 1 2; do
 		ok "demo run $round: exit 0, $got documents of events (one" \
 		    "per demo line) in $wpath"
 		demo_dir=$(dirname "$upath")
+	fi
+	# The records are the exe's own copy, written beside the output.
+	if ! out_has 'sysmonfwd-demo.indextts-sysmon.xml.log' ||
+	    ! cmp -s "$(dirname "$upath")/indextts-sysmon.xml.log" "$demo"
+	then
+		fail "demo run $round: not a replay of the exe's own copy of" \
+		    "packaging/demo: $(grep 'a replay of' "$work/out.txt")"
 	fi
 done
 if [ -n "$demo_dir" ]; then
@@ -400,7 +411,8 @@ log_has() {
 	grep -q -- "$1" "$log" 2>/dev/null
 }
 if wait_for $WAIT log_has 'service: RUNNING'; then
-	for want in 'service: START_PENDING' 'started: 1 input(s), 1 output(s)'; do
+	for want in 'service: START_PENDING' \
+	    'started: 1 input(s), 1 output(s)'; do
 		log_has "$want" || fail "the service's log has no '$want'"
 	done
 	ok "the log: ProgramData\\sysmonfwd\\log\\sysmonfwd.log, stamped:" \
@@ -437,7 +449,8 @@ print("heartbeat=%s" % hb)
 EOF
 }
 status_has() {
-	status >"$work/status.txt" 2>/dev/null && grep -qx -- "$1" "$work/status.txt"
+	status >"$work/status.txt" 2>/dev/null &&
+	    grep -qx -- "$1" "$work/status.txt"
 }
 if wait_for $WAIT status_has 'heartbeat=running' &&
     status_has 'alerts='; then
@@ -451,13 +464,15 @@ A2='sysmon-state-changed:running:stopped'
 if wait_for $WAIT status_has "alerts=$A1"; then
 	ok "watchdog: sc stop Sysmon64: alert $A1"
 else
-	fail "watchdog: after sc stop Sysmon64: $(tr '\n' ' ' <"$work/status.txt")"
+	fail "watchdog: after sc stop Sysmon64:" \
+	    "$(tr '\n' ' ' <"$work/status.txt")"
 fi
 run sc start Sysmon64
 if wait_for $WAIT status_has "alerts=$A1,$A2"; then
 	ok "watchdog: sc start Sysmon64: alert $A2"
 else
-	fail "watchdog: after sc start Sysmon64: $(tr '\n' ' ' <"$work/status.txt")"
+	fail "watchdog: after sc start Sysmon64:" \
+	    "$(tr '\n' ' ' <"$work/status.txt")"
 fi
 grep -q 'watchdog: Sysmon (sysmon) is stopped (it was running)' "$log" ||
     fail "the log does not say Sysmon stopped"
@@ -552,6 +567,33 @@ if once >"$work/once.txt"; then
 else
 	fail "in the end: $(cat "$work/once.txt")"
 fi
+
+# 9. a configuration broken after the install: the service ends with
+# exit code 2 as its service-specific code, its errors in the log
+cp "$work/svc.conf" "$work/late.conf"
+run "$exe" --install-service -c "$(winp "$work/late.conf")"
+[ "$rc" = 0 ] || fail "--install-service -c late.conf: exit $rc"
+printf '[output:x]\ntype = nosuch\n' >>"$work/late.conf"
+run sc start sysmonfwd
+if wait_for $WAIT state_is sysmonfwd STOPPED; then
+	w32=$(awk '$1 == "WIN32_EXIT_CODE" {print $3}' "$work/sc.txt")
+	own=$(awk '$1 == "SERVICE_EXIT_CODE" {print $3}' "$work/sc.txt")
+	if [ "$w32" = 1066 ] && [ "$own" = 2 ] &&
+	    log_has 'late.conf:15: type: '; then
+		ok "a broken configuration: STOPPED, WIN32_EXIT_CODE 1066" \
+		    "(service-specific), SERVICE_EXIT_CODE 2, the error in" \
+		    "the log: $(grep -m1 'late.conf:15: type: ' "$log" |
+		    sed 's/.*sysmonfwd: //')"
+	else
+		fail "a broken configuration: WIN32_EXIT_CODE $w32," \
+		    "SERVICE_EXIT_CODE $own, not 1066 and 2, or no error" \
+		    "in the log"
+	fi
+else
+	fail "a broken configuration: $(svc_state sysmonfwd), not STOPPED"
+fi
+run "$exe" --uninstall-service
+[ "$rc" = 0 ] || fail "--uninstall-service of the stopped service: exit $rc"
 
 if [ "$fails" -gt 0 ]; then
 	echo "$me: the service's log:" >&2
