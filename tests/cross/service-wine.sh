@@ -42,6 +42,9 @@
 #      no alert; sc stop Sysmon64: an alert document (sysmon-state-changed,
 #      stopped, previously running); sc start Sysmon64: the recovery
 #      alert (running, previously stopped); exactly those two alerts;
+#      then Sysmon64 deleted: an alert not_installed; and the stand-in
+#      created as "Sysmon" (32-bit Sysmon's name, the probe's second):
+#      an alert running, previously not_installed;
 #   6. sc stop sysmonfwd: STOP_PENDING with a wait hint, then STOPPED with
 #      exit code 0 within that hint; the log says the stop, the summary
 #      and STOPPED; the input's position is saved;
@@ -123,8 +126,10 @@ cleanup() {
 		# Our services first, so nothing is left to auto-start.
 		"$wine" sc stop sysmonfwd >/dev/null 2>&1
 		"$wine" sc delete sysmonfwd >/dev/null 2>&1
-		"$wine" sc stop Sysmon64 >/dev/null 2>&1
-		"$wine" sc delete Sysmon64 >/dev/null 2>&1
+		for s in Sysmon64 Sysmon; do
+			"$wine" sc stop $s >/dev/null 2>&1
+			"$wine" sc delete $s >/dev/null 2>&1
+		done
 		wineserver -k >/dev/null 2>&1
 		wineserver -w >/dev/null 2>&1
 	fi
@@ -187,7 +192,7 @@ wineserver -p </dev/null >/dev/null 2>&1
 session=yes
 "$wine" cmd /c exit </dev/null >/dev/null 2>&1 || true
 # What an earlier run may have left.
-for s in sysmonfwd Sysmon64; do
+for s in sysmonfwd Sysmon64 Sysmon; do
 	if [ "$(svc_state $s)" != NONE ]; then
 		echo "$me: removing the service $s an earlier run left"
 		"$wine" sc stop $s >/dev/null 2>&1 || true
@@ -446,11 +451,18 @@ for l in open(sys.argv[1], encoding="utf-8"):
         hb = s.get("state")
 print("alerts=" + ",".join(alerts))
 print("heartbeat=%s" % hb)
+print("last=" + (alerts[-1] if alerts else ""))
 EOF
 }
+# status_has LINE: the status has the line LINE (a glob pattern).
 status_has() {
-	status >"$work/status.txt" 2>/dev/null &&
-	    grep -qx -- "$1" "$work/status.txt"
+	local l
+	status >"$work/status.txt" 2>/dev/null || return 1
+	while IFS= read -r l; do
+		# shellcheck disable=SC2053
+		[[ $l == $1 ]] && return 0
+	done <"$work/status.txt"
+	return 1
 }
 if wait_for $WAIT status_has 'heartbeat=running' &&
     status_has 'alerts='; then
@@ -476,6 +488,29 @@ else
 fi
 grep -q 'watchdog: Sysmon (sysmon) is stopped (it was running)' "$log" ||
     fail "the log does not say Sysmon stopped"
+# Sysmon64 gone: not installed (through stopped or not: the deletion may
+# fall between two checks); then a 32-bit Sysmon's service, "Sysmon": the
+# probe's second name, running.
+run sc stop Sysmon64
+wait_for $WAIT state_is Sysmon64 STOPPED || fail "Sysmon64 did not stop"
+run sc delete Sysmon64
+if wait_for $WAIT status_has 'last=sysmon-state-changed:not_installed:*'; then
+	ok "watchdog: Sysmon64 deleted: alert" \
+	    "$(sed -n 's/^last=//p' "$work/status.txt")"
+else
+	fail "watchdog: after sc delete Sysmon64:" \
+	    "$(tr '\n' ' ' <"$work/status.txt")"
+fi
+run sc create Sysmon binPath= "$(winp "$work/Sysmon64.exe") Sysmon"
+run sc start Sysmon
+A3='sysmon-state-changed:running:not_installed'
+if wait_for $WAIT status_has "last=$A3"; then
+	ok "watchdog: a service named Sysmon (the 32-bit name) started:" \
+	    "alert $A3"
+else
+	fail "watchdog: after sc start Sysmon:" \
+	    "$(tr '\n' ' ' <"$work/status.txt")"
+fi
 
 # 6. sc stop
 t0=$SECONDS
