@@ -55,7 +55,7 @@ case $desc in
 *) fail "$exe is not a PE32+ x86-64 executable: $desc" ;;
 esac
 dlls=$(x86_64-w64-mingw32-objdump -p "$exe" | awk '/DLL Name:/ {print $3}' |
-    tr 'A-Z' 'a-z' | sort -u | tr '\n' ' ')
+    tr '[:upper:]' '[:lower:]' | sort -u | tr '\n' ' ')
 echo "agent-wine.sh: $exe imports: $dlls"
 for d in $dlls; do
 	case $d in
@@ -151,46 +151,7 @@ corpus=${SYSMONFWD_CORPUS_DIR:-$top/../shared/corpus}/windows-xml
 # agent's own documents; prints what was set aside.  Exit 1 on a
 # difference.
 compare() {
-	python3 - "$1" "$2" <<'EOF'
-import json, sys
-
-CLOCK = {"@timestamp", "sysmonfwd.sysmon.changed",
-    "sysmonfwd.sysmon.last_record"}
-
-def flat(d, pre=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat(v, pre + k + "."))
-        else:
-            out[pre + k] = v
-    return out
-
-def docs(path):
-    return [json.loads(l) for l in open(path, encoding="utf-8")]
-
-w, l = docs(sys.argv[1]), docs(sys.argv[2])
-bad = 0
-aside = set()
-if len(w) != len(l):
-    print(f"    {len(w)} documents under Wine, {len(l)} on Linux")
-    bad = 1
-for i, (a, b) in enumerate(zip(w, l)):
-    fa, fb = flat(a), flat(b)
-    own = fa.get("event.kind") in ("alert", "metric")
-    for k in sorted(set(fa) | set(fb)):
-        if fa.get(k) == fb.get(k):
-            continue
-        if own and k in CLOCK:
-            aside.add(f"{fa.get('event.kind')}: {k}")
-            continue
-        print(f"    document {i + 1}: {k}: Wine {fa.get(k)!r},"
-              f" Linux {fb.get(k)!r}")
-        bad = 1
-for a in sorted(aside):
-    print(f"    differs (wall clock of the run, set aside): {a}")
-sys.exit(bad)
-EOF
+	python3 "$top/tests/cross/compare_docs.py" "$1" "$2"
 }
 
 n=0
@@ -260,7 +221,7 @@ fi
 # 6. follow: appended lines arrive; the idle agent does not spin
 if [ "$n" -gt 0 ]; then
 	mkdir -p "$work/fo"
-	f=$(ls "$corpus"/*.xml.log | head -1)
+	f=$(find "$corpus" -name "*.xml.log" | sort | head -1)
 	head -3 "$f" >"$work/fo/in.log"
 	sed 's/^follow = false$/follow = true/' "$work/cfg/good.conf" \
 	    >"$work/fo/good.conf"

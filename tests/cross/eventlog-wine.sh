@@ -157,39 +157,6 @@ def ids_of_log(path):
             out.append(l[i + 15:l.index("<", i + 15)])
     return out
 
-def flat(d, pre=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat(v, pre + k + "."))
-        else:
-            out[pre + k] = v
-    return out
-
-CLOCK = {"@timestamp", "sysmonfwd.sysmon.changed",
-         "sysmonfwd.sysmon.last_record"}
-
-def compare(w, l):
-    w, l = docs(w), docs(l)
-    bad = 0
-    if len(w) != len(l):
-        print(f"    {len(w)} documents under Wine, {len(l)} on Linux")
-        bad = 1
-    for i, (a, b) in enumerate(zip(w, l)):
-        fa, fb = flat(a), flat(b)
-        own = fa.get("event.kind") in ("alert", "metric")
-        for k in sorted(set(fa) | set(fb)):
-            if fa.get(k) == fb.get(k):
-                continue
-            if own and k in CLOCK:
-                print(f"    set aside (wall clock of the run):"
-                      f" {fa.get('event.kind')}: {k}")
-                continue
-            print(f"    document {i + 1}: {k}: Wine {fa.get(k)!r},"
-                  f" Linux {fb.get(k)!r}")
-            bad = 1
-    return bad
-
 cmd, args = sys.argv[1], sys.argv[2:]
 if cmd == "count":
     print(len(sysmon(args[0])))
@@ -220,10 +187,11 @@ elif cmd == "present":
     got = {d["winlog"]["record_id"] for d in sysmon(args[0])}
     print(" ".join(i for i in args[1:] if i in got))
 elif cmd == "compare":
+    from compare_docs import compare
     sys.exit(compare(args[0], args[1]))
 EOF
 check() {
-	python3 "$work/check.py" "$@"
+	PYTHONPATH=$top/tests/cross python3 "$work/check.py" "$@"
 }
 
 # conf DIR [START]: an eventlog input named sysmon, a file output.
