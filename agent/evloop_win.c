@@ -61,9 +61,12 @@ struct evloop {
 #define SLOT_FIRST	2
 
 /*
- * Windows gives a console's close, logoff and shutdown handler 5 s before
- * it ends the process; the agent's drain is bounded at 5 s too, so this
- * leaves what the drain has done saved rather than cut in the middle.
+ * Windows gives a console's close, logoff and shutdown handler about 5 s
+ * before it ends the process anyway; the agent's drain is bounded at 5 s
+ * too.  Cut short, nothing is lost: a saved position only ever names
+ * records already safe in the ring, and what was not delivered goes out
+ * at the next start.  The wait lets the drain deliver what it can and
+ * the last positions be saved.
  */
 #define CLOSE_WAIT_MS	4500
 

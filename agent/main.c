@@ -433,6 +433,11 @@ cli_parse(int argc, char **argv, struct cli *cli)
 		{ "service", no_argument, NULL, 'S' },
 		{ "install-service", no_argument, NULL, 'I' },
 		{ "uninstall-service", no_argument, NULL, 'U' },
+#else
+		/* Known, to say so rather than "unrecognized". */
+		{ "service", no_argument, NULL, 'W' },
+		{ "install-service", no_argument, NULL, 'W' },
+		{ "uninstall-service", no_argument, NULL, 'W' },
 #endif
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -467,6 +472,12 @@ cli_parse(int argc, char **argv, struct cli *cli)
 		case 'U':
 			cli->uninstall = true;
 			break;
+		case 'W':
+			fprintf(stderr, "sysmonfwd: %s is for the Windows "
+			    "build (sysmonfwd.exe); on Linux the systemd unit "
+			    "packaging/sysmonfwd.service runs the agent\n",
+			    argv[optind - 1]);
+			return EXIT_USAGE;
 		case 'V':
 			printf("sysmonfwd %s\n", SYSMONFWD_VERSION);
 			return 0;
