@@ -156,7 +156,7 @@ acl_other_readers(const char *path, char *who, size_t len)
 #define INIH_LINE_MAX	200	/* what Debian's libinih was built with */
 
 enum section_kind { SEC_AGENT = 1, SEC_BUFFER, SEC_INPUT, SEC_OUTPUT,
-	SEC_WATCHDOG, SEC_MONITOR };
+	SEC_WATCHDOG, SEC_MONITOR, SEC_FILTER, SEC_TAG };
 enum key_type { K_STRING, K_PATH, K_BOOL, K_SIZE, K_DURATION, K_UINT,
 	K_ENUM, K_NAME_TYPE, K_SECRET };
 
@@ -237,6 +237,7 @@ struct config_key {
 #define BUF(f)	offsetof(struct config_buffer, f)
 #define WD(f)	offsetof(struct config_watchdog, f)
 #define MON(f)	offsetof(struct config_monitor, f)
+#define RUL(f)	offsetof(struct config_rules, f)
 #define IN(f)	offsetof(struct config_input, f)
 #define OUT(f)	offsetof(struct config_output, f)
 
@@ -255,6 +256,10 @@ static const struct config_key keys[] = {
 	{ SEC_WATCHDOG, "silence_alert", K_DURATION, WD(silence_alert_ms), "0",
 	  0, 604800000, NULL, ALL, false },
 	{ SEC_MONITOR, "listen", K_STRING, MON(listen), NULL, 3, 300, NULL, ALL,
+	  false },
+	{ SEC_FILTER, "rules", K_PATH, RUL(rules), NULL, 1, PATH_MAX, NULL,
+	  ALL, false },
+	{ SEC_TAG, "rules", K_PATH, RUL(rules), NULL, 1, PATH_MAX, NULL, ALL,
 	  false },
 	{ SEC_AGENT, "log_level", K_ENUM, AG(log_level), "info", 0, 0,
 	  log_levels, ALL, false },
@@ -846,6 +851,7 @@ section_kind(const char *hdr, size_t len, const char **name,
 	} kinds[] = {
 		{ "agent", SEC_AGENT }, { "buffer", SEC_BUFFER },
 		{ "watchdog", SEC_WATCHDOG }, { "monitor", SEC_MONITOR },
+		{ "filter", SEC_FILTER }, { "tag", SEC_TAG },
 		{ "input:", SEC_INPUT }, { "output:", SEC_OUTPUT },
 	};
 
@@ -882,6 +888,12 @@ section_obj(struct loader *ld, int kind, const char *name, size_t namelen)
 		return &cfg->watchdog;
 	case SEC_MONITOR:
 		return &cfg->monitor;
+	case SEC_FILTER:
+		cfg->filter.line = ld->lineno;
+		return &cfg->filter;
+	case SEC_TAG:
+		cfg->tag.line = ld->lineno;
+		return &cfg->tag;
 	case SEC_INPUT:
 		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
 			diag_add(ld, ld->lineno, "too many inputs (at most %d)",
@@ -1342,6 +1354,16 @@ section_finish(struct loader *ld, struct section *s)
 
 	if (s->kind == SEC_AGENT || s->kind == SEC_WATCHDOG)
 		return;
+	if (s->kind == SEC_FILTER || s->kind == SEC_TAG) {
+		struct config_rules *r = s->obj;
+		int l = key_line(s, "rules");
+		if (l > 0)
+			r->line = l;
+		else
+			diag_add(ld, s->line, "rules: missing in %s (the file "
+			    "of Sysmon EventFiltering rules)", s->label);
+		return;
+	}
 	if (s->kind == SEC_MONITOR) {
 		struct config_monitor *m = s->obj;
 		if (m->listen != NULL && config_parse_listen(m->listen, NULL,
@@ -1661,6 +1683,8 @@ config_free(struct config *cfg)
 	free_strings(SEC_AGENT, &cfg->agent);
 	free_strings(SEC_WATCHDOG, &cfg->watchdog);
 	free_strings(SEC_MONITOR, &cfg->monitor);
+	free_strings(SEC_FILTER, &cfg->filter);
+	free_strings(SEC_TAG, &cfg->tag);
 	for (size_t i = 0; i < cfg->ninputs; i++)
 		free_strings(SEC_INPUT, &cfg->inputs[i]);
 	for (size_t i = 0; i < cfg->noutputs; i++)

@@ -65,6 +65,15 @@ struct config_monitor {
 	char		*listen;	/* "127.0.0.1:2020"; NULL: off */
 };
 
+/*
+ * [filter] and [tag]: a rules file each, in Sysmon's <EventFiltering>
+ * schema (agent/policy reads and checks it; config only keeps the path).
+ */
+struct config_rules {
+	char		*rules;		/* the file; NULL: none */
+	int		 line;		/* where rules = was set, else 0 */
+};
+
 /* [buffer]: the disk ring under state_dir/buffer (buffer/buffer.h). */
 enum config_full { CONFIG_FULL_DROP_OLDEST = 0, CONFIG_FULL_BLOCK };
 enum config_fsync { CONFIG_FSYNC_INTERVAL = 0, CONFIG_FSYNC_ALWAYS,
@@ -157,6 +166,8 @@ struct config {
 	struct config_buffer	 buffer;
 	struct config_watchdog	 watchdog;
 	struct config_monitor	 monitor;
+	struct config_rules	 filter;	/* [filter] */
+	struct config_rules	 tag;		/* [tag] */
 	struct config_input	*inputs;
 	size_t			 ninputs;
 	struct config_output	*outputs;

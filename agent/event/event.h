@@ -168,6 +168,59 @@ bool	event_is_tamper(const struct sysmon_event *ev);
 /* Where "<Event" starts in raw, or -1 when there is none. */
 ssize_t	event_find_start(const char *raw, size_t len);
 
+/* ---- tags a record carries through the ring (tags.c) ----------------- */
+
+/*
+ * Tags decided before the ring ([tag] rules, redaction) travel inside the
+ * ring record, as a trailer after the source's raw bytes:
+ *
+ *   RAW | TAGS | LEN | MAGIC
+ *
+ * TAGS is LEN bytes: the tags separated by '\n' (none when LEN is 0); LEN
+ * is 2 bytes, little-endian; MAGIC the 8 bytes EVENT_TAGS_MAGIC.  A tag
+ * is 1 to EVENT_TAG_MAX bytes of UTF-8 text without control characters.
+ * A record is read as RAW and tags only when the whole trailer is valid;
+ * any other record is all raw bytes (rings written before tags existed
+ * read as they did).  A raw record that itself ends like a valid trailer
+ * is stored with an empty trailer after it, so a source's bytes can never
+ * pass for tags: the renderers strip exactly one trailer and show RAW
+ * (event.original, the XML sent to HEC) byte for byte.
+ */
+#define EVENT_TAGS_MAX		16	/* tags on one record */
+#define EVENT_TAG_MAX		128	/* bytes of one tag */
+#define EVENT_TAGS_MAGIC	"\0SFWTAGS"	/* 8 bytes, NUL first */
+#define EVENT_TAGS_MAGIC_LEN	8
+
+struct event_tags {
+	size_t	n;
+	char	v[EVENT_TAGS_MAX][EVENT_TAG_MAX + 1];
+};
+
+/*
+ * Add tag to t unless t has it.  0 (also when already there), -EINVAL
+ * when tag is empty, too long or holds a control character, -ENOSPC when
+ * t holds EVENT_TAGS_MAX tags.
+ */
+int	event_tags_add(struct event_tags *t, const char *tag)
+	    __attribute__((warn_unused_result));
+bool	event_tags_has(const struct event_tags *t, const char *tag);
+
+/*
+ * Append the ring form of a record to out: the len bytes of raw, then
+ * the trailer of t (t may be NULL or empty: a trailer only when raw needs
+ * escaping).  0 or -ENOBUFS/-ENOMEM (out cut back as it was).
+ */
+int	event_rec_encode(struct strbuf *out, const void *raw, size_t len,
+	    const struct event_tags *t) __attribute__((warn_unused_result));
+/* Would event_rec_encode() with no tags add anything to raw? */
+bool	event_rec_needs_trailer(const void *raw, size_t len);
+/*
+ * Read a ring record (len bytes of data): return the length of its raw
+ * part, and fill t (may be NULL) with its tags (none when it has no
+ * valid trailer).
+ */
+size_t	event_rec_decode(const char *data, size_t len, struct event_tags *t);
+
 /*
  * Convert an RFC 3339 time such as 2019-04-30T20:26:51.793589000Z into
  * Unix milliseconds.  Return 0 or -EINVAL.

@@ -22,7 +22,7 @@
  * parse becomes {"event": {"kind": "pipeline_error"}, "message": raw text,
  * "tags": ["sysmonfwd_parse_error"], "error": {"message": why}}.
  */
-#include "render.h"
+#include "render_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -105,6 +105,52 @@ event_is_tamper(const struct sysmon_event *ev)
 	id = strtol(ev->event_id, &end, 10);
 	return *end == '\0' && end != ev->event_id &&
 	    sysmon_tamper_id(ev->channel, id);
+}
+
+void
+render_untag(const struct buffer_rec *in, struct rec_view *v)
+{
+	v->rec = *in;
+	v->tags.n = 0;
+	if (!(in->flags & BUFFER_REC_GAP) && in->data != NULL)
+		v->rec.len = event_rec_decode(in->data, in->len, &v->tags);
+}
+
+/*
+ * ,"tags":[...] when there is any: sysmonfwd_parse_error, then
+ * sysmonfwd_truncated, sysmon_tamper and the record's own tags ([tag]
+ * rules, redaction), each once.
+ */
+static void
+doc_tags(struct jw *o, bool parse_error, bool cut, bool tamper,
+    const struct event_tags *t)
+{
+	bool first = true;
+
+	if (!parse_error && !cut && !tamper && (t == NULL || t->n == 0))
+		return;
+	jw_raw(o, ",\"tags\":[");
+	if (parse_error) {
+		jw_comma(o, &first);
+		jw_raw(o, "\"" TAG_PARSE_ERROR "\"");
+	}
+	if (cut) {
+		jw_comma(o, &first);
+		jw_raw(o, "\"" TAG_TRUNCATED "\"");
+	}
+	if (tamper) {
+		jw_comma(o, &first);
+		jw_raw(o, "\"" TAG_TAMPER "\"");
+	}
+	for (size_t i = 0; t != NULL && i < t->n; i++) {
+		if ((parse_error && strcmp(t->v[i], TAG_PARSE_ERROR) == 0) ||
+		    (cut && strcmp(t->v[i], TAG_TRUNCATED) == 0) ||
+		    (tamper && strcmp(t->v[i], TAG_TAMPER) == 0))
+			continue;
+		jw_comma(o, &first);
+		jw_str(o, t->v[i]);
+	}
+	jw_raw(o, "]");
 }
 
 /* A parse error of a record cut at the input says so: that is often why. */
@@ -238,7 +284,8 @@ winlog(struct jw *o, const struct sysmon_event *ev)
 
 static int
 render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
-    const struct sysmon_event *ev, const struct ds *ds, struct strbuf *sb)
+    const struct event_tags *tags, const struct sysmon_event *ev,
+    const struct ds *ds, struct strbuf *sb)
 {
 	struct jw o = { sb, 0 };
 	bool cut = rec->flags & BUFFER_REC_TRUNCATED;
@@ -260,22 +307,15 @@ render_event(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	winlog(&o, ev);
 	jw_raw(&o, "}");
 	jw_kv(&o, &first, "message", ev->message);
-	if (cut || tamper) {
-		jw_raw(&o, ",\"tags\":[");
-		if (cut)
-			jw_raw(&o, tamper ? "\"" TAG_TRUNCATED "\"," :
-			    "\"" TAG_TRUNCATED "\"");
-		if (tamper)
-			jw_raw(&o, "\"" TAG_TAMPER "\"");
-		jw_raw(&o, "]");
-	}
+	doc_tags(&o, false, cut, tamper, tags);
 	jw_raw(&o, "}");
 	return o.rc;
 }
 
 static int
 render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
-    const char *why, const struct ds *ds, struct strbuf *sb)
+    const struct event_tags *tags, const char *why, const struct ds *ds,
+    struct strbuf *sb)
 {
 	struct jw o = { sb, 0 };
 	bool first = false;
@@ -286,10 +326,8 @@ render_error(const struct render_ctx *ctx, const struct buffer_rec *rec,
 	doc_origin(&o, ctx, rec, ctx->host_name, ds);
 	jw_raw(&o, ",\"message\":");
 	jw_strn(&o, rec->data, rec->len);
-	jw_raw(&o, ",\"tags\":[\"" TAG_PARSE_ERROR "\"");
-	if (rec->flags & BUFFER_REC_TRUNCATED)
-		jw_raw(&o, ",\"" TAG_TRUNCATED "\"");
-	jw_raw(&o, "],\"error\":{\"message\":");
+	doc_tags(&o, true, rec->flags & BUFFER_REC_TRUNCATED, false, tags);
+	jw_raw(&o, ",\"error\":{\"message\":");
 	jw_str(&o, why);
 	jw_raw(&o, "},\"labels\":{\"sysmonfwd_input\":");
 	jw_str(&o, rec->source);
@@ -362,6 +400,17 @@ int
 render_ecs(struct event_parser *p, const struct render_ctx *ctx,
     const struct buffer_rec *rec, struct strbuf *out)
 {
+	struct rec_view v;
+
+	render_untag(rec, &v);
+	return render_ecs_view(p, ctx, &v, out);
+}
+
+int
+render_ecs_view(struct event_parser *p, const struct render_ctx *ctx,
+    const struct rec_view *v, struct strbuf *out)
+{
+	const struct buffer_rec *rec = &v->rec;
 	struct sysmon_event ev;
 	char why[320];
 	size_t mark = out->len;
@@ -372,13 +421,13 @@ render_ecs(struct event_parser *p, const struct render_ctx *ctx,
 		res = RENDER_GAP;
 	} else if ((rc = event_parse(p, rec->data, rec->len, &ev, why,
 	    sizeof(why))) == 0) {
-		rc = render_event(ctx, rec, &ev, NULL, out);
+		rc = render_event(ctx, rec, &v->tags, &ev, NULL, out);
 		res = RENDER_OK;
 	} else if (rc == -ENOMEM) {
 		return rc;	/* not a parse error: try again */
 	} else {
 		why_cut(why, sizeof(why), rec);
-		rc = render_error(ctx, rec, why, NULL, out);
+		rc = render_error(ctx, rec, &v->tags, why, NULL, out);
 		res = RENDER_PARSE_ERROR;
 	}
 	if (rc != 0) {
@@ -418,14 +467,45 @@ hec_xml_source(bool linux_sysmon, const char *channel, char *source,
 	return linux_sysmon ? "sysmon:linux" : "XmlWinEventLog";
 }
 
-/* The XML (n bytes) as the event, tagged when Sysmon was tampered with. */
+/*
+ * ,"fields":{"sysmonfwd_tags":...} for a tagged record: sysmon_tamper
+ * and the record's own tags, a string for one tag (as before there were
+ * others), an array of strings (a multi-value indexed field) for more.
+ */
 static void
-hec_xml_event(struct jw *o, const char *xml, size_t n, bool tamper)
+hec_fields(struct jw *o, bool tamper, const struct event_tags *t)
+{
+	size_t n = (tamper ? 1 : 0);
+	bool first = true;
+
+	for (size_t i = 0; t != NULL && i < t->n; i++)
+		if (!tamper || strcmp(t->v[i], TAG_TAMPER) != 0)
+			n++;
+	if (n == 0)
+		return;
+	jw_raw(o, ",\"fields\":{\"sysmonfwd_tags\":");
+	if (n > 1)
+		jw_raw(o, "[");
+	if (tamper) {
+		jw_comma(o, &first);
+		jw_raw(o, "\"" TAG_TAMPER "\"");
+	}
+	for (size_t i = 0; t != NULL && i < t->n; i++) {
+		if (tamper && strcmp(t->v[i], TAG_TAMPER) == 0)
+			continue;
+		jw_comma(o, &first);
+		jw_str(o, t->v[i]);
+	}
+	jw_raw(o, n > 1 ? "]}" : "}");
+}
+
+/* The XML (n bytes) as the event, with the record's tags as a field. */
+static void
+hec_xml_event(struct jw *o, const char *xml, size_t n, bool tamper,
+    const struct event_tags *t)
 {
 	jw_strn(o, xml, n);
-	if (tamper)
-		jw_raw(o, ",\"fields\":{\"sysmonfwd_tags\":\"" TAG_TAMPER
-		    "\"}");
+	hec_fields(o, tamper, t);
 	jw_raw(o, "}");
 }
 
@@ -436,8 +516,9 @@ hec_xml_event(struct jw *o, const char *xml, size_t n, bool tamper)
 static void
 hec_from_doc(struct jw *o, struct event_parser *p,
     const struct render_ctx *ctx, const struct render_hec_opts *h,
-    const struct buffer_rec *rec, int res, const struct strbuf *doc)
+    const struct rec_view *v, int res, const struct strbuf *doc)
 {
+	const struct buffer_rec *rec = &v->rec;
 	struct sysmon_event ev;
 	char why[64], source[300];
 	int64_t ms = rec->time_ms;
@@ -467,9 +548,18 @@ hec_from_doc(struct jw *o, struct event_parser *p,
 			/* A whole record the quick look refused. */
 			hec_head(o, ms, host, src, st, h);
 			hec_xml_event(o, rec->data + ev.prefix_len, rec->len -
-			    ev.prefix_len, event_is_tamper(&ev));
+			    ev.prefix_len, event_is_tamper(&ev), &v->tags);
 			return;
 		}
+		/* format = json: the document has the tags; a record with
+		 * tags of its own has the indexed field too, so that one
+		 * search finds them in both formats. */
+		hec_head(o, ms, host, src, st, h);
+		jw_rawn(o, doc->s, doc->len);
+		hec_fields(o, v->tags.n > 0 && event_is_tamper(&ev),
+		    &v->tags);
+		jw_raw(o, "}");
+		return;
 	} else {
 		st = "sysmonfwd:error";
 		src = "sysmonfwd";
@@ -487,10 +577,13 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
 	struct jw o = { sb, 0 };
 	size_t mark = sb->len;
 	struct event_peek pk;
+	struct rec_view v;
 	char source[300];
 	const char *st;
 	int res = RENDER_OK;
 
+	render_untag(rec, &v);
+	rec = &v.rec;
 	if (!h->json && !(rec->flags & BUFFER_REC_GAP) &&
 	    !(rec->flags & BUFFER_REC_TRUNCATED) &&
 	    event_peek(rec->data, rec->len, &pk) == 0 && pk.has_time) {
@@ -498,13 +591,13 @@ render_hec(struct event_parser *p, const struct render_ctx *ctx,
 		    sizeof(source));
 		hec_head(&o, pk.time_ms, pk.computer, source, st, h);
 		hec_xml_event(&o, rec->data + pk.start, pk.end - pk.start,
-		    sysmon_tamper_id(pk.channel, pk.event_id));
+		    sysmon_tamper_id(pk.channel, pk.event_id), &v.tags);
 	} else {
 		/* The document first; its fields give the envelope. */
 		strbuf_reset(scratch);
-		if ((res = render_ecs(p, ctx, rec, scratch)) < 0)
+		if ((res = render_ecs_view(p, ctx, &v, scratch)) < 0)
 			return res;
-		hec_from_doc(&o, p, ctx, h, rec, res, scratch);
+		hec_from_doc(&o, p, ctx, h, &v, res, scratch);
 	}
 	if (o.rc != 0) {
 		strbuf_truncate(sb, mark);
@@ -635,8 +728,11 @@ render_es(struct event_parser *p, const struct render_ctx *ctx,
 	char why[320], id[RENDER_ES_ID_LEN + 1];
 	size_t mark = sb->len;
 	bool parsed = false;
+	struct rec_view v;
 	int rc, res;
 
+	render_untag(rec, &v);
+	rec = &v.rec;
 	dsv.ns = e->ns != NULL ? e->ns : "default";
 	if (rec->flags & BUFFER_REC_GAP) {
 		dsv.dataset = "sysmonfwd.gap";
@@ -667,9 +763,9 @@ render_es(struct event_parser *p, const struct render_ctx *ctx,
 		if (res == RENDER_GAP)
 			o.rc = render_gap(ctx, rec, ds, sb);
 		else if (res == RENDER_OK)
-			o.rc = render_event(ctx, rec, &ev, ds, sb);
+			o.rc = render_event(ctx, rec, &v.tags, &ev, ds, sb);
 		else
-			o.rc = render_error(ctx, rec, why, ds, sb);
+			o.rc = render_error(ctx, rec, &v.tags, why, ds, sb);
 	}
 	jw_raw(&o, "\n");
 	if (o.rc != 0) {

@@ -26,7 +26,7 @@
  * has its longest eventdata values cut and is tagged
  * "sysmonfwd":{"tags":["sysmonfwd_truncated"],"cut_fields":[...]}.
  */
-#include "render.h"
+#include "render_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -227,25 +227,42 @@ win_eventdata(struct wz *w, const struct sysmon_event *ev, const size_t *caps)
 		jw_raw(&w->j, "}");
 }
 
-/* The "sysmonfwd" tags: tamper, and for a cut event the fields cut. */
+/*
+ * The "sysmonfwd" member: its tags (sysmonfwd_truncated for a cut event,
+ * sysmon_tamper, then the record's own: [tag] rules, redaction), and for a
+ * cut event the fields cut.
+ */
 static void
-win_tags(struct jw *j, const struct sysmon_event *ev, const size_t *caps,
-    bool tagged)
+win_tags(struct jw *j, const struct sysmon_event *ev,
+    const struct event_tags *t, const size_t *caps, bool tagged)
 {
-	bool first = true;
+	bool tamper = event_is_tamper(ev), first = true;
 	char key[256];
 
+	if (!tagged && !tamper && (t == NULL || t->n == 0))
+		return;
+	jw_raw(j, ",\"sysmonfwd\":{\"tags\":[");
+	if (tagged) {
+		jw_comma(j, &first);
+		jw_raw(j, "\"sysmonfwd_truncated\"");
+	}
+	if (tamper) {
+		jw_comma(j, &first);
+		jw_raw(j, "\"sysmon_tamper\"");
+	}
+	for (size_t i = 0; t != NULL && i < t->n; i++) {
+		if ((tagged && strcmp(t->v[i], "sysmonfwd_truncated") == 0) ||
+		    (tamper && strcmp(t->v[i], "sysmon_tamper") == 0))
+			continue;
+		jw_comma(j, &first);
+		jw_str(j, t->v[i]);
+	}
 	if (!tagged) {
-		if (event_is_tamper(ev))
-			jw_raw(j, ",\"sysmonfwd\":{\"tags\":["
-			    "\"sysmon_tamper\"]}");
+		jw_raw(j, "]}");
 		return;
 	}
-	jw_raw(j, event_is_tamper(ev) ?
-	    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\","
-	    "\"sysmon_tamper\"],\"cut_fields\":[" :
-	    ",\"sysmonfwd\":{\"tags\":[\"sysmonfwd_truncated\"],"
-	    "\"cut_fields\":[");
+	jw_raw(j, "],\"cut_fields\":[");
+	first = true;
 	for (size_t i = 0; i < ev->ndata && j->rc == 0; i++) {
 		if (caps == NULL || caps[i] == SIZE_MAX)
 			continue;
@@ -261,8 +278,8 @@ win_tags(struct jw *j, const struct sysmon_event *ev, const size_t *caps,
  * of eventdata value i (SIZE_MAX: whole); tagged: name the fields cut.
  */
 static int
-win_json(const struct sysmon_event *ev, const size_t *caps, bool tagged,
-    struct strbuf *out)
+win_json(const struct sysmon_event *ev, const struct event_tags *t,
+    const size_t *caps, bool tagged, struct strbuf *out)
 {
 	struct wz w = { .j = { out, 0 } };
 
@@ -270,21 +287,26 @@ win_json(const struct sysmon_event *ev, const size_t *caps, bool tagged,
 	win_system(&w, ev);
 	win_eventdata(&w, ev, caps);
 	jw_raw(&w.j, "}");
-	win_tags(&w.j, ev, caps, tagged);
+	win_tags(&w.j, ev, t, caps, tagged);
 	jw_raw(&w.j, "}");
 	strbuf_free(&w.tmp);
 	return w.j.rc;
 }
 
-int
-render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
-    bool *cut)
+/* render_wazuh_win() with the record's tags (may be NULL). */
+static int
+wazuh_win(const struct sysmon_event *ev, const struct event_tags *tags,
+    size_t max, struct strbuf *out, bool *cut)
 {
 	size_t mark = out->len, caps_static[64], *caps = caps_static;
+	size_t room = 256;
 	int rc;
 
+	for (size_t i = 0; tags != NULL && i < tags->n; i++)
+		room += strlen(tags->v[i]) * 6 + 3;	/* escaped, "", */
+
 	*cut = false;
-	if ((rc = win_json(ev, NULL, false, out)) != 0 ||
+	if ((rc = win_json(ev, tags, NULL, false, out)) != 0 ||
 	    out->len - mark <= max)
 		return rc;
 	/* Too long: cut the longest values until it fits. */
@@ -301,8 +323,8 @@ render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
 
 		if (round > 0 && len <= max)
 			break;
-		/* Room for the tag and its field names. */
-		excess = len - (len > max ? max : len) + 256 +
+		/* Room for the tags and the names of the fields cut. */
+		excess = len - (len > max ? max : len) + room +
 		    16 * (size_t)round;
 		for (size_t i = 0; i < ev->ndata; i++) {
 			size_t n;
@@ -323,12 +345,19 @@ render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
 			break;		/* nothing left to cut */
 		caps[li] = longest > excess ? longest - excess : 0;
 		strbuf_truncate(out, mark);
-		if ((rc = win_json(ev, caps, true, out)) != 0)
+		if ((rc = win_json(ev, tags, caps, true, out)) != 0)
 			break;
 	}
 	if (caps != caps_static)
 		free(caps);
 	return rc;
+}
+
+int
+render_wazuh_win(const struct sysmon_event *ev, size_t max, struct strbuf *out,
+    bool *cut)
+{
+	return wazuh_win(ev, NULL, max, out, cut);
 }
 
 /* A syslog header for a Sysmon for Linux record read without one. */
@@ -356,11 +385,14 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
     struct strbuf *out, struct strbuf *scratch)
 {
 	struct sysmon_event ev;
+	struct rec_view v;
 	char why[64];
 	size_t mark = out->len;
 	bool cut = false;
 	int rc, res = RENDER_OK;
 
+	render_untag(rec, &v);
+	rec = &v.rec;
 	strbuf_reset(scratch);
 	rc = (rec->flags & BUFFER_REC_GAP) ? -EINVAL : event_parse(p,
 	    rec->data, rec->len, &ev, why, sizeof(why));
@@ -389,20 +421,22 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 				cut = true;
 			}
 		} else {
-			rc = render_wazuh_win(&ev, o->max_event, scratch, &cut);
+			rc = wazuh_win(&ev, &v.tags, o->max_event, scratch,
+			    &cut);
 		}
 	} else {
-		struct buffer_rec r = *rec;
+		struct rec_view r = v;
 
 		/* A JSON document cannot be cut: render less of the raw
 		 * record until it fits (tagged sysmonfwd_truncated). */
 		for (int round = 0; round < 16; round++) {
 			strbuf_reset(scratch);
-			if ((res = render_ecs(p, ctx, &r, scratch)) < 0 ||
-			    scratch->len <= o->max_event || r.len == 0)
+			if ((res = render_ecs_view(p, ctx, &r, scratch)) < 0 ||
+			    scratch->len <= o->max_event || r.rec.len == 0)
 				break;
-			r.len = r.len * (o->max_event / 2) / scratch->len;
-			r.flags |= BUFFER_REC_TRUNCATED;
+			r.rec.len = r.rec.len * (o->max_event / 2) /
+			    scratch->len;
+			r.rec.flags |= BUFFER_REC_TRUNCATED;
 			cut = true;
 		}
 		rc = res < 0 ? res : 0;

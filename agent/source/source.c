@@ -113,5 +113,85 @@ source_close(struct source *s, const struct buffer *b)
 	 * bytes before its position to save it. */
 	if (b != NULL)
 		source_checkpoint(s, buffer_durable_seq(b), true);
+	strbuf_free(&s->esc);
+	strbuf_free(&s->cut);
 	s->ops->close(s);
+}
+
+void
+source_set_policy(struct source *s, struct policy *p, uint64_t max_record)
+{
+	s->policy = p;
+	s->max_record = max_record;
+}
+
+/*
+ * A record whose tag trailer would push it past the ring's
+ * max_record_size: cut its raw part so that the trailer fits (the ring
+ * would otherwise cut the trailer off), flagged truncated.
+ */
+static int
+fit_record(struct source *s, const struct policy_out *o, const char **data,
+    size_t *len, uint32_t *flags)
+{
+	struct event_tags t;
+	size_t raw = event_rec_decode(o->data, o->len, &t);
+	size_t trailer = o->len - raw;
+	int rc;
+
+	if (trailer >= s->max_record)
+		return -EINVAL;	/* cannot happen: max_record >= 1 KiB */
+	raw = (size_t)s->max_record - trailer;
+	strbuf_reset(&s->cut);
+	/* Encoding a cut raw part may need the escape trailer less or more:
+	 * encode again rather than copy. */
+	if ((rc = event_rec_encode(&s->cut, o->data, raw, &t)) != 0)
+		return rc;
+	while (s->cut.len > s->max_record && raw > 0) {
+		raw--;
+		strbuf_reset(&s->cut);
+		if ((rc = event_rec_encode(&s->cut, o->data, raw, &t)) != 0)
+			return rc;
+	}
+	*data = s->cut.s;
+	*len = s->cut.len;
+	*flags |= BUFFER_REC_TRUNCATED;
+	return 0;
+}
+
+int
+source_append(struct source *s, struct buffer *b, int64_t time_ms,
+    uint32_t flags, const void *data, size_t len, uint64_t *seq)
+{
+	struct policy_out o;
+	const char *d;
+	size_t n;
+	int rc;
+
+	if (s->policy == NULL) {
+		if (!event_rec_needs_trailer(data, len))
+			return buffer_append(b, s->name, time_ms, flags, data,
+			    len, seq);
+		/* Bytes that end like a tag trailer: escaped (event.h). */
+		memset(&o, 0, sizeof(o));
+		strbuf_reset(&s->esc);
+		if ((rc = event_rec_encode(&s->esc, data, len, NULL)) != 0)
+			return -ENOMEM;
+		o.data = s->esc.s;
+		o.len = s->esc.len;
+		rc = POLICY_KEEP;
+	} else if ((rc = policy_apply(s->policy, s->name, data, len, &o)) <
+	    0) {
+		return rc;
+	}
+	if (rc == POLICY_DROP) {
+		s->st.filtered++;
+		return SOURCE_FILTERED;
+	}
+	d = o.data;
+	n = o.len;
+	if (s->max_record > 0 && n > s->max_record &&
+	    (rc = fit_record(s, &o, &d, &n, &flags)) != 0)
+		return rc;
+	return buffer_append(b, s->name, time_ms, flags, d, n, seq);
 }

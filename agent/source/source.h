@@ -15,6 +15,7 @@
 #include "buffer.h"
 #include "config.h"
 #include "event.h"
+#include "policy.h"
 
 /* A source (its ops and fields: source_int.h, for the sources only). */
 struct source;
@@ -24,6 +25,7 @@ struct source_stats {
 	uint64_t	ignored;	/* non-record lines not forwarded */
 	uint64_t	truncated;	/* records cut at max_line_size */
 	uint64_t	bytes;		/* bytes consumed */
+	uint64_t	filtered;	/* dropped by [filter] before the ring */
 };
 
 /*
@@ -81,6 +83,35 @@ bool	source_finished(const struct source *s);
 void	source_checkpoint(struct source *s, uint64_t durable_seq, bool force);
 void	source_get_stats(const struct source *s, struct source_stats *st);
 const char *source_name(const struct source *s);
+
+/*
+ * Run p (policy.h; NULL: none) on every record s reads from now on, and
+ * keep its records within max_record bytes with their tag trailer (the
+ * ring's max_record_size; 0: no limit here).  p is borrowed and must
+ * outlive s.
+ */
+void	source_set_policy(struct source *s, struct policy *p,
+	    uint64_t max_record);
+
+/*
+ * The one way a source puts a record into the ring, instead of
+ * buffer_append(): the policy first (filter, redaction, tags), then the
+ * append of what it kept.  Return 0 when the record was appended (its
+ * sequence number in *seq, which may be NULL), SOURCE_FILTERED when the
+ * filter dropped it (counted in the stats and by the policy; nothing was
+ * appended, so the source moves its position past the record as past a
+ * line it ignores: a dropped record is never read again and never holds
+ * a checkpoint back), or -errno as buffer_append() (-ENOBUFS: try the
+ * same record again later) or -ENOMEM.
+ */
+#define SOURCE_FILTERED	1
+/* The most a record grows by on its way (its tag trailer): what a source
+ * adds to the size it asks buffer_can_append() about. */
+#define SOURCE_TRAILER_MAX \
+	(EVENT_TAGS_MAX * (EVENT_TAG_MAX + 1) + 2 + EVENT_TAGS_MAGIC_LEN)
+int	source_append(struct source *s, struct buffer *b, int64_t time_ms,
+	    uint32_t flags, const void *data, size_t len, uint64_t *seq)
+	    __attribute__((warn_unused_result));
 
 
 #endif

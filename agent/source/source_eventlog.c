@@ -560,13 +560,15 @@ emit(struct eventlog_source *s, struct buffer *b, EVT_HANDLE h,
 		n = (size_t)max;
 		flags |= BUFFER_REC_TRUNCATED;
 	}
-	if (!buffer_can_append(b, n + 1024))
+	if (!buffer_can_append(b, n + 1024 + SOURCE_TRAILER_MAX))
 		return -ENOBUFS;
 	if (s->gap_pending)
 		gap_report(s, b);
-	if ((rc = buffer_append(b, s->cfg->name, time_now_ms(), flags,
-	    s->line.s, n, &s->last_seq)) != 0)
+	if ((rc = source_append(&s->base, b, time_now_ms(), flags,
+	    s->line.s, n, &s->last_seq)) < 0)
 		return rc == -ENOMEM ? rc : -ENOBUFS;
+	if (rc == SOURCE_FILTERED)
+		goto advance;	/* counted; the bookmark moves past it */
 	if (flags & BUFFER_REC_TRUNCATED) {
 		s->base.st.truncated++;
 		log_warnx("input %s: a record of %" PRIu64 " bytes is longer "

@@ -1231,16 +1231,20 @@ take_record(struct evtx_source *s, struct buffer *b, size_t max,
 		len = max;
 		flags |= BUFFER_REC_TRUNCATED;
 	}
-	rc = buffer_append(b, s->cfg->name, time_now_ms(), flags, s->out.s,
+	rc = source_append(&s->base, b, time_now_ms(), flags, s->out.s,
 	    len, &s->last_seq);
 	if (rc == -ENOBUFS)
 		return 1;
-	if (rc != 0)
+	if (rc < 0)
 		return rc;
 	report_bad(s);
 	s->last_id = id;
 	pos_ring(s, b);
 	s->next++;
+	if (rc == SOURCE_FILTERED) {
+		*cost += len;	/* counted; the position moves past it */
+		return 0;
+	}
 	s->base.st.records++;
 	if (flags & BUFFER_REC_TRUNCATED)
 		s->base.st.truncated++;
@@ -1281,7 +1285,7 @@ evtx_poll(struct source *src, struct buffer *b, size_t budget)
 				break;
 			continue;
 		}
-		if (!buffer_can_append(b, max)) {
+		if (!buffer_can_append(b, max + SOURCE_TRAILER_MAX)) {
 			s->blocked = true;
 			break;
 		}

@@ -74,6 +74,8 @@ struct ckpt {
 
 struct file_source {
 	struct source	 base;
+	struct source	*owner;		/* what appends (the glob's, for a
+					   member): its policy and stats */
 	const struct config_input *cfg;
 	const char	*path;		/* cfg->path, or path_buf */
 	char		*path_buf;	/* a glob member: where it was found */
@@ -482,6 +484,7 @@ source_file_open(const struct config_input *cfg, const char *state_dir,
 	if ((s = source_new(sizeof(*s), &file_ops, cfg)) == NULL)
 		return -ENOMEM;
 	s->st = &s->base.st;
+	s->owner = &s->base;
 	s->cfg = cfg;
 	s->path = cfg->path;
 	s->pos_name = cfg->name;
@@ -611,8 +614,10 @@ emit_line(struct file_source *s, struct buffer *b, const char *p, size_t n,
 		s->st->ignored++;
 		return 0;
 	}
-	rc = buffer_append(b, s->cfg->name, time_now_ms(), flags, p, n,
+	rc = source_append(s->owner, b, time_now_ms(), flags, p, n,
 	    &s->last_seq);
+	if (rc == SOURCE_FILTERED)
+		return 0;	/* passed like an ignored line */
 	if (rc != 0) {
 		/* The agent stops; the position stays before this line, so
 		 * the next start reads it again. */
@@ -951,7 +956,8 @@ file_poll(struct source *src, struct buffer *b, size_t budget)
 		goto out;
 	}
 	while (consumed < budget && !s->base.finished) {
-		if (!buffer_can_append(b, (size_t)s->cfg->max_line_size))
+		if (!buffer_can_append(b, (size_t)s->cfg->max_line_size +
+		    SOURCE_TRAILER_MAX))
 			break;
 		if (s->rpos == s->rlen) {
 			if ((rc = read_chunk(s, b)) < 0)
@@ -1168,6 +1174,7 @@ member_new(struct glob_source *g, const char *path, uint64_t dev,
 	if ((m = source_new(sizeof(*m), &file_ops, g->cfg)) == NULL)
 		return -ENOMEM;
 	m->st = &g->base.st;	/* the glob counts for all its members */
+	m->owner = &g->base;
 	m->cfg = g->cfg;
 	m->member = true;
 	m->fd = -1;
@@ -1486,7 +1493,8 @@ glob_poll(struct source *src, struct buffer *b, size_t budget)
 
 		if (m->base.finished || file_next_poll(&m->base, now) > now)
 			continue;
-		if (!buffer_can_append(b, (size_t)g->cfg->max_line_size))
+		if (!buffer_can_append(b, (size_t)g->cfg->max_line_size +
+		    SOURCE_TRAILER_MAX))
 			break;
 		if ((got = file_poll(&m->base, b, budget - consumed)) < 0) {
 			if (!m->failed)

@@ -39,6 +39,10 @@ struct source {
 	bool		 finished;	/* no more records will come */
 	struct source_stats st;
 	struct source_pos *pos;		/* a text position, or NULL */
+	struct policy	*policy;	/* borrowed; NULL: none */
+	uint64_t	 max_record;	/* the ring's max_record_size; 0: none */
+	struct strbuf	 esc;		/* a record escaped (no policy) */
+	struct strbuf	 cut;		/* a record cut to fit with its tags */
 };
 
 /*

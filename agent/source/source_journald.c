@@ -478,14 +478,16 @@ take_entry(struct jrn_source *s, struct buffer *b, size_t *used)
 	}
 	if ((rc = strbuf_add(&s->rec, msg, len)) != 0)
 		return rc;
-	rc = buffer_append(b, s->cfg->name, (int64_t)(usec / 1000), flags,
+	rc = source_append(&s->base, b, (int64_t)(usec / 1000), flags,
 	    s->rec.s, s->rec.len, &seq);
-	if (rc != 0)
+	if (rc < 0)
 		return rc == -ENOBUFS ? -EAGAIN : rc;
-	s->last_seq = seq;
-	s->base.st.records++;
-	if (flags & BUFFER_REC_TRUNCATED)
-		s->base.st.truncated++;
+	if (rc == 0) {
+		s->last_seq = seq;
+		s->base.st.records++;
+		if (flags & BUFFER_REC_TRUNCATED)
+			s->base.st.truncated++;
+	}
 	/* The ring's copy of the position follows every record. */
 	if (sd_journal_get_cursor(s->j, &c) >= 0) {
 		if (strlen(c) <= RING_POS_MAX)
@@ -529,7 +531,8 @@ jrn_poll(struct source *src, struct buffer *b, size_t budget)
 		consumed += n;
 	}
 	while (consumed < budget) {
-		if (!buffer_can_append(b, (size_t)s->cfg->max_line_size)) {
+		if (!buffer_can_append(b, (size_t)s->cfg->max_line_size +
+		    SOURCE_TRAILER_MAX)) {
 			s->blocked = true;
 			break;
 		}
