@@ -33,6 +33,7 @@ packages=(
 	systemd-journal-remote
 	curl
 	python3
+	python3-yaml
 	openssl
 	ca-certificates
 	procps
