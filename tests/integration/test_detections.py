@@ -37,10 +37,12 @@ emulation against the real corpus and the real binary's documents.
 4. Splunk: savedsearches.conf in Splunk's .conf syntax (the parser of
    test_dashboards.py); every search is a scheduled, tracked alert using
    the macro of packaging/dashboards/splunk/macros.conf and only the
-   sourcetypes the HEC output sends; every field it names is EventCode
-   (the add-on's name for <EventID>), a Data name of a record the agent
-   forwards for the corpus and the synthetic records, sysmonfwd_tags, or a
-   Splunk or search-computed field.  The night search has bin span=1m, the
+   sourcetypes the HEC output sends; the real HEC output (format = xml)
+   runs on the corpus and the synthetic records against the test HEC
+   server (hec_server.py, plain HTTP): it sends those sourcetypes and the
+   indexed field sysmonfwd_tags; every field a search names is EventCode
+   (the add-on's name for <EventID>), an indexed field, a Data name of an
+   XML event it sent, or a Splunk or search-computed field.  The night search has bin span=1m, the
    hour filter and calls > 10.
 5. Kibana: detection-rules.ndjson is one rule object per line with the
    keys Elastic Security's import needs; indices match the data streams
@@ -69,7 +71,8 @@ emulation against the real corpus and the real binary's documents.
    packaging/detections/README.md with its file in each SIEM; every file
    of packaging/detections/ and packaging/sysmon/ is listed there.
 
-Runs the binary once on the corpus (a file output), a few seconds.
+Runs the binary on the corpus twice (a file output, a HEC output), a
+few seconds.
 """
 import fnmatch
 import glob
@@ -88,6 +91,7 @@ import sysmonfwd_it as it  # noqa: E402
 import status_samples  # noqa: E402
 import test_dashboards as dash  # noqa: E402
 import test_wazuh  # noqa: E402
+import hec_server  # noqa: E402
 import test_wazuh_packaging as wzp  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -732,6 +736,53 @@ def doc_fields(docs):
     return out
 
 
+def hec_events(ck, args, tmp, lines):
+    """What the real HEC output (format = xml, the default) sends for the
+    record lines, as a plain-HTTP test HEC stores it: [event objects]."""
+    inp = os.path.join(tmp, "hec.log")
+    with open(inp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    d = os.path.join(tmp, "hec")
+    os.mkdir(d)
+    s = hec_server.HecServer(tokens=["det-token"])
+    s.reserve()
+    s.start()
+    try:
+        cfg = it.output_config(d, [("in", inp)], "hec", {
+            "type": "splunk_hec", "url": s.url, "token": "det-token",
+            "flush_interval": "100ms"}, {})
+        res = it.run(args.bin, ["-c", cfg, "--once"], timeout=120)
+        ck.eq(res.returncode, 0, "binary exit code (HEC): %s" %
+              it.short(res.stderr))
+        events = [e["envelope"] for e in s.stored()]
+    finally:
+        s.close()
+    ck.check(len(events) >= len(lines), "HEC stored %d events for %d "
+             "records" % (len(events), len(lines)))
+    return events
+
+
+def hec_names(ck, events):
+    """The field names Splunk's Sysmon add-ons get from the HEC events:
+    sourcetypes, the Data names of each XML event, EventCode, and the
+    indexed fields."""
+    names, sourcetypes, indexed = set(), set(), set()
+    for e in events:
+        sourcetypes.add(e.get("sourcetype"))
+        indexed.update(e.get("fields", {}))
+        ev = e.get("event")
+        if not isinstance(ev, str) or "<Event" not in ev:
+            continue
+        names.update(re.findall(r"""<Data Name=['"]([^'"]+)['"]""", ev))
+        if "<EventID>" in ev:
+            names.add("EventCode")
+    ck.eq(sourcetypes, {"XmlWinEventLog", "sysmon:linux"},
+          "sourcetypes the HEC output sends for Sysmon records")
+    ck.check("sysmonfwd_tags" in indexed, "HEC events carry no "
+             "sysmonfwd_tags indexed field (EventID 4/16 should)")
+    return names | indexed
+
+
 # ---- 3: Sigma ----
 
 SIGMA_REQUIRED = ["title", "id", "status", "description", "author", "date",
@@ -965,14 +1016,13 @@ def spl_fields(q):
     return names - {"span", "AS", "count"}
 
 
-def check_splunk(ck, xml_names):
+def check_splunk(ck, hec):
     path = os.path.join(DET_DIR, "splunk", "savedsearches.conf")
     saved = dash.parse_conf(ck, path)
     macros = dict(dash.parse_conf(ck, os.path.join(
         PKG, "dashboards", "splunk", "macros.conf")))
     ck.check(len(saved) >= 7, "savedsearches.conf: %d searches" % len(saved))
-    allowed = set(xml_names) | {"EventCode", "sysmonfwd_tags"} | \
-        SPLUNK_OWN | SPL_COMPUTED
+    allowed = set(hec) | SPLUNK_OWN | SPL_COMPUTED
     night = None
     for name, kv in saved:
         where = "saved search [%s]" % name
@@ -987,9 +1037,10 @@ def check_splunk(ck, xml_names):
                      "sourcetype %s is not one the HEC output sends for "
                      "Sysmon records" % (where, st))
         for f in sorted(spl_fields(q)):
-            ck.check(f in allowed, "%s: field %s is not in the records "
-                     "the agent forwards (nor EventCode, sysmonfwd_tags, "
-                     "a Splunk field or a computed one)" % (where, f))
+            ck.check(f in allowed, "%s: field %s is not in the events "
+                     "the HEC output sent (a Data name, EventCode, an "
+                     "indexed field) nor a Splunk or computed field" %
+                     (where, f))
         for k, v in (("enableSched", "1"), ("alert.track", "1")):
             ck.eq(kv.get(k), v, "%s %s" % (where, k))
         ck.eq(len(kv.get("cron_schedule", "").split()), 5,
@@ -1485,10 +1536,8 @@ def main():
         ck.check(len(docs) >= len(lines), "agent wrote %d documents for %d "
                  "records" % (len(docs), len(lines)))
         fields = doc_fields(docs)
-        xml_names = {k.split(".", 2)[2] for k in fields
-                     if k.startswith("winlog.event_data.")}
         check_sigma(ck, syn, None)
-        check_splunk(ck, xml_names)
+        check_splunk(ck, hec_names(ck, hec_events(ck, args, tmp, lines)))
         check_kibana(ck, fields)
         check_wazuh(ck, args, syn, args.corpus)
         check_agent_engine(ck, args, tmp, syn)
