@@ -346,6 +346,7 @@ def evaluate(sf, eid, data):
     semantics for one record of EventID eid.  An event type the file does
     not name is kept."""
     etype = EID_TYPE.get(eid)
+    has = {om for t, om, _ in sf.blocks if t == etype}
     inc = [r for t, om, rs in sf.blocks if t == etype and om == "include"
            for r in rs]
     exc = [r for t, om, rs in sf.blocks if t == etype and om == "exclude"
@@ -353,11 +354,9 @@ def evaluate(sf, eid, data):
     names = {r[0] for r in inc if rule_match(r, data)}
     if any(rule_match(r, data) for r in exc):
         return False, set()
-    if not inc and not exc:
-        return True, set()
-    if inc:
+    if "include" in has:          # an empty include block keeps nothing
         return bool(names), names
-    return True, set()
+    return True, set()            # exclude only, or not named: kept
 
 
 # ---- records ----
@@ -651,7 +650,7 @@ def check_sysmon_files(ck, corpus):
     return files
 
 
-def check_config_semantics(ck, files, syn):
+def check_config_semantics(ck, files, syn, corpus):
     """The Windows configuration keeps what its README says."""
     win = files.get("sysmon/indextts-windows.xml")
     lin = files.get("sysmon/indextts-linux.xml")
@@ -670,6 +669,23 @@ def check_config_semantics(ck, files, syn):
                      (what, names))
         if "python" in data.get("Image", "").lower() and eid == 1:
             ck.check(kept, "config keeps every Python process: %s" % what)
+    # What the shipped configurations keep of the corpus, per EventID
+    # (4, 16, 255 are not filterable: Sysmon always writes them).
+    for sf, linux in ((win, False), (lin, True)):
+        kept, total = {}, {}
+        for where, line in corpus_records(corpus):
+            if ("Linux-Sysmon" in line) != linux:
+                continue
+            eid, data = record_data(line)
+            total[eid] = total.get(eid, 0) + 1
+            k = eid in (4, 16, 255) or evaluate(sf, eid, data)[0]
+            kept[eid] = kept.get(eid, 0) + k
+            if eid in (1, 5) and "python" in data.get("Image", "").lower():
+                ck.check(k, "%s drops a real Python record %s" %
+                         (sf.name, where))
+        ck.note("%s on the corpus: kept/total per EventID %s" % (
+            sf.name, ", ".join("%d: %d/%d" % (e, kept[e], total[e])
+                               for e in sorted(total))))
     # The write-up's OR'd block would keep any file under C:\Users\.
     ok, _ = evaluate(win, 11, {"Image": "x.exe", "TargetFilename":
                                r"C:\Users\bob\AppData\cache\f_0001"})
@@ -1526,7 +1542,7 @@ def main():
         base = bases(args.corpus)
         syn = synthetic(ck, base)
         files = check_sysmon_files(ck, args.corpus)
-        check_config_semantics(ck, files, syn)
+        check_config_semantics(ck, files, syn, args.corpus)
         check_tag_semantics(ck, files, syn, args.corpus)
         # The agent's documents for the corpus and the synthetic records.
         lines = [l for _, l in corpus_records(args.corpus)]
