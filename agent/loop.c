@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "evloop.h"
 #include "health.h"
+#include "policy.h"
 #include "render.h"
 #include "source.h"
 #include "transport.h"
@@ -53,6 +54,9 @@ struct agent {
 	const struct config	*cfg;
 	struct buffer		*buf;
 	struct event_parser	*parser;
+	struct policy		*policy;	/* before the ring (policy.h) */
+	struct status_count	 filt[POLICY_COUNTED_RULES + 1];
+	size_t			 nfilt;
 	struct source		**sources;
 	size_t			 nsources;
 	struct output		*outputs;
@@ -524,6 +528,14 @@ status_close(struct agent *a)
  * Everything cfg describes, waiting through ev: the ring, the outputs,
  * the inputs, the status side.  On failure a is left for agent_teardown().
  */
+/* A problem in a [filter] or [tag] rules file: "file:line: problem". */
+static void
+policy_log(void *arg, const char *msg)
+{
+	(void)arg;
+	log_errorx("%s", msg);
+}
+
 static int
 agent_setup(struct agent *a, const struct config *cfg, struct evloop *ev)
 {
@@ -545,6 +557,8 @@ agent_setup(struct agent *a, const struct config *cfg, struct evloop *ev)
 		return rc;
 	if ((rc = event_parser_new(&a->parser)) != 0)
 		return rc;
+	if ((rc = policy_new(cfg, &a->policy, policy_log, NULL)) != 0)
+		return rc;
 	a->sources = calloc(cfg->ninputs, sizeof(*a->sources));
 	a->outputs = calloc(cfg->noutputs, sizeof(*a->outputs));
 	if (a->sources == NULL || a->outputs == NULL)
@@ -562,6 +576,8 @@ agent_setup(struct agent *a, const struct config *cfg, struct evloop *ev)
 		    cfg->agent.state_dir, a->buf, &a->sources[a->nsources])) !=
 		    0)
 			return rc;
+		source_set_policy(a->sources[a->nsources], a->policy,
+		    cfg->buffer.max_record_size);
 		a->nsources++;
 	}
 	return status_setup(a);
@@ -588,6 +604,7 @@ agent_teardown(struct agent *a)
 	free(a->outputs);
 	free(a->recs);
 	event_parser_free(a->parser);
+	policy_free(a->policy);
 	buffer_close(a->buf);
 }
 
@@ -634,6 +651,18 @@ output_type_name(const struct output *o)
 	return config_output_type_name(o->cfg->type);
 }
 
+static void
+filtered_one(void *arg, const char *rule, uint64_t n)
+{
+	struct agent *a = arg;
+
+	if (a->nfilt < sizeof(a->filt) / sizeof(a->filt[0])) {
+		a->filt[a->nfilt].name = rule;
+		a->filt[a->nfilt].n = n;
+		a->nfilt++;
+	}
+}
+
 /* Fill a->st with how things are now. */
 static const struct agent_status *
 status_fill(struct agent *a)
@@ -668,6 +697,17 @@ status_fill(struct agent *a)
 	}
 	st->sources = a->st_src;
 	st->nsources = a->nsources;
+	{
+		struct policy_stats ps;
+
+		policy_get_stats(a->policy, &ps);
+		st->filtered = ps.filtered;
+		st->tagged = ps.tagged;
+		a->nfilt = 0;
+		policy_filtered_each(a->policy, filtered_one, a);
+		st->filtered_rules = a->filt;
+		st->nfiltered_rules = a->nfilt;
+	}
 	buffer_get_stats(a->buf, &bs);
 	st->dropped = bs.evicted + bs.dropped_io;
 	st->rejected = bs.rejected_full;

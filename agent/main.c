@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "buffer.h"
 #include "event.h"
+#include "policy.h"
 #include "base.h"
 #ifdef _WIN32
 #include "service.h"
@@ -404,6 +405,37 @@ print_diag(const struct config_diag *d)
 	}
 }
 
+/* A problem of a rules file, "file:line: problem", as print_diag(). */
+static void
+print_policy_problem(void *arg, const char *msg)
+{
+	(void)arg;
+	if (log_to_file())
+		log_errorx("%s", msg);
+	else
+		fprintf(stderr, "%s\n", msg);
+}
+
+/*
+ * The [filter] and [tag] rules files are part of the configuration: read
+ * them now, so that --check-config checks them and a run refuses a bad
+ * one with the configuration's exit code.  0 or EXIT_USAGE/EXIT_RUNTIME.
+ */
+static int
+check_policy(const struct config *cfg)
+{
+	struct policy *p = NULL;
+	int rc;
+
+	rc = policy_new(cfg, &p, print_policy_problem, NULL);
+	policy_free(p);
+	if (rc == -ENOMEM) {
+		log_errorx("out of memory reading the rules files");
+		return EXIT_RUNTIME;
+	}
+	return rc == 0 ? 0 : EXIT_USAGE;
+}
+
 /* What the command line asks for. */
 struct cli {
 	const char		*cfgpath;	/* NULL: default file or demo */
@@ -587,6 +619,10 @@ agent_main(void *arg)
 	if ((code = config_get(cli->cfgpath, &cfg, &demo, demo_out,
 	    sizeof(demo_out))) >= 0)
 		return code;
+	if (!cli->bstat && (code = check_policy(cfg)) != 0) {
+		config_free(cfg);
+		return code;
+	}
 	if (cli->check) {
 		printf("configuration OK\n");
 		code = 0;

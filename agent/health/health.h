@@ -52,6 +52,12 @@ struct status_output {
 	uint64_t	 alerts_sent;
 };
 
+/* Records one [filter] rule dropped (policy.h: policy_filtered_each()). */
+struct status_count {
+	const char	*name;
+	uint64_t	 n;
+};
+
 struct agent_status {
 	const char		*host;		/* this machine */
 	const char		*agent_name;
@@ -71,6 +77,10 @@ struct agent_status {
 	uint64_t		 dropped;	/* evicted, lost to I/O, corrupt */
 	uint64_t		 rejected;	/* appends refused (ring full) */
 	uint64_t		 dead_lettered;	/* all outputs */
+	uint64_t		 filtered;	/* dropped by [filter] rules */
+	uint64_t		 tagged;	/* given a tag by [tag] rules */
+	const struct status_count *filtered_rules; /* per rule name */
+	size_t			 nfiltered_rules;
 	struct status_source	*sources;
 	size_t			 nsources;
 	struct status_output	*outputs;

@@ -364,6 +364,8 @@ static const struct counter agent_counters[] = {
 	    "Records the buffer refused because it was full."),
 	AGENT_COUNTER("sysmonfwd_dead_lettered_total", dead_lettered,
 	    "Records set aside as dead letters, all outputs together."),
+	AGENT_COUNTER("sysmonfwd_records_tagged_total", tagged,
+	    "Records given at least one tag by the [tag] rules."),
 };
 
 /* sysmonfwd_output_FIELD_total, from FIELD of struct status_output. */
@@ -411,6 +413,16 @@ prom_agent(struct jw *o, const struct agent_status *st)
 		prom_family(o, c->name, "counter", c->help);
 		prom_u64(o, c->name, NULL, NULL, U64_AT(st, c->off));
 	}
+	/* Never silent: every record a [filter] rule dropped, per rule. */
+	prom_family(o, "sysmonfwd_records_filtered_total", "counter",
+	    "Records the [filter] rules dropped before the buffer, per rule "
+	    "(its name, or \"not included: TYPE\" / \"exclude: TYPE\").");
+	if (st->nfiltered_rules == 0)
+		prom_u64(o, "sysmonfwd_records_filtered_total", NULL, NULL,
+		    st->filtered);
+	for (size_t i = 0; i < st->nfiltered_rules; i++)
+		prom_u64(o, "sysmonfwd_records_filtered_total", "rule",
+		    st->filtered_rules[i].name, st->filtered_rules[i].n);
 
 	prom_family(o, "sysmonfwd_sysmon_state", "gauge",
 	    "The state of the Sysmon service: 1 for the current one.");

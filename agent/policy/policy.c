@@ -69,8 +69,6 @@ policy_new(const struct config *cfg, struct policy **out,
 	int rc = 0, r;
 
 	*out = NULL;
-	if (cfg->filter.rules == NULL && cfg->tag.rules == NULL)
-		return 0;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -ENOMEM;
 	/* A record is at most the ring's max_record_size (64 MiB at most). */
@@ -149,6 +147,8 @@ policy_apply(struct policy *p, const char *source, const void *data,
 	memset(out, 0, sizeof(*out));
 	out->rule = "";
 	p->st.seen++;
+	if (p->filter == NULL && p->tag == NULL && p->hook.apply == NULL)
+		return finish(p, raw, len, out);	/* nothing to ask */
 	rc = event_parse(p->parser, data, len, &ev, why, sizeof(why));
 	if (rc == -ENOMEM)
 		return rc;

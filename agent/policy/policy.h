@@ -101,8 +101,10 @@ struct policy_redact_hook {
 
 /*
  * Build the policy of cfg: [filter] rules and [tag] rules (each loaded
- * with policy_rules_load_file()).  *out is NULL when cfg asks for no
- * policy at all.  0, or -errno after reporting every problem.
+ * with policy_rules_load_file()); store it in *out (free with
+ * policy_free()).  A policy with no rules and no hook costs no parse: it
+ * only escapes records whose bytes end like a tag trailer.  0, or -errno
+ * after reporting every problem.
  */
 int	policy_new(const struct config *cfg, struct policy **out,
 	    policy_report_fn report, void *arg)

@@ -10,7 +10,10 @@
  *      "sysmon": {"state", "service", "since", "last_record",
  *                 "last_record_age_s"},
  *      "counters": {"records_read", "delivered", "dropped", "rejected",
- *                   "dead_lettered", "parse_errors", "truncated"},
+ *                   "dead_lettered", "parse_errors", "truncated",
+ *                   "filtered", "tagged"},
+ *      "filtered": [{"rule", "records"}], (records [filter] dropped, per
+ *                   rule; only when there are any)
  *      "backlog": {"records", "bytes", "oldest_age_s"}, (all outputs)
  *      "outputs_failing",
  *      "sources": [{"name", "records", "last_record", "last_record_age_s"}],
@@ -143,9 +146,24 @@ heartbeat_members(struct jw *w, const struct agent_status *st)
 	jw_fmt(w, "},\"counters\":{\"records_read\":%" PRIu64 ",\"delivered\":%"
 	    PRIu64 ",\"dropped\":%" PRIu64 ",\"rejected\":%" PRIu64
 	    ",\"dead_lettered\":%" PRIu64 ",\"parse_errors\":%" PRIu64
-	    ",\"truncated\":%" PRIu64 "}", st->records_read, delivered,
+	    ",\"truncated\":%" PRIu64 ",\"filtered\":%" PRIu64
+	    ",\"tagged\":%" PRIu64 "}", st->records_read, delivered,
 	    st->dropped, st->rejected, st->dead_lettered, st->parse_errors,
-	    st->truncated);
+	    st->truncated, st->filtered, st->tagged);
+	if (st->nfiltered_rules > 0) {
+		jw_raw(w, ",\"filtered\":[");
+		for (size_t i = 0; i < st->nfiltered_rules; i++) {
+			bool f = true;
+
+			if (i > 0)
+				jw_raw(w, ",");
+			jw_raw(w, "{");
+			jw_kv(w, &f, "rule", st->filtered_rules[i].name);
+			jw_fmt(w, ",\"records\":%" PRIu64 "}",
+			    st->filtered_rules[i].n);
+		}
+		jw_raw(w, "]");
+	}
 	backlog(w, brec, bbytes, age_s(st, oldest));
 	jw_fmt(w, ",\"outputs_failing\":%zu", failing);
 	heartbeat_sources(w, st);
