@@ -232,9 +232,9 @@ class SysmonFile:
                         p.append("RuleGroup %r: groupRelation %r" %
                                  (c.get("name"), c.get("groupRelation")))
                     for t in c:
-                        self._block(t)
+                        self._block(t, c.get("groupRelation") == "and")
                 else:
-                    self._block(c)
+                    self._block(c, False)
         seen = set()
         for t, om, _ in self.blocks:
             if (t, om) in seen:
@@ -242,7 +242,7 @@ class SysmonFile:
             seen.add((t, om))
         return self
 
-    def _block(self, t):
+    def _block(self, t, group_and):
         p = self.problems
         if t.tag not in SCHEMA_FIELDS:
             p.append("unknown event type <%s>" % t.tag)
@@ -253,7 +253,7 @@ class SysmonFile:
         rules = []
         for r in t:
             if r.tag == "Rule":
-                rel = r.get("groupRelation", "or")
+                rel = r.get("groupRelation", "and")     # Sysmon's default
                 if rel not in ("and", "or"):
                     p.append("<%s> rule %r: groupRelation %r" %
                              (t.tag, r.get("name"), rel))
@@ -263,7 +263,17 @@ class SysmonFile:
                              (t.tag, r.get("name")))
                 rules.append((r.get("name"), rel, conds))
             else:
-                rules.append((r.get("name"), "or", [self._cond(t.tag, r)]))
+                rules.append((r.get("name"), "bare", [self._cond(t.tag, r)]))
+        bare = [x for x in rules if x[1] == "bare"]
+        rules = [x for x in rules if x[1] != "bare"]
+        if group_and and bare:
+            # In a <RuleGroup groupRelation="and">, the conditions written
+            # directly in the block are one rule whose conditions all
+            # must match.
+            rules.append((bare[0][0], "and", [c for x in bare
+                                              for c in x[2]]))
+        else:
+            rules += [(n, "or", c) for n, _, c in bare]
         self.blocks.append((t.tag, om, rules))
 
     def _cond(self, etype, c):
@@ -312,10 +322,12 @@ def cond_match(cond, want, have):
         return all(x in h for x in vals)
     if cond == "excludes":
         return w not in h
+    # Sysmon's table: "excludes any" does not contain one or more of the
+    # values, "excludes all" does not contain any of them.
     if cond == "excludes any":
-        return not any(x in h for x in vals)
-    if cond == "excludes all":
         return not all(x in h for x in vals)
+    if cond == "excludes all":
+        return not any(x in h for x in vals)
     if cond == "begin with":
         return h.startswith(w)
     if cond == "not begin with":
@@ -324,12 +336,8 @@ def cond_match(cond, want, have):
         return h.endswith(w)
     if cond == "not end with":
         return not h.endswith(w)
-    if cond in ("less than", "more than"):
-        try:
-            a, b = int(h, 0), int(w, 0)
-        except ValueError:
-            return False
-        return a < b if cond == "less than" else a > b
+    if cond in ("less than", "more than"):     # lexicographical
+        return h < w if cond == "less than" else h > w
     if cond == "image":
         return h == w or h.endswith("\\" + w) or h.endswith("/" + w)
     raise ValueError(cond)
@@ -1481,7 +1489,11 @@ def engine_available(args, tmp):
     return res.returncode == 0, res.stdout + res.stderr
 
 
-def check_agent_engine(ck, args, tmp, syn):
+def record_key(host, rid, time_created):
+    return (host, str(rid), time_created)
+
+
+def check_agent_engine(ck, args, tmp, syn, files):
     ok, out = engine_available(args, tmp)
     if not ok:
         ck.note("the binary has no [tag]/[filter] engine yet (--check-config "
@@ -1494,7 +1506,9 @@ def check_agent_engine(ck, args, tmp, syn):
         os.path.join(FILTER_DIR, "indextts-noise.xml"))
     lines = [it.with_record_id(l.encode("utf-8"), 900000 + i).decode()
              for i, (_, l, _, _, _, _) in enumerate(syn)]
-    docs = run_agent(ck, args, tmp, lines, "engine", extra)
+    corpus = corpus_records(args.corpus)
+    docs = run_agent(ck, args, tmp, lines + [l for _, l in corpus],
+                     "engine", extra)
     if docs is None:
         return
     by_id = {d.get("winlog", {}).get("record_id"): d for d in docs}
@@ -1518,6 +1532,34 @@ def check_agent_engine(ck, args, tmp, syn):
             continue
         tags = set(d.get("tags", [])) & set(DETECTIONS)
         ck.eq(tags, dets, "agent [tag] tags of %r" % what)
+    # The whole corpus: the same tags and drops as the evaluator.
+    tag, noise = files.get("filters/indextts-detections.xml"), \
+        files.get("filters/indextts-noise.xml")
+    got = {}
+    for d in docs:
+        w = d.get("winlog", {})
+        got[record_key(d.get("host", {}).get("name"), w.get("record_id"),
+                       w.get("time_created"))] = d
+    n = 0
+    for where, line in corpus:
+        exp = it.expected_from_line(line.encode("utf-8"))
+        key = record_key(exp["computer_name"], exp["record_id"],
+                         exp["time_created"])
+        eid, data = record_data(line)
+        kept, _ = evaluate(noise, eid, data)
+        _, names = evaluate(tag, eid, data)
+        d = got.get(key)
+        if not kept:
+            ck.check(d is None, "agent keeps corpus record %s" % where)
+            continue
+        if not ck.check(d is not None, "agent drops corpus record %s" %
+                        where):
+            continue
+        ck.eq(set(d.get("tags", [])) & set(DETECTIONS), names,
+              "agent [tag] tags of corpus record %s" % where)
+        n += 1
+    ck.note("the agent's [tag]/[filter] agree with the evaluator on %d "
+            "corpus records" % n)
 
 
 # ---- 8: READMEs ----
@@ -1563,7 +1605,7 @@ def main():
         check_splunk(ck, hec_names(ck, hec_events(ck, args, tmp, lines)))
         check_kibana(ck, fields)
         check_wazuh(ck, args, syn, args.corpus)
-        check_agent_engine(ck, args, tmp, syn)
+        check_agent_engine(ck, args, tmp, syn, files)
         check_readmes(ck)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
