@@ -42,8 +42,8 @@ emulation against the real corpus and the real binary's documents.
    server (hec_server.py, plain HTTP): it sends those sourcetypes and the
    indexed field sysmonfwd_tags; every field a search names is EventCode
    (the add-on's name for <EventID>), an indexed field, a Data name of an
-   XML event it sent, or a Splunk or search-computed field.  The night search has bin span=1m, the
-   hour filter and calls > 10.
+   XML event it sent, or a Splunk or search-computed field.  The night
+   search has bin span=1m, the hour filter and calls > 10.
 5. Kibana: detection-rules.ndjson is one rule object per line with the
    keys Elastic Security's import needs; indices match the data streams
    the agent writes; every field of every query is an ECS field the
@@ -55,10 +55,11 @@ emulation against the real corpus and the real binary's documents.
    test_wazuh_packaging.py); ids unique, in the file's stated range, not
    colliding with packaging/wazuh/rules; every if_sid is a stock rule of
    the emulated chain (PROTOCOLS.md section 3.2) or one of
-   packaging/wazuh's; every field is one the decoded events have; the rule tree (stock chain
-   60000 > 60004 > 61600/61602 > per-EventID, then packaging/wazuh's
-   Linux rules, then these; negate and pcre2 emulated) is run on the
-   synthetic records in their Wazuh form (Windows: the form test_wazuh.py
+   packaging/wazuh's; every field is one the decoded events have; the
+   rule tree (stock chain 60000 > 60004 > 61600/61602 > per-EventID,
+   then packaging/wazuh's Linux rules, then these; negate and pcre2
+   emulated) is run on the synthetic records and on every corpus record
+   in their Wazuh form (Windows: the form test_wazuh.py
    checks the agent sends; Linux: the syslog line through the emulated
    decoders): each reaches exactly the expected rule.  The frequency rule
    is checked statically: frequency, timeframe, same_field, the night
@@ -1196,7 +1197,8 @@ STOCK_CHAIN = """
     <field name="win.system.providerName">\\.+</field>
     <description>stock</description></rule>
   <rule id="60004" level="0"><if_sid>60000</if_sid>
-    <field name="win.system.channel">^Microsoft-Windows-Sysmon/Operational$</field>
+    <field name="win.system.channel"
+    >^Microsoft-Windows-Sysmon/Operational$</field>
     <description>stock</description></rule>
   <rule id="61600" level="0"><if_sid>60004</if_sid>
     <field name="win.system.severityValue">^INFORMATION$</field>
@@ -1205,17 +1207,23 @@ STOCK_CHAIN = """
     <field name="win.system.severityValue">^ERROR$</field>
     <description>stock</description></rule>
   <rule id="61603" level="0"><if_sid>61600</if_sid>
-    <field name="win.system.eventID">^1$</field><description>stock</description></rule>
+    <field name="win.system.eventID">^1$</field>
+    <description>stock</description></rule>
   <rule id="61605" level="0"><if_sid>61600</if_sid>
-    <field name="win.system.eventID">^3$</field><description>stock</description></rule>
+    <field name="win.system.eventID">^3$</field>
+    <description>stock</description></rule>
   <rule id="61606" level="0"><if_sid>61600</if_sid>
-    <field name="win.system.eventID">^4$</field><description>stock</description></rule>
+    <field name="win.system.eventID">^4$</field>
+    <description>stock</description></rule>
   <rule id="61613" level="0"><if_sid>61600</if_sid>
-    <field name="win.system.eventID">^11$</field><description>stock</description></rule>
+    <field name="win.system.eventID">^11$</field>
+    <description>stock</description></rule>
   <rule id="61644" level="0"><if_sid>61600</if_sid>
-    <field name="win.system.eventID">^16$</field><description>stock</description></rule>
+    <field name="win.system.eventID">^16$</field>
+    <description>stock</description></rule>
   <rule id="61655" level="0"><if_sid>61602</if_sid>
-    <field name="win.system.eventID">^255$</field><description>stock</description></rule>
+    <field name="win.system.eventID">^255$</field>
+    <description>stock</description></rule>
 </group>
 """
 
