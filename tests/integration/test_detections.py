@@ -43,7 +43,12 @@ emulation against the real corpus and the real binary's documents.
    indexed field sysmonfwd_tags; every field a search names is EventCode
    (the add-on's name for <EventID>), an indexed field, a Data name of an
    XML event it sent, or a Splunk or search-computed field.  The night
-   search has bin span=1m, the hour filter and calls > 10.
+   search has bin span=1m, the hour filter and calls > 10.  A small
+   evaluator of SPL's search part (terms with globs, NOT > OR > AND,
+   parentheses) runs each detection's search on the HEC events of the
+   synthetic records (fields as the add-ons extract them from the XML):
+   it finds exactly the records of its detection, and on the corpus's
+   events exactly what the [tag] rules find.
 5. Kibana: detection-rules.ndjson is one rule object per line with the
    keys Elastic Security's import needs; indices match the data streams
    the agent writes; every field of every query is an ECS field the
@@ -1047,6 +1052,164 @@ def spl_fields(q):
     return names - {"span", "AS", "count"}
 
 
+# A small evaluator of the search part of an SPL query (before the first
+# "|"): field=value and field::value terms (value a case-insensitive glob,
+# "\\" in a quoted value one backslash), macros (true), parentheses,
+# NOT, OR and the implied AND, with Splunk's precedence: NOT, then OR,
+# then AND.
+
+SPL_TOKEN = re.compile(r'\s*(?:(\()|(\))|(`[^`]*`)|'
+                       r'([A-Za-z_][\w]*)\s*(::|=)\s*'
+                       r'("(?:[^"\\]|\\.)*"|[^\s()]+)|(\S+))')
+
+
+def spl_tokens(q):
+    out, pos = [], 0
+    q = q.strip()
+    while pos < len(q):
+        m = SPL_TOKEN.match(q, pos)
+        if m is None or m.end() == pos:
+            raise ValueError("cannot read SPL at %r" % q[pos:pos + 30])
+        pos = m.end()
+        if m.group(1) or m.group(2):
+            out.append(m.group(1) or m.group(2))
+        elif m.group(3):
+            out.append(("macro",))
+        elif m.group(4):
+            v = m.group(6)
+            if v.startswith('"'):
+                v = re.sub(r'\\(.)', r'\1', v[1:-1])
+            out.append(("term", m.group(4), v))
+        elif m.group(7) in ("OR", "NOT", "AND"):
+            out.append(m.group(7))
+        else:
+            raise ValueError("bare SPL word %r" % m.group(7))
+    return out
+
+
+def spl_match(q, event):
+    """Does the search part of q match event ({field: [values]})?"""
+    toks = spl_tokens(q.split("|", 1)[0])
+    pos = [0]
+
+    def peek():
+        return toks[pos[0]] if pos[0] < len(toks) else None
+
+    def take():
+        pos[0] += 1
+        return toks[pos[0] - 1]
+
+    def atom():
+        t = take()
+        if t == "NOT":
+            return not atom()
+        if t == "(":
+            v = conj()
+            if take() != ")":
+                raise ValueError("unbalanced parentheses")
+            return v
+        if isinstance(t, tuple) and t[0] == "macro":
+            return True
+        if isinstance(t, tuple):
+            rx = re.compile(fnmatch.translate(t[2].lower()), re.S)
+            return any(rx.match(str(v).lower())
+                       for v in event.get(t[1], []))
+        raise ValueError("unexpected %r" % (t,))
+
+    def disj():
+        v = atom()
+        while peek() == "OR":
+            take()
+            v = atom() or v
+        return v
+
+    def conj():
+        v = disj()
+        while peek() not in (None, ")"):
+            if peek() == "AND":
+                take()
+            v = disj() and v
+        return v
+
+    v = conj()
+    if pos[0] != len(toks):
+        raise ValueError("trailing tokens")
+    return v
+
+
+def hec_event_fields(e):
+    """{field: [values]} as Splunk and the add-ons give them for one HEC
+    event sent as XML."""
+    ev = e.get("event", "")
+    out = {"sourcetype": [e.get("sourcetype")], "host": [e.get("host")]}
+    for k, v in e.get("fields", {}).items():
+        out.setdefault(k, []).extend(v if isinstance(v, list) else [v])
+    m = re.search(r"<EventID>(\d+)</EventID>", ev)
+    if m:
+        out["EventCode"] = [m.group(1)]
+    for n, v in re.findall(r"""<Data Name=['"]([^'"]+)['"]>([^<]*)</Data>""",
+                           ev):
+        out.setdefault(n, []).append(xml_unescape(v))
+    return out
+
+
+def xml_unescape(v):
+    return v.replace("&lt;", "<").replace("&gt;", ">").replace(
+        "&quot;", '"').replace("&apos;", "'").replace("&amp;", "&")
+
+
+# The searches and the detection each one is; the synthetic records it
+# must find (no other).
+SPL_DETECTION = {
+    "IndexTTS - Python drops an executable or DLL":
+        "indextts_python_drops_binary",
+    "IndexTTS - Python connects to a non-loopback address":
+        "indextts_python_external_connect",
+    "IndexTTS - inline code or encoded payload in a command line":
+        "indextts_suspicious_cmdline",
+    "IndexTTS - Python starts a shell or download tool":
+        "indextts_python_spawns_shell",
+    "IndexTTS - more than 10 IndexTTS calls a minute at night":
+        "indextts_call",
+}
+
+
+def check_spl_semantics(ck, saved, events, syn):
+    by_rid = {}
+    for e in events:
+        m = re.search(r"<EventRecordID>(\d+)</EventRecordID>",
+                      e.get("event", ""))
+        if m:
+            by_rid.setdefault(m.group(1), e)
+    for name, det in SPL_DETECTION.items():
+        q = saved.get(name, {}).get("search")
+        if not ck.check(q, "savedsearches.conf: no [%s]" % name):
+            continue
+        for i, (what, _, _, _, dets, _) in enumerate(syn):
+            e = by_rid.get(str(800000 + i))
+            if not ck.check(e is not None, "HEC sent no event for %r" %
+                            what):
+                continue
+            try:
+                got = spl_match(q, hec_event_fields(e))
+            except ValueError as err:
+                ck.fail("[%s]: %s" % (name, err))
+                break
+            ck.eq(got, det in dets, "[%s] on %r" % (name, what))
+        hits = 0
+        for e in events:
+            ev = e.get("event", "")
+            m = re.search(r"<EventRecordID>(\d+)</EventRecordID>", ev)
+            if m and m.group(1).startswith("8000") and len(m.group(1)) == 6:
+                continue
+            try:
+                hits += spl_match(q, hec_event_fields(e))
+            except ValueError:
+                break
+        ck.eq(hits, CORPUS_TAGS.get(det, 0), "[%s]: corpus events it "
+              "finds (as the [tag] rules)" % name)
+
+
 def check_splunk(ck, hec):
     path = os.path.join(DET_DIR, "splunk", "savedsearches.conf")
     saved = dash.parse_conf(ck, path)
@@ -1645,7 +1808,10 @@ def main():
         check_sigma(ck, syn, files.get("filters/indextts-detections.xml"),
                     [(w, l) + record_data(l) for w, l in
                      corpus_records(args.corpus)])
-        check_splunk(ck, hec_names(ck, hec_events(ck, args, tmp, lines)))
+        events = hec_events(ck, args, tmp, lines)
+        check_splunk(ck, hec_names(ck, events))
+        check_spl_semantics(ck, dict(dash.parse_conf(ck, os.path.join(
+            DET_DIR, "splunk", "savedsearches.conf"))), events, syn)
         check_kibana(ck, fields)
         check_wazuh(ck, args, syn, args.corpus)
         check_agent_engine(ck, args, tmp, syn, files)
