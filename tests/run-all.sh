@@ -64,8 +64,8 @@ fuzz() {
 	# shellcheck disable=SC2086	# srcs is a list of words
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -D_GNU_SOURCE \
-		-Iagent/base -Iagent/event -Iagent/health -Iagent/render \
-		-Iagent/source -Ibuffer -Iconfig -Itransport "tests/fuzz/$name.c" \
+		-Iagent/base -Iagent/event -Iagent/health -Iagent/policy \
+		-Iagent/render -Iagent/source -Ibuffer -Iconfig -Itransport "tests/fuzz/$name.c" \
 		$srcs -o "$out/$name"
 	# New inputs go to $out/corpus (the first directory), findings to
 	# $out/.
@@ -86,9 +86,13 @@ fuzz() {
 
 fuzz fuzz_event "agent/event/event.c agent/render/render.c
 	agent/render/render_wazuh.c agent/event/strbuf.c agent/event/timeutil.c
-	agent/base/base64.c agent/base/sys.c agent/base/log.c
+	agent/event/tags.c agent/base/base64.c agent/base/sys.c agent/base/log.c
 	-lexpat -lcjson -lcrypto" \
 	-max_len=8192 "$corpus/windows-xml" "$corpus/linux-syslog"
+fuzz fuzz_rules "agent/policy/rules.c agent/event/event.c
+	agent/event/strbuf.c agent/event/timeutil.c agent/event/tags.c
+	agent/base/sys.c agent/base/log.c -lexpat" \
+	-max_len=16384 tests/fuzz/seeds/rules
 fuzz fuzz_config "config/config.c -linih" \
 	-dict=tests/fuzz/config.dict tests/fuzz/seeds/config
 fuzz fuzz_position "agent/source/eventlog_util.c agent/source/position.c
