@@ -55,7 +55,13 @@ emulation against the real corpus and the real binary's documents.
    integrations' ingest pipelines derive (PROTOCOLS.md section 1.7) from a
    field present in the documents the real binary writes for the corpus
    (or a field present as such); the threshold rule counts per host.name
-   with value 11 (Elastic counts "at least": more than 10).
+   with value 11 (Elastic counts "at least": more than 10).  The ECS
+   view of each document is made as the pipelines make it (Image to
+   process.executable, Initiated to network.direction egress/ingress,
+   DestinationIp as an ip, empty and "-" values dropped, ...), and small
+   evaluators of the EQL and KQL used run every detection rule on the
+   synthetic records' documents: exactly the records of its detection,
+   and on the corpus what the [tag] rules find.  ES|QL: fields only.
 6. Wazuh: indextts_rules.xml read as os_xml reads it (the helpers of
    test_wazuh_packaging.py); ids unique, in the file's stated range, not
    colliding with packaging/wazuh/rules; every if_sid is a stock rule of
@@ -82,6 +88,7 @@ few seconds.
 """
 import fnmatch
 import glob
+import ipaddress
 import json
 import os
 import re
@@ -494,6 +501,9 @@ CASES = [
      set(), True),
     ("win noise: --help", "w1",
      {"Image": PYW, "CommandLine": "python.exe app.py --help"}, set(), True),
+    ("win noise: indextts --help is no call", "w1",
+     {"Image": PYW, "CommandLine": "python.exe -m indextts.infer --help"},
+     set(), True),
     ("win noise: --version", "w1",
      {"Image": PYW, "CommandLine": "python.exe -m indextts --version"},
      set(), True),
@@ -1287,6 +1297,235 @@ def kib_fields(q, lang):
     return names
 
 
+# The ECS fields of a document as the integrations' ingest pipelines make
+# them (PROTOCOLS.md section 1.7), for the fields the rules use; then small
+# evaluators of the EQL and KQL the rules are written in.
+
+def ecs_view(doc):
+    w = doc.get("winlog", {})
+    ed = {k: v for k, v in w.get("event_data", {}).items()
+          if v not in ("", "-", None)}      # the pipeline drops these
+    out = {"event.code": w.get("event_id"),
+           "host.name": doc.get("host", {}).get("name"),
+           "tags": doc.get("tags", [])}
+    for ecs, (kind, src) in ECS_FROM.items():
+        if kind == "data" and src in ed:
+            out[ecs] = ed[src]
+    if "Initiated" in ed:
+        out["network.direction"] = {"true": "egress", "false": "ingress"}.get(
+            ed["Initiated"].lower())
+    if "destination.ip" in out:
+        try:
+            out["destination.ip"] = str(ipaddress.ip_address(
+                out["destination.ip"]))
+        except ValueError:
+            pass
+    if "State" in ed:
+        out["winlog.event_data.State"] = ed["State"]
+    return out
+
+
+EQL_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(==|!=|:|\(|\)|,)|'
+                       r'([A-Za-z_@][\w.@]*))')
+
+
+def eql_tokens(q):
+    out, pos = [], 0
+    q = q.strip()
+    while pos < len(q):
+        m = EQL_TOKEN.match(q, pos)
+        if m is None or m.end() == pos:
+            raise ValueError("cannot read EQL at %r" % q[pos:pos + 30])
+        pos = m.end()
+        if m.group(1):
+            out.append(("str", re.sub(r"\\(.)", r"\1", m.group(1)[1:-1])))
+        else:
+            out.append(m.group(2) or m.group(3))
+    return out
+
+
+def eql_match(q, ecs):
+    toks = eql_tokens(q)
+    if toks[:2] != ["any", "where"]:
+        raise ValueError("only 'any where' queries are emulated")
+    pos = [2]
+
+    def peek():
+        return toks[pos[0]] if pos[0] < len(toks) else None
+
+    def take():
+        pos[0] += 1
+        return toks[pos[0] - 1]
+
+    def strings():
+        if peek() == "(":
+            take()
+            vals = []
+            while True:
+                t = take()
+                vals.append(t[1])
+                t = take()
+                if t == ")":
+                    return vals
+                if t != ",":
+                    raise ValueError("list")
+        return [take()[1]]
+
+    def atom():
+        t = take()
+        if t == "not":
+            return not atom()
+        if t == "(":
+            v = disj()
+            if take() != ")":
+                raise ValueError("parentheses")
+            return v
+        if t == "cidrmatch":
+            take()
+            field = take()
+            nets = []
+            while take() == ",":
+                nets.append(take()[1])
+            v = ecs.get(field)
+            if v is None:
+                return False
+            ip = ipaddress.ip_address(v)
+            return any(ip in ipaddress.ip_network(n) for n in nets)
+        field, op = t, take()
+        v = ecs.get(field)
+        vals = strings()
+        if v is None:
+            return False
+        if op == ":":
+            return any(fnmatch.fnmatchcase(str(v).lower(), x.lower())
+                       for x in vals)
+        if op == "==":
+            return str(v) == vals[0]
+        if op == "in":
+            return str(v) in vals
+        raise ValueError("operator %r" % op)
+
+    def conj():
+        v = atom()
+        while peek() == "and":
+            take()
+            v = atom() and v
+        return v
+
+    def disj():
+        v = conj()
+        while peek() == "or":
+            take()
+            v = conj() or v
+        return v
+
+    v = disj()
+    if pos[0] != len(toks):
+        raise ValueError("trailing tokens %r" % toks[pos[0]:])
+    return v
+
+
+def kql_match(q, ecs):
+    """KQL of the form used here: field:"v" | field:(a or b ...) with
+    wildcards, and, not, parentheses.  Wildcard matches are
+    case-sensitive (keyword fields)."""
+    toks = re.findall(r'"(?:[^"\\]|\\.)*"|\(|\)|:|[^\s():]+', q)
+    pos = [0]
+
+    def peek():
+        return toks[pos[0]] if pos[0] < len(toks) else None
+
+    def take():
+        pos[0] += 1
+        return toks[pos[0] - 1]
+
+    def value(v):
+        return v[1:-1] if v.startswith('"') else v
+
+    def atom():
+        t = take()
+        if t == "not":
+            return not atom()
+        if t == "(":
+            v = disj()
+            take()
+            return v
+        field = t
+        if take() != ":":
+            raise ValueError("KQL: expected ':' after %s" % field)
+        have = ecs.get(field)
+        have = have if isinstance(have, list) else [have]
+        if peek() == "(":
+            take()
+            vals = [value(take())]
+            while peek() == "or":
+                take()
+                vals.append(value(take()))
+            take()
+        else:
+            vals = [value(take())]
+        return any(h is not None and fnmatch.fnmatchcase(str(h), x)
+                   for h in have for x in vals)
+
+    def conj():
+        v = atom()
+        while peek() == "and":
+            take()
+            v = atom() and v
+        return v
+
+    def disj():
+        v = conj()
+        while peek() == "or":
+            take()
+            v = conj() or v
+        return v
+
+    v = disj()
+    if pos[0] != len(toks):
+        raise ValueError("trailing KQL tokens")
+    return v
+
+
+KIBANA_DETECTION = {  # rule name prefix -> detection
+    "IndexTTS host - Python drops": "indextts_python_drops_binary",
+    "IndexTTS host - Python connects": "indextts_python_external_connect",
+    "IndexTTS host - inline code": "indextts_suspicious_cmdline",
+    "IndexTTS host - Python starts": "indextts_python_spawns_shell",
+    "IndexTTS host - more than 10 IndexTTS calls in a minute (threshold":
+        "indextts_call",
+}
+
+
+def check_kibana_semantics(ck, docs, syn):
+    path = os.path.join(DET_DIR, "kibana", "detection-rules.ndjson")
+    with open(path, encoding="utf-8") as f:
+        rules = [json.loads(l) for l in f if l.strip()]
+    by_rid = {d.get("winlog", {}).get("record_id"): d for d in docs}
+    syn_ids = {str(800000 + i) for i in range(len(syn))}
+    for r in rules:
+        det = next((d for p, d in KIBANA_DETECTION.items()
+                    if r["name"].startswith(p)), None)
+        if det is None:
+            continue
+        match = eql_match if r["type"] == "eql" else kql_match
+        where = "Kibana rule %r" % r["name"]
+        try:
+            for i, (what, _, _, _, dets, _) in enumerate(syn):
+                d = by_rid.get(str(800000 + i))
+                if not ck.check(d is not None, "no document for %r" % what):
+                    continue
+                ck.eq(match(r["query"], ecs_view(d)), det in dets,
+                      "%s on %r" % (where, what))
+            hits = sum(match(r["query"], ecs_view(d)) for d in docs
+                       if d.get("winlog", {}).get("record_id") not in syn_ids)
+        except (ValueError, IndexError) as e:
+            ck.fail("%s: query not emulated: %s" % (where, e))
+            continue
+        ck.eq(hits, CORPUS_TAGS.get(det, 0), "%s: corpus documents it "
+              "finds (as the [tag] rules)" % where)
+
+
 def check_kibana(ck, fields):
     path = os.path.join(DET_DIR, "kibana", "detection-rules.ndjson")
     rules = []
@@ -1813,6 +2052,7 @@ def main():
         check_spl_semantics(ck, dict(dash.parse_conf(ck, os.path.join(
             DET_DIR, "splunk", "savedsearches.conf"))), events, syn)
         check_kibana(ck, fields)
+        check_kibana_semantics(ck, docs, syn)
         check_wazuh(ck, args, syn, args.corpus)
         check_agent_engine(ck, args, tmp, syn, files)
         check_readmes(ck)
