@@ -1728,16 +1728,20 @@ LINUX_PER_EID = {1: 100501, 3: 100502, 11: 100504}
 
 
 def time_window(text):
-    """(start, end) minutes of a Wazuh <time> value like '10 pm - 6 am'."""
+    """(start, end) minutes of a Wazuh <time> value like '10 pm - 6 am',
+    read as OS_IsValidTime() and __gethour() (Wazuh's shared
+    validate_op.c) read it: "pm" adds 12 hours, and a range whose first
+    hour is later than its second runs across midnight."""
     def mins(s):
-        m = re.fullmatch(r"\s*(\d{1,2})(?::(\d\d))?\s*(am|pm)?\s*", s)
+        m = re.fullmatch(r"\s*(\d{1,2})(?::(\d\d))?\s*(am|pm)?\s*", s,
+                         re.I)
         if m is None:
             raise ValueError(s)
         h, mi = int(m.group(1)), int(m.group(2) or 0)
-        if m.group(3) == "pm" and h != 12:
+        if (m.group(3) or "").lower() == "pm":
             h += 12
-        if m.group(3) == "am" and h == 12:
-            h = 0
+        if not 0 <= h < 24:
+            raise ValueError(s)
         return h * 60 + mi
     a, b = text.split("-")
     return mins(a), mins(b)
