@@ -59,14 +59,11 @@
 #include "policy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <expat.h>
 
@@ -972,11 +969,13 @@ policy_rules_load_file(const char *path, struct policy_rules **out,
 {
 	struct strbuf sb = { 0 };
 	char buf[65536], msg[600];
-	ssize_t n;
-	int fd, rc;
+	size_t n;
+	FILE *fp;
+	int rc = 0;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY)) < 0) {
+	/* Binary: the bytes as written (no CRLF or ^Z games on Windows). */
+	if ((fp = fopen(path, "rb")) == NULL) {
 		rc = -errno;
 		snprintf(msg, sizeof(msg), "%s:0: cannot open the rules "
 		    "file: %s", path, strerror(-rc));
@@ -985,19 +984,22 @@ policy_rules_load_file(const char *path, struct policy_rules **out,
 		return rc;
 	}
 	sb.max = POLICY_RULES_FILE_MAX + 1;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (strbuf_add(&sb, buf, (size_t)n) != 0)
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		if (strbuf_add(&sb, buf, n) != 0)
 			break;
-	rc = n < 0 ? -errno : 0;
-	close(fd);
-	if (rc != 0 || (sb.overflow == false && sb.s == NULL &&
-	    strbuf_add(&sb, "", 0) != 0)) {
+	if (ferror(fp))
+		rc = -EIO;
+	fclose(fp);
+	if (rc == 0 && !sb.overflow && sb.s == NULL &&
+	    strbuf_add(&sb, "", 0) != 0)
+		rc = -ENOMEM;
+	if (rc != 0) {
 		snprintf(msg, sizeof(msg), "%s:0: cannot read the rules file: "
-		    "%s", path, strerror(rc != 0 ? -rc : ENOMEM));
+		    "%s", path, strerror(-rc));
 		if (report != NULL)
 			report(arg, msg);
 		strbuf_free(&sb);
-		return rc != 0 ? rc : -ENOMEM;
+		return rc;
 	}
 	if (sb.overflow) {
 		snprintf(msg, sizeof(msg), "%s:0: the rules file is larger "
