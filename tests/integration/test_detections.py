@@ -1585,6 +1585,26 @@ def check_kibana(ck, fields):
                 else src[1]
             ck.check(path_ in fields, "%s: %s comes from %s, which no "
                      "document of the agent has" % (where, f, path_))
+    esql = [r for r in rules if r.get("type") == "esql"]
+    if ck.eq(len(esql), 1, "Kibana: one ES|QL rule (the night window)"):
+        q = " ".join(esql[0]["query"].split())
+        for part in ('event.code == "1"', "DATE_EXTRACT(\"hour_of_day\"",
+                     "WHERE local_hour >= 22 OR local_hour < 6",
+                     "DATE_TRUNC(1 minute, @timestamp)",
+                     "STATS calls = COUNT(*) BY host.name, minute",
+                     "WHERE calls > 10"):
+            ck.check(part in q, "ES|QL night rule lacks %r" % part)
+        th = [r for r in rules if r.get("type") == "threshold"]
+        # The threshold rule and the ES|QL rule count the same calls.
+        if ck.eq(len(th), 1, "Kibana: one threshold rule"):
+            for word in ("indextts", "index-tts", "index_tts", "--help",
+                         "--version", "--dry-run", "python.exe",
+                         "pythonw.exe", "/bin/python3"):
+                ck.check(word in th[0]["query"] and word in q,
+                         "threshold and ES|QL rules differ on %r" % word)
+            ck.check(th[0].get("enabled") is False and
+                     esql[0].get("enabled") is True, "Kibana: the ES|QL "
+                     "night rule enabled, the all-day threshold rule not")
     ck.check({"eql", "threshold", "esql", "query"} <= kinds,
              "Kibana rule types: %s" % sorted(kinds))
 
