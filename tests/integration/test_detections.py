@@ -504,6 +504,9 @@ CASES = [
     ("win noise: indextts --help is no call", "w1",
      {"Image": PYW, "CommandLine": "python.exe -m indextts.infer --help"},
      set(), True),
+    ("win noise: --help after --cfg (the guard's \" -c \" has spaces)",
+     "w1", {"Image": PYW, "CommandLine":
+            "python.exe tools\\probe.py --cfg a.yaml --help"}, set(), True),
     ("win noise: --version", "w1",
      {"Image": PYW, "CommandLine": "python.exe -m indextts --version"},
      set(), True),
