@@ -25,6 +25,7 @@ struct agent_summary {
 	uint64_t	records_read;	/* appended to the buffer */
 	uint64_t	lines_ignored;	/* non-record lines not forwarded */
 	uint64_t	truncated;	/* records cut at max_line_size */
+	uint64_t	filtered;	/* dropped by [filter] before the ring */
 	uint64_t	parse_errors;	/* rendered as tagged documents */
 	uint64_t	delivered;	/* acknowledged by every output */
 	uint64_t	lost;		/* reported in gap documents (max over

@@ -621,6 +621,7 @@ summarize(const struct agent *a, struct agent_summary *sum)
 		sum->records_read += st.records;
 		sum->lines_ignored += st.ignored;
 		sum->truncated += st.truncated;
+		sum->filtered += st.filtered;
 	}
 	sum->delivered = UINT64_MAX;
 	for (size_t i = 0; i < a->noutputs; i++) {

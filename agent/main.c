@@ -596,9 +596,10 @@ run(const struct config *cfg, const struct agent_opts *opts,
 	log_info("done: %" PRIu64 " records read, %" PRIu64
 	    " delivered to every output, %" PRIu64 " parse errors "
 	    "(forwarded tagged), %" PRIu64 " cut at max_line_size, %"
-	    PRIu64 " non-record lines ignored, in %.2f s (%.0f "
-	    "records/s)", sum.records_read, sum.delivered,
-	    sum.parse_errors, sum.truncated, sum.lines_ignored, secs,
+	    PRIu64 " non-record lines ignored, %" PRIu64 " dropped by "
+	    "[filter], in %.2f s (%.0f records/s)", sum.records_read,
+	    sum.delivered, sum.parse_errors, sum.truncated,
+	    sum.lines_ignored, sum.filtered, secs,
 	    secs > 0 ? (double)sum.records_read / secs : 0.0);
 	if (demo_out != NULL)
 		printf("demo: %" PRIu64 " documents written to %s\n",

@@ -567,8 +567,10 @@ emit(struct eventlog_source *s, struct buffer *b, EVT_HANDLE h,
 	if ((rc = source_append(&s->base, b, time_now_ms(), flags,
 	    s->line.s, n, &s->last_seq)) < 0)
 		return rc == -ENOMEM ? rc : -ENOBUFS;
-	if (rc == SOURCE_FILTERED)
+	if (rc == SOURCE_FILTERED) {
+		*len = n;	/* it was read: the budget counts it */
 		goto advance;	/* counted; the bookmark moves past it */
+	}
 	if (flags & BUFFER_REC_TRUNCATED) {
 		s->base.st.truncated++;
 		log_warnx("input %s: a record of %" PRIu64 " bytes is longer "

@@ -248,7 +248,10 @@ def body(args, ck, tmp):
               "(c) /metrics sysmonfwd_records_tagged_total")
         ck.eq(m.get(("sysmonfwd_records_read_total", "")), float(n_kept),
               "(c) /metrics records read (the kept ones)")
-        a.stop_ok(ck, "(a)")
+        err = a.stop_ok(ck, "(a)")
+        ck.check(("non-record lines ignored, %d dropped by [filter]," %
+                  n_dropped) in err, "(a) the summary line counts the "
+                 "records dropped: %r" % it.short(err[-400:]))
     finally:
         a.close()
 
