@@ -27,6 +27,7 @@ packages=(
 	libcmocka-dev
 	libexpat1-dev
 	libinih-dev
+	libpcre2-dev
 	libmicrohttpd-dev
 	libsystemd-dev
 	libevtx-dev

@@ -13,7 +13,7 @@
 # progress goes to standard error, each step's output to a log file that is
 # shown when the step fails.
 #
-# Sources: OpenSSL, curl, expat, cJSON, libmicrohttpd and libevtx from
+# Sources: OpenSSL, curl, expat, cJSON, libmicrohttpd, libevtx and PCRE2 from
 # bookworm, inih from trixie (bookworm's libinih 55 source is not
 # downloadable here), each at the exact Debian version pinned below, fetched
 # with `apt-get source` through a private apt state under the cache directory
@@ -40,7 +40,8 @@ set -euo pipefail
 # the version Debian offers then (the error lists them) and update the pin.
 # bookworm-security's openssl 3.0.22-1~deb12u2 and expat 2.5.0-1+deb12u5
 # are listed in its index but their .dsc answer 404 here, so the pins are
-# the newest bookworm versions that download.
+# the newest bookworm versions that download; so is pcre2 10.42-1 (its
+# bookworm-security 10.42-1+deb12u2 answers 404 too).
 pins=(
 	"openssl 3.0.20-1~deb12u2"
 	"curl 7.88.1-10+deb12u15"
@@ -49,6 +50,7 @@ pins=(
 	"libinih 59-1"
 	"libmicrohttpd 0.9.75-6"
 	"libevtx 20181227-2"
+	"pcre2 10.42-1"
 )
 zlib_package=libz-mingw-w64-dev
 zlib_version=1.2.13+dfsg-1
@@ -407,6 +409,31 @@ build_libevtx() {
 	run libevtx make install SUBDIRS="include libevtx"
 }
 
+build_pcre2() {
+	# The 8-bit library only (the agent's [redact:] patterns), as Debian
+	# builds it with autotools, static; no JIT (the agent never asks for
+	# it: every match runs in the interpreter under a match limit), no
+	# pcre2grep or pcre2test. Its .pc then carries -DPCRE2_STATIC. The
+	# generated files get one timestamp, so that Debian's patches never
+	# make `make` run the autotools again.
+	cd "$src/pcre2"
+	find . \( -name configure.ac -o -name '*.m4' -o -name Makefile.am \) \
+		-exec touch -d @0 {} +
+	find . \( -name aclocal.m4 -o -name configure -o -name Makefile.in \
+		-o -name 'config.h.in' \) -exec touch -d @1 {} +
+	run pcre2 env CFLAGS="$opt_cflags" ./configure "${autoconf_common[@]}" \
+		--enable-pcre2-8 --disable-pcre2-16 --disable-pcre2-32 \
+		--disable-jit --enable-unicode \
+		--disable-pcre2grep-libz --disable-pcre2grep-libbz2 \
+		--disable-pcre2test-libedit --disable-pcre2test-libreadline
+	run pcre2 make -j"$jobs" libpcre2-8.la
+	run pcre2 make install-libLTLIBRARIES install-nodist_includeHEADERS \
+		install-pkgconfigDATA
+	grep -q -- '-DPCRE2_STATIC' "$prefix/lib/pkgconfig/libpcre2-8.pc" ||
+		sed -i 's|^Cflags:\(.*\)$|Cflags:\1 -DPCRE2_STATIC|' \
+			"$prefix/lib/pkgconfig/libpcre2-8.pc"
+}
+
 version_of() {
 	local pin
 	for pin in "${pins[@]}"; do
@@ -430,7 +457,7 @@ lane() {
 build_zlib
 lane openssl curl &
 lane_a=$!
-lane expat cjson libinih libmicrohttpd libevtx &
+lane expat cjson libinih libmicrohttpd libevtx pcre2 &
 lane_b=$!
 rc=0
 wait "$lane_a" || rc=1
@@ -490,7 +517,7 @@ add_cflags expat -DXML_STATIC
 add_cflags libcjson -DCJSON_HIDE_SYMBOLS
 rm -f "$prefix"/lib/*.la
 
-for m in openssl libcurl expat libcjson inih libmicrohttpd libevtx zlib; do
+for m in openssl libcurl expat libcjson inih libmicrohttpd libevtx libpcre2-8 zlib; do
 	pkg-config --exists "$m" || die "$m.pc missing or broken in $prefix/lib/pkgconfig"
 done
 
@@ -501,7 +528,7 @@ done
 	printf 'set(SYSMONFWD_WIN_DEPS_VERSIONS "'
 	for pin in "${pins[@]}"; do printf '%s=%s;' "${pin%% *}" "${pin#* }"; done
 	printf '%s=%s")\n' "$zlib_package" "$zlib_installed"
-	echo "set(SYSMONFWD_WIN_DEPS_STATIC_DEFINES CURL_STATICLIB XML_STATIC CJSON_HIDE_SYMBOLS)"
+	echo "set(SYSMONFWD_WIN_DEPS_STATIC_DEFINES CURL_STATICLIB XML_STATIC CJSON_HIDE_SYMBOLS PCRE2_STATIC)"
 	echo "set(OPENSSL_ROOT_DIR \"\${CMAKE_CURRENT_LIST_DIR}\")"
 	echo "set(OPENSSL_USE_STATIC_LIBS TRUE)"
 	echo "set(ZLIB_ROOT \"\${CMAKE_CURRENT_LIST_DIR}\")"
