@@ -1072,6 +1072,59 @@ tags_fit_within_max_record_size(void **state)
 	fx_free(f);
 }
 
+/*
+ * A record that does not parse but carries a tag (the redactor tags the
+ * unparsable records it rewrites): every form shows the tag beside
+ * sysmonfwd_parse_error, and the message is the raw text only.
+ */
+static void
+tags_of_unparsable_records_in_every_form(void **state)
+{
+	struct event_tags t = { 0 };
+	struct strbuf rec_sb = { 0 }, out = { 0 }, scratch = { 0 };
+	struct render_ctx ctx = { "agent1", "host1", false };
+	struct render_hec_opts hx = { .json = false };
+	struct render_wazuh_opts wo = { RENDER_WAZUH_MAX_EVENT };
+	struct buffer_rec r = { .seq = 7, .time_ms = 1, .source = "in" };
+	char buf[256];
+	cJSON *j, *inner;
+
+	(void)state;
+	assert_int_equal(event_tags_add(&t, "sysmonfwd_redacted"), 0);
+	assert_int_equal(event_rec_encode(&rec_sb, "<Event><Sys", 11, &t), 0);
+	r.data = rec_sb.s;
+	r.len = rec_sb.len;
+	assert_int_equal(render_ecs(parser, &ctx, &r, &out),
+	    RENDER_PARSE_ERROR);
+	j = json_parse_n(out.s, out.len);
+	strings_of(cJSON_GetObjectItem(j, "tags"), buf, sizeof(buf));
+	assert_string_equal(buf, "sysmonfwd_parse_error|sysmonfwd_redacted|");
+	assert_string_equal(cJSON_GetObjectItem(j, "message")->valuestring,
+	    "<Event><Sys");
+	cJSON_Delete(j);
+	strbuf_reset(&out);
+	assert_int_equal(render_hec(parser, &ctx, &hx, &r, &out, &scratch),
+	    RENDER_PARSE_ERROR);
+	j = json_parse_n(out.s, out.len);
+	strings_of(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "fields"),
+	    "sysmonfwd_tags"), buf, sizeof(buf));
+	assert_string_equal(buf, "sysmonfwd_redacted|");
+	cJSON_Delete(j);
+	strbuf_reset(&out);
+	assert_int_equal(render_wazuh(parser, &ctx, &wo, &r, &out, &scratch),
+	    RENDER_PARSE_ERROR);
+	j = json_parse_n(out.s, out.len);
+	inner = cJSON_Parse(j->valuestring);
+	assert_non_null(inner);
+	strings_of(cJSON_GetObjectItem(inner, "tags"), buf, sizeof(buf));
+	assert_string_equal(buf, "sysmonfwd_parse_error|sysmonfwd_redacted|");
+	cJSON_Delete(inner);
+	cJSON_Delete(j);
+	strbuf_free(&rec_sb);
+	strbuf_free(&out);
+	strbuf_free(&scratch);
+}
+
 int
 main(void)
 {
@@ -1088,6 +1141,7 @@ main(void)
 		cmocka_unit_test(trailer_round_trip_and_escape),
 		cmocka_unit_test(tags_travel_through_the_ring_to_every_renderer),
 		cmocka_unit_test(tags_fit_within_max_record_size),
+		cmocka_unit_test(tags_of_unparsable_records_in_every_form),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

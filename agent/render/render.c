@@ -566,6 +566,7 @@ hec_from_doc(struct jw *o, struct event_parser *p,
 	}
 	hec_head(o, ms, host, src, st, h);
 	jw_rawn(o, doc->s, doc->len);
+	hec_fields(o, false, &v->tags);	/* a record's own (redaction) */
 	jw_raw(o, "}");
 }
 
