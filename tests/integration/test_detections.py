@@ -1884,7 +1884,7 @@ def check_wazuh(ck, args, syn, corpus):
     ck.eq(got, 100604, "Wazuh rule for a record tagged at the host")
     fired.add(got)
     for r in mine:
-        if not r.if_matched and r.id not in (100607,):
+        if not r.if_matched and r.id not in (100607, 100608):
             ck.check(r.id in fired, "rule %d fired on no synthetic record" %
                      r.id)
     # Sysmon's own records of the corpus: 16 reaches 100607, 4 does not.
@@ -1902,6 +1902,15 @@ def check_wazuh(ck, args, syn, corpus):
               "(EventID %d)" % (where, eid))
         seen16 += eid == 16
     ck.check(seen16 >= 1, "no EventID 16 record in the corpus")
+    # A real EventID 4 record edited to say Stopped: 100608.
+    e4 = next((l for _, l in corpus_records(corpus)
+               if "Linux-Sysmon" not in l and "<EventID>4<" in l), None)
+    if ck.check(e4 is not None, "no Windows EventID 4 record"):
+        got = tree.evaluate("windows_eventchannel", status_samples.
+                            wazuh_fields(test_wazuh.expected_win(set_data(
+                                e4, "State", "Stopped").encode("utf-8"))))
+        ck.eq(got, 100608, "Wazuh rule for Sysmon's EventID 4 Stopped")
+        fired.add(got)
     # No corpus record reaches a rule of ours other than those expected.
     hits = {}
     for where, line in corpus_records(corpus):
