@@ -33,7 +33,9 @@ emulation against the real corpus and the real binary's documents.
    used: contains, startswith, endswith; lists, "all of", "1 of", and,
    or, not) runs every rule on the same synthetic records: each fires
    exactly where the [tag] rule of the same detection does.  The
-   correlation rule names base rules of the file.
+   correlation rule names base rules of the file.  The Sysmon tamper
+   rules (Sigma, Splunk, Kibana) are run on every corpus record: they
+   find exactly EventID 4 saying Stopped, 16 and 255.
 4. Splunk: savedsearches.conf in Splunk's .conf syntax (the parser of
    test_dashboards.py); every search is a scheduled, tracked alert using
    the macro of packaging/dashboards/splunk/macros.conf and only the
@@ -1012,6 +1014,17 @@ def check_sigma(ck, syn, tag, corpus):
         dets = [t.split(".", 1)[1] for t in d.get("tags", [])
                 if t.startswith("detection.")]
         ck.eq(len(dets), 1, where + ": one detection.* tag")
+        if ls.get("service") == "sysmon":
+            n = 0
+            for w, l, e, data in corpus:
+                if "Linux-Sysmon" in l:
+                    continue
+                want = tamper_expected(l)
+                ck.eq(sigma_eval(det, dict(data, EventID=str(e))), want,
+                      "%s on %s" % (where, w))
+                n += want
+            ck.check(n >= 2, where + ": only %d tamper records" % n)
+            continue
         # Fires exactly where the [tag] rule of the same detection does.
         if "category" not in ls or not dets:
             continue
@@ -1187,6 +1200,18 @@ SPL_DETECTION = {
 }
 
 
+def tamper_expected(line):
+    """Sysmon stopped (EventID 4 State Stopped), reconfigured (16) or in
+    error (255): what every sysmon_tamper rule must find."""
+    eid, data = record_data(line)
+    return (eid == 4 and data.get("State") == "Stopped") or \
+        eid in (16, 255)
+
+
+TAMPER_SPL = "IndexTTS - Sysmon stopped, reconfigured or failing"
+TAMPER_KIB = "IndexTTS host - Sysmon stopped, reconfigured or failing"
+
+
 def check_spl_semantics(ck, saved, events, syn):
     by_rid = {}
     for e in events:
@@ -1221,6 +1246,19 @@ def check_spl_semantics(ck, saved, events, syn):
                 break
         ck.eq(hits, CORPUS_TAGS.get(det, 0), "[%s]: corpus events it "
               "finds (as the [tag] rules)" % name)
+    q = saved.get(TAMPER_SPL, {}).get("search")
+    if ck.check(q, "savedsearches.conf: no [%s]" % TAMPER_SPL):
+        want = got = 0
+        for e in events:
+            ev = e.get("event", "")
+            if not isinstance(ev, str) or "<Event" not in ev:
+                continue
+            w = tamper_expected(ev[ev.find("<Event"):])
+            g = spl_match(q, hec_event_fields(e))
+            ck.eq(g, w, "[%s] on %s" % (TAMPER_SPL, it.short(ev, 120)))
+            want += w
+            got += g
+        ck.check(want >= 3, "only %d Sysmon tamper records" % want)
 
 
 def check_splunk(ck, hec):
@@ -1527,6 +1565,17 @@ def check_kibana_semantics(ck, docs, syn):
             continue
         ck.eq(hits, CORPUS_TAGS.get(det, 0), "%s: corpus documents it "
               "finds (as the [tag] rules)" % where)
+    tr = [r for r in rules if r["name"] == TAMPER_KIB]
+    if ck.eq(len(tr), 1, "Kibana: the Sysmon tamper rule"):
+        n = 0
+        for d in docs:
+            w = d.get("winlog", {})
+            want = (w.get("event_id") == "4" and w.get("event_data", {}).get(
+                "State") == "Stopped") or w.get("event_id") in ("16", "255")
+            ck.eq(eql_match(tr[0]["query"], ecs_view(d)), want,
+                  "%s on record %s" % (TAMPER_KIB, w.get("record_id")))
+            n += want
+        ck.check(n >= 3, "Kibana tamper: only %d records" % n)
 
 
 def check_kibana(ck, fields):
