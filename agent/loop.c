@@ -57,6 +57,8 @@ struct agent {
 	struct policy		*policy;	/* before the ring (policy.h) */
 	struct status_count	 filt[POLICY_COUNTED_RULES + 1];
 	size_t			 nfilt;
+	struct status_count	 red[CONFIG_MAX_REDACTS];	/* [redact:] */
+	size_t			 nred;
 	struct source		**sources;
 	size_t			 nsources;
 	struct output		*outputs;
@@ -664,6 +666,19 @@ filtered_one(void *arg, const char *rule, uint64_t n)
 	}
 }
 
+static void
+redacted_one(void *arg, const char *rule, uint64_t records, uint64_t values)
+{
+	struct agent *a = arg;
+
+	(void)values;
+	if (a->nred < sizeof(a->red) / sizeof(a->red[0])) {
+		a->red[a->nred].name = rule;
+		a->red[a->nred].n = records;
+		a->nred++;
+	}
+}
+
 /* Fill a->st with how things are now. */
 static const struct agent_status *
 status_fill(struct agent *a)
@@ -708,6 +723,18 @@ status_fill(struct agent *a)
 		policy_filtered_each(a->policy, filtered_one, a);
 		st->filtered_rules = a->filt;
 		st->nfiltered_rules = a->nfilt;
+	}
+	{
+		const struct redactor *r = policy_redactor(a->policy);
+		struct redact_stats rs;
+
+		redact_get_stats(r, &rs);
+		st->redacted = rs.records;
+		st->redacted_values = rs.values;
+		a->nred = 0;
+		redact_each(r, redacted_one, a);
+		st->redacted_rules = a->red;
+		st->nredacted_rules = a->nred;
 	}
 	buffer_get_stats(a->buf, &bs);
 	st->dropped = bs.evicted + bs.dropped_io;

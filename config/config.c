@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #ifdef _WIN32
 #define WIN32_LEAN_AND_MEAN
 #define NOMINMAX
@@ -156,7 +159,7 @@ acl_other_readers(const char *path, char *who, size_t len)
 #define INIH_LINE_MAX	200	/* what Debian's libinih was built with */
 
 enum section_kind { SEC_AGENT = 1, SEC_BUFFER, SEC_INPUT, SEC_OUTPUT,
-	SEC_WATCHDOG, SEC_MONITOR, SEC_FILTER, SEC_TAG };
+	SEC_WATCHDOG, SEC_MONITOR, SEC_FILTER, SEC_TAG, SEC_REDACT };
 enum key_type { K_STRING, K_PATH, K_BOOL, K_SIZE, K_DURATION, K_UINT,
 	K_ENUM, K_NAME_TYPE, K_SECRET };
 
@@ -199,6 +202,10 @@ static const struct enum_val compression_vals[] = {
 static const struct enum_val tls_versions[] = {
 	{ "1.2", 12 }, { "1.3", 13 }, { NULL, 0 }
 };
+static const struct enum_val replace_vals[] = {
+	{ "hmac", CONFIG_REPLACE_HMAC }, { "remove", CONFIG_REPLACE_REMOVE },
+	{ NULL, 0 }
+};
 static const struct enum_val start_vals[] = {
 	{ "beginning", CONFIG_START_BEGINNING }, { "end", CONFIG_START_END },
 	{ "oldest", CONFIG_START_BEGINNING }, { "newest", CONFIG_START_END },
@@ -238,6 +245,7 @@ struct config_key {
 #define WD(f)	offsetof(struct config_watchdog, f)
 #define MON(f)	offsetof(struct config_monitor, f)
 #define RUL(f)	offsetof(struct config_rules, f)
+#define RED(f)	offsetof(struct config_redact, f)
 #define IN(f)	offsetof(struct config_input, f)
 #define OUT(f)	offsetof(struct config_output, f)
 
@@ -261,6 +269,16 @@ static const struct config_key keys[] = {
 	  ALL, false },
 	{ SEC_TAG, "rules", K_PATH, RUL(rules), NULL, 1, PATH_MAX, NULL, ALL,
 	  false },
+	{ SEC_REDACT, "fields", K_STRING, RED(fields),
+	  "CommandLine, ParentCommandLine", 1, 1024, NULL, ALL, false },
+	{ SEC_REDACT, "arguments", K_STRING, RED(arguments), NULL, 0, 1024,
+	  NULL, ALL, false },
+	{ SEC_REDACT, "pattern", K_STRING, RED(pattern), NULL, 1, 1024, NULL,
+	  ALL, false },
+	{ SEC_REDACT, "replace", K_ENUM, RED(replace), "hmac", 0, 0,
+	  replace_vals, ALL, false },
+	{ SEC_REDACT, "key_file", K_PATH, RED(key_file), NULL, 1, PATH_MAX,
+	  NULL, ALL, false },
 	{ SEC_AGENT, "log_level", K_ENUM, AG(log_level), "info", 0, 0,
 	  log_levels, ALL, false },
 
@@ -853,6 +871,7 @@ section_kind(const char *hdr, size_t len, const char **name,
 		{ "watchdog", SEC_WATCHDOG }, { "monitor", SEC_MONITOR },
 		{ "filter", SEC_FILTER }, { "tag", SEC_TAG },
 		{ "input:", SEC_INPUT }, { "output:", SEC_OUTPUT },
+		{ "redact:", SEC_REDACT },
 	};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -894,6 +913,19 @@ section_obj(struct loader *ld, int kind, const char *name, size_t namelen)
 	case SEC_TAG:
 		cfg->tag.line = ld->lineno;
 		return &cfg->tag;
+	case SEC_REDACT: {
+		struct config_redact *rd;
+
+		if (cfg->nredacts == CONFIG_MAX_REDACTS) {
+			diag_add(ld, ld->lineno, "too many [redact:] sections "
+			    "(at most %d)", CONFIG_MAX_REDACTS);
+			return NULL;
+		}
+		rd = &cfg->redacts[cfg->nredacts++];
+		memcpy(rd->name, name, namelen);
+		rd->line = ld->lineno;
+		return rd;
+	}
 	case SEC_INPUT:
 		if (cfg->ninputs == CONFIG_MAX_INPUTS) {
 			diag_add(ld, ld->lineno, "too many inputs (at most %d)",
@@ -965,7 +997,7 @@ section_open(struct loader *ld, const char *hdr, size_t len)
 	snprintf(s->label, sizeof(s->label), "[%.*s]", (int)len, hdr);
 	ld->bad_section = false;
 	/* The defaults of the other sections were applied before reading. */
-	if (kind == SEC_INPUT || kind == SEC_OUTPUT)
+	if (kind == SEC_INPUT || kind == SEC_OUTPUT || kind == SEC_REDACT)
 		section_defaults(ld, s);
 	ld->cur = s;
 }
@@ -1345,6 +1377,86 @@ http_output_finish(struct loader *ld, struct section *s,
 		o->keep_original = true;
 }
 
+/*
+ * Whether the comma-separated list l has 1 to 32 items, none empty (the
+ * redactor's REDACT_LIST_MAX).
+ */
+static bool
+valid_name_list(const char *l)
+{
+	size_t n = 0;
+
+	for (const char *p = l;;) {
+		size_t k = strcspn(p, ","), a = 0;
+
+		while (a < k && (p[a] == ' ' || p[a] == '\t'))
+			a++;
+		if (a == k || ++n > 32)
+			return false;
+		if (p[k] == '\0')
+			return true;
+		p += k + 1;
+	}
+}
+
+/*
+ * [redact:NAME]: the lists, the pattern (compiled with the redactor's
+ * options, so that --check-config gives PCRE2's message and offset), and
+ * the key: replace = hmac reads it from key_file, a secret file.
+ */
+static void
+redact_finish(struct loader *ld, struct section *s, struct config_redact *r)
+{
+	int al = key_line(s, "arguments"), pl = key_line(s, "pattern");
+
+	if (r->fields != NULL && !valid_name_list(r->fields))
+		diag_add(ld, key_line(s, "fields"), "fields: give 1 to 32 "
+		    "EventData names separated by commas");
+	if (r->arguments != NULL && r->arguments[0] != '\0' &&
+	    !valid_name_list(r->arguments))
+		diag_add(ld, al, "arguments: give 1 to 32 argument names "
+		    "separated by commas, for example --text, --user_id");
+	if (r->arguments != NULL && r->arguments[0] == '\0') {
+		free(r->arguments);
+		r->arguments = NULL;
+	}
+	if (r->arguments == NULL && r->pattern == NULL)
+		diag_add(ld, al != 0 ? al : s->line, "arguments: %s and no "
+		    "pattern in %s: nothing to redact", al != 0 ? "empty" :
+		    "missing", s->label);
+	if (r->pattern != NULL) {
+		PCRE2_UCHAR msg[256];
+		PCRE2_SIZE off;
+		pcre2_code *re;
+		int ec;
+
+		re = pcre2_compile((PCRE2_SPTR)r->pattern,
+		    PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+		    &ec, &off, NULL);
+		if (re == NULL) {
+			if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
+				snprintf((char *)msg, sizeof(msg), "error %d",
+				    ec);
+			diag_add(ld, pl, "pattern: %s at offset %zu",
+			    (const char *)msg, (size_t)off);
+		}
+		pcre2_code_free(re);
+	}
+	if (r->replace == CONFIG_REPLACE_HMAC) {
+		if (r->key_file == NULL)
+			diag_add(ld, key_line(s, "replace") != 0 ?
+			    key_line(s, "replace") : s->line, "key_file: "
+			    "replace = hmac needs key_file in %s (a file only "
+			    "the agent can read holding the key)", s->label);
+		else
+			read_secret_file(ld, key_line(s, "key_file"),
+			    "key_file", r->key_file, &r->key);
+	} else if (r->key_file != NULL) {
+		diag_add(ld, key_line(s, "key_file"), "key_file: not used by "
+		    "replace = remove in %s", s->label);
+	}
+}
+
 /* Checks that need the whole section: type-specific and required keys. */
 static void
 section_finish(struct loader *ld, struct section *s)
@@ -1354,6 +1466,10 @@ section_finish(struct loader *ld, struct section *s)
 
 	if (s->kind == SEC_AGENT || s->kind == SEC_WATCHDOG)
 		return;
+	if (s->kind == SEC_REDACT) {
+		redact_finish(ld, s, s->obj);
+		return;
+	}
 	if (s->kind == SEC_FILTER || s->kind == SEC_TAG) {
 		struct config_rules *r = s->obj;
 		int l = key_line(s, "rules");
@@ -1449,8 +1565,10 @@ load(const char *file, const char *text, struct config **out,
 		return -ENOMEM;
 	cfg->inputs = calloc(CONFIG_MAX_INPUTS, sizeof(*cfg->inputs));
 	cfg->outputs = calloc(CONFIG_MAX_OUTPUTS, sizeof(*cfg->outputs));
+	cfg->redacts = calloc(CONFIG_MAX_REDACTS, sizeof(*cfg->redacts));
 	cfg->path = strdup(file);
-	if (cfg->inputs == NULL || cfg->outputs == NULL || cfg->path == NULL) {
+	if (cfg->inputs == NULL || cfg->outputs == NULL ||
+	    cfg->redacts == NULL || cfg->path == NULL) {
 		config_free(cfg);
 		return -ENOMEM;
 	}
@@ -1689,6 +1807,15 @@ config_free(struct config *cfg)
 		free_strings(SEC_INPUT, &cfg->inputs[i]);
 	for (size_t i = 0; i < cfg->noutputs; i++)
 		free_strings(SEC_OUTPUT, &cfg->outputs[i]);
+	for (size_t i = 0; i < cfg->nredacts; i++) {
+		struct config_redact *rd = &cfg->redacts[i];
+
+		free_strings(SEC_REDACT, rd);
+		if (rd->key != NULL)
+			explicit_bzero(rd->key, strlen(rd->key));
+		free(rd->key);
+	}
+	free(cfg->redacts);
 	free(cfg->inputs);
 	free(cfg->outputs);
 	free(cfg);

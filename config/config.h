@@ -74,6 +74,27 @@ struct config_rules {
 	int		 line;		/* where rules = was set, else 0 */
 };
 
+/*
+ * [redact:NAME]: command-line redaction before the ring (agent/policy/
+ * redact.c).  The pattern is checked here with PCRE2 (the same options as
+ * the redactor's); the key is read from key_file, a secret file.
+ */
+#define CONFIG_MAX_REDACTS	16
+enum config_replace { CONFIG_REPLACE_HMAC = 0, CONFIG_REPLACE_REMOVE };
+
+struct config_redact {
+	char		 name[CONFIG_NAME_MAX + 1];
+	char		*fields;	/* EventData names, comma-separated */
+	char		*arguments;	/* argument names, comma-separated;
+					   NULL: none */
+	char		*pattern;	/* PCRE2; NULL: none */
+	int		 replace;	/* enum config_replace */
+	char		*key_file;
+	char		*key;		/* secret (key_file's line): never
+					   logged, zeroed when freed */
+	int		 line;		/* where the section starts */
+};
+
 /* [buffer]: the disk ring under state_dir/buffer (buffer/buffer.h). */
 enum config_full { CONFIG_FULL_DROP_OLDEST = 0, CONFIG_FULL_BLOCK };
 enum config_fsync { CONFIG_FSYNC_INTERVAL = 0, CONFIG_FSYNC_ALWAYS,
@@ -172,6 +193,8 @@ struct config {
 	size_t			 ninputs;
 	struct config_output	*outputs;
 	size_t			 noutputs;
+	struct config_redact	*redacts;	/* [redact:NAME], in order */
+	size_t			 nredacts;
 };
 
 /* Diagnostics collected while loading; each is "file:line: key: problem". */

@@ -81,6 +81,10 @@ struct agent_status {
 	uint64_t		 tagged;	/* given a tag by [tag] rules */
 	const struct status_count *filtered_rules; /* per rule name */
 	size_t			 nfiltered_rules;
+	uint64_t		 redacted;	/* rewritten by [redact:] */
+	uint64_t		 redacted_values; /* values replaced */
+	const struct status_count *redacted_rules; /* records per section */
+	size_t			 nredacted_rules;
 	struct status_source	*sources;
 	size_t			 nsources;
 	struct status_output	*outputs;

@@ -366,6 +366,8 @@ static const struct counter agent_counters[] = {
 	    "Records set aside as dead letters, all outputs together."),
 	AGENT_COUNTER("sysmonfwd_records_tagged_total", tagged,
 	    "Records given at least one tag by the [tag] rules."),
+	AGENT_COUNTER("sysmonfwd_values_redacted_total", redacted_values,
+	    "Values the [redact:] sections replaced by a token."),
 };
 
 /* sysmonfwd_output_FIELD_total, from FIELD of struct status_output. */
@@ -423,6 +425,16 @@ prom_agent(struct jw *o, const struct agent_status *st)
 	for (size_t i = 0; i < st->nfiltered_rules; i++)
 		prom_u64(o, "sysmonfwd_records_filtered_total", "rule",
 		    st->filtered_rules[i].name, st->filtered_rules[i].n);
+	/* Records a [redact:NAME] section rewrote, per section. */
+	prom_family(o, "sysmonfwd_records_redacted_total", "counter",
+	    "Records a [redact:NAME] section rewrote before the buffer, per "
+	    "section.");
+	if (st->nredacted_rules == 0)
+		prom_u64(o, "sysmonfwd_records_redacted_total", NULL, NULL,
+		    st->redacted);
+	for (size_t i = 0; i < st->nredacted_rules; i++)
+		prom_u64(o, "sysmonfwd_records_redacted_total", "rule",
+		    st->redacted_rules[i].name, st->redacted_rules[i].n);
 
 	prom_family(o, "sysmonfwd_sysmon_state", "gauge",
 	    "The state of the Sysmon service: 1 for the current one.");

@@ -22,6 +22,7 @@ struct policy {
 	struct policy_rules	*filter;	/* NULL: no [filter] */
 	struct policy_rules	*tag;		/* NULL: no [tag] */
 	struct policy_redact_hook hook;		/* apply NULL: none */
+	struct redactor		*redact;	/* [redact:NAME]; NULL: none */
 	struct event_parser	*parser;
 	struct strbuf		 rewrite;	/* the redactor's output */
 	struct strbuf		 out;		/* raw + trailer */
@@ -86,6 +87,14 @@ policy_new(const struct config *cfg, struct policy **out,
 	    (r = policy_rules_load_file(cfg->tag.rules, &p->tag, report,
 	    arg)) != 0 && rc == 0)
 		rc = r;
+	/* [redact:NAME] sections: the redactor is the hook (redact.c). */
+	if ((rc == 0 || rc == -EINVAL) && (r = redact_new(cfg, &p->redact,
+	    report, arg)) != 0 && rc == 0)
+		rc = r;
+	if (p->redact != NULL) {
+		p->hook.apply = redact_apply;
+		p->hook.arg = p->redact;
+	}
 	if (rc != 0) {
 		policy_free(p);
 		return rc;
@@ -101,10 +110,17 @@ policy_free(struct policy *p)
 		return;
 	policy_rules_free(p->filter);
 	policy_rules_free(p->tag);
+	redact_free(p->redact);
 	event_parser_free(p->parser);
 	strbuf_free(&p->rewrite);
 	strbuf_free(&p->out);
 	free(p);
+}
+
+const struct redactor *
+policy_redactor(const struct policy *p)
+{
+	return p != NULL ? p->redact : NULL;
 }
 
 void

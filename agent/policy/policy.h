@@ -212,6 +212,9 @@ int	redact_new(const struct config *cfg, struct redactor **out,
 	    policy_report_fn report, void *arg)
 	    __attribute__((warn_unused_result));
 void	redact_free(struct redactor *r);
+/* The redactor policy_new() made for p's [redact:NAME] sections (it
+ * installed it as the hook), or NULL: for its counters. */
+const struct redactor *policy_redactor(const struct policy *p);
 
 /*
  * The hook (struct policy_redact_hook, arg a struct redactor *): redact

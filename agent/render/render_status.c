@@ -11,7 +11,8 @@
  *                 "last_record_age_s"},
  *      "counters": {"records_read", "delivered", "dropped", "rejected",
  *                   "dead_lettered", "parse_errors", "truncated",
- *                   "filtered", "tagged"},
+ *                   "filtered", "tagged", "redacted",
+ *                   "redacted_values"},
  *      "filtered": [{"rule", "records"}], (records [filter] dropped, per
  *                   rule; only when there are any)
  *      "backlog": {"records", "bytes", "oldest_age_s"}, (all outputs)
@@ -147,9 +148,11 @@ heartbeat_members(struct jw *w, const struct agent_status *st)
 	    PRIu64 ",\"dropped\":%" PRIu64 ",\"rejected\":%" PRIu64
 	    ",\"dead_lettered\":%" PRIu64 ",\"parse_errors\":%" PRIu64
 	    ",\"truncated\":%" PRIu64 ",\"filtered\":%" PRIu64
-	    ",\"tagged\":%" PRIu64 "}", st->records_read, delivered,
+	    ",\"tagged\":%" PRIu64 ",\"redacted\":%" PRIu64
+	    ",\"redacted_values\":%" PRIu64 "}", st->records_read, delivered,
 	    st->dropped, st->rejected, st->dead_lettered, st->parse_errors,
-	    st->truncated, st->filtered, st->tagged);
+	    st->truncated, st->filtered, st->tagged, st->redacted,
+	    st->redacted_values);
 	if (st->nfiltered_rules > 0) {
 		jw_raw(w, ",\"filtered\":[");
 		for (size_t i = 0; i < st->nfiltered_rules; i++) {
