@@ -519,6 +519,28 @@ event_types_map_to_sysmon_event_ids(void **state)
 	corpus_free(&c);
 }
 
+/* Which EventIDs a rules file names (the policy parses only those). */
+static void
+rules_cover_the_event_ids_of_their_types(void **state)
+{
+	struct policy_rules *r = load_filtering(
+	    "<RuleGroup groupRelation=\"or\"><RegistryEvent onmatch="
+	    "\"exclude\"/></RuleGroup><ProcessCreate onmatch=\"include\">"
+	    "<Image>x</Image></ProcessCreate>");
+
+	(void)state;
+	assert_true(policy_rules_covers(r, 1));
+	assert_true(policy_rules_covers(r, 12));
+	assert_true(policy_rules_covers(r, 13));
+	assert_true(policy_rules_covers(r, 14));
+	assert_false(policy_rules_covers(r, 3));
+	assert_false(policy_rules_covers(r, 4));
+	assert_false(policy_rules_covers(r, 16));
+	assert_false(policy_rules_covers(r, 4624));
+	assert_false(policy_rules_covers(r, -1));
+	policy_rules_free(r);
+}
+
 /* A record of another provider is never judged, whatever its EventID. */
 static void
 other_providers_are_never_filtered(void **state)
@@ -1132,6 +1154,7 @@ main(void)
 		cmocka_unit_test(every_condition_as_sysmon_documents),
 		cmocka_unit_test(include_exclude_groups_and_names),
 		cmocka_unit_test(event_types_map_to_sysmon_event_ids),
+		cmocka_unit_test(rules_cover_the_event_ids_of_their_types),
 		cmocka_unit_test(other_providers_are_never_filtered),
 		cmocka_unit_test(linux_records_are_filtered_too),
 		cmocka_unit_test(tag_rules_name_every_matching_rule),

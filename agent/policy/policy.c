@@ -165,6 +165,18 @@ policy_apply(struct policy *p, const char *source, const void *data,
 	p->st.seen++;
 	if (p->filter == NULL && p->tag == NULL && p->hook.apply == NULL)
 		return finish(p, raw, len, out);	/* nothing to ask */
+	if (p->hook.apply == NULL) {
+		/* A quick look first: no rule names this EventID's type, so
+		 * the record goes as it is and costs no parse (a record the
+		 * look cannot read is parsed). */
+		struct event_peek pk;
+
+		if (event_peek(data, len, &pk) == 0 && pk.event_id >= 0 &&
+		    (p->filter == NULL || !policy_rules_covers(p->filter,
+		    pk.event_id)) && (p->tag == NULL ||
+		    !policy_rules_covers(p->tag, pk.event_id)))
+			return finish(p, raw, len, out);
+	}
 	rc = event_parse(p->parser, data, len, &ev, why, sizeof(why));
 	if (rc == -ENOMEM)
 		return rc;

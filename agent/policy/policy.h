@@ -75,6 +75,12 @@ bool	policy_rules_keep(const struct policy_rules *r,
 size_t	policy_rules_tags(const struct policy_rules *r,
 	    const struct sysmon_event *ev, struct event_tags *tags,
 	    size_t *overflow);
+/*
+ * Does any block of r name the event type of Sysmon EventID id?  A record
+ * of a type no block names is kept untagged whatever it holds, so the
+ * policy need not parse it.
+ */
+bool	policy_rules_covers(const struct policy_rules *r, long id);
 /* How many conditions were loaded (for the log). */
 size_t	policy_rules_count(const struct policy_rules *r);
 

@@ -292,6 +292,25 @@ clause_match(const struct clause *cl, const struct sysmon_event *ev,
 	return cl->and;
 }
 
+/* The index in types[] of EventID id, or -1. */
+static int
+type_of_id(long id)
+{
+	for (size_t t = 0; t < NTYPES; t++)
+		for (size_t k = 0; k < 3 && types[t].ids[k] != 0; k++)
+			if (types[t].ids[k] == id)
+				return (int)t;
+	return -1;
+}
+
+bool
+policy_rules_covers(const struct policy_rules *r, long id)
+{
+	int t = type_of_id(id);
+
+	return t >= 0 && (r->inc[t].present || r->exc[t].present);
+}
+
 /* The index in types[] of ev's EventID, or -1. */
 static int
 type_of(const struct sysmon_event *ev)
@@ -306,11 +325,7 @@ type_of(const struct sysmon_event *ev)
 	id = strtol(ev->event_id, &end, 10);
 	if (end == ev->event_id || *end != '\0')
 		return -1;
-	for (size_t t = 0; t < NTYPES; t++)
-		for (size_t k = 0; k < 3 && types[t].ids[k] != 0; k++)
-			if (types[t].ids[k] == id)
-				return (int)t;
-	return -1;
+	return type_of_id(id);
 }
 
 /* The first clause of b that matches ev, or NULL. */
