@@ -65,8 +65,8 @@ fuzz() {
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -D_GNU_SOURCE \
 		-Iagent/base -Iagent/event -Iagent/health -Iagent/policy \
-		-Iagent/render -Iagent/source -Ibuffer -Iconfig -Itransport "tests/fuzz/$name.c" \
-		$srcs -o "$out/$name"
+		-Iagent/render -Iagent/source -Ibuffer -Iconfig -Itransport \
+		"tests/fuzz/$name.c" $srcs -o "$out/$name"
 	# New inputs go to $out/corpus (the first directory), findings to
 	# $out/.
 	if ! TMPDIR=$fuzz_tmp/$name "$out/$name" -max_total_time="$secs" \
