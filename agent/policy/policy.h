@@ -242,6 +242,15 @@ int	redact_apply(void *arg, const char *source,
 int	redact_record(struct redactor *r, const char *raw, size_t len,
 	    bool linux_sysmon, bool parsed, struct strbuf *out, bool *changed)
 	    __attribute__((warn_unused_result));
+/*
+ * Could r change this record at all?  False only when no section has a
+ * pattern and none of the argument names occurs in the raw bytes (nor a
+ * numeric entity or CDATA that could spell one): then redact_apply()
+ * would return 0, parsed or not, and the policy need not parse the
+ * record for it.
+ */
+bool	redact_may_change(const struct redactor *r, const void *data,
+	    size_t len);
 /* The token rule number `rule` writes for value v (n bytes) into tok;
  * its length. */
 size_t	redact_token(const struct redactor *r, size_t rule, const char *v,
