@@ -95,6 +95,10 @@ fuzz fuzz_rules "agent/policy/rules.c agent/event/event.c
 	-max_len=16384 tests/fuzz/seeds/rules
 fuzz fuzz_config "config/config.c -linih -lpcre2-8" \
 	-dict=tests/fuzz/config.dict tests/fuzz/seeds/config
+fuzz fuzz_redact "agent/policy/redact.c agent/event/strbuf.c
+	agent/event/timeutil.c agent/event/tags.c agent/base/sys.c
+	agent/base/log.c -lpcre2-8 -lcrypto" \
+	-max_len=8192 tests/fuzz/seeds/redact
 fuzz fuzz_position "agent/source/eventlog_util.c agent/source/position.c
 	agent/event/strbuf.c agent/event/timeutil.c agent/base/sys.c
 	agent/base/log.c" \

@@ -377,6 +377,40 @@ entities_and_cdata(void **state)
 }
 
 static void
+rendered_message(void **state)
+{
+	char raw[4096];
+	bool changed;
+	const char *o;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	use(ARGS_HMAC);
+	/* RenderedXml: the message repeats CommandLine and ParentCommandLine
+	 * on lines of their own (CR LF as character references here). */
+	snprintf(raw, sizeof(raw), "%.*s<RenderingInfo Culture='en-US'>"
+	    "<Message>Process Create:&#13;&#10;RuleName: -&#13;&#10;"
+	    "CommandLine: python app.py --text 机密会议纪要 --user_id u_88765"
+	    "&#13;&#10;CurrentDirectory: C:\\&#13;&#10;ParentCommandLine: "
+	    "cmd.exe /c &quot;app.py --text a b&quot;</Message><Level>"
+	    "Information</Level></RenderingInfo></Event>",
+	    (int)(strlen(win("python app.py --text 机密会议纪要", "-")) -
+	    strlen("</Event>")), win("python app.py --text 机密会议纪要", "-"));
+	o = run(raw, true, &changed);
+	assert_true(changed);
+	assert_null(strstr(o, "机密"));
+	assert_null(strstr(o, "u_88765"));
+	assert_int_equal(event_parse(T.ep, o, strlen(o), &ev, err,
+	    sizeof(err)), 0);
+	assert_non_null(ev.message);
+	assert_string_equal(ev.message, "Process Create:\r\nRuleName: -\r\n"
+	    "CommandLine: python app.py --text " H_CJK " --user_id " H_U88765
+	    "\r\nCurrentDirectory: C:\\\r\nParentCommandLine: cmd.exe /c "
+	    "\"app.py --text " H_A " b\"");
+}
+
+static void
 parent_command_line(void **state)
 {
 	bool changed;
@@ -569,6 +603,28 @@ acc_rule(void *arg, const char *rule, uint64_t records, uint64_t values)
 }
 
 static void
+may_change(void **state)
+{
+	const char *raw;
+
+	(void)state;
+	use(ARGS_HMAC);
+	/* None of the names: the policy need not parse it for the redactor. */
+	raw = win("python app.py --verbose", "cmd.exe");
+	assert_false(redact_may_change(T.r, raw, strlen(raw)));
+	raw = win("python app.py --user_id u_1", "cmd.exe");
+	assert_true(redact_may_change(T.r, raw, strlen(raw)));
+	/* A numeric entity could spell a name: looked at. */
+	raw = win("python app.py &#45;-text x", "cmd.exe");
+	assert_true(redact_may_change(T.r, raw, strlen(raw)));
+	/* A pattern can match anything: always looked at. */
+	use("[redact:p]\npattern = u_[0-9]+\nreplace = remove\n");
+	raw = win("python app.py", "cmd.exe");
+	assert_true(redact_may_change(T.r, raw, strlen(raw)));
+	assert_false(redact_may_change(NULL, raw, strlen(raw)));
+}
+
+static void
 counters(void **state)
 {
 	struct redact_stats st;
@@ -643,6 +699,7 @@ main(void)
 		cmocka_unit_test(windows_repeated_end_and_equals),
 		cmocka_unit_test(windows_value_that_is_a_name),
 		cmocka_unit_test(entities_and_cdata),
+		cmocka_unit_test(rendered_message),
 		cmocka_unit_test(parent_command_line),
 		cmocka_unit_test(linux_argv),
 		cmocka_unit_test(remove_mode),
@@ -650,6 +707,7 @@ main(void)
 		cmocka_unit_test(pattern_limits),
 		cmocka_unit_test(unparsed_records),
 		cmocka_unit_test(untouched_records),
+		cmocka_unit_test(may_change),
 		cmocka_unit_test(counters),
 		cmocka_unit_test(config_errors),
 	};

@@ -158,14 +158,20 @@ policy_apply(struct policy *p, const char *source, const void *data,
 	struct sysmon_event ev, *evp = NULL;
 	const char *raw = data;
 	char why[64];
+	bool hook;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->rule = "";
 	p->st.seen++;
-	if (p->filter == NULL && p->tag == NULL && p->hook.apply == NULL)
+	/* The redactor says when a record cannot concern it (none of its
+	 * argument names in it, no pattern): then it needs no parse. */
+	hook = p->hook.apply != NULL && (p->redact == NULL ||
+	    p->hook.arg != p->redact || redact_may_change(p->redact, data,
+	    len));
+	if (p->filter == NULL && p->tag == NULL && !hook)
 		return finish(p, raw, len, out);	/* nothing to ask */
-	if (p->hook.apply == NULL) {
+	if (!hook) {
 		/* A quick look first: no rule names this EventID's type, so
 		 * the record goes as it is and costs no parse (a record the
 		 * look cannot read is parsed). */
@@ -187,7 +193,7 @@ policy_apply(struct policy *p, const char *source, const void *data,
 		count_drop(p, out->rule);
 		return POLICY_DROP;
 	}
-	if (p->hook.apply != NULL) {
+	if (hook) {
 		strbuf_reset(&p->rewrite);
 		rc = p->hook.apply(p->hook.arg, source, evp, data, len,
 		    &p->rewrite, &out->tags);

@@ -46,6 +46,10 @@
  * a token is never redacted again.  The bytes outside the spans are kept
  * byte for byte.
  *
+ * A rendered message (RenderingInfo/Message: wevtutil's RenderedXml, or
+ * EvtFormatMessage's XML) repeats the fields on lines "FIELD: value"; the
+ * value of each line whose FIELD a rule lists is searched the same way.
+ *
  * Records that do not parse (ev NULL) may still hold clear text, so they
  * get more, not less: the Data values found are redacted as above and,
  * in the rest of the record, every rule's pattern is applied to the raw
@@ -125,6 +129,9 @@ struct redactor {
 	uint32_t	*apos;		/* decoded offset of each atext byte */
 	size_t		 apos_cap;
 	struct redact_stats st;
+	bool		 always;	/* redact_may_change() cannot rule
+					   a record out: a pattern, or a name
+					   XML would escape */
 };
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -278,8 +285,13 @@ redact_new(const struct config *cfg, struct redactor **out,
 			rc = -EINVAL;
 			continue;
 		}
-		for (size_t j = 0; j < ru->nargs; j++)
+		for (size_t j = 0; j < ru->nargs; j++) {
 			ru->argslen[j] = strlen(ru->args[j]);
+			if (strpbrk(ru->args[j], "&<>\"'") != NULL)
+				r->always = true;
+		}
+		if (c->pattern != NULL)
+			r->always = true;
 		if (c->pattern != NULL) {
 			if (compile_pattern(c->pattern, &ru->re, err,
 			    sizeof(err)) != 0) {
@@ -1037,6 +1049,64 @@ whole_value(struct redactor *r, const char *f, size_t fn, size_t n)
 }
 
 /*
+ * The spans of a rendered message (RenderingInfo/Message, as wevtutil's
+ * RenderedXml and EvtFormatMessage write it) in r->dec: Sysmon's message
+ * has a line "FIELD: value" per field, so the value of each line whose
+ * FIELD a rule lists is searched as that field's value.
+ */
+static int
+scan_message(struct redactor *r, bool linux_argv)
+{
+	const char *s = r->dec.s;
+	size_t n = r->dec.len, ls = 0;
+	uint32_t *ident;
+	int rc = 0;
+
+	r->nspans = 0;
+	strbuf_reset(&r->vals);
+	if ((ident = malloc((n + 1) * sizeof(*ident))) == NULL)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		ident[k] = (uint32_t)k;
+	while (ls < n && rc == 0) {
+		const char *nl = memchr(s + ls, '\n', n - ls);
+		size_t le = nl != NULL ? (size_t)(nl - s) : n, f = ls, vs;
+
+		while (f < le && (s[f] == ' ' || s[f] == '\t' || s[f] == '\r'))
+			f++;
+		for (vs = f; vs + 1 < le && !(s[vs] == ':' && s[vs + 1] == ' ');)
+			vs++;
+		if (vs + 1 < le) {
+			size_t fl = vs - f, ve = le;
+
+			vs += 2;
+			while (ve > vs && s[ve - 1] == '\r')
+				ve--;
+			for (size_t i = 0; i < r->nrules && rc == 0 && ve > vs;
+			    i++) {
+				struct redact_rule *ru = &r->rules[i];
+
+				if (!rule_has_field(ru, s + f, fl))
+					continue;
+				if (ru->nargs > 0)
+					rc = scan_cmdline(r, i, s + vs, ident +
+					    vs, ve - vs, linux_argv, false, 0);
+				if (rc == 0 && ru->re != NULL)
+					rc = scan_pattern(r, i, s + vs, ve - vs,
+					    vs);
+			}
+		}
+		ls = le + 1;
+	}
+	free(ident);
+	r->nargs = 0;
+	strbuf_reset(&r->atext);
+	if (rc == 0)
+		spans_merge(r, n);
+	return rc;
+}
+
+/*
  * The safety net of a record that does not parse: raw[0..n), outside
  * the Data values already handled, gets every rule's arguments (loose
  * words) and pattern, on its raw bytes.
@@ -1134,25 +1204,38 @@ int
 redact_record(struct redactor *r, const char *raw, size_t len,
     bool linux_sysmon, bool parsed, struct strbuf *out, bool *changed)
 {
-	size_t at = 0, i = 0, mark = out->len;
+	size_t at = 0, i = 0, mark = out->len, msg;
 	uint64_t values0 = r->st.values;
+	const char *m;
 	int rc;
 
 	*changed = false;
 	for (size_t k = 0; k < r->nrules; k++)
 		r->rules[k].hit = false;
+	/* A rendered message repeats the fields: it is searched too. */
+	m = memmem(raw, len, "<Message>", 9);
+	msg = m != NULL ? (size_t)(m - raw) : SIZE_MAX;
 	while (i < len) {
-		const char *name, *lt;
-		size_t namelen, content, used;
+		const char *name = NULL, *lt;
+		size_t namelen = 0, content, used;
+		bool is_msg = false;
 
 		lt = memmem(raw + i, len - i, "<Data", 5);
-		if (lt == NULL)
+		if (msg != SIZE_MAX && msg >= i && (lt == NULL ||
+		    msg < (size_t)(lt - raw))) {
+			is_msg = true;
+			content = msg + 9;
+			msg = SIZE_MAX;
+		} else if (lt == NULL) {
 			break;
-		i = (size_t)(lt - raw);
-		if (!data_tag(raw, len, i, &name, &namelen, &content) ||
-		    !any_rule_has_field(r, name, namelen)) {
-			i++;
-			continue;
+		} else {
+			i = (size_t)(lt - raw);
+			if (!data_tag(raw, len, i, &name, &namelen,
+			    &content) || !any_rule_has_field(r, name,
+			    namelen)) {
+				i++;
+				continue;
+			}
 		}
 		/* raw[at..content) is outside any value. */
 		if (!parsed)
@@ -1170,12 +1253,21 @@ redact_record(struct redactor *r, const char *raw, size_t len,
 			used = e != NULL ? (size_t)(e - raw) - content :
 			    len - content;
 			strbuf_reset(&r->dec);
-			if ((rc = whole_value(r, name, namelen, used)) != 0)
+			if (is_msg) {
+				r->nspans = 0;
+				strbuf_reset(&r->vals);
+				rc = span_add(r, 0, used, 0, NULL, 0, true,
+				    NULL, 0);
+			} else {
+				rc = whole_value(r, name, namelen, used);
+			}
+			if (rc != 0)
 				goto fail;
 			rc = emit_spans(r, raw + content, used, true, out);
 		} else if (rc == 0) {
-			if ((rc = scan_value(r, name, namelen,
-			    linux_sysmon)) == 0)
+			rc = is_msg ? scan_message(r, linux_sysmon) :
+			    scan_value(r, name, namelen, linux_sysmon);
+			if (rc == 0)
 				rc = emit_spans(r, raw + content, used, false,
 				    out);
 		}
@@ -1204,6 +1296,24 @@ fail:
 	strbuf_truncate(out, mark);
 	r->st.errors++;
 	return -ENOMEM;
+}
+
+bool
+redact_may_change(const struct redactor *r, const void *data, size_t len)
+{
+	const char *raw = data;
+
+	if (r == NULL)
+		return false;
+	if (r->always || memmem(raw, len, "&#", 2) != NULL ||
+	    memmem(raw, len, "<![CDATA[", 9) != NULL)
+		return true;
+	for (size_t i = 0; i < r->nrules; i++)
+		for (size_t j = 0; j < r->rules[i].nargs; j++)
+			if (memmem(raw, len, r->rules[i].args[j],
+			    r->rules[i].argslen[j]) != NULL)
+				return true;
+	return false;
 }
 
 /* Does raw look like a Sysmon for Linux record (no parse at hand)? */
