@@ -360,6 +360,19 @@ static const struct {
 	  "<Image condition=\"image\">makecab.exe</Image><CommandLine "
 	  "condition=\"contains\">/quiet</CommandLine></Rule></ProcessCreate>",
 	  { "K", "K", "K" } },
+	{ "RuleGroup and: its conditions and its Rule must all match",
+	  "<RuleGroup name=\"g\" groupRelation=\"and\"><ProcessCreate "
+	  "onmatch=\"exclude\"><Image condition=\"end with\">.exe</Image>"
+	  "<Rule name=\"r_or\" groupRelation=\"or\"><CommandLine condition="
+	  "\"contains\">manifest</CommandLine><CommandLine condition="
+	  "\"contains\">zzzz</CommandLine></Rule></ProcessCreate></RuleGroup>",
+	  { "r_or", "K", "K" } },
+	{ "RuleGroup and: every Rule must match",
+	  "<RuleGroup groupRelation=\"and\"><ProcessCreate onmatch="
+	  "\"exclude\"><Rule><Image condition=\"image\">wusa.exe</Image>"
+	  "</Rule><Rule name=\"q\"><CommandLine condition=\"contains\">"
+	  "/quiet</CommandLine></Rule></ProcessCreate></RuleGroup>",
+	  { "K", "q", "K" } },
 	{ "two groups for one type add up",
 	  "<RuleGroup groupRelation=\"or\"><ProcessCreate onmatch=\"include\">"
 	  "<Image condition=\"image\">makecab.exe</Image></ProcessCreate>"

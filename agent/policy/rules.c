@@ -39,7 +39,9 @@
  *   OR"), unless the block sits in a <RuleGroup groupRelation="and">,
  *   which makes them one rule whose conditions must all match.  A <Rule>
  *   (Sysmon 10.4, schema 4.22: "Sysmon 10.4 rule enhancements") is one
- *   rule; its groupRelation, like RuleGroup's, defaults to "and".
+ *   rule; its groupRelation, like RuleGroup's, defaults to "and".  In an
+ *   "and" RuleGroup the group's relation joins everything in the block:
+ *   its conditions and each <Rule> must all match.
  * - Conditions (the page's table "condition type and features"): is,
  *   is not, is any, contains, contains any, contains all, excludes,
  *   excludes any ("does not contain one or more of"), excludes all ("does
@@ -131,6 +133,8 @@ struct cond {
 struct clause {
 	struct cond	*conds;
 	size_t		 nconds;
+	struct clause	*subs;		/* <Rule>s of an "and" RuleGroup */
+	size_t		 nsubs;
 	bool		 and;
 	char		*name;		/* the <Rule>'s name, or NULL */
 	char		*group;		/* its RuleGroup's name, or NULL */
@@ -267,14 +271,19 @@ rule_name(const struct clause *cl, const struct cond *c)
 	return cl->group != NULL ? cl->group : "";
 }
 
-/* Does the clause match?  Its RuleName into *name. */
+/*
+ * Does the clause match?  Its RuleName into *name: for an "and" clause
+ * its own name, else the first named <Rule> in it, else the first named
+ * condition, else the group's.
+ */
 static bool
 clause_match(const struct clause *cl, const struct sysmon_event *ev,
     const char **name)
 {
 	const struct cond *named = NULL;
+	const char *subname = NULL, *sn;
 
-	if (cl->nconds == 0)
+	if (cl->nconds == 0 && cl->nsubs == 0)
 		return false;
 	for (size_t i = 0; i < cl->nconds; i++) {
 		bool m = cond_match(&cl->conds[i], ev);
@@ -288,7 +297,21 @@ clause_match(const struct clause *cl, const struct sysmon_event *ev,
 		if (named == NULL && cl->conds[i].name != NULL)
 			named = &cl->conds[i];
 	}
-	*name = rule_name(cl, named);
+	for (size_t i = 0; i < cl->nsubs; i++) {
+		bool m = clause_match(&cl->subs[i], ev, &sn);
+
+		if (cl->and && !m)
+			return false;
+		if (!cl->and && m) {
+			*name = cl->name != NULL ? cl->name : sn[0] != '\0' ?
+			    sn : rule_name(cl, NULL);
+			return true;
+		}
+		if (subname == NULL && sn[0] != '\0')
+			subname = sn;
+	}
+	*name = cl->name == NULL && subname != NULL ? subname :
+	    rule_name(cl, named);
 	return cl->and;
 }
 
@@ -421,9 +444,11 @@ struct loader {
 	int			 type;
 	bool			 exclude;
 	/* In the block's clauses: the <Rule> open, and the one rule of its
-	 * bare conditions under groupRelation="and" (-1: none). */
+	 * bare conditions under groupRelation="and" (-1: none); under "and"
+	 * a <Rule> is one of that rule's subs (index sub). */
 	ssize_t			 rule;
 	ssize_t			 bare;
+	ssize_t			 sub;
 	/* The condition open. */
 	struct cond		 cond;
 	struct strbuf		 text;
@@ -558,6 +583,29 @@ new_clause(struct loader *ld)
 	return (ssize_t)(b->n - 1);
 }
 
+/* The clause the conditions of the <Rule> open go to, or NULL. */
+static struct clause *
+open_rule(struct loader *ld)
+{
+	struct block *b = cur_block(ld);
+
+	if (ld->sub >= 0 && ld->bare >= 0)
+		return &b->v[ld->bare].subs[ld->sub];
+	if (ld->rule >= 0)
+		return &b->v[ld->rule];
+	return NULL;
+}
+
+/* The block's one "and" rule of a RuleGroup groupRelation="and", made
+ * when needed; its index, or -1 when out of memory. */
+static ssize_t
+group_and_clause(struct loader *ld)
+{
+	if (ld->bare < 0 && (ld->bare = new_clause(ld)) >= 0)
+		cur_block(ld)->v[ld->bare].and = true;
+	return ld->bare;
+}
+
 static void
 cond_free(struct cond *c)
 {
@@ -607,8 +655,8 @@ cond_end(struct loader *ld)
 {
 	struct cond *c = &ld->cond;
 	struct block *b = cur_block(ld);
-	struct clause *cl;
-	ssize_t k = ld->rule;
+	struct clause *cl = open_rule(ld);
+	ssize_t k;
 	struct cond *v;
 
 	if (ld->text.overflow) {
@@ -635,21 +683,18 @@ cond_end(struct loader *ld)
 		    POLICY_RULES_MAX);
 		goto out_free;
 	}
-	if (k < 0) {
+	if (cl == NULL) {
 		/* A bare condition: a rule of its own (OR), or one more
 		 * condition of the block's one rule under
 		 * <RuleGroup groupRelation="and">. */
-		bool and = ld->in_group && ld->group_and;
-
-		if (and && ld->bare >= 0)
-			k = ld->bare;
-		else if ((k = new_clause(ld)) < 0)
+		if (ld->in_group && ld->group_and)
+			k = group_and_clause(ld);
+		else
+			k = new_clause(ld);
+		if (k < 0)
 			goto out_free;
-		b->v[k].and = and;
-		if (and)
-			ld->bare = k;
+		cl = &b->v[k];
 	}
-	cl = &b->v[k];
 	if ((v = realloc(cl->conds, (cl->nconds + 1) * sizeof(*v))) == NULL) {
 		ld->nomem = true;
 		goto out_free;
@@ -794,7 +839,7 @@ on_start(void *arg, const char *el, const char **atts)
 			lv = L_GROUP;
 			break;
 		}
-		ld->rule = ld->bare = -1;
+		ld->rule = ld->bare = ld->sub = -1;
 		lv = block_start(ld, el, atts) ? L_BLOCK : L_OTHER;
 		break;
 	case L_BLOCK:
@@ -804,8 +849,30 @@ on_start(void *arg, const char *el, const char **atts)
 
 			only_attrs(ld, el, atts, "name", "groupRelation",
 			    NULL);
-			if ((ld->rule = new_clause(ld)) >= 0) {
+			cl = NULL;
+			if (ld->in_group && ld->group_and) {
+				/* One more part of the group's "and" rule. */
+				ssize_t k = group_and_clause(ld);
+				struct clause *parent, *v;
+
+				if (k >= 0) {
+					parent = &cur_block(ld)->v[k];
+					v = realloc(parent->subs,
+					    (parent->nsubs + 1) * sizeof(*v));
+					if (v == NULL) {
+						ld->nomem = true;
+					} else {
+						parent->subs = v;
+						cl = &v[parent->nsubs];
+						memset(cl, 0, sizeof(*cl));
+						ld->sub = (ssize_t)
+						    parent->nsubs++;
+					}
+				}
+			} else if ((ld->rule = new_clause(ld)) >= 0) {
 				cl = &cur_block(ld)->v[ld->rule];
+			}
+			if (cl != NULL) {
 				(void)relation(ld, el,
 				    attr(atts, "groupRelation"), &cl->and);
 				if (n != NULL && n[0] != '\0' &&
@@ -847,9 +914,9 @@ on_end(void *arg, const char *el)
 			cond_end(ld);
 		break;
 	case L_RULE:
-		if (ld->rule >= 0 && cur_block(ld)->v[ld->rule].nconds == 0)
+		if (open_rule(ld) != NULL && open_rule(ld)->nconds == 0)
 			problem(ld, cur_line(ld), "<Rule>: no condition in it");
-		ld->rule = -1;
+		ld->rule = ld->sub = -1;
 		break;
 	case L_GROUP:
 		ld->in_group = false;
@@ -886,6 +953,19 @@ on_doctype(void *arg, const char *name, const char *sysid,
 	XML_StopParser(ld->xp, XML_FALSE);
 }
 
+static void
+clause_free(struct clause *cl)
+{
+	for (size_t j = 0; j < cl->nconds; j++)
+		cond_free(&cl->conds[j]);
+	for (size_t j = 0; j < cl->nsubs; j++)
+		clause_free(&cl->subs[j]);
+	free(cl->conds);
+	free(cl->subs);
+	free(cl->name);
+	free(cl->group);
+}
+
 void
 policy_rules_free(struct policy_rules *r)
 {
@@ -895,15 +975,8 @@ policy_rules_free(struct policy_rules *r)
 		struct block *bs[2] = { &r->inc[t], &r->exc[t] };
 
 		for (size_t k = 0; k < 2; k++) {
-			for (size_t i = 0; i < bs[k]->n; i++) {
-				struct clause *cl = &bs[k]->v[i];
-
-				for (size_t j = 0; j < cl->nconds; j++)
-					cond_free(&cl->conds[j]);
-				free(cl->conds);
-				free(cl->name);
-				free(cl->group);
-			}
+			for (size_t i = 0; i < bs[k]->n; i++)
+				clause_free(&bs[k]->v[i]);
 			free(bs[k]->v);
 		}
 	}
