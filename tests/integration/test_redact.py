@@ -25,6 +25,9 @@ so that one event is dead-lettered.
     rewritten record carries the tag sysmonfwd_redacted.
 (c) Restarted on the same state_dir with new records holding the same
     values, the agent writes the same tokens.
+(d) Heartbeats count what was redacted (counters.redacted: records,
+    counters.redacted_values: values) and /metrics says it per section
+    (sysmonfwd_records_redacted_total{rule="tts"}, {rule="pw"}).
 """
 import glob
 import hashlib
@@ -34,6 +37,7 @@ import os
 import re
 import struct
 import sys
+import urllib.request
 import zlib
 
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
@@ -337,6 +341,79 @@ def body(ctx):
         search(ck, "(c) the NDJSON file after the restart", f.read(),
                every)
     hec_server.parse_batch = real_parse
+    scenario_counters(ctx)
+
+
+def metrics(port):
+    """{(name, rule label or None): value} of the agent's /metrics."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                    timeout=5) as r:
+            text = r.read().decode("utf-8")
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)(?:\{rule="([^"]*)"\})? (\S+)$', line)
+        if m:
+            out[(m.group(1), m.group(2))] = float(m.group(3))
+    return out
+
+
+def scenario_counters(ctx):
+    """(d) counters.redacted in heartbeats, per section in /metrics"""
+    ck = ctx.ck
+    d = ctx.dir("counters")
+    inp = os.path.join(d, "in.log")
+    out = os.path.join(d, "out.ndjson")
+    make_input(ctx.args.corpus, inp, 9900, 1)
+    key = it.write_config(os.path.join(d, "redact.key"), KEY + "\n", 0o600)
+    port = ctx.port()
+    text = it.file_config(os.path.join(d, "state"), [
+        ("in", {"type": "file", "path": inp, "follow": "true",
+                "poll_interval": "50ms"})], [
+        ("file", {"type": "file", "path": out})],
+        agent_extra="heartbeat_interval = 1s", status=True)
+    text += ("[watchdog]\nenabled = false\n" if "[watchdog]" not in text
+             else "")
+    text += ("[monitor]\nlisten = 127.0.0.1:%d\n"
+             "[redact:tts]\narguments = --text, --user_id\nkey_file = %s\n"
+             "[redact:pw]\nfields = CommandLine\n"
+             "pattern = (?i)password=(\\S+)\nkey_file = %s\n" %
+             (port, key, key))
+    conf = it.write_config(os.path.join(d, "agent.conf"), text, 0o600)
+    a = ctx.agent(conf, once=False)
+    # 3 Windows records, 1 Linux one, a cut line and a non-XML line:
+    # [redact:tts] rewrites all 6, [redact:pw] one (hunter2); 13 values
+    # in all (3 + 2 + 2 for the Windows ones, 2 for each of the others).
+    want = {("sysmonfwd_records_redacted_total", "tts"): 6.0,
+            ("sysmonfwd_records_redacted_total", "pw"): 1.0}
+    got = {}
+
+    def reached():
+        got.update(metrics(port))
+        return all(got.get(k) == v for k, v in want.items())
+    ck.check(it.wait_for(reached, 60), "(d) /metrics per section: %s" %
+             {k: got.get(k) for k in want})
+    vals = got.get(("sysmonfwd_values_redacted_total", None))
+
+    def heartbeat():
+        docs, _ = it.read_ndjson(out) if os.path.exists(out) else ([], [])
+        hb = [x for x in docs if x.get("event", {}).get("dataset") ==
+              "sysmonfwd.heartbeat"]
+        return hb and hb[-1]["sysmonfwd"]["counters"].get("redacted") == 6
+    ck.check(it.wait_for(heartbeat, 60), "(d) a heartbeat counts 6 "
+             "records redacted")
+    docs, _ = it.read_ndjson(out)
+    hb = [x for x in docs if x.get("event", {}).get("dataset") ==
+          "sysmonfwd.heartbeat"]
+    if hb:
+        c = hb[-1]["sysmonfwd"]["counters"]
+        ck.eq(c.get("redacted_values"), vals, "(d) heartbeat "
+              "redacted_values equals /metrics' sysmonfwd_values_redacted_"
+              "total")
+        ck.eq(vals, 13.0, "(d) values replaced")
+    a.stop_ok(ck, "(d)")
 
 
 def main():
