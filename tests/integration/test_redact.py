@@ -22,7 +22,8 @@ so that one event is dead-lettered.
     checked too: the tokens are found in each place.
 (b) The tokens are hmac: + the first 16 hex digits of HMAC-SHA256 under
     the key file's key, computed here with Python's hmac module; each
-    rewritten record carries the tag sysmonfwd_redacted.
+    rewritten record carries the tag sysmonfwd_redacted (ECS tags, HEC
+    fields.sysmonfwd_tags).
 (c) Restarted on the same state_dir with new records holding the same
     values, the agent writes the same tokens.
 (d) Heartbeats count what was redacted (counters.redacted: records,
@@ -319,6 +320,14 @@ def body(ctx):
                            if isinstance(e["envelope"].get("event"), str))
     ck.check(xml_escape(WIN_CASES[1][2]) in stored_xml,
              "(b) the XML sent to HEC carries the tokens (with &quot;)")
+    for e in stored:
+        env = e["envelope"]
+        if isinstance(env.get("event"), str) and "hmac:" in env["event"]:
+            tags = env.get("fields", {}).get("sysmonfwd_tags")
+            tags = [tags] if isinstance(tags, str) else tags or []
+            ck.check("sysmonfwd_redacted" in tags, "(b) a redacted HEC "
+                     "event has fields.sysmonfwd_tags sysmonfwd_redacted: "
+                     "%s" % it.short(env.get("fields")))
 
     # (c) a restart: the same values, the same tokens
     inp2 = os.path.join(d, "in2.log")
