@@ -66,12 +66,13 @@
 #define LNX_HEAD "Oct 24 17:05:46 james-ubuntu-demo sysmon: <Event><System>" \
 	"<Provider Name=\"Linux-Sysmon\" Guid=\"{ff032593-a8d3-4f13-b0d6-" \
 	"01fc615a0f97}\"/><EventID>1</EventID><Version>5</Version><Level>4" \
-	"</Level><Task>1</Task><Opcode>0</Opcode><Keywords>0x8000000000000000" \
-	"</Keywords><TimeCreated SystemTime=\"2021-10-24T17:05:46.710002000Z\"" \
-	"/><EventRecordID>7</EventRecordID><Correlation/><Execution " \
-	"ProcessID=\"3099\" ThreadID=\"3099\"/><Channel>Linux-Sysmon/" \
-	"Operational</Channel><Computer>james-ubuntu-demo</Computer><Security " \
-	"UserId=\"0\"/></System><EventData><Data Name=\"RuleName\">-</Data>" \
+	"</Level><Task>1</Task><Opcode>0</Opcode><Keywords>" \
+	"0x8000000000000000</Keywords><TimeCreated SystemTime=" \
+	"\"2021-10-24T17:05:46.710002000Z\"/><EventRecordID>7</EventRecordID>" \
+	"<Correlation/><Execution ProcessID=\"3099\" ThreadID=\"3099\"/>" \
+	"<Channel>Linux-Sysmon/Operational</Channel><Computer>" \
+	"james-ubuntu-demo</Computer><Security UserId=\"0\"/></System>" \
+	"<EventData><Data Name=\"RuleName\">-</Data>" \
 	"<Data Name=\"Image\">/usr/bin/python3</Data>"
 #define LNX_TAIL "<Data Name=\"ParentImage\">/bin/bash</Data></EventData>" \
 	"</Event>"
@@ -483,8 +484,10 @@ pattern_mode(void **state)
 	check_win("app.py --user_id u_88765 --x u_1",
 	    "app.py --user_id " H_U88765 " --x " H_U1);
 	/* With a group: only the group. */
-	use("[redact:pw]\npattern = (?i)password[:=](\\S+)\nreplace = remove\n");
-	check_win("app.exe PASSWORD=hunter2 x", "app.exe PASSWORD=[redacted] x");
+	use("[redact:pw]\npattern = (?i)password[:=](\\S+)\n"
+	    "replace = remove\n");
+	check_win("app.exe PASSWORD=hunter2 x",
+	    "app.exe PASSWORD=[redacted] x");
 	/* The pattern sees decoded text: &quot; is a quote. */
 	use("[redact:q]\npattern = \"([^\"]*)\"\nkey_file = KEY\n");
 	check_win("app.exe &quot;hunter2&quot;", "app.exe \"" H_HUNTER2 "\"");
@@ -512,7 +515,7 @@ pattern_limits(void **state)
 	 * value is replaced. */
 	use("[redact:slow]\npattern = (a+)+$\nreplace = remove\n");
 	memset(cmd, 'a', 2000);
-	strcpy(cmd + 2000, "b");
+	memcpy(cmd + 2000, "b", 2);
 	o = run(win(cmd, "-"), true, &changed);
 	assert_true(changed);
 	assert_string_equal(field(o, "CommandLine"), "[redacted]");
@@ -520,10 +523,9 @@ pattern_limits(void **state)
 	assert_true(st.limit_hits >= 1);
 	/* More than REDACT_SPANS_MAX replacements: the whole value once. */
 	use(ARGS_HMAC);
-	cmd[0] = '\0';
-	strcat(cmd, "app.py");
-	for (int i = 0; i < 100; i++)
-		strcat(cmd, " --text a");
+	memcpy(cmd, "app.py", 7);
+	for (size_t i = 0, n = 6; i < 100; i++, n += 9)
+		memcpy(cmd + n, " --text a", 10);
 	o = run(win(cmd, "-"), true, &changed);
 	assert_true(changed);
 	assert_int_equal(strncmp(field(o, "CommandLine"), "hmac:", 5), 0);

@@ -273,7 +273,8 @@ redact_new(const struct config *cfg, struct redactor **out,
 		ru->replace = c->replace;
 		if ((lrc = split_list(c->fields != NULL ? c->fields :
 		    REDACT_DEFAULT_FIELDS, ru->fields, &ru->nfields)) != 0 ||
-		    (lrc = split_list(c->arguments, ru->args, &ru->nargs)) != 0) {
+		    (lrc = split_list(c->arguments, ru->args,
+		    &ru->nargs)) != 0) {
 			if (lrc == -ENOMEM) {
 				rc = -ENOMEM;
 				break;
@@ -300,11 +301,12 @@ redact_new(const struct config *cfg, struct redactor **out,
 				rc = -EINVAL;
 				continue;
 			}
-			(void)pcre2_pattern_info(ru->re, PCRE2_INFO_CAPTURECOUNT,
-			    &ncap);
+			(void)pcre2_pattern_info(ru->re,
+			    PCRE2_INFO_CAPTURECOUNT, &ncap);
 			ru->group = ncap > 0;
-			if ((ru->md = pcre2_match_data_create_from_pattern(ru->re,
-			    NULL)) == NULL) {
+			ru->md = pcre2_match_data_create_from_pattern(ru->re,
+			    NULL);
+			if (ru->md == NULL) {
 				rc = -ENOMEM;
 				break;
 			}
@@ -318,9 +320,9 @@ redact_new(const struct config *cfg, struct redactor **out,
 		}
 		if (c->replace == CONFIG_REPLACE_HMAC) {
 			if (c->key == NULL || c->key[0] == '\0') {
-				report(fn, farg, "%s:%d: [redact:%s]: replace = "
-				    "hmac needs key_file", cfg->path, c->line,
-				    c->name);
+				report(fn, farg, "%s:%d: [redact:%s]: "
+				    "replace = hmac needs key_file", cfg->path,
+				    c->line, c->name);
 				rc = -EINVAL;
 				continue;
 			}
@@ -534,7 +536,8 @@ split_windows(struct redactor *r, const char *s, const uint32_t *pos,
 							return -ENOMEM;
 					i += k;
 					if (k % 2 == 1) {
-						if (arg_addc(r, '"', pos[i]) != 0)
+						if (arg_addc(r, '"',
+						    pos[i]) != 0)
 							return -ENOMEM;
 						i++;
 					}
@@ -668,7 +671,8 @@ scan_cmdline(struct redactor *r, size_t rule, const char *s,
 				continue;	/* a name, not a value */
 			v->used = true;
 			if ((rc = span_add(r, v->dstart, v->dend, rule,
-			    r->atext.s + v->toff, v->tlen, false, NULL, 0)) != 0)
+			    r->atext.s + v->toff, v->tlen, false, NULL,
+			    0)) != 0)
 				return rc;
 			i++;
 			continue;
@@ -767,7 +771,8 @@ scan_pattern(struct redactor *r, size_t rule, const char *s, size_t n,
 		else {
 			/* An empty match: on to the next character. */
 			off++;
-			while (off < n && ((unsigned char)s[off] & 0xc0) == 0x80)
+			while (off < n &&
+			    ((unsigned char)s[off] & 0xc0) == 0x80)
 				off++;
 		}
 	}
@@ -901,7 +906,8 @@ decode_value(struct redactor *r, const char *raw, size_t n, size_t *used)
 		const char *src = raw + i;
 
 		if (raw[i] == '<') {
-			if (n - i >= 9 && memcmp(raw + i, "<![CDATA[", 9) == 0) {
+			if (n - i >= 9 &&
+			    memcmp(raw + i, "<![CDATA[", 9) == 0) {
 				const char *e = NULL;
 				size_t j;
 
@@ -1074,7 +1080,8 @@ scan_message(struct redactor *r, bool linux_argv)
 
 		while (f < le && (s[f] == ' ' || s[f] == '\t' || s[f] == '\r'))
 			f++;
-		for (vs = f; vs + 1 < le && !(s[vs] == ':' && s[vs + 1] == ' ');)
+		vs = f;
+		while (vs + 1 < le && !(s[vs] == ':' && s[vs + 1] == ' '))
 			vs++;
 		if (vs + 1 < le) {
 			size_t fl = vs - f, ve = le;
