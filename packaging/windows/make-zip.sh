@@ -14,8 +14,10 @@
 #                     --install-service writes when there is none)
 #   README.txt        packaging/windows/README-windows.txt: install,
 #                     files, uninstall
-#   sysmon\           the Sysmon configurations of packaging/sysmon/,
-#                     when the tree has them
+#   sysmon\           packaging/sysmon/indextts-windows.xml, the Sysmon
+#                     configuration for IndexTTS hosts
+#   filters\          packaging/filters/*.xml, the [filter] (noise) and
+#                     [tag] (detections) rules for it
 #   licenses\         the copyright files of every library linked into
 #                     the exe (each Debian source package's
 #                     debian/copyright, kept by build-deps.sh) and of the
@@ -58,10 +60,11 @@ cp "$conf" "$root/sysmonfwd.conf"
 # The commands in the README name this version's folder.
 sed "s/sysmonfwd-VERSION-win64/$name/g" "$here/README-windows.txt" \
     >"$root/README.txt"
-if [ -d "$top/packaging/sysmon" ]; then
-	mkdir -p "$root/sysmon"
-	cp "$top"/packaging/sysmon/*.xml "$root/sysmon/"
-fi
+# The IndexTTS Sysmon configuration for Windows, and the [filter] and
+# [tag] rule files that go with it.
+mkdir -p "$root/sysmon" "$root/filters"
+cp "$top/packaging/sysmon/indextts-windows.xml" "$root/sysmon/"
+cp "$top"/packaging/filters/*.xml "$root/filters/"
 for d in "$prefix"/share/licenses/*/; do
 	cp "$d/copyright" "$root/licenses/$(basename "$d").txt"
 done
