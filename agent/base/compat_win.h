@@ -57,6 +57,12 @@ void	*memmem(const void *hay, size_t hlen, const void *needle, size_t nlen);
  * everything, a directory too).  0 or -1 with errno.
  */
 int	win_fd_id(int fd, uint64_t *dev, uint64_t *ino);
+/*
+ * path (UTF-8) as a UTF-16 path for the wide calls, '/' made '\\', a
+ * long drive path given the "\\?\\" prefix: *out, which the caller
+ * frees.  0, -EINVAL (not UTF-8) or -ENOMEM.
+ */
+int	win_wpath(const char *path, wchar_t **out);
 int	win_path_id(const char *path, uint64_t *dev, uint64_t *ino);
 /*
  * read(2) of fd at its position, by ReadFile(): the C runtime's read()

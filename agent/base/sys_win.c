@@ -120,8 +120,8 @@ fail(void)
  * it; such a path is taken as it is, so it must not hold "." or ".."
  * parts.  0, -EINVAL (not UTF-8) or -ENOMEM.
  */
-static int
-wpath(const char *path, wchar_t **out)
+int
+win_wpath(const char *path, wchar_t **out)
 {
 	static const wchar_t longp[] = L"\\\\?\\";
 	size_t plen = sizeof(longp) / sizeof(longp[0]) - 1;
@@ -167,7 +167,7 @@ fs_open(const char *path, int flags, int mode, fs_handle *fh)
 	 * service's install restricts the state directory). */
 	(void)mode;
 	*fh = FS_HANDLE_NONE;
-	if ((rc = wpath(path, &w)) != 0)
+	if ((rc = win_wpath(path, &w)) != 0)
 		return rc;
 	if (flags & FS_RDWR)
 		access = GENERIC_READ | GENERIC_WRITE;
@@ -337,9 +337,9 @@ move_file(const char *from, const char *to, DWORD flags)
 	wchar_t *wf, *wt;
 	int rc;
 
-	if ((rc = wpath(from, &wf)) != 0)
+	if ((rc = win_wpath(from, &wf)) != 0)
 		return rc;
-	if ((rc = wpath(to, &wt)) != 0) {
+	if ((rc = win_wpath(to, &wt)) != 0) {
 		free(wf);
 		return rc;
 	}
@@ -368,7 +368,7 @@ fs_remove(const char *path)
 	wchar_t *w;
 	int rc;
 
-	if ((rc = wpath(path, &w)) != 0)
+	if ((rc = win_wpath(path, &w)) != 0)
 		return rc;
 	/* A file still open elsewhere (sharing delete) goes when the last
 	 * handle closes; its name stays taken until then.  The ring never
@@ -392,7 +392,7 @@ fs_fopen(const char *path, const char *how)
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((rc = wpath(path, &w)) != 0) {
+	if ((rc = win_wpath(path, &w)) != 0) {
 		errno = -rc;
 		return NULL;
 	}
@@ -427,7 +427,7 @@ fs_mkdir(const char *path, int mode)
 	int rc;
 
 	(void)mode;	/* the ACL of the parent directory applies */
-	if ((rc = wpath(path, &w)) != 0)
+	if ((rc = win_wpath(path, &w)) != 0)
 		return rc;
 	if (!CreateDirectoryW(w, NULL) && GetLastError() !=
 	    ERROR_ALREADY_EXISTS)
@@ -450,7 +450,7 @@ fs_list(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
 	if ((pattern = malloc(len + 3)) == NULL)
 		return -ENOMEM;
 	snprintf(pattern, len + 3, "%s/*", dir);
-	rc = wpath(pattern, &w);
+	rc = win_wpath(pattern, &w);
 	free(pattern);
 	if (rc != 0)
 		return rc;
@@ -706,7 +706,7 @@ win_path_id(const char *path, uint64_t *dev, uint64_t *ino)
 	HANDLE h;
 	int rc;
 
-	if ((rc = wpath(path, &w)) != 0) {
+	if ((rc = win_wpath(path, &w)) != 0) {
 		errno = -rc;
 		return -1;
 	}

@@ -6,6 +6,8 @@
 #include "source_int.h"
 #include "base.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,4 +196,25 @@ source_append(struct source *s, struct buffer *b, int64_t time_ms,
 	    (rc = fit_record(s, &o, &d, &n, &flags)) != 0)
 		return rc;
 	return buffer_append(b, s->name, time_ms, flags, d, n, seq);
+}
+
+/* What rename keeps and a new file does not (source_int.h). */
+int
+source_file_id(const struct stat *sb, int fd, const char *path, uint64_t *dev,
+    uint64_t *ino)
+{
+#ifdef _WIN32
+	(void)sb;
+	if ((fd >= 0 ? win_fd_id(fd, dev, ino) :
+	    win_path_id(path, dev, ino)) != 0) {
+		*dev = *ino = 0;
+		return -errno;
+	}
+#else
+	(void)fd;
+	(void)path;
+	*dev = (uint64_t)sb->st_dev;
+	*ino = (uint64_t)sb->st_ino;
+#endif
+	return 0;
 }

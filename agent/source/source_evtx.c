@@ -109,6 +109,7 @@ struct evtx_source {
 	/* The file of cur when it was last opened. */
 	bool		 have_st;
 	struct stat	 cur_st;
+	uint64_t	 cur_dev, cur_ino;	/* source_file_id() */
 	bool		 cur_open_failed;
 	/*
 	 * The file being read.  libevtx's records in index order are the
@@ -222,19 +223,49 @@ cur_path(const struct evtx_source *s, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static bool
-same_file(const struct stat *a, const struct stat *b)
+/*
+ * libevtx_file_open() of path.  On Windows by the wide call: libcfile
+ * makes a narrow path "\\?\\" + the absolute path, where the '/' of
+ * our UTF-8 paths is an invalid name, and the narrow calls would read
+ * UTF-8 as the ANSI code page.  1 when open, as libevtx says.
+ */
+static int
+evtx_open(libevtx_file_t *ef, const char *path, libevtx_error_t **err)
 {
 #ifdef _WIN32
-	/* TODO (issue 14): no inode in a Windows struct stat, and whole
-	 * seconds only; the file index (win_path_id()) is to be added. */
-	return a->st_dev == b->st_dev && a->st_size == b->st_size &&
-	    a->st_mtime == b->st_mtime;
+	wchar_t *w;
+	int rc;
+
+	if (win_wpath(path, &w) != 0)
+		return -1;
+	rc = libevtx_file_open_wide(ef, w, LIBEVTX_OPEN_READ, err);
+	free(w);
+	return rc;
 #else
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	    a->st_size == b->st_size &&
-	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+	return libevtx_file_open(ef, path, LIBEVTX_OPEN_READ, err);
+#endif
+}
+
+/*
+ * path (sb) is the file cur was when last opened: the same identity
+ * (device and inode; on Windows the volume and the file index), size and
+ * modification time.
+ */
+static bool
+same_file(const struct evtx_source *s, const char *path,
+    const struct stat *sb)
+{
+	uint64_t dev, ino;
+
+	if (source_file_id(sb, -1, path, &dev, &ino) != 0 ||
+	    dev != s->cur_dev || ino != s->cur_ino ||
+	    sb->st_size != s->cur_st.st_size)
+		return false;
+#ifdef _WIN32
+	return sb->st_mtime == s->cur_st.st_mtime;
+#else
+	return sb->st_mtim.tv_sec == s->cur_st.st_mtim.tv_sec &&
+	    sb->st_mtim.tv_nsec == s->cur_st.st_mtim.tv_nsec;
 #endif
 }
 
@@ -890,6 +921,8 @@ file_open(struct evtx_source *s, bool quiet)
 		    path);
 		goto err_close;
 	}
+	(void)source_file_id(&s->cur_st, s->fd, path, &s->cur_dev,
+	    &s->cur_ino);
 	s->have_st = true;
 	s->chunk_no = -1;
 	s->nchunks = s->cur_st.st_size > EVTX_HEADER_SIZE ?
@@ -900,7 +933,7 @@ file_open(struct evtx_source *s, bool quiet)
 		goto err_close;
 	}
 	t0 = mono_now_ms();
-	if (libevtx_file_open(s->ef, path, LIBEVTX_OPEN_READ, &err) != 1) {
+	if (evtx_open(s->ef, path, &err) != 1) {
 		rc = -EINVAL;
 		evtx_err(&err, ebuf, sizeof(ebuf));
 		libevtx_file_free(&s->ef, &err);
@@ -1100,7 +1133,7 @@ advance(struct evtx_source *s)
 		/* The current file, when new or changed since it was read. */
 		if (s->cur[0] != '\0' && cur_path(s, path, sizeof(path)) == 0 &&
 		    stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    (!s->have_st || !same_file(&sb, &s->cur_st))) {
+		    (!s->have_st || !same_file(s, path, &sb))) {
 			rc = file_open(s, s->have_st && s->cur_open_failed);
 			s->skip_existing = false;
 			if (rc == 0)
@@ -1111,6 +1144,8 @@ advance(struct evtx_source *s)
 			if (rc < 0) {
 				/* Try it again only once it changes. */
 				s->cur_st = sb;
+				(void)source_file_id(&sb, -1, path,
+				    &s->cur_dev, &s->cur_ino);
 				s->have_st = true;
 				s->cur_open_failed = true;
 			}

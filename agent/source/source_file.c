@@ -90,7 +90,7 @@ struct file_source {
 	int		 fd;
 	bool		 is_stdin;
 	bool		 piped;		/* a pipe or terminal (stdin) */
-	uint64_t	 dev;		/* file_id() */
+	uint64_t	 dev;		/* source_file_id() */
 	uint64_t	 ino;
 	uint64_t	 read_off;	/* file offset of rbuf's end */
 	uint64_t	 line_off;	/* file offset where `line` starts */
@@ -272,32 +272,6 @@ ckpt_push(struct file_source *s, uint64_t off)
 
 /* ---- opening ---------------------------------------------------------------- */
 
-/*
- * The identity of the file sb describes (what a rename keeps, what a new
- * file at the name does not): st_dev and st_ino.  Windows has no inode
- * in struct stat: the volume serial number and the file index of
- * GetFileInformationByHandle(), asked of fd, or of path when fd < 0.
- * 0, or -errno when Windows could not tell (*dev and *ino are then 0).
- */
-static int
-file_id(const struct stat *sb, int fd, const char *path, uint64_t *dev,
-    uint64_t *ino)
-{
-#ifdef _WIN32
-	(void)sb;
-	if ((fd >= 0 ? win_fd_id(fd, dev, ino) :
-	    win_path_id(path, dev, ino)) != 0) {
-		*dev = *ino = 0;
-		return -errno;
-	}
-#else
-	(void)fd;
-	(void)path;
-	*dev = (uint64_t)sb->st_dev;
-	*ino = (uint64_t)sb->st_ino;
-#endif
-	return 0;
-}
 
 static int
 open_path(struct file_source *s, bool quiet)
@@ -324,7 +298,7 @@ open_path(struct file_source *s, bool quiet)
 	}
 	s->fd = fd;
 	/* Unknown (Windows only): 0, which a later look tells apart. */
-	(void)file_id(&sb, fd, s->path, &s->dev, &s->ino);
+	(void)source_file_id(&sb, fd, s->path, &s->dev, &s->ino);
 	s->read_off = 0;
 	s->line_off = 0;
 	s->rpos = s->rlen = 0;
@@ -671,7 +645,7 @@ look_again(struct file_source *s)
 		return;
 	}
 	if (!s->member) {
-		if (file_id(&sb, -1, s->path, &dev, &ino) != 0)
+		if (source_file_id(&sb, -1, s->path, &dev, &ino) != 0)
 			return;		/* cannot tell now: the next look */
 		if (s->waiting_file || dev != s->dev || ino != s->ino) {
 			s->rotated = true;
@@ -1278,7 +1252,7 @@ scan_path(struct glob_source *g, const char *path, size_t *over,
 	int rc;
 
 	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    file_id(&sb, -1, path, &dev, &ino) != 0)
+	    source_file_id(&sb, -1, path, &dev, &ino) != 0)
 		return;
 	if ((m = member_find(g, dev, ino)) != NULL) {
 		if (m->gen != g->gen)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "source.h"
@@ -88,5 +89,15 @@ void	source_pos_note(struct source_pos *p, uint64_t seq, const char *pos);
 void	source_pos_commit(struct source_pos *p, uint64_t durable_seq,
 	    bool force);
 void	source_pos_free(struct source_pos *p);
+
+/*
+ * The identity of the file sb describes (what a rename keeps, what a new
+ * file at the name does not): st_dev and st_ino; on Windows, which has
+ * no inode in struct stat, the volume serial number and the file index,
+ * asked of fd, or of path when fd < 0.  0, or -errno when Windows could
+ * not tell (*dev and *ino are then 0).
+ */
+int	source_file_id(const struct stat *sb, int fd, const char *path,
+	    uint64_t *dev, uint64_t *ino);
 
 #endif

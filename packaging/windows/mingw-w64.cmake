@@ -32,7 +32,11 @@ set(CMAKE_RC_COMPILER ${SYSMONFWD_WIN_HOST}-windres)
 # try_compile projects read this file again: hand them the prefix.
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES SYSMONFWD_WIN_DEPS)
 
-if(NOT SYSMONFWD_WIN_DEPS)
+# A prefix found by build-deps.sh (not given) is asked again at every
+# configure, so that a build directory follows a new recipe (new pins,
+# one more library) instead of keeping the old prefix in its cache.
+if(NOT SYSMONFWD_WIN_DEPS OR
+   SYSMONFWD_WIN_DEPS STREQUAL "${SYSMONFWD_WIN_DEPS_FOUND}")
 	if(NOT "$ENV{SYSMONFWD_WIN_DEPS}" STREQUAL "")
 		set(SYSMONFWD_WIN_DEPS "$ENV{SYSMONFWD_WIN_DEPS}")
 	else()
@@ -51,9 +55,12 @@ if(NOT SYSMONFWD_WIN_DEPS)
 				"${_sysmonfwd_win_err}")
 		endif()
 		set(SYSMONFWD_WIN_DEPS "${_sysmonfwd_win_prefix}")
+		set(SYSMONFWD_WIN_DEPS_FOUND "${_sysmonfwd_win_prefix}" CACHE
+			INTERNAL "the prefix build-deps.sh named")
 	endif()
 	set(SYSMONFWD_WIN_DEPS "${SYSMONFWD_WIN_DEPS}" CACHE PATH
-		"Prefix of the Windows libraries built by packaging/windows/build-deps.sh")
+		"Prefix of the Windows libraries built by packaging/windows/build-deps.sh"
+		FORCE)
 endif()
 
 if(NOT EXISTS "${SYSMONFWD_WIN_DEPS}/deps.cmake")

@@ -24,7 +24,10 @@
 #      within a few seconds, and the idle agent uses (almost) no CPU time
 #      (no busy polling).  The agent is then killed: Wine gives a process
 #      started without a console no Ctrl+C, so the console stop request
-#      (SetConsoleCtrlHandler) is not exercised here.
+#      (SetConsoleCtrlHandler) is not exercised here;
+#   7. evtx -> file: the corpus's .evtx files (libevtx in the exe) equal to
+#      the Linux build's documents; followed, a file replaced by another
+#      of the same name is read anew (identity: volume and file index).
 #
 # Not in tests/run-all.sh or .ci/run yet.  WINEPREFIX (default
 # /tmp/wine-agent) is created when missing; WINE picks the Wine loader
@@ -262,6 +265,93 @@ if [ "$n" -gt 0 ]; then
 	# More than 10 % of a CPU while idle is polling.
 	[ $((t1 - t0)) -le $((3 * hz / 10)) ] ||
 	    fail "follow: $((t1 - t0)) ticks of CPU in 3 s idle (polling?)"
+fi
+
+# 7. evtx -> file: the corpus's .evtx files through libevtx inside the
+# exe, a directory read whole, equal to the Linux build's documents; then,
+# followed, a file replaced by another of the same name is read anew (the
+# file's identity is the volume and file index on Windows).
+evtx=${SYSMONFWD_CORPUS_DIR:-$top/../shared/corpus}/evtx
+if [ -d "$evtx" ] && [ -n "$linux" ]; then
+	for side in win lin; do
+		mkdir -p "$work/ev-$side/logs"
+		cp "$evtx"/*.evtx "$work/ev-$side/logs/"
+		cat >"$work/ev-$side/ev.conf" <<'EOF2'
+[agent]
+name = wine-evtx
+state_dir = state
+[input:evtx]
+type = evtx
+path = logs
+start = beginning
+follow = false
+[output:out]
+type = file
+path = out.ndjson
+EOF2
+	done
+	run "$work/ev-win" --once -c ev.conf
+	[ "$rc" = 0 ] || fail "evtx: --once under Wine: exit $rc:" \
+	    "$(tail -3 "$work/out.txt")"
+	(cd "$work/ev-lin" && "$linux" --once -c ev.conf) \
+	    >"$work/lin.txt" 2>&1 ||
+	    fail "evtx: --once on Linux: $(tail -3 "$work/lin.txt")"
+	got=$(grep -c '"kind":"event"' "$work/ev-win/out.ndjson" 2>/dev/null ||
+	    true)
+	if compare "$work/ev-win/out.ndjson" "$work/ev-lin/out.ndjson" \
+	    >"$work/cmp.txt" && [ "${got:-0}" -gt 0 ]; then
+		echo "agent-wine.sh: evtx: $got documents from" \
+		    "$(find "$evtx" -name '*.evtx' | wc -l) .evtx files, the" \
+		    "same as Linux's"
+	else
+		fail "evtx: ${got:-0} documents, not Linux's:"
+		cat "$work/cmp.txt" >&2
+	fi
+
+	# Followed: one file, then another .evtx copied over it.
+	mkdir -p "$work/evf/logs"
+	a=$(find "$evtx" -name '*.evtx' | sort | head -1)
+	b=$(find "$evtx" -name '*.evtx' | sort | sed -n 2p)
+	cp "$a" "$work/evf/logs/sysmon.evtx"
+	sed -e 's/^follow = false$/follow = true/' \
+	    -e 's/^path = logs$/path = logs\/sysmon.evtx/' \
+	    "$work/ev-win/ev.conf" >"$work/evf/ev.conf"
+	na=$(cd "$work/ev-lin" && mkdir -p one && cp "$a" one/x.evtx &&
+	    sed 's/^path = logs$/path = one/; s/out.ndjson/one.ndjson/' \
+	    ev.conf >one.conf && "$linux" --once -c one.conf >/dev/null 2>&1 &&
+	    grep -c '"kind":"event"' one.ndjson)
+	nb=$(cd "$work/ev-lin" && mkdir -p two && cp "$b" two/x.evtx &&
+	    sed 's/^path = logs$/path = two/; s/out.ndjson/two.ndjson/' \
+	    ev.conf >two.conf && "$linux" --once -c two.conf >/dev/null 2>&1 &&
+	    grep -c '"kind":"event"' two.ndjson)
+	(cd "$work/evf" && exec "$wine" "$exe" -c ev.conf) \
+	    >"$work/evf/err.txt" 2>&1 &
+	follow_pid=$!
+	evcount() {
+		local c
+		c=$(grep -c '"kind":"event"' "$work/evf/out.ndjson" \
+		    2>/dev/null || true)
+		[ "${c:-0}" -ge "$1" ]
+	}
+	if ! wait_for 120 evcount "$na"; then
+		fail "evtx follow: the first file's $na records did not arrive"
+	else
+		cp "$b" "$work/evf/logs/sysmon.evtx.new"
+		mv "$work/evf/logs/sysmon.evtx.new" "$work/evf/logs/sysmon.evtx"
+		if wait_for 120 evcount $((na + nb)); then
+			echo "agent-wine.sh: evtx follow: $na records, then the" \
+			    "$nb of a file put in its place"
+		else
+			fail "evtx follow: the replacing file's $nb records did" \
+			    "not arrive: $(tr -d '\r' <"$work/evf/err.txt" |
+			    tail -3)"
+		fi
+	fi
+	kill "$follow_pid" 2>/dev/null || true
+	wait "$follow_pid" 2>/dev/null || true
+	follow_pid=
+elif in_ci; then
+	fail "evtx: no corpus .evtx ($evtx) or no Linux build"
 fi
 
 if [ "$fails" -gt 0 ]; then
