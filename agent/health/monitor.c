@@ -392,6 +392,21 @@ static const struct counter output_counters[] = {
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
+/*
+ * A counter family per rule (label rule="NAME"), or one bare sample of
+ * total when no rule counted anything yet (the family is never absent).
+ */
+static void
+prom_per_rule(struct jw *o, const char *name, const char *help,
+    uint64_t total, const struct status_count *rules, size_t n)
+{
+	prom_family(o, name, "counter", help);
+	if (n == 0)
+		prom_u64(o, name, NULL, NULL, total);
+	for (size_t i = 0; i < n; i++)
+		prom_u64(o, name, "rule", rules[i].name, rules[i].n);
+}
+
 static void
 prom_agent(struct jw *o, const struct agent_status *st)
 {
@@ -416,25 +431,14 @@ prom_agent(struct jw *o, const struct agent_status *st)
 		prom_u64(o, c->name, NULL, NULL, U64_AT(st, c->off));
 	}
 	/* Never silent: every record a [filter] rule dropped, per rule. */
-	prom_family(o, "sysmonfwd_records_filtered_total", "counter",
+	prom_per_rule(o, "sysmonfwd_records_filtered_total",
 	    "Records the [filter] rules dropped before the buffer, per rule "
-	    "(its name, or \"not included: TYPE\" / \"exclude: TYPE\").");
-	if (st->nfiltered_rules == 0)
-		prom_u64(o, "sysmonfwd_records_filtered_total", NULL, NULL,
-		    st->filtered);
-	for (size_t i = 0; i < st->nfiltered_rules; i++)
-		prom_u64(o, "sysmonfwd_records_filtered_total", "rule",
-		    st->filtered_rules[i].name, st->filtered_rules[i].n);
+	    "(its name, or \"not included: TYPE\" / \"exclude: TYPE\").",
+	    st->filtered, st->filtered_rules, st->nfiltered_rules);
 	/* Records a [redact:NAME] section rewrote, per section. */
-	prom_family(o, "sysmonfwd_records_redacted_total", "counter",
+	prom_per_rule(o, "sysmonfwd_records_redacted_total",
 	    "Records a [redact:NAME] section rewrote before the buffer, per "
-	    "section.");
-	if (st->nredacted_rules == 0)
-		prom_u64(o, "sysmonfwd_records_redacted_total", NULL, NULL,
-		    st->redacted);
-	for (size_t i = 0; i < st->nredacted_rules; i++)
-		prom_u64(o, "sysmonfwd_records_redacted_total", "rule",
-		    st->redacted_rules[i].name, st->redacted_rules[i].n);
+	    "section.", st->redacted, st->redacted_rules, st->nredacted_rules);
 
 	prom_family(o, "sysmonfwd_sysmon_state", "gauge",
 	    "The state of the Sysmon service: 1 for the current one.");
