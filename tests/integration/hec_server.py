@@ -584,8 +584,10 @@ def _self_test(selftest, tmp, pki):
                                 client=False)
         check(rc != 0 and st is None, "a client without certificate "
               "is refused (curl exit %s, HTTP %s)" % (rc, st))
-        check(len(s.tls_failures) >= 1, "the refused handshake is "
-              "counted: %r" % s.tls_failures)
+        # The server's thread records the failed handshake after curl
+        # has seen it fail: wait for it.
+        check(sysmonfwd_it.wait_for(lambda: len(s.tls_failures) >= 1, 60),
+              "the refused handshake is counted: %r" % s.tls_failures)
         expect(_curl(s, pki, "/services/collector/event",
                      '{"event":"a"}\n {"event":{"x":1},"time":1.5,'
                      '"index":"main"}', [auth]), 200, 0, "two events")

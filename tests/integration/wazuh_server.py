@@ -99,6 +99,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sysmonfwd_it  # noqa: E402  (wait_for)
 import testserver  # noqa: E402
 
 MSG_HEADER = "1:API-Webhook:"
@@ -1034,7 +1035,10 @@ def _self_test(selftest, tmp, pki):
     try:
         # TLS.
         rc, st, _, _ = _curl(s, pki, "/", client=False)
-        check(rc != 0 and st is None and len(s.tls_failures) >= 1,
+        # The server's thread records the failed handshake after curl
+        # has seen it fail: wait for it.
+        check(rc != 0 and st is None and
+              sysmonfwd_it.wait_for(lambda: len(s.tls_failures) >= 1, 60),
               "a client without certificate is refused and counted "
               "(curl exit %s, %r)" % (rc, s.tls_failures))
         rc, st, _, _ = _curl(s, None, "/")
