@@ -446,6 +446,74 @@ glob_resumes_from_the_ring_checkpoint(void **state)
 	source_close(s, f->buf);
 }
 
+static int
+count_segments(const struct fixture *f)
+{
+	char dir[128];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/buffer", f->dir);
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, "seg-", 4) == 0;
+	closedir(d);
+	return n;
+}
+
+/*
+ * A member resumed from the ring's checkpoint and not moving since (at
+ * its end) sets no newer checkpoint, and the ring deletes the segment
+ * holding the old one once the outputs acknowledged it: its position file
+ * must hold that position from the opening on, or a crash after the
+ * deletion reads the file again from its start.
+ */
+static void
+glob_keeps_ring_positions_when_the_ring_lets_go(void **state)
+{
+	struct fixture *f = *state;
+	struct source *s;
+	char out[4096];
+
+	write_file(lpath(f, "sysmon-a.log"), "<Event>a1</Event>\n", "w");
+	write_file(lpath(f, "sysmon-b.log"), "<Event>b1</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
+	while (!source_finished(s))
+		assert_true(source_poll(s, f->buf, 1 << 20) >= 0);
+	assert_int_equal(buffer_sync(f->buf), 0);
+	source_close(s, NULL);		/* a crash: no position file */
+	assert_int_equal(count_pos_files(f), 0);
+	buffer_close(f->buf);
+	fx_open_buffer(f);
+	assert_int_equal(collect(f, out, sizeof(out)), 2);
+
+	/* a and b resume from the ring, at their end; c is new.  Its record
+	 * goes to a new segment, and once acknowledged the old one, with
+	 * the checkpoints of a and b, is deleted.  Then a crash before any
+	 * checkpoint of the input. */
+	write_file(lpath(f, "sysmon-c.log"), "<Event>c1</Event>\n", "w");
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
+	while (!source_finished(s))
+		assert_true(source_poll(s, f->buf, 1 << 20) >= 0);
+	assert_int_equal(buffer_sync(f->buf), 0);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>c1</Event>|");
+	(void)buffer_tick(f->buf, mono_now_ms());
+	assert_int_equal(count_segments(f), 1);
+	source_close(s, NULL);
+	buffer_close(f->buf);
+	fx_open_buffer(f);
+
+	write_file(lpath(f, "sysmon-b.log"), "<Event>b2</Event>\n", "a");
+	assert_int_equal(source_file_open(&f->in, f->dir, f->buf, &s), 0);
+	while (!source_finished(s))
+		assert_true(source_poll(s, f->buf, 1 << 20) >= 0);
+	assert_int_equal(collect(f, out, sizeof(out)), 1);
+	assert_string_equal(out, "<Event>b2</Event>|");
+	source_close(s, f->buf);
+}
+
 static void
 glob_start_end_skips_existing_on_first_run(void **state)
 {
@@ -581,6 +649,9 @@ main(void)
 		    glob_resumes_each_file_by_inode, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 		    glob_resumes_from_the_ring_checkpoint, fx_setup,
+		    fx_teardown),
+		cmocka_unit_test_setup_teardown(
+		    glob_keeps_ring_positions_when_the_ring_lets_go, fx_setup,
 		    fx_teardown),
 		cmocka_unit_test_setup_teardown(
 		    glob_start_end_skips_existing_on_first_run, fx_setup,

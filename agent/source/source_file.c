@@ -389,6 +389,12 @@ resume(struct file_source *s, const struct buffer *b)
 				log_info("input %s: resuming %s at byte %" PRIu64
 				    " (from the %s)", s->cfg->name, s->path,
 				    best, from);
+			/* The ring lets go of that checkpoint once its
+			 * segment is acknowledged, and the input does not
+			 * set it again until it moves: the position file
+			 * must hold it first. */
+			if (best > 0 && strcmp(from, "buffer checkpoint") == 0)
+				pos_save(s, mono_now_ms());
 		}
 		return;
 	}
@@ -1109,6 +1115,13 @@ member_resume(struct glob_source *g, struct file_source *m)
 		m->slot = best->slot;
 		if (seek_to(m, best->off) == 0) {
 			m->committed_off = best->off;
+			if (strcmp(best->from, "position file") == 0) {
+				/* What its slot's file says already (unless
+				 * members_place() gives it another slot). */
+				m->saved_off = best->off;
+				m->saved_dev = best->dev;
+				m->saved_ino = best->ino;
+			}
 			if (best->off > 0)
 				log_info("input %s: resuming %s at byte %" PRIu64
 				    " (from the %s)", g->cfg->name, m->path,
@@ -1287,11 +1300,21 @@ scan_path(struct glob_source *g, const char *path, size_t *over,
  * position while opening), and its slot, the one its saved position came
  * from when no other member holds it.  A member that cannot be named is
  * dropped.
+ *
+ * While opening, each member's position file is then made to hold where
+ * it resumes: a position found in the ring's checkpoints lives only in a
+ * segment the ring deletes once the outputs acknowledged it, and a member
+ * that does not move (at its end) sets no newer checkpoint; one found
+ * under a slot another member took is overwritten by that member.  The
+ * members given another slot are written first, before a member keeping
+ * a slot overwrites the file they were found in.
  */
 static void
 members_place(struct glob_source *g, size_t first_new)
 {
+	bool moved[GLOB_MAX_FILES];
 	struct file_source *m;
+	int64_t now;
 
 	for (size_t i = first_new; i < g->nfiles; i++) {
 		m = g->files[i];
@@ -1308,19 +1331,33 @@ members_place(struct glob_source *g, size_t first_new)
 	}
 	for (size_t i = first_new; i < g->nfiles; i++) {
 		m = g->files[i];
+		moved[i] = m->slot < 0;
 		if (m->slot < 0) {
 			int k = 0;
+			/* Its new slot's file says nothing of it yet. */
+			m->saved_off = m->saved_dev = m->saved_ino = 0;
 			while (slot_used(g, k, NULL))
 				k++;
 			m->slot = k;
 		}
 	}
 	for (size_t i = first_new; i < g->nfiles; ) {
-		if (member_name(g, g->files[i]) != 0)
+		if (member_name(g, g->files[i]) != 0) {
+			memmove(&moved[i], &moved[i + 1],
+			    (g->nfiles - i - 1) * sizeof(moved[0]));
 			member_drop(g, i);
-		else
+		} else {
 			i++;
+		}
 	}
+	if (g->cands == NULL)
+		return;
+	now = mono_now_ms();
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = first_new; i < g->nfiles; i++)
+			if (moved[i] == (pass == 0) &&
+			    g->files[i]->committed_off > 0)
+				pos_save(g->files[i], now);
 }
 
 /*
