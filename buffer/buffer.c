@@ -517,6 +517,15 @@ seg_delete_oldest(struct buffer *b, const char *why)
 		log_warnx("buffer: cannot delete %s: %s", path, strerror(-rc));
 	memmove(b->segs, b->segs + 1, (b->nsegs - 1) * sizeof(*s));
 	b->nsegs--;
+	/*
+	 * The deleted segment may have held the only block carrying some
+	 * input's checkpoint (an input idle since): the next block carries
+	 * every known one again, so that a crash before the input's own
+	 * position file catches up still finds it in the ring.
+	 */
+	for (size_t i = 0; i < b->npos; i++)
+		if (b->pos[i].pos[0] != '\0')
+			b->pos[i].dirty = true;
 	return 0;
 }
 

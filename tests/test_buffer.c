@@ -615,6 +615,53 @@ buffer_keeps_input_positions_with_the_records(void **state)
 	buffer_close(b);
 }
 
+/*
+ * An input idle since its checkpoint went into a block: once the segment
+ * holding that block is acknowledged and deleted, the ring still knows
+ * the checkpoint (the next block carries it again), so a crash before the
+ * input's own position file catches up does not send it back to its
+ * start.
+ */
+static void
+buffer_keeps_an_idle_inputs_position_past_deleted_segments(void **state)
+{
+	const char *d = newdir();
+	struct buffer *b = open_ring(d, 4 << 20, 64 << 10, 1024,
+	    BUFFER_FULL_DROP_OLDEST);
+	struct buffer_cursor *c;
+	uint64_t gap;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	append_n(b, n, 10);
+	n += 10;
+	buffer_set_position(b, "idle", "dev 1 ino 9 off 4242 crc 0");
+	append_n(b, n, 10);
+	n += 10;
+	assert_int_equal(buffer_sync(b), 0);
+	/* Others go on writing: segments fill, are read and acknowledged,
+	 * and the first one (the only one with the checkpoint) goes. */
+	for (int round = 0; round < 40; round++) {
+		append_n(b, n, 200);
+		n += 200;
+		assert_int_equal(buffer_sync(b), 0);
+		(void)drain(c, &gap, NULL, NULL);
+		assert_int_equal(gap, 0);
+	}
+	(void)buffer_tick(b, INT64_MAX / 2);
+	append_n(b, n, 10);
+	n += 10;
+	assert_int_equal(buffer_sync(b), 0);
+	buffer_close(b);
+
+	b = open_ring(d, 4 << 20, 64 << 10, 1024, BUFFER_FULL_DROP_OLDEST);
+	assert_non_null(buffer_get_position(b, "idle"));
+	assert_string_equal(buffer_get_position(b, "idle"),
+	    "dev 1 ino 9 off 4242 crc 0");
+	buffer_close(b);
+}
+
 static void
 write_fast(const char *d, const char *text)
 {
@@ -916,6 +963,8 @@ main(void)
 		cmocka_unit_test(buffer_reopen_after_flipped_bytes),
 		cmocka_unit_test(buffer_quarantines_unreadable_segment),
 		cmocka_unit_test(buffer_keeps_input_positions_with_the_records),
+		cmocka_unit_test(
+		    buffer_keeps_an_idle_inputs_position_past_deleted_segments),
 		cmocka_unit_test(buffer_cursor_quick_note_wins_unless_torn),
 		cmocka_unit_test(buffer_inspect_reports_backlog),
 		cmocka_unit_test(buffer_rewind_and_unread_never_invent_a_gap),
