@@ -61,7 +61,8 @@ have() {
 # The warnings of the Linux build (CMakeLists.txt), as errors.
 flags=(-std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2
 	-Wno-format-nonliteral -Werror -D_WIN32_WINNT=0x0601
-	-I agent/base -I agent/event -I agent/health -I agent/source
+	-I agent/base -I agent/event -I agent/health -I agent/policy
+	-I agent/source
 	-I buffer -I config -I transport)
 # zlib for Windows (buffer/): libz-mingw-w64-dev, in the compiler's own
 # include and lib directories.
