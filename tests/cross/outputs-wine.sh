@@ -255,9 +255,12 @@ main(void)
 }
 EOF
 deps=$(bash packaging/windows/build-deps.sh --print-prefix)
-"$cc" -O1 -Wall -Wno-unused-function -I"$top/config" -I"$deps/include" \
-    -o "$work/acl_walk.exe" "$work/acl_walk.c" -L"$deps/lib" -linih \
-    -ladvapi32
+# config.c as the exe builds it: mingw-w64's C99 printf (%zu), PCRE2
+# linked statically (the [redact] patterns are compiled there).
+"$cc" -O1 -Wall -Wno-unused-function -D__USE_MINGW_ANSI_STDIO=1 \
+    -DPCRE2_STATIC -I"$top/config" \
+    -I"$deps/include" -o "$work/acl_walk.exe" "$work/acl_walk.c" \
+    -L"$deps/lib" -linih -lpcre2-8 -ladvapi32
 
 python3 - "$top" "$work" "$corpus" "$wine" "$linux" <<'PYEOF'
 import http.client
