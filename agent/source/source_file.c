@@ -137,7 +137,8 @@ file_next_poll(const struct source *src, int64_t now_ms)
 	if (s->base.finished)
 		return INT64_MAX;
 #ifdef _WIN32
-	/* TODO (issue 14): a pipe is not waited on yet: looked at again. */
+	/* Windows: a pipe has no handle to wait on here (an anonymous
+	 * pipe signals nothing): looked at again every poll_interval. */
 	if (s->piped)
 		return s->drained ? s->next_look_ms : now_ms;
 #else
@@ -842,8 +843,9 @@ read_chunk(struct file_source *s, struct buffer *b)
 	if (s->piped) {
 		/* A pipe or terminal: never block in read(). */
 #ifdef _WIN32
-		/* TODO (issue 14): a console is not a pipe; only pipes are
-		 * asked (PeekNamedPipe()). */
+		/* Only pipes are asked (PeekNamedPipe()); a console is not a
+		 * pipe and reads as drained (path = - from a console is not
+		 * supported on Windows). */
 		s->drained = !win_fd_readable(s->fd);
 		s->next_look_ms = mono_now_ms() +
 		    (int64_t)s->cfg->poll_interval_ms;
