@@ -77,6 +77,7 @@ import wazuh_codec as wc  # noqa: E402
 OS_MAXSTR = 65536                   # src/headers/defs.h
 MAX_SSL_MSG_SIZE = 65536 + 4096     # src/os_auth/auth.h
 MANAGER_VERSION = "v4.14.7"
+DRAIN_TIME = 10.0       # a connection cut gracefully is closed after it
 CONTROL_HEADER = "#!-"              # src/headers/rc.h
 HC_STARTUP = "agent startup "
 HC_SHUTDOWN = "agent shutdown "
@@ -175,6 +176,7 @@ class _Conn:
         self.t0 = time.monotonic()
         self.send_lock = threading.Lock()
         self.closed = False
+        self.draining = None        # cut gracefully: read, drop, until then
         self.agent = None           # the agent id its messages named
 
     def send(self, data):
@@ -187,10 +189,22 @@ class _Conn:
             except OSError:
                 return False
 
-    def cut(self):
-        """Close at once (what remoted's _close_sock() does)."""
+    def cut(self, graceful=False):
+        """Close at once (what remoted's _close_sock() does); graceful:
+        send FIN now and drop whatever arrives until the agent closes (at
+        most DRAIN_TIME s), so that the agent reads everything sent before
+        the cut (an RST would let its kernel throw away acks not read
+        yet, a race no agent can be blamed for)."""
         with self.send_lock:
             if self.closed:
+                return
+            if graceful:
+                if self.draining is None:
+                    self.draining = time.monotonic() + DRAIN_TIME
+                    try:
+                        self.sock.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
                 return
             self.closed = True
         try:
@@ -286,6 +300,7 @@ class WazuhManager:
         self._listeners = {}
         self._conns = set()
         self._conn_ids = itertools.count(1)
+        self._seq = itertools.count(1)  # orders events, controls and acks
         self._acking = True
         self._drop_rules = []       # [events left before the cut]
         self.authd_port = 0
@@ -388,7 +403,7 @@ class WazuhManager:
         with self._lock:
             conns = list(self._conns)
         for c in conns:
-            self._close_conn(c, "dropped by the test")
+            self._close_conn(c, "dropped by the test", graceful=True)
         return len(conns)
 
     def drop_after(self, n):
@@ -457,7 +472,8 @@ class WazuhManager:
     def event_log(self):
         """Every decrypted event (not control messages), in order: dicts
         with payload (str), raw (bytes), queue, location, message, agent,
-        global, local, t (monotonic time of receipt), conn."""
+        global, local, t (monotonic time of receipt), conn, seq (one
+        order for events, control messages and acks)."""
         with self._lock:
             return [dict(e) for e in self._events]
 
@@ -469,7 +485,7 @@ class WazuhManager:
     def controls(self):
         """Every control message: dicts with kind (startup, shutdown,
         keepalive, request, invalid), text (after "#!-"), acked, agent,
-        global, local, t, conn."""
+        global, local, t, conn, seq."""
         with self._lock:
             return [dict(c) for c in self._controls]
 
@@ -766,17 +782,26 @@ class WazuhManager:
             self._conns.add(c)
             self.connections += 1
         buf = b""
+        sock.settimeout(0.2)
         try:
             while not c.closed:
+                if c.draining is not None and \
+                        time.monotonic() > c.draining:
+                    break
                 try:
                     chunk = sock.recv(65536)
+                except socket.timeout:
+                    continue
                 except OSError:
                     break
                 if not chunk:
                     break
+                if c.draining is not None:
+                    continue
                 buf += chunk
                 # nb_recv(): dispatch every whole frame.
-                while len(buf) >= 4 and not c.closed:
+                while len(buf) >= 4 and not c.closed and \
+                        c.draining is None:
                     n = struct.unpack("<I", buf[:4])[0]
                     if n > OS_MAXSTR:
                         self._refuse(c, "too big", None, "Too big message "
@@ -793,9 +818,10 @@ class WazuhManager:
         finally:
             self._close_conn(c, None)
 
-    def _close_conn(self, c, why):
-        """_close_sock(): OS_DeleteSocket() and close."""
-        c.cut()
+    def _close_conn(self, c, why, graceful=False):
+        """_close_sock(): OS_DeleteSocket() and close (graceful: see
+        _Conn.cut())."""
+        c.cut(graceful)
         with self._cond:
             self._conns.discard(c)
             for k in self._keys.values():
@@ -929,7 +955,8 @@ class WazuhManager:
             self._events.append({
                 "payload": text, "raw": payload, "queue": queue,
                 "location": location, "message": message, "agent": k.id,
-                "global": g, "local": l, "t": now, "conn": c.id})
+                "global": g, "local": l, "t": now, "conn": c.id,
+                "seq": next(self._seq)})
             cut = False
             if self._drop_rules:
                 self._drop_rules = [n - 1 for n in self._drop_rules]
@@ -938,7 +965,7 @@ class WazuhManager:
                     cut = True
             self._cond.notify_all()
         if cut:
-            self._close_conn(c, "drop_after")
+            self._close_conn(c, "drop_after", graceful=True)
 
     def _control(self, c, k, g, l, body, now):
         """validate_control_msg() and save_controlmsg() (manager.c)."""
@@ -974,6 +1001,7 @@ class WazuhManager:
             if not self._acking and ack:
                 ack = False
                 rec["ack_withheld"] = True
+            rec["seq"] = next(self._seq)
             self._controls.append(rec)
             self._cond.notify_all()
         if ack:
@@ -1019,7 +1047,8 @@ class WazuhManager:
         with self._cond:
             self._acks.append({"agent": k.id, "conn": conn.id, "kind": kind,
                                "text": text, "t": time.monotonic(),
-                               "sent": ok, "global": g, "local": l})
+                               "sent": ok, "global": g, "local": l,
+                               "seq": next(self._seq)})
             self._cond.notify_all()
         return ok
 
