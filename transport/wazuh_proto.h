@@ -179,12 +179,22 @@ enum wzp_enroll_result {
 };
 
 /*
- * Classify what authd sent so far (buf, len bytes; authd writes one line
- * and closes).  A complete answer is a line ending in '\n'; at end of
- * stream the caller may pass what it has with a '\n' appended.  why (may
- * be NULL) gets a printable description: the manager's own words for an
- * ERROR (control characters replaced by '?', cut to whylen), or what was
- * wrong.
+ * Classify what authd sent so far (buf, len bytes).  authd writes one
+ * answer WITHOUT a newline and closes the connection (main-server.c
+ * process_message): "OSSEC K:'ID NAME IP KEY'" or "ERROR: <why>. Unable
+ * to add agent".  A key answer is whole at its closing quote; an ERROR
+ * is whole at a '\n' or when it ends in "Unable to add agent".  So: call
+ * after each read; on INCOMPLETE read on; when the stream ends while
+ * INCOMPLETE, call once more with a '\n' appended (then an ERROR is
+ * classified, anything else is GARBAGE or still INCOMPLETE: treat that
+ * as GARBAGE).  why (may be NULL) gets a printable description: the
+ * manager's own words for an ERROR (bytes outside printable ASCII
+ * replaced by '?', cut to whylen), or what was wrong.  Wazuh's answers:
+ * "Duplicate agent name: N" (NAME_TAKEN), "Invalid password"
+ * (BAD_PASSWORD); REFUSED for the rest, e.g. "Invalid agent name: N",
+ * "Invalid group: G", "Agent version must be lower or equal to manager
+ * version", "Internal manager error adding agent: N", and in 5.0.1
+ * "Enrollment password not available".
  */
 enum wzp_enroll_result wzp_enroll_answer(const char *buf, size_t len,
 	    struct wzp_key *k, char *why, size_t whylen);
