@@ -720,6 +720,12 @@ enroll_answers_of_every_kind(void **state)
 	assert_int_equal(answer("ERROR: a\x1b[31mb\x7f\xc3\xa9\n", &k, why,
 	    sizeof(why)), WZP_ENROLL_REFUSED);
 	assert_string_equal(why, "a?[31mb???");
+	/* Nothing at all, with the newline added at the end of the stream:
+	 * still no answer. */
+	assert_int_equal(answer("\n", &k, why, sizeof(why)),
+	    WZP_ENROLL_INCOMPLETE);
+	assert_int_equal(answer("\r\n", &k, why, sizeof(why)),
+	    WZP_ENROLL_INCOMPLETE);
 	/* At the end of the stream the caller adds a newline. */
 	assert_int_equal(answer("ERROR: Agent version must be lower or equal "
 	    "to manager version\n", &k, why, sizeof(why)), WZP_ENROLL_REFUSED);

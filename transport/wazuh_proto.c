@@ -798,6 +798,10 @@ wzp_enroll_answer(const char *buf, size_t len, struct wzp_key *k, char *why,
 {
 	if (why != NULL && whylen > 0)
 		why[0] = '\0';
+	/* Nothing but the newline a caller adds at the end: no answer. */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r') &&
+	    len <= 2)
+		len--;
 	if (len == 0 || prefix_of(buf, len, ANSWER_KEY) ||
 	    prefix_of(buf, len, ANSWER_ERROR) ||
 	    (len == sizeof(ANSWER_ERROR) - 1 && starts(buf, len, ANSWER_ERROR)))

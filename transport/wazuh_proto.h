@@ -186,10 +186,11 @@ enum wzp_enroll_result {
  * is whole at a '\n' or when it ends in "Unable to add agent".  So: call
  * after each read; on INCOMPLETE read on; when the stream ends while
  * INCOMPLETE, call once more with a '\n' appended (then an ERROR is
- * classified, anything else is GARBAGE or still INCOMPLETE: treat that
- * as GARBAGE).  why (may be NULL) gets a printable description: the
- * manager's own words for an ERROR (bytes outside printable ASCII
- * replaced by '?', cut to whylen), or what was wrong.  Wazuh's answers:
+ * classified, a cut key answer is GARBAGE, and INCOMPLETE again means
+ * authd sent nothing at all).  why (may be NULL) gets a printable
+ * description: the manager's own words for an ERROR (bytes outside
+ * printable ASCII replaced by '?', cut to whylen), or what was wrong.
+ * Wazuh's answers:
  * "Duplicate agent name: N" (NAME_TAKEN), "Invalid password"
  * (BAD_PASSWORD); REFUSED for the rest, e.g. "Invalid agent name: N",
  * "Invalid group: G", "Agent version must be lower or equal to manager
