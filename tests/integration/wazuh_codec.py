@@ -141,7 +141,9 @@ def ip_netmask_bits(ip):
             n = struct.unpack(">I", bytes(int(x) for x in mask.split(".")))[0]
             return bin(n).count("1") if n == 0xFFFFFFFF else 0
         return None
-    if re.match(r"[0-9a-fA-F:]+(?:/[0-9]{1,3})?\Z", ip) and ip.count(":") >= 2:
+    m = re.match(r"([0-9a-fA-F:]+)(?:/([0-9]{1,3}))?\Z", ip)
+    if m and 2 <= m.group(1).count(":") <= 7 and \
+            (m.group(2) is None or int(m.group(2)) <= 128):
         return -1
     return None
 
