@@ -121,6 +121,38 @@ struct render_wazuh_opts {
 int	render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 	    const struct render_wazuh_opts *o, const struct buffer_rec *rec,
 	    struct strbuf *out, struct strbuf *scratch);
+/*
+ * The longest payload render_wazuh_agent() makes, QUEUE:LOCATION:
+ * included.  CreateSecMSG() takes OS_MAXSTR - OS_HEADER_SIZE = 65,408
+ * bytes (src/os_crypto/shared/msgs.c, src/headers/defs.h, wazuh v4.14.7);
+ * 256 bytes (OS_FLSIZE) fewer, because remoted hands an event on to
+ * analysisd with "[ID] (NAME) IP->" put before its location, cut at
+ * 65,535 bytes (src/remoted/secure.c, src/shared/mq_op.c): a longer one
+ * would reach the decoder as broken JSON.
+ */
+#define RENDER_WAZUH_AGENT_MAX	(65536 - 128 - 256)
+/* The queue and location of our own events (parse errors, gaps,
+ * heartbeats, alerts) on the agent protocol. */
+#define RENDER_WAZUH_AGENT_OWN	"1:sysmonfwd:"
+
+/*
+ * Append the payload a Wazuh agent would hand CreateSecMSG() for rec,
+ * "QUEUE:LOCATION:MESSAGE", at most RENDER_WAZUH_AGENT_MAX bytes, no
+ * separator: a Windows record as the Windows agent's eventchannel reader
+ * sends it, f:EventChannel:{"Message":..,"Event":"<the record's XML>"}
+ * (no Message: we have none), its tags as <Sysmonfwd> inside the XML
+ * (win.sysmonfwd.tags on the manager); Sysmon for Linux as its syslog
+ * line, 1:/var/log/syslog: (the record came with its header) or
+ * 1:journald: (the header is ours); records that do not parse and gaps as
+ * the render_wazuh() JSON document, unquoted, on RENDER_WAZUH_AGENT_OWN.
+ * A record too long has its longest values cut (RENDER_CUT) and is tagged
+ * sysmonfwd_truncated.  The details, and the Wazuh sources followed, are
+ * at the end of render_wazuh.c.  Return like render_wazuh().
+ */
+int	render_wazuh_agent(struct event_parser *p,
+	    const struct render_ctx *ctx, const struct buffer_rec *rec,
+	    struct strbuf *out, struct strbuf *scratch);
+
 /* The {"win":...} JSON of a parsed Windows record (not quoted). */
 int	render_wazuh_win(const struct sysmon_event *ev, size_t max,
 	    struct strbuf *out, bool *cut);
@@ -161,6 +193,7 @@ enum render_dest {
 	RENDER_DEST_HEC,
 	RENDER_DEST_ES,
 	RENDER_DEST_WAZUH,
+	RENDER_DEST_WAZUH_AGENT, /* the Wazuh agent protocol: one payload */
 };
 
 /*
@@ -189,7 +222,8 @@ int	render_record(struct event_parser *p, const struct render_target *t,
 /*
  * Close a record render_record() appended to out: the newline of a file's
  * NDJSON; nothing for the others (HEC events go back to back, a bulk item
- * ends with its own newline, a Wazuh event is one string of an array).
+ * ends with its own newline, a Wazuh event is one string of an array, a
+ * Wazuh agent payload is one message: its output knows where it ends).
  * 0 or -ENOBUFS.
  */
 int	render_record_end(const struct render_target *t, struct strbuf *out)
@@ -199,7 +233,8 @@ int	render_record_end(const struct render_target *t, struct strbuf *out)
  * of out's contents: a HEC event of sourcetype sysmonfwd:heartbeat or
  * sysmonfwd:alert, a bulk item into logs-sysmonfwd.{heartbeat,alert}-NS
  * (or the index override) with the _id of render_es_status_id(), a Wazuh
- * JSON string, an NDJSON line.  scratch: working space.  0 or -errno.
+ * JSON string, a Wazuh agent payload (RENDER_WAZUH_AGENT_OWN and the
+ * same document), an NDJSON line.  scratch: working space.  0 or -errno.
  */
 int	render_status_for(const struct render_target *t,
 	    const struct agent_status *st, const struct status_event *ev,

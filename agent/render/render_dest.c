@@ -21,6 +21,8 @@ render_record(struct event_parser *p, const struct render_target *t,
 		return render_es(p, &t->ctx, &t->es, rec, out);
 	case RENDER_DEST_WAZUH:
 		return render_wazuh(p, &t->ctx, &t->wz, rec, out, scratch);
+	case RENDER_DEST_WAZUH_AGENT:
+		return render_wazuh_agent(p, &t->ctx, rec, out, scratch);
 	case RENDER_DEST_FILE:
 		break;
 	}
@@ -120,6 +122,13 @@ render_status_for(const struct render_target *t,
 			return rc;
 		return json_add_str(out, doc->s, doc->len);
 	}
+	if (t->dest == RENDER_DEST_WAZUH_AGENT) {
+		/* The same flat form, as the payload of one event. */
+		if ((rc = status_render_doc(st, ev, NULL, true, doc)) != 0 ||
+		    (rc = strbuf_adds(out, RENDER_WAZUH_AGENT_OWN)) != 0)
+			return rc;
+		return strbuf_add(out, doc->s, doc->len);
+	}
 	if ((rc = status_render_doc(st, ev, t->dest == RENDER_DEST_ES &&
 	    t->es.index == NULL ? es_namespace(&t->es) : NULL, false,
 	    doc)) != 0)
@@ -131,6 +140,7 @@ render_status_for(const struct render_target *t,
 		return status_es(&t->es, st, ev, what, doc, out);
 	case RENDER_DEST_FILE:
 	case RENDER_DEST_WAZUH:
+	case RENDER_DEST_WAZUH_AGENT:
 		break;
 	}
 	if ((rc = strbuf_add(out, doc->s, doc->len)) == 0)
