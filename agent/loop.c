@@ -374,6 +374,10 @@ output_target(struct output *o)
 		o->rt.dest = RENDER_DEST_WAZUH;
 		o->rt.wz.max_event = RENDER_WAZUH_MAX_EVENT;
 		break;
+	case CONFIG_OUTPUT_WAZUH_AGENT:
+		o->rt.dest = RENDER_DEST_WAZUH_AGENT;
+		o->rt.wz.max_event = RENDER_WAZUH_AGENT_MAX;
+		break;
 	default:
 		o->rt.dest = RENDER_DEST_FILE;
 		break;
@@ -386,7 +390,8 @@ output_target(struct output *o)
  */
 static int
 output_transport(struct output *o, struct transport_loop *tl,
-    const struct transport_retry *retry, const char *dlq)
+    const struct transport_retry *retry, const char *dlq,
+    const char *state_dir)
 {
 	const struct config_output *oc = o->cfg;
 	struct transport_http http = {
@@ -429,6 +434,26 @@ output_transport(struct output *o, struct transport_loop *tl,
 		};
 		return transport_wazuh_open(tl, oc->name, &wo, dlq, &o->t);
 	}
+	if (oc->type == CONFIG_OUTPUT_WAZUH_AGENT) {
+		struct transport_wazuh_agent_opts ao = {
+			.managers = oc->manager,
+			.port = (int)oc->port,
+			.enrollment_port = (int)oc->enrollment_port,
+			.password = oc->enrollment_password,
+			.ca_file = oc->enrollment_ca_file,
+			.agent_name = oc->agent_name != NULL ? oc->agent_name :
+			    o->rt.ctx.agent_name,
+			.agent_groups = oc->agent_groups,
+			.agent_version = oc->agent_version,
+			.state_dir = state_dir,
+			.keepalive_ms = (int64_t)oc->keepalive_interval_ms,
+			.timeout_ms = (int64_t)oc->timeout_ms,
+			.max_eps = (uint32_t)oc->max_events_per_second,
+			.retry = *retry,
+		};
+		return transport_wazuh_agent_open(tl, oc->name, &ao, dlq,
+		    &o->t);
+	}
 	/* A file, or standard output (no path): nothing to wait for. */
 	o->local = true;
 	return transport_file_open(oc->name,
@@ -462,7 +487,8 @@ output_open(struct agent *a, const struct config_output *oc, const char *dlq)
 	if ((o->building = transport_batch_new(NULL)) == NULL)
 		return -ENOMEM;
 	output_target(o);
-	if ((rc = output_transport(o, tl, &retry, dlq)) != 0) {
+	if ((rc = output_transport(o, tl, &retry, dlq,
+	    a->cfg->agent.state_dir)) != 0) {
 		transport_batch_free(o->building);
 		o->building = NULL;
 		return rc;

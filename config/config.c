@@ -189,7 +189,8 @@ static const struct enum_val output_types[] = {
 	{ "file", CONFIG_OUTPUT_FILE }, { "stdout", CONFIG_OUTPUT_STDOUT },
 	{ "splunk_hec", CONFIG_OUTPUT_SPLUNK_HEC },
 	{ "elasticsearch", CONFIG_OUTPUT_ELASTICSEARCH },
-	{ "wazuh", CONFIG_OUTPUT_WAZUH }, { NULL, 0 }
+	{ "wazuh", CONFIG_OUTPUT_WAZUH },
+	{ "wazuh_agent", CONFIG_OUTPUT_WAZUH_AGENT }, { NULL, 0 }
 };
 static const struct enum_val format_vals[] = {
 	{ "xml", CONFIG_FORMAT_XML }, { "json", CONFIG_FORMAT_JSON },
@@ -218,6 +219,7 @@ static const struct enum_val start_vals[] = {
 #define ES	T(CONFIG_OUTPUT_ELASTICSEARCH)
 #define WZ	T(CONFIG_OUTPUT_WAZUH)
 #define HTTP	(HEC | ES | WZ)	/* keys of every HTTPS output */
+#define WA	T(CONFIG_OUTPUT_WAZUH_AGENT)
 #define IFILE	T(CONFIG_INPUT_FILE)
 #define IJRN	T(CONFIG_INPUT_JOURNALD)
 #define IEVTX	T(CONFIG_INPUT_EVTX)
@@ -355,7 +357,7 @@ static const struct config_key keys[] = {
 	{ SEC_OUTPUT, "compression", K_ENUM, OUT(compression), "gzip", 0, 0,
 	  compression_vals, HEC | ES, false },
 	{ SEC_OUTPUT, "timeout", K_DURATION, OUT(timeout_ms), "30s", 100,
-	  3600000, NULL, HTTP, false },
+	  3600000, NULL, HTTP | WA, false },
 	{ SEC_OUTPUT, "index", K_STRING, OUT(index), NULL, 1, 255, NULL,
 	  HEC | ES, false },
 	{ SEC_OUTPUT, "source", K_STRING, OUT(source), NULL, 1, 1024, NULL,
@@ -403,6 +405,26 @@ static const struct config_key keys[] = {
 	  ES, false },
 	{ SEC_OUTPUT, "max_requests_per_minute", K_UINT,
 	  OUT(max_requests_per_minute), "30", 1, 600, NULL, WZ, false },
+	{ SEC_OUTPUT, "manager", K_STRING, OUT(manager), NULL, 1, 2048, NULL,
+	  WA, true },
+	{ SEC_OUTPUT, "port", K_UINT, OUT(port), "1514", 1, 65535, NULL,
+	  WA, false },
+	{ SEC_OUTPUT, "enrollment_port", K_UINT, OUT(enrollment_port), "1515",
+	  1, 65535, NULL, WA, false },
+	{ SEC_OUTPUT, "enrollment_password_file", K_PATH,
+	  OUT(enrollment_password_file), NULL, 1, PATH_MAX, NULL, WA, false },
+	{ SEC_OUTPUT, "enrollment_ca_file", K_PATH, OUT(enrollment_ca_file),
+	  NULL, 1, PATH_MAX, NULL, WA, false },
+	{ SEC_OUTPUT, "agent_name", K_STRING, OUT(agent_name), NULL, 1, 128,
+	  NULL, WA, false },
+	{ SEC_OUTPUT, "agent_groups", K_STRING, OUT(agent_groups), NULL, 1,
+	  1024, NULL, WA, false },
+	{ SEC_OUTPUT, "agent_version", K_STRING, OUT(agent_version), "v4.0.0",
+	  2, 32, NULL, WA, false },
+	{ SEC_OUTPUT, "keepalive_interval", K_DURATION,
+	  OUT(keepalive_interval_ms), "10s", 1000, 600000, NULL, WA, false },
+	{ SEC_OUTPUT, "max_events_per_second", K_UINT,
+	  OUT(max_events_per_second), "500", 1, 100000, NULL, WA, false },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -1303,6 +1325,79 @@ check_urls(struct loader *ld, struct section *s, const char *urls,
 	}
 }
 
+/*
+ * A name as Wazuh's authd takes it (src/os_auth/main-server.c and
+ * OS_IsValidName() at v4.14.7: letters, digits, '-', '_', '.'), or a
+ * comma-separated list of group names (the same characters).
+ */
+static bool
+wazuh_name_ok(const char *s, bool list)
+{
+	size_t n = 0;
+
+	for (const char *p = s; *p != '\0'; p++, n++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (list && c == ',') {
+			if (n == 0 || p[1] == '\0')
+				return false;
+			n = (size_t)-1;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return n > 0;
+}
+
+/* Checks of a wazuh_agent output: managers, names, the password file. */
+static void
+wazuh_agent_finish(struct loader *ld, struct section *s,
+    struct config_output *o)
+{
+	const char *p;
+
+	if (o->manager != NULL) {
+		for (p = o->manager; ; ) {
+			size_t n;
+
+			while (*p == ' ')
+				p++;
+			n = strcspn(p, ",");
+			while (n > 0 && p[n - 1] == ' ')
+				n--;
+			if (n == 0 || strcspn(p, " \t") < n) {
+				diag_add(ld, key_line(s, "manager"), "manager: "
+				    "a host name or address, or several "
+				    "separated by commas (failover in order)");
+				break;
+			}
+			p += strcspn(p, ",");
+			if (*p != ',')
+				break;
+			p++;
+		}
+	}
+	if (o->agent_name != NULL && !wazuh_name_ok(o->agent_name, false))
+		diag_add(ld, key_line(s, "agent_name"), "agent_name: letters, "
+		    "digits, '-', '_' and '.' only (what Wazuh's authd takes)");
+	if (o->agent_groups != NULL && !wazuh_name_ok(o->agent_groups, true))
+		diag_add(ld, key_line(s, "agent_groups"), "agent_groups: group "
+		    "names of letters, digits, '-', '_' and '.', separated "
+		    "by commas");
+	if (o->agent_version != NULL && (o->agent_version[0] != 'v' ||
+	    strspn(o->agent_version + 1, "0123456789.") !=
+	    strlen(o->agent_version + 1) || o->agent_version[1] == '\0'))
+		diag_add(ld, key_line(s, "agent_version"), "agent_version: a "
+		    "Wazuh version such as v4.0.0 (a manager refuses agents "
+		    "newer than itself)");
+	if (o->enrollment_password_file != NULL)
+		read_secret_file(ld, key_line(s, "enrollment_password_file"),
+		    "enrollment_password_file", o->enrollment_password_file,
+		    &o->enrollment_password);
+}
+
 /* Checks of an HTTP output: its secrets, URL scheme, TLS pairs. */
 static void
 http_output_finish(struct loader *ld, struct section *s,
@@ -1546,6 +1641,8 @@ section_finish(struct loader *ld, struct section *s)
 	    type == CONFIG_OUTPUT_ELASTICSEARCH ||
 	    type == CONFIG_OUTPUT_WAZUH))
 		http_output_finish(ld, s, s->obj);
+	if (s->kind == SEC_OUTPUT && type == CONFIG_OUTPUT_WAZUH_AGENT)
+		wazuh_agent_finish(ld, s, s->obj);
 }
 
 static int
@@ -1805,8 +1902,15 @@ config_free(struct config *cfg)
 	free_strings(SEC_TAG, &cfg->tag);
 	for (size_t i = 0; i < cfg->ninputs; i++)
 		free_strings(SEC_INPUT, &cfg->inputs[i]);
-	for (size_t i = 0; i < cfg->noutputs; i++)
-		free_strings(SEC_OUTPUT, &cfg->outputs[i]);
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		struct config_output *o = &cfg->outputs[i];
+
+		free_strings(SEC_OUTPUT, o);
+		if (o->enrollment_password != NULL)
+			explicit_bzero(o->enrollment_password,
+			    strlen(o->enrollment_password));
+		free(o->enrollment_password);
+	}
 	for (size_t i = 0; i < cfg->nredacts; i++) {
 		struct config_redact *rd = &cfg->redacts[i];
 

@@ -35,6 +35,7 @@ enum config_output_type {
 	CONFIG_OUTPUT_SPLUNK_HEC,
 	CONFIG_OUTPUT_ELASTICSEARCH,
 	CONFIG_OUTPUT_WAZUH,
+	CONFIG_OUTPUT_WAZUH_AGENT,	/* the Wazuh agent protocol (1514) */
 };
 
 enum config_format { CONFIG_FORMAT_XML = 0, CONFIG_FORMAT_JSON };
@@ -158,6 +159,18 @@ struct config_output {
 	char		*namespace;	/* data stream namespace */
 	char		*pipeline;	/* ingest pipeline override */
 	uint64_t	 max_requests_per_minute; /* wazuh: to /events */
+	/* wazuh_agent: the Wazuh agent protocol */
+	char		*manager;	/* comma-separated: failover in order */
+	uint64_t	 port;		/* remoted, TCP */
+	uint64_t	 enrollment_port; /* authd, TLS */
+	char		*enrollment_password_file;
+	char		*enrollment_password;	/* secret, from the file */
+	char		*enrollment_ca_file;	/* verify authd when given */
+	char		*agent_name;	/* default: [agent] name */
+	char		*agent_groups;	/* comma-separated */
+	char		*agent_version;	/* the Wazuh version we announce */
+	uint64_t	 keepalive_interval_ms;
+	uint64_t	 max_events_per_second;
 	const char	*inline_secret;	/* name of a secret key written in
 					   the file itself, or NULL */
 	int		 format;	/* enum config_format */

@@ -35,6 +35,7 @@ packages=(
 	curl
 	python3
 	python3-yaml
+	python3-cryptography
 	openssl
 	ca-certificates
 	procps

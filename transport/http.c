@@ -32,12 +32,37 @@
 #include <zlib.h>
 
 #define MAX_CLIENTS	64
+#define MAX_STREAMS	16
 
 struct transport_loop {
 	CURLM			*multi;
 	struct http_client	*clients[MAX_CLIENTS];
 	size_t			 nclients;
+	struct http_stream	*streams[MAX_STREAMS];
+	size_t			 nstreams;
+	int			 depth;		/* in stream callbacks */
 };
+
+struct http_stream {
+	struct transport_loop	*loop;
+	char			*name;
+	CURL			*easy;
+	curl_socket_t		 sock;
+	bool			 connected;
+	bool			 want_write;
+	bool			 dead;		/* closed, freed at the sweep */
+	bool			 in_multi;
+	stream_fn		 fn;
+	void			*arg;
+	unsigned		 revents;	/* from the last wait */
+	char			 errbuf[CURL_ERROR_SIZE];
+	char			 error[384];
+	char			 peer[300];
+	char			 local_ip[64];
+};
+
+static void streams_dispatch(struct transport_loop *l);
+static bool stream_done(struct transport_loop *l, CURL *e, CURLcode code);
 
 struct http_client {
 	struct transport_loop	*loop;
@@ -94,6 +119,8 @@ transport_loop_free(struct transport_loop *l)
 {
 	if (l == NULL)
 		return;
+	while (l->nstreams > 0)
+		stream_close(l->streams[0]);
 	if (l->multi != NULL)
 		curl_multi_cleanup(l->multi);
 	free(l);
@@ -194,6 +221,8 @@ run(struct transport_loop *l)
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
+		if (stream_done(l, m->easy_handle, m->data.result))
+			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &c);
 		curl_multi_remove_handle(l->multi, m->easy_handle);
 		if (c != NULL)
@@ -205,6 +234,46 @@ void
 transport_loop_run(struct transport_loop *l)
 {
 	run(l);
+	streams_dispatch(l);
+}
+
+/*
+ * The streams' sockets for a wait, after the n entries of w already used
+ * (at most cap in all).  Return the new count.
+ */
+static unsigned
+streams_waitfds(struct transport_loop *l, struct curl_waitfd *w, unsigned n,
+    unsigned cap)
+{
+	for (size_t i = 0; i < l->nstreams && n < cap; i++) {
+		struct http_stream *st = l->streams[i];
+
+		st->revents = 0;
+		if (st->dead || !st->connected || st->sock == CURL_SOCKET_BAD)
+			continue;
+		w[n].fd = st->sock;
+		w[n].events = CURL_WAIT_POLLIN |
+		    (st->want_write ? CURL_WAIT_POLLOUT : 0);
+		w[n].revents = 0;
+		n++;
+	}
+	return n;
+}
+
+/* Copy the revents of the streams' entries (from index first) back. */
+static void
+streams_revents(struct transport_loop *l, const struct curl_waitfd *w,
+    unsigned first, unsigned n)
+{
+	unsigned k = first;
+
+	for (size_t i = 0; i < l->nstreams && k < n; i++) {
+		struct http_stream *st = l->streams[i];
+
+		if (st->dead || !st->connected || st->sock == CURL_SOCKET_BAD)
+			continue;
+		st->revents = w[k++].revents;
+	}
 }
 
 #ifdef _WIN32
@@ -212,16 +281,23 @@ int
 transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
     size_t nextra, int timeout_ms)
 {
+	struct curl_waitfd w[MAX_STREAMS];
+	unsigned n;
 	int numfds = 0;
 
-	/* No fds to add on Windows: the HANDLEs are the waiter thread's. */
+	/* No fds to add on Windows: the HANDLEs are the waiter thread's.
+	 * The streams' sockets are curl's extra fds (it ties them to its
+	 * event with WSAEventSelect). */
 	(void)extra;
 	if (l->multi == NULL || nextra != 0)
 		return -EINVAL;
-	if (curl_multi_poll(l->multi, NULL, 0, timeout_ms, &numfds) !=
-	    CURLM_OK)
+	n = streams_waitfds(l, w, 0, MAX_STREAMS);
+	if (curl_multi_poll(l->multi, n > 0 ? w : NULL, n, timeout_ms,
+	    &numfds) != CURLM_OK)
 		return -EIO;
+	streams_revents(l, w, 0, n);
 	run(l);
+	streams_dispatch(l);
 	return 0;
 }
 
@@ -242,13 +318,14 @@ int
 transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
     size_t nextra, int timeout_ms)
 {
-	struct curl_waitfd w[64];
+	struct curl_waitfd w[64 + MAX_STREAMS];
 	int numfds = 0, ready = 0;
+	unsigned n;
 	CURLMcode mc;
 
 	if (l->multi == NULL) {
-		int n = poll(extra, nextra, timeout_ms);
-		return n < 0 ? (errno == EINTR ? 0 : -errno) : n;
+		int k = poll(extra, nextra, timeout_ms);
+		return k < 0 ? (errno == EINTR ? 0 : -errno) : k;
 	}
 	if (nextra > 64)
 		nextra = 64;
@@ -257,8 +334,8 @@ transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
 		w[i].events = (short)extra[i].events;
 		w[i].revents = 0;
 	}
-	mc = curl_multi_wait(l->multi, w, (unsigned)nextra, timeout_ms,
-	    &numfds);
+	n = streams_waitfds(l, w, (unsigned)nextra, 64 + MAX_STREAMS);
+	mc = curl_multi_wait(l->multi, w, n, timeout_ms, &numfds);
 	if (mc != CURLM_OK)
 		return -EIO;
 	for (size_t i = 0; i < nextra; i++) {
@@ -266,7 +343,9 @@ transport_loop_wait(struct transport_loop *l, struct pollfd *extra,
 		if (w[i].revents != 0)
 			ready++;
 	}
+	streams_revents(l, w, (unsigned)nextra, n);
 	run(l);
+	streams_dispatch(l);
 	return ready;
 }
 #endif
@@ -566,4 +645,272 @@ gzip_buf(const void *in, size_t len, char **out, size_t *outlen,
 	*outlen = bound - z.avail_out;
 	deflateEnd(&z);
 	return rc == Z_STREAM_END ? 0 : -EIO;
+}
+
+/* ---- byte streams ------------------------------------------------------------ */
+
+static void
+stream_free(struct http_stream *st)
+{
+	struct transport_loop *l = st->loop;
+
+	for (size_t i = 0; i < l->nstreams; i++)
+		if (l->streams[i] == st) {
+			memmove(&l->streams[i], &l->streams[i + 1],
+			    (l->nstreams - i - 1) * sizeof(l->streams[0]));
+			l->nstreams--;
+			break;
+		}
+	free(st->name);
+	free(st);
+}
+
+/* Free the streams closed from their callbacks. */
+static void
+streams_sweep(struct transport_loop *l)
+{
+	for (size_t i = 0; i < l->nstreams; )
+		if (l->streams[i]->dead)
+			stream_free(l->streams[i]);
+		else
+			i++;
+}
+
+static void
+stream_fail(struct http_stream *st, CURLcode code)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "%.159s", st->errbuf[0] != '\0' ?
+	    st->errbuf : curl_easy_strerror(code));
+	(void)say_failure(code, st->peer, why, st->error, sizeof(st->error));
+	st->fn(st->arg, st, STREAM_FAILED);
+}
+
+/*
+ * A transfer is done: when it is a stream's connection, say so and keep
+ * the handle in the multi (curl_easy_send/recv need it there).  Return
+ * whether e was a stream's.
+ */
+static bool
+stream_done(struct transport_loop *l, CURL *e, CURLcode code)
+{
+	struct http_stream *st = NULL;
+
+	for (size_t i = 0; i < l->nstreams; i++)
+		if (l->streams[i]->easy == e)
+			st = l->streams[i];
+	if (st == NULL)
+		return false;
+	if (st->dead)
+		return true;
+	l->depth++;
+	if (code != CURLE_OK ||
+	    curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &st->sock) !=
+	    CURLE_OK || st->sock == CURL_SOCKET_BAD) {
+		if (code == CURLE_OK)
+			code = CURLE_COULDNT_CONNECT;
+		stream_fail(st, code);
+	} else {
+		char *ip = NULL;
+
+		if (curl_easy_getinfo(e, CURLINFO_LOCAL_IP, &ip) == CURLE_OK &&
+		    ip != NULL)
+			snprintf(st->local_ip, sizeof(st->local_ip), "%s", ip);
+		st->connected = true;
+		st->fn(st->arg, st, STREAM_CONNECTED);
+	}
+	l->depth--;
+	return true;
+}
+
+/* Tell the streams what their sockets said in the last wait. */
+static void
+streams_dispatch(struct transport_loop *l)
+{
+	l->depth++;
+	for (size_t i = 0; i < l->nstreams; i++) {
+		struct http_stream *st = l->streams[i];
+		unsigned r = st->revents;
+
+		st->revents = 0;
+		if (st->dead || !st->connected || r == 0)
+			continue;
+		if ((r & CURL_WAIT_POLLOUT) && st->want_write)
+			st->fn(st->arg, st, STREAM_WRITABLE);
+		if (!st->dead && (r & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)))
+			st->fn(st->arg, st, STREAM_READABLE);
+	}
+	l->depth--;
+	if (l->depth == 0)
+		streams_sweep(l);
+}
+
+int
+stream_open(struct transport_loop *l, const char *name, const char *host,
+    int port, const struct transport_tls *tls, int64_t connect_timeout_ms,
+    stream_fn fn, void *arg, struct http_stream **out)
+{
+	struct http_stream *st;
+	CURLcode cc = CURLE_OK;
+	char url[400];
+	bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+	int rc;
+	CURL *e;
+
+	*out = NULL;
+	if (l->nstreams == MAX_STREAMS)
+		return -ENOSPC;
+	if ((rc = loop_curl(l)) != 0)
+		return rc;
+	if ((size_t)snprintf(url, sizeof(url), "%s://%s%s%s:%d/",
+	    tls != NULL ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
+	    port) >= sizeof(url))
+		return -EINVAL;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return -ENOMEM;
+	if ((st->name = strdup(name)) == NULL || (e = curl_easy_init()) ==
+	    NULL) {
+		free(st->name);
+		free(st);
+		return -ENOMEM;
+	}
+	st->loop = l;
+	st->easy = e;
+	st->sock = CURL_SOCKET_BAD;
+	st->fn = fn;
+	st->arg = arg;
+	snprintf(st->peer, sizeof(st->peer), "%s%s%s:%d", v6 ? "[" : "",
+	    host, v6 ? "]" : "", port);
+#define SET(opt, val)	do { if (cc == CURLE_OK) cc = curl_easy_setopt(e, \
+	    opt, val); } while (0)
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_CONNECT_ONLY, 1L);
+	SET(CURLOPT_ERRORBUFFER, st->errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms);
+	SET(CURLOPT_PROTOCOLS_STR, "https,http");
+	/* A connection of its own, never one of the HTTP outputs' kept ones.
+	 * (Not CURLOPT_FORBID_REUSE: curl would close it as soon as it is
+	 * connected.  curl never lends a connect-only connection to another
+	 * transfer, and closes it when the handle leaves the multi.) */
+	SET(CURLOPT_FRESH_CONNECT, 1L);
+	if (tls != NULL) {
+		SET(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+		SET(CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
+		SET(CURLOPT_SSLVERSION, tls->min_version >= 13 ?
+		    CURL_SSLVERSION_TLSv1_3 : CURL_SSLVERSION_TLSv1_2);
+		for (size_t i = 0; i < sizeof(tls_paths) / sizeof(tls_paths[0]);
+		    i++) {
+			const char *v = *(const char *const *)(const void *)
+			    ((const char *)tls + tls_paths[i].off);
+			if (v != NULL)
+				SET(tls_paths[i].opt, v);
+		}
+#ifdef _WIN32
+		if (tls->ca_file == NULL && tls->ca_path == NULL)
+			SET(CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
+#endif
+	}
+	/* The protocol is not HTTP: an HTTP proxy from the environment
+	 * (http_proxy) must not be asked to carry it. */
+	if (tls == NULL || tls->proxy == NULL)
+		SET(CURLOPT_PROXY, "");
+#undef SET
+	if (cc != CURLE_OK || curl_multi_add_handle(l->multi, e) !=
+	    CURLM_OK) {
+		curl_easy_cleanup(e);
+		free(st->name);
+		free(st);
+		return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+	}
+	st->in_multi = true;
+	l->streams[l->nstreams++] = st;
+	*out = st;
+	return 0;
+}
+
+int
+stream_send(struct http_stream *st, const void *p, size_t len, size_t *done)
+{
+	CURLcode cc;
+
+	*done = 0;
+	if (st->dead || !st->connected)
+		return -EPIPE;
+	cc = curl_easy_send(st->easy, p, len, done);
+	if (cc == CURLE_AGAIN)
+		return -EAGAIN;
+	if (cc != CURLE_OK) {
+		snprintf(st->error, sizeof(st->error), "sending to %s: %s",
+		    st->peer, curl_easy_strerror(cc));
+		return -EPIPE;
+	}
+	return 0;
+}
+
+int
+stream_recv(struct http_stream *st, void *p, size_t cap, size_t *got)
+{
+	CURLcode cc;
+
+	*got = 0;
+	if (st->dead || !st->connected)
+		return -EPIPE;
+	cc = curl_easy_recv(st->easy, p, cap, got);
+	if (cc == CURLE_AGAIN)
+		return -EAGAIN;
+	if (cc != CURLE_OK) {
+		snprintf(st->error, sizeof(st->error), "reading from %s: %s",
+		    st->peer, curl_easy_strerror(cc));
+		return -EPIPE;
+	}
+	if (*got == 0) {
+		snprintf(st->error, sizeof(st->error), "%s closed the "
+		    "connection", st->peer);
+		return -EPIPE;
+	}
+	return 0;
+}
+
+void
+stream_want_write(struct http_stream *st, bool want)
+{
+	st->want_write = want;
+}
+
+const char *
+stream_error(const struct http_stream *st)
+{
+	return st->error[0] != '\0' ? st->error : "no error";
+}
+
+const char *
+stream_local_ip(const struct http_stream *st)
+{
+	return st->local_ip;
+}
+
+const char *
+stream_peer(const struct http_stream *st)
+{
+	return st->peer;
+}
+
+void
+stream_close(struct http_stream *st)
+{
+	if (st == NULL || st->dead)
+		return;
+	st->dead = true;
+	if (st->in_multi) {
+		curl_multi_remove_handle(st->loop->multi, st->easy);
+		st->in_multi = false;
+	}
+	curl_easy_cleanup(st->easy);
+	st->easy = NULL;
+	if (st->loop->depth == 0)
+		stream_free(st);
 }

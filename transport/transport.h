@@ -16,6 +16,8 @@
  * HTTP goes through libcurl's multi interface (transport/http.c is the
  * only file that includes curl.h): transfers never block the event loop,
  * which waits in transport_loop_wait() on curl's sockets and its own fds.
+ * The Wazuh agent protocol's TCP and TLS connections go through curl too
+ * (connect only, then bytes: http.c's streams).
  * Single owner: the agent's event loop.  Not thread-safe.
  */
 #ifndef SYSMONFWD_TRANSPORT_H
@@ -166,6 +168,35 @@ struct transport_wazuh_opts {
 int	transport_wazuh_open(struct transport_loop *l, const char *name,
 	    const struct transport_wazuh_opts *o, const char *deadletter_dir,
 	    struct transport_output **out)
+	    __attribute__((warn_unused_result));
+
+struct transport_wazuh_agent_opts {
+	const char		*managers;	/* comma-separated: failover */
+	int			 port;		/* remoted, 1514 */
+	int			 enrollment_port; /* authd, 1515 */
+	const char		*password;	/* authd.pass; secret; or NULL */
+	const char		*ca_file;	/* verify authd with it, or NULL:
+						   not verified (as the Wazuh
+						   agent without server_ca_path) */
+	const char		*agent_name;
+	const char		*agent_groups;	/* or NULL */
+	const char		*agent_version;	/* "v4.0.0" */
+	const char		*state_dir;	/* keys, counters: state_dir/wazuh */
+	int64_t			 keepalive_ms;
+	int64_t			 timeout_ms;	/* an ack, at most this late */
+	uint32_t		 max_eps;	/* events per second */
+	struct transport_retry	 retry;
+};
+
+/*
+ * Open an output speaking the Wazuh agent protocol (enrollment with authd,
+ * encrypted messages to remoted: output_wazuh_agent.c).  Batches hold
+ * "QUEUE:LOCATION:MESSAGE" strings back to back (render_wazuh_agent()),
+ * one message each.  0 or -errno.
+ */
+int	transport_wazuh_agent_open(struct transport_loop *l, const char *name,
+	    const struct transport_wazuh_agent_opts *o,
+	    const char *deadletter_dir, struct transport_output **out)
 	    __attribute__((warn_unused_result));
 
 /*

@@ -192,6 +192,40 @@ void	http_cancel(struct http_client *c);
 int	gzip_buf(const void *in, size_t len, char **out, size_t *outlen,
 	    size_t *outcap) __attribute__((warn_unused_result));
 
+/* ---- byte streams over curl (http.c) ---------------------------------------
+ * A TCP connection, or a TLS one, for protocols that are not HTTP (the
+ * Wazuh agent protocol): curl connects it (its resolver, timeouts and TLS
+ * settings, CURLOPT_CONNECT_ONLY) and then only carries bytes
+ * (curl_easy_send/recv).  Its socket joins the loop's wait, so nothing
+ * blocks and nothing polls.  fn is called from transport_loop_wait() and
+ * transport_loop_run(): STREAM_CONNECTED once, then STREAM_READABLE and
+ * STREAM_WRITABLE (only while stream_want_write() asked for it) as the
+ * socket says, or STREAM_FAILED once (stream_error() says why); the
+ * stream may be closed from fn. */
+struct http_stream;
+enum stream_event { STREAM_CONNECTED, STREAM_READABLE, STREAM_WRITABLE,
+	STREAM_FAILED };
+typedef void (*stream_fn)(void *arg, struct http_stream *s,
+    enum stream_event ev);
+/* host (a name or an address), port; tls NULL: plain TCP. */
+int	stream_open(struct transport_loop *l, const char *name,
+	    const char *host, int port, const struct transport_tls *tls,
+	    int64_t connect_timeout_ms, stream_fn fn, void *arg,
+	    struct http_stream **out) __attribute__((warn_unused_result));
+/* 0 (*done bytes taken, maybe fewer than len), -EAGAIN, or -EPIPE. */
+int	stream_send(struct http_stream *s, const void *p, size_t len,
+	    size_t *done);
+/* 0 (*got > 0), -EAGAIN, -EPIPE (closed by the peer or broken). */
+int	stream_recv(struct http_stream *s, void *p, size_t cap, size_t *got);
+void	stream_want_write(struct http_stream *s, bool want);
+const char *stream_error(const struct http_stream *s);
+/* The local address of a connected stream ("" when unknown). */
+const char *stream_local_ip(const struct http_stream *s);
+/* "host:port", for messages. */
+const char *stream_peer(const struct http_stream *s);
+/* Close and free s (NULL: no-op).  Safe from its own fn. */
+void	stream_close(struct http_stream *s);
+
 /* ---- the delivery invariant (delivery.c) ---------------------------------
  * The HTTPS outputs (HEC, Elasticsearch, Wazuh) share one machinery: a
  * queue of batches taken from the agent, the choice of the records of
