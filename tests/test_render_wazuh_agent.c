@@ -95,18 +95,24 @@ member(const cJSON *j, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Run the model on the pairs in path: its exit status. */
+/* Run the model with opt on path: its exit status. */
 static int
-run_check(const char *path, bool strict)
+run_model(const char *opt, const char *path)
 {
 	char cmd[1024];
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "python3 '%s' --check '%s'%s", CHECK_PY,
-	    path, strict ? " --strict" : "");
+	snprintf(cmd, sizeof(cmd), "python3 '%s' %s '%s'", CHECK_PY, opt,
+	    path);
 	st = system(cmd);
 	assert_true(st != -1 && WIFEXITED(st));
 	return WEXITSTATUS(st);
+}
+
+static int
+run_check(const char *path, bool strict)
+{
+	return run_model(strict ? "--strict --check" : "--check", path);
 }
 
 /* One pair [agent payload, API event] as a line of fp. */
@@ -543,6 +549,21 @@ oversize_records_are_cut_inside_the_xml(void **state)
 	event_parser_free(p);
 }
 
+/*
+ * The model itself, against what Wazuh shows: each of Wazuh's decoded
+ * Sysmon rule-test fixtures (ruleset/testing/tests/sysmon*.ini, v4.14.7)
+ * decoded again from the agent message it implies gives it back, member
+ * for member (System names, severityValue, eventdata names and dropping,
+ * message through wstr_unescape_json()).
+ */
+static void
+model_gives_back_wazuhs_own_fixtures(void **state)
+{
+	(void)state;
+	assert_int_equal(run_model("--fixtures", CORPUS_DIR
+	    "/reference/wazuh-ruleset-tests"), 0);
+}
+
 int
 main(void)
 {
@@ -551,6 +572,7 @@ main(void)
 		cmocka_unit_test(
 		    linux_records_errors_gaps_and_heartbeats_go_on_queue_1),
 		cmocka_unit_test(oversize_records_are_cut_inside_the_xml),
+		cmocka_unit_test(model_gives_back_wazuhs_own_fixtures),
 		cmocka_unit_test(corpus_agent_path_decodes_to_the_api_event),
 	};
 

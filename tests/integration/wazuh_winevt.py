@@ -53,9 +53,12 @@ Use:
                             references and keeps CR/LF/tab as escapes,
                             where a Wazuh agent's event keeps references
                             as written and turns CR/LF into spaces)
-  python3 wazuh_winevt.py --check FILE [--strict]
+  python3 wazuh_winevt.py [--strict] --check FILE
         FILE: one JSON array per line, [agent payload, API event string];
         exit 1 on any mismatch (with --strict, on any divergence too)
+  python3 wazuh_winevt.py --fixtures DIR
+        Wazuh's decoded Sysmon fixtures (sysmon*.ini) decoded again from
+        the agent message each implies; exit 1 on any difference
   python3 wazuh_winevt.py --decode < payloads   one payload per line (JSON
         strings), prints what the manager's JSON decoder would see
 """
@@ -760,9 +763,92 @@ def check_file(path, strict):
     return 1 if bad or n == 0 else 0
 
 
+def _fixture_event(fx):
+    """An agent's message for a decoded Wazuh fixture: the System and
+    EventData it names as EvtRender XML, Message from its message."""
+    sys_ = fx['win']['system']
+    data = fx['win'].get('eventdata', {})
+    raw, draw = {}, {}
+    for src, dst in ((sys_, raw), (data, draw)):
+        for k, v in src.items():
+            if src is sys_ and k == 'message':
+                continue    # unescaped by the manager: not a printed form
+            dst[k] = _unescape_api(v)
+            if dst[k] is None:
+                return None
+
+    def g(k):
+        return raw.get(k, '')
+    xml = ["<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/"
+           "event'><System><Provider Name='%s' Guid='%s'/>"
+           % (g('providerName'), g('providerGuid'))]
+    for el, k in (('EventID', 'eventID'), ('Version', 'version'),
+                  ('Level', 'level'), ('Task', 'task'),
+                  ('Opcode', 'opcode'), ('Keywords', 'keywords')):
+        xml.append('<%s>%s</%s>' % (el, g(k), el))
+    xml.append("<TimeCreated SystemTime='%s'/><EventRecordID>%s"
+               "</EventRecordID><Correlation/><Execution ProcessID='%s' "
+               "ThreadID='%s'/><Channel>%s</Channel><Computer>%s</Computer>"
+               "<Security UserID='S-1-5-18'/></System><EventData>"
+               % (g('systemTime'), g('eventRecordID'), g('processID'),
+                  g('threadID'), g('channel'), g('computer')))
+    for k in data:
+        xml.append("<Data Name='%s'>%s</Data>" % (k[:1].upper() + k[1:],
+                                                   draw[k]))
+    xml.append('</EventData></Event>')
+    pairs = []
+    if 'message' in sys_:
+        m = sys_['message']
+        if not (m.startswith('"') and m.endswith('"')):
+            return None
+        pairs.append(('Message', m[1:-1]))
+    pairs.append(('Event', ''.join(xml)))
+    return cjson_print(pairs)
+
+
+def check_fixtures(d):
+    """--fixtures: Wazuh's own decoded Sysmon fixtures
+    (ruleset/testing/tests/sysmon*.ini, v4.14.7) decoded again from the
+    agent message they imply: the same members and values, severityValue
+    computed, message through wstr_unescape_json()."""
+    import glob
+    n = bad = skipped = same_order = 0
+    for path in sorted(glob.glob(d + '/sysmon*.ini')):
+        with open(path, encoding='utf-8') as f:
+            for lineno, line in enumerate(f, 1):
+                m = re.match(r'log \d+ pass = (\{.*\})\s*$', line)
+                if not m:
+                    continue
+                fx = json.loads(m.group(1))
+                if 'system' not in fx.get('win', {}):
+                    continue
+                msg = _fixture_event(fx)
+                if msg is None:
+                    skipped += 1
+                    continue
+                n += 1
+                got = decode_winevt_pairs(msg)
+                ours = _to_obj(got)
+                order = [k for k, _ in dict(got[0][1])['system']]
+                same_order += order == list(fx['win']['system'])
+                if ours != fx:
+                    bad += 1
+                    if bad <= 10:
+                        print('%s:%d: decoded differently' % (path,
+                                                              lineno))
+    # (Some fixtures were reordered by hand: the order is only counted.)
+    print('wazuh_winevt: %d fixtures decoded again, %d differ, %d skipped, '
+          '%d with the System members in the same order'
+          % (n, bad, skipped, same_order))
+    return 1 if bad or n < 100 else 0
+
+
 def main(argv):
-    if len(argv) >= 3 and argv[1] == '--check':
-        return check_file(argv[2], '--strict' in argv[3:])
+    args = [a for a in argv[1:] if a != '--strict']
+    if len(args) == 2 and args[0] == '--fixtures':
+        return check_fixtures(args[1])
+    if len(args) == 2 and args[0] == '--check':
+        return check_file(args[1], '--strict' in argv)
     if len(argv) == 2 and argv[1] == '--decode':
         for line in sys.stdin:
             if line.strip():
