@@ -89,6 +89,8 @@ struct wa_output {
 	/* the key and the counters */
 	struct wzp_key		 key;
 	bool			 have_key;
+	bool			 key_unsaved;	/* enrolled, not yet on disk */
+	int64_t			 key_save_at;
 	bool			 need_enroll;
 	struct wzp_counter	 ctr;
 	uint32_t		 reserved;	/* globals below it are ours */
@@ -659,14 +661,13 @@ wa_enroll_done(struct wa_output *w, int64_t now, bool closed)
 	w->key = k;
 	wzp_key_wipe(&k);
 	if ((rc = wa_save_key(w)) != 0) {
-		/* Without the key on disk a restart would enroll again under
-		 * the same name, which the manager refuses. */
-		wa_enroll_failed(w, now, -1, "cannot keep the key");
-		log_warnx("output %s: cannot write %s: %s", w->base.name,
-		    w->keys_path, strerror(-rc));
-		wzp_key_wipe(&w->key);
-		w->have_key = false;
-		return;
+		/* The key is used from memory and written again at every turn
+		 * until it is on disk: without it there, a restart would
+		 * enroll again under the same name, which authd refuses. */
+		log_warnx("output %s: cannot write %s: %s; trying again",
+		    w->base.name, w->keys_path, strerror(-rc));
+		w->key_unsaved = true;
+		w->key_save_at = now + 1000;
 	}
 	w->have_key = true;
 	w->need_enroll = false;
@@ -791,6 +792,17 @@ wa_enroll_start(struct wa_output *w, int64_t now)
 static void
 wa_pump(struct wa_output *w, int64_t now)
 {
+	if (w->key_unsaved && now >= w->key_save_at) {
+		int rc = wa_save_key(w);
+
+		if (rc == 0) {
+			w->key_unsaved = false;
+			log_info("output %s: the key is now in %s", w->base.name,
+			    w->keys_path);
+		} else {
+			w->key_save_at = now + 1000;
+		}
+	}
 	if (w->need_enroll || !w->have_key) {
 		if (w->es == NULL && now >= w->enroll_at)
 			wa_enroll_start(w, now);

@@ -71,7 +71,7 @@ import tlsutil  # noqa: E402
 HEC_TOKEN = "11111111-2222-3333-4444-555555555555"
 ES_KEY = ("torture-key-id", "torture-api-key-secret")
 WZ_USER, WZ_PASSWORD = "torture", "t0rture-Pa55"
-OUTPUTS = ("file", "hec", "es", "wazuh")
+OUTPUTS = ("file", "hec", "es", "wazuh", "wazuh_agent")
 KINDS = ("open", "write", "pwrite", "fsync", "fdatasync", "rename",
          "ftruncate", "read", "pread")
 # SHORT: a write that writes half (a disk filling up mid-frame); SHORT_NOCUT:
@@ -119,6 +119,15 @@ class Dest:
                 pki["server"], pki["server_key"],
                 users={WZ_USER: WZ_PASSWORD}, events_per_minute=0,
                 general_per_minute=0).start()
+        elif self.kind == "wazuh_agent":
+            # The agent protocol's test manager (authd, remoted), checking
+            # the anti-replay counters: a fault must never make the agent
+            # send a counter twice either.  A manager per job: its runs
+            # share the key enrolled by the first (the state_dir's).
+            import wazuh_manager
+            self.server = wazuh_manager.WazuhManager(
+                pki["server"], pki["server_key"],
+                verify_msg_id=True).start()
 
     def stop(self):
         if self.server is not None:
@@ -132,6 +141,18 @@ class Dest:
         pki = self.ctx.pki
         if self.kind == "file":
             return {"type": "file", "path": os.path.join(self.d, "out.ndjson")}
+        if self.kind == "wazuh_agent":
+            self.ctx.seq += 1
+            kv = {"type": "wazuh_agent", "manager": "127.0.0.1",
+                  "port": str(self.server.remoted_port),
+                  "enrollment_port": str(self.server.authd_port),
+                  "enrollment_ca_file": pki["ca"],
+                  "agent_name": "torture-%d-%d" % (os.getpid(),
+                                                   self.ctx.seq),
+                  "max_events_per_second": "100000",
+                  "keepalive_interval": "2s"}
+            kv.update(common)
+            return kv
         url = self.server.url
         if self.kind == "hec":
             kv = {"type": "splunk_hec", "url": url, "token": HEC_TOKEN}
@@ -191,6 +212,21 @@ class Dest:
                 rid = doc.get("winlog", {}).get("record_id")
                 if rid is not None:
                     ids[int(rid)] += 1
+        elif self.kind == "wazuh_agent":
+            for ev in self.server.events():
+                self.tag_check(ev)
+                if "sysmonfwd_gap" in ev or "records-dropped" in ev:
+                    gaps.append(ev[:600])
+                    continue
+                m = RID_RE.search(ev)
+                if m:
+                    ids[int(m.group(1))] += 1
+            errs = self.server.errors()
+            if errs:
+                # A refused message (bad MD5, a counter sent twice) is a
+                # record the manager never took: say it as damage.
+                self.tagged.extend("manager refused: " + str(e)[:300]
+                                   for e in errs)
         else:
             for ev in self.server.events():
                 self.tag_check(ev)
