@@ -503,6 +503,26 @@ check_cut_xml(struct event_parser *p, const struct strbuf *a, size_t *nvals)
 	strbuf_free(&esc);
 }
 
+/* Whether the model's XML reader reads the Event of payload pl. */
+static int
+model_reads(const struct strbuf *pl)
+{
+	char path[] = "/tmp/test_render_wazuh_agent.XXXXXX";
+	struct strbuf line = { 0 };
+	FILE *fp;
+	int fd, rc;
+
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(fp = fdopen(fd, "w"));
+	assert_int_equal(json_add_str(&line, pl->s, pl->len), 0);
+	assert_int_equal(fwrite(line.s, 1, line.len, fp), line.len);
+	assert_int_equal(fclose(fp), 0);
+	rc = run_model("--readable", path);
+	unlink(path);
+	strbuf_free(&line);
+	return rc;
+}
+
 /* Too long for CreateSecMSG(), or one value too long for the manager's
  * XML reader: cut inside the XML, still well-formed, and tagged. */
 static void
@@ -520,6 +540,7 @@ oversize_records_are_cut_inside_the_xml(void **state)
 	assert_int_equal(agent(p, rec.s, rec.len, 0, &a), RENDER_CUT);
 	check_cut_xml(p, &a, &nv);
 	assert_int_equal(nv, 3);
+	assert_int_equal(model_reads(&a), 0);
 	assert_non_null(strstr(a.s, "<cut_fields>commandLine, "
 	    "parentCommandLine</cut_fields>"));
 	/* Cut at a character, never inside a reference: every & of the
@@ -538,6 +559,27 @@ oversize_records_are_cut_inside_the_xml(void **state)
 	check_cut_xml(p, &a, &nv);
 	assert_non_null(strstr(a.s, "<cut_fields>commandLine</cut_fields>"));
 	assert_non_null(strstr(a.s, "y\xe2\x82\xac\\\"</Data>"));
+	/* The manager's reader (the model) reads it; at 20480 printed bytes
+	 * (the payload holds the value printed) it would not have. */
+	assert_int_equal(model_reads(&a), 0);
+	{
+		char *v = strstr(a.s, "Name='CommandLine'>") + 19;
+		size_t vl = (size_t)(strstr(v, "</Data>") - v);
+		struct strbuf whole = { 0 };
+
+		assert_true(vl <= 20479 && vl > 20400);
+		for (size_t more = 20479 - vl; more <= 20480 - vl; more++) {
+			strbuf_reset(&whole);
+			assert_int_equal(strbuf_add(&whole, a.s,
+			    (size_t)(v - a.s)), 0);
+			for (size_t k = 0; k < more; k++)
+				assert_int_equal(strbuf_addc(&whole, 'x'), 0);
+			assert_int_equal(strbuf_adds(&whole, v), 0);
+			assert_int_equal(model_reads(&whole),
+			    vl + more < 20480 ? 0 : 1);
+		}
+		strbuf_free(&whole);
+	}
 	/* A record that fits is not cut. */
 	long_record(&rec, 3000, 10);
 	assert_int_equal(agent(p, rec.s, rec.len, 0, &a), RENDER_OK);

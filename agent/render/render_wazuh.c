@@ -1,5 +1,7 @@
 /*
- * render_wazuh.c - events for the Wazuh manager's POST /events.
+ * render_wazuh.c - events for the Wazuh manager: for its POST /events (the
+ * wazuh output, first), and as the payloads a Wazuh agent sends over the
+ * agent protocol (the wazuh_agent output, the section at the end).
  *
  * A Windows record becomes the JSON Wazuh's own eventchannel decoder
  * (src/analysisd/decoders/winevtchannel.c, 4.14) makes of a record a

@@ -59,6 +59,9 @@ Use:
   python3 wazuh_winevt.py --fixtures DIR
         Wazuh's decoded Sysmon fixtures (sysmon*.ini) decoded again from
         the agent message each implies; exit 1 on any difference
+  python3 wazuh_winevt.py --readable FILE
+        FILE: one payload a line (JSON strings); exit 1 unless the XML of
+        every 'f' payload is read (the 20480-byte text limit, quotes...)
   python3 wazuh_winevt.py --decode < payloads   one payload per line (JSON
         strings), prints what the manager's JSON decoder would see
 """
@@ -843,10 +846,35 @@ def check_fixtures(d):
     return 1 if bad or n < 100 else 0
 
 
+def check_readable(path):
+    """--readable: every 'f' payload of the file (one JSON string a line)
+    has an Event the manager's XML reader reads (win.system.providerName
+    and win.eventdata decoded); prints the win.sysmonfwd of each."""
+    n = bad = 0
+    with open(path, encoding='utf-8', errors='surrogateescape') as f:
+        for line in f:
+            if not line.strip():
+                continue
+            payload = json.loads(line)
+            if not payload.startswith('f:'):
+                continue
+            n += 1
+            win = decode_payload(payload).get('win', {})
+            ok = 'providerName' in win.get('system', {}) and \
+                'eventdata' in win
+            bad += not ok
+            print('wazuh_winevt: %s, sysmonfwd %s'
+                  % ('decoded' if ok else 'XML not read',
+                     json.dumps(win.get('sysmonfwd'))))
+    return 1 if bad or n == 0 else 0
+
+
 def main(argv):
     args = [a for a in argv[1:] if a != '--strict']
     if len(args) == 2 and args[0] == '--fixtures':
         return check_fixtures(args[1])
+    if len(args) == 2 and args[0] == '--readable':
+        return check_readable(args[1])
     if len(args) == 2 and args[0] == '--check':
         return check_file(args[1], '--strict' in argv)
     if len(argv) == 2 and argv[1] == '--decode':
