@@ -580,6 +580,20 @@ oversize_records_are_cut_inside_the_xml(void **state)
 		}
 		strbuf_free(&whole);
 	}
+	/* Thousands of small values: no cutting of the longest makes it
+	 * fit, it goes as the API's document, cut, on 1:sysmonfwd:. */
+	strbuf_reset(&rec);
+	assert_int_equal(strbuf_adds(&rec, "<Event><System><Provider "
+	    "Name='Microsoft-Windows-Sysmon'/><EventID>1</EventID></System>"
+	    "<EventData>"), 0);
+	for (int i = 0; i < 4000; i++)
+		assert_int_equal(strbuf_addf(&rec, "<Data Name='F%d'>"
+		    "value number %d of many</Data>", i, i), 0);
+	assert_int_equal(strbuf_adds(&rec, "</EventData></Event>"), 0);
+	assert_int_equal(agent(p, rec.s, rec.len, 0, &a), RENDER_CUT);
+	assert_true(strncmp(a.s, RENDER_WAZUH_AGENT_OWN "{", 13) == 0);
+	assert_non_null(j = cJSON_Parse(a.s + 12));
+	cJSON_Delete(j);
 	/* A record that fits is not cut. */
 	long_record(&rec, 3000, 10);
 	assert_int_equal(agent(p, rec.s, rec.len, 0, &a), RENDER_OK);

@@ -529,7 +529,9 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
  * Records longer than CreateSecMSG() takes (RENDER_WAZUH_AGENT_MAX) have
  * their longest <Data> values (and Message) cut in the XML text, at a
  * UTF-8 boundary and never inside an entity reference, so the XML stays
- * well-formed, and are tagged as above.
+ * well-formed, and are tagged as above.  One that cannot be made to fit
+ * so (thousands of values) goes as a record that does not parse does,
+ * cut (RENDER_CUT all the same).
  *
  * Sysmon for Linux records go as their syslog line (render_wazuh()'s)
  * on queue '1' (LOCALFILE_MQ), location /var/log/syslog when the record
@@ -1104,7 +1106,7 @@ render_wazuh_agent(struct event_parser *p, const struct render_ctx *ctx,
 	struct rec_view v;
 	char why[64];
 	size_t mark = out->len;
-	bool cut = false, own = false;
+	bool cut = false, own = false, fallback = false;
 	int rc, res = RENDER_OK;
 
 	render_untag(rec, &v);
@@ -1120,7 +1122,10 @@ render_wazuh_agent(struct event_parser *p, const struct render_ctx *ctx,
 		    &cut);
 		if (rc <= 0)
 			goto done;
-		rc = -EINVAL;	/* too long even cut: the document, cut */
+		/* Too long even cut (thousands of values): the document of a
+		 * record that does not parse, cut, but counted as cut. */
+		rc = -EINVAL;
+		fallback = true;
 	}
 	if (rc == 0) {
 		rc = wz_linux(&ev, rec, RENDER_WAZUH_AGENT_MAX -
@@ -1141,5 +1146,7 @@ done:
 		strbuf_truncate(out, mark);
 		return rc;
 	}
+	if (fallback)
+		return RENDER_CUT;
 	return cut && res == RENDER_OK ? RENDER_CUT : res;
 }
