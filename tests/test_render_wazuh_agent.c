@@ -624,7 +624,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(windows_record_goes_as_the_windows_agent_sends_it),
+		cmocka_unit_test(
+		    windows_record_goes_as_the_windows_agent_sends_it),
 		cmocka_unit_test(
 		    linux_records_errors_gaps_and_heartbeats_go_on_queue_1),
 		cmocka_unit_test(oversize_records_are_cut_inside_the_xml),

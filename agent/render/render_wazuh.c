@@ -833,7 +833,7 @@ struct wa_ev {
 	struct strbuf	 x;		/* its XML, wa_evtrender()ed */
 	struct wa_val	*v;
 	size_t		 nv, vcap;
-	size_t		 end;		/* the last "</Event>"; SIZE_MAX: none */
+	size_t		 end;		/* the last </Event>; SIZE_MAX: none */
 	const char	*msg;		/* "Message", or NULL */
 	size_t		 msglen, msgcap;
 };
