@@ -376,9 +376,9 @@ linux_records_errors_gaps_and_heartbeats_go_on_queue_1(void **state)
 	    RENDER_OK);
 	assert_true(strncmp(a.s, "1:/var/log/syslog:", 18) == 0);
 	assert_string_equal(a.s + 18, linux_line);
-	/* No header: ours, as the journald reader makes one. */
+	/* No header: render_wazuh()'s, rsyslog's form. */
 	assert_int_equal(agent(p, bare, strlen(bare), 0, &a), RENDER_OK);
-	assert_string_equal(a.s, "1:journald:Oct 24 17:05:38 "
+	assert_string_equal(a.s, "1:/var/log/syslog:Oct 24 17:05:38 "
 	    "james-ubuntu-demo sysmon: <Event><System><Provider "
 	    "Name=\"Linux-Sysmon\" Guid=\"{ff032593-a8d3-4f13-b0d6-"
 	    "01fc615a0f97}\"/><EventID>4</EventID><Version>3</Version>"

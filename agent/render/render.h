@@ -142,9 +142,9 @@ int	render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
  * sends it, f:EventChannel:{"Message":..,"Event":"<the record's XML>"}
  * (no Message: we have none), its tags as <Sysmonfwd> inside the XML
  * (win.sysmonfwd.tags on the manager); Sysmon for Linux as its syslog
- * line, 1:/var/log/syslog: (the record came with its header) or
- * 1:journald: (the header is ours); records that do not parse and gaps as
- * the render_wazuh() JSON document, unquoted, on RENDER_WAZUH_AGENT_OWN.
+ * line (render_wazuh()'s) on 1:/var/log/syslog:; records that do not
+ * parse and gaps as the render_wazuh() JSON document, unquoted, on
+ * RENDER_WAZUH_AGENT_OWN.
  * A record too long has its longest values cut (RENDER_CUT) and is tagged
  * sysmonfwd_truncated.  The details, and the Wazuh sources followed, are
  * at the end of render_wazuh.c.  Return like render_wazuh().

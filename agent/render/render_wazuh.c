@@ -384,25 +384,25 @@ linux_header(const struct sysmon_event *ev, int64_t ms, struct strbuf *out)
 /*
  * A Sysmon for Linux record as the syslog line Wazuh's pre-decoder reads,
  * into out (at most max bytes, cut: *cut).  Wazuh wants an RFC 3164
- * header: keep one that is (*own), make one for anything else (none,
- * <PRI>, RFC 5424, ISO times, a BOM).
+ * header: keep one that is, make one for anything else (none, <PRI>,
+ * RFC 5424, ISO times, a BOM).
  */
 static int
 wz_linux(const struct sysmon_event *ev, const struct buffer_rec *rec,
-    size_t max, struct strbuf *out, bool *cut, bool *own)
+    size_t max, struct strbuf *out, bool *cut)
 {
 	const char *d = rec->data;
 	size_t mark = out->len;
-	int rc = 0;
-
-	*own = ev->prefix_len > 4 && d[0] >= 'A' && d[0] <= 'Z' &&
+	bool plain = ev->prefix_len > 4 && d[0] >= 'A' && d[0] <= 'Z' &&
 	    d[1] >= 'a' && d[1] <= 'z' && d[2] >= 'a' && d[2] <= 'z' &&
 	    d[3] == ' ';
-	if (!*own)
+	int rc = 0;
+
+	if (!plain)
 		rc = linux_header(ev, rec->time_ms, out);
 	/* The manager gets valid UTF-8: measure that. */
 	if (rc == 0)
-		rc = *own ? strbuf_add_utf8(out, d, rec->len) :
+		rc = plain ? strbuf_add_utf8(out, d, rec->len) :
 		    strbuf_add_utf8(out, d + ev->prefix_len, rec->len -
 		    ev->prefix_len);
 	if (rc == 0 && out->len - mark > max) {
@@ -447,7 +447,7 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 	struct rec_view v;
 	char why[64];
 	size_t mark = out->len;
-	bool cut = false, own;
+	bool cut = false;
 	int rc, res = RENDER_OK;
 
 	render_untag(rec, &v);
@@ -458,7 +458,7 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
 	if (rc == -ENOMEM)
 		return rc;	/* not a parse error: try again */
 	if (rc == 0 && ev.linux_sysmon)
-		rc = wz_linux(&ev, rec, o->max_event, scratch, &cut, &own);
+		rc = wz_linux(&ev, rec, o->max_event, scratch, &cut);
 	else if (rc == 0)
 		rc = wazuh_win(&ev, &v.tags, o->max_event, scratch, &cut);
 	else {
@@ -534,19 +534,21 @@ render_wazuh(struct event_parser *p, const struct render_ctx *ctx,
  * cut (RENDER_CUT all the same).
  *
  * Sysmon for Linux records go as their syslog line (render_wazuh()'s)
- * on queue '1' (LOCALFILE_MQ), location /var/log/syslog when the record
- * came with its syslog header (a Linux agent's syslog <localfile>),
- * journald when the header is ours (what the journald reader of
- * src/logcollector/journal_log.c reads the same line from); records
- * that do not parse, gaps, heartbeats and alerts as the JSON document
- * the wazuh output sends, on queue '1', location sysmonfwd.
+ * on queue '1' (LOCALFILE_MQ), location /var/log/syslog: what a Linux
+ * agent's syslog <localfile> sends (src/logcollector/read_syslog.c), a
+ * line of exactly that form ("Oct  4 ..." as rsyslog writes it, which the
+ * journald input and the file input both give, and render_wazuh() makes
+ * for a record without one); the manager's syslog pre-decoder takes
+ * program_name sysmon from it.  (A Wazuh agent's journald reader would
+ * send "Oct 04 ..." on location journald; the rules see the same.)
+ * Records that do not parse, gaps, heartbeats and alerts go as the JSON
+ * document the wazuh output sends, on queue '1', location sysmonfwd.
  */
 
 #define WA_WIN_QUEUE	'f'		/* WIN_EVT_MQ, src/headers/mq_op.h */
 #define WA_WIN_LOC	"EventChannel"
 #define WA_LOG_QUEUE	'1'		/* LOCALFILE_MQ */
 #define WA_SYSLOG_LOC	"/var/log/syslog"
-#define WA_JOURNAL_LOC	"journald"	/* JOURNALD_LOG, localfile-config.h */
 #define WA_OWN_LOC	"sysmonfwd"	/* RENDER_WAZUH_AGENT_OWN's */
 /*
  * The manager's XML reader fails on a whole record when one text is
@@ -1106,7 +1108,7 @@ render_wazuh_agent(struct event_parser *p, const struct render_ctx *ctx,
 	struct rec_view v;
 	char why[64];
 	size_t mark = out->len;
-	bool cut = false, own = false, fallback = false;
+	bool cut = false, fallback = false;
 	int rc, res = RENDER_OK;
 
 	render_untag(rec, &v);
@@ -1129,10 +1131,9 @@ render_wazuh_agent(struct event_parser *p, const struct render_ctx *ctx,
 	}
 	if (rc == 0) {
 		rc = wz_linux(&ev, rec, RENDER_WAZUH_AGENT_MAX -
-		    (sizeof("1:" WA_SYSLOG_LOC ":") - 1), scratch, &cut, &own);
+		    (sizeof("1:" WA_SYSLOG_LOC ":") - 1), scratch, &cut);
 		if (rc == 0)
-			rc = wa_head(out, WA_LOG_QUEUE, own ? WA_SYSLOG_LOC :
-			    WA_JOURNAL_LOC);
+			rc = wa_head(out, WA_LOG_QUEUE, WA_SYSLOG_LOC);
 	} else {
 		res = wz_doc(p, ctx, &v, RENDER_WAZUH_AGENT_MAX -
 		    (sizeof("1:" WA_OWN_LOC ":") - 1), scratch, &cut);
