@@ -420,6 +420,33 @@ linux_records_errors_gaps_and_heartbeats_go_on_queue_1(void **state)
 		cJSON_Delete(j);
 	}
 
+	/* Through render_record(): the same payload, nothing after it. */
+	{
+		struct buffer_rec rec = { .seq = 7, .time_ms =
+		    1700000000123LL, .source = "in", .data = linux_line,
+		    .len = strlen(linux_line) };
+		struct strbuf one = { 0 };
+
+		assert_int_equal(render_record(p, &t, &rec, &one, &s),
+		    RENDER_OK);
+		assert_int_equal(render_record_end(&t, &one), 0);
+		assert_string_equal(one.s, "1:/var/log/syslog:Oct 24 "
+		    "17:05:38 james-ubuntu-demo sysmon: <Event><System>"
+		    "<Provider Name=\"Linux-Sysmon\" Guid=\"{ff032593-a8d3-"
+		    "4f13-b0d6-01fc615a0f97}\"/><EventID>4</EventID><Version>3"
+		    "</Version><Level>4</Level><Task>4</Task><Opcode>0</Opcode>"
+		    "<Keywords>0x8000000000000000</Keywords><TimeCreated "
+		    "SystemTime=\"2021-10-24T17:05:38.412656000Z\"/>"
+		    "<EventRecordID>1</EventRecordID><Correlation/><Execution "
+		    "ProcessID=\"3099\" ThreadID=\"3099\"/><Channel>"
+		    "Linux-Sysmon/Operational</Channel><Computer>"
+		    "james-ubuntu-demo</Computer><Security UserId=\"0\"/>"
+		    "</System><EventData><Data Name=\"UtcTime\">2021-10-24 "
+		    "17:05:38.412</Data><Data Name=\"State\">Started</Data>"
+		    "</EventData></Event>\r");
+		strbuf_free(&one);
+	}
+
 	/* A heartbeat: the wazuh output's flat document. */
 	assert_int_equal(render_status_for(&t, &st, &hb, &a, &s), 0);
 	assert_true(strncmp(a.s, "1:sysmonfwd:{\"sysmonfwd\":", 25) == 0);
