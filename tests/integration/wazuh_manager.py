@@ -1043,12 +1043,17 @@ class WazuhManager:
             conn = k.conn or c
         frame = wc_seal_from_manager(k, g, l, random.getrandbits(16),
                                      text.encode())
+        # Recorded before it is sent: whoever has read it finds it here.
+        rec = {"agent": k.id, "conn": conn.id, "kind": kind, "text": text,
+               "t": time.monotonic(), "sent": None, "global": g,
+               "local": l}
+        with self._cond:
+            rec["seq"] = next(self._seq)
+            self._acks.append(rec)
+            self._cond.notify_all()
         ok = conn.send(frame)
         with self._cond:
-            self._acks.append({"agent": k.id, "conn": conn.id, "kind": kind,
-                               "text": text, "t": time.monotonic(),
-                               "sent": ok, "global": g, "local": l,
-                               "seq": next(self._seq)})
+            rec["sent"] = ok
             self._cond.notify_all()
         return ok
 
