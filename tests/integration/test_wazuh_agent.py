@@ -31,6 +31,12 @@ scenario says in one sentence what it checks:
 (d) kill -9 in the middle of a stream, then a restart: nothing lost, the
     counters go on (no "duplicated counter" with verify_msg_id on), no
     second enrollment.
+(d2) The manager restarts in the middle of a stream (remoted's counters
+    come back from queue/rids, up to 10 messages behind): the agent
+    connects again and delivers everything, no refusal.
+(d3) Failover: manager = A,B; A's remoted stops in the middle of a
+    stream and the agent delivers the rest to B (a second node sharing
+    A's keys, on 127.0.0.2), nothing lost, no second enrollment.
 (e) The manager forgets the key: the agent enrolls again and delivers
     the rest under its new id.
 (f) A wrong enrollment password and (g) a name already taken: one clear
@@ -431,6 +437,68 @@ def scenario_kill9(ctx):
     ck.note("%s: %d events for 600 records" % (what, sum(ids.values())))
 
 
+def scenario_manager_restart(ctx):
+    """(d2) the manager restarts mid-stream: the agent connects again,
+    nothing lost, its counters still above what remoted reloaded"""
+    ck, what, d = ctx.begin("(d2) manager restart", "mrestart")
+    m = ctx.manager()
+    path, lines = ctx.unique_input(d, 55000, 600)
+    a = ctx.agent(wa_config(ctx, d, m, [("w", path)],
+                            max_events_per_second="100"))
+    ck.check(wait_agent(m, a, lambda: len(records(m)) >= 150, WAIT),
+             what + ": 150 events before the restart")
+    n0 = len(records(m))
+    m.restart()
+    ck.check(n0 < 600, what + ": restarted mid-stream (%d events)" % n0)
+    ck.eq(a.wait(180), 0, what + ": exit code (stderr: %s)" %
+          a.stderr()[-800:])
+    ids = collections.Counter(rid(e["payload"]) for e in records(m))
+    ck.eq(sorted(set(range(55000, 55600)) - set(ids)), [],
+          what + ": records lost")
+    ck.check(len({e["conn"] for e in records(m)}) >= 2,
+             what + ": delivered over a new connection")
+    ck.eq(len(m.enrollments()), 1, what + ": one enrollment")
+    manager_clean(ck, what, m)
+    check_counters_grow(ck, what, m, "001")
+
+
+def scenario_failover(ctx):
+    """(d3) manager = A,B: A's remoted stops mid-stream, the agent goes on
+    with B (another node with the same keys), nothing lost"""
+    ck, what, d = ctx.begin("(d3) failover", "failover")
+    a_m = ctx.manager()
+    try:
+        b_m = ctx.add_server(wazuh_manager.WazuhManager(
+            ctx.pki["server"], ctx.pki["server_key"], verify_msg_id=True,
+            host="127.0.0.2", remoted_port=a_m.remoted_port,
+            keys_from=a_m))
+    except OSError as e:
+        ck.skip_or_fail("(d3) cannot listen on 127.0.0.2:%d: %s" %
+                        (a_m.remoted_port, e))
+        return
+    path, lines = ctx.unique_input(d, 58000, 600)
+    a = ctx.agent(wa_config(ctx, d, a_m, [("w", path)],
+                            manager="127.0.0.1,127.0.0.2",
+                            max_events_per_second="100"))
+    ck.check(wait_agent(a_m, a, lambda: len(records(a_m)) >= 150, WAIT),
+             what + ": 150 events at A first")
+    a_m.stop_remoted()
+    ck.eq(a.wait(180), 0, what + ": exit code (stderr: %s)" %
+          a.stderr()[-800:])
+    got = records(a_m) + records(b_m)
+    ids = collections.Counter(rid(e["payload"]) for e in got)
+    ck.eq(sorted(set(range(58000, 58600)) - set(ids)), [],
+          what + ": records lost")
+    ck.check(records(b_m) and all(e["agent"] == "001"
+                                  for e in records(b_m)),
+             what + ": B took the rest under the same id (%d events)" %
+             len(records(b_m)))
+    ck.eq(len(a_m.enrollments()) + len(b_m.enrollments()), 1,
+          what + ": one enrollment")
+    manager_clean(ck, what + " (A)", a_m)
+    manager_clean(ck, what + " (B)", b_m)
+
+
 def scenario_forget(ctx):
     """(e) the manager forgets the key: enrolled again, the rest delivered"""
     ck, what, d = ctx.begin("(e) key forgotten", "forget")
@@ -552,6 +620,7 @@ def check_no_secret_leak(ctx):
 SCENARIOS = (("0", scenario_self_test), ("a", scenario_corpus),
              ("a2", scenario_reload_delay), ("b", scenario_keepalive),
              ("c", scenario_cut), ("d", scenario_kill9),
+             ("d2", scenario_manager_restart), ("d3", scenario_failover),
              ("e", scenario_forget), ("f", scenario_wrong_password),
              ("g", scenario_name_taken), ("h", scenario_pacing))
 

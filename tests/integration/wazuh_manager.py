@@ -263,7 +263,11 @@ class WazuhManager:
     instead of "any"); force: overrides of FORCE_DEFAULTS; groups: the
     groups that exist (etc/shared/NAME); hostname: the manager's name
     (an agent may not take it); state_dir: when given, client.keys and
-    queue/rids/ are written there too (for manual runs)."""
+    queue/rids/ are written there too (for manual runs); host,
+    authd_port, remoted_port: where to listen (0: a port the kernel
+    picks); keys_from: another WazuhManager whose key store this one
+    shares, as the nodes of a cluster share client.keys (for failover
+    tests)."""
 
     name = "wazuh-manager"
 
@@ -272,7 +276,8 @@ class WazuhManager:
                  groups=("default",), hostname="wazuh-manager",
                  version=MANAGER_VERSION, recv_counter_flush=10,
                  connection_overtake_time=60, state_dir=None,
-                 host="127.0.0.1", verbose=False):
+                 host="127.0.0.1", authd_port=0, remoted_port=0,
+                 keys_from=None, verbose=False):
         self.host = host
         self.certfile = certfile
         self.keyfile = keyfile
@@ -291,9 +296,13 @@ class WazuhManager:
         self.verbose = verbose
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self._keys = collections.OrderedDict()     # id -> Key
+        # id -> Key; another node of a cluster shares its master's
+        # client.keys (keys_from): the same entries, counters included.
+        self._keys = (keys_from._keys if keys_from is not None else
+                      collections.OrderedDict())
         self._id_counter = 0
-        self._rids = {}             # "queue/rids/ID": id -> (global, local)
+        self._rids = (keys_from._rids if keys_from is not None else
+                      {})           # "queue/rids/ID": id -> (global, local)
         self._rcv_count = 0
         self._sender = [0, 0]       # "queue/rids/sender_counter"
         self._held = {}             # "authd"/"remoted" -> ReservedPort
@@ -303,8 +312,8 @@ class WazuhManager:
         self._seq = itertools.count(1)  # orders events, controls and acks
         self._acking = True
         self._drop_rules = []       # [events left before the cut]
-        self.authd_port = 0
-        self.remoted_port = 0
+        self.authd_port = authd_port
+        self.remoted_port = remoted_port
         self.reset_views()
 
     def reset_views(self):
@@ -325,7 +334,8 @@ class WazuhManager:
         """Take both ports (connections refused until start())."""
         for name in ("authd", "remoted"):
             if name not in self._held:
-                self._held[name] = sysmonfwd_it.ReservedPort(self.host)
+                self._held[name] = sysmonfwd_it.ReservedPort(
+                    self.host, getattr(self, name + "_port"))
         self.authd_port = self._held["authd"].port
         self.remoted_port = self._held["remoted"].port
         return self
