@@ -392,6 +392,16 @@ linux_records_errors_gaps_and_heartbeats_go_on_queue_1(void **state)
 	    "17:05:38.412</Data><Data Name=\"State\">Started</Data>"
 	    "</EventData></Event>\r");
 
+	/* A NUL in the header: U+FFFD (the manager reads a C string). */
+	{
+		char nul[] = "Oct 24 17:05:38 h\0st sysmon: <Event><System>"
+		    "<Provider Name=\"Linux-Sysmon\"/><EventID>4</EventID>"
+		    "</System></Event>";
+		agent(p, nul, sizeof(nul) - 1, 0, &a);	/* checks no NUL */
+		assert_true(strncmp(a.s, "1:/var/log/syslog:Oct 24 17:05:38 "
+		    "h\xEF\xBF\xBDst sysmon: <Event>", 56) == 0);
+	}
+
 	/* A record that does not parse: the API's document, unquoted. */
 	assert_int_equal(agent(p, "not xml at all", 14, 0, &a),
 	    RENDER_PARSE_ERROR);

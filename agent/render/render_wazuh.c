@@ -1100,6 +1100,32 @@ wa_win(const struct sysmon_event *ev, const struct event_tags *t,
 	return rc;
 }
 
+/*
+ * The manager reads a payload as a C string: a NUL byte (a syslog header
+ * may hold one) becomes U+FFFD, and sb is cut again to max.
+ */
+static int
+wa_no_nul(struct strbuf *sb, size_t max, bool *cut)
+{
+	struct strbuf t = { 0 };
+	int rc = 0;
+
+	if (sb->len == 0 || memchr(sb->s, '\0', sb->len) == NULL)
+		return 0;
+	for (size_t i = 0; i < sb->len && rc == 0; i++)
+		rc = sb->s[i] != '\0' ? strbuf_addc(&t, sb->s[i]) :
+		    strbuf_add(&t, "\xEF\xBF\xBD", 3);
+	if (rc == 0 && t.len > max) {
+		cut_utf8(&t, 0, max);
+		*cut = true;
+	}
+	strbuf_reset(sb);
+	if (rc == 0)
+		rc = strbuf_add(sb, t.s, t.len);
+	strbuf_free(&t);
+	return rc;
+}
+
 int
 render_wazuh_agent(struct event_parser *p, const struct render_ctx *ctx,
     const struct buffer_rec *rec, struct strbuf *out, struct strbuf *scratch)
@@ -1130,8 +1156,12 @@ render_wazuh_agent(struct event_parser *p, const struct render_ctx *ctx,
 		fallback = true;
 	}
 	if (rc == 0) {
-		rc = wz_linux(&ev, rec, RENDER_WAZUH_AGENT_MAX -
-		    (sizeof("1:" WA_SYSLOG_LOC ":") - 1), scratch, &cut);
+		size_t max = RENDER_WAZUH_AGENT_MAX -
+		    (sizeof("1:" WA_SYSLOG_LOC ":") - 1);
+
+		rc = wz_linux(&ev, rec, max, scratch, &cut);
+		if (rc == 0)
+			rc = wa_no_nul(scratch, max, &cut);
 		if (rc == 0)
 			rc = wa_head(out, WA_LOG_QUEUE, WA_SYSLOG_LOC);
 	} else {
