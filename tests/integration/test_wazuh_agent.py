@@ -42,6 +42,8 @@ scenario says in one sentence what it checks:
 (f) A wrong enrollment password and (g) a name already taken: one clear
     log line each, retries that are not a busy loop, no crash, SIGTERM
     obeyed, nothing sent.
+(g2) An authd whose certificate enrollment_ca_file does not sign: the
+    agent sends no request (so never its password), says why, retries.
 (h) Pacing: with max_events_per_second = 200, 900 records arrive no
     faster than 250 a second on the manager's clock (a lower bound on
     the time taken, which load cannot break).
@@ -116,6 +118,7 @@ def manager_clean(ck, what, m, allow=()):
     ck.eq([e["message"] for e in errs][:5], [], what + ": manager "
           "refusals")
     ck.eq(m.handler_errors, [], what + ": manager handler errors")
+    ck.eq(m.tls_failures, [], what + ": failed TLS handshakes at authd")
 
 
 def wait_agent(m, a, pred, timeout):
@@ -586,6 +589,27 @@ def scenario_name_taken(ctx):
                        r"already)")
 
 
+def scenario_untrusted(ctx):
+    """(g2) an authd whose certificate enrollment_ca_file does not sign: no
+    enrollment, the password never sent, said in the log, retried"""
+    ck, what, d = ctx.begin("(g2) untrusted authd", "untrusted")
+    m = ctx.manager(password=AUTHD_PASS)
+    path, lines = ctx.unique_input(d, 75000, 5)
+    a = ctx.agent(wa_config(ctx, d, m, [("w", path)],
+                            enrollment_ca_file=ctx.pki["other_ca"]),
+                  once=False)
+    ck.check(wait_agent(m, a, lambda: len(m.tls_failures) >= 2, 2 * WAIT),
+             what + ": the agent refused the handshake twice (%d)" %
+             len(m.tls_failures))
+    ck.check(a.alive(), what + ": the agent keeps running")
+    ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
+    err = a.stderr()
+    ck.eq(m.enrollments(), [], what + ": no request reached authd")
+    ck.eq(m.events(), [], what + ": nothing sent")
+    ck.check(re.search(r"(?i)certificate|verif", err), what + ": the log "
+             "says why: %s" % err[-600:])
+
+
 def scenario_pacing(ctx):
     """(h) max_events_per_second = 200 holds on the manager's clock"""
     ck, what, d = ctx.begin("(h) pacing", "pacing")
@@ -622,7 +646,8 @@ SCENARIOS = (("0", scenario_self_test), ("a", scenario_corpus),
              ("c", scenario_cut), ("d", scenario_kill9),
              ("d2", scenario_manager_restart), ("d3", scenario_failover),
              ("e", scenario_forget), ("f", scenario_wrong_password),
-             ("g", scenario_name_taken), ("h", scenario_pacing))
+             ("g", scenario_name_taken), ("g2", scenario_untrusted),
+             ("h", scenario_pacing))
 
 
 def main():
