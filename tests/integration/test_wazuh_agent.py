@@ -365,6 +365,10 @@ def scenario_keepalive(ctx):
     ck.check(k0.get("merged_sum") is not None, what + ": the keepalive "
              "carries a merged.mg sum: %s" % it.short(k0.get("text")))
     ck.note("%s: keepalive text %r" % (what, k0.get("text")))
+    ups = [x for x in m.acks() if x["text"].startswith("#!-up file ")]
+    ck.note("%s: merged.mg sent %d times for %d keepalives (remoted sends "
+            "it after each keepalive whose sum is not the group's)" %
+            (what, len(ups), len(allka)))
     ctl = m.controls()
     ck.check(ctl and ctl[0]["kind"] == "startup", what + ": startup "
              "first: %s" % it.short(ctl[:1]))

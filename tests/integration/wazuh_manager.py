@@ -84,6 +84,11 @@ HC_SHUTDOWN = "agent shutdown "
 HC_ACK = "agent ack "
 HC_REQUEST = "req "
 HC_ERROR = "err "
+FILE_UPDATE_HEADER = "up file "
+FILE_CLOSE_HEADER = "close file "
+# etc/shared/default/agent.conf as a manager installs it.
+DEFAULT_AGENT_CONF = ("<agent_config>\n\n  <!-- Shared agent configuration "
+                      "here -->\n\n</agent_config>\n")
 HC_INVALID_VERSION_RESPONSE = ("Agent version must be lower or equal to "
                                "manager version")
 HC_RETRIEVE_VERSION = "Couldn't retrieve version"
@@ -131,6 +136,7 @@ class Key:
         self.rcvd = None            # monotonic time of the last message
         self.first_seen = None
         self.shutdown_at = None     # wall clock of its last shutdown
+        self.shared_pending = False  # merged.mg being sent to it
 
     def line(self):
         return "%s %s %s %s" % (self.id, self.name, self.ip, self.raw)
@@ -267,7 +273,8 @@ class WazuhManager:
     authd_port, remoted_port: where to listen (0: a port the kernel
     picks); keys_from: another WazuhManager whose key store this one
     shares, as the nodes of a cluster share client.keys (for failover
-    tests)."""
+    tests); shared_files: send the group's merged.mg (with agent_conf)
+    to an agent whose keepalive reports another sum, as remoted does."""
 
     name = "wazuh-manager"
 
@@ -277,7 +284,8 @@ class WazuhManager:
                  version=MANAGER_VERSION, recv_counter_flush=10,
                  connection_overtake_time=60, state_dir=None,
                  host="127.0.0.1", authd_port=0, remoted_port=0,
-                 keys_from=None, verbose=False):
+                 keys_from=None, shared_files=True,
+                 agent_conf=DEFAULT_AGENT_CONF, verbose=False):
         self.host = host
         self.certfile = certfile
         self.keyfile = keyfile
@@ -294,6 +302,9 @@ class WazuhManager:
         self.connection_overtake_time = connection_overtake_time
         self.state_dir = state_dir
         self.verbose = verbose
+        self.shared_files = shared_files
+        self.agent_conf = agent_conf
+        self._send_lock = threading.Lock()
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         # id -> Key; another node of a cluster shares its master's
@@ -508,7 +519,9 @@ class WazuhManager:
                     if c["kind"] == "keepalive"]
 
     def acks(self):
-        """The acks sent: dicts with agent, conn, t, global, local."""
+        """Every message the manager sent: dicts with kind ("ack", "err",
+        "shared": a piece of merged.mg), text, agent, conn, t, sent,
+        global, local, seq."""
         with self._lock:
             return [dict(a) for a in self._acks]
 
@@ -1019,6 +1032,52 @@ class WazuhManager:
                                       kind="ack")
         elif err is not None:
             self._send(k, CONTROL_HEADER + HC_ERROR + err, c, kind="err")
+        if rec["kind"] == "keepalive":
+            self._push_shared(k, c, rec.get("merged_sum"))
+
+    def _push_shared(self, k, c, agent_sum):
+        """save_controlmsg(): a keepalive whose merged.mg sum is not the
+        group's has the group's merged.mg sent (wait_for_msgs(), another
+        thread, after the ack), unless a sending is pending; an agent that
+        never reports the sum gets it after every keepalive."""
+        if not self.shared_files:
+            return
+        group = (k.group or "default").split(",")[0]
+        merged = self.merged_mg(group)
+        msum = hashlib.md5(merged).hexdigest()
+        with self._lock:
+            if agent_sum == msum or k.shared_pending:
+                return
+            k.shared_pending = True
+        threading.Thread(target=self._send_shared,
+                         args=(k, c, merged, msum), daemon=True).start()
+
+    def _send_shared(self, k, c, merged, msum):
+        """send_file_toagent(): "#!-up file <sum> merged.mg\n", the file
+        in pieces of 900 bytes (plain messages, no header), then
+        "#!-close file "."""
+        try:
+            if not self._send(k, "%s%s%s %s\n" % (
+                    CONTROL_HEADER, FILE_UPDATE_HEADER, msum,
+                    SHAREDCFG_FILENAME), c, kind="shared"):
+                return
+            for i in range(0, len(merged), 900):
+                if not self._send(k, merged[i:i + 900].decode(), c,
+                                  kind="shared"):
+                    return
+            self._send(k, CONTROL_HEADER + FILE_CLOSE_HEADER, c,
+                       kind="shared")
+        finally:
+            with self._lock:
+                k.shared_pending = False
+
+    def merged_mg(self, group):
+        """The group's merged.mg as the manager builds it (the group's
+        name, then each file as "!<size> <name>\n<content>",
+        MergeAppendFile() in src/shared/file_op.c): here one agent.conf."""
+        conf = self.agent_conf.encode()
+        return b"#%s\n!%d agent.conf\n" % (group.encode(), len(conf)) + \
+            conf
 
     def _startup_error(self, text):
         """What save_controlmsg() answers a startup with instead of an ack
@@ -1043,7 +1102,12 @@ class WazuhManager:
     def _send(self, k, text, c, kind):
         """send_msg_with_key_control(): CreateSecMSG with the manager's
         sender counter (stored at each message, StoreSenderCounter()),
-        queued on the agent's connection."""
+        queued on the agent's connection; the counters go out in the
+        order they were taken (one sender at a time)."""
+        with self._send_lock:
+            return self._send_locked(k, text, c, kind)
+
+    def _send_locked(self, k, text, c, kind):
         with self._lock:
             if self._sender[1] >= 9997:
                 self._sender = [self._sender[0] + 1, 0]
@@ -1117,6 +1181,7 @@ class TinyAgent:
         self.sock = None
         self.g, self.l = 0, 0
         self.buf = b""
+        self.shared = []
 
     def enroll(self, name, password=None, groups=None, raw=None):
         """The answer text of authd to an enrollment of name (raw: the
@@ -1166,16 +1231,23 @@ class TinyAgent:
     def send(self, payload, g=None, l=None):
         self.sock.sendall(self.frame(payload, g, l))
 
-    def recv_plain(self, timeout=10):
+    def recv_plain(self, timeout=10, shared=False):
         """The next manager message, decrypted (None: the connection was
-        closed)."""
+        closed); the pieces of a merged.mg being sent are kept in
+        self.shared and skipped, unless shared is true."""
         self.sock.settimeout(timeout)
         while True:
             if len(self.buf) >= 4:
                 n = struct.unpack("<I", self.buf[:4])[0]
                 if len(self.buf) >= 4 + n:
                     msg, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
-                    return wc.open_msg(self.key, msg)[2].decode()
+                    text = wc.open_msg(self.key, msg)[2].decode()
+                    if shared or text.startswith(
+                            (CONTROL_HEADER + HC_ACK,
+                             CONTROL_HEADER + HC_ERROR)):
+                        return text
+                    self.shared.append(text)
+                    continue
             try:
                 chunk = self.sock.recv(65536)
             except (socket.timeout, OSError):
@@ -1263,6 +1335,19 @@ def _self_test_body(st, pki):
                " - Wazuh v4.14.7\nd41d8cd98f00b204e9800998ecf8427e "
                "merged.mg\n#\"_agent_ip\":10.0.0.5\n")
         st.check(a.recv_plain() == "#!-agent ack ", "keepalive acked")
+        merged = m.merged_mg("default")
+        msum = hashlib.md5(merged).hexdigest()
+        up = a.recv_plain(shared=True)
+        body = ""
+        while True:
+            x = a.recv_plain(shared=True)
+            if x is None or x.startswith("#!-close file"):
+                break
+            body += x
+        st.check(up == "#!-up file %s merged.mg\n" % msum and
+                 body.encode() == merged and x == "#!-close file ",
+                 "merged.mg sent after a keepalive with another sum: %r %r "
+                 "%r" % (up, body, x))
         st.check(m.events() == ["1:/var/log/syslog:hello",
                                 "f:EventChannel:{\"Message\":\"x\"}"],
                  "events in order: %r" % m.events())
@@ -1316,11 +1401,13 @@ def _self_test_body(st, pki):
                  not m.controls()[-2]["acked"], "shutdown recorded")
         # stop_acking; a dropped connection; a forgotten key.
         m.stop_acking()
-        n_acks, n_ka = len(m.acks()), len(m.keepalives())
+        def n_acks():
+            return sum(1 for x in m.acks() if x["kind"] == "ack")
+        n_ack0, n_ka = n_acks(), len(m.keepalives())
         a.send("#!-Linux |h - Wazuh v4.14.7\nx merged.mg\n")
         st.check(m.wait_keepalives(n_ka + 1, 10) and
                  m.keepalives()[-1].get("ack_withheld") and
-                 len(m.acks()) == n_acks, "acks withheld")
+                 n_acks() == n_ack0, "acks withheld")
         m.resume_acking()
         m.drop_after(2)
         a.send("1:x:a")
