@@ -170,6 +170,10 @@ wa_save_key(struct wa_output *w)
 		return rc;
 	rc = file_write_atomic(w->keys_path, line, strlen(line), 0600, true);
 	explicit_bzero(line, sizeof(line));
+	/* On Windows the directory's DACL is inherited already; this makes
+	 * sure (and says so when it cannot). */
+	if (rc == 0)
+		rc = file_make_private(w->keys_path, false);
 	return rc;
 }
 
@@ -1055,9 +1059,10 @@ transport_wazuh_agent_open(struct transport_loop *l, const char *name,
 		wa_close(&w->base);
 		return -EINVAL;
 	}
-	if ((rc = file_mkdirs(dir, 0700)) != 0) {
-		log_warnx("output %s: cannot create %s: %s", name, dir,
-		    strerror(-rc));
+	if ((rc = file_mkdirs(dir, 0700)) != 0 ||
+	    (rc = file_make_private(dir, true)) != 0) {
+		log_warnx("output %s: cannot create %s, or keep others out of "
+		    "it: %s", name, dir, strerror(-rc));
 		free(dir);
 		wa_close(&w->base);
 		return rc;

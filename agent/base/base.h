@@ -89,6 +89,14 @@ int	fsync_dir(const char *dir) __attribute__((warn_unused_result));
  * Windows the DNS host name (GetComputerNameExA()).  0, or -1 with errno.
  */
 int	host_name(char *buf, size_t len);
+/*
+ * Let only the owner (and, on Windows, SYSTEM) into
+ * path, a directory or a file holding secrets: chmod 0700 or 0600; on
+ * Windows a protected DACL (nothing inherited), inheritable on a
+ * directory so that what is made in it is private too.  0 or -errno.
+ */
+int	file_make_private(const char *path, bool dir)
+	    __attribute__((warn_unused_result));
 /* mkdir -p with mode for the directories it creates.  0 or -errno. */
 int	file_mkdirs(const char *path, int mode)
 	    __attribute__((warn_unused_result));

@@ -132,6 +132,12 @@ file_write_atomic(const char *path, const void *data, size_t len, int mode,
 }
 
 int
+file_make_private(const char *path, bool dir)
+{
+	return chmod(path, dir ? 0700 : 0600) == 0 ? 0 : -errno;
+}
+
+int
 file_mkdirs(const char *path, int mode)
 {
 	char buf[PATH_MAX];

@@ -16,6 +16,8 @@
 #include "base.h"
 
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -903,4 +905,69 @@ win_read(int fd, void *p, size_t n)
 		return -1;
 	}
 	return (ssize_t)got;
+}
+
+/* The SID of the process's user as SDDL text (LocalFree it), or NULL. */
+static wchar_t *
+self_sid(void)
+{
+	union {
+		TOKEN_USER	tu;
+		char		buf[256];
+	} u;
+	HANDLE tok;
+	DWORD n = 0;
+	wchar_t *text = NULL;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+		return NULL;
+	if (GetTokenInformation(tok, TokenUser, &u, sizeof(u), &n))
+		(void)ConvertSidToStringSidW(u.tu.User.Sid, &text);
+	CloseHandle(tok);
+	return text;
+}
+
+/*
+ * A protected DACL with one entry: the user the agent runs as (SYSTEM
+ * for the service), full control of a directory (inherited by what it
+ * holds), read, write and delete of a file (0x13019f: FILE_GENERIC_READ,
+ * FILE_GENERIC_WRITE, DELETE; as 0600).  Not Administrators: they may
+ * take ownership, but need not read it by default.
+ * SetNamedSecurityInfoW() carries it to what a directory holds already;
+ * SetFileSecurityW() too, which Wine maps onto the mode bits (its
+ * SetNamedSecurityInfoW() leaves a file's as they were; and it shows any
+ * SID but the owner's and Everyone as the group's bits).
+ */
+int
+file_make_private(const char *path, bool dir)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	BOOL present = FALSE, dflt = FALSE;
+	PACL dacl = NULL;
+	wchar_t sddl[256], *w, *me;
+	DWORD e;
+	int rc;
+
+	if ((me = self_sid()) == NULL)
+		return -EIO;
+	_snwprintf(sddl, sizeof(sddl) / sizeof(sddl[0]), dir ?
+	    L"D:PAI(A;OICI;FA;;;%ls)" : L"D:PAI(A;;0x13019f;;;%ls)", me);
+	sddl[sizeof(sddl) / sizeof(sddl[0]) - 1] = L'\0';
+	LocalFree(me);
+	if ((rc = win_wpath(path, &w)) != 0)
+		return rc;
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl,
+	    SDDL_REVISION_1, &sd, NULL)) {
+		free(w);
+		return -ENOMEM;
+	}
+	e = GetSecurityDescriptorDacl(sd, &present, &dacl, &dflt) && present ?
+	    SetNamedSecurityInfoW(w, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION |
+	    PROTECTED_DACL_SECURITY_INFORMATION, NULL, NULL, dacl, NULL) :
+	    ERROR_INVALID_SECURITY_DESCR;
+	if (e == 0 && !SetFileSecurityW(w, DACL_SECURITY_INFORMATION, sd))
+		e = GetLastError();
+	LocalFree(sd);
+	free(w);
+	return e == 0 ? 0 : (e == ERROR_ACCESS_DENIED ? -EACCES : -EIO);
 }

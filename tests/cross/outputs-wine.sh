@@ -281,6 +281,7 @@ import tlsutil  # noqa: E402
 import test_hec  # noqa: E402
 import test_es  # noqa: E402
 import test_wazuh  # noqa: E402
+import test_wazuh_agent  # noqa: E402
 
 BIN = os.path.join(work, "sysmonfwd-wine")
 WAIT = 120      # a deadline for a positive signal under Wine, not a measure
@@ -486,6 +487,55 @@ def scenario_wazuh_same_as_linux(ctx):
     """Wazuh: the events accepted from Wine are Linux's, byte for byte"""
     same_as_linux(ctx, "(l3) Wazuh, the same as Linux", "same-linux",
                   test_wazuh.wz_config, lambda s: sorted(s.events()))
+
+
+def scenario_wazuh_agent_same_as_linux(ctx):
+    """Wazuh agent protocol: what remoted decrypts from Wine is Linux's,
+    payload for payload (the Windows records as the Windows agent's
+    f:EventChannel JSON), each side enrolled with its own manager"""
+    ck_, what, d = ctx.begin("(l4) Wazuh agent protocol, the same as Linux",
+                             "same-linux-wa", "(l4)")
+    if not LINUX:
+        ck.skip_or_fail(what + ": no Linux build (SYSMONFWD, build/sysmonfwd"
+                        " or build-exe/sysmonfwd) to compare with")
+        return
+    inputs, lines = it.happy_inputs(corpus)
+    got = {}
+    for side in ("wine", "linux"):
+        sd = os.path.join(d, side)
+        os.makedirs(sd)
+        m = ctx.manager(password=test_wazuh_agent.AUTHD_PASS)
+        conf = test_wazuh_agent.wa_config(ctx, sd, m, inputs)
+        if side == "wine":
+            rc, err = ctx.run_once(conf, WAIT)
+        else:
+            r = it.run(LINUX, ["-c", conf, "--once"], timeout=WAIT)
+            rc, err = r.returncode, r.stderr.decode("utf-8", "replace")
+        ck.eq(rc, 0, "%s: %s: exit code (stderr: %s)" % (what, side,
+                                                          err[-600:]))
+        ck.eq([e["message"] for e in m.errors()][:3], [],
+              "%s: %s: the manager refused nothing" % (what, side))
+        ck.eq(len(m.enrollments()), 1, "%s: %s: one enrollment" %
+              (what, side))
+        got[side] = sorted(e["payload"] for e in m.event_log()
+                           if not e["payload"].startswith("1:wazuh-agent:"))
+        got[side + "-ka"] = m.keepalives()
+    w, l = got["wine"], got["linux"]
+    ck.eq(len(w), len(lines), what + ": records remoted took from Wine")
+    if not ck.check(w == l, "%s: remoted took the same from Wine as from "
+                    "Linux" % what):
+        diff = [(a, b) for a, b in zip(w, l) if a != b][:1]
+        print("    Wine:  %s\n    Linux: %s" % (
+            it.short(diff[0][0] if diff else w[len(l):][:1], 600),
+            it.short(diff[0][1] if diff else l[len(w):][:1], 600)))
+    ka = got["wine-ka"]
+    # The OS string of a Windows agent (getuname()'s Windows branch), as
+    # Wine's Windows reports itself.
+    ck.check(ka and "Microsoft Windows" in (ka[0].get("uname") or ""),
+             "%s: the keepalive from Wine names Windows: %s" %
+             (what, it.short(ka[:1], 300)))
+    print("  %s: %d records, Wine and Linux alike: %s; Wine's uname: %r" %
+          (what, len(w), w == l, ka[0].get("uname") if ka else None))
 
 
 # ---- the monitor ----
@@ -751,6 +801,11 @@ try:
                              test_wazuh.scenario_failed_items,
                              scenario_wazuh_wrong_ca)))
     test_wazuh.check_no_secret_leak(wz)
+    wa = ctx_of(test_wazuh_agent, "wa")
+    wa.run_scenarios(chosen((test_wazuh_agent.scenario_corpus,
+                             scenario_wazuh_agent_same_as_linux,
+                             test_wazuh_agent.scenario_cut)))
+    test_wazuh_agent.check_no_secret_leak(wa)
 finally:
     for c in ctxs:
         c.close()
