@@ -45,7 +45,8 @@ rm -rf "$wine_prefix"
 # Short libFuzzer runs (30 s each) over whatever reads text the agent does
 # not control: records (the parser and every renderer, seeded with the real
 # corpus read in place), the configuration, the saved positions and cursor
-# files, and the answers of Elasticsearch, Splunk HEC and Wazuh (seeds in
+# files, the answers of Elasticsearch, Splunk HEC and Wazuh, and what a
+# Wazuh manager (remoted, authd) sends the wazuh_agent output (seeds in
 # tests/fuzz/seeds/).  Each harness checks invariants (tests/fuzz/*.c say
 # which); a crash, leak, undefined behaviour or broken invariant fails the
 # run with the report and the input shown in full.
@@ -110,6 +111,9 @@ fuzz fuzz_answer_es "transport/answer.c -lcjson" tests/fuzz/seeds/answer_es
 fuzz fuzz_answer_hec "transport/answer.c -lcjson" tests/fuzz/seeds/answer_hec
 fuzz fuzz_answer_wazuh "transport/answer.c -lcjson" \
 	tests/fuzz/seeds/answer_wazuh
+fuzz fuzz_wazuh_proto "transport/wazuh_proto.c transport/transport.c
+	agent/base/sys.c agent/base/log.c agent/base/base64.c -lcrypto -lz" \
+	-max_len=70000 tests/fuzz/seeds/wazuh_proto
 
 # The Windows agent, after the Linux suite (tests/cross/windows-all.sh):
 # the Windows libraries from Debian's source packages (about 6 minutes

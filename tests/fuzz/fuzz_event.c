@@ -1,6 +1,7 @@
 /*
  * fuzz_event.c - libFuzzer harness for what reads attacker-controlled
- * text: the record parser and every renderer (ECS document, HEC event),
+ * text: the record parser and every renderer (ECS document, HEC event,
+ * Elasticsearch item, Wazuh API event, Wazuh agent payload),
  * and the quick look used for HEC.  Any input must give a document that
  * is valid JSON, never a crash or a leak.
  *
@@ -88,6 +89,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!cJSON_IsString(j) || strlen(j->valuestring) > wz.max_event)
 			abort();
 		cJSON_Delete(j);
+	}
+	/* The Wazuh agent protocol: one payload, no longer than remoted
+	 * takes, no NUL (the manager reads a C string), QUEUE:LOCATION:;
+	 * an f:EventChannel: one is a JSON object whose Event is a string
+	 * of XML. */
+	strbuf_reset(&out);
+	if (render_wazuh_agent(p, &ctx, &rec, &out, &scratch) < 0)
+		abort();
+	if (out.len == 0 || out.len > RENDER_WAZUH_AGENT_MAX ||
+	    memchr(out.s, '\0', out.len) != NULL)
+		abort();
+	if (out.len > 16 && memcmp(out.s, "f:EventChannel:", 15) == 0) {
+		cJSON *j = cJSON_ParseWithLength(out.s + 15, out.len - 15);
+		cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "Event");
+
+		if (!cJSON_IsString(ev) ||
+		    strncmp(ev->valuestring, "<Event", 6) != 0)
+			abort();
+		cJSON_Delete(j);
+	} else if (out.len < 3 || out.s[0] != '1' || out.s[1] != ':' ||
+	    memchr(out.s + 2, ':', out.len - 2) == NULL) {
+		abort();
 	}
 	(void)event_peek((const char *)data, size, &pk);
 	strbuf_free(&out);
