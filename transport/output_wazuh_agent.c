@@ -44,6 +44,9 @@
 #include "wazuh_proto.h"
 #include "base.h"
 
+#include <openssl/evp.h>
+
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -130,6 +133,12 @@ struct wa_output {
 	double			 tokens;
 	int64_t			 tokens_at;
 	char			 uname[512];
+	/* the group's shared files (merged.mg), as remoted sends them: only
+	 * their MD5 is kept, to say in keepalives that we have them */
+	char			 merged_md5[33];	/* "" until we do */
+	char			*merged_path;
+	EVP_MD_CTX		*up;		/* a merged.mg coming in */
+	char			 up_sum[33];
 };
 
 static void wa_event(void *arg, struct http_stream *s, enum stream_event ev);
@@ -224,6 +233,25 @@ wa_load_counter(struct wa_output *w)
 	return wa_reserve(w, (uint32_t)v + 1);
 }
 
+/* The sum of the group's merged.mg received last time, if any. */
+static void
+wa_load_merged(struct wa_output *w)
+{
+	char buf[40];
+	fs_handle fh;
+	ssize_t n;
+
+	if (fs_open(w->merged_path, FS_READ, 0, &fh) != 0)
+		return;
+	n = fs_pread(fh, buf, sizeof(buf) - 1, 0);
+	fs_close(fh);
+	if (n == 32) {
+		buf[32] = '\0';
+		if (strspn(buf, "0123456789abcdef") == 32)
+			memcpy(w->merged_md5, buf, 33);
+	}
+}
+
 /* ---- batches ------------------------------------------------------------ */
 
 static struct transport_batch *
@@ -308,7 +336,7 @@ wa_control(struct wa_output *w, int64_t now, bool keepalive)
 	int rc;
 
 	if (keepalive)
-		rc = wzp_keepalive_msg(w->uname, NULL,
+		rc = wzp_keepalive_msg(w->uname, w->merged_md5,
 		    w->s != NULL ? stream_local_ip(w->s) : NULL, NULL, &m);
 	else
 		rc = wzp_startup_msg(w->version, &m);
@@ -520,6 +548,76 @@ wa_acked(struct wa_output *w, int64_t now)
 	}
 }
 
+/*
+ * The group's shared files.  remoted sends merged.mg after any keepalive
+ * whose merged.mg sum is not the group's (src/remoted/manager.c): "#!-up
+ * file SUM merged.mg", the file in pieces, "#!-close file ".  A Wazuh
+ * agent writes the pieces out and keeps the file when its MD5 is SUM
+ * (src/client-agent/receiver.c); sysmonfwd applies no agent.conf, so it
+ * only hashes the pieces and, when the sum holds, reports it in its
+ * keepalives from then on (kept in state_dir/wazuh/merged.sum): without
+ * that, remoted would send the whole file again after every keepalive.
+ * Return true when plain was part of this.
+ */
+static bool
+wa_shared(struct wa_output *w, const char *plain, size_t len)
+{
+	static const char up[] = "#!-up file ", close_[] = "#!-close file ";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char hex[33];
+
+	if (strncmp(plain, "#!-", 3) != 0) {
+		/* A piece (the agent writes it with "%s": up to a NUL). */
+		if (w->up != NULL)
+			(void)EVP_DigestUpdate(w->up, plain, strlen(plain));
+		return true;
+	}
+	if (strcmp(plain, "#!-agent ack ") == 0)
+		return false;	/* acks come between pieces too */
+	if (strncmp(plain, close_, sizeof(close_) - 1) == 0) {
+		if (w->up != NULL && EVP_DigestFinal_ex(w->up, md, &mdlen) &&
+		    mdlen == 16) {
+			for (unsigned i = 0; i < 16; i++)
+				snprintf(hex + 2 * i, 3, "%02x", md[i]);
+			if (strcmp(hex, w->up_sum) == 0 &&
+			    strcmp(hex, w->merged_md5) != 0) {
+				memcpy(w->merged_md5, hex, sizeof(hex));
+				if (file_write_atomic(w->merged_path, hex, 32,
+				    0600, false) != 0)
+					log_debug("output %s: cannot keep the "
+					    "merged.mg sum (it comes again "
+					    "after a restart)", w->base.name);
+				log_debug("output %s: the group's merged.mg "
+				    "(%s) received", w->base.name, hex);
+			}
+		}
+		EVP_MD_CTX_free(w->up);
+		w->up = NULL;
+		return true;
+	}
+	/* Any other message ends a file being received, as the agent's
+	 * receiver closes it. */
+	EVP_MD_CTX_free(w->up);
+	w->up = NULL;
+	if (strncmp(plain, up, sizeof(up) - 1) == 0) {
+		const char *sum = plain + sizeof(up) - 1;
+		size_t n = strspn(sum, "0123456789abcdef");
+
+		if (n == 32 && strncmp(sum + 32, " merged.mg", 10) == 0 &&
+		    (w->up = EVP_MD_CTX_new()) != NULL &&
+		    !EVP_DigestInit_ex(w->up, EVP_md5(), NULL)) {
+			EVP_MD_CTX_free(w->up);
+			w->up = NULL;
+		}
+		if (w->up != NULL)
+			snprintf(w->up_sum, sizeof(w->up_sum), "%.32s", sum);
+		return true;
+	}
+	(void)len;
+	return false;
+}
+
 /* Read and act on what the manager sent. */
 static void
 wa_read(struct wa_output *w, int64_t now)
@@ -550,7 +648,10 @@ wa_read(struct wa_output *w, int64_t now)
 				    "does not open with our key");
 				return;
 			}
-			switch (wzp_control_kind(w->plain.s, w->plain.len)) {
+			if (wa_shared(w, w->plain.s, w->plain.len)) {
+				/* merged.mg: counted, nothing else */
+			} else switch (wzp_control_kind(w->plain.s,
+			    w->plain.len)) {
 			case WZP_CONTROL_ACK:
 				wa_acked(w, now);
 				break;
@@ -951,6 +1052,8 @@ wa_close(struct transport_output *t)
 	free(w->version);
 	free(w->keys_path);
 	free(w->ctr_path);
+	free(w->merged_path);
+	EVP_MD_CTX_free(w->up);
 	wzp_key_wipe(&w->key);
 	transport_base_free(&w->base);
 	free(w);
@@ -1047,6 +1150,7 @@ transport_wazuh_agent_open(struct transport_loop *l, const char *name,
 		dir = NULL;
 	if (dir == NULL || asprintf(&w->keys_path, "%s/client.keys", dir) < 0 ||
 	    asprintf(&w->ctr_path, "%s/counter", dir) < 0 ||
+	    asprintf(&w->merged_path, "%s/merged.sum", dir) < 0 ||
 	    (w->in = malloc(WA_IN_MAX)) == NULL)
 		oom = true;
 	if (oom || wa_split_managers(w, o->managers) == -ENOMEM) {
@@ -1089,6 +1193,7 @@ transport_wazuh_agent_open(struct transport_loop *l, const char *name,
 			    strerror(-rc));
 		w->need_enroll = true;
 	}
+	wa_load_merged(w);
 	wzp_uname(w->uname, sizeof(w->uname), w->version);
 	*out = &w->base;
 	return 0;
