@@ -387,12 +387,15 @@ wa_frame(struct wa_output *w, int64_t now)
 		return;
 	if (!w->prio_unmarked && w->mcount < WA_MARKS_MAX - 2 &&
 	    transport_prio_take(&w->base, now, &doc, &len, &alert)) {
-		if (wa_seal(w, doc, len) == 0) {
+		int rc = wa_seal(w, doc, len);
+
+		if (rc == 0)
 			w->prio_unmarked = true;
-		} else {
-			transport_prio_finish(&w->base, now, PRIO_REFUSED,
-			    "it cannot be sealed (too long?)");
-		}
+		else
+			transport_prio_finish(&w->base, now, rc == -EMSGSIZE ?
+			    PRIO_REFUSED : PRIO_RETRY, rc == -EMSGSIZE ?
+			    "longer than a Wazuh message can be" :
+			    "it could not be sealed now");
 	}
 	wa_refill(w, now);
 	while (w->fslot < w->qcount && w->tokens >= 1.0 &&
@@ -403,14 +406,18 @@ wa_frame(struct wa_output *w, int64_t now)
 
 		rc = wa_seal(w, b->body + start, b->ends[w->frec] - start);
 		if (rc == -EMSGSIZE) {
+			/* Never from our renderer (it cuts to fit); done
+			 * with, counted, and confirmed with the records
+			 * around it. */
 			transport_dead_letter(&w->base, b->seqs[w->frec],
 			    "longer than a Wazuh message can be", 0, 0,
 			    b->body + start, b->ends[w->frec] - start);
 		} else if (rc != 0) {
 			break;
+		} else {
+			w->n_unmarked++;
 		}
 		w->sent_seq = b->seqs[w->frec];
-		w->n_unmarked++;
 		w->tokens -= 1.0;
 		if (++w->frec == b->n) {
 			w->fslot++;
