@@ -50,6 +50,7 @@ scenario says in one sentence what it checks:
 Finally, no secret appears in the agent's output.
 """
 import collections
+import hashlib
 import json
 import os
 import re
@@ -133,6 +134,11 @@ def records(m):
     (1:wazuh-agent:ossec: Agent started: ..., which a Wazuh agent sends
     after its startup message: src/client-agent/start_agent.c)."""
     return [e for e in m.event_log() if e["location"] != "wazuh-agent"]
+
+
+def merged_sends(m):
+    """The times the manager began sending merged.mg."""
+    return [x for x in m.acks() if x["text"].startswith("#!-up file ")]
 
 
 def rid(payload):
@@ -285,9 +291,13 @@ def scenario_corpus(ctx):
                          e["location"] == "/var/log/syslog" for e in lin),
              what + ": Sysmon for Linux records on 1:/var/log/syslog (%d)"
              % len(lin))
-    # A restart: the same key, counters going on, no new enrollment.
+    # A restart: the same key, counters going on, no new enrollment, the
+    # merged.mg sum remembered.
     path, lines = ctx.unique_input(d, 10000, 30, "again.log")
     n0 = len(ev)
+    ups = len(merged_sends(m))
+    msum = hashlib.md5(m.merged_mg("default")).hexdigest()
+    had_sum = any(k["merged_sum"] == msum for k in m.keepalives())
     rc, err = ctx.run_once(wa_config(ctx, d, m, [("again", path)]), 120)
     ck.eq(rc, 0, what + ": second run exit code (%s)" % err[-600:])
     ck.eq(len(m.enrollments()), 1, what + ": no enrollment on the second "
@@ -298,6 +308,11 @@ def scenario_corpus(ctx):
           list(range(10000, 10030)), what + ": the second run's records")
     ck.check(all(e["agent"] == "001" for e in ev2), what + ": under the "
              "same id")
+    if had_sum:
+        ck.eq(len(merged_sends(m)), ups, what + ": merged.mg not sent "
+              "again (the agent kept its sum)")
+    else:
+        ck.note("%s: the first run ended before it had merged.mg" % what)
     manager_clean(ck, what + " (second run)", m)
     check_counters_grow(ck, what + " (second run)", m, "001")
 
@@ -365,10 +380,17 @@ def scenario_keepalive(ctx):
     ck.check(k0.get("merged_sum") is not None, what + ": the keepalive "
              "carries a merged.mg sum: %s" % it.short(k0.get("text")))
     ck.note("%s: keepalive text %r" % (what, k0.get("text")))
-    ups = [x for x in m.acks() if x["text"].startswith("#!-up file ")]
-    ck.note("%s: merged.mg sent %d times for %d keepalives (remoted sends "
-            "it after each keepalive whose sum is not the group's)" %
+    ups = merged_sends(m)
+    ck.note("%s: merged.mg sent %d times for %d keepalives" %
             (what, len(ups), len(allka)))
+    # remoted sends the group's merged.mg after each keepalive whose sum
+    # is not the group's: an agent that took it reports its sum, so it is
+    # sent once (twice if a keepalive crossed it on the way).
+    ck.check(1 <= len(ups) <= 2, what + ": merged.mg sent once, not after "
+             "every keepalive (%d times)" % len(ups))
+    msum = hashlib.md5(m.merged_mg("default")).hexdigest()
+    ck.eq(allka[-1].get("merged_sum") if allka else None, msum,
+          what + ": the last keepalive reports the group's merged.mg sum")
     ctl = m.controls()
     ck.check(ctl and ctl[0]["kind"] == "startup", what + ": startup "
              "first: %s" % it.short(ctl[:1]))
