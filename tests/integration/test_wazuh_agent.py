@@ -44,6 +44,7 @@ scenario says in one sentence what it checks:
     obeyed, nothing sent.
 (g2) An authd whose certificate enrollment_ca_file does not sign: the
     agent sends no request (so never its password), says why, retries.
+(g3) A Wazuh 5.0.1 authd at its agent limit: the same (its own words).
 (h) Pacing: with max_events_per_second = 200, 900 records arrive no
     faster than 250 a second on the manager's clock (a lower bound on
     the time taken, which load cannot break).
@@ -615,6 +616,15 @@ def scenario_name_taken(ctx):
                        r"already)")
 
 
+def scenario_agent_limit(ctx):
+    """(g3) a Wazuh 5.0.1 authd at its agent limit: said once, slow
+    retries"""
+    ck, what, d = ctx.begin("(g3) agent limit (5.0.1)", "limit")
+    m = ctx.manager(version="v5.0.1", max_agents=1)
+    m.add_key("another-agent")
+    refused_enrollment(ctx, what, d, m, None, r"(?i)agent limit")
+
+
 def scenario_untrusted(ctx):
     """(g2) an authd whose certificate enrollment_ca_file does not sign: no
     enrollment, the password never sent, said in the log, retried"""
@@ -673,6 +683,7 @@ SCENARIOS = (("0", scenario_self_test), ("a", scenario_corpus),
              ("d2", scenario_manager_restart), ("d3", scenario_failover),
              ("e", scenario_forget), ("f", scenario_wrong_password),
              ("g", scenario_name_taken), ("g2", scenario_untrusted),
+             ("g3", scenario_agent_limit),
              ("h", scenario_pacing))
 
 

@@ -274,7 +274,14 @@ class WazuhManager:
     picks); keys_from: another WazuhManager whose key store this one
     shares, as the nodes of a cluster share client.keys (for failover
     tests); shared_files: send the group's merged.mg (with agent_conf)
-    to an agent whose keepalive reports another sum, as remoted does."""
+    to an agent whose keepalive reports another sum, as remoted does;
+    max_agents: Wazuh 5.0.1's authd limit ("ERROR: Agent limit (N)
+    reached"; 4.14.7 has none).
+
+    Branch 5.0.1 (src/os_auth/src/, src/remoted/src/,
+    src/shared/os_crypto/) keeps these answers, the ack, merged.mg and
+    the counter rules; it adds the agent limit and "ERROR: Enrollment
+    password not available" (a worker not synced yet)."""
 
     name = "wazuh-manager"
 
@@ -284,7 +291,7 @@ class WazuhManager:
                  version=MANAGER_VERSION, recv_counter_flush=10,
                  connection_overtake_time=60, state_dir=None,
                  host="127.0.0.1", authd_port=0, remoted_port=0,
-                 keys_from=None, shared_files=True,
+                 keys_from=None, shared_files=True, max_agents=None,
                  agent_conf=DEFAULT_AGENT_CONF, verbose=False):
         self.host = host
         self.certfile = certfile
@@ -303,6 +310,7 @@ class WazuhManager:
         self.state_dir = state_dir
         self.verbose = verbose
         self.shared_files = shared_files
+        self.max_agents = max_agents
         self.agent_conf = agent_conf
         self._send_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -669,6 +677,10 @@ class WazuhManager:
             rec["name"] = name
             if why is None:
                 why = self._validate(ip, name, groups, khash)
+            if why is None and self.max_agents is not None and \
+                    len(self._keys) >= self.max_agents:
+                # Wazuh 5.0.1 w_auth_add_agent() (src/os_auth/src/auth.c).
+                why = "ERROR: Agent limit (%u) reached" % self.max_agents
             if why is None:
                 k = self._new_key(name, ip, groups)
                 answer = "OSSEC K:'%s %s %s %s'" % (k.id, k.name, k.ip,
