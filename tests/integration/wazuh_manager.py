@@ -43,7 +43,19 @@ What follows which Wazuh file (wazuh/wazuh v4.14.7):
   queue/rids every recv_counter_flush (10) messages, so a restarted
   remoted may start a few messages behind), src/remoted/secure.c
   rem_keyupdate_main() (client.keys reloaded every keyupdate_interval, 10
-  s: a new key is refused for up to 10 s; key_reload_delay models it).
+  s: a new key is refused for up to 10 s; key_reload_delay models it),
+  manager.c save_controlmsg(), wait_for_msgs(), send_file_toagent() and
+  src/shared/file_op.c MergeAppendFile() (after a keepalive whose
+  merged.mg sum is not the group's, the group's merged.mg goes to the
+  agent: "#!-up file <md5> merged.mg\n", the file in 900-byte plain
+  messages, "#!-close file ").
+
+What is not Wazuh's: the test's own cuts (drop_after(),
+drop_connections()) close gracefully (FIN, then whatever the agent still
+sends is dropped unread) so that the agent surely reads every ack sent
+before the cut; remoted's own refusals close at once, as _close_sock()
+does.  wazuh-db is not modelled beyond what authd's <force> rules ask
+(never connected, active, disconnected after a shutdown).
 
 Guarantee of the model: remoted's worker_pool=1 (required by
 verify_msg_id): one connection's messages are handled in order, so the
@@ -468,7 +480,7 @@ class WazuhManager:
             self._acking = True
 
     def add_key(self, name, ip="any", raw=None, group=None, id_=None):
-        """A key added by hand (manage_agents -a): (id, Key)."""
+        """A key added by hand (manage_agents -a); return its Key."""
         with self._lock:
             k = self._new_key(name, ip, group, id_, raw)
             k.visible_at = 0.0
