@@ -112,4 +112,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
 	${_deb}/conffiles ${_deb}/postinst ${_deb}/prerm ${_deb}/postrm)
 # Maintainer scripts 0755, the other control files 0644.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# No package whose sysmonfwd.conf(5) misses a key of config/config.c.
+set(CPACK_SYSMONFWD_SOURCE_DIR ${CMAKE_SOURCE_DIR})
+set(CPACK_PRE_BUILD_SCRIPTS ${_deb}/check-docs.cmake)
 include(CPack)
