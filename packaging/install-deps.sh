@@ -55,6 +55,7 @@ packages=(
 	libgnutls30
 	shellcheck
 	stress-ng
+	lintian
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -115,6 +115,7 @@ fuzz fuzz_wazuh_proto "transport/wazuh_proto.c transport/transport.c
 	agent/base/sys.c agent/base/log.c agent/base/base64.c -lcrypto -lz" \
 	-max_len=70000 tests/fuzz/seeds/wazuh_proto
 
+bash tests/package/deb-test.sh	# the .deb: lintian, dpkg -i, purge (root)
 # The Windows agent, after the Linux suite (tests/cross/windows-all.sh):
 # the Windows libraries from Debian's source packages (about 6 minutes
 # cold, cached after), sysmonfwd.exe, the Wine scenarios (the agent, the
