@@ -28,6 +28,9 @@ scenario says in one sentence what it checks:
 (c) The connection cut mid-batch (after the 250th event): every record
     arrives, and the only records sent twice are ones no ack had
     confirmed when the cut came.
+(c2) Records that reached remoted but that no ack confirmed are not
+    delivered: with the manager withholding acks, then kill -9 and a
+    restart, every one is sent again.
 (d) kill -9 in the middle of a stream, then a restart: nothing lost, the
     counters go on (no "duplicated counter" with verify_msg_id on), no
     second enrollment.
@@ -443,6 +446,41 @@ def scenario_cut(ctx):
     check_counters_grow(ck, what, m, "001")
 
 
+def scenario_no_ack(ctx):
+    """(c2) records that reached remoted but were never acked are not
+    delivered: after kill -9 they are all sent again"""
+    ck, what, d = ctx.begin("(c2) no ack", "noack")
+    m = ctx.manager()
+    m.stop_acking(kinds=("keepalive",))
+    path, lines = ctx.unique_input(d, 45000, 100)
+    conf = wa_config(ctx, d, m, [("w", path)])
+    a = ctx.agent(conf)
+
+    def sent_all():
+        ev = records(m)
+        if len({rid(e["payload"]) for e in ev}) < 100:
+            return False
+        last = max(e["seq"] for e in ev)
+        return any(c["seq"] > last and c.get("ack_withheld")
+                   for c in m.controls())
+    ck.check(wait_agent(m, a, sent_all, WAIT), what + ": the 100 records "
+             "and a control message after them reached remoted")
+    ck.check(a.alive(), what + ": without acks the agent does not finish")
+    a.kill9()
+    n0 = len(records(m))
+    m.resume_acking()
+    rc, err = ctx.run_once(conf, 120)
+    ck.eq(rc, 0, what + ": exit code once acked (stderr: %s)" %
+          err[-800:])
+    again = collections.Counter(rid(e["payload"])
+                                for e in records(m)[n0:])
+    ck.eq(sorted(set(range(45000, 45100)) - set(again)), [],
+          what + ": records not sent again after the restart")
+    ck.eq(len(m.enrollments()), 1, what + ": one enrollment")
+    manager_clean(ck, what, m)
+    check_counters_grow(ck, what, m, "001")
+
+
 def scenario_kill9(ctx):
     """(d) kill -9 mid-stream and a restart: counters go on, nothing lost"""
     ck, what, d = ctx.begin("(d) kill -9", "kill9")
@@ -679,7 +717,8 @@ def check_no_secret_leak(ctx):
 
 SCENARIOS = (("0", scenario_self_test), ("a", scenario_corpus),
              ("a2", scenario_reload_delay), ("b", scenario_keepalive),
-             ("c", scenario_cut), ("d", scenario_kill9),
+             ("c", scenario_cut), ("c2", scenario_no_ack),
+             ("d", scenario_kill9),
              ("d2", scenario_manager_restart), ("d3", scenario_failover),
              ("e", scenario_forget), ("f", scenario_wrong_password),
              ("g", scenario_name_taken), ("g2", scenario_untrusted),

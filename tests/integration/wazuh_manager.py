@@ -341,7 +341,7 @@ class WazuhManager:
         self._conns = set()
         self._conn_ids = itertools.count(1)
         self._seq = itertools.count(1)  # orders events, controls and acks
-        self._acking = True
+        self._no_ack = set()        # kinds of control msgs not acked
         self._drop_rules = []       # [events left before the cut]
         self.authd_port = authd_port
         self.remoted_port = remoted_port
@@ -471,13 +471,16 @@ class WazuhManager:
         ids = [agent_id] if agent_id else self.agent_ids()
         return [i for i in ids if self.forget_key(i)]
 
-    def stop_acking(self):
+    def stop_acking(self, kinds=("startup", "keepalive")):
+        """Withhold the acks to these kinds of control messages (a
+        startup left unanswered makes a Wazuh agent give up the
+        connection, and enroll again after a few)."""
         with self._lock:
-            self._acking = False
+            self._no_ack = set(kinds)
 
     def resume_acking(self):
         with self._lock:
-            self._acking = True
+            self._no_ack = set()
 
     def add_key(self, name, ip="any", raw=None, group=None, id_=None):
         """A key added by hand (manage_agents -a); return its Key."""
@@ -1045,7 +1048,7 @@ class WazuhManager:
                 k.shutdown_at = None
             else:
                 k.shutdown_at = time.time()
-            if not self._acking and ack:
+            if rec["kind"] in self._no_ack and ack:
                 ack = False
                 rec["ack_withheld"] = True
             rec["seq"] = next(self._seq)
