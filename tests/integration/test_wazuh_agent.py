@@ -51,6 +51,8 @@ scenario says in one sentence what it checks:
 (h) Pacing: with max_events_per_second = 200, 900 records arrive no
     faster than 250 a second on the manager's clock (a lower bound on
     the time taken, which load cannot break).
+(i) A record over CreateSecMSG's limit is cut and tagged, accepted by
+    remoted and read by the model of the manager's decoder.
 Finally, no secret appears in the agent's output.
 """
 import collections
@@ -705,6 +707,36 @@ def scenario_pacing(ctx):
     manager_clean(ck, what, m)
 
 
+def scenario_oversized(ctx):
+    """(i) a record over CreateSecMSG's limit: cut, tagged, accepted by
+    remoted, still read by the manager's decoder"""
+    ck, what, d = ctx.begin("(i) oversized record", "big")
+    m = ctx.manager()
+    line = it.unique_records(ctx.args.corpus, 500000, 1)[0]
+    big = line.replace(b"</EventData>", b"<Data Name='Pad'>" +
+                       b"C:\\x" * 20000 + b"</Data></EventData>", 1)
+    path = os.path.join(d, "in.log")
+    with open(path, "wb") as f:
+        f.write(big)
+    rc, err = ctx.run_once(wa_config(ctx, d, m, [("w", path)]), 120)
+    ck.eq(rc, 0, what + ": exit code (stderr: %s)" % err[-800:])
+    ev = records(m)
+    if not ck.eq(len(ev), 1, what + ": events"):
+        return
+    ck.check(len(ev[0]["raw"]) <= wazuh_manager.OS_MAXSTR - 128,
+             what + ": %d bytes, within CreateSecMSG's %d" %
+             (len(ev[0]["raw"]), wazuh_manager.OS_MAXSTR - 128))
+    doc = json.loads(wazuh_winevt.agent_comparable(ev[0]["payload"]))
+    ck.check("sysmonfwd_truncated" in doc.get("sysmonfwd", {})
+             .get("tags", []), what + ": tagged sysmonfwd_truncated: %s" %
+             it.short(doc.get("sysmonfwd")))
+    ck.eq(doc.get("sysmonfwd", {}).get("cut_fields"), ["pad"],
+          what + ": the long field is named")
+    ck.eq(doc.get("win", {}).get("system", {}).get("eventRecordID"),
+          "500000", what + ": the record is whole otherwise")
+    manager_clean(ck, what, m)
+
+
 def check_no_secret_leak(ctx):
     leaks = [(w, sec) for w, text in ctx.texts
              for sec in (AUTHD_PASS, WRONG_PASS, API_PASS) if sec in text]
@@ -723,7 +755,7 @@ SCENARIOS = (("0", scenario_self_test), ("a", scenario_corpus),
              ("e", scenario_forget), ("f", scenario_wrong_password),
              ("g", scenario_name_taken), ("g2", scenario_untrusted),
              ("g3", scenario_agent_limit),
-             ("h", scenario_pacing))
+             ("h", scenario_pacing), ("i", scenario_oversized))
 
 
 def main():
