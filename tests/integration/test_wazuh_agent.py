@@ -53,6 +53,7 @@ scenario says in one sentence what it checks:
     the time taken, which load cannot break).
 (i) A record over CreateSecMSG's limit is cut and tagged, accepted by
     remoted and read by the model of the manager's decoder.
+(j) Heartbeats go as the API output's JSON on 1:sysmonfwd:, in order.
 Finally, no secret appears in the agent's output.
 """
 import collections
@@ -737,6 +738,40 @@ def scenario_oversized(ctx):
     manager_clean(ck, what, m)
 
 
+def scenario_heartbeat(ctx):
+    """(j) heartbeats go as the API output's JSON on 1:sysmonfwd:"""
+    ck, what, d = ctx.begin("(j) heartbeats", "heartbeat")
+    m = ctx.manager()
+    path, lines = ctx.unique_input(d, 46000, 3)
+    conf = wa_config(ctx, d, m, [("w", path)], follow=True)
+    text = it.read_text(conf)
+    ck.check("heartbeat_interval = 0" in text, what + ": the config "
+             "turns heartbeats off, for this scenario to turn them on")
+    it.write_config(conf, text.replace("heartbeat_interval = 0",
+                                       "heartbeat_interval = 1s"), 0o600)
+    a = ctx.agent(conf, once=False)
+
+    def beats():
+        return [e for e in m.event_log() if e["location"] == "sysmonfwd"]
+    ck.check(wait_agent(m, a, lambda: len(beats()) >= 2, WAIT),
+             what + ": two heartbeats arrived")
+    ck.eq(a.stop(), 0, what + ": SIGTERM: exit 0")
+    seqs = []
+    for e in beats():
+        try:
+            doc = json.loads(e["message"])["sysmonfwd"]
+        except (ValueError, KeyError, TypeError):
+            ck.fail(what + ": not the API output's heartbeat JSON: %s" %
+                    it.short(e["payload"]))
+            continue
+        if doc.get("event", {}).get("dataset") == "sysmonfwd.heartbeat":
+            seqs.append(doc.get("heartbeat", {}).get("seq"))
+    ck.check(len(seqs) >= 2 and seqs == sorted(seqs) and
+             all(e["queue"] == "1" for e in beats()),
+             what + ": heartbeats on queue 1, in order: %s" % seqs)
+    manager_clean(ck, what, m)
+
+
 def check_no_secret_leak(ctx):
     leaks = [(w, sec) for w, text in ctx.texts
              for sec in (AUTHD_PASS, WRONG_PASS, API_PASS) if sec in text]
@@ -755,7 +790,8 @@ SCENARIOS = (("0", scenario_self_test), ("a", scenario_corpus),
              ("e", scenario_forget), ("f", scenario_wrong_password),
              ("g", scenario_name_taken), ("g2", scenario_untrusted),
              ("g3", scenario_agent_limit),
-             ("h", scenario_pacing), ("i", scenario_oversized))
+             ("h", scenario_pacing), ("i", scenario_oversized),
+             ("j", scenario_heartbeat))
 
 
 def main():
