@@ -39,8 +39,9 @@ string(REGEX REPLACE "\n(Description=[^\n]*\n)"
 	"\n\\1Documentation=man:sysmonfwd(8) man:sysmonfwd.conf(5)\n"
 	_unit "${_unit}")
 if(_unit MATCHES "/usr/local")
-	message(FATAL_ERROR "packaging/sysmonfwd.service: a /usr/local path "
-		"is left in the packaged unit; teach package.cmake about it")
+	# tests/package/deb-test.sh fails on it; other builds go on.
+	message(WARNING "packaging/sysmonfwd.service: a /usr/local path is "
+		"left in the packaged unit; teach package.cmake about it")
 endif()
 file(WRITE ${_gen}/sysmonfwd.service "${_unit}")
 

@@ -375,9 +375,30 @@ runuser -u "$pkg" -- /usr/sbin/sysmonfwd -c /etc/sysmonfwd/sysmonfwd.conf \
 	--check-config >/dev/null || fail "--check-config after the upgrade"
 ok "upgrade over itself: the edit, the mode and the state kept"
 
+# The README's "Send to a SIEM", word for word: a HEC output, its token
+# in a file of its own.  The same token file readable by others is
+# refused.
+cat >>/etc/sysmonfwd/sysmonfwd.conf <<'EOF'
+
+[output:splunk]
+type = splunk_hec
+url = https://splunk.example.com:8088
+token_file = /etc/sysmonfwd/hec.token
+EOF
+printf '%s\n' 'YOUR-HEC-TOKEN' | install -m 0640 -g sysmonfwd /dev/stdin /etc/sysmonfwd/hec.token
+out=$(runuser -u sysmonfwd -- sysmonfwd --check-config 2>&1) ||
+	fail "the README's HEC output: $out"
+[ "$out" = "configuration OK" ] || fail "the README's HEC output: $out"
+chmod 0644 /etc/sysmonfwd/hec.token
+if out=$(runuser -u sysmonfwd -- sysmonfwd --check-config 2>&1); then
+	fail "a token file others may read was accepted"
+fi
+[[ $out == *"readable by other users"* ]] ||
+	fail "a token file others may read: $out"
+ok "the README's HEC output passes --check-config; a 0644 token does not"
+
 # --- 6. remove, then purge -----------------------------------------------
 
-echo "; for purge" >/etc/sysmonfwd/hec.token
 dpkg -r "$pkg" </dev/null >"$work/dpkg3.log" 2>&1 ||
 	{ cat "$work/dpkg3.log"; fail "dpkg -r"; }
 [ ! -e /usr/sbin/sysmonfwd ] || fail "dpkg -r left the binary"
