@@ -19,9 +19,10 @@
 #    the unit's own ExecStartPre; a replay of the demo events into a file
 #    as that user; systemd-analyze security --offline=true gives <= 2.0.
 # 5. dpkg -i again over a locally edited configuration: the edit stays.
-# 6. dpkg -r keeps the configuration, state and user; dpkg --purge
-#    removes them, the statoverride and the unit's enablement: nothing of
-#    sysmonfwd is left.
+#    The README's HEC output and token file pass --check-config.
+# 6. dpkg -r keeps the configuration, state and user, and installing again
+#    resumes with them; dpkg --purge removes them, the statoverride and
+#    the unit's enablement: nothing of sysmonfwd is left.
 #
 # It refuses to run where a sysmonfwd package or user already exists, and
 # purges what it installed on any exit.  Skips (exit 0) when not root or
@@ -406,6 +407,18 @@ dpkg -r "$pkg" </dev/null >"$work/dpkg3.log" 2>&1 ||
 [ -d /var/lib/sysmonfwd ] || fail "dpkg -r removed the state"
 getent passwd "$pkg" >/dev/null || fail "dpkg -r removed the user"
 ok "dpkg -r keeps the configuration, the state and the user"
+
+# Installing again resumes: the same user, the edited configuration, the
+# state, the unit enabled again.
+dpkg -i "$deb" </dev/null >"$work/dpkg5.log" 2>&1 ||
+	{ cat "$work/dpkg5.log"; fail "dpkg -i after dpkg -r"; }
+[ "$(id -u "$pkg")" = "$uid" ] || fail "the user changed on reinstall"
+grep -qx 'log_level = debug' /etc/sysmonfwd/sysmonfwd.conf ||
+	fail "reinstalling lost the edited configuration"
+[ -f "$replay/out.ndjson" ] || fail "reinstalling lost the state"
+[ "$(readlink "$wants")" = /lib/systemd/system/sysmonfwd.service ] ||
+	fail "the unit is not enabled again after reinstalling"
+ok "dpkg -i after dpkg -r: same user, configuration and state, enabled"
 
 dpkg --purge "$pkg" </dev/null >"$work/dpkg4.log" 2>&1 ||
 	{ cat "$work/dpkg4.log"; fail "dpkg --purge"; }
