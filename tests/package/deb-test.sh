@@ -240,6 +240,11 @@ while read -r so; do
 		fail "$so ($owner) is not listed in the copyright file"
 done <"$work/needed"
 grep -qx adduser <<<"$deplist" || fail "adduser is not in Depends"
+# ... and the copyright file names no library the binary does not need.
+sed -n 's/^  \(lib[^ ]*\.so\.[^ ]*\) .*/\1/p' \
+	"$work/x/usr/share/doc/sysmonfwd/copyright" | sort >"$work/listed"
+sort "$work/needed" | diff -u - "$work/listed" ||
+	fail "the copyright file's libraries are not the binary's (- needed, + listed)"
 ok "Depends and copyright cover the $(wc -l <"$work/needed") libraries"
 
 for page in man8/sysmonfwd.8.gz man5/sysmonfwd.conf.5.gz; do
@@ -249,6 +254,19 @@ for page in man8/sysmonfwd.8.gz man5/sysmonfwd.conf.5.gz; do
 	[ ! -s "$work/man.err" ] || { cat "$work/man.err"; fail "groff warns: $page"; }
 done
 ok "man pages render without warnings"
+
+# sysmonfwd(8) names every option of the binary's --help, and its version.
+"$work/x/usr/sbin/sysmonfwd" --help >"$work/help" 2>&1 ||
+	fail "sysmonfwd --help"
+man8=$(zcat "$work/x/usr/share/man/man8/sysmonfwd.8.gz")
+while read -r opt; do
+	[[ $man8 == *"${opt//-/\\-}"* ]] ||
+		fail "sysmonfwd(8) does not document $opt"
+done < <(grep -o -- '--[a-z-]*' "$work/help" | sort -u)
+[[ $man8 == *"\"sysmonfwd $version\""* ]] ||
+	fail "sysmonfwd(8) is not for version $version"
+ok "sysmonfwd(8) documents the $(grep -o -- '--[a-z-]*' "$work/help" |
+	sort -u | wc -l) options of --help"
 
 # --- 4. install ----------------------------------------------------------
 
