@@ -455,6 +455,21 @@ wa_drop(struct wa_output *w, int64_t now, const char *why)
 		 * (src/remoted/secure.c): after a while of that, enroll. */
 		if (w->refused++ == 0)
 			w->refused_since = now;
+		if (w->refused == 2 && !w->refused_said) {
+			/* What remoted does not say: it only closes. */
+			log_warnx("output %s: the manager %s closes the "
+			    "connection without answering agent %s (%s); "
+			    "remoted does so for a key it does not know "
+			    "(the agent removed there: sysmonfwd enrolls "
+			    "again after %d s of this), a key another "
+			    "connection holds (for up to a minute after a "
+			    "network cut), or message counters not above "
+			    "the last it saw (%s lost or restored from a "
+			    "backup?); its ossec.log says which",
+			    w->base.name, w->managers[w->mi], w->key.id,
+			    w->key.name, WA_REFUSED_MS / 1000, w->ctr_path);
+			w->refused_said = true;
+		}
 		if (w->refused >= WA_REFUSED_MIN &&
 		    now - w->refused_since >= WA_REFUSED_MS) {
 			log_warnx("output %s: the manager %s keeps closing the "
@@ -467,7 +482,8 @@ wa_drop(struct wa_output *w, int64_t now, const char *why)
 			w->refused = 0;
 		}
 	}
-	transport_failed(&w->base, now, false, "%s%s", why, w->nmanagers > 1 ? "; trying the next manager" : "");
+	transport_failed(&w->base, now, false, "%s%s", why,
+	    w->nmanagers > 1 ? "; trying the next manager" : "");
 	if (w->nmanagers > 1)
 		w->mi = (w->mi + 1) % w->nmanagers;
 	w->retry_at = now + transport_backoff_next(&w->base);
