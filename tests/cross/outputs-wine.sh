@@ -294,6 +294,7 @@ class Args:
 
 Args.corpus = corpus
 ck = it.Checker("outputs-wine.sh")
+ck.wine_modes = True    # file modes are Wine's picture of a DACL
 pki = tlsutil.make_pki(os.path.join(work, "pki"))
 ctxs = []
 
