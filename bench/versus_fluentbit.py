@@ -20,16 +20,25 @@ with its defaults:
               tls.verify on with the test CA.
 
 Runs alternate A B A B A B per path.  A run ends when the receiver has
-counted every record; records/s is --records over the time from starting
-the forwarder to that moment (median of the runs), CPU is the forwarder's
-user + system time up to then (its own rusage when it ended by itself),
-peak RSS its VmHWM.  Idle: each forwarder following an empty file with its
-output configured and the receiver up, sampled after --idle-settle seconds:
-total RSS (VmRSS, what ps shows) and private memory (Private_Clean +
-Private_Dirty of /proc/PID/smaps_rollup); --smaps prints that process's
-resident memory per mapping (library) too.  --steady: each forwarder
-follows a file that gets --steady-rate records a second (in ten slices a
-second) for --steady-seconds; its CPU over that window as % of one core.
+counted every record.  The receiver's counter (Fluent Bit's /api/v1/metrics)
+is refreshed only once a second, so it says whether all arrived but not
+when: the end is the forwarder's last write (wchar of /proc/PID/io: its
+last send, or the position/ring bookkeeping right after it; sysmonfwd's own
+exit once everything is acknowledged), sampled every 20 ms.  records/s is
+the records over the time from starting the forwarder to that end (median
+of the runs); CPU is the forwarder's user + system time at that end (its
+own rusage when it ended by itself); peak RSS its VmHWM, sampled.
+
+Idle: each forwarder following an empty file with its output configured
+and the receiver up, sampled after --idle-settle seconds: total RSS (VmRSS,
+what ps shows), private memory (Private_Clean + Private_Dirty of
+/proc/PID/smaps_rollup; Private_Clean includes library pages no other
+process maps at that moment) and anonymous memory (Anonymous, which does
+not depend on other processes); --smaps prints the resident memory per
+mapping (library) too.  --steady: each forwarder follows a file that gets
+--steady-rate records a second (in ten slices a second) for
+--steady-seconds, after a warm-up second; its CPU over that window as % of
+one core.  --perf DIR: one more sysmonfwd run per path under perf record.
 
 The receiver costs CPU on the same machine: compare the ratios of one
 invocation, not absolute figures across machines or days.
@@ -109,19 +118,23 @@ def status_kib(pid, key):
 
 
 def rollup_kib(pid):
-    """Rss and private (clean + dirty) KiB from /proc/PID/smaps_rollup."""
+    """Rss, private (clean + dirty) and anonymous KiB from
+    /proc/PID/smaps_rollup.  Private_Clean also holds the pages of a
+    library that no other process maps at the moment, so "private" moves
+    with what else runs; Anonymous does not."""
     v = {}
     with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
             m = re.match(r"(\w+):\s+(\d+) kB", line)
             if m:
                 v[m.group(1)] = int(m.group(2))
-    return v["Rss"], v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
+    return (v["Rss"], v.get("Private_Clean", 0) + v.get("Private_Dirty", 0),
+            v.get("Anonymous", 0))
 
 
 def smaps_by_mapping(pid):
-    """{name: [rss KiB, private KiB]} over /proc/PID/smaps, anonymous
-    mappings as [anon], [heap], [stack]."""
+    """{name: [rss, private clean, private dirty] KiB} over /proc/PID/smaps,
+    anonymous mappings as [anon], [heap], [stack]."""
     out = {}
     name = None
     with open("/proc/%d/smaps" % pid) as f:
@@ -130,12 +143,13 @@ def smaps_by_mapping(pid):
                             line)
             if head:
                 name = os.path.basename(head.group(1)) or "[anon]"
-                out.setdefault(name, [0, 0])
+                out.setdefault(name, [0, 0, 0])
                 continue
             m = re.match(r"(Rss|Private_Clean|Private_Dirty):\s+(\d+) kB",
                          line)
             if m:
-                out[name][0 if m.group(1) == "Rss" else 1] += \
+                out[name][("Rss", "Private_Clean",
+                           "Private_Dirty").index(m.group(1))] += \
                     int(m.group(2))
     return out
 
@@ -260,7 +274,9 @@ def stop(p):
     p.logfile.close()
 
 
-def throughput_run(a, tmp, who, path, run, inp, pki, prefix=()):
+def throughput_run(a, tmp, who, path, run, inp, pki, prefix=(),
+                   records=None):
+    records = records or a.records
     d = os.path.join(tmp, "%s-%s-%s" % (path, who, run))
     os.makedirs(d)
     recv = Receiver(a.fluentbit, d, path, pki, "r")
@@ -289,7 +305,7 @@ def throughput_run(a, tmp, who, path, run, inp, pki, prefix=()):
                 cpu = r.ru_utime + r.ru_stime
                 t_last = now
                 n = wait_for(lambda: recv.count() if (recv.count() or 0)
-                             >= a.records else None,
+                             >= records else None,
                              "the receiver's count after %s ended" % who)
                 break
             w = io_wchar(p.pid)
@@ -307,7 +323,7 @@ def throughput_run(a, tmp, who, path, run, inp, pki, prefix=()):
                 # last write says *when*.
                 next_count = now + 0.25
                 n = recv.count() or 0
-                if n >= a.records and t_full is None:
+                if n >= records and t_full is None:
                     t_full = now
                 # Quiet for 1.5 s, or (a forwarder that keeps writing
                 # when idle) 10 s after the count was complete.
@@ -317,14 +333,14 @@ def throughput_run(a, tmp, who, path, run, inp, pki, prefix=()):
                     break
             if now - t0 > DEADLINE:
                 raise RuntimeError("%s: %d of %d records after %.0f s" %
-                                   (who, n, a.records, DEADLINE))
+                                   (who, n, records, DEADLINE))
             time.sleep(0.02)
         wall = t_last - t0
         stop(p)
-        extra = recv.count() - a.records
+        extra = recv.count() - records
     finally:
         recv.stop()
-    return {"rate": a.records / wall, "cpu100k": cpu * 100000 / a.records,
+    return {"rate": records / wall, "cpu100k": cpu * 100000 / records,
             "hwm": hwm, "wall": wall, "extra": extra}
 
 
@@ -344,13 +360,13 @@ def idle_run(a, tmp, who, path, pki):
                 raise RuntimeError("%s exited %d while idle: see %s" %
                                    (who, p.returncode, d))
             rss = status_kib(p.pid, "VmRSS")
-            _, private = rollup_kib(p.pid)
+            _, private, anon = rollup_kib(p.pid)
             maps = smaps_by_mapping(p.pid) if a.smaps else None
         finally:
             stop(p)
     finally:
         recv.stop()
-    return {"rss": rss, "private": private, "maps": maps}
+    return {"rss": rss, "private": private, "anon": anon, "maps": maps}
 
 
 def steady_run(a, tmp, who, path, pki, lines):
@@ -396,6 +412,37 @@ def steady_run(a, tmp, who, path, pki, lines):
         recv.stop()
     return {"core_pct": 100.0 * (c1 - c0) / (t1 - t0),
             "rate": total / (t1 - t0)}
+
+
+def perf_run(a, tmp, path, inp, pki):
+    """One more sysmonfwd run under perf record, with DWARF call chains
+    (the build has no frame pointers; Debian's zlib has no symbols for its
+    static functions, so its time is attributed to our callers through the
+    chains), and three reports: by library, by function (self), and by
+    function including callees."""
+    os.makedirs(a.perf, exist_ok=True)
+    data = os.path.join(a.perf, "perf-%s.data" % path)
+    small = os.path.join(tmp, "perf-in.log")
+    n = min(a.perf_records, a.records)
+    with open(inp, "rb") as src, open(small, "wb") as dst:
+        for _ in range(n):
+            dst.write(src.readline())
+    throughput_run(a, tmp, "sysmonfwd", path, "perf", small, pki,
+                   prefix=("perf", "record", "-F", "499", "--call-graph",
+                           "dwarf,16384", "-o", data, "--"),
+                   records=n)
+    reports = (("dso", ["--no-children", "--sort", "dso"]),
+               ("self", ["--no-children", "--sort", "symbol,dso",
+                         "--percent-limit", "0.5"]),
+               ("children", ["--children", "--sort", "symbol",
+                             "--percent-limit", "2"]))
+    for name, args in reports:
+        rep = os.path.join(a.perf, "perf-%s-%s.txt" % (path, name))
+        with open(rep, "w") as f:
+            subprocess.run(["perf", "report", "-i", data, "--stdio",
+                            "-g", "none"] + args, stdout=f,
+                           stderr=subprocess.DEVNULL, check=False)
+        print("%s: perf report (%s) in %s" % (path, name, rep), flush=True)
 
 
 def load_lines(corpus, count):
@@ -464,12 +511,15 @@ def table(results, paths):
         else None, mib, True)
     row("idle RSS (VmRSS), following an empty file",
         lambda r: r["idle"]["rss"] if r.get("idle") else None, mib)
-    row("idle private memory (smaps_rollup)",
+    row("idle private memory (smaps_rollup Private_*)",
         lambda r: r["idle"]["private"] if r.get("idle") else None, mib)
-    row("CPU at a steady %s records/s, %% of one core" % "{:,}".format(
-        results.get("steady_rate", 0)),
-        lambda r: r["steady"]["core_pct"] if r.get("steady") else None,
-        lambda v: "%.2f %%" % v)
+    row("idle anonymous memory (smaps_rollup Anonymous)",
+        lambda r: r["idle"]["anon"] if r.get("idle") else None, mib)
+    if results.get("steady_rate"):
+        row("CPU at a steady %s records/s, %% of one core" %
+            "{:,}".format(results["steady_rate"]),
+            lambda r: r["steady"]["core_pct"] if r.get("steady") else None,
+            lambda v: "%.2f %%" % v)
     return "\n".join(rows)
 
 
@@ -491,8 +541,9 @@ def main():
     ap.add_argument("--steady-seconds", type=int, default=60)
     ap.add_argument("--perf", metavar="DIR",
                     help="after the measured runs, one more sysmonfwd run "
-                    "per path under perf record -g, its data and report "
-                    "into DIR")
+                    "per path (--perf-records records) under perf record "
+                    "--call-graph dwarf, its data and reports into DIR")
+    ap.add_argument("--perf-records", type=int, default=100000)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     paths = a.paths.split(",")
@@ -524,15 +575,17 @@ def main():
             for who in ("sysmonfwd", "fluentbit"):
                 r = idle_run(a, tmp, who, path, pki)
                 res[who]["idle"] = r
-                print("%s %s idle: RSS %s, private %s" %
-                      (path, who, mib(r["rss"]), mib(r["private"])),
-                      flush=True)
+                print("%s %s idle: RSS %s, private %s, anonymous %s" %
+                      (path, who, mib(r["rss"]), mib(r["private"]),
+                       mib(r["anon"])), flush=True)
                 if r["maps"]:
-                    for name, (rss, priv) in sorted(
+                    print("    %7s %7s %7s  (KiB)" %
+                          ("rss", "p.clean", "p.dirty"))
+                    for name, (rss, pc, pd) in sorted(
                             r["maps"].items(), key=lambda kv: -kv[1][0]):
                         if rss >= 64:
-                            print("    %7d KiB rss %7d KiB private  %s" %
-                                  (rss, priv, name))
+                            print("    %7d %7d %7d  %s" %
+                                  (rss, pc, pd, name))
             if a.steady:
                 for who in ("sysmonfwd", "fluentbit"):
                     r = steady_run(a, tmp, who, path, pki, lines)
@@ -541,20 +594,7 @@ def main():
                           "core" % (path, who, r["rate"], r["core_pct"]),
                           flush=True)
             if a.perf:
-                os.makedirs(a.perf, exist_ok=True)
-                data = os.path.join(a.perf, "perf-%s.data" % path)
-                throughput_run(a, tmp, "sysmonfwd", path, "perf", inp, pki,
-                               prefix=("perf", "record", "-g", "-F", "999",
-                                       "-o", data, "--"))
-                rep = os.path.join(a.perf, "perf-%s.txt" % path)
-                with open(rep, "w") as f:
-                    subprocess.run(["perf", "report", "-i", data, "--stdio",
-                                    "--no-children", "--sort",
-                                    "symbol,dso", "-g", "none",
-                                    "--percent-limit", "0.5"],
-                                   stdout=f, stderr=subprocess.DEVNULL,
-                                   check=False)
-                print("%s: perf report in %s" % (path, rep), flush=True)
+                perf_run(a, tmp, path, inp, pki)
         print()
         print(table(results, paths))
     finally:

@@ -55,8 +55,11 @@ esac
 
 corpus=${SYSMONFWD_CORPUS_DIR:-$root/../shared/corpus}
 
+# The binary may be older than the tree: say when it was built and what
+# the tree's HEAD is now.
 echo "sysmonfwd:  $sysmonfwd ($("$sysmonfwd" --version 2>&1 | head -1)," \
-    "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo ?))"
+    "built $(date -u -r "$sysmonfwd" '+%F %H:%M UTC'); HEAD now" \
+    "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo ?))"
 echo "Fluent Bit: $fluentbit ($version, found via $how)"
 echo "machine:    $(nproc) cores, $(uname -m), load $(cut -d' ' -f1-3 /proc/loadavg)"
 exec python3 "$here/versus_fluentbit.py" --sysmonfwd "$sysmonfwd" \
