@@ -141,8 +141,8 @@ if ! $have_zlib; then
 	exit 0
 fi
 # The ring's smoke test, linked: base and buffer need nothing Windows
-# lacks.  Static (libgcc, zlib): the .exe needs only KERNEL32 and the C
-# runtime.
+# lacks.  Static (libgcc, zlib): the .exe needs only KERNEL32, ADVAPI32
+# (base's file_make_private(): DACLs) and the C runtime.
 echo "cross-build.sh: $cc -static -o ring_smoke.exe tests/cross/ring_smoke.c" \
 	"(base, buffer, $zlib_a)"
 "$cc" "${flags[@]}" -static -o "$out/ring_smoke.exe" tests/cross/ring_smoke.c \
@@ -152,7 +152,8 @@ if have "$objdump"; then
 	for dll in $("$objdump" -p "$out/ring_smoke.exe" | sed -n \
 		's/^[[:space:]]*DLL Name: //p'); do
 		case $dll in
-		KERNEL32.dll | msvcrt.dll | ucrtbase.dll | api-ms-win-crt-*) ;;
+		KERNEL32.dll | ADVAPI32.dll | msvcrt.dll | ucrtbase.dll | \
+		api-ms-win-crt-*) ;;
 		*)	echo "cross-build.sh: ring_smoke.exe imports $dll" \
 				"(wanted the system and the C runtime only)" >&2
 			exit 1 ;;
