@@ -17,11 +17,12 @@
 # Configuration: FLB_MINIMAL=On (every plugin off) plus the plugins the
 # benchmark uses -- in_tail, in_splunk, out_splunk, in_elasticsearch,
 # out_es, in_storage_backlog (filesystem storage replays through it), and
-# out_null for the counting receiver -- and FLB_RELEASE=On, the build type of Fluent Bit's own packages
-# (RelWithDebInfo, -O2 -g).  SQLite comes from Debian's libsqlite3
-# (FLB_PREFER_SYSTEM_LIB_SQLITE=On) because the mirrored tree may lack the
-# bundled amalgamation (lib/sqlite-amalgamation-*/sqlite3.c is over the
-# mirror's file size limit), so that file is left out of the export.
+# out_null for the counting receiver -- and FLB_RELEASE=On, the build type
+# of Fluent Bit's own packages (RelWithDebInfo, -O2 -g).  SQLite comes from
+# Debian's libsqlite3 (FLB_PREFER_SYSTEM_LIB_SQLITE=On) because the mirrored
+# tree may lack the bundled amalgamation (its 9 MB
+# lib/sqlite-amalgamation-*/sqlite3.c is absent from the helper sessions'
+# mirror), so that file is left out of the export.
 # LuaJIT, WASM and Kafka are turned off: no plugin of this build uses them
 # and they are most of the build time; they are statically linked, so
 # pages of theirs that are never run would not be resident anyway.
