@@ -39,6 +39,9 @@ mapping (library) too.  --steady: each forwarder follows a file that gets
 --steady-rate records a second (in ten slices a second) for
 --steady-seconds, after a warm-up second; its CPU over that window as % of
 one core.  --perf DIR: one more sysmonfwd run per path under perf record.
+--output-set KEY=VALUE and --buffer-set KEY=VALUE measure a variant of
+sysmonfwd (e.g. compression=none, Fluent Bit's default for both outputs);
+the figures of issue 17 are with neither.
 
 The receiver costs CPU on the same machine: compare the ratios of one
 invocation, not absolute figures across machines or days.
@@ -209,9 +212,13 @@ class Receiver:
         self.log.close()
 
 
-def sysmonfwd_conf(d, path, inp, url, ca, follow):
+def sysmonfwd_conf(d, path, inp, url, ca, follow, buffer_set=(),
+                   output_set=()):
     conf = os.path.join(d, "sysmonfwd.conf")
     with open(conf, "w") as f:
+        if buffer_set:
+            f.write("[buffer]\n" + "".join("%s\n" % kv.replace("=", " = ", 1)
+                                            for kv in buffer_set))
         f.write("[agent]\nstate_dir = %s/state\nlog_level = warn\n"
                 # Records only: no heartbeats or watchdog alerts to count.
                 "heartbeat_interval = 0\n[watchdog]\nenabled = false\n"
@@ -223,6 +230,8 @@ def sysmonfwd_conf(d, path, inp, url, ca, follow):
         else:
             f.write("[output:es]\ntype = elasticsearch\nurl = %s\n"
                     "api_key = bench:key\ntls_ca_file = %s\n" % (url, ca))
+        f.write("".join("%s\n" % kv.replace("=", " = ", 1)
+                        for kv in output_set))
     os.chmod(conf, 0o600)
     return conf
 
@@ -250,7 +259,8 @@ def fluentbit_conf(d, path, inp, port, ca):
 def forwarder_cmd(a, who, d, path, inp, recv, pki, follow):
     if who == "sysmonfwd":
         return [a.sysmonfwd, "-c",
-                sysmonfwd_conf(d, path, inp, recv.url, pki["ca"], follow)]
+                sysmonfwd_conf(d, path, inp, recv.url, pki["ca"], follow,
+                               a.buffer_set, a.output_set)]
     return [a.fluentbit, "-c",
             fluentbit_conf(d, path, inp, recv.port, pki["ca"])]
 
@@ -544,6 +554,13 @@ def main():
                     "per path (--perf-records records) under perf record "
                     "--call-graph dwarf, its data and reports into DIR")
     ap.add_argument("--perf-records", type=int, default=100000)
+    ap.add_argument("--output-set", action="append", default=[],
+                    metavar="KEY=VALUE", help="a non-default key in "
+                    "sysmonfwd's output section (to measure a variant, "
+                    "e.g. compression=none); repeatable")
+    ap.add_argument("--buffer-set", action="append", default=[],
+                    metavar="KEY=VALUE", help="a key in sysmonfwd's "
+                    "[buffer] section (e.g. compression_level=1)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     paths = a.paths.split(",")
@@ -556,6 +573,10 @@ def main():
         inp = os.path.join(tmp, "in.log")
         with open(inp, "wb") as f:
             f.write(b"".join(lines[:a.records]))
+        if a.buffer_set or a.output_set:
+            print("sysmonfwd NOT at its defaults: [buffer] %s, output %s" %
+                  (", ".join(a.buffer_set) or "-",
+                   ", ".join(a.output_set) or "-"))
         print("input: %d records, %.1f MB, %s" %
               (a.records, os.path.getsize(inp) / 1e6, inp), flush=True)
         for path in paths:

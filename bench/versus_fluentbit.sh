@@ -8,6 +8,7 @@
 #   bash bench/build_fluentbit.sh        # once; about 5 to 10 minutes
 #   bash bench/versus_fluentbit.sh [--steady] [--smaps] [--runs 3]
 #       [--records 200000] [--paths hec,es] [--perf DIR] [--keep]
+#       [--output-set compression=none] [--buffer-set compression_level=1]
 #
 # Environment: SYSMONFWD (default build-bench/sysmonfwd), FLUENTBIT (default
 # fluent-bit on PATH, else the binary bench/build_fluentbit.sh built),
