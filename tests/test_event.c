@@ -226,6 +226,257 @@ json_strings_are_valid_utf8_and_escaped(void **state)
 	strbuf_free(&sb);
 }
 
+/*
+ * The reference for json_add_str(): its algorithm before it escaped in
+ * runs (commit 45cfe4e), byte by byte through the public strbuf calls.
+ * The fast one must give the same bytes, the same len, the same overflow
+ * and the same return code on every input, cut at the cap or not.
+ */
+static size_t
+ref_utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF) {
+		if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xE0 && p[1] < 0xA0)
+			return 0;
+		if (c == 0xED && p[1] >= 0xA0)
+			return 0;
+		return 3;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+		    (p[3] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xF0 && p[1] < 0x90)
+			return 0;
+		if (c == 0xF4 && p[1] >= 0x90)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+static int
+ref_json_add_str(struct strbuf *sb, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run = 0;
+	int rc;
+
+	if ((rc = strbuf_addc(sb, '"')) != 0)
+		return rc;
+	while (i < n) {
+		unsigned char c = p[i];
+		size_t k;
+		char esc[8];
+		size_t esclen = 0;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			run++;
+			i++;
+			continue;
+		}
+		if (c >= 0x80 && (k = ref_utf8_seq(p + i, n - i)) != 0) {
+			run += k;
+			i += k;
+			continue;
+		}
+		if (run > 0 && (rc = strbuf_add(sb, p + i - run, run)) != 0)
+			return rc;
+		run = 0;
+		if (c >= 0x80) {
+			memcpy(esc, "\\ufffd", 6);
+			esclen = 6;
+		} else if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			esclen = 2;
+		} else if (c == '\n') {
+			memcpy(esc, "\\n", 2);
+			esclen = 2;
+		} else if (c == '\r') {
+			memcpy(esc, "\\r", 2);
+			esclen = 2;
+		} else if (c == '\t') {
+			memcpy(esc, "\\t", 2);
+			esclen = 2;
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xF];
+			esclen = 6;
+		}
+		if ((rc = strbuf_add(sb, esc, esclen)) != 0)
+			return rc;
+		i++;
+	}
+	if (run > 0 && (rc = strbuf_add(sb, p + n - run, run)) != 0)
+		return rc;
+	return strbuf_addc(sb, '"');
+}
+
+static unsigned long json_checked;
+
+/*
+ * s through both, into strbufs that start with the same prefix and the
+ * same max (0: the default), and, when given a max, through each max from
+ * the prefix's length to one past the full result, so that every place a
+ * cut can fall is met.
+ */
+static void
+json_same_as_ref_at(const char *s, size_t n, const char *prefix, size_t max)
+{
+	struct strbuf a = { .max = max }, b = { .max = max };
+	int ra, rb;
+
+	if (prefix != NULL) {
+		assert_int_equal(strbuf_adds(&a, prefix), 0);
+		assert_int_equal(strbuf_adds(&b, prefix), 0);
+	}
+	ra = json_add_str(&a, s, n);
+	rb = ref_json_add_str(&b, s, n);
+	assert_int_equal(ra, rb);
+	assert_int_equal(a.len, b.len);
+	assert_int_equal(a.overflow, b.overflow);
+	assert_true((a.s == NULL) == (b.s == NULL));
+	if (a.s != NULL) {
+		assert_memory_equal(a.s, b.s, a.len + 1);	/* and the NUL */
+		assert_int_equal(strlen(a.s) <= a.len, 1);
+	}
+	json_checked++;
+	strbuf_free(&a);
+	strbuf_free(&b);
+}
+
+static void
+json_same_as_ref(const char *s, size_t n)
+{
+	struct strbuf full = { 0 };
+	size_t max, step;
+
+	json_same_as_ref_at(s, n, NULL, 0);
+	json_same_as_ref_at(s, n, "{\"k\":", 0);
+	assert_int_equal(ref_json_add_str(&full, s, n), 0);
+	/* Every cut for short results, a spread of cuts for long ones. */
+	step = full.len > 512 ? full.len / 97 : 1;
+	for (max = 1; max <= full.len + 1; max += step) {
+		json_same_as_ref_at(s, n, NULL, max);
+		if (max >= 5)
+			json_same_as_ref_at(s, n, "{\"k\":", max);
+	}
+	for (max = full.len > 8 ? full.len - 8 : 1; max <= full.len + 1; max++)
+		json_same_as_ref_at(s, n, NULL, max);
+	strbuf_free(&full);
+}
+
+/* xorshift64*: the same buffers on every run, on every machine. */
+static uint64_t
+json_rand(uint64_t *st)
+{
+	*st ^= *st >> 12;
+	*st ^= *st << 25;
+	*st ^= *st >> 27;
+	return *st * 2685821657736338717ULL;
+}
+
+static void
+json_fast_escape_matches_the_reference(void **state)
+{
+	/* Pieces that random buffers are made of, valid and not. */
+	static const char *const bits[] = {
+		"a", "Name=\"", "\\", "\n", "\r\n", "\t", "\x01", "\x1f",
+		"\x7f", " ", "\xC2\xAE", "\xEC\xB5\x8D", "\xF0\x9F\x98\x80",
+		"\xC0\xAF", "\xED\xA0\x80", "\xE0\x80\x80", "\xF4\x90\x80\x80",
+		"\xF5", "\xFF", "\x80", "\xE2\x82", "\xF0\x9F\x98",
+		"<Data Name='Image'>C:\\Windows\\System32\\svchost.exe</Data>",
+	};
+	static const char *const fixed[] = {
+		"", "\"", "\\\\", "plain", "\xC3", "\xC3\xA9", "\xE2\x82\xAC",
+		"\xF4\x8F\xBF\xBF", "\xEF\xBF\xBF", "\xED\x9F\xBF", "\xC1\xBF",
+	};
+	char buf[4096], big[70000];
+	uint64_t st = 0x9E3779B97F4A7C15ULL;
+	size_t i, n, k, len;
+	unsigned c, d;
+
+	(void)state;
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		json_same_as_ref(fixed[i], strlen(fixed[i]));
+	/* Every byte alone, and in every pair, between clean text. */
+	for (c = 0; c < 256; c++) {
+		buf[0] = (char)c;
+		json_same_as_ref(buf, 1);
+		for (d = 0; d < 256; d++) {
+			memcpy(buf, "ab", 2);
+			buf[2] = (char)c;
+			buf[3] = (char)d;
+			memcpy(buf + 4, "cd", 2);
+			json_same_as_ref_at(buf, 6, NULL, 0);
+			json_same_as_ref_at(buf, 6, NULL, 9);
+		}
+	}
+	/* Every byte at every place of two words of clean text. */
+	for (c = 0; c < 256; c++)
+		for (n = 0; n < 24; n++) {
+			memset(buf, 'x', 24);
+			buf[n] = (char)c;
+			json_same_as_ref_at(buf, 24, NULL, 0);
+			if (n < 23) {
+				buf[n + 1] = (char)(c ^ 0x80);
+				json_same_as_ref_at(buf, 24, NULL, 0);
+			}
+		}
+	/* Every 3-byte sequence led by a multi-byte lead, at the end too. */
+	for (c = 0xC0; c < 256; c++)
+		for (d = 0x70; d < 0xD0; d += 3) {
+			buf[0] = (char)c;
+			buf[1] = (char)d;
+			buf[2] = (char)0x80;
+			buf[3] = (char)0xBF;
+			for (n = 1; n <= 4; n++)
+				json_same_as_ref_at(buf, n, NULL, 0);
+		}
+	/* Long clean runs of every length around the unrolled scan. */
+	memset(big, 'x', sizeof(big));
+	for (n = 0; n < 40; n++) {
+		json_same_as_ref(big, n);
+		big[n] = '"';
+		json_same_as_ref(big, n + 1);
+		big[n] = 'x';
+	}
+	json_same_as_ref(big, sizeof(big));
+	big[sizeof(big) - 1] = '\x01';
+	json_same_as_ref(big, sizeof(big));
+	/* Seeded random buffers: of the pieces above, and of any bytes. */
+	for (i = 0; i < 3000; i++) {
+		len = json_rand(&st) % 300;
+		for (n = 0; n < len;) {
+			const char *b = bits[json_rand(&st) %
+			    (sizeof(bits) / sizeof(bits[0]))];
+			k = strlen(b);
+			if (n + k > len)
+				break;
+			memcpy(buf + n, b, k);
+			n += k;
+		}
+		json_same_as_ref(buf, n);
+		for (n = 0; n < len; n++)
+			buf[n] = (char)(json_rand(&st) >> 56);
+		json_same_as_ref_at(buf, len, NULL, 0);
+		json_same_as_ref_at(buf, len, "[", json_rand(&st) % (len * 6 + 4) + 1);
+	}
+	/* A test that checks nothing must not pass. */
+	assert_true(json_checked > 200000);
+}
+
 static void
 strbuf_honours_its_cap(void **state)
 {
@@ -281,6 +532,7 @@ main(void)
 		cmocka_unit_test(event_refuses_doctype_inside_record),
 		cmocka_unit_test(event_find_start_needs_the_whole_tag),
 		cmocka_unit_test(json_strings_are_valid_utf8_and_escaped),
+		cmocka_unit_test(json_fast_escape_matches_the_reference),
 		cmocka_unit_test(strbuf_honours_its_cap),
 		cmocka_unit_test(time_round_trips),
 	};

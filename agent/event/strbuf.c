@@ -171,65 +171,150 @@ strbuf_add_utf8(struct strbuf *sb, const char *s, size_t n)
 	return strbuf_add(sb, s + run, n - run);
 }
 
+/*
+ * What json_add_str() does with each byte: 0 copies it as it is, 1 marks
+ * the first byte of a UTF-8 sequence to check, 2 needs an escape.  For
+ * the bytes json_plain8() cannot take 8 at a time: a run's tail, and the
+ * word in which it found something.
+ */
+static const unsigned char json_class[256] = {
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* 0x00 */
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,	/* 0x10 */
+	0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* 0x20: '"' */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,	/* 0x50: '\\' */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x80 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/*
+ * strbuf_add() without the call when the bytes fit in what is already
+ * allocated.  json_add_str() adds the same pieces, in the same order, as
+ * it did byte by byte, each whole or not at all, so a string cut at the
+ * cap still stops after the same piece.
+ */
+static inline int
+json_put(struct strbuf *sb, size_t max, const void *p, size_t n)
+{
+	if (sb->s == NULL || sb->len + n >= sb->cap || sb->len + n > max)
+		return strbuf_add(sb, p, n);
+	memcpy(sb->s + sb->len, p, n);
+	sb->len += n;
+	sb->s[sb->len] = '\0';
+	return 0;
+}
+
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+/*
+ * Whether the 8 bytes at p are all plain: ASCII, none a control
+ * character, '"' or '\\'.  Tested together, with the subtractions of "Bit
+ * Twiddling Hacks" (hasless(), haszero()): with every byte below 0x80, a
+ * byte below 0x20, or one that XORs to zero with '"' or '\\', borrows and
+ * sets a high bit; none is missed, and after a refusal the bytewise scan
+ * decides.
+ */
+static inline bool
+json_plain8(const unsigned char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	return ((x | (x - ONES * 0x20) | ((x ^ (ONES * '"')) - ONES) |
+	    ((x ^ (ONES * '\\')) - ONES)) & HIGHS) == 0;
+}
+
+/* Length of the run at p that goes out as it is: plain ASCII, valid UTF-8. */
+static size_t
+json_clean_run(const unsigned char *p, size_t n)
+{
+	size_t i = 0, k;
+
+	for (;;) {
+		while (i + 8 <= n && json_plain8(p + i))
+			i += 8;
+		while (i < n && json_class[p[i]] == 0)
+			i++;
+		if (i == n || json_class[p[i]] != 1 ||
+		    (k = utf8_seq(p + i, n - i)) == 0)
+			return i;
+		i += k;
+	}
+}
+
+/*
+ * The escape for byte c, which json_clean_run() stopped at, into esc (6
+ * bytes); returns its length.
+ */
+static size_t
+json_escape(unsigned char c, char *esc)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	esc[0] = '\\';
+	switch (c) {
+	case '"':
+	case '\\':
+		esc[1] = (char)c;
+		return 2;
+	case '\n':
+		esc[1] = 'n';
+		return 2;
+	case '\r':
+		esc[1] = 'r';
+		return 2;
+	case '\t':
+		esc[1] = 't';
+		return 2;
+	}
+	if (c >= 0x80) {
+		memcpy(esc, "\\ufffd", 6);	/* not valid UTF-8 */
+		return 6;
+	}
+	memcpy(esc, "\\u00", 4);
+	esc[4] = hex[c >> 4];
+	esc[5] = hex[c & 0xF];
+	return 6;
+}
+
+/*
+ * The string goes out in pieces: the quote, each clean run with one copy,
+ * each escape, the quote.  Each piece is added whole or not at all, so at
+ * the cap the document ends after the last piece that fitted.
+ */
 int
 json_add_str(struct strbuf *sb, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run = 0;
+	size_t max = sb->max != 0 ? sb->max : STRBUF_DEFAULT_MAX;
+	size_t i = 0, run, esclen;
+	char esc[6];
 	int rc;
 
-	if ((rc = strbuf_addc(sb, '"')) != 0)
+	if ((rc = json_put(sb, max, "\"", 1)) != 0)
 		return rc;
 	while (i < n) {
-		unsigned char c = p[i];
-		size_t k;
-		char esc[8];
-		size_t esclen = 0;
-
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-			run++;
-			i++;
-			continue;
-		}
-		if (c >= 0x80 && (k = utf8_seq(p + i, n - i)) != 0) {
-			run += k;
-			i += k;
-			continue;
-		}
-		/* Flush the plain run before this byte. */
-		if (run > 0 && (rc = strbuf_add(sb, p + i - run, run)) != 0)
+		run = json_clean_run(p + i, n - i);
+		if (run > 0 && (rc = json_put(sb, max, p + i, run)) != 0)
 			return rc;
-		run = 0;
-		if (c >= 0x80) {
-			memcpy(esc, "\\ufffd", 6);
-			esclen = 6;
-		} else if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			esclen = 2;
-		} else if (c == '\n') {
-			memcpy(esc, "\\n", 2);
-			esclen = 2;
-		} else if (c == '\r') {
-			memcpy(esc, "\\r", 2);
-			esclen = 2;
-		} else if (c == '\t') {
-			memcpy(esc, "\\t", 2);
-			esclen = 2;
-		} else {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 0xF];
-			esclen = 6;
-		}
-		if ((rc = strbuf_add(sb, esc, esclen)) != 0)
+		if ((i += run) == n)
+			break;
+		esclen = json_escape(p[i], esc);
+		if ((rc = json_put(sb, max, esc, esclen)) != 0)
 			return rc;
 		i++;
 	}
-	if (run > 0 && (rc = strbuf_add(sb, p + n - run, run)) != 0)
-		return rc;
-	return strbuf_addc(sb, '"');
+	return json_put(sb, max, "\"", 1);
 }
 
 /* ---- jw ---------------------------------------------------------------- */
