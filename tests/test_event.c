@@ -1,7 +1,9 @@
 /*
  * test_event.c - the event room (agent/event): the Sysmon event model
- * (expat parser), the JSON writer, the string buffer and the time helpers.
+ * (expat parser, and its fast path checked against expat alone on the
+ * corpus and on mutations of it), the JSON writer, the string buffer and the time helpers.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -199,6 +201,408 @@ event_find_start_needs_the_whole_tag(void **state)
 	assert_int_equal(event_find_start("ab <Event>", 10), 3);
 	assert_int_equal(event_find_start("<EventX> <Event xmlns='a'>", 26), 9);
 	assert_int_equal(event_find_start("<Event", 6), -1);
+}
+
+/* ---- the fast path against expat ------------------------------------------ */
+
+/* A record, shown in a failure message: printable ASCII, the rest as \xNN. */
+static const char *
+shown(const char *s, size_t n)
+{
+	static char buf[4096];
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 8 < sizeof(buf); i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7F && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+			    "\\x%02X", c);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/*
+ * Parse rec with fast (the fast path, expat when it gives up) and with
+ * slow (expat alone): the same return, the same error message, the same
+ * event, field by field.  Return whether fast took the fast path.
+ */
+static bool
+fast_same_as_expat(struct event_parser *fast, struct event_parser *slow,
+    const char *rec, size_t len)
+{
+	struct sysmon_event a, b;
+	char ea[256], eb[256];
+	int ra, rb;
+	const char *what = NULL;
+
+	ea[0] = eb[0] = '\0';
+	ra = event_parse(fast, rec, len, &a, ea, sizeof(ea));
+	rb = event_parse(slow, rec, len, &b, eb, sizeof(eb));
+	if (event_parser_was_fast(slow))
+		fail_msg("expat_only took the fast path");
+	if (ra != rb)
+		fail_msg("fast %d (%s), expat %d (%s) on %s", ra, ea, rb, eb,
+		    shown(rec, len));
+	if (ra != 0) {
+		if (strcmp(ea, eb) != 0)
+			fail_msg("errors \"%s\" and \"%s\" on %s", ea, eb,
+			    shown(rec, len));
+		if (event_parser_was_fast(fast))
+			fail_msg("an error on the fast path: %s",
+			    shown(rec, len));
+		return false;
+	}
+#define SAME(f)	if (what == NULL && !same_str(a.f, b.f)) what = #f
+	SAME(provider_name); SAME(provider_guid); SAME(event_id);
+	SAME(qualifiers); SAME(version); SAME(level); SAME(task);
+	SAME(opcode); SAME(keywords); SAME(time_created); SAME(record_id);
+	SAME(activity_id); SAME(related_activity_id); SAME(pid); SAME(tid);
+	SAME(channel); SAME(computer); SAME(user_id); SAME(message);
+#undef SAME
+	if (what == NULL && (a.ndata != b.ndata || a.user_data != b.user_data ||
+	    a.linux_sysmon != b.linux_sysmon || a.prefix_len != b.prefix_len))
+		what = "ndata, user_data, linux_sysmon or prefix_len";
+	for (size_t i = 0; what == NULL && i < a.ndata; i++)
+		if (!same_str(a.data[i].name, b.data[i].name) ||
+		    !same_str(a.data[i].value, b.data[i].value))
+			what = "a data name or value";
+	if (what != NULL)
+		fail_msg("%s differs on %s", what, shown(rec, len));
+	return event_parser_was_fast(fast);
+}
+
+struct lines {
+	char	**v;
+	size_t	*len;
+	size_t	 n;
+	size_t	 windows;	/* the first ones: windows-xml/ */
+	size_t	 records;	/* then linux-syslog/, then configs/ */
+};
+
+/* Add every line of the files in dir whose names end in suffix. */
+static void
+lines_load(struct lines *l, const char *dir, const char *suffix)
+{
+	char path[1024];
+	DIR *d;
+	struct dirent *de;
+	size_t files = 0;
+
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		size_t k = strlen(de->d_name), cap = 0;
+		char *line = NULL;
+		ssize_t got;
+		FILE *f;
+
+		if (k < strlen(suffix) || strcmp(de->d_name + k -
+		    strlen(suffix), suffix) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		assert_non_null(f = fopen(path, "r"));
+		while ((got = getline(&line, &cap, f)) > 0) {
+			size_t n = (size_t)got;
+
+			if (line[n - 1] == '\n')
+				n--;
+			assert_non_null(l->v = realloc(l->v, (l->n + 1) *
+			    sizeof(*l->v)));
+			assert_non_null(l->len = realloc(l->len, (l->n + 1) *
+			    sizeof(*l->len)));
+			assert_non_null(l->v[l->n] = malloc(n + 1));
+			memcpy(l->v[l->n], line, n);
+			l->v[l->n][n] = '\0';
+			l->len[l->n++] = n;
+		}
+		free(line);
+		fclose(f);
+		files++;
+	}
+	closedir(d);
+	assert_true(files > 0);
+}
+
+static void
+lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->len);
+}
+
+static uint64_t
+mut_rand(uint64_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return *st;
+}
+
+/* What the mutations put into records: what the fast path must either
+ * read as expat does or give to expat. */
+static const char *const mut_bytes = "<>&;#x/='\"] \t\r\n:!?-.\x01\x0B\x7F"
+    "\x80\xBF\xC0\xC2\xE0\xED\xEF\xF0\xF4\xF5\xFF";
+static const char *const mut_snippets[] = {
+	"&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#10;", "&#13;",
+	"&#9;", "&#x41;", "&#X41;", "&#x1F600;", "&#0;", "&#31;",
+	"&#xD800;", "&#xFFFE;", "&#x10FFFF;", "&#x110000;", "&#;", "&#x;",
+	"&foo;", "&amp", "&", "\r\n", "\r", "\n", "\t", "\r\r\n", "]]>",
+	"]]", "<!-- c -->", "<![CDATA[x]]>", "<?pi x?>", "<!DOCTYPE x>",
+	"\xC2\xA9", "\xC2\x80", "\xC1\xBF", "\xE0\x9F\xBF", "\xED\x9F\xBF",
+	"\xED\xA0\x80", "\xEF\xBF\xBD", "\xEF\xBF\xBE", "\xEF\xBF\xBF",
+	"\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF", "\xF4\x90\x80\x80", "\xE2\x82",
+	"<x/>", "<x>t</x>", "<Data>v</Data>", "<Data Name='n'>v</Data>",
+	"<Data Name='a' Name='b'/>", "<Data Name='a'Foo='b'/>", "</Data>",
+	"<a:b/>", "<_x-1.2/>", "<1x/>", "<x y=\"a\tb\r\nc\rd&#10;e\"/>",
+	"<Message>m</Message>", "<EventID>9</EventID>", "<System>",
+	"</System>", "<UserData><W><K>v</K></W></UserData>", " x='1'",
+	"<EventData><Data>1</Data></EventData>", "<Binary>00</Binary>",
+	"<x\xC3\xA9/>", "</Event>", "<Event>", "\xEF\xBB\xBF", "\0",
+};
+
+/* One mutation of rec (len bytes) into out; its length. */
+static size_t
+mutate(uint64_t *st, const char *rec, size_t len, char *out)
+{
+	size_t at = len == 0 ? 0 : (size_t)(mut_rand(st) % (len + 1));
+	size_t n = 0;
+	const char *ins;
+	size_t ins_len;
+
+	switch (mut_rand(st) % 3) {
+	case 0:		/* a byte replaced */
+		memcpy(out, rec, len);
+		if (at < len)
+			out[at] = mut_bytes[mut_rand(st) % strlen(mut_bytes)];
+		return len;
+	case 1:		/* a byte removed */
+		memcpy(out, rec, at);
+		if (at < len) {
+			memcpy(out + at, rec + at + 1, len - at - 1);
+			return len - 1;
+		}
+		return len;
+	default:	/* a snippet inserted */
+		n = mut_rand(st) % (sizeof(mut_snippets) /
+		    sizeof(mut_snippets[0]));
+		ins = mut_snippets[n];
+		ins_len = ins[0] == '\0' ? 1 : strlen(ins);
+		memcpy(out, rec, at);
+		memcpy(out + at, ins, ins_len);
+		memcpy(out + at + ins_len, rec + at, len - at);
+		return len + ins_len;
+	}
+}
+
+static void
+event_fast_path_matches_expat_on_the_corpus(void **state)
+{
+	struct event_parser *fast, *slow;
+	struct lines l = { 0 };
+	size_t nfast = 0, nwinfast = 0, nmut = 0, nmutfast = 0;
+	uint64_t st = 0x9E3779B97F4A7C15ull;
+	char *buf;
+
+	(void)state;
+	assert_int_equal(event_parser_new(&fast), 0);
+	assert_int_equal(event_parser_new(&slow), 0);
+	event_parser_expat_only(slow, true);
+	lines_load(&l, CORPUS_DIR "/windows-xml", ".xml.log");
+	l.windows = l.n;
+	lines_load(&l, CORPUS_DIR "/linux-syslog", ".log");
+	lines_load(&l, CORPUS_DIR "/linux-syslog/wazuh-engine-sysmon-linux-"
+	    "tests", "_input.txt");
+	l.records = l.n;
+	/* Sysmon configurations: XML that is not a record. */
+	lines_load(&l, CORPUS_DIR "/configs", ".xml");
+	assert_true(l.windows >= 800);
+	for (size_t i = 0; i < l.n; i++) {
+		bool f = fast_same_as_expat(fast, slow, l.v[i], l.len[i]);
+		nfast += f;
+		nwinfast += f && i < l.windows;
+	}
+	/* Real Windows records all take the fast path. */
+	assert_int_equal(nwinfast, l.windows);
+	/* Every record mutated, some many times: bytes replaced or removed,
+	 * snippets inserted. */
+	assert_non_null(buf = malloc(1 << 20));
+	for (size_t i = 0; i < l.records; i++) {
+		int rounds = i % 50 == 0 ? 400 : 24;
+
+		if (l.len[i] + 64 > 1 << 20)
+			continue;
+		for (int r = 0; r < rounds; r++) {
+			size_t n = mutate(&st, l.v[i], l.len[i], buf);
+			/* And sometimes a second one on top. */
+			if (r % 3 == 0 && n + 64 < 1 << 20) {
+				char *two = malloc(n + 64);
+				assert_non_null(two);
+				n = mutate(&st, memcpy(two, buf, n), n, buf);
+				free(two);
+			}
+			nmutfast += fast_same_as_expat(fast, slow, buf, n);
+			nmut++;
+		}
+	}
+	/* Truncations at every offset of a few records. */
+	for (size_t i = 0; i < l.records; i += l.records / 4) {
+		for (size_t n = 0; n <= l.len[i]; n++) {
+			memcpy(buf, l.v[i], n);
+			nmutfast += fast_same_as_expat(fast, slow, buf, n);
+			nmut++;
+		}
+	}
+	print_message("fast path: %zu of %zu corpus lines (%zu of %zu "
+	    "windows-xml, %zu other records), %zu of %zu mutations\n", nfast,
+	    l.n, nwinfast, l.windows, l.records - l.windows, nmutfast, nmut);
+	/* The mutations must reach both paths to test anything. */
+	assert_true(nmutfast > nmut / 10 && nmutfast < nmut - nmut / 10);
+	free(buf);
+	lines_free(&l);
+	event_parser_free(fast);
+	event_parser_free(slow);
+}
+
+static void
+event_fast_path_reads_what_expat_reads(void **state)
+{
+	/* Each is read by the fast path (the test says so), with the
+	 * values expat gives. */
+	static const char *const fast_ok[] = {
+		win_line, linux_line,
+		"<Event><System><EventID>1</EventID></System></Event>\r\n",
+		/* Attribute values: tab, newline, CR, CR LF a space each;
+		 * references kept as they are. */
+		"<Event><System><EventID>1</EventID><Provider Name=\"a\tb\r\n"
+		"c\rd\ne&#9;f&#10;g&#13;h&amp;&lt;&gt;&quot;&apos;'\"/>"
+		"</System></Event>",
+		/* Text: CR LF and CR become LF; &#13; stays a CR. */
+		"<Event><System><EventID>1\r\n2\r3\n4&#13;5&#x0000041;&#65;"
+		"&#x1F600;\xF0\x9F\x98\x80\xEF\xBF\xBD]]</EventID></System>"
+		"</Event>",
+		/* Markup inside a value keeps its text; UserData; an unnamed
+		 * Data; Binary; RenderingInfo; two EventData. */
+		"<Event xmlns='x'><System><EventID>1<b>2</b>3</EventID>"
+		"<Security UserID='S' UserId='L'/></System><EventData>"
+		"<Data>a<i x='1'>b</i></Data><Data Name=''>e</Data><Binary>"
+		"00</Binary><Data/></EventData><EventData><Data>c</Data>"
+		"</EventData><UserData><W xmlns='y'><K>v</K><L/></W><W2>"
+		"<M>w</M></W2></UserData><RenderingInfo Culture='en'>"
+		"<Message>m\r\n</Message><Level>x</Level></RenderingInfo>"
+		"</Event >\n\t \r\n",
+		"<Event\n><System\t><EventID >7</EventID ></System></Event>",
+	};
+	struct event_parser *fast, *slow;
+	struct sysmon_event ev;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(event_parser_new(&fast), 0);
+	assert_int_equal(event_parser_new(&slow), 0);
+	event_parser_expat_only(slow, true);
+	for (size_t i = 0; i < sizeof(fast_ok) / sizeof(fast_ok[0]); i++)
+		if (!fast_same_as_expat(fast, slow, fast_ok[i],
+		    strlen(fast_ok[i])))
+			fail_msg("not on the fast path: %s", fast_ok[i]);
+	assert_int_equal(event_parse(fast, fast_ok[3], strlen(fast_ok[3]),
+	    &ev, err, sizeof(err)), 0);
+	assert_string_equal(ev.provider_name,
+	    "a b c d e\tf\ng\rh&<>\"''");
+	assert_int_equal(event_parse(fast, fast_ok[4], strlen(fast_ok[4]),
+	    &ev, err, sizeof(err)), 0);
+	assert_string_equal(ev.event_id, "1\n2\n3\n4\r5AA\xF0\x9F\x98\x80"
+	    "\xF0\x9F\x98\x80\xEF\xBF\xBD]]");
+	assert_int_equal(event_parse(fast, fast_ok[5], strlen(fast_ok[5]),
+	    &ev, err, sizeof(err)), 0);
+	assert_true(event_parser_was_fast(fast));
+	assert_string_equal(ev.event_id, "123");
+	assert_string_equal(ev.user_id, "L");
+	assert_string_equal(ev.message, "m\n");
+	assert_true(ev.user_data);
+	assert_int_equal(ev.ndata, 8);
+	assert_string_equal(ev.data[0].name, "param1");
+	assert_string_equal(ev.data[0].value, "ab");
+	assert_string_equal(ev.data[1].name, "");
+	assert_string_equal(ev.data[2].name, "Binary");
+	assert_string_equal(ev.data[3].name, "param2");
+	assert_string_equal(ev.data[3].value, "");
+	assert_string_equal(ev.data[4].name, "param3");
+	assert_string_equal(ev.data[5].name, "K");
+	assert_string_equal(ev.data[6].name, "L");
+	assert_string_equal(ev.data[7].name, "M");
+	event_parser_free(fast);
+	event_parser_free(slow);
+}
+
+static void
+event_fast_path_gives_up_where_it_should(void **state)
+{
+	/* Each goes to expat (well-formed or not), with expat's result. */
+	static const char *const slow[] = {
+		"<Event><System><EventID>1</EventID><!-- c --></System></Event>",
+		"<Event><System><EventID><![CDATA[1]]></EventID></System></Event>",
+		"<Event><System><EventID>1</EventID><?pi?></System></Event>",
+		"<Event><System><EventID>1</EventID></System></Event><!--c-->",
+		"<Event><System><EventID>&foo;</EventID></System></Event>",
+		"<Event><System><EventID>&#0;</EventID></System></Event>",
+		"<Event><System><EventID>&#xD800;</EventID></System></Event>",
+		"<Event><System><EventID>&#X41;</EventID></System></Event>",
+		"<Event><System><EventID>a]]>b</EventID></System></Event>",
+		"<Event><System><EventID>\xC0\x80</EventID></System></Event>",
+		"<Event><System><EventID>\xEF\xBF\xBE</EventID></System></Event>",
+		"<Event><System><EventID>\x0C</EventID></System></Event>",
+		"<Event><e:System><EventID>1</EventID></e:System></Event>",
+		"<Event><System><EventID a='1' a='2'>1</EventID></System></Event>",
+		"<Event><System><EventID a='1'b='2'>1</EventID></System></Event>",
+		"<Event><System><EventID a='<'>1</EventID></System></Event>",
+		"<Event><System><EventID>1</EventID></Sys></Event>",
+		"<Event><System><EventID>1</EventID></System></Event> x",
+		"<Event><System></System></Event>",
+		"<Event/>",
+		"<Event><System><EventID>1</EventID></System>",
+	};
+	struct event_parser *fast, *slowp;
+
+	(void)state;
+	assert_int_equal(event_parser_new(&fast), 0);
+	assert_int_equal(event_parser_new(&slowp), 0);
+	event_parser_expat_only(slowp, true);
+	for (size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++)
+		if (fast_same_as_expat(fast, slowp, slow[i], strlen(slow[i])))
+			fail_msg("on the fast path: %s", slow[i]);
+	/* Deeper than the scanner goes, and more attributes than it
+	 * takes. */
+	{
+		char deep[2048], *o = deep;
+		o += sprintf(o, "<Event><System><EventID>1</EventID></System>");
+		for (int d = 0; d < 70; d++)
+			o += sprintf(o, "<d>");
+		for (int d = 0; d < 70; d++)
+			o += sprintf(o, "</d>");
+		o += sprintf(o, "</Event>");
+		assert_false(fast_same_as_expat(fast, slowp, deep,
+		    (size_t)(o - deep)));
+		o = deep;
+		o += sprintf(o, "<Event><System><EventID");
+		for (int a = 0; a < 17; a++)
+			o += sprintf(o, " a%d='%d'", a, a);
+		o += sprintf(o, ">1</EventID></System></Event>");
+		assert_false(fast_same_as_expat(fast, slowp, deep,
+		    (size_t)(o - deep)));
+	}
+	event_parser_free(fast);
+	event_parser_free(slowp);
 }
 
 static void
@@ -531,6 +935,9 @@ main(void)
 		cmocka_unit_test(event_rejects_malformed_records_with_a_reason),
 		cmocka_unit_test(event_refuses_doctype_inside_record),
 		cmocka_unit_test(event_find_start_needs_the_whole_tag),
+		cmocka_unit_test(event_fast_path_reads_what_expat_reads),
+		cmocka_unit_test(event_fast_path_gives_up_where_it_should),
+		cmocka_unit_test(event_fast_path_matches_expat_on_the_corpus),
 		cmocka_unit_test(json_strings_are_valid_utf8_and_escaped),
 		cmocka_unit_test(json_fast_escape_matches_the_reference),
 		cmocka_unit_test(strbuf_honours_its_cap),

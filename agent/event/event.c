@@ -9,9 +9,13 @@
  *   Sysmon for Linux, after a syslog header:
  *     Oct 24 17:05:38 host sysmon: <Event><System><Provider
  *       Name="Linux-Sysmon" .../>...<Security UserId="0"/>...
- * Command lines and paths are attacker-controlled text, so nothing here
- * hand-parses XML: expat does, with document type declarations refused (no
- * entity expansion can happen) and the input forced to UTF-8.
+ * Command lines and paths are attacker-controlled text, and expat is the
+ * judge of what is XML: document type declarations refused (no entity
+ * expansion can happen), the input forced to UTF-8.  Expat costs about as
+ * much as the rest of rendering, so a narrow scanner (below, "the fast
+ * path") reads the shape real records have and calls the same handlers
+ * with what expat would give them; anything it is not sure of, it hands
+ * to expat, whose result (and error message) then stands.
  *
  * Values are kept exactly as the XML says after entity decoding: empty
  * values, "-", whitespace-only values, tabs and newlines included.  All
@@ -103,7 +107,12 @@ struct event_parser {
 	char		 err[256];
 	bool		 failed;
 	bool		 nomem;		/* failed for want of memory */
+	bool		 in_expat;	/* the handlers run under XML_Parse() */
 	unsigned long	 salt;		/* expat hash salt, random per parser */
+	/* The fast path: */
+	struct strbuf	 scratch;	/* a start tag's names and values */
+	bool		 expat_only;	/* tests: never take it */
+	bool		 was_fast;	/* the last record took it */
 };
 
 static void
@@ -113,7 +122,8 @@ fail(struct event_parser *p, const char *fmt, const char *arg)
 		snprintf(p->err, sizeof(p->err), fmt, arg);
 		p->failed = true;
 	}
-	XML_StopParser(p->xp, XML_FALSE);
+	if (p->in_expat)
+		XML_StopParser(p->xp, XML_FALSE);
 }
 
 /* The arena could not grow (rc from strbuf): too large, or no memory,
@@ -303,6 +313,482 @@ on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
 	fail(ud, "document type declaration <!DOCTYPE %s> refused", name);
 }
 
+/* ---- the fast path -------------------------------------------------------- */
+
+/*
+ * A scanner for the subset of XML that records are written in: elements
+ * with ASCII names (no prefixes), attributes in quotes, character data
+ * with the five predefined entities and character references, and valid
+ * UTF-8.  It checks what expat would check on that subset (names, quotes,
+ * white space between attributes, duplicate attributes, matching end
+ * tags, "]]>", characters XML forbids, nothing but white space after the
+ * root) and calls on_start, on_end and on_text with what expat would pass
+ * them: references decoded, CR LF and CR as LF in text, and in attribute
+ * values each literal tab, newline and CR (CR LF as one) a space (XML 1.0
+ * 3.3.3, the rule for undeclared attributes).  Anything else (comments,
+ * CDATA sections, processing instructions, other entities, names with a
+ * colon or beyond ASCII, deep nesting, many attributes, any doubt) makes
+ * it give up: the record goes to expat from its first byte.
+ */
+#define SCAN_DEPTH	32		/* deeper records go to expat */
+#define SCAN_ATTRS	16		/* attributes of one element */
+#define SCAN_MAX	(16u << 20)	/* larger records go to expat */
+
+enum {
+	K_TEXT	= 0x01,		/* ends a run of character data */
+	K_ATTR	= 0x02,		/* ends a run of an attribute value */
+	K_NAME0	= 0x04,		/* starts a name */
+	K_NAME	= 0x08,		/* continues a name */
+	K_SPACE	= 0x10,		/* XML white space */
+};
+
+#define K_CTL(c)	((c) < 0x20 && (c) != '\t' && (c) != '\n' && \
+			    (c) != '\r')
+#define K_ALPHA(c)	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && \
+			    (c) <= 'z'))
+#define K_DIGIT(c)	((c) >= '0' && (c) <= '9')
+#define K(c)								\
+	(((c) == '<' || (c) == '&' || (c) == '\r' || (c) == ']' ||	\
+	    K_CTL(c) || (c) >= 0x80 ? K_TEXT : 0) |			\
+	((c) == '<' || (c) == '&' || (c) == '\t' || (c) == '\n' ||	\
+	    (c) == '\r' || (c) == '"' || (c) == '\'' || K_CTL(c) ||	\
+	    (c) >= 0x80 ? K_ATTR : 0) |					\
+	(K_ALPHA(c) || (c) == '_' ? K_NAME0 | K_NAME : 0) |		\
+	(K_DIGIT(c) || (c) == '-' || (c) == '.' ? K_NAME : 0) |		\
+	((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' ?	\
+	    K_SPACE : 0))
+#define K4(c)	K(c), K((c) + 1), K((c) + 2), K((c) + 3)
+#define K16(c)	K4(c), K4((c) + 4), K4((c) + 8), K4((c) + 12)
+#define K64(c)	K16(c), K16((c) + 16), K16((c) + 32), K16((c) + 48)
+
+static const unsigned char ktab[256] = {
+	K64(0), K64(64), K64(128), K64(192)
+};
+
+#define KIS(c, k)	((ktab[(unsigned char)(c)] & (k)) != 0)
+
+struct scan_attr {
+	const char	*name;
+	size_t		 name_len;
+	const char	*value;		/* between the quotes, as written */
+	size_t		 value_len;
+	bool		 plain;		/* no reference, tab, newline or CR */
+};
+
+struct scan {
+	struct event_parser *p;
+	const char	*end;
+	int		 depth;
+	const char	*open[SCAN_DEPTH];	/* names of open elements */
+	size_t		 open_len[SCAN_DEPTH];
+};
+
+/*
+ * Length of the UTF-8 sequence at s if expat takes it as a character
+ * (shortest form, no surrogate, not U+FFFE or U+FFFF, at most
+ * U+10FFFF), else 0.
+ */
+static size_t
+scan_utf8(const char *cs, const char *end)
+{
+	const unsigned char *s = (const unsigned char *)cs;
+	size_t n = (size_t)(end - cs);
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		if (s[0] == 0xE0)
+			lo = 0xA0;
+		else if (s[0] == 0xED)
+			hi = 0x9F;
+		if (n < 3 || s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if (s[0] == 0xEF && s[1] == 0xBF && s[2] >= 0xBE)
+			return 0;
+		return 3;
+	}
+	if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		if (s[0] == 0xF0)
+			lo = 0x90;
+		else if (s[0] == 0xF4)
+			hi = 0x8F;
+		if (n < 4 || s[1] < lo || s[1] > hi ||
+		    (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/*
+ * The reference at s (an '&'): one of the five predefined entities or a
+ * character reference to a character XML allows.  Return its length and
+ * put what it stands for in out (*outlen bytes of UTF-8), or return 0.
+ */
+static size_t
+scan_ref(const char *s, const char *end, char out[4], size_t *outlen)
+{
+	static const struct {
+		char	name[6];
+		size_t	len;
+		char	c;
+	} ents[] = {
+		{ "amp;", 4, '&' }, { "lt;", 3, '<' }, { "gt;", 3, '>' },
+		{ "quot;", 5, '"' }, { "apos;", 5, '\'' },
+	};
+	size_t n = (size_t)(end - s), i, first;
+	uint32_t cp = 0;
+
+	if (n < 3)
+		return 0;
+	if (s[1] != '#') {
+		for (i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+			if (n - 1 >= ents[i].len &&
+			    memcmp(s + 1, ents[i].name, ents[i].len) == 0) {
+				out[0] = ents[i].c;
+				*outlen = 1;
+				return ents[i].len + 1;
+			}
+		}
+		return 0;
+	}
+	if (s[2] == 'x') {		/* XML has no "&#X" */
+		for (i = first = 3; i < n; i++) {
+			char c = s[i];
+			int d = K_DIGIT(c) ? c - '0' : c >= 'a' && c <= 'f' ?
+			    c - 'a' + 10 : c >= 'A' && c <= 'F' ?
+			    c - 'A' + 10 : -1;
+			if (d < 0)
+				break;
+			if ((cp = cp * 16 + (uint32_t)d) > 0x10FFFF)
+				return 0;
+		}
+	} else {
+		for (i = first = 2; i < n && K_DIGIT(s[i]); i++)
+			if ((cp = cp * 10 + (uint32_t)(s[i] - '0')) > 0x10FFFF)
+				return 0;
+	}
+	if (i == first || i == n || s[i] != ';')
+		return 0;
+	if (cp < 0x20 ? !(cp == '\t' || cp == '\n' || cp == '\r') :
+	    (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+		return 0;
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		*outlen = 1;
+	} else if (cp < 0x800) {
+		out[0] = (char)(0xC0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		*outlen = 2;
+	} else if (cp < 0x10000) {
+		out[0] = (char)(0xE0 | cp >> 12);
+		out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+		out[2] = (char)(0x80 | (cp & 0x3F));
+		*outlen = 3;
+	} else {
+		out[0] = (char)(0xF0 | cp >> 18);
+		out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+		out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+		out[3] = (char)(0x80 | (cp & 0x3F));
+		*outlen = 4;
+	}
+	return i + 1;
+}
+
+/* The end of the name at s, or NULL when no name starts there. */
+static const char *
+scan_name(const char *s, const char *end)
+{
+	if (s == end || !KIS(*s, K_NAME0))
+		return NULL;
+	while (++s < end && KIS(*s, K_NAME))
+		;
+	return s;
+}
+
+static const char *
+scan_space(const char *s, const char *end)
+{
+	while (s < end && KIS(*s, K_SPACE))
+		s++;
+	return s;
+}
+
+/*
+ * Character data from s to the next '<', handed to on_text as expat
+ * would.  Return where the '<' is, or NULL to give up.
+ */
+static const char *
+scan_text(struct event_parser *p, const char *s, const char *end)
+{
+	const char *run = s;
+	char ref[4];
+	size_t n, rn;
+
+	for (;;) {
+		while (s < end && !KIS(*s, K_TEXT))
+			s++;
+		if (s == end)
+			return NULL;
+		if ((unsigned char)*s >= 0x80) {
+			if ((n = scan_utf8(s, end)) == 0)
+				return NULL;
+			s += n;
+			continue;
+		}
+		if (*s == ']') {
+			if (end - s >= 3 && s[1] == ']' && s[2] == '>')
+				return NULL;	/* not allowed in text */
+			s++;
+			continue;
+		}
+		if (p->capturing && s > run)
+			on_text(p, run, (int)(s - run));
+		if (*s == '<')
+			return p->failed ? NULL : s;
+		if (*s == '&') {
+			if ((n = scan_ref(s, end, ref, &rn)) == 0)
+				return NULL;
+			if (p->capturing)
+				on_text(p, ref, (int)rn);
+			s += n;
+		} else if (*s == '\r') {
+			if (p->capturing)
+				on_text(p, "\n", 1);
+			s += end - s >= 2 && s[1] == '\n' ? 2 : 1;
+		} else {
+			return NULL;	/* a control character */
+		}
+		if (p->failed)
+			return NULL;
+		run = s;
+	}
+}
+
+/*
+ * The attribute value after the quote at s: check it, note in a whether
+ * it needs decoding, and return where its closing quote is (NULL: give
+ * up).
+ */
+static const char *
+scan_value(const char *s, const char *end, struct scan_attr *a)
+{
+	char q = *s++, ref[4];
+	size_t n, rn;
+
+	a->value = s;
+	a->plain = true;
+	for (;;) {
+		while (s < end && !KIS(*s, K_ATTR))
+			s++;
+		if (s == end)
+			return NULL;
+		if (*s == q)
+			break;
+		if (*s == '"' || *s == '\'') {
+			s++;
+		} else if ((unsigned char)*s >= 0x80) {
+			if ((n = scan_utf8(s, end)) == 0)
+				return NULL;
+			s += n;
+		} else if (*s == '&') {
+			if ((n = scan_ref(s, end, ref, &rn)) == 0)
+				return NULL;
+			s += n;
+			a->plain = false;
+		} else if (*s == '\t' || *s == '\n' || *s == '\r') {
+			s++;
+			a->plain = false;
+		} else {
+			return NULL;	/* '<' or a control character */
+		}
+	}
+	a->value_len = (size_t)(s - a->value);
+	return s;
+}
+
+/* Append a's value to sb as expat passes it, with its NUL. */
+static int
+scan_value_add(struct strbuf *sb, const struct scan_attr *a)
+{
+	const char *s = a->value, *end = s + a->value_len;
+	char ref[4];
+	size_t n, rn;
+	int rc = 0;
+
+	if (a->plain)
+		return strbuf_add(sb, s, a->value_len);
+	while (s < end && rc == 0) {
+		if (*s == '&') {
+			n = scan_ref(s, end, ref, &rn);	/* checked before */
+			rc = strbuf_add(sb, ref, rn);
+			s += n;
+		} else if (*s == '\t' || *s == '\n' || *s == '\r') {
+			rc = strbuf_addc(sb, ' ');
+			s += *s == '\r' && end - s >= 2 && s[1] == '\n' ? 2 : 1;
+		} else {
+			rc = strbuf_addc(sb, *s++);
+		}
+	}
+	return rc;
+}
+
+/*
+ * Hand a start tag's name and attributes to on_start as NUL-terminated
+ * strings, the way expat does.  false: give up.
+ */
+static bool
+scan_call_start(struct event_parser *p, const char *name, size_t name_len,
+    const struct scan_attr *at, size_t na)
+{
+	struct strbuf *sb = &p->scratch;
+	size_t off[2 * SCAN_ATTRS];
+	const char *av[2 * SCAN_ATTRS + 1];
+	int rc;
+
+	strbuf_reset(sb);
+	rc = strbuf_add(sb, name, name_len);
+	rc = rc != 0 ? rc : strbuf_addc(sb, '\0');
+	for (size_t i = 0; i < na && rc == 0; i++) {
+		off[2 * i] = sb->len;
+		rc = strbuf_add(sb, at[i].name, at[i].name_len);
+		rc = rc != 0 ? rc : strbuf_addc(sb, '\0');
+		off[2 * i + 1] = sb->len;
+		rc = rc != 0 ? rc : scan_value_add(sb, &at[i]);
+		rc = rc != 0 ? rc : strbuf_addc(sb, '\0');
+	}
+	if (rc != 0)
+		return false;
+	/* Pointers only now: the appends may have moved sb->s. */
+	for (size_t i = 0; i < 2 * na; i++)
+		av[i] = sb->s + off[i];
+	av[2 * na] = NULL;
+	on_start(p, sb->s, av);
+	return !p->failed;
+}
+
+/*
+ * The start tag after the '<' at s.  Return the first byte after it, or
+ * NULL to give up.
+ */
+static const char *
+scan_start(struct scan *sc, const char *s)
+{
+	struct event_parser *p = sc->p;
+	const char *end = sc->end, *name = s, *e;
+	struct scan_attr at[SCAN_ATTRS];
+	size_t name_len, na = 0;
+	bool empty = false;
+
+	if ((e = scan_name(s, end)) == NULL || sc->depth == SCAN_DEPTH)
+		return NULL;
+	name_len = (size_t)(e - s);
+	for (s = e;;) {
+		struct scan_attr *a = &at[na];
+
+		e = scan_space(s, end);
+		if (e == end)
+			return NULL;
+		if (*e == '>' || *e == '/') {
+			if (*e == '/' && (end - e < 2 || e[1] != '>'))
+				return NULL;
+			empty = *e == '/';
+			s = e + (empty ? 2 : 1);
+			break;
+		}
+		/* White space must separate attributes. */
+		if (e == s || na == SCAN_ATTRS)
+			return NULL;
+		a->name = e;
+		if ((s = scan_name(e, end)) == NULL)
+			return NULL;
+		a->name_len = (size_t)(s - e);
+		s = scan_space(s, end);
+		if (s == end || *s != '=')
+			return NULL;
+		s = scan_space(s + 1, end);
+		if (s == end || (*s != '"' && *s != '\'') ||
+		    (s = scan_value(s, end, a)) == NULL)
+			return NULL;
+		s++;
+		for (size_t i = 0; i < na; i++)
+			if (at[i].name_len == a->name_len &&
+			    memcmp(at[i].name, a->name, a->name_len) == 0)
+				return NULL;	/* expat's error */
+		na++;
+	}
+	if (!scan_call_start(p, name, name_len, at, na))
+		return NULL;
+	if (empty) {
+		on_end(p, p->scratch.s);
+		return p->failed ? NULL : s;
+	}
+	sc->open[sc->depth] = name;
+	sc->open_len[sc->depth] = name_len;
+	sc->depth++;
+	return s;
+}
+
+/*
+ * The end tag after the "</" at s: it must close the element open last.
+ * Return the first byte after it, or NULL to give up.
+ */
+static const char *
+scan_end(struct scan *sc, const char *s)
+{
+	struct event_parser *p = sc->p;
+	const char *e;
+	size_t n;
+
+	if ((e = scan_name(s, sc->end)) == NULL || sc->depth == 0)
+		return NULL;
+	n = (size_t)(e - s);
+	if (n != sc->open_len[sc->depth - 1] ||
+	    memcmp(s, sc->open[sc->depth - 1], n) != 0)
+		return NULL;
+	e = scan_space(e, sc->end);
+	if (e == sc->end || *e != '>')
+		return NULL;
+	strbuf_reset(&p->scratch);
+	if (strbuf_add(&p->scratch, s, n) != 0 ||
+	    strbuf_addc(&p->scratch, '\0') != 0)
+		return NULL;
+	sc->depth--;
+	on_end(p, p->scratch.s);
+	return p->failed ? NULL : e + 1;
+}
+
+/*
+ * Read the record xml (len bytes, starting with "<Event") through the
+ * handlers.  true: it is well-formed XML and the handlers have seen it
+ * all as expat would have shown it; false: give it to expat (the
+ * handlers' state is then partial: reset it).
+ */
+static bool
+scan_record(struct event_parser *p, const char *xml, size_t len)
+{
+	struct scan sc = { .p = p, .end = xml + len };
+	const char *s = xml;
+
+	for (;;) {
+		/* s is at a '<'. */
+		if (sc.end - s < 2)
+			return false;
+		if (s[1] == '/')
+			s = scan_end(&sc, s + 2);
+		else
+			s = scan_start(&sc, s + 1);
+		if (s == NULL)
+			return false;
+		if (sc.depth == 0)
+			break;
+		if ((s = scan_text(p, s, sc.end)) == NULL)
+			return false;
+	}
+	return scan_space(s, sc.end) == sc.end;
+}
+
 int
 event_parser_new(struct event_parser **out)
 {
@@ -334,6 +820,7 @@ event_parser_free(struct event_parser *p)
 		return;
 	XML_ParserFree(p->xp);
 	strbuf_free(&p->arena);
+	strbuf_free(&p->scratch);
 	free(p->data);
 	free(p->out_data);
 	free(p);
@@ -360,9 +847,9 @@ field(const struct event_parser *p, enum field f)
 	return p->off[f] == NO_OFF ? NULL : p->arena.s + p->off[f];
 }
 
-/* Ready p and its expat parser for the next record. */
+/* Ready p's expat parser for the next record. */
 static void
-parse_reset(struct event_parser *p)
+expat_reset(struct event_parser *p)
 {
 	XML_ParserReset(p->xp, "UTF-8");
 	XML_SetHashSalt(p->xp, p->salt);
@@ -371,6 +858,12 @@ parse_reset(struct event_parser *p)
 	XML_SetCharacterDataHandler(p->xp, on_text);
 	XML_SetStartDoctypeDeclHandler(p->xp, on_doctype);
 	XML_SetParamEntityParsing(p->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+}
+
+/* Ready p's handler state for the next record. */
+static void
+parse_reset(struct event_parser *p)
+{
 	strbuf_reset(&p->arena);
 	for (int i = 0; i < NFIELDS; i++)
 		p->off[i] = NO_OFF;
@@ -482,6 +975,7 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 	int rc;
 
 	memset(ev, 0, sizeof(*ev));
+	p->was_fast = false;
 	if ((start = event_find_start(raw, len)) < 0) {
 		snprintf(err, errlen, "no <Event> element in the record");
 		return -EINVAL;
@@ -498,12 +992,37 @@ event_parse(struct event_parser *p, const char *raw, size_t len,
 		return -EINVAL;
 	}
 	parse_reset(p);
+	if (!p->expat_only && xlen <= SCAN_MAX) {
+		/* Only a record read to its end with an EventID: every other
+		 * outcome, errors included, is expat's to tell. */
+		if (scan_record(p, xml, xlen) && p->off[F_EVENT_ID] != NO_OFF) {
+			p->was_fast = true;
+			goto fill;
+		}
+		parse_reset(p);
+	}
+	expat_reset(p);
+	p->in_expat = true;
 	st = XML_Parse(p->xp, xml, (int)xlen, XML_TRUE);
+	p->in_expat = false;
 	if ((rc = parse_status(p, st, start, err, errlen)) != 0)
 		return rc;
+fill:
 	if ((rc = event_fill(p, ev, start)) != 0)
 		snprintf(err, errlen, "out of memory");
 	return rc;
+}
+
+void
+event_parser_expat_only(struct event_parser *p, bool on)
+{
+	p->expat_only = on;
+}
+
+bool
+event_parser_was_fast(const struct event_parser *p)
+{
+	return p->was_fast;
 }
 
 /* ---- peek ---------------------------------------------------------------- */

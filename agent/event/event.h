@@ -141,6 +141,16 @@ int	event_parse(struct event_parser *p, const char *raw, size_t len,
 	    struct sysmon_event *ev, char *err, size_t errlen);
 
 /*
+ * For tests and benchmarks.  event_parse() reads the usual shape of a
+ * record with a scanner of its own and gives everything else to expat,
+ * with the same results; with expat_only set (off by default) expat
+ * reads every record.  event_parser_was_fast(): did the last
+ * event_parse() succeed without expat?
+ */
+void	event_parser_expat_only(struct event_parser *p, bool on);
+bool	event_parser_was_fast(const struct event_parser *p);
+
+/*
  * A quick look at a record, without parsing it: where <Event> starts and
  * ends, TimeCreated, Computer and Channel.  Used where the record goes out
  * as it is (HEC format = xml).  Return 0, or -EINVAL when the record does
