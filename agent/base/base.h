@@ -203,6 +203,34 @@ typedef int	 wait_handle;
 int	mem_grow(void *pp, size_t *cap, size_t need, size_t size)
 	    __attribute__((warn_unused_result));
 
+/* ---- libraries loaded on first use (dynlib.c; POSIX only) -----------------
+ * libsystemd and libevtx are opened with dlopen() by the code that needs
+ * them, when it first does: a process without a journald or evtx input
+ * maps none of their pages.  The user keeps a struct of function
+ * pointers (tab) and a table of their names and offsets in it (syms).
+ */
+struct dynlib_sym {
+	const char	*name;		/* as dlsym() knows it */
+	size_t		 off;		/* offsetof() its pointer in tab */
+};
+
+struct dynlib {
+	const char		*soname;	/* "libsystemd.so.0" */
+	const char		*package;	/* Debian's, for the message */
+	const struct dynlib_sym	*syms;
+	size_t			 nsyms;
+	void			*tab;
+	bool			 loaded;	/* tab is filled */
+};
+
+/*
+ * Load dl->soname (for good) and fill dl->tab; at once when done before.
+ * 0, or -ELIBACC with why (len bytes) completing "... needs " in one
+ * phrase: the library, what failed, the package to install.
+ */
+int	dynlib_load(struct dynlib *dl, char *why, size_t len)
+	    __attribute__((warn_unused_result));
+
 /* ---- base64 (base64.c) --------------------------------------------------- */
 
 /* Characters base64_encode() writes for n bytes, padded form (the url

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,47 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
+
+/*
+ * libsystemd is not linked: the watchdog loads it when it first asks
+ * systemd (dynlib.c), so that an agent that never does maps none of it.
+ * The functions used are called through bus_api, each name below made
+ * to mean its pointer so that the calls read as the library's own.
+ */
+#define BUS_FUNCS(X)							\
+	X(sd_bus_call_method) X(sd_bus_error_free)			\
+	X(sd_bus_flush_close_unref) X(sd_bus_get_property_string)	\
+	X(sd_bus_message_read) X(sd_bus_message_unref)			\
+	X(sd_bus_open_system) X(sd_bus_set_method_call_timeout)
+
+static struct bus_api {
+#define X(f)	__typeof__(f) *f;
+	BUS_FUNCS(X)
+#undef X
+} bus_api;
+
+static const struct dynlib_sym bus_syms[] = {
+#define X(f)	{ #f, offsetof(struct bus_api, f) },
+	BUS_FUNCS(X)
+#undef X
+};
+
+static struct dynlib libsystemd = {
+	.soname = "libsystemd.so.0",
+	.package = "libsystemd0",
+	.syms = bus_syms,
+	.nsyms = sizeof(bus_syms) / sizeof(bus_syms[0]),
+	.tab = &bus_api,
+};
+
+#define sd_bus_call_method		bus_api.sd_bus_call_method
+#define sd_bus_error_free		bus_api.sd_bus_error_free
+#define sd_bus_flush_close_unref	bus_api.sd_bus_flush_close_unref
+#define sd_bus_get_property_string	bus_api.sd_bus_get_property_string
+#define sd_bus_message_read		bus_api.sd_bus_message_read
+#define sd_bus_message_unref		bus_api.sd_bus_message_unref
+#define sd_bus_open_system		bus_api.sd_bus_open_system
+#define sd_bus_set_method_call_timeout	bus_api.sd_bus_set_method_call_timeout
 
 /* Is a live process called name running?  -1 when /proc cannot be read. */
 static int
@@ -74,6 +116,15 @@ systemd_state(struct watchdog_linux *w, const char *unit, bool *known)
 
 	*known = false;
 	if (w->bus == NULL) {
+		char why[512];
+
+		if (dynlib_load(&libsystemd, why, sizeof(why)) != 0) {
+			if (!w->bus_failed_logged)
+				log_warnx("watchdog: asking systemd needs %s; "
+				    "looking at /proc instead", why);
+			w->bus_failed_logged = true;
+			return SYSMON_UNKNOWN;
+		}
 		if ((rc = sd_bus_open_system(&w->bus)) < 0) {
 			if (!w->bus_failed_logged)
 				log_warnx("watchdog: cannot reach systemd over "

@@ -68,6 +68,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,63 @@
 #include <libevtx/features.h>
 #undef LIBEVTX_HAVE_BFIO
 #include <libevtx.h>
+
+#ifndef _WIN32
+/*
+ * libevtx is not linked on Linux: the first evtx input loads it
+ * (dynlib.c), so that an agent without one maps none of it (nor
+ * libbfio and the rest it pulls in).  The functions used are called
+ * through evtx_api, each name below made to mean its pointer so that the
+ * calls read as the library's own.  The Windows build links its static
+ * libevtx as before.
+ */
+#define EVTX_FUNCS(X)							\
+	X(libevtx_error_free) X(libevtx_error_sprint)			\
+	X(libevtx_file_close) X(libevtx_file_free)			\
+	X(libevtx_file_get_number_of_records)				\
+	X(libevtx_file_get_record_by_index) X(libevtx_file_initialize)	\
+	X(libevtx_file_open) X(libevtx_record_free)			\
+	X(libevtx_record_get_identifier)				\
+	X(libevtx_record_get_utf8_xml_string)				\
+	X(libevtx_record_get_utf8_xml_string_size)
+
+static struct evtx_api {
+#define X(f)	__typeof__(f) *f;
+	EVTX_FUNCS(X)
+#undef X
+} evtx_api;
+
+static const struct dynlib_sym evtx_syms[] = {
+#define X(f)	{ #f, offsetof(struct evtx_api, f) },
+	EVTX_FUNCS(X)
+#undef X
+};
+
+static struct dynlib libevtx = {
+	.soname = "libevtx.so.1",
+	.package = "libevtx1",
+	.syms = evtx_syms,
+	.nsyms = sizeof(evtx_syms) / sizeof(evtx_syms[0]),
+	.tab = &evtx_api,
+};
+
+#define libevtx_error_free		evtx_api.libevtx_error_free
+#define libevtx_error_sprint		evtx_api.libevtx_error_sprint
+#define libevtx_file_close		evtx_api.libevtx_file_close
+#define libevtx_file_free		evtx_api.libevtx_file_free
+#define libevtx_file_get_number_of_records \
+	evtx_api.libevtx_file_get_number_of_records
+#define libevtx_file_get_record_by_index \
+	evtx_api.libevtx_file_get_record_by_index
+#define libevtx_file_initialize		evtx_api.libevtx_file_initialize
+#define libevtx_file_open		evtx_api.libevtx_file_open
+#define libevtx_record_free		evtx_api.libevtx_record_free
+#define libevtx_record_get_identifier	evtx_api.libevtx_record_get_identifier
+#define libevtx_record_get_utf8_xml_string \
+	evtx_api.libevtx_record_get_utf8_xml_string
+#define libevtx_record_get_utf8_xml_string_size \
+	evtx_api.libevtx_record_get_utf8_xml_string_size
+#endif
 
 #define EVTX_HEADER_SIZE	4096	/* file header */
 #define EVTX_CHUNK_SIZE		65536
@@ -1405,6 +1463,25 @@ evtx_close(struct source *src)
 
 static const struct source_ops evtx_ops;
 
+/* Load libevtx on Linux, once (EVTX_FUNCS).  0, or -ELIBACC logged. */
+static int
+load_libevtx(const struct config_input *cfg)
+{
+#ifndef _WIN32
+	char why[512];
+	int rc;
+
+	if ((rc = dynlib_load(&libevtx, why, sizeof(why))) != 0) {
+		log_errorx("input %s: the evtx input needs %s", cfg->name,
+		    why);
+		return rc;
+	}
+#else
+	(void)cfg;
+#endif
+	return 0;
+}
+
 int
 source_evtx_open(const struct config_input *cfg, const char *state_dir,
     const struct buffer *b, struct source **out)
@@ -1413,6 +1490,8 @@ source_evtx_open(const struct config_input *cfg, const char *state_dir,
 	int rc;
 
 	*out = NULL;
+	if ((rc = load_libevtx(cfg)) != 0)
+		return rc;
 	if ((s = source_new(sizeof(*s), &evtx_ops, cfg)) == NULL)
 		return -ENOMEM;
 	s->cfg = cfg;

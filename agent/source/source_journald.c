@@ -45,12 +45,71 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <systemd/sd-journal.h>
+
+/*
+ * libsystemd is not linked: the first journald input loads it
+ * (load_libsystemd(), dynlib.c), so that an agent without one maps none
+ * of it.  The functions used are called through journal_api, and each
+ * name below is made to mean its pointer, so that the calls read as the
+ * library's own.
+ */
+#define JOURNAL_FUNCS(X)						\
+	X(sd_journal_add_disjunction) X(sd_journal_add_match)		\
+	X(sd_journal_close) X(sd_journal_get_cursor)			\
+	X(sd_journal_get_data) X(sd_journal_get_fd)			\
+	X(sd_journal_get_realtime_usec) X(sd_journal_get_timeout)	\
+	X(sd_journal_next) X(sd_journal_open)				\
+	X(sd_journal_open_directory) X(sd_journal_previous)		\
+	X(sd_journal_process) X(sd_journal_seek_cursor)			\
+	X(sd_journal_seek_head) X(sd_journal_seek_tail)			\
+	X(sd_journal_set_data_threshold) X(sd_journal_test_cursor)
+
+static struct journal_api {
+#define X(f)	__typeof__(f) *f;
+	JOURNAL_FUNCS(X)
+#undef X
+} journal_api;
+
+static const struct dynlib_sym journal_syms[] = {
+#define X(f)	{ #f, offsetof(struct journal_api, f) },
+	JOURNAL_FUNCS(X)
+#undef X
+};
+
+static struct dynlib libsystemd = {
+	.soname = "libsystemd.so.0",
+	.package = "libsystemd0",
+	.syms = journal_syms,
+	.nsyms = sizeof(journal_syms) / sizeof(journal_syms[0]),
+	.tab = &journal_api,
+};
+
+#define sd_journal_add_disjunction	journal_api.sd_journal_add_disjunction
+#define sd_journal_add_match		journal_api.sd_journal_add_match
+#define sd_journal_close		journal_api.sd_journal_close
+#define sd_journal_get_cursor		journal_api.sd_journal_get_cursor
+#define sd_journal_get_data		journal_api.sd_journal_get_data
+#define sd_journal_get_fd		journal_api.sd_journal_get_fd
+#define sd_journal_get_realtime_usec	journal_api.sd_journal_get_realtime_usec
+#define sd_journal_get_timeout		journal_api.sd_journal_get_timeout
+#define sd_journal_next			journal_api.sd_journal_next
+#define sd_journal_open			journal_api.sd_journal_open
+#define sd_journal_open_directory	journal_api.sd_journal_open_directory
+#define sd_journal_previous		journal_api.sd_journal_previous
+#define sd_journal_process		journal_api.sd_journal_process
+#define sd_journal_seek_cursor		journal_api.sd_journal_seek_cursor
+#define sd_journal_seek_head		journal_api.sd_journal_seek_head
+#define sd_journal_seek_tail		journal_api.sd_journal_seek_tail
+#define sd_journal_set_data_threshold	\
+	journal_api.sd_journal_set_data_threshold
+#define sd_journal_test_cursor		journal_api.sd_journal_test_cursor
 
 #define FIELD_MAX	64	/* bytes kept of a header field */
 #define HEADER_MAX	(32 + 3 * FIELD_MAX)
@@ -300,7 +359,8 @@ jrn_close(struct source *src)
 {
 	struct jrn_source *s = JS(src);
 
-	sd_journal_close(s->j);
+	if (s->j != NULL)
+		sd_journal_close(s->j);
 	source_pos_free(&s->pos);
 	strbuf_free(&s->rec);
 	free(s->ring_pos);
@@ -316,9 +376,15 @@ source_journald_open(const struct config_input *cfg, const char *state_dir,
     const struct buffer *b, struct source **out)
 {
 	struct jrn_source *s;
+	char why[512];
 	int rc;
 
 	*out = NULL;
+	if ((rc = dynlib_load(&libsystemd, why, sizeof(why))) != 0) {
+		log_errorx("input %s: the journald input needs %s",
+		    cfg->name, why);
+		return rc;
+	}
 	if ((s = source_new(sizeof(*s), &jrn_ops, cfg)) == NULL)
 		return -ENOMEM;
 	s->cfg = cfg;
