@@ -68,7 +68,32 @@ add_custom_target(sysmonfwd_package_docs ALL DEPENDS ${_gz})
 
 install(FILES ${_gen}/sysmonfwd.8.gz DESTINATION share/man/man8)
 install(FILES ${_gen}/sysmonfwd.conf.5.gz DESTINATION share/man/man5)
-install(FILES ${_deb}/copyright DESTINATION share/doc/sysmonfwd)
+# The copyright file names the libraries the binary needs (deb-test.sh
+# checks it against the binary).  It describes the default build, whose
+# libcurl and libmicrohttpd are static (packaging/linux/build-deps.sh):
+# lintian is told that the embedded curl is deliberate.  Built against the
+# system's (SYSMONFWD_SYSTEM_CURL), the binary needs libcurl4 and
+# libmicrohttpd12 instead of libssl3's libssl, and embeds neither.
+if(SYSMONFWD_SYSTEM_CURL)
+	set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+		${_deb}/copyright)
+	file(READ ${_deb}/copyright _copyright)
+	string(REPLACE
+		"  libssl.so.3        libssl3          Apache-2.0 (OpenSSL 3)\n"
+		"  libcurl.so.4       libcurl4         curl (MIT-like)\n  libmicrohttpd.so.12 libmicrohttpd12 LGPL-2.1+\n"
+		_copyright "${_copyright}")
+	string(REGEX REPLACE
+		"\n It also holds, linked statically,[^)]*\\)[^)]*\\)[^)]*\\)\\.\n \\.\n"
+		"\n" _copyright "${_copyright}")
+	string(REGEX REPLACE "\nLicense: curl\n.*$" "" _copyright
+		"${_copyright}")
+	file(WRITE ${_gen}/copyright "${_copyright}")
+	install(FILES ${_gen}/copyright DESTINATION share/doc/sysmonfwd)
+else()
+	install(FILES ${_deb}/copyright DESTINATION share/doc/sysmonfwd)
+	install(FILES ${_deb}/lintian-overrides
+		DESTINATION share/lintian/overrides RENAME sysmonfwd)
+endif()
 install(FILES ${_gen}/changelog.gz DESTINATION share/doc/sysmonfwd)
 install(FILES ${_gen}/sysmonfwd.service DESTINATION /lib/systemd/system)
 

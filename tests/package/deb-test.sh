@@ -170,7 +170,8 @@ awk '$2 != "root/root" { print; bad = 1 } END { exit bad }' \
 	for d in /etc /etc/sysmonfwd /lib /lib/systemd /lib/systemd/system \
 	    /usr /usr/sbin /usr/share /usr/share/doc /usr/share/doc/sysmonfwd \
 	    /usr/share/man /usr/share/man/man5 /usr/share/man/man8 \
-	    /usr/share/sysmonfwd; do
+	    /usr/share/sysmonfwd /usr/share/lintian \
+	    /usr/share/lintian/overrides; do
 		echo "drwxr-xr-x $d"
 	done
 	echo "-rw-r--r-- /etc/sysmonfwd/sysmonfwd.conf"
@@ -178,6 +179,8 @@ awk '$2 != "root/root" { print; bad = 1 } END { exit bad }' \
 	echo "-rwxr-xr-x /usr/sbin/sysmonfwd"
 	echo "-rw-r--r-- /usr/share/doc/sysmonfwd/changelog.gz"
 	echo "-rw-r--r-- /usr/share/doc/sysmonfwd/copyright"
+	# the static libcurl (packaging/debian/lintian-overrides says why)
+	echo "-rw-r--r-- /usr/share/lintian/overrides/sysmonfwd"
 	echo "-rw-r--r-- /usr/share/man/man5/sysmonfwd.conf.5.gz"
 	echo "-rw-r--r-- /usr/share/man/man8/sysmonfwd.8.gz"
 	(cd packaging && find wazuh dashboards sysmon detections filters demo \
