@@ -51,33 +51,37 @@ enum ctx {
 	C_RENDERING, C_CAPTURE
 };
 
-/* System elements whose text is a field. */
-static const struct {
+/*
+ * The children of <System> that hold fields: in their text (text, or
+ * NFIELDS) and in up to two attributes (attr[i] into af[i]; when both
+ * are there, the second wins: Windows writes UserID, Sysmon for Linux
+ * UserId).
+ */
+static const struct system_elem {
 	const char	*name;
-	enum field	 f;
-} system_text[] = {
-	{ "EventID", F_EVENT_ID }, { "Version", F_VERSION },
-	{ "Level", F_LEVEL }, { "Task", F_TASK }, { "Opcode", F_OPCODE },
-	{ "Keywords", F_KEYWORDS }, { "EventRecordID", F_RECORD_ID },
-	{ "Channel", F_CHANNEL }, { "Computer", F_COMPUTER },
-};
-
-/* System elements whose attributes are fields. */
-static const struct {
-	const char	*elem;
-	const char	*attr;
-	enum field	 f;
-} system_attr[] = {
-	{ "Provider", "Name", F_PROVIDER_NAME },
-	{ "Provider", "Guid", F_PROVIDER_GUID },
-	{ "EventID", "Qualifiers", F_QUALIFIERS },
-	{ "TimeCreated", "SystemTime", F_TIME_CREATED },
-	{ "Correlation", "ActivityID", F_ACTIVITY_ID },
-	{ "Correlation", "RelatedActivityID", F_RELATED_ACTIVITY_ID },
-	{ "Execution", "ProcessID", F_PID },
-	{ "Execution", "ThreadID", F_TID },
-	{ "Security", "UserID", F_USER_ID },
-	{ "Security", "UserId", F_USER_ID },
+	enum field	 text;
+	const char	*attr[2];
+	enum field	 af[2];
+} system_elems[] = {
+	{ "Provider", NFIELDS, { "Name", "Guid" },
+	    { F_PROVIDER_NAME, F_PROVIDER_GUID } },
+	{ "EventID", F_EVENT_ID, { "Qualifiers", NULL }, { F_QUALIFIERS } },
+	{ "Version", F_VERSION, { NULL }, { 0 } },
+	{ "Level", F_LEVEL, { NULL }, { 0 } },
+	{ "Task", F_TASK, { NULL }, { 0 } },
+	{ "Opcode", F_OPCODE, { NULL }, { 0 } },
+	{ "Keywords", F_KEYWORDS, { NULL }, { 0 } },
+	{ "TimeCreated", NFIELDS, { "SystemTime", NULL },
+	    { F_TIME_CREATED } },
+	{ "EventRecordID", F_RECORD_ID, { NULL }, { 0 } },
+	{ "Correlation", NFIELDS, { "ActivityID", "RelatedActivityID" },
+	    { F_ACTIVITY_ID, F_RELATED_ACTIVITY_ID } },
+	{ "Execution", NFIELDS, { "ProcessID", "ThreadID" },
+	    { F_PID, F_TID } },
+	{ "Channel", F_CHANNEL, { NULL }, { 0 } },
+	{ "Computer", F_COMPUTER, { NULL }, { 0 } },
+	{ "Security", NFIELDS, { "UserID", "UserId" },
+	    { F_USER_ID, F_USER_ID } },
 };
 
 struct data_off {
@@ -110,7 +114,8 @@ struct event_parser {
 	bool		 in_expat;	/* the handlers run under XML_Parse() */
 	unsigned long	 salt;		/* expat hash salt, random per parser */
 	/* The fast path: */
-	struct strbuf	 scratch;	/* a start tag's names and values */
+	char		*scratch;	/* a tag's names and values */
+	size_t		 scratch_cap;
 	bool		 expat_only;	/* tests: never take it */
 	bool		 was_fast;	/* the last record took it */
 };
@@ -137,17 +142,35 @@ fail_arena(struct event_parser *p, int rc)
 	    "record too large to parse");
 }
 
+/*
+ * strbuf_add() to the arena, with the common case (it has room) here:
+ * a record appends to it some fifty times.  On failure, fail_arena().
+ */
+static inline int
+arena_add(struct event_parser *p, const char *s, size_t n)
+{
+	struct strbuf *a = &p->arena;
+	int rc;
+
+	if (a->s != NULL && n < a->cap - a->len && a->len + n <= a->max) {
+		memcpy(a->s + a->len, s, n);
+		a->len += n;
+		a->s[a->len] = '\0';
+		return 0;
+	}
+	if ((rc = strbuf_add(a, s, n)) != 0)
+		fail_arena(p, rc);
+	return rc;
+}
+
 /* Copy s into the arena with its NUL; return its offset or NO_OFF. */
 static size_t
 arena_str(struct event_parser *p, const char *s)
 {
 	size_t off = p->arena.len;
-	int rc;
 
-	if ((rc = strbuf_add(&p->arena, s, strlen(s) + 1)) != 0) {
-		fail_arena(p, rc);
+	if (arena_add(p, s, strlen(s) + 1) != 0)
 		return NO_OFF;
-	}
 	return off;
 }
 
@@ -193,6 +216,19 @@ attr_get(const XML_Char **attrs, const char *name)
 	return NULL;
 }
 
+/* The entry of system_elems for name, or NULL. */
+static const struct system_elem *
+system_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(system_elems) / sizeof(system_elems[0]);
+	    i++) {
+		const struct system_elem *e = &system_elems[i];
+		if (e->name[0] == name[0] && strcmp(e->name, name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
 static void XMLCALL
 on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
@@ -221,21 +257,17 @@ on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 		else if (strcmp(name, "RenderingInfo") == 0)
 			mine = C_RENDERING;
 	} else if (parent == C_SYSTEM) {
-		for (size_t i = 0; i < sizeof(system_attr) /
-		    sizeof(system_attr[0]); i++) {
-			const char *v;
-			if (strcmp(name, system_attr[i].elem) != 0 ||
-			    (v = attr_get(attrs, system_attr[i].attr)) == NULL)
-				continue;
-			p->off[system_attr[i].f] = arena_str(p, v);
+		const struct system_elem *e = system_find(name);
+
+		for (size_t i = 0; e != NULL && i < 2 && e->attr[i] != NULL;
+		    i++) {
+			const char *v = attr_get(attrs, e->attr[i]);
+			if (v != NULL)
+				p->off[e->af[i]] = arena_str(p, v);
 		}
-		for (size_t i = 0; i < sizeof(system_text) /
-		    sizeof(system_text[0]); i++) {
-			if (strcmp(name, system_text[i].name) == 0) {
-				mine = C_CAPTURE;
-				capture_begin(p, system_text[i].f);
-				break;
-			}
+		if (e != NULL && e->text != NFIELDS) {
+			mine = C_CAPTURE;
+			capture_begin(p, e->text);
 		}
 	} else if (parent == C_EVENTDATA) {
 		const char *dn = attr_get(attrs, "Name");
@@ -276,14 +308,11 @@ static void XMLCALL
 on_end(void *ud, const XML_Char *name)
 {
 	struct event_parser *p = ud;
-	int rc;
 
 	(void)name;
 	if (p->capturing && p->depth == p->cap_depth) {
-		if ((rc = strbuf_addc(&p->arena, '\0')) != 0) {
-			fail_arena(p, rc);
+		if (arena_add(p, "", 1) != 0)
 			return;
-		}
 		if (p->cap_field == NFIELDS)
 			p->data[p->ndata - 1].value = p->cap_start;
 		else
@@ -297,10 +326,9 @@ static void XMLCALL
 on_text(void *ud, const XML_Char *s, int len)
 {
 	struct event_parser *p = ud;
-	int rc;
 
-	if (p->capturing && (rc = strbuf_add(&p->arena, s, (size_t)len)) != 0)
-		fail_arena(p, rc);
+	if (p->capturing)
+		(void)arena_add(p, s, (size_t)len);
 }
 
 static void XMLCALL
@@ -608,30 +636,40 @@ scan_value(const char *s, const char *end, struct scan_attr *a)
 	return s;
 }
 
-/* Append a's value to sb as expat passes it, with its NUL. */
-static int
-scan_value_add(struct strbuf *sb, const struct scan_attr *a)
+/* Write a's value to o as expat passes it; return its length (at most
+ * a->value_len). */
+static size_t
+scan_value_copy(char *o, const struct scan_attr *a)
 {
 	const char *s = a->value, *end = s + a->value_len;
-	char ref[4];
+	char *o0 = o;
 	size_t n, rn;
-	int rc = 0;
 
-	if (a->plain)
-		return strbuf_add(sb, s, a->value_len);
-	while (s < end && rc == 0) {
+	if (a->plain) {
+		memcpy(o, s, a->value_len);
+		return a->value_len;
+	}
+	while (s < end) {
 		if (*s == '&') {
-			n = scan_ref(s, end, ref, &rn);	/* checked before */
-			rc = strbuf_add(sb, ref, rn);
+			n = scan_ref(s, end, o, &rn);	/* checked before */
+			o += rn;
 			s += n;
 		} else if (*s == '\t' || *s == '\n' || *s == '\r') {
-			rc = strbuf_addc(sb, ' ');
+			*o++ = ' ';
 			s += *s == '\r' && end - s >= 2 && s[1] == '\n' ? 2 : 1;
 		} else {
-			rc = strbuf_addc(sb, *s++);
+			*o++ = *s++;
 		}
 	}
-	return rc;
+	return (size_t)(o - o0);
+}
+
+/* Make room for n bytes in p->scratch.  false: no memory. */
+static bool
+scan_room(struct event_parser *p, size_t n)
+{
+	return n <= p->scratch_cap || mem_grow(&p->scratch, &p->scratch_cap,
+	    n, 1) == 0;
 }
 
 /*
@@ -642,29 +680,31 @@ static bool
 scan_call_start(struct event_parser *p, const char *name, size_t name_len,
     const struct scan_attr *at, size_t na)
 {
-	struct strbuf *sb = &p->scratch;
-	size_t off[2 * SCAN_ATTRS];
 	const char *av[2 * SCAN_ATTRS + 1];
-	int rc;
+	size_t need = name_len + 1;
+	char *o;
 
-	strbuf_reset(sb);
-	rc = strbuf_add(sb, name, name_len);
-	rc = rc != 0 ? rc : strbuf_addc(sb, '\0');
-	for (size_t i = 0; i < na && rc == 0; i++) {
-		off[2 * i] = sb->len;
-		rc = strbuf_add(sb, at[i].name, at[i].name_len);
-		rc = rc != 0 ? rc : strbuf_addc(sb, '\0');
-		off[2 * i + 1] = sb->len;
-		rc = rc != 0 ? rc : scan_value_add(sb, &at[i]);
-		rc = rc != 0 ? rc : strbuf_addc(sb, '\0');
-	}
-	if (rc != 0)
+	/* A value never grows in decoding: a reference is longer than its
+	 * UTF-8, a CR LF becomes one space. */
+	for (size_t i = 0; i < na; i++)
+		need += at[i].name_len + at[i].value_len + 2;
+	if (!scan_room(p, need))
 		return false;
-	/* Pointers only now: the appends may have moved sb->s. */
-	for (size_t i = 0; i < 2 * na; i++)
-		av[i] = sb->s + off[i];
+	o = p->scratch;
+	memcpy(o, name, name_len);
+	o += name_len;
+	*o++ = '\0';
+	for (size_t i = 0; i < na; i++) {
+		av[2 * i] = o;
+		memcpy(o, at[i].name, at[i].name_len);
+		o += at[i].name_len;
+		*o++ = '\0';
+		av[2 * i + 1] = o;
+		o += scan_value_copy(o, &at[i]);
+		*o++ = '\0';
+	}
 	av[2 * na] = NULL;
-	on_start(p, sb->s, av);
+	on_start(p, p->scratch, av);
 	return !p->failed;
 }
 
@@ -721,7 +761,7 @@ scan_start(struct scan *sc, const char *s)
 	if (!scan_call_start(p, name, name_len, at, na))
 		return NULL;
 	if (empty) {
-		on_end(p, p->scratch.s);
+		on_end(p, p->scratch);
 		return p->failed ? NULL : s;
 	}
 	sc->open[sc->depth] = name;
@@ -750,12 +790,12 @@ scan_end(struct scan *sc, const char *s)
 	e = scan_space(e, sc->end);
 	if (e == sc->end || *e != '>')
 		return NULL;
-	strbuf_reset(&p->scratch);
-	if (strbuf_add(&p->scratch, s, n) != 0 ||
-	    strbuf_addc(&p->scratch, '\0') != 0)
+	if (!scan_room(p, n + 1))
 		return NULL;
+	memcpy(p->scratch, s, n);
+	p->scratch[n] = '\0';
 	sc->depth--;
-	on_end(p, p->scratch.s);
+	on_end(p, p->scratch);
 	return p->failed ? NULL : e + 1;
 }
 
@@ -820,7 +860,7 @@ event_parser_free(struct event_parser *p)
 		return;
 	XML_ParserFree(p->xp);
 	strbuf_free(&p->arena);
-	strbuf_free(&p->scratch);
+	free(p->scratch);
 	free(p->data);
 	free(p->out_data);
 	free(p);
