@@ -23,6 +23,7 @@ packages=(
 	libcurl4-openssl-dev
 	libssl-dev
 	zlib1g-dev
+	libdeflate-dev
 	libcjson-dev
 	libcmocka-dev
 	libexpat1-dev
