@@ -36,8 +36,11 @@
  *   build/bench/buffer_bench --corpus ../shared/corpus
  *
  * Options: --dir TMPDIR (default $TMPDIR, else /tmp: a private directory
- * is made in it and removed at the end), --mib N (512), --level L (zlib
- * 0..9, 3), --backlog-gib G (1, fractions allowed).  To see where the
+ * is made in it and removed at the end), --mib N (512), --level L
+ * (compression_level 0..9, 3: libdeflate's level for blocks of 48 KiB and
+ * more, zlib's below), --backlog-gib G (1, fractions allowed).  Append and
+ * read also report the process's CPU seconds, steadier than their wall
+ * time when builds share the machine.  To see where the
  * memory goes:
  *
  *   valgrind --tool=massif build/bench/buffer_bench \
@@ -113,6 +116,7 @@ struct mem {
 
 struct results {
 	double		append_s, read_s;
+	double		append_cpu, read_cpu;	/* process CPU seconds */
 	uint64_t	app_records, app_bytes;
 	uint64_t	read_records, read_bytes;
 	uint64_t	disk_bytes, raw_bytes;
@@ -137,7 +141,7 @@ usage(FILE *f)
 	    "$TMPDIR or /tmp)\n"
 	    "  --mib N            MiB of raw records to append and read (512)"
 	    "\n"
-	    "  --level L          zlib compression level 0..9 (3)\n"
+	    "  --level L          compression level 0..9 (3)\n"
 	    "  --backlog-gib G    GiB of raw records for the full ring (1)\n");
 }
 
@@ -147,6 +151,17 @@ now_s(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the process (user + system): steadier than the wall
+ * clock on a machine shared with builds. */
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -607,6 +622,7 @@ bench_throughput(const char *dir, const struct corpus *c, int level,
 	    mib(target), level);
 	fflush(stdout);
 	t0 = now_s();
+	res->append_cpu = cpu_s();
 	if ((rc = append_until(b, c, target, &a, NULL)) != 0)
 		goto out;
 	if ((rc = buffer_sync(b)) != 0) {
@@ -615,6 +631,7 @@ bench_throughput(const char *dir, const struct corpus *c, int level,
 		goto out;
 	}
 	res->append_s = now_s() - t0;
+	res->append_cpu = cpu_s() - res->append_cpu;
 	res->app_records = a.records;
 	res->app_bytes = a.bytes;
 	buffer_get_stats(b, &st);
@@ -627,6 +644,8 @@ bench_throughput(const char *dir, const struct corpus *c, int level,
 	    "records/s\n", a.records, (double)a.bytes / 1e6, res->append_s,
 	    per_s((double)a.bytes / 1e6, res->append_s),
 	    per_s((double)a.records, res->append_s));
+	printf("  CPU %.2f s: %.2f us per record\n", res->append_cpu,
+	    per_s(res->append_cpu * 1e6, (double)a.records));
 	printf("  disk %" PRIu64 " bytes (%.1f MiB, %" PRIu64 " segments; "
 	    "files: %" PRIu64 "), raw_bytes %" PRIu64 "\n", st.disk_bytes,
 	    mib(st.disk_bytes), st.segments, files, st.raw_bytes);
@@ -653,15 +672,19 @@ bench_throughput(const char *dir, const struct corpus *c, int level,
 	    READ_BATCH, READ_MAX_BYTES >> 20);
 	fflush(stdout);
 	t0 = now_s();
+	res->read_cpu = cpu_s();
 	if ((rc = read_all(cur, c, &a, &v)) != 0)
 		goto out;
 	res->read_s = now_s() - t0;
+	res->read_cpu = cpu_s() - res->read_cpu;
 	res->read_records = v.records;
 	res->read_bytes = v.bytes;
 	printf("  %" PRIu64 " records, %.1f MB in %.2f s: %.1f MB/s, %.0f "
 	    "records/s\n", v.records, (double)v.bytes / 1e6, res->read_s,
 	    per_s((double)v.bytes / 1e6, res->read_s),
 	    per_s((double)v.records, res->read_s));
+	printf("  CPU %.2f s: %.2f us per record (the check included)\n",
+	    res->read_cpu, per_s(res->read_cpu * 1e6, (double)v.records));
 	if (v.records == a.records && v.bytes == a.bytes && v.bad == 0 &&
 	    v.gaps == 0 && buffer_cursor_unread(cur) == 0) {
 		printf("  count confirmed: %" PRIu64 " of %" PRIu64 " records, "

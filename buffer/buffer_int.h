@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "buffer.h"
@@ -60,7 +61,15 @@ struct block_builder {
 	int64_t		last_ms;
 };
 
+/*
+ * The block codec: libdeflate (raw deflate) for blocks of BLOCK_DICT_MIN
+ * raw bytes or more, zlib with the preset dictionary below that (and to
+ * read blocks written before libdeflate).  The zlib streams are made on
+ * first use: a ring of full blocks never needs them.
+ */
 struct codec {
+	struct libdeflate_compressor	*ldc;	/* NULL at level 0 */
+	struct libdeflate_decompressor	*ldd;
 	z_stream	def;
 	z_stream	inf;
 	bool		def_ok;
@@ -68,8 +77,16 @@ struct codec {
 	int		level;
 };
 
+/* Block payload flavours (the header's flags). */
+#define BLK_F_DEFLATE	0x1u	/* zlib stream with the preset dictionary */
+#define BLK_F_RAW	0x2u	/* raw deflate (RFC 1951), no dictionary */
+/* From this many raw bytes on, a block is compressed with libdeflate. */
+#define BLOCK_DICT_MIN	(48u << 10)
+
 int	codec_init(struct codec *c, int level);
 void	codec_free(struct codec *c);
+/* CRC32 (the zlib/gzip one), continued from crc. */
+uint32_t codec_crc32(uint32_t crc, const void *p, size_t n);
 
 /* Write a segment header for first_seq into hdr[SEG_HEADER_LEN]. */
 void	segment_header_make(unsigned char *hdr, uint64_t first_seq);
@@ -80,9 +97,15 @@ int	segment_header_check(const unsigned char *hdr, uint64_t *first_seq);
 int	block_add(struct block_builder *bb, uint64_t seq, const char *source,
 	    int64_t time_ms, uint32_t flags, const void *data, size_t len);
 /* Compress and frame the block into out (replacing its contents), with
- * meta (may be NULL) as its checkpoint area. */
+ * meta (may be NULL) as its checkpoint area: the flavour its size picks. */
 int	block_frame(struct codec *c, const struct block_builder *bb,
 	    const struct bbuf *meta, struct bbuf *out);
+/* The same in the flavour given: BLK_F_RAW, BLK_F_DEFLATE (what every
+ * block was before BLK_F_RAW existed) or 0 (stored).  The payload is
+ * stored instead when compressing does not make it smaller.  0, -ENOMEM,
+ * -EINVAL or -EIO. */
+int	block_frame_as(struct codec *c, const struct block_builder *bb,
+	    const struct bbuf *meta, struct bbuf *out, unsigned flavour);
 
 /* One entry of a checkpoint area (not NUL-terminated). */
 struct block_ckpt {

@@ -4,7 +4,10 @@
  * with exact gap counts, the block policy, oversized records, and
  * recovery from damage: a segment cut at every byte offset and bytes
  * flipped inside blocks must reopen, deliver every intact record exactly
- * once and report the rest as gaps.
+ * once and report the rest as gaps.  The block codec: every flavour
+ * (libdeflate, zlib with the dictionary as every version before wrote,
+ * stored) is read back, the size picks the flavour, and a libdeflate
+ * payload that does not decode to exactly its stated length is damage.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #include <zlib.h>
 
 #include "buffer.h"
+#include "buffer_int.h"
 #include "base.h"
 
 static char root[64];
@@ -947,6 +951,359 @@ buffer_source_gap_survives(void **state)
 	buffer_close(b);
 }
 
+/* ---- the block codec ------------------------------------------------------ */
+
+/* Record i of the codec tests: "big-%06d:" then 200 to 1400 bytes of
+ * words that compress about as Sysmon's text does.  Its length. */
+static size_t
+big_rec(char *out, size_t cap, int i)
+{
+	static const char *const words[] = { "<Data Name='Image'>",
+	    "C:\\Windows\\System32\\", "svchost.exe", "</Data>", " -k ",
+	    "NT AUTHORITY\\SYSTEM", "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}",
+	    "0x1fffff", "SHA256=", "powershell.exe", "<EventID>", "4" };
+	uint32_t x = 2654435761u * (uint32_t)(i + 1);
+	size_t n = (size_t)snprintf(out, cap, "big-%06d:", i);
+	size_t want = 200 + (size_t)(i * 7919 % 1200);
+
+	while (n < want && n + 64 < cap) {
+		x = x * 1103515245u + 12345u;
+		n += (size_t)snprintf(out + n, cap - n, "%s%u",
+		    words[(x >> 16) % 12], (x >> 8) % 100);
+	}
+	return n;
+}
+
+/* Read records first..last through c (acknowledged), each equal to
+ * big_rec(seq - 1); no gap.  Return how many came. */
+static uint64_t
+drain_big(struct buffer_cursor *c, uint64_t first, uint64_t last)
+{
+	static char want[2048];
+	struct buffer_rec r[64];
+	uint64_t next = first;
+	size_t n;
+
+	while ((n = buffer_read(c, r, 64, 1 << 20)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			size_t len = big_rec(want, sizeof(want),
+			    (int)(r[i].seq - 1));
+
+			assert_false(r[i].flags & BUFFER_REC_GAP);
+			assert_int_equal(r[i].seq, next);
+			assert_int_equal(r[i].len, len);
+			assert_memory_equal(r[i].data, want, len);
+			assert_string_equal(r[i].source, "big");
+			next++;
+		}
+		assert_int_equal(buffer_ack(c, r[n - 1].seq), 0);
+	}
+	assert_int_equal(next, last + 1);
+	return next - first;
+}
+
+/* Records from *seq into bb until it holds at least raw bytes. */
+static void
+build_block(struct block_builder *bb, uint64_t *seq, size_t raw)
+{
+	static char rec[2048];
+
+	bb->raw.len = 0;
+	bb->nrec = 0;
+	while (bb->raw.len < raw) {
+		size_t len = big_rec(rec, sizeof(rec), (int)(*seq - 1));
+
+		assert_int_equal(block_add(bb, *seq, "big",
+		    (int64_t)*seq * 10, 0, rec, len), 0);
+		(*seq)++;
+	}
+}
+
+/* The flags of each frame of segment path, into flags[] (at most max);
+ * how many frames. */
+static size_t
+segment_flavours(const char *path, unsigned *flags, uint32_t *raw,
+    size_t max)
+{
+	unsigned char hdr[BLOCK_HEADER_LEN];
+	struct block_hdr h;
+	off_t off = SEG_HEADER_LEN;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	while (n < max && pread(fd, hdr, sizeof(hdr), off) ==
+	    (ssize_t)sizeof(hdr)) {
+		assert_int_equal(block_hdr_parse(hdr, &h), 0);
+		flags[n] = h.flags;
+		raw[n++] = h.raw_len;
+		off += (off_t)BLOCK_FRAME_LEN(&h);
+	}
+	close(fd);
+	return n;
+}
+
+/*
+ * A segment holding one block of each flavour, big and small, framed by
+ * hand: libdeflate's raw deflate, zlib with the dictionary (what every
+ * version before libdeflate wrote, whatever the size) and stored.  The
+ * ring reads every record back, and block_frame() picks libdeflate for a
+ * block of BLOCK_DICT_MIN raw bytes or more and zlib below.
+ */
+static void
+buffer_reads_every_block_flavour(void **state)
+{
+	static const unsigned flavours[] = { BLK_F_RAW, BLK_F_DEFLATE, 0 };
+	const char *d = newdir();
+	char path[300];
+	unsigned char seg[SEG_HEADER_LEN];
+	struct block_builder bb = { 0 };
+	struct bbuf out = { 0 };
+	struct block_hdr h;
+	struct codec codec;
+	struct buffer *b;
+	struct buffer_cursor *c;
+	struct buffer_stats st;
+	unsigned got[16];
+	uint32_t raw[16];
+	uint64_t seq = 1, written;
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkdir(d, 0750), 0);
+	snprintf(path, sizeof(path), "%s/seg-%016llx.sfw", d, 1ull);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	assert_true(fd >= 0);
+	segment_header_make(seg, 1);
+	assert_int_equal(write(fd, seg, sizeof(seg)), (ssize_t)sizeof(seg));
+	assert_int_equal(codec_init(&codec, 3), 0);
+	for (size_t i = 0; i < 6; i++) {
+		build_block(&bb, &seq, i < 3 ? BLOCK_DICT_MIN + 20000 : 3000);
+		assert_int_equal(block_frame_as(&codec, &bb, NULL, &out,
+		    flavours[i % 3]), 0);
+		assert_int_equal(block_hdr_parse(out.p, &h), 0);
+		assert_int_equal(h.flags, flavours[i % 3]);
+		if (flavours[i % 3] != 0)
+			assert_true(h.stored_len * 3 < h.raw_len);
+		assert_int_equal(write(fd, out.p, out.len), (ssize_t)out.len);
+	}
+	close(fd);
+	written = seq - 1;
+	/* The flavour block_frame() picks, by size. */
+	build_block(&bb, &seq, BLOCK_DICT_MIN);
+	assert_int_equal(block_frame(&codec, &bb, NULL, &out), 0);
+	assert_int_equal(block_hdr_parse(out.p, &h), 0);
+	assert_int_equal(h.flags, BLK_F_RAW);
+	build_block(&bb, &seq, 1);
+	assert_int_equal(block_frame(&codec, &bb, NULL, &out), 0);
+	assert_int_equal(block_hdr_parse(out.p, &h), 0);
+	assert_int_equal(h.flags, BLK_F_DEFLATE);
+	codec_free(&codec);
+	bbuf_free(&out);
+	bbuf_free(&bb.raw);
+
+	assert_int_equal(segment_flavours(path, got, raw, 16), 6);
+	b = open_ring(d, 4 << 20, 1 << 20, 64 << 10, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	assert_int_equal(buffer_last_seq(b), written);
+	assert_int_equal(drain_big(c, 1, written), written);
+	buffer_get_stats(b, &st);
+	assert_int_equal(st.corrupt_blocks, 0);
+	buffer_close(b);
+}
+
+/*
+ * The ring with 64 KiB blocks writes libdeflate blocks (a partial one at
+ * the end, sealed below BLOCK_DICT_MIN, takes zlib), reads them back after
+ * a reopen, and a libdeflate payload cut short, longer than it says, or
+ * decoding to more or fewer bytes than its header states is damage.
+ */
+static void
+buffer_libdeflate_blocks_round_trip(void **state)
+{
+	const char *d = newdir();
+	char path[300], rec[2048];
+	unsigned got[64];
+	uint32_t raw[64];
+	struct buffer *b;
+	struct buffer_cursor *c;
+	size_t n, nraw = 0;
+
+	(void)state;
+	b = open_ring(d, 16 << 20, 4 << 20, 64 << 10, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	for (int i = 0; i < 700; i++) {
+		size_t len = big_rec(rec, sizeof(rec), i);
+
+		assert_int_equal(buffer_append(b, "big", (int64_t)i, 0, rec,
+		    len, NULL), 0);
+	}
+	buffer_close(b);
+	only_segment(d, path, sizeof(path));
+	n = segment_flavours(path, got, raw, 64);
+	assert_true(n >= 6);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(got[i], raw[i] >= BLOCK_DICT_MIN ? BLK_F_RAW :
+		    BLK_F_DEFLATE);
+		nraw += got[i] == BLK_F_RAW;
+	}
+	assert_true(nraw >= 5);
+	b = open_ring(d, 16 << 20, 4 << 20, 64 << 10, BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	assert_int_equal(drain_big(c, 1, 700), 700);
+	buffer_close(b);
+
+	/* block_decode() on the first frame, its header altered. */
+	{
+		unsigned char *frame = malloc(256 << 10);
+		struct codec codec;
+		struct block_hdr h, bad;
+		struct bbuf out = { 0 };
+		int fd = open(path, O_RDONLY);
+		ssize_t len;
+
+		assert_non_null(frame);
+		assert_true(fd >= 0);
+		len = pread(fd, frame, 256 << 10, SEG_HEADER_LEN);
+		close(fd);
+		assert_true(len > BLOCK_HEADER_LEN);
+		assert_int_equal(block_hdr_parse(frame, &h), 0);
+		assert_int_equal(h.flags, BLK_F_RAW);
+		assert_true(BLOCK_FRAME_LEN(&h) + 1 <= (size_t)len);
+		assert_true(block_crc_ok(frame, &h));
+		assert_int_equal(codec_init(&codec, 1), 0);
+		assert_int_equal(block_decode(&codec, &h, BLOCK_STORED(frame,
+		    &h), &out, 0), 0);
+		assert_int_equal(out.len, h.raw_len);
+		bad = h;
+		bad.stored_len--;
+		assert_int_equal(block_decode(&codec, &bad, BLOCK_STORED(frame,
+		    &h), &out, 0), -EINVAL);
+		bad = h;
+		bad.stored_len++;	/* a byte of the next frame after it */
+		assert_int_equal(block_decode(&codec, &bad, BLOCK_STORED(frame,
+		    &h), &out, 0), -EINVAL);
+		bad = h;
+		bad.raw_len++;
+		assert_int_equal(block_decode(&codec, &bad, BLOCK_STORED(frame,
+		    &h), &out, 0), -EINVAL);
+		bad = h;
+		bad.raw_len--;
+		assert_int_equal(block_decode(&codec, &bad, BLOCK_STORED(frame,
+		    &h), &out, 0), -EINVAL);
+		bad = h;
+		bad.flags = BLK_F_DEFLATE;	/* not a zlib stream */
+		assert_int_equal(block_decode(&codec, &bad, BLOCK_STORED(frame,
+		    &h), &out, 0), -EINVAL);
+		/* Both flavours at once is no flavour. */
+		put_le16(frame + 6, BLK_F_RAW | BLK_F_DEFLATE);
+		assert_int_equal(block_hdr_parse(frame, &bad), -EINVAL);
+		codec_free(&codec);
+		bbuf_free(&out);
+		free(frame);
+	}
+}
+
+/*
+ * Bytes flipped inside libdeflate blocks: every record is delivered
+ * intact or reported in a gap, never altered.
+ */
+static void
+buffer_libdeflate_block_damage_is_a_gap(void **state)
+{
+	const char *src = newdir();
+	char seg[300], name[64], path[300], head[300], rec[2048];
+	struct buffer *b;
+	struct buffer_cursor *c;
+	struct stat sb;
+	int damaged = 0;
+
+	(void)state;
+	b = open_ring(src, 16 << 20, 4 << 20, 64 << 10,
+	    BUFFER_FULL_DROP_OLDEST);
+	assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+	for (int i = 0; i < 300; i++) {
+		size_t len = big_rec(rec, sizeof(rec), i);
+
+		assert_int_equal(buffer_append(b, "big", (int64_t)i, 0, rec,
+		    len, NULL), 0);
+	}
+	buffer_close(b);
+	only_segment(src, seg, sizeof(seg));
+	snprintf(name, sizeof(name), "%s", strrchr(seg, '/') + 1);
+	assert_int_equal(stat(seg, &sb), 0);
+	for (off_t at = SEG_HEADER_LEN; at < sb.st_size; at += 997) {
+		const char *d = newdir();
+		static char want[2048];
+		struct buffer_rec r[64];
+		uint64_t real = 0, gap = 0;
+		unsigned char byte;
+		size_t n;
+		int fd;
+
+		assert_int_equal(mkdir(d, 0750), 0);
+		snprintf(path, sizeof(path), "%s/%s", d, name);
+		copy_file(seg, path, -1);
+		fd = open(path, O_RDWR);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &byte, 1, at), 1);
+		byte ^= 0x24;
+		assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+		close(fd);
+		/* The head file says they were durable: a cut tail is a gap. */
+		snprintf(path, sizeof(path), "%s/head", src);
+		snprintf(head, sizeof(head), "%s/head", d);
+		copy_file(path, head, -1);
+		copy_cursor(src, d);
+		b = open_ring(d, 16 << 20, 4 << 20, 64 << 10,
+		    BUFFER_FULL_DROP_OLDEST);
+		assert_int_equal(buffer_cursor_open(b, "out", &c), 0);
+		while ((n = buffer_read(c, r, 64, 1 << 20)) > 0) {
+			for (size_t i = 0; i < n; i++) {
+				size_t len;
+
+				if (r[i].flags & BUFFER_REC_GAP) {
+					gap += r[i].gap_count;
+					continue;
+				}
+				len = big_rec(want, sizeof(want),
+				    (int)(r[i].seq - 1));
+				assert_int_equal(r[i].len, len);
+				assert_memory_equal(r[i].data, want, len);
+				real++;
+			}
+			assert_int_equal(buffer_ack(c, r[n - 1].seq), 0);
+		}
+		buffer_close(b);
+		if (real + gap != 300)
+			fail_msg("flip at %jd: %ju + %ju gaps != 300",
+			    (intmax_t)at, (uintmax_t)real, (uintmax_t)gap);
+		damaged += gap > 0;
+	}
+	assert_true(damaged > 5);
+}
+
+/* The blocks' CRC (libdeflate's) is zlib's crc32(), as before. */
+static void
+buffer_block_crc_is_zlibs(void **state)
+{
+	static unsigned char p[70000];
+	uint32_t x = 1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(p); i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = (unsigned char)(x >> 16);
+	}
+	for (size_t n = 0; n < sizeof(p); n = n * 3 + 1) {
+		uint32_t z = (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, (uInt)n);
+
+		assert_int_equal(codec_crc32(0, p, n), z);
+		assert_int_equal(codec_crc32(codec_crc32(0, p, n / 2),
+		    p + n / 2, n - n / 2), z);
+	}
+}
+
 int
 main(void)
 {
@@ -969,6 +1326,10 @@ main(void)
 		cmocka_unit_test(buffer_inspect_reports_backlog),
 		cmocka_unit_test(buffer_rewind_and_unread_never_invent_a_gap),
 		cmocka_unit_test(buffer_dropped_records_match_the_gaps),
+		cmocka_unit_test(buffer_reads_every_block_flavour),
+		cmocka_unit_test(buffer_libdeflate_blocks_round_trip),
+		cmocka_unit_test(buffer_libdeflate_block_damage_is_a_gap),
+		cmocka_unit_test(buffer_block_crc_is_zlibs),
 	};
 	char cmd[128];
 	int rc;
