@@ -601,6 +601,18 @@ event_fast_path_gives_up_where_it_should(void **state)
 		assert_false(fast_same_as_expat(fast, slowp, deep,
 		    (size_t)(o - deep)));
 	}
+	/* More Data elements than a record may have: expat's error. */
+	{
+		struct strbuf many = { 0 };
+
+		assert_int_equal(strbuf_adds(&many, "<Event><System><EventID>1"
+		    "</EventID></System><EventData>"), 0);
+		for (int i = 0; i < 4097; i++)
+			assert_int_equal(strbuf_adds(&many, "<Data>x</Data>"), 0);
+		assert_int_equal(strbuf_adds(&many, "</EventData></Event>"), 0);
+		assert_false(fast_same_as_expat(fast, slowp, many.s, many.len));
+		strbuf_free(&many);
+	}
 	event_parser_free(fast);
 	event_parser_free(slowp);
 }
