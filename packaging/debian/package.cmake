@@ -133,7 +133,12 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Libraries: dpkg-shlibdeps reads the binary.  adduser: postinst.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# libsystemd0 and libevtx1 are opened at run time (agent/base/dynlib.c), so
+# dpkg-shlibdeps does not see them: libsystemd0 for the default journald
+# input and the watchdog (240: sd_bus_set_method_call_timeout), libevtx1
+# only for an evtx input.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libsystemd0 (>= 240)")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libevtx1")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
 	${_deb}/conffiles ${_deb}/postinst ${_deb}/prerm ${_deb}/postrm)
 # Maintainer scripts 0755, the other control files 0644.

@@ -243,6 +243,10 @@ while read -r so; do
 		fail "$so ($owner) is not listed in the copyright file"
 done <"$work/needed"
 grep -qx adduser <<<"$deplist" || fail "adduser is not in Depends"
+# libsystemd and libevtx are opened at run time: named by hand.
+grep -qx libsystemd0 <<<"$deplist" || fail "libsystemd0 is not in Depends"
+dpkg-deb -f "$deb" Recommends | grep -qw libevtx1 ||
+	fail "libevtx1 is not in Recommends"
 # ... and the copyright file names no library the binary does not need.
 sed -n 's/^  \(lib[^ ]*\.so\.[^ ]*\) .*/\1/p' \
 	"$work/x/usr/share/doc/sysmonfwd/copyright" | sort >"$work/listed"
