@@ -116,7 +116,7 @@ struct mem {
 
 struct results {
 	double		append_s, read_s;
-	double		append_cpu, read_cpu;	/* process CPU seconds */
+	double		append_cpu, read_cpu;	/* CPU seconds */
 	uint64_t	app_records, app_bytes;
 	uint64_t	read_records, read_bytes;
 	uint64_t	disk_bytes, raw_bytes;

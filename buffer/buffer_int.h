@@ -78,7 +78,7 @@ struct codec {
 };
 
 /* Block payload flavours (the header's flags). */
-#define BLK_F_DEFLATE	0x1u	/* zlib stream with the preset dictionary */
+#define BLK_F_DEFLATE	0x1u	/* zlib stream, preset dictionary */
 #define BLK_F_RAW	0x2u	/* raw deflate (RFC 1951), no dictionary */
 /* From this many raw bytes on, a block is compressed with libdeflate. */
 #define BLOCK_DICT_MIN	(48u << 10)
