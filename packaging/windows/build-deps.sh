@@ -13,13 +13,13 @@
 # progress goes to standard error, each step's output to a log file that is
 # shown when the step fails.
 #
-# Sources: OpenSSL, curl, expat, cJSON, libmicrohttpd, libevtx and PCRE2 from
-# bookworm, inih from trixie (bookworm's libinih 55 source is not
-# downloadable here), each at the exact Debian version pinned below, fetched
-# with `apt-get source` through a private apt state under the cache directory
-# (the machine's apt sources are never touched; apt checks the Release
-# signatures and the hashes as usual) and unpacked with dpkg-source, so
-# Debian's patches, security fixes included, are applied. zlib is Debian's
+# Sources: OpenSSL, curl, expat, cJSON, libmicrohttpd, libevtx, PCRE2 and
+# libdeflate from bookworm, inih from trixie (bookworm's libinih 55 source
+# is not downloadable here), each at the exact Debian version pinned below,
+# fetched with `apt-get source` through a private apt state under the cache
+# directory (the machine's apt sources are never touched; apt checks the
+# Release signatures and the hashes as usual) and unpacked with dpkg-source,
+# so Debian's patches, security fixes included, are applied. zlib is Debian's
 # mingw-w64 binary package libz-mingw-w64-dev, copied into the prefix.
 #
 # Cache: ${SYSMONFWD_WIN_DEPS_CACHE:-$HOME/.cache/sysmonfwd/win-deps}/<key>,
@@ -51,6 +51,7 @@ pins=(
 	"libmicrohttpd 0.9.75-6"
 	"libevtx 20181227-2"
 	"pcre2 10.42-1"
+	"libdeflate 1.14-1"
 )
 zlib_package=libz-mingw-w64-dev
 zlib_version=1.2.13+dfsg-1
@@ -434,6 +435,32 @@ build_pcre2() {
 			"$prefix/lib/pkgconfig/libpcre2-8.pc"
 }
 
+build_libdeflate() {
+	# The ring's blocks and the request gzip. 1.14 builds with its own
+	# Makefile (CMake came in 1.15); for mingw it names the static library
+	# libdeflatestatic.lib, installed here as libdeflate.a so that
+	# -ldeflate takes it. Its header exports nothing unless LIBDEFLATE_DLL
+	# is defined, so static consumers need no define. Debian's build adds
+	# profile-guided optimisation, which a cross build cannot run.
+	cd "$src/libdeflate"
+	run libdeflate make -j"$jobs" CC="$host-gcc" AR="$host-ar" \
+		CFLAGS="$opt_cflags" libdeflatestatic.lib
+	cp libdeflatestatic.lib "$prefix/lib/libdeflate.a"
+	cp libdeflate.h "$prefix/include/"
+	local version=${1%%-*}
+	cat >"$prefix/lib/pkgconfig/libdeflate.pc" <<EOF
+prefix=$prefix
+includedir=\${prefix}/include
+libdir=\${prefix}/lib
+
+Name: libdeflate
+Description: Fast implementation of DEFLATE, zlib, and gzip
+Version: $version
+Libs: -L\${libdir} -ldeflate
+Cflags: -I\${includedir}
+EOF
+}
+
 version_of() {
 	local pin
 	for pin in "${pins[@]}"; do
@@ -457,7 +484,7 @@ lane() {
 build_zlib
 lane openssl curl &
 lane_a=$!
-lane expat cjson libinih libmicrohttpd libevtx pcre2 &
+lane expat cjson libinih libmicrohttpd libevtx pcre2 libdeflate &
 lane_b=$!
 rc=0
 wait "$lane_a" || rc=1
@@ -517,7 +544,7 @@ add_cflags expat -DXML_STATIC
 add_cflags libcjson -DCJSON_HIDE_SYMBOLS
 rm -f "$prefix"/lib/*.la
 
-for m in openssl libcurl expat libcjson inih libmicrohttpd libevtx libpcre2-8 zlib; do
+for m in openssl libcurl expat libcjson inih libmicrohttpd libevtx libpcre2-8 libdeflate zlib; do
 	pkg-config --exists "$m" || die "$m.pc missing or broken in $prefix/lib/pkgconfig"
 done
 

@@ -7,16 +7,18 @@
 # and the portable helpers they use (agent/source/eventlog_util.c), the
 # bottom room (agent/base/*.c, with sys_win.c: the clocks and files of
 # Windows) and the disk ring (buffer/*.c, with zlib's headers from
-# libz-mingw-w64-dev).
+# libz-mingw-w64-dev and libdeflate's from the prefix of
+# packaging/windows/build-deps.sh, which is built here when it is not yet:
+# Debian has no libdeflate for mingw-w64).
 #
-# It compiles (-c) these sources alone, without the Windows libraries;
-# the whole sysmonfwd.exe is built and run under Wine by
+# It compiles (-c) these sources alone, without the other Windows
+# libraries; the whole sysmonfwd.exe is built and run under Wine by
 # tests/cross/agent-wine.sh.  Each object is then checked to be a
 # PE/COFF x86-64 object that defines what it should, and they are linked
 # into one relocatable object (ld -r).  Then the ring's smoke test
 # (tests/cross/ring_smoke.c) is linked into an .exe with base, buffer and
-# the static zlib: nothing the ring calls is missing on Windows.  Running
-# it under Wine is tests/cross/ring-wine.sh's job.
+# the static zlib and libdeflate: nothing the ring calls is missing on
+# Windows.  Running it under Wine is tests/cross/ring-wine.sh's job.
 #
 # Exits non-zero on any error.  Skips (exit 0, with a message) only when
 # x86_64-w64-mingw32-gcc is not installed, and not under CI (CI=true):
@@ -106,6 +108,22 @@ fi
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# libdeflate for Windows (buffer/): the static library and header of
+# build-deps.sh's prefix (seconds when cached; about 12 minutes cold).
+# Only its header joins the include path, not the prefix's others.
+if $have_zlib; then
+	echo "cross-build.sh: libdeflate: packaging/windows/build-deps.sh"
+	deps=$(bash packaging/windows/build-deps.sh | tail -n 1)
+	deflate_a=$deps/lib/libdeflate.a
+	[ -f "$deflate_a" ] && [ -f "$deps/include/libdeflate.h" ] || {
+		echo "cross-build.sh: no libdeflate in $deps" >&2
+		exit 1
+	}
+	mkdir -p "$out/include"
+	cp "$deps/include/libdeflate.h" "$out/include/"
+	flags+=(-I "$out/include")
+fi
+
 nm=${cc%gcc}nm
 objdump=${cc%gcc}objdump
 echo "cross-build.sh: $("$cc" --version | head -n 1)"
@@ -144,10 +162,10 @@ fi
 # lacks.  Static (libgcc, zlib): the .exe needs only KERNEL32, ADVAPI32
 # (base's file_make_private(): DACLs) and the C runtime.
 echo "cross-build.sh: $cc -static -o ring_smoke.exe tests/cross/ring_smoke.c" \
-	"(base, buffer, $zlib_a)"
+	"(base, buffer, $zlib_a, $deflate_a)"
 "$cc" "${flags[@]}" -static -o "$out/ring_smoke.exe" tests/cross/ring_smoke.c \
 	"$out/log.o" "$out/sys.o" "$out/sys_win.o" "$out/base64.o" \
-	"$out/buffer.o" "$out/segment.o" "$zlib_a"
+	"$out/buffer.o" "$out/segment.o" "$zlib_a" "$deflate_a"
 if have "$objdump"; then
 	for dll in $("$objdump" -p "$out/ring_smoke.exe" | sed -n \
 		's/^[[:space:]]*DLL Name: //p'); do

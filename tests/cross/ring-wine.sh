@@ -22,7 +22,9 @@
 #      and the dumps compared.
 #
 # Run by tests/run-all.sh after cross-build.sh, in a fresh prefix (about
-# 10 s, the prefix's creation included).  WINEPREFIX (default
+# 10 s, the prefix's creation included).  libdeflate for Windows comes
+# from packaging/windows/build-deps.sh's prefix (built when missing:
+# about 12 minutes cold).  WINEPREFIX (default
 # /tmp/wine-ring) is created when missing.  Exits non-zero on any
 # failure; skips (exit 0) when mingw-w64, its zlib or Wine is missing,
 # except under CI (CI=true), where that fails.
@@ -58,9 +60,14 @@ warn=(-std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2
 common=(tests/cross/ring_smoke.c agent/base/log.c agent/base/sys.c
 	agent/base/base64.c buffer/buffer.c buffer/segment.c)
 echo "ring-wine.sh: building ring_smoke (gcc) and ring_smoke.exe ($cc)"
-gcc "${warn[@]}" -D_GNU_SOURCE -o "$work/ring_smoke" "${common[@]}" -lz
-"$cc" "${warn[@]}" -D_WIN32_WINNT=0x0601 -static -o "$work/ring_smoke.exe" \
-	"${common[@]}" agent/base/sys_win.c "$zlib_a"
+deps=$(bash packaging/windows/build-deps.sh | tail -n 1)
+mkdir -p "$work/include"
+cp "$deps/include/libdeflate.h" "$work/include/"
+gcc "${warn[@]}" -D_GNU_SOURCE -o "$work/ring_smoke" "${common[@]}" -lz \
+	-ldeflate
+"$cc" "${warn[@]}" -I "$work/include" -D_WIN32_WINNT=0x0601 -static \
+	-o "$work/ring_smoke.exe" "${common[@]}" agent/base/sys_win.c \
+	"$zlib_a" "$deps/lib/libdeflate.a"
 
 lin() { "$work/ring_smoke" "$@"; }
 # Wine's Z: is the host's /; its console ends lines with CR LF.
