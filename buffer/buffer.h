@@ -66,7 +66,7 @@ struct buffer_opts {
 	int		 full;		/* enum buffer_full_policy */
 	int		 fsync;		/* enum buffer_fsync_policy */
 	uint64_t	 fsync_interval_ms;
-	int		 compression_level; /* zlib 0..9 */
+	int		 compression_level; /* 0 (store)..9 */
 	uint64_t	 max_record_size; /* longer records are cut, flagged */
 	uint64_t	 max_pending_bytes; /* blocks kept in memory while the
 					   disk refuses writes */

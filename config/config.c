@@ -298,7 +298,7 @@ static const struct config_key keys[] = {
 	  fsync_vals, ALL, false },
 	{ SEC_BUFFER, "fsync_interval", K_DURATION, BUF(fsync_interval_ms),
 	  "1s", 10, 3600000, NULL, ALL, false },
-	{ SEC_BUFFER, "compression_level", K_UINT, BUF(compression_level), "3",
+	{ SEC_BUFFER, "compression_level", K_UINT, BUF(compression_level), "1",
 	  0, 9, NULL, ALL, false },
 	{ SEC_BUFFER, "max_record_size", K_SIZE, BUF(max_record_size), "1MiB",
 	  1024, 64u << 20, NULL, ALL, false },

@@ -105,7 +105,7 @@ fuzz fuzz_position "agent/source/eventlog_util.c agent/source/position.c
 	agent/base/log.c" \
 	tests/fuzz/seeds/position
 fuzz fuzz_cursor "buffer/buffer.c buffer/segment.c agent/base/log.c
-	agent/base/sys.c -lz" \
+	agent/base/sys.c -lz -ldeflate" \
 	tests/fuzz/seeds/cursor
 fuzz fuzz_answer_es "transport/answer.c -lcjson" tests/fuzz/seeds/answer_es
 fuzz fuzz_answer_hec "transport/answer.c -lcjson" tests/fuzz/seeds/answer_hec

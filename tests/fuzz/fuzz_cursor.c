@@ -32,7 +32,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
  *       -Ibuffer -Iagent tests/fuzz/fuzz_cursor.c buffer/buffer.c \
- *       buffer/segment.c agent/base/log.c -lz -o /tmp/fuzz_cursor
+ *       buffer/segment.c agent/base/log.c -lz -ldeflate -o /tmp/fuzz_cursor
  */
 #include <ctype.h>
 #include <dirent.h>

@@ -180,6 +180,9 @@ def ring_payloads(state_dir, problems):
             if flags & 1:
                 d = zlib.decompressobj(zdict=zdict)
                 payload = d.decompress(payload) + d.flush()
+            elif flags & 2:
+                # Raw deflate (libdeflate, blocks of 48 KiB and more).
+                payload = zlib.decompress(payload, -15)
             if len(payload) != raw_len:
                 problems.append("%s: block at %d inflates to %d bytes, not "
                                 "%d" % (seg, off, len(payload), raw_len))
