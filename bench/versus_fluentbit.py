@@ -44,7 +44,10 @@ sysmonfwd (e.g. compression=none, Fluent Bit's default for both outputs);
 the figures of issue 17 are with neither.
 
 The receiver costs CPU on the same machine: compare the ratios of one
-invocation, not absolute figures across machines or days.
+invocation, not absolute figures across machines or days.  Each run also
+prints the receiver's CPU (its whole life, start included) per 100k
+records and as a share of one core over the run's wall time: near 100%
+means the receiver, not the forwarder, set the pace.
 """
 import argparse
 import glob
@@ -346,12 +349,17 @@ def throughput_run(a, tmp, who, path, run, inp, pki, prefix=(),
                                    (who, n, records, DEADLINE))
             time.sleep(0.02)
         wall = t_last - t0
+        # The receiver's CPU over its whole life (its start and the run):
+        # near one core for the run's wall time means the receiver, not
+        # the forwarder, set the pace.
+        rcpu = proc_cpu(recv.p.pid) or 0.0
         stop(p)
         extra = recv.count() - records
     finally:
         recv.stop()
     return {"rate": records / wall, "cpu100k": cpu * 100000 / records,
-            "hwm": hwm, "wall": wall, "extra": extra}
+            "hwm": hwm, "wall": wall, "extra": extra,
+            "rcpu100k": rcpu * 100000 / records, "rbusy": rcpu / wall}
 
 
 def idle_run(a, tmp, who, path, pki):
@@ -588,9 +596,11 @@ def main():
                     r = throughput_run(a, tmp, who, path, run, inp, pki)
                     res[who]["runs"].append(r)
                     print("%s %s run %d: %.0f records/s, %.2f CPU s/100k, "
-                          "peak %s, %.1f s%s" %
+                          "peak %s, %.1f s; receiver %.2f CPU s/100k, "
+                          "%.0f%% of a core%s" %
                           (path, who, run + 1, r["rate"], r["cpu100k"],
-                           mib(r["hwm"]), r["wall"],
+                           mib(r["hwm"]), r["wall"], r["rcpu100k"],
+                           100 * r["rbusy"],
                            ", %d records more than sent" % r["extra"]
                            if r["extra"] else ""), flush=True)
             for who in ("sysmonfwd", "fluentbit"):
