@@ -5,7 +5,6 @@
 #include "event.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <time.h>
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
@@ -98,6 +97,16 @@ time_parse_rfc3339_ms(const char *s, int64_t *ms)
 	return 0;
 }
 
+/* v in exactly n decimal digits (v < 10^n). */
+static void
+put_digits(char *p, unsigned v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 void
 time_format_ms(int64_t ms, char buf[32])
 {
@@ -110,8 +119,20 @@ time_format_ms(int64_t ms, char buf[32])
 	civil_from_days(days, &y, &m, &d);
 	if (y < 0 || y > 9999)
 		y = y < 0 ? 0 : 9999;
-	snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
-	    (unsigned)y % 10000, m % 100, d % 100,
-	    (unsigned)(rem / 3600) % 24, (unsigned)(rem % 3600 / 60) % 60,
-	    (unsigned)(rem % 60) % 60, (unsigned)(ms - secs * 1000) % 1000);
+	/* "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ" by hand: one per document. */
+	put_digits(buf, (unsigned)y % 10000, 4);
+	buf[4] = '-';
+	put_digits(buf + 5, m % 100, 2);
+	buf[7] = '-';
+	put_digits(buf + 8, d % 100, 2);
+	buf[10] = 'T';
+	put_digits(buf + 11, (unsigned)(rem / 3600) % 24, 2);
+	buf[13] = ':';
+	put_digits(buf + 14, (unsigned)(rem % 3600 / 60) % 60, 2);
+	buf[16] = ':';
+	put_digits(buf + 17, (unsigned)(rem % 60) % 60, 2);
+	buf[19] = '.';
+	put_digits(buf + 20, (unsigned)(ms - secs * 1000) % 1000, 3);
+	buf[23] = 'Z';
+	buf[24] = '\0';
 }

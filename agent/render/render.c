@@ -755,8 +755,15 @@ action_line(struct jw *o, const char *index, const struct ds *ds,
 
 	jw_raw(o, "{\"create\":{\"_index\":");
 	if (index == NULL) {
-		snprintf(name, sizeof(name), "logs-%s-%.200s", ds->dataset,
-		    ds->ns);
+		/* "logs-%s-%.200s" without snprintf(): one per document. */
+		size_t dl = strnlen(ds->dataset, sizeof(name) - 207);
+		size_t nl = strnlen(ds->ns, 200);
+
+		memcpy(name, "logs-", 5);
+		memcpy(name + 5, ds->dataset, dl);
+		name[5 + dl] = '-';
+		memcpy(name + 6 + dl, ds->ns, nl);
+		name[6 + dl + nl] = '\0';
 		index = name;
 	}
 	jw_str(o, index);
