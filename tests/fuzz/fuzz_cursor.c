@@ -152,16 +152,20 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct buffer *b;
 	uint64_t seq;
-	char rec[64];
+	char rec[64], cdir[sizeof(dir) + 16];
 
 	(void)argc;
 	(void)argv;
 	log_init("fuzz_cursor", LOG_LEVEL_ERROR);
-	snprintf(dir, sizeof(dir), "%s/sysmonfwd-fuzz-cursor-%ld",
+	/* Every path checked for truncation: a short PID once made a cut
+	 * "DIR/c" of the cursors directory (a long one hid the cut). */
+	CHECK(snprintf(dir, sizeof(dir), "%s/sysmonfwd-fuzz-cursor-%ld",
 	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp",
-	    (long)getpid());
-	snprintf(cur, sizeof(cur), "%s/cursors/fz.cur", dir);
-	snprintf(fast, sizeof(fast), "%s/cursors/fz.cur.fast", dir);
+	    (long)getpid()) < (int)sizeof(dir));
+	CHECK(snprintf(cur, sizeof(cur), "%s/cursors/fz.cur", dir) <
+	    (int)sizeof(cur));
+	CHECK(snprintf(fast, sizeof(fast), "%s/cursors/fz.cur.fast", dir) <
+	    (int)sizeof(fast));
 	buffer_opts_default(&opts);
 	opts.dir = dir;
 	opts.fsync = BUFFER_FSYNC_NEVER;	/* speed; no power cut here */
@@ -174,8 +178,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	buffer_close(b);
 	atexit(cleanup);
 	snap_dir(dir);
-	snprintf(rec, sizeof(rec), "%s/cursors", dir);
-	snap_dir(rec);
+	CHECK(snprintf(cdir, sizeof(cdir), "%s/cursors", dir) <
+	    (int)sizeof(cdir));
+	snap_dir(cdir);
 	return 0;
 }
 
